@@ -1,0 +1,80 @@
+// The op registry: the single source of truth about every op. An entry gives
+// the op's operands, attributes, shape rule and reference evaluation (later:
+// gradient rule and lowering). Adding an op means adding one entry to one of
+// compiler/ops/*.cpp.
+#pragma once
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "compiler/attrs.h"
+#include "dsl/diagnostics.h"
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+
+namespace nnc {
+
+struct AttrSpec {
+  std::string_view name;
+  AttrKind kind;
+  std::optional<Attr> defaultValue;  // none: the attribute is required
+};
+
+struct EvalEnv {
+  bool training = false;  // dropout and batchnorm behave differently
+  Rng* rng = nullptr;     // for random ops (dropout masks)
+};
+
+struct EvalArgs {
+  std::vector<const Tensor*> in;
+  const Attrs& attrs;
+  Tensor& out;  // allocated with the node's type, zero-filled
+  const EvalEnv& env;
+};
+
+// Shape rule: from operand types and (complete, checked) attributes to the
+// result type, or a diagnostic (without location: the caller adds it) that
+// names the op and every shape involved.
+using ShapeFn = Expected<TensorType> (*)(const std::vector<TensorType>& in, const Attrs& attrs);
+// Reference evaluation in double precision with plain loops. May fail on bad
+// data (a label out of range), never on shapes: those were checked.
+using EvalFn = Status (*)(const EvalArgs& args);
+
+enum class OpKind {
+  Compute,  // an ordinary op, evaluated by `eval`
+  Source,   // input, label, param, const: the interpreter supplies the value
+};
+
+struct OpDef {
+  std::string_view name;
+  std::vector<std::string_view> operands;  // names, for named arguments
+  int minOperands = -1;                    // -1: all operands required
+  bool variadic = false;                   // the last operand repeats (concat)
+  std::vector<AttrSpec> attrs;
+  ShapeFn shape = nullptr;
+  EvalFn eval = nullptr;
+  OpKind kind = OpKind::Compute;
+  std::string_view summary;  // one line for `nnc help ops`
+
+  int requiredOperands() const {
+    return minOperands < 0 ? static_cast<int>(operands.size()) : minOperands;
+  }
+};
+
+const OpDef* findOp(std::string_view name);
+const std::vector<const OpDef*>& allOps();
+
+// Checks operand count and attributes (unknown names, kinds, required ones)
+// and fills in defaults. Ints attributes accept a single int (repeated later
+// by the op's rule as it needs).
+Expected<Attrs> completeAttrs(const OpDef& op, size_t numOperands, Attrs given);
+
+// Each ops/*.cpp file contributes its entries through one of these.
+void addSourceOps(std::vector<OpDef>& r);
+void addElementwiseOps(std::vector<OpDef>& r);
+void addReductionOps(std::vector<OpDef>& r);
+void addShapeOps(std::vector<OpDef>& r);
+void addNNOps(std::vector<OpDef>& r);    // matmul, conv, pooling, dropout, batchnorm
+void addLossOps(std::vector<OpDef>& r);  // softmax family, losses, metrics
+
+}  // namespace nnc

@@ -1,0 +1,22 @@
+// Source ops: values the interpreter (or the runtime) supplies rather than
+// computes. Their type is given when the node is created.
+#include "compiler/op_registry.h"
+
+namespace nnc {
+
+void addSourceOps(std::vector<OpDef>& r) {
+  r.push_back({.name = "input", .kind = OpKind::Source, .summary = "a model input, fed per batch"});
+  r.push_back({.name = "label", .kind = OpKind::Source, .summary = "training targets, fed per batch"});
+  r.push_back({.name = "param",
+               .attrs = {{"init", AttrKind::String, Attr{std::string("zeros")}},
+                         {"args", AttrKind::Floats, Attr{std::vector<double>{}}},
+                         {"trainable", AttrKind::Int, Attr{int64_t{1}}}},
+               .kind = OpKind::Source,
+               .summary = "a learned parameter with its initializer"});
+  r.push_back({.name = "const",
+               .attrs = {{"value", AttrKind::Floats, std::nullopt}},
+               .kind = OpKind::Source,
+               .summary = "a constant tensor (one value, or one per element)"});
+}
+
+}  // namespace nnc

@@ -1,0 +1,106 @@
+// Source locations, diagnostics and Expected<T>: errors travel as values.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace nnc {
+
+struct SourceLoc {
+  uint32_t file = 0;  // index in SourceManager; 0 = no file
+  uint32_t line = 0;  // 1-based; 0 = unknown
+  uint32_t col = 0;   // 1-based, in bytes
+  bool valid() const { return file != 0 && line != 0; }
+};
+
+struct DiagNote {
+  SourceLoc loc;
+  std::string message;
+};
+
+struct Diagnostic {
+  SourceLoc loc;
+  std::string message;
+  std::vector<DiagNote> notes;
+
+  Diagnostic&& note(SourceLoc l, std::string m) && {
+    notes.push_back({l, std::move(m)});
+    return std::move(*this);
+  }
+};
+
+template <class... Args>
+Diagnostic error(SourceLoc loc, fmt::format_string<Args...> f, Args&&... args) {
+  return Diagnostic{loc, fmt::format(f, std::forward<Args>(args)...), {}};
+}
+template <class... Args>
+Diagnostic error(fmt::format_string<Args...> f, Args&&... args) {
+  return Diagnostic{SourceLoc{}, fmt::format(f, std::forward<Args>(args)...), {}};
+}
+
+// Holds the files a diagnostic may point into, and renders diagnostics as
+//   file:line:col: error: message
+//     source line
+//     ^
+class SourceManager {
+ public:
+  uint32_t add(std::string name, std::string text);
+  const std::string& name(uint32_t file) const { return files_.at(file - 1).name; }
+  std::string_view text(uint32_t file) const { return files_.at(file - 1).text; }
+  std::string_view lineText(SourceLoc loc) const;
+  std::string render(const Diagnostic& d) const;
+
+ private:
+  struct File {
+    std::string name, text;
+    std::vector<size_t> lineStarts;
+  };
+  std::string renderOne(std::string_view kind, SourceLoc loc, std::string_view msg) const;
+  std::vector<File> files_;
+};
+
+struct Unit {};
+
+// A value or a diagnostic, in the spirit of llvm::Expected.
+template <class T>
+class [[nodiscard]] Expected {
+ public:
+  Expected(T v) : v_(std::move(v)) {}
+  Expected(Diagnostic d) : v_(std::move(d)) {}
+  explicit operator bool() const { return v_.index() == 0; }
+  bool ok() const { return v_.index() == 0; }
+  T& operator*() { return std::get<0>(v_); }
+  const T& operator*() const { return std::get<0>(v_); }
+  T* operator->() { return &std::get<0>(v_); }
+  const T* operator->() const { return &std::get<0>(v_); }
+  Diagnostic& error() { return std::get<1>(v_); }
+  const Diagnostic& error() const { return std::get<1>(v_); }
+  T take() { return std::move(std::get<0>(v_)); }
+
+ private:
+  std::variant<T, Diagnostic> v_;
+};
+
+using Status = Expected<Unit>;
+inline Status ok() { return Unit{}; }
+
+}  // namespace nnc
+
+#define NNC_CAT2(a, b) a##b
+#define NNC_CAT(a, b) NNC_CAT2(a, b)
+// NNC_TRY(auto x, f()): binds x to f()'s value or returns its diagnostic.
+#define NNC_TRY(decl, expr)                                             \
+  auto NNC_CAT(nnc_try_, __LINE__) = (expr);                            \
+  if (!NNC_CAT(nnc_try_, __LINE__)) return std::move(NNC_CAT(nnc_try_, __LINE__).error()); \
+  decl = std::move(*NNC_CAT(nnc_try_, __LINE__))
+// NNC_CHECK(f()): returns f()'s diagnostic if it failed.
+#define NNC_CHECK(expr)                                                 \
+  do {                                                                  \
+    auto nnc_chk_ = (expr);                                             \
+    if (!nnc_chk_) return std::move(nnc_chk_.error());                  \
+  } while (0)

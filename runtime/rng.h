@@ -1,0 +1,60 @@
+// A small, portable random generator (xoshiro256**, seeded by splitmix64):
+// the same seed gives the same numbers on every platform and compiler, which
+// std::normal_distribution does not promise.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+namespace nnc {
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) { reseed(seed); }
+  void reseed(uint64_t seed) {
+    for (uint64_t& w : s_) {
+      seed += 0x9e3779b97f4a7c15ULL;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      w = z ^ (z >> 31);
+    }
+    haveSpare_ = false;
+  }
+  uint64_t next() {
+    const uint64_t r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return r;
+  }
+  // Uniform in [0, 1), 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double uniform(double a, double b) { return a + (b - a) * uniform(); }
+  // Standard normal (Box-Muller, both values used).
+  double normal() {
+    if (haveSpare_) {
+      haveSpare_ = false;
+      return spare_;
+    }
+    double u1 = 0;
+    while (u1 <= 0) u1 = uniform();
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+    spare_ = r * std::sin(th);
+    haveSpare_ = true;
+    return r * std::cos(th);
+  }
+  // Uniform integer in [0, n).
+  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+  double spare_ = 0;
+  bool haveSpare_ = false;
+};
+
+}  // namespace nnc
