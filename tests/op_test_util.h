@@ -1,0 +1,62 @@
+// Runs one registry op on concrete tensors: attributes completed, shape rule
+// applied, reference evaluation run. For op-level tests.
+#pragma once
+#include <catch2/catch.hpp>
+
+#include "compiler/op_registry.h"
+
+namespace nnc::test {
+
+inline Tensor tensor(Shape shape, std::vector<double> data, DType dt = DType::F32) {
+  return Tensor(TensorType{dt, std::move(shape)}, std::move(data));
+}
+
+// The result type, or the shape rule's error message.
+inline Expected<TensorType> inferOp(std::string_view name, const std::vector<TensorType>& in, Attrs attrs = {}) {
+  const OpDef* op = findOp(name);
+  if (!op) return error("no op {}", name);
+  auto full = completeAttrs(*op, in.size(), std::move(attrs));
+  if (!full) return std::move(full.error());
+  return op->shape(in, *full);
+}
+
+inline Expected<Tensor> tryEvalOp(std::string_view name, const std::vector<Tensor>& in, Attrs attrs = {},
+                                  bool training = false, uint64_t seed = 1) {
+  const OpDef* op = findOp(name);
+  if (!op) return error("no op {}", name);
+  auto full = completeAttrs(*op, in.size(), std::move(attrs));
+  if (!full) return std::move(full.error());
+  std::vector<TensorType> types;
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : in) {
+    types.push_back(t.type);
+    ptrs.push_back(&t);
+  }
+  auto ty = op->shape(types, *full);
+  if (!ty) return std::move(ty.error());
+  Tensor out(*ty);
+  Rng rng(seed);
+  EvalEnv env{training, &rng};
+  auto st = op->eval(EvalArgs{ptrs, *full, out, env});
+  if (!st) return std::move(st.error());
+  return out;
+}
+
+inline Tensor evalOp(std::string_view name, const std::vector<Tensor>& in, Attrs attrs = {}, bool training = false) {
+  auto r = tryEvalOp(name, in, std::move(attrs), training);
+  if (!r) FAIL("evaluating " << name << ": " << r.error().message);
+  return r.take();
+}
+
+// Element-wise closeness with PyTorch's default tolerances.
+inline void requireClose(const Tensor& got, const Shape& shape, const std::vector<double>& want,
+                         double rtol = 1e-4, double atol = 1e-5) {
+  REQUIRE(got.shape() == shape);
+  REQUIRE(got.data.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("element " << i << ": got " << got.data[i] << ", want " << want[i]);
+    REQUIRE(std::abs(got.data[i] - want[i]) <= atol + rtol * std::abs(want[i]));
+  }
+}
+
+}  // namespace nnc::test
