@@ -1,12 +1,126 @@
-// PLACEHOLDER
+// `nnc COMMAND FILE [options]`: dispatch, option parsing and help.
 #include "cli/cli.h"
 
 #include <iostream>
+#include <map>
+
+#include <llvm/Config/llvm-config.h>
+
+#include "cli/commands.h"
 
 namespace nnc::cli {
-int run(const std::vector<std::string>&, std::ostream&, std::ostream& err) {
-  err << "not yet\n";
-  return 1;
+
+namespace {
+
+struct CommandInfo {
+  const char* name;
+  const char* usage;
+  const char* help;
+  std::vector<OptionSpec> options;
+  int (*run)(const Options&, std::ostream&, std::ostream&);
+};
+
+const std::vector<OptionSpec> kModelOptions = {
+    {"model", true, "NAME", "the model to build (default: the trained one, else the last)"},
+    {"set", true, "NAME=INT", "override a model parameter, e.g. --set batch=1 (repeatable)"},
+};
+
+std::vector<OptionSpec> withModelOptions(std::vector<OptionSpec> v) {
+  v.insert(v.end(), kModelOptions.begin(), kModelOptions.end());
+  return v;
 }
-int main(int argc, char** argv) { return run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr); }
+
+const std::vector<CommandInfo>& commands() {
+  static const std::vector<CommandInfo> cmds = {
+      {"check", "nnc check FILE [options]",
+       "Parse and shape-check a model; print a summary of its nodes, shapes and parameter counts.",
+       withModelOptions({}), runCheck},
+      {"graph", "nnc graph FILE [--dot] [options]",
+       "Print the model's graph IR, one node per line (or as Graphviz with --dot).",
+       withModelOptions({{"dot", false, "", "print Graphviz instead of text"}}), runGraph},
+      {"eval", "nnc eval FILE [--weights W.npz] [--input NAME=F.npy ...] [--output-dir DIR] [options]",
+       "Run the reference interpreter forward and print the outputs (and the loss when labels are given).",
+       withModelOptions({{"weights", true, "W.npz", "param values by name (missing ones are initialized)"},
+                         {"input", true, "NAME=F.npy", "value of an input or label (repeatable)"},
+                         {"output-dir", true, "DIR", "write each output as DIR/NAME.npy instead of printing"},
+                         {"seed", true, "N", "seed for initializers (default 42)"},
+                         {"f64", false, "", "evaluate in double precision"}}),
+       runEval},
+  };
+  return cmds;
+}
+
+const CommandInfo* findCommand(std::string_view name) {
+  for (const CommandInfo& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+void printUsage(std::ostream& out) {
+  out << "nnc: a neural-network compiler\n\nusage: nnc COMMAND FILE [options]\n\ncommands:\n";
+  for (const CommandInfo& c : commands()) out << fmt::format("  {:<8} {}\n", c.name, c.help);
+  out << fmt::format("  {:<8} {}\n", "help", "show help for a command: nnc help COMMAND");
+  out << "\nnnc --version prints the version.\n";
+}
+
+void printCommandHelp(const CommandInfo& c, std::ostream& out) {
+  out << "usage: " << c.usage << "\n\n" << c.help << "\n";
+  if (c.options.empty()) return;
+  out << "\noptions:\n";
+  for (const OptionSpec& o : c.options) {
+    std::string flag = fmt::format("--{}{}{}", o.name, o.takesValue ? " " : "", o.metavar);
+    out << fmt::format("  {:<22} {}\n", flag, o.help);
+  }
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    printUsage(args.empty() ? err : out);
+    return args.empty() ? 1 : 0;
+  }
+  if (args[0] == "--version") {
+    out << fmt::format("nnc {} (LLVM {})\n", NNC_VERSION, LLVM_VERSION_STRING);
+    return 0;
+  }
+  if (args[0] == "help") {
+    if (args.size() < 2) {
+      printUsage(out);
+      return 0;
+    }
+    const CommandInfo* c = findCommand(args[1]);
+    if (!c) {
+      err << fmt::format("nnc: unknown command '{}' (see nnc --help)\n", args[1]);
+      return 1;
+    }
+    printCommandHelp(*c, out);
+    return 0;
+  }
+  const CommandInfo* c = findCommand(args[0]);
+  if (!c) {
+    err << fmt::format("nnc: unknown command '{}' (see nnc --help)\n", args[0]);
+    return 1;
+  }
+  auto opts = parseOptions(c->name, c->options, {args.begin() + 1, args.end()});
+  if (!opts) {
+    err << "nnc " << c->name << ": " << opts.error().message << "\n";
+    return 1;
+  }
+  if (opts->flag("help")) {
+    printCommandHelp(*c, out);
+    return 0;
+  }
+  if (opts->file.empty()) {
+    err << fmt::format("nnc {}: missing FILE\nusage: {}\n", c->name, c->usage);
+    return 1;
+  }
+  return c->run(*opts, out, err);
+}
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(true);
+  return run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+}
+
 }  // namespace nnc::cli

@@ -82,6 +82,12 @@ int64_t Graph::paramCount(bool trainableOnly) const {
 }
 
 namespace {
+bool isEmptyList(const Attr& a) {
+  if (auto* v = std::get_if<std::vector<double>>(&a)) return v->empty();
+  if (auto* v = std::get_if<std::vector<int64_t>>(&a)) return v->empty();
+  return false;
+}
+
 std::string ref(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
   return n.name.empty() ? fmt::format("%{}", v) : fmt::format("%{}:{}", v, n.name);
@@ -95,7 +101,10 @@ std::string printGraph(const Graph& g) {
     std::string line = fmt::format("  %{}{} = {}", i, n.name.empty() ? "" : " " + n.name, n.op->name);
     std::string args;
     for (ValueId v : n.inputs) args += (args.empty() ? "" : ", ") + ref(g, v);
-    for (const auto& [k, a] : n.attrs.items()) args += (args.empty() ? "" : ", ") + k + "=" + attrString(a);
+    for (const auto& [k, a] : n.attrs.items()) {
+      if (isEmptyList(a)) continue;  // defaults such as example=[] say nothing
+      args += (args.empty() ? "" : ", ") + k + "=" + attrString(a);
+    }
     if (!args.empty() || n.op->kind == OpKind::Compute) line += "(" + args + ")";
     out += line + " : " + typeString(n.type) + "\n";
   }

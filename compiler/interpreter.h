@@ -21,12 +21,22 @@ struct EvalOptions {
   uint64_t seed = 42;     // for parameter initialization and dropout
 };
 
+// The value of one param node from its initializer.
+Expected<Tensor> initParam(const Node& param, uint64_t seed);
+
 // Values for every param, from its initializer (seeded) or literal.
 Expected<TensorMap> initParams(const Graph& g, uint64_t seed);
 
 // Evaluates every node of `g`. `feeds` supplies inputs and labels by name
 // (all required) and params (those missing are initialized from `seed`).
-// Returns one tensor per node, indexed by ValueId.
-Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, const EvalOptions& opt = {});
+// Inputs without a feed take their example value (`input x: f32[2] = [2, 3]`).
+// Returns one tensor per node, indexed by ValueId. With `targets`, only the
+// nodes those depend on are evaluated (the others stay empty), so a forward
+// pass needs no labels.
+Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, const EvalOptions& opt = {},
+                                        const std::vector<ValueId>& targets = {});
+
+// The nodes `targets` depend on, themselves included (all when `targets` is empty).
+std::vector<bool> liveNodes(const Graph& g, const std::vector<ValueId>& targets);
 
 }  // namespace nnc

@@ -15,6 +15,7 @@ namespace nnc {
 Expected<Tensor> readNpy(const std::string& path);
 Expected<Tensor> parseNpy(std::string_view bytes, const std::string& what);
 Expected<std::map<std::string, Tensor>> readNpz(const std::string& path);
+Expected<std::map<std::string, Tensor>> parseNpz(std::string_view bytes, const std::string& what);
 
 std::string serializeNpy(const Tensor& t);  // dtype from t.type.dtype
 // Writes atomically (temporary file, then rename); a full disk is an error.

@@ -1,8 +1,366 @@
-// PLACEHOLDER: filled in by the loss ops work.
+// Softmax family, losses and metrics. Losses reduce to an f32 scalar; class
+// ops take predictions f32[N, K] (or f32[K] as one row) with targets either
+// i32 class ids of the leading shape or f32 per-class values of the same shape.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "compiler/op_registry.h"
 
 namespace nnc {
 
-void addLossOps(std::vector<OpDef>&) {}
+namespace {
+
+const TensorType kScalar{DType::F32, {}};
+
+Status requireF32(std::string_view op, std::string_view what, const TensorType& t) {
+  if (t.dtype != DType::F32) return error("{}: {} must be f32, got {}", op, what, typeString(t));
+  return ok();
+}
+
+Expected<int> normAxis(std::string_view op, int64_t axis, const TensorType& t) {
+  int r = t.rank();
+  if (axis < -r || axis >= r)
+    return error("{}: axis {} is out of range for {} (rank {})", op, axis, typeString(t), r);
+  return static_cast<int>(axis < 0 ? axis + r : axis);
+}
+
+// A tensor viewed as [outer, n, inner] around one axis, so per-slice loops
+// need no multi-index arithmetic.
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+  AxisView(const Shape& s, int axis) {
+    for (int d = 0; d < static_cast<int>(s.size()); ++d) {
+      if (d < axis) outer *= s[d];
+      else if (d == axis) n = s[d];
+      else inner *= s[d];
+    }
+  }
+  int64_t at(int64_t o, int64_t k, int64_t i) const { return (o * n + k) * inner + i; }
+};
+
+Expected<TensorType> softmaxShape(std::string_view op, const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(requireF32(op, "x", in[0]));
+  NNC_CHECK(normAxis(op, a.i("axis"), in[0]));
+  return in[0];
+}
+
+// log_softmax along the axis; softmax is its exp. Subtracting the slice max
+// keeps exp from overflowing (inputs like 1000) without changing the result.
+void logSoftmax(const Tensor& x, int axis, Tensor& out) {
+  AxisView v(x.shape(), axis);
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t i = 0; i < v.inner; ++i) {
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < v.n; ++k) mx = std::max(mx, x.data[v.at(o, k, i)]);
+      double sum = 0;
+      for (int64_t k = 0; k < v.n; ++k) sum += std::exp(x.data[v.at(o, k, i)] - mx);
+      double lse = mx + std::log(sum);
+      for (int64_t k = 0; k < v.n; ++k) out.data[v.at(o, k, i)] = x.data[v.at(o, k, i)] - lse;
+    }
+}
+
+int axisOf(const EvalArgs& a) { return static_cast<int>(*normAxis("", a.attrs.i("axis"), a.in[0]->type)); }
+
+// Predictions f32[N, K] or f32[K]; targets i32[N] / i32[] class ids or f32
+// of the predictions' shape. Returns f32[].
+Expected<TensorType> classShape(std::string_view op, std::string_view pred, const std::vector<TensorType>& in) {
+  const TensorType &y = in[0], &t = in[1];
+  if (y.dtype != DType::F32 || (y.rank() != 1 && y.rank() != 2))
+    return error("{}: {} must be f32[N, K] or f32[K], got {}", op, pred, typeString(y));
+  if (y.shape.back() < 1) return error("{}: {} {} has no classes", op, pred, typeString(y));
+  Shape lead(y.shape.begin(), y.shape.end() - 1);
+  bool ids = t.dtype == DType::I32 && t.shape == lead;
+  bool dense = t.dtype == DType::F32 && t.shape == y.shape;
+  if (!ids && !dense)
+    return error("{}: targets {} do not match {} {}: expected class ids {} or per-class values {}", op,
+                 typeString(t), pred, typeString(y), typeString({DType::I32, lead}), typeString(y));
+  return kScalar;
+}
+
+struct Rows {
+  int64_t k, n;  // the shape rule guarantees k >= 1
+  explicit Rows(const Tensor& y) : k(y.shape().back()), n(y.numel() / k) {}
+};
+
+Expected<int64_t> classId(std::string_view op, const Tensor& t, int64_t row, int64_t k) {
+  double v = t.data[row];
+  if (v < 0 || v >= static_cast<double>(k))
+    return error("{}: label {} in row {} is out of range [0, {})", op, static_cast<int64_t>(v), row, k);
+  return static_cast<int64_t>(v);
+}
+
+bool classIds(const EvalArgs& a) { return a.in[1]->type.dtype == DType::I32; }
+
+// Index of the first maximum of n values at stride `step`; NaN counts as the
+// maximum, as in numpy and PyTorch, so a diverged row never looks correct.
+int64_t argmaxOf(const double* p, int64_t n, int64_t step) {
+  int64_t best = 0;
+  for (int64_t k = 1; k < n; ++k) {
+    double b = p[best * step], v = p[k * step];
+    if (std::isnan(b)) break;
+    if (std::isnan(v) || v > b) best = k;
+  }
+  return best;
+}
+
+Expected<TensorType> sameShape(std::string_view op, std::string_view a, std::string_view b,
+                               const std::vector<TensorType>& in) {
+  NNC_CHECK(requireF32(op, a, in[0]));
+  NNC_CHECK(requireF32(op, b, in[1]));
+  if (in[0].shape != in[1].shape)
+    return error("{}: {} {} and {} {} must have the same shape", op, a, typeString(in[0]), b, typeString(in[1]));
+  return kScalar;
+}
+
+// Sums f(y, t) over paired elements.
+template <class F>
+double sumPairs(const EvalArgs& a, F f) {
+  double s = 0;
+  for (size_t i = 0; i < a.in[0]->data.size(); ++i) s += f(a.in[0]->data[i], a.in[1]->data[i]);
+  return s;
+}
+
+std::string indexString(const Shape& s, int64_t flat) {
+  std::vector<int64_t> idx(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    idx[d] = flat % s[d];
+    flat /= s[d];
+  }
+  return shapeString(idx);
+}
+
+Expected<TensorType> penaltyShape(std::string_view op, const std::vector<TensorType>& in) {
+  NNC_CHECK(requireF32(op, "x", in[0]));
+  return kScalar;
+}
+
+// PyTorch's BCELoss clamps each log at -100 so p = 0 or 1 gives a finite loss.
+double clampedLog(double p) { return std::max(std::log(p), -100.0); }
+
+}  // namespace
+
+void addLossOps(std::vector<OpDef>& r) {
+  const AttrSpec axisLast{"axis", AttrKind::Int, Attr{int64_t{-1}}};
+
+  r.push_back({.name = "softmax",
+               .operands = {"x"},
+               .attrs = {axisLast},
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return softmaxShape("softmax", in, a); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     logSoftmax(*a.in[0], axisOf(a), a.out);
+                     for (double& v : a.out.data) v = std::exp(v);
+                     return ok();
+                   },
+               .summary = "exp(x) / sum(exp(x)) along an axis (default last), max-subtracted"});
+
+  r.push_back({.name = "log_softmax",
+               .operands = {"x"},
+               .attrs = {axisLast},
+               .shape = [](const std::vector<TensorType>& in,
+                           const Attrs& a) { return softmaxShape("log_softmax", in, a); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     logSoftmax(*a.in[0], axisOf(a), a.out);
+                     return ok();
+                   },
+               .summary = "x - logsumexp(x) along an axis (default last), max-subtracted"});
+
+  r.push_back({.name = "softmax_cross_entropy",
+               .operands = {"logits", "t"},
+               .shape = [](const std::vector<TensorType>& in,
+                           const Attrs&) { return classShape("softmax_cross_entropy", "logits", in); },
+               .eval =
+                   [](const EvalArgs& a) -> Status {
+                     const Tensor &z = *a.in[0], &t = *a.in[1];
+                     Rows rows(z);
+                     Tensor ls(z.type);
+                     logSoftmax(z, z.type.rank() - 1, ls);
+                     double s = 0;
+                     for (int64_t i = 0; i < rows.n; ++i) {
+                       const double* l = &ls.data[i * rows.k];
+                       if (classIds(a)) {
+                         NNC_TRY(int64_t c, classId("softmax_cross_entropy", t, i, rows.k));
+                         s -= l[c];
+                       } else {
+                         // Zero targets are skipped so a -inf (masked) logit adds 0, not NaN.
+                         for (int64_t c = 0; c < rows.k; ++c)
+                           if (double w = t.data[i * rows.k + c]; w != 0) s -= w * l[c];
+                       }
+                     }
+                     a.out.data[0] = s / static_cast<double>(rows.n);
+                     return ok();
+                   },
+               .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities"});
+
+  r.push_back({.name = "cross_entropy",
+               .operands = {"p", "t"},
+               .shape = [](const std::vector<TensorType>& in,
+                           const Attrs&) { return classShape("cross_entropy", "p", in); },
+               .eval =
+                   [](const EvalArgs& a) -> Status {
+                     // The course notes' epsilon keeps log finite at p = 0.
+                     constexpr double eps = 1e-7;
+                     const Tensor &p = *a.in[0], &t = *a.in[1];
+                     Rows rows(p);
+                     double s = 0;
+                     for (int64_t i = 0; i < rows.n; ++i) {
+                       if (classIds(a)) {
+                         NNC_TRY(int64_t c, classId("cross_entropy", t, i, rows.k));
+                         s -= std::log(p.data[i * rows.k + c] + eps);
+                       } else {
+                         for (int64_t c = 0; c < rows.k; ++c)
+                           s -= t.data[i * rows.k + c] * std::log(p.data[i * rows.k + c] + eps);
+                       }
+                     }
+                     a.out.data[0] = s / static_cast<double>(rows.n);
+                     return ok();
+                   },
+               .summary = "-sum(t * log(p + 1e-7)) / N from probabilities; t: class ids or per-class"});
+
+  r.push_back({.name = "mse",
+               .operands = {"y", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("mse", "y", "t", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     double s = sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
+                     a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
+                     return ok();
+                   },
+               .summary = "mean((y - t)^2)"});
+
+  r.push_back({.name = "sse",
+               .operands = {"y", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("sse", "y", "t", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     a.out.data[0] = 0.5 * sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
+                     return ok();
+                   },
+               .summary = "0.5 * sum((y - t)^2), the course notes' mean_squared_error"});
+
+  r.push_back({.name = "bce",
+               .operands = {"p", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("bce", "p", "t", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     double s = sumPairs(a, [](double p, double t) {
+                       return t * clampedLog(p) + (1 - t) * clampedLog(1 - p);
+                     });
+                     a.out.data[0] = -s / static_cast<double>(a.in[0]->numel());
+                     return ok();
+                   },
+               .summary = "binary cross-entropy from probabilities, logs clamped at -100 (PyTorch BCELoss)"});
+
+  r.push_back({.name = "bce_with_logits",
+               .operands = {"z", "t"},
+               .shape = [](const std::vector<TensorType>& in,
+                           const Attrs&) { return sameShape("bce_with_logits", "z", "t", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     // Stable form of -[t log σ(z) + (1-t) log(1-σ(z))]: exp never sees a positive argument.
+                     double s = sumPairs(a, [](double z, double t) {
+                       return std::max(z, 0.0) - z * t + std::log1p(std::exp(-std::abs(z)));
+                     });
+                     a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
+                     return ok();
+                   },
+               .summary = "binary cross-entropy from logits: mean(max(z,0) - z*t + log(1+exp(-|z|)))"});
+
+  r.push_back({.name = "l1",
+               .operands = {"x"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l1", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     double s = 0;
+                     for (double v : a.in[0]->data) s += std::abs(v);
+                     a.out.data[0] = s;
+                     return ok();
+                   },
+               .summary = "sum(|x|), an L1 weight penalty (the caller scales by lambda)"});
+
+  r.push_back({.name = "l2",
+               .operands = {"x"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l2", in); },
+               .eval =
+                   [](const EvalArgs& a) {
+                     double s = 0;
+                     for (double v : a.in[0]->data) s += v * v;
+                     a.out.data[0] = 0.5 * s;
+                     return ok();
+                   },
+               .summary = "0.5 * sum(x^2), weight decay (the caller scales by lambda)"});
+
+  r.push_back({.name = "one_hot",
+               .operands = {"t"},
+               .attrs = {{"depth", AttrKind::Int, std::nullopt}},
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
+                 if (in[0].dtype != DType::I32) return error("one_hot: t must be i32 class ids, got {}", typeString(in[0]));
+                 if (a.i("depth") < 1) return error("one_hot: depth must be at least 1, got {}", a.i("depth"));
+                 Shape s = in[0].shape;
+                 s.push_back(a.i("depth"));
+                 return TensorType{DType::F32, s};
+               },
+               .eval =
+                   [](const EvalArgs& a) -> Status {
+                     const Tensor& t = *a.in[0];
+                     int64_t depth = a.attrs.i("depth");
+                     for (int64_t i = 0; i < t.numel(); ++i) {
+                       double v = t.data[i];
+                       if (v < 0 || v >= static_cast<double>(depth))
+                         return error("one_hot: label {} at {} is out of range [0, {})", static_cast<int64_t>(v),
+                                      indexString(t.shape(), i), depth);
+                       a.out.data[i * depth + static_cast<int64_t>(v)] = 1.0;
+                     }
+                     return ok();
+                   },
+               .summary = "i32 class ids -> f32 one-hot rows of the given depth"});
+
+  r.push_back({.name = "argmax",
+               .operands = {"x"},
+               .attrs = {axisLast},
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
+                 NNC_TRY(int ax, normAxis("argmax", a.i("axis"), in[0]));
+                 if (in[0].shape[ax] < 1)
+                   return error("argmax: axis {} of {} is empty", a.i("axis"), typeString(in[0]));
+                 Shape s = in[0].shape;
+                 s.erase(s.begin() + ax);
+                 return TensorType{DType::I32, s};
+               },
+               .eval =
+                   [](const EvalArgs& a) {
+                     AxisView v(a.in[0]->shape(), axisOf(a));
+                     for (int64_t o = 0; o < v.outer; ++o)
+                       for (int64_t i = 0; i < v.inner; ++i)
+                         a.out.data[o * v.inner + i] =
+                             static_cast<double>(argmaxOf(&a.in[0]->data[v.at(o, 0, i)], v.n, v.inner));
+                     return ok();
+                   },
+               .summary = "i32 index of the first maximum along an axis (default last), axis removed"});
+
+  r.push_back({.name = "accuracy",
+               .operands = {"y", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return classShape("accuracy", "y", in); },
+               .eval =
+                   [](const EvalArgs& a) -> Status {
+                     const Tensor &y = *a.in[0], &t = *a.in[1];
+                     Rows rows(y);
+                     int64_t hits = 0;
+                     for (int64_t i = 0; i < rows.n; ++i) {
+                       int64_t label;
+                       if (classIds(a)) {
+                         // A bad label is a data bug; counting it as a miss would hide it.
+                         NNC_TRY(label, classId("accuracy", t, i, rows.k));
+                       } else {
+                         label = argmaxOf(&t.data[i * rows.k], rows.k, 1);
+                       }
+                       hits += argmaxOf(&y.data[i * rows.k], rows.k, 1) == label;
+                     }
+                     a.out.data[0] = static_cast<double>(hits) / static_cast<double>(rows.n);
+                     return ok();
+                   },
+               .summary = "fraction of rows whose argmax(y) equals the label (class id or argmax of t)"});
+}
 
 }  // namespace nnc

@@ -1,8 +1,228 @@
-// PLACEHOLDER: filled in by the shape ops work.
+// Shape ops: move elements around without computing on them, so they take
+// i32 as well as f32 and keep the dtype.
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "compiler/op_registry.h"
+#include "compiler/ops/broadcast.h"
 
 namespace nnc {
 
-void addShapeOps(std::vector<OpDef>&) {}
+namespace {
+
+// Row-major data is unchanged by reshape and flatten: only the type differs.
+Status copyEval(const EvalArgs& args) {
+  args.out.data = args.in[0]->data;
+  return ok();
+}
+
+Expected<TensorType> reshapeShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  const TensorType& x = in[0];
+  Shape s = attrs.ints("shape");
+  std::string want = shapeString(s);
+  int inferred = -1;
+  int64_t known = 1;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (s[d] == -1) {
+      if (inferred >= 0) return error("reshape: at most one -1 in the target shape {} (for {})", want, typeString(x));
+      inferred = static_cast<int>(d);
+    } else if (s[d] < 1) {
+      return error("reshape: dimension {} in the target shape {} must be positive or -1 (for {})", s[d], want,
+                   typeString(x));
+    } else {
+      known *= s[d];
+    }
+  }
+  if (inferred >= 0) {
+    if (x.numel() % known != 0)
+      return error("reshape: cannot reshape {} ({} elements) to {}: {} is not a multiple of {}", typeString(x),
+                   x.numel(), want, x.numel(), known);
+    s[static_cast<size_t>(inferred)] = x.numel() / known;
+  } else if (known != x.numel()) {
+    return error("reshape: cannot reshape {} ({} elements) to {} ({} elements)", typeString(x), x.numel(), want,
+                 known);
+  }
+  return TensorType{x.dtype, std::move(s)};
+}
+
+Expected<TensorType> flattenShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  const TensorType& x = in[0];
+  NNC_TRY(int64_t axis, normalizeAxis("flatten", attrs.i("axis"), x));
+  Shape s(x.shape.begin(), x.shape.begin() + axis);
+  s.push_back(numel(Shape(x.shape.begin() + axis, x.shape.end())));
+  return TensorType{x.dtype, std::move(s)};
+}
+
+// The permutation with defaults applied (reverse) and axes normalized.
+Expected<std::vector<int64_t>> transposePerm(const TensorType& x, const Attrs& attrs) {
+  std::vector<int64_t> perm = attrs.ints("perm");
+  if (perm.empty()) {
+    for (int d = x.rank() - 1; d >= 0; --d) perm.push_back(d);
+    return perm;
+  }
+  if (perm.size() != x.shape.size())
+    return error("transpose: perm [{}] must list each of the {} axes of {} once", fmt::join(perm, ", "), x.rank(),
+                 typeString(x));
+  return normalizeAxes("transpose", perm, x);
+}
+
+Expected<TensorType> transposeShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  NNC_TRY(auto perm, transposePerm(in[0], attrs));
+  Shape s;
+  for (int64_t p : perm) s.push_back(in[0].shape[static_cast<size_t>(p)]);
+  return TensorType{in[0].dtype, std::move(s)};
+}
+
+Status transposeEval(const EvalArgs& args) {
+  const Tensor& x = *args.in[0];
+  NNC_TRY(auto perm, transposePerm(x.type, args.attrs));
+  const Shape& os = args.out.shape();
+  std::vector<int64_t> xs = stridesOf(x.shape()), idx(os.size(), 0);
+  // Walk the output in order with an odometer, tracking the input offset.
+  int64_t src = 0;
+  for (double& v : args.out.data) {
+    v = x.data[static_cast<size_t>(src)];
+    for (size_t d = os.size(); d-- > 0;) {
+      int64_t st = xs[static_cast<size_t>(perm[d])];
+      src += st;
+      if (++idx[d] < os[d]) break;
+      src -= st * os[d];
+      idx[d] = 0;
+    }
+  }
+  return ok();
+}
+
+std::string typeList(const std::vector<TensorType>& in) {
+  std::vector<std::string> parts;
+  for (const TensorType& t : in) parts.push_back(typeString(t));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+Expected<TensorType> concatShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  const TensorType& first = in[0];
+  for (const TensorType& t : in) {
+    if (t.dtype != first.dtype) return error("concat: operands must have one dtype, got {}", typeList(in));
+    if (t.rank() != first.rank()) return error("concat: operands must have one rank, got {}", typeList(in));
+  }
+  NNC_TRY(int64_t axis, normalizeAxis("concat", attrs.i("axis"), first));
+  Shape s = first.shape;
+  s[static_cast<size_t>(axis)] = 0;
+  for (const TensorType& t : in) {
+    for (size_t d = 0; d < s.size(); ++d)
+      if (static_cast<int64_t>(d) != axis && t.shape[d] != s[d])
+        return error("concat: shapes must agree except on axis {}, got {}", axis, typeList(in));
+    s[static_cast<size_t>(axis)] += t.shape[static_cast<size_t>(axis)];
+  }
+  return TensorType{first.dtype, std::move(s)};
+}
+
+// The product of the dims before and after `axis`: every op that works along
+// one axis sees the tensor as [outer, dim, inner].
+std::pair<int64_t, int64_t> outerInner(const Shape& s, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (static_cast<int64_t>(d) < axis) outer *= s[d];
+    if (static_cast<int64_t>(d) > axis) inner *= s[d];
+  }
+  return {outer, inner};
+}
+
+Status concatEval(const EvalArgs& args) {
+  int64_t axis = args.attrs.i("axis");
+  if (axis < 0) axis += args.out.type.rank();
+  auto [outer, inner] = outerInner(args.out.shape(), axis);
+  auto dst = args.out.data.begin();
+  for (int64_t o = 0; o < outer; ++o)
+    for (const Tensor* t : args.in) {
+      int64_t chunk = t->shape()[static_cast<size_t>(axis)] * inner;
+      auto src = t->data.begin() + o * chunk;
+      dst = std::copy(src, src + chunk, dst);
+    }
+  return ok();
+}
+
+struct SliceRange {
+  int64_t axis, start, step, count;
+};
+
+// NumPy's rules for a positive step: negative indices count from the end,
+// then both ends are clamped to [0, n].
+Expected<SliceRange> sliceRange(const TensorType& x, const Attrs& attrs) {
+  NNC_TRY(int64_t axis, normalizeAxis("slice", attrs.i("axis"), x));
+  int64_t start = attrs.i("start"), end = attrs.i("end"), step = attrs.i("step");
+  if (step <= 0) return error("slice: step must be positive, got {} (for {})", step, typeString(x));
+  int64_t n = x.shape[static_cast<size_t>(axis)];
+  auto clamp = [n](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
+  int64_t b = clamp(start), e = clamp(end);
+  int64_t count = e > b ? (e - b + step - 1) / step : 0;
+  if (count == 0)
+    return error("slice: start {}, end {} select nothing on axis {} (size {}) of {}", start, end, axis, n,
+                 typeString(x));
+  return SliceRange{axis, b, step, count};
+}
+
+Expected<TensorType> sliceShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  NNC_TRY(SliceRange r, sliceRange(in[0], attrs));
+  Shape s = in[0].shape;
+  s[static_cast<size_t>(r.axis)] = r.count;
+  return TensorType{in[0].dtype, std::move(s)};
+}
+
+Status sliceEval(const EvalArgs& args) {
+  const Tensor& x = *args.in[0];
+  NNC_TRY(SliceRange r, sliceRange(x.type, args.attrs));
+  auto [outer, inner] = outerInner(x.shape(), r.axis);
+  int64_t n = x.shape()[static_cast<size_t>(r.axis)];
+  auto dst = args.out.data.begin();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < r.count; ++j) {
+      auto src = x.data.begin() + (o * n + r.start + j * r.step) * inner;
+      dst = std::copy(src, src + inner, dst);
+    }
+  return ok();
+}
+
+}  // namespace
+
+void addShapeOps(std::vector<OpDef>& r) {
+  r.push_back({.name = "reshape",
+               .operands = {"x"},
+               .attrs = {{"shape", AttrKind::Ints, std::nullopt}},
+               .shape = reshapeShape,
+               .eval = copyEval,
+               .summary = "same elements, new shape (one -1 is inferred)"});
+  r.push_back({.name = "flatten",
+               .operands = {"x"},
+               .attrs = {{"axis", AttrKind::Int, Attr{int64_t{1}}}},
+               .shape = flattenShape,
+               .eval = copyEval,
+               .summary = "keep dims before axis, merge the rest into one: [N, C, H, W] -> [N, C*H*W]"});
+  r.push_back({.name = "transpose",
+               .operands = {"x"},
+               .attrs = {{"perm", AttrKind::Ints, Attr{std::vector<int64_t>{}}}},
+               .shape = transposeShape,
+               .eval = transposeEval,
+               .summary = "permute axes (default: reverse them)"});
+  r.push_back({.name = "concat",
+               .operands = {"xs"},
+               .variadic = true,
+               .attrs = {{"axis", AttrKind::Int, Attr{int64_t{0}}}},
+               .shape = concatShape,
+               .eval = concatEval,
+               .summary = "join tensors along an axis"});
+  r.push_back({.name = "slice",
+               .operands = {"x"},
+               .attrs = {{"axis", AttrKind::Int, std::nullopt},
+                         {"start", AttrKind::Int, std::nullopt},
+                         {"end", AttrKind::Int, std::nullopt},
+                         {"step", AttrKind::Int, Attr{int64_t{1}}}},
+               .shape = sliceShape,
+               .eval = sliceEval,
+               .summary = "x[start:end:step] along one axis, with NumPy's negative indices and clamping"});
+}
 
 }  // namespace nnc

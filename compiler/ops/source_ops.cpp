@@ -5,7 +5,10 @@
 namespace nnc {
 
 void addSourceOps(std::vector<OpDef>& r) {
-  r.push_back({.name = "input", .kind = OpKind::Source, .summary = "a model input, fed per batch"});
+  r.push_back({.name = "input",
+               .attrs = {{"example", AttrKind::Floats, Attr{std::vector<double>{}}}},
+               .kind = OpKind::Source,
+               .summary = "a model input, fed per batch (example: a value used when none is fed)"});
   r.push_back({.name = "label", .kind = OpKind::Source, .summary = "training targets, fed per batch"});
   r.push_back({.name = "param",
                .attrs = {{"init", AttrKind::String, Attr{std::string("zeros")}},

@@ -1,0 +1,184 @@
+// nnc check, nnc graph, nnc eval.
+#include "cli/commands.h"
+
+#include <filesystem>
+#include <ostream>
+
+#include "cli/frontend.h"
+#include "compiler/interpreter.h"
+#include "runtime/npy.h"
+
+namespace nnc::cli {
+
+std::string groupThousands(int64_t n) {
+  std::string d = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+namespace {
+
+std::string formatNumber(double v, DType dt) {
+  if (dt == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
+  return fmt::format("{:.8g}", v);
+}
+
+void formatAxis(const Tensor& t, size_t axis, int64_t offset, const std::vector<int64_t>& strides, std::string& out) {
+  if (axis == t.shape().size()) {
+    out += formatNumber(t.data[static_cast<size_t>(offset)], t.type.dtype);
+    return;
+  }
+  const int64_t n = t.shape()[axis];
+  out += '[';
+  for (int64_t i = 0; i < n; ++i) {
+    if (n > 8 && i == 3) {  // long axes show their ends, as NumPy does
+      out += "..., ";
+      i = n - 3;
+    }
+    if (i && out.back() != ' ') out += axis + 1 == t.shape().size() ? ", " : ",\n" + std::string(axis + 1, ' ');
+    formatAxis(t, axis + 1, offset + i * strides[axis], strides, out);
+  }
+  out += ']';
+}
+
+std::string nodeLabel(const Graph& g, ValueId v) {
+  const Node& n = g.node(v);
+  return n.name.empty() ? fmt::format("%{}", v) : n.name;
+}
+
+std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return std::nullopt;
+  }
+  return load(o.file, *eo, err);
+}
+
+}  // namespace
+
+std::string formatTensor(const Tensor& t) {
+  std::string out;
+  formatAxis(t, 0, 0, stridesOf(t.shape()), out);
+  return out;
+}
+
+int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
+  auto l = loadFor(o, err);
+  if (!l) return 1;
+  const Graph& g = l->model.graph;
+  struct Row {
+    std::string name, op, type, params;
+  };
+  std::vector<Row> rows;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const Node& n = g.nodes[i];
+    const std::string_view op = n.op->name;
+    if (op == "param" || op == "const") continue;
+    // A node's parameter count is that of the params it reads directly: a
+    // layer's weights count towards the op that uses them, as in Keras.
+    int64_t params = 0;
+    for (ValueId v : n.inputs)
+      if (g.node(v).op->name == "param") params += g.type(v).numel();
+    rows.push_back({nodeLabel(g, static_cast<ValueId>(i)), std::string(op), typeString(n.type),
+                    params ? groupThousands(params) : ""});
+  }
+  size_t w0 = 4, w1 = 2, w2 = 12;
+  for (const Row& r : rows) {
+    w0 = std::max(w0, r.name.size());
+    w1 = std::max(w1, r.op.size());
+    w2 = std::max(w2, r.type.size());
+  }
+  out << fmt::format("model {}\n\n", g.name);
+  out << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:>11}\n", "node", w0, "op", w1, "output shape", w2, "params");
+  out << "  " << std::string(w0 + w1 + w2 + 17, '-') << "\n";
+  for (const Row& r : rows)
+    out << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:>11}\n", r.name, w0, r.op, w1, r.type, w2, r.params);
+  out << "  " << std::string(w0 + w1 + w2 + 17, '-') << "\n";
+  const int64_t total = g.paramCount(false), trainable = g.paramCount(true);
+  out << fmt::format("  total params: {} (trainable: {}, non-trainable: {})\n", groupThousands(total),
+                     groupThousands(trainable), groupThousands(total - trainable));
+  if (g.loss != kNoValue) out << fmt::format("  loss: {} {}\n", nodeLabel(g, g.loss), typeString(g.type(g.loss)));
+  for (const auto& [name, v] : g.outputs) out << fmt::format("  output: {} {}\n", name, typeString(g.type(v)));
+  if (l->model.train) out << fmt::format("  train: {} settings\n", l->model.train->settings.size());
+  return 0;
+}
+
+int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
+  auto l = loadFor(o, err);
+  if (!l) return 1;
+  out << (o.flag("dot") ? printDot(l->model.graph) : printGraph(l->model.graph));
+  return 0;
+}
+
+int runEval(const Options& o, std::ostream& out, std::ostream& err) {
+  auto l = loadFor(o, err);
+  if (!l) return 1;
+  const Graph& g = l->model.graph;
+  auto fail = [&](const Diagnostic& d) {
+    err << l->sm->render(d);
+    return 1;
+  };
+  TensorMap feeds;
+  if (o.flag("weights")) {
+    auto w = readNpz(o.value("weights"));
+    if (!w) return fail(w.error());
+    for (auto& [name, t] : *w) {
+      const ValueId v = g.findByName(name);
+      if (v == kNoValue || g.node(v).op->name != "param")
+        return fail(error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name));
+      feeds[name] = std::move(t);
+    }
+  }
+  bool labelsGiven = false;
+  for (const std::string& kv : o.all("input")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return fail(error("--input takes NAME=FILE.npy, got '{}'", kv));
+    const std::string name = kv.substr(0, eq);
+    const ValueId v = g.findByName(name);
+    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
+      return fail(error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name));
+    auto t = readNpy(kv.substr(eq + 1));
+    if (!t) return fail(t.error());
+    labelsGiven |= g.node(v).op->name == "label";
+    feeds[name] = t.take();
+  }
+  uint64_t seed = 42;
+  if (o.flag("seed")) {
+    const std::string s = o.value("seed");
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+      return fail(error("--seed takes a non-negative integer, got '{}'", s));
+    seed = std::stoull(s);
+  }
+  std::vector<ValueId> targets;
+  for (const auto& [name, v] : g.outputs) targets.push_back(v);
+  const bool withLoss = g.loss != kNoValue && (labelsGiven || g.labels.empty());
+  if (withLoss) targets.push_back(g.loss);
+  if (targets.empty()) return fail(error("model '{}' has no outputs to evaluate (and no labels for its loss)", g.name));
+  auto vals = interpret(g, feeds, EvalOptions{o.flag("f64"), false, seed}, targets);
+  if (!vals) return fail(vals.error());
+  std::vector<std::pair<std::string, ValueId>> results = g.outputs;
+  if (withLoss) results.emplace_back("loss", g.loss);
+  const std::string dir = o.value("output-dir");
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(error("cannot create '{}': {}", dir, ec.message()));
+  }
+  for (const auto& [name, v] : results) {
+    const Tensor& t = (*vals)[static_cast<size_t>(v)];
+    if (dir.empty()) {
+      out << fmt::format("{} = {}\n", name, formatTensor(t));
+    } else {
+      const std::string path = (std::filesystem::path(dir) / (name + ".npy")).string();
+      if (auto st = writeNpy(path, t); !st) return fail(st.error());
+      out << fmt::format("wrote {} {}\n", path, typeString(t.type));
+    }
+  }
+  return 0;
+}
+
+}  // namespace nnc::cli

@@ -1,0 +1,46 @@
+// The nnc commands and their shared option handling.
+#pragma once
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/elaborate.h"
+#include "dsl/diagnostics.h"
+
+namespace nnc::cli {
+
+struct OptionSpec {
+  const char* name;  // without the leading --
+  bool takesValue;
+  const char* metavar;
+  const char* help;
+};
+
+struct Options {
+  std::string file;
+  std::map<std::string, std::vector<std::string>> values;  // every occurrence, in order
+
+  bool flag(const std::string& n) const { return values.count(n) != 0; }
+  std::string value(const std::string& n, std::string dflt = "") const {
+    auto it = values.find(n);
+    return it == values.end() ? dflt : it->second.back();
+  }
+  const std::vector<std::string>& all(const std::string& n) const;
+};
+
+Expected<Options> parseOptions(std::string_view command, const std::vector<OptionSpec>& specs,
+                               const std::vector<std::string>& args);
+// --model and --set, shared by every command that builds a model.
+Expected<ElaborateOptions> elaborateOptions(const Options& o);
+
+int runCheck(const Options& o, std::ostream& out, std::ostream& err);
+int runGraph(const Options& o, std::ostream& out, std::ostream& err);
+int runEval(const Options& o, std::ostream& out, std::ostream& err);
+
+// "433,890"
+std::string groupThousands(int64_t n);
+// NumPy-like text of a tensor: [[1, 2], [3, 4]], long axes elided with "...".
+std::string formatTensor(const Tensor& t);
+
+}  // namespace nnc::cli

@@ -1,0 +1,63 @@
+#include <charconv>
+
+#include "cli/commands.h"
+
+namespace nnc::cli {
+
+const std::vector<std::string>& Options::all(const std::string& n) const {
+  static const std::vector<std::string> none;
+  auto it = values.find(n);
+  return it == values.end() ? none : it->second;
+}
+
+Expected<Options> parseOptions(std::string_view command, const std::vector<OptionSpec>& specs,
+                               const std::vector<std::string>& args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      o.values["help"].push_back("");
+      continue;
+    }
+    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+      std::string name = a.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool inlineValue = eq != std::string::npos;
+      if (inlineValue) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+      }
+      const OptionSpec* spec = nullptr;
+      for (const OptionSpec& s : specs)
+        if (name == s.name) spec = &s;
+      if (!spec) return error("unknown option '--{}' (see nnc help {})", name, command);
+      if (spec->takesValue && !inlineValue) {
+        if (i + 1 >= args.size()) return error("option '--{}' needs a value ({})", name, spec->metavar);
+        value = args[++i];
+      }
+      if (!spec->takesValue && inlineValue) return error("option '--{}' takes no value", name);
+      o.values[name].push_back(value);
+      continue;
+    }
+    if (!o.file.empty()) return error("unexpected argument '{}' (FILE is already '{}')", a, o.file);
+    o.file = a;
+  }
+  return o;
+}
+
+Expected<ElaborateOptions> elaborateOptions(const Options& o) {
+  ElaborateOptions e;
+  e.model = o.value("model");
+  for (const std::string& kv : o.all("set")) {
+    const size_t eq = kv.find('=');
+    int64_t v = 0;
+    if (eq == std::string::npos || eq == 0) return error("--set takes NAME=INT, got '{}'", kv);
+    const char* end = kv.data() + kv.size();
+    auto [p, ec] = std::from_chars(kv.data() + eq + 1, end, v);
+    if (ec != std::errc() || p != end) return error("--set {}: '{}' is not an integer", kv.substr(0, eq), kv.substr(eq + 1));
+    e.overrides[kv.substr(0, eq)] = v;
+  }
+  return e;
+}
+
+}  // namespace nnc::cli

@@ -1,0 +1,347 @@
+// NN ops: matmul, convolutions, pooling, dropout masks, batchnorm, im2col.
+#include <cmath>
+
+#include "compiler/ops/im2col.h"
+#include "op_test_util.h"
+
+using namespace nnc;
+using nnc::test::evalOp;
+using nnc::test::inferOp;
+using nnc::test::requireClose;
+using nnc::test::tensor;
+using nnc::test::tryEvalOp;
+
+namespace {
+
+Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
+
+Tensor randomTensor(Shape shape, Rng& rng) {
+  Tensor t(TensorType{DType::F32, std::move(shape)});
+  for (double& v : t.data) v = rng.uniform(-1, 1);
+  return t;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double s = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) s += a.data[i] * b.data[i];
+  return s;
+}
+
+// The shape rule's error for these operand types and attributes.
+std::string shapeError(std::string_view op, const std::vector<TensorType>& in, Attrs attrs = {}) {
+  auto r = inferOp(op, in, std::move(attrs));
+  REQUIRE_FALSE(r.ok());
+  return r.error().message;
+}
+
+TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
+
+// The course notes' 2x1x4x4 example.
+const Tensor kNotesImage = tensor({2, 1, 4, 4}, {36, 81, 79, 54, 6, 72, 5, 87, 57, 4, 37, 8, 78, 42, 79, 61,  //
+                                                 33, 38, 44, 78, 19, 72, 53, 34, 92, 18, 52, 31, 13, 38, 10, 93});
+const std::vector<double> kNotesCol = {
+    36, 81, 79, 6,  72, 5,  57, 4,  37,  //
+    81, 79, 54, 72, 5,  87, 4,  37, 8,   //
+    6,  72, 5,  57, 4,  37, 78, 42, 79,  //
+    72, 5,  87, 4,  37, 8,  42, 79, 61,  //
+    33, 38, 44, 19, 72, 53, 92, 18, 52,  //
+    38, 44, 78, 72, 53, 34, 18, 52, 31,  //
+    19, 72, 53, 92, 18, 52, 13, 38, 10,  //
+    72, 53, 34, 18, 52, 31, 38, 10, 93};
+const std::vector<double> kNotesRoundTrip = {36, 162, 158, 54,  12, 288, 20,  174, 114, 16, 148, 16, 78, 84, 158, 61,
+                                             33, 76,  88,  78,  38, 288, 212, 68,  184, 72, 208, 62, 13, 76, 20,  93};
+
+}  // namespace
+
+TEST_CASE("im2col and col2im reproduce the course notes", "[ops]") {
+  const Tensor col = evalOp("im2col", {kNotesImage}, {{"kernel", int64_t{3}}});
+  REQUIRE(col.shape() == Shape{8, 9});
+  REQUIRE(col.data == kNotesCol);
+
+  const Tensor back = evalOp("col2im", {col}, {{"shape", ints({2, 1, 4, 4})}, {"kernel", int64_t{3}}});
+  REQUIRE(back.shape() == Shape{2, 1, 4, 4});
+  REQUIRE(back.data == kNotesRoundTrip);
+
+  // The plain functions the ops are built on agree.
+  const PatchGeom g{.n = 2, .c = 1, .h = 4, .w = 4, .kh = 3, .kw = 3};
+  REQUIRE(g.oh() == 2);
+  REQUIRE(im2col(kNotesImage.data, g) == kNotesCol);
+  REQUIRE(col2im(kNotesCol, g) == kNotesRoundTrip);
+}
+
+TEST_CASE("im2col orders columns channel-major and zero-fills padding", "[ops]") {
+  const Tensor x = tensor({1, 2, 3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18});
+  const Tensor col = evalOp("im2col", {x}, {{"kernel", int64_t{2}}});
+  REQUIRE(col.shape() == Shape{4, 8});
+  REQUIRE(std::vector<double>(col.data.begin(), col.data.begin() + 8) == std::vector<double>{0, 1, 3, 4, 10, 11, 13, 14});
+
+  const Tensor padded = evalOp("im2col", {x}, {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}});
+  REQUIRE(padded.shape() == Shape{4, 8});
+  REQUIRE(std::vector<double>(padded.data.begin(), padded.data.begin() + 8) ==
+          std::vector<double>{0, 0, 0, 0, 0, 0, 0, 10});
+
+  CHECK(slideCount(2, 3, 2, 0) == 0);  // a negative numerator must not round up to one position
+  CHECK(slideCount(7, 3, 2, 1) == 4);
+}
+
+TEST_CASE("matmul by hand", "[ops]") {
+  const Tensor a = tensor({2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor b = tensor({3, 2}, {7, 8, 9, 10, 11, 12});
+  requireClose(evalOp("matmul", {a, b}), {2, 2}, {58, 64, 139, 154});
+
+  // The seeds' three-layer network, first step: x @ W1 + b1.
+  const Tensor x = tensor({2}, {1.0, 0.5});
+  const Tensor w1 = tensor({2, 3}, {0.1, 0.3, 0.5, 0.2, 0.4, 0.6});
+  const Tensor h = evalOp("matmul", {x, w1});
+  requireClose(h, {3}, {0.2, 0.5, 0.8});
+  const std::vector<double> b1 = {0.1, 0.2, 0.3}, want = {0.3, 0.7, 1.1};
+  for (size_t i = 0; i < 3; ++i) CHECK(h.data[i] + b1[i] == Approx(want[i]));
+
+  // Leading axes of a rank-3 left operand are batch axes.
+  const Tensor batch = tensor({2, 1, 3}, {1, 2, 3, 4, 5, 6});
+  requireClose(evalOp("matmul", {batch, b}), {2, 1, 2}, {58, 64, 139, 154});
+}
+
+TEST_CASE("matmul shape errors name both shapes", "[ops]") {
+  CHECK(shapeError("matmul", {f32({100, 784}), f32({40, 10})}) ==
+        "matmul: inner dimensions differ: f32[100, 784] @ f32[40, 10]");
+  CHECK(shapeError("matmul", {f32({3}), f32({4, 2})}) == "matmul: inner dimensions differ: f32[3] @ f32[4, 2]");
+  const std::string vec = shapeError("matmul", {f32({2, 3}), f32({3})});
+  CHECK_THAT(vec, Catch::Contains("f32[2, 3] @ f32[3]"));
+  const std::string i32 = shapeError("matmul", {TensorType{DType::I32, {2, 3}}, f32({3, 4})});
+  CHECK_THAT(i32, Catch::Contains("i32[2, 3] @ f32[3, 4]"));
+}
+
+TEST_CASE("conv2d by hand", "[ops]") {
+  const Tensor k = tensor({1, 1, 2, 2}, {1, 2, 3, 4});
+  SECTION("one channel, 3x3 image, 2x2 kernel") {
+    const Tensor x = tensor({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    requireClose(evalOp("conv2d", {x, k}), {1, 1, 2, 2}, {37, 47, 67, 77});
+  }
+  SECTION("stride 2") {
+    const Tensor x = tensor({1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+    requireClose(evalOp("conv2d", {x, k}, {{"stride", int64_t{2}}}), {1, 1, 2, 2}, {44, 64, 124, 144});
+  }
+  SECTION("pad 1") {
+    const Tensor x = tensor({1, 1, 2, 2}, {1, 2, 3, 4});
+    requireClose(evalOp("conv2d", {x, k}, {{"pad", int64_t{1}}}), {1, 1, 3, 3}, {4, 11, 6, 14, 30, 14, 6, 11, 4});
+  }
+  const Tensor x2 = tensor({1, 2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  SECTION("two input channels, two filters, bias") {
+    const Tensor w = tensor({2, 2, 2, 2}, {1, 0, 0, 1, 1, 1, 1, 1,  //
+                                           0, 1, 0, 0, 0, 0, 0, -1});
+    requireClose(evalOp("conv2d", {x2, w}), {1, 2, 1, 1}, {31, -6});
+    requireClose(evalOp("conv2d", {x2, w, tensor({2}, {0.5, -1})}), {1, 2, 1, 1}, {31.5, -7});
+  }
+  SECTION("groups = 2: each filter sees only its own channel") {
+    const Tensor w = tensor({2, 1, 2, 2}, {1, 0, 0, 1, 1, 1, 1, 1});
+    requireClose(evalOp("conv2d", {x2, w}, {{"groups", int64_t{2}}}), {1, 2, 1, 1}, {5, 26});
+    requireClose(evalOp("conv2d", {x2, w, tensor({2}, {1, 2})}, {{"groups", int64_t{2}}}), {1, 2, 1, 1}, {6, 28});
+  }
+  SECTION("separate stride and pad per axis") {
+    const Tensor x = tensor({1, 1, 2, 3}, {1, 2, 3, 4, 5, 6});
+    const Tensor one = tensor({1, 1, 1, 1}, {1});
+    // pad [1, 0], stride [2, 1]: rows -1 and 1 of the padded image, every column.
+    requireClose(evalOp("conv2d", {x, one}, {{"stride", ints({2, 1})}, {"pad", ints({1, 0})}}), {1, 1, 2, 3},
+                 {0, 0, 0, 4, 5, 6});
+  }
+}
+
+TEST_CASE("conv2d equals im2col then matmul", "[ops]") {
+  Rng rng(7);
+  const int64_t n = 2, c = 3, f = 4, kh = 3, kw = 2;
+  const Tensor x = randomTensor({n, c, 7, 6}, rng), w = randomTensor({f, c, kh, kw}, rng), b = randomTensor({f}, rng);
+  const Attrs window = {{"stride", ints({2, 1})}, {"pad", ints({1, 0})}};
+  const Tensor y = evalOp("conv2d", {x, w, b}, window);
+  REQUIRE(y.shape() == Shape{n, f, 4, 5});
+
+  const Tensor col = evalOp("im2col", {x}, {{"kernel", ints({kh, kw})}, {"stride", ints({2, 1})}, {"pad", ints({1, 0})}});
+  // W as [C*KH*KW, F]: each filter flattened into a column.
+  Tensor wt(f32({c * kh * kw, f}));
+  for (int64_t i = 0; i < f; ++i)
+    for (int64_t j = 0; j < c * kh * kw; ++j) wt.data[j * f + i] = w.data[i * c * kh * kw + j];
+  const Tensor prod = evalOp("matmul", {col, wt});  // [N*OH*OW, F]
+  const int64_t positions = 4 * 5;
+  for (int64_t in = 0; in < n; ++in)
+    for (int64_t fi = 0; fi < f; ++fi)
+      for (int64_t p = 0; p < positions; ++p) {
+        const double want = prod.data[(in * positions + p) * f + fi] + b.data[fi];
+        REQUIRE(y.data[(in * f + fi) * positions + p] == Approx(want).margin(1e-12));
+      }
+}
+
+TEST_CASE("conv_transpose2d by hand", "[ops]") {
+  const Tensor x = tensor({1, 1, 2, 2}, {1, 2, 3, 4});
+  SECTION("stride 1: overlapping kernels add up") {
+    const Tensor w = tensor({1, 1, 2, 2}, {1, 2, 3, 4});
+    requireClose(evalOp("conv_transpose2d", {x, w}), {1, 1, 3, 3}, {1, 4, 4, 6, 20, 16, 9, 24, 16});
+    // pad crops the border of that result.
+    requireClose(evalOp("conv_transpose2d", {x, w}, {{"pad", int64_t{1}}}), {1, 1, 1, 1}, {20});
+  }
+  SECTION("stride 2 spreads each pixel into its own block; output_pad adds bias-only edges") {
+    const Tensor ones = tensor({1, 1, 2, 2}, {1, 1, 1, 1});
+    requireClose(evalOp("conv_transpose2d", {x, ones}, {{"stride", int64_t{2}}}), {1, 1, 4, 4},
+                 {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+    requireClose(
+        evalOp("conv_transpose2d", {x, ones, tensor({1}, {0.5})}, {{"stride", int64_t{2}}, {"output_pad", int64_t{1}}}),
+        {1, 1, 5, 5},
+        {1.5, 1.5, 2.5, 2.5, 0.5, 1.5, 1.5, 2.5, 2.5, 0.5, 3.5, 3.5, 4.5, 4.5, 0.5, 3.5, 3.5, 4.5, 4.5, 0.5,
+         0.5, 0.5, 0.5, 0.5, 0.5});
+  }
+  SECTION("weight layout [C, F/groups, KH, KW]: one input channel feeds two outputs") {
+    const Tensor w = tensor({1, 2, 1, 1}, {2, -1});
+    requireClose(evalOp("conv_transpose2d", {x, w}), {1, 2, 2, 2}, {2, 4, 6, 8, -1, -2, -3, -4});
+  }
+}
+
+TEST_CASE("conv_transpose2d is the adjoint of conv2d", "[ops]") {
+  // <conv2d(x, W), y> == <x, conv_transpose2d(y, W)> for every x and y.
+  Rng rng(11);
+  struct Case {
+    Shape x, w;
+    int64_t groups;
+  };
+  for (const Case& c : {Case{{2, 3, 8, 7}, {5, 3, 3, 3}, 1}, Case{{2, 4, 8, 7}, {6, 2, 3, 2}, 2}}) {
+    INFO("x " << shapeString(c.x) << ", W " << shapeString(c.w) << ", groups " << c.groups);
+    const Tensor x = randomTensor(c.x, rng), w = randomTensor(c.w, rng);
+    const Attrs conv = {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"groups", c.groups}};
+    const Tensor fx = evalOp("conv2d", {x, w}, conv);
+    const Tensor y = randomTensor(fx.shape(), rng);
+    // output_pad recovers the input size that stride 2 made ambiguous.
+    const int64_t oh = (fx.shape()[2] - 1) * 2 - 2 + c.w[2], ow = (fx.shape()[3] - 1) * 2 - 2 + c.w[3];
+    Attrs transposed = conv;
+    transposed.set("output_pad", ints({c.x[2] - oh, c.x[3] - ow}));
+    const Tensor fty = evalOp("conv_transpose2d", {y, w}, transposed);
+    REQUIRE(fty.shape() == x.shape());
+    CHECK(dot(fx, y) == Approx(dot(x, fty)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("conv shape errors name the shapes", "[ops]") {
+  const std::string channels = shapeError("conv2d", {f32({1, 3, 8, 8}), f32({4, 2, 3, 3})});
+  CHECK_THAT(channels, Catch::StartsWith("conv2d:") && Catch::Contains("f32[1, 3, 8, 8]") &&
+                           Catch::Contains("f32[4, 2, 3, 3]"));
+  const std::string small = shapeError("conv2d", {f32({1, 1, 2, 2}), f32({1, 1, 3, 3})});
+  CHECK_THAT(small, Catch::Contains("does not fit") && Catch::Contains("f32[1, 1, 2, 2]") &&
+                        Catch::Contains("f32[1, 1, 3, 3]"));
+  const std::string bias = shapeError("conv2d", {f32({1, 1, 4, 4}), f32({2, 1, 3, 3}), f32({3})});
+  CHECK_THAT(bias, Catch::Contains("f32[2, 1, 3, 3]") && Catch::Contains("f32[3]"));
+  const std::string groups =
+      shapeError("conv2d", {f32({1, 3, 4, 4}), f32({2, 1, 3, 3})}, {{"groups", int64_t{2}}});
+  CHECK_THAT(groups, Catch::Contains("groups") && Catch::Contains("f32[1, 3, 4, 4]"));
+  CHECK_THAT(shapeError("conv2d", {f32({3, 4}), f32({1, 1, 3, 3})}), Catch::Contains("f32[3, 4]"));
+  CHECK_THAT(shapeError("conv2d", {f32({1, 1, 4, 4}), f32({1, 1, 3, 3})}, {{"stride", ints({1, 1, 1})}}),
+             Catch::Contains("stride"));
+  CHECK(inferOp("conv2d", {f32({1, 1, 3, 3}), f32({1, 1, 3, 3})}).ok());
+
+  const std::string tchannels = shapeError("conv_transpose2d", {f32({1, 3, 4, 4}), f32({2, 1, 3, 3})});
+  CHECK_THAT(tchannels, Catch::StartsWith("conv_transpose2d:") && Catch::Contains("f32[1, 3, 4, 4]") &&
+                            Catch::Contains("f32[2, 1, 3, 3]"));
+  CHECK_THAT(shapeError("conv_transpose2d", {f32({1, 1, 4, 4}), f32({1, 1, 3, 3})},
+                        {{"stride", int64_t{2}}, {"output_pad", int64_t{2}}}),
+             Catch::Contains("output_pad"));
+  CHECK_THAT(shapeError("conv_transpose2d", {f32({1, 1, 1, 1}), f32({1, 1, 1, 1})}, {{"pad", int64_t{1}}}),
+             Catch::Contains("f32[1, 1, 1, 1]"));
+}
+
+TEST_CASE("maxpool2d and avgpool2d", "[ops]") {
+  const Tensor x = tensor({1, 1, 5, 5}, {1, 5, 2, 8, 3,  //
+                                         9, 4, 7, 0, 6,  //
+                                         2, 11, 3, 12, 1,  //
+                                         6, 0, 10, 5, 13,  //
+                                         4, 7, 1, 9, 2});
+  const Attrs overlapping = {{"kernel", int64_t{3}}, {"stride", int64_t{2}}};
+  requireClose(evalOp("maxpool2d", {x}, overlapping), {1, 1, 2, 2}, {11, 12, 11, 13});
+  requireClose(evalOp("avgpool2d", {x}, overlapping), {1, 1, 2, 2}, {44 / 9.0, 42 / 9.0, 44 / 9.0, 56 / 9.0});
+
+  // The stride defaults to the kernel: disjoint windows.
+  const Tensor y = tensor({1, 2, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, -5, -6, -7, -8});
+  requireClose(evalOp("maxpool2d", {y}, {{"kernel", int64_t{2}}}), {1, 2, 1, 2}, {6, 8, -1, -3});
+  requireClose(evalOp("avgpool2d", {y}, {{"kernel", int64_t{2}}}), {1, 2, 1, 2}, {3.5, 5.5, -3.5, -5.5});
+
+  // Padding: -inf for max (the negative values win over it), zeros counted for avg.
+  const Attrs padded = {{"kernel", int64_t{2}}, {"stride", int64_t{1}}, {"pad", int64_t{1}}};
+  requireClose(evalOp("maxpool2d", {tensor({1, 1, 2, 2}, {-1, -2, -3, -4})}, padded), {1, 1, 3, 3},
+               {-1, -1, -2, -1, -1, -2, -3, -3, -4});
+  requireClose(evalOp("avgpool2d", {tensor({1, 1, 2, 2}, {1, 2, 3, 4})}, padded), {1, 1, 3, 3},
+               {0.25, 0.75, 0.5, 1.0, 2.5, 1.5, 0.75, 1.75, 1.0});
+
+  // Non-square windows and strides.
+  requireClose(evalOp("maxpool2d", {y}, {{"kernel", ints({1, 2})}}), {1, 2, 2, 2}, {2, 4, 6, 8, -1, -3, -5, -7});
+
+  CHECK_THAT(shapeError("maxpool2d", {f32({1, 1, 4, 4})}, {{"kernel", int64_t{3}}, {"pad", int64_t{2}}}),
+             Catch::Contains("pad"));
+  CHECK_THAT(shapeError("avgpool2d", {f32({1, 1, 2, 2})}, {{"kernel", int64_t{3}}}),
+             Catch::StartsWith("avgpool2d:") && Catch::Contains("f32[1, 1, 2, 2]"));
+  CHECK_THAT(shapeError("maxpool2d", {f32({4, 4})}, {{"kernel", int64_t{2}}}), Catch::Contains("f32[4, 4]"));
+  CHECK_THAT(shapeError("maxpool2d", {f32({1, 1, 4, 4})}), Catch::Contains("missing attribute 'kernel'"));
+}
+
+TEST_CASE("dropout_mask", "[ops]") {
+  const Tensor x(f32({100, 100}));
+  const double rate = 0.3;
+  const Tensor mask = evalOp("dropout_mask", {x}, {{"rate", rate}}, /*training=*/true);
+  REQUIRE(mask.shape() == Shape{100, 100});
+  int64_t zeros = 0;
+  for (double m : mask.data) {
+    if (m == 0) ++zeros;
+    else REQUIRE(m == 1 / (1 - rate));
+  }
+  CHECK(std::abs(static_cast<double>(zeros) / 10000 - rate) < 0.02);
+
+  // Same seed, same mask: the backward pass relies on replaying it.
+  CHECK(evalOp("dropout_mask", {x}, {{"rate", rate}}, true).data == mask.data);
+
+  const Tensor inference = evalOp("dropout_mask", {x}, {{"rate", rate}});
+  for (double m : inference.data) REQUIRE(m == 1);
+  const Tensor none = evalOp("dropout_mask", {x}, {{"rate", 0.0}}, true);
+  for (double m : none.data) REQUIRE(m == 1);
+
+  CHECK(evalOp("dropout_mask", {x}).data == inference.data);  // rate defaults to 0.5
+  CHECK_THAT(shapeError("dropout_mask", {f32({2})}, {{"rate", 1.0}}), Catch::Contains("rate"));
+  CHECK_THAT(shapeError("dropout_mask", {f32({2})}, {{"rate", -0.1}}), Catch::Contains("rate"));
+}
+
+TEST_CASE("batchnorm", "[ops]") {
+  const double eps = 1e-5;
+  const Tensor gamma = tensor({2}, {2, 0.5}), beta = tensor({2}, {1, -1});
+  const Tensor rmean = tensor({2}, {1, 2}), rvar = tensor({2}, {4, 9});
+
+  SECTION("training, [N, C]: batch statistics per channel") {
+    // Channel 0: {1, 3}, mean 2, variance 1. Channel 1: {10, 30}, mean 20, variance 100.
+    const Tensor x = tensor({2, 2}, {1, 10, 3, 30});
+    const double s0 = 1 / std::sqrt(1 + eps), s1 = 10 / std::sqrt(100 + eps);
+    requireClose(evalOp("batchnorm", {x, gamma, beta, rmean, rvar}, {}, true), {2, 2},
+                 {1 - 2 * s0, -1 - 0.5 * s1, 1 + 2 * s0, -1 + 0.5 * s1}, 1e-12, 1e-12);
+  }
+  SECTION("training, [N, C, H, W]: statistics over batch and space") {
+    // Channel 0: {1, 2, 3, 6}, mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5.
+    // Channel 1: {0, 0, 4, 4}, mean 2, variance 4.
+    const Tensor x = tensor({2, 2, 1, 2}, {1, 2, 0, 0, 3, 6, 4, 4});
+    const double i0 = 1 / std::sqrt(3.5 + eps), i1 = 1 / std::sqrt(4 + eps);
+    requireClose(evalOp("batchnorm", {x, gamma, beta, rmean, rvar}, {}, true), {2, 2, 1, 2},
+                 {1 - 4 * i0, 1 - 2 * i0, -1 - i1, -1 - i1, 1, 1 + 6 * i0, -1 + i1, -1 + i1}, 1e-12, 1e-12);
+  }
+  SECTION("inference uses the running statistics") {
+    const Tensor x = tensor({1, 2, 1, 2}, {3, 5, 8, -1});
+    const double i0 = 1 / std::sqrt(4 + eps), i1 = 1 / std::sqrt(9 + eps);
+    requireClose(evalOp("batchnorm", {x, gamma, beta, rmean, rvar}, {{"eps", eps}}), {1, 2, 1, 2},
+                 {1 + 2 * 2 * i0, 1 + 2 * 4 * i0, -1 + 0.5 * 6 * i1, -1 - 0.5 * 3 * i1}, 1e-12, 1e-12);
+  }
+  SECTION("shape errors") {
+    const std::string e = shapeError("batchnorm", {f32({4, 3}), f32({2}), f32({2}), f32({2}), f32({2})});
+    CHECK_THAT(e, Catch::StartsWith("batchnorm:") && Catch::Contains("f32[4, 3]") && Catch::Contains("f32[2]"));
+    CHECK_THAT(shapeError("batchnorm", {f32({4, 3, 2}), f32({3}), f32({3}), f32({3}), f32({3})}),
+               Catch::Contains("f32[4, 3, 2]"));
+  }
+}
+
+TEST_CASE("im2col and col2im shape errors", "[ops]") {
+  const std::string e = shapeError("col2im", {f32({8, 8})}, {{"shape", ints({2, 1, 4, 4})}, {"kernel", int64_t{3}}});
+  CHECK_THAT(e, Catch::Contains("[8, 9]") && Catch::Contains("f32[8, 8]") && Catch::Contains("[2, 1, 4, 4]"));
+  CHECK_THAT(shapeError("im2col", {f32({1, 1, 2, 2})}, {{"kernel", int64_t{3}}}),
+             Catch::StartsWith("im2col:") && Catch::Contains("f32[1, 1, 2, 2]"));
+  CHECK_THAT(shapeError("col2im", {f32({8, 9})}, {{"shape", ints({2, 4, 4})}, {"kernel", int64_t{3}}}),
+             Catch::Contains("shape"));
+}
