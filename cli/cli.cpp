@@ -7,6 +7,7 @@
 #include <llvm/Config/llvm-config.h>
 
 #include "cli/commands.h"
+#include "compiler/op_registry.h"
 
 namespace nnc::cli {
 
@@ -59,7 +60,7 @@ const CommandInfo* findCommand(std::string_view name) {
 void printUsage(std::ostream& out) {
   out << "nnc: a neural-network compiler\n\nusage: nnc COMMAND FILE [options]\n\ncommands:\n";
   for (const CommandInfo& c : commands()) out << fmt::format("  {:<8} {}\n", c.name, c.help);
-  out << fmt::format("  {:<8} {}\n", "help", "show help for a command: nnc help COMMAND");
+  out << fmt::format("  {:<8} {}\n", "help", "nnc help COMMAND: a command's options; nnc help ops: every op");
   out << "\nnnc --version prints the version.\n";
 }
 
@@ -70,6 +71,23 @@ void printCommandHelp(const CommandInfo& c, std::ostream& out) {
   for (const OptionSpec& o : c.options) {
     std::string flag = fmt::format("--{}{}{}", o.name, o.takesValue ? " " : "", o.metavar);
     out << fmt::format("  {:<22} {}\n", flag, o.help);
+  }
+}
+
+// `nnc help ops`: the registry, so the list can never go stale.
+void printOps(std::ostream& out) {
+  for (const OpDef* op : allOps()) {
+    std::string sig;
+    for (size_t i = 0; i < op->operands.size(); ++i) {
+      sig += (i ? ", " : "") + std::string(op->operands[i]);
+      if (static_cast<int>(i) >= op->requiredOperands()) sig += "?";
+      if (op->variadic && i + 1 == op->operands.size()) sig += "...";
+    }
+    for (const AttrSpec& a : op->attrs) {
+      sig += (sig.empty() ? "" : ", ") + std::string(a.name);
+      if (a.defaultValue) sig += "=" + attrString(*a.defaultValue);
+    }
+    out << fmt::format("  {:<48} {}\n", fmt::format("{}({})", op->name, sig), op->summary);
   }
 }
 
@@ -87,6 +105,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (args[0] == "help") {
     if (args.size() < 2) {
       printUsage(out);
+      return 0;
+    }
+    if (args[1] == "ops") {
+      printOps(out);
       return 0;
     }
     const CommandInfo* c = findCommand(args[1]);

@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "runtime/npy.h"
+#include "test_util.h"
+
+using namespace nnc;
+using nnc::test::runCli;
+using nnc::test::sourcePath;
+
+namespace {
+std::string tempDir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("nnc_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+}  // namespace
+
+TEST_CASE("nnc check simple_convnet reports 433,890 params", "[cli]") {
+  auto r = runCli({"check", sourcePath("examples/simple_convnet.nn")});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("total params: 433,890 (trainable: 433,890, non-trainable: 0)"));
+  // Keras-style rows: the layer's op carries its params.
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*conv2d +f32\\[100, 30, 24, 24\\] +780\n(.|\n)*"));
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*matmul +f32\\[100, 100\\] +432,000\n(.|\n)*"));
+}
+
+TEST_CASE("nnc eval three_layer prints the course notes' output", "[cli]") {
+  auto r = runCli({"eval", sourcePath("examples/three_layer.nn")});
+  REQUIRE(r.code == 0);
+  CHECK(r.out == "y = [0.32882937, 0.72300564]\n");
+}
+
+TEST_CASE("nnc eval reads inputs and writes outputs as .npy", "[cli]") {
+  const std::string dir = tempDir("eval");
+  REQUIRE(writeNpy(dir + "/x.npy", Tensor(TensorType{DType::F32, {2}}, {1.0, 0.5})));
+  auto r = runCli({"eval", sourcePath("examples/three_layer.nn"), "--input", "x=" + dir + "/x.npy", "--output-dir",
+                   dir + "/out"});
+  REQUIRE(r.code == 0);
+  auto y = readNpy(dir + "/out/y.npy");
+  REQUIRE(y);
+  REQUIRE(y->data.size() == 2);
+  CHECK(y->data[0] == Approx(0.31682708).margin(1e-6));
+  CHECK(y->data[1] == Approx(0.69627909).margin(1e-6));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nnc eval with weights, inputs and labels computes the loss", "[cli]") {
+  const std::string dir = tempDir("evalw");
+  // A 2-class linear model whose loss is worked out by hand: logits = x @ W.
+  const std::string model = dir + "/lin.nn";
+  std::ofstream(model) << "model lin { input x: f32[1, 2] label t: i32[1] param W: f32[2, 2] = zeros()\n"
+                          "logits = x @ W  loss = softmax_cross_entropy(logits, t) output p = softmax(logits) }\n";
+  REQUIRE(writeNpz(dir + "/w.npz", {{"W", Tensor(TensorType{DType::F32, {2, 2}}, {1, 0, 0, 1})}}));
+  REQUIRE(writeNpy(dir + "/x.npy", Tensor(TensorType{DType::F32, {1, 2}}, {2, 0})));
+  REQUIRE(writeNpy(dir + "/t.npy", Tensor(TensorType{DType::I32, {1}}, {1})));
+  auto r = runCli({"eval", model, "--weights", dir + "/w.npz", "--input", "x=" + dir + "/x.npy", "--input",
+                   "t=" + dir + "/t.npy"});
+  REQUIRE(r.code == 0);
+  // logits [2, 0]: p = [e^2, 1] / (e^2 + 1); loss = -log p[1] = log(e^2 + 1) = 2.126928.
+  CHECK(r.out == "p = [[0.88079708, 0.11920292]]\nloss = 2.1269281\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nnc eval without an input value says which input", "[cli]") {
+  auto r = runCli({"eval", sourcePath("examples/mnist_mlp.nn")});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("no value given for input 'x' (f32[100, 784])"));
+}
+
+TEST_CASE("nnc graph prints the IR; --dot prints Graphviz", "[cli][golden]") {
+  auto r = runCli({"graph", sourcePath("examples/three_layer.nn")});
+  REQUIRE(r.code == 0);
+  CHECK(test::matchesGolden(r.out, "three_layer.graph"));
+  auto d = runCli({"graph", sourcePath("examples/gates.nn"), "--dot"});
+  REQUIRE(d.code == 0);
+  CHECK_THAT(d.out, Catch::StartsWith("digraph \"gates\" {"));
+  CHECK_THAT(d.out, Catch::Contains("label=\"XOR\""));
+}
+
+TEST_CASE("a malformed model gets file:line:col, the line and a caret", "[cli][diagnostics]") {
+  const std::string dir = tempDir("bad");
+  std::ofstream(dir + "/bad.nn") << "model m {\n  input x: f32[2, 3]\n  h = relu(x @ )\n}\n";
+  auto r = runCli({"check", dir + "/bad.nn"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith(dir + "/bad.nn:3:16: error: "));
+  CHECK_THAT(r.err, Catch::Contains("\n    h = relu(x @ )\n                 ^\n"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("command line errors are reported in words", "[cli]") {
+  CHECK(runCli({}).code == 1);
+  auto v = runCli({"--version"});
+  CHECK(v.code == 0);
+  CHECK_THAT(v.out, Catch::StartsWith("nnc 0.1.0 (LLVM 19."));
+  auto h = runCli({"help", "eval"});
+  CHECK(h.code == 0);
+  CHECK_THAT(h.out, Catch::Contains("--output-dir DIR"));
+  auto u = runCli({"frobnicate", "x.nn"});
+  CHECK(u.code == 1);
+  CHECK_THAT(u.err, Catch::Contains("unknown command 'frobnicate'"));
+  auto o = runCli({"check", sourcePath("examples/gates.nn"), "--bogus"});
+  CHECK(o.code == 1);
+  CHECK_THAT(o.err, Catch::Contains("unknown option '--bogus'"));
+  auto m = runCli({"check", "/nonexistent/model.nn"});
+  CHECK(m.code == 1);
+  CHECK_THAT(m.err, Catch::Contains("cannot open '/nonexistent/model.nn'"));
+  auto s = runCli({"check", sourcePath("examples/mnist_mlp.nn"), "--set", "batch=x"});
+  CHECK(s.code == 1);
+  CHECK_THAT(s.err, Catch::Contains("'x' is not an integer"));
+}
+
+TEST_CASE("every example checks", "[cli][examples]") {
+  for (const auto& e : std::filesystem::directory_iterator(sourcePath("examples"))) {
+    if (e.path().extension() != ".nn") continue;
+    INFO(e.path());
+    auto r = runCli({"check", e.path().string()});
+    INFO(r.err);
+    CHECK(r.code == 0);
+  }
+}
+
+TEST_CASE("the nnc binary exits 1 on a bad model and 0 on a good one", "[cli]") {
+  const std::string bin = NNC_BINARY;
+  CHECK(std::system((bin + " check " + sourcePath("examples/gates.nn") + " > /dev/null").c_str()) == 0);
+  CHECK(WEXITSTATUS(std::system((bin + " check /nonexistent.nn 2> /dev/null").c_str())) == 1);
+}

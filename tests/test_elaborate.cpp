@@ -1,0 +1,155 @@
+#include <catch2/catch.hpp>
+
+#include "compiler/interpreter.h"
+#include "test_util.h"
+
+using namespace nnc;
+using nnc::test::compile;
+
+namespace {
+std::vector<double> evalOutput(const Graph& g, const std::string& name, TensorMap feeds = {}) {
+  auto vals = interpret(g, feeds);
+  if (!vals) FAIL(vals.error().message);
+  for (const auto& [n, v] : g.outputs)
+    if (n == name) return (*vals)[static_cast<size_t>(v)].data;
+  FAIL("no output " << name);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("compile-time integer arithmetic in shapes", "[elaborate]") {
+  auto c = compile("model m(b = 3) { input x: f32[b * 2, 4*4*30 // 2, (b + 1) % 3] output y = relu(x) }");
+  REQUIRE(c.model);
+  CHECK(c.model->graph.type(c.model->graph.inputs[0]).shape == Shape{6, 240, 1});
+}
+
+TEST_CASE("model parameters can be overridden", "[elaborate]") {
+  auto c = compile("model m(batch = 100) { input x: f32[batch, 3] output y = relu(x) }", {"", {{"batch", 7}}});
+  REQUIRE(c.model);
+  CHECK(c.model->graph.type(c.model->graph.inputs[0]).shape == Shape{7, 3});
+}
+
+TEST_CASE("defs expand and for loops unroll", "[elaborate]") {
+  auto c = compile(R"(
+def block(x, n) { return relu(dense(x, n)) }
+model m(batch = 4) {
+  input x: f32[batch, 8]
+  h = x
+  for i in 0..3 { h = block(h, 5 + i) }
+  output y = h
+})");
+  REQUIRE(c.model);
+  const Graph& g = c.model->graph;
+  REQUIRE(g.params.size() == 6);
+  CHECK(g.node(g.params[0]).name == "dense1.W");
+  CHECK(g.type(g.params[0]).shape == Shape{8, 5});
+  CHECK(g.type(g.params[2]).shape == Shape{5, 6});
+  CHECK(g.type(g.params[4]).shape == Shape{6, 7});
+  CHECK(g.type(g.outputs[0].second).shape == Shape{4, 7});
+}
+
+TEST_CASE("params declared in a def are prefixed per call", "[elaborate]") {
+  auto c = compile(R"(
+def affine(x) { param W: f32[2, 2] = he() return x @ W }
+model m { input x: f32[1, 2] output y = affine(affine(x)) })");
+  REQUIRE(c.model);
+  CHECK(c.model->graph.node(c.model->graph.params[0]).name == "affine1.W");
+  CHECK(c.model->graph.node(c.model->graph.params[1]).name == "affine2.W");
+}
+
+TEST_CASE("simple_convnet: layer sugar shapes and 433,890 params", "[elaborate]") {
+  auto c = compile(test::readText(test::sourcePath("examples/simple_convnet.nn")));
+  REQUIRE(c.model);
+  const Graph& g = c.model->graph;
+  CHECK(g.paramCount(true) == 433890);
+  CHECK(g.type(g.findByName("conv1.W")).shape == Shape{30, 1, 5, 5});
+  CHECK(g.type(g.findByName("fc1.W")).shape == Shape{4320, 100});
+  CHECK(g.type(g.findByName("p")).shape == Shape{100, 30, 12, 12});
+  CHECK(g.loss != kNoValue);
+  REQUIRE(c.model->train);
+  CHECK(c.model->train->settings.at("optimizer").kind == "adam");
+  CHECK(c.model->train->settings.at("optimizer").args.at("lr").number == 0.001);
+}
+
+TEST_CASE("three_layer gives the course notes' values", "[elaborate][interp]") {
+  auto c = compile(test::readText(test::sourcePath("examples/three_layer.nn")));
+  REQUIRE(c.model);
+  // Both from the course notes; the second is its worked example for x = [1.0, 0.5].
+  auto y = evalOutput(c.model->graph, "y");
+  REQUIRE(y.size() == 2);
+  CHECK(y[0] == Approx(0.32882937).margin(1e-6));
+  CHECK(y[1] == Approx(0.72300564).margin(1e-6));
+  auto y2 = evalOutput(c.model->graph, "y", {{"x", Tensor(TensorType{DType::F32, {2}}, {1.0, 0.5})}});
+  CHECK(y2[0] == Approx(0.31682708).margin(1e-6));
+  CHECK(y2[1] == Approx(0.69627909).margin(1e-6));
+}
+
+TEST_CASE("gates: truth tables of AND, NAND, OR and XOR", "[elaborate][interp]") {
+  auto c = compile(test::readText(test::sourcePath("examples/gates.nn")));
+  REQUIRE(c.model);
+  CHECK(evalOutput(c.model->graph, "AND") == std::vector<double>{0, 0, 0, 1});
+  CHECK(evalOutput(c.model->graph, "NAND") == std::vector<double>{1, 1, 1, 0});
+  CHECK(evalOutput(c.model->graph, "OR") == std::vector<double>{0, 1, 1, 1});
+  CHECK(evalOutput(c.model->graph, "XOR") == std::vector<double>{0, 1, 1, 0});
+}
+
+TEST_CASE("dropout is x times a mask; batchnorm creates its statistics", "[elaborate]") {
+  auto c = compile("model m { input x: f32[4, 3] output y = batchnorm(dropout(x, 0.25)) }");
+  REQUIRE(c.model);
+  const Graph& g = c.model->graph;
+  CHECK(g.findByName("bn1.running_var") != kNoValue);
+  CHECK(g.paramCount(true) == 6);
+  CHECK(g.paramCount(false) == 12);
+  bool sawMask = false;
+  for (const Node& n : g.nodes) sawMask |= n.op->name == "dropout_mask";
+  CHECK(sawMask);
+}
+
+TEST_CASE("elaboration errors point at the code", "[elaborate][diagnostics]") {
+  struct Case {
+    const char* src;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"model m { input x: f32[2, 3]\n output y = x @ x }",
+       "m.nn:2:15: error: matmul: inner dimensions differ: f32[2, 3] @ f32[2, 3]"},
+      {"model m { output y = relu(z) }", "m.nn:1:27: error: unknown name 'z'"},
+      {"model m { input x: f32[0] output y = x }", "m.nn:1:25: error: dimension must be positive, got 0"},
+      {"model m { input x: f32[-3] output y = x }", "dimension must be positive, got -3"},
+      {"model m { input x: f32[100000, 100000, 1000] output y = x }", "more than 2^31 elements"},
+      {"model m { n = 9223372036854775807 + 1 input x: f32[n] output y = x }", "integer overflow"},
+      {"model m { input x: f32[2] h = x for i in 0..100000000 { h = h + x } output y = h }",
+       "exceeds the unrolling limit"},
+      {"model m { input x: f32[2] h = x for i in 0..2000000 { } output y = h }", "compile-time work exceeds"},
+      {"def f(x) { return f(x) }\nmodel m { input x: f32[2] output y = f(x) }", "calls nested deeper than 64"},
+      {"model m { input x: f32[2] loss = x }", "'loss' must be an f32 scalar, got f32[2]"},
+      {"model m { param W: f32[2, 2] = [[1, 2], [3]] output y = W }", "3 items"},
+      {"model m { input x: f32[2] output y = conv2d(x, filters = 3, kernel = 3) }",
+       "conv2d: input must be [N, C, H, W], got f32[2]"},
+      {"model m { input x: f32[2] output y = nosuch(x) }", "unknown function 'nosuch'"},
+      {"model m { input x: f32[2] return x }", "'return' belongs in a def"},
+      {"model m { input x: f32[2] }", "has neither a loss nor an output"},
+      {"model m { input x: f32[2] output y = x } train other { epochs = 1 }", "unknown model 'other'"},
+      {"model m { input x: f32[2] output y = x } train m { optimiser = sgd() }", "unknown train setting 'optimiser'"},
+      {"model m { input x: f32[2] output y = x } train m { optimizer = adamw() }", "unknown optimizer 'adamw'"},
+      {"model m { input x: f32[2] output y = leaky_relu(x, alpha = \"a\") }", "must be a number"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.src);
+    auto r = compile(c.src);
+    REQUIRE_FALSE(r.model);
+    CHECK_THAT(r.diag, Catch::Contains(c.want));
+  }
+}
+
+TEST_CASE("errors inside a def name the call site", "[elaborate][diagnostics]") {
+  auto r = compile("def f(x) { return x @ x }\nmodel m { input x: f32[2, 3]\n output y = f(x) }");
+  REQUIRE_FALSE(r.model);
+  CHECK(r.diag ==
+        "m.nn:1:21: error: matmul: inner dimensions differ: f32[2, 3] @ f32[2, 3]\n"
+        "  def f(x) { return x @ x }\n"
+        "                      ^\n"
+        "m.nn:3:13: note: in 'f' called here\n"
+        "   output y = f(x) }\n"
+        "              ^\n");
+}
