@@ -21,14 +21,17 @@ std::string groupThousands(int64_t n) {
 
 namespace {
 
-std::string formatNumber(double v, DType dt) {
+// Integers as integers; f32 values in the shortest form that reads back as the
+// same float (as NumPy prints float32), f64 values likewise as doubles.
+std::string formatNumber(double v, DType dt, bool f64) {
   if (dt == DType::I32) return fmt::format("{}", static_cast<int64_t>(v));
-  return fmt::format("{:.8g}", v);
+  return f64 ? fmt::format("{}", v) : fmt::format("{}", static_cast<float>(v));
 }
 
-void formatAxis(const Tensor& t, size_t axis, int64_t offset, const std::vector<int64_t>& strides, std::string& out) {
+void formatAxis(const Tensor& t, size_t axis, int64_t offset, const std::vector<int64_t>& strides, bool f64,
+                std::string& out) {
   if (axis == t.shape().size()) {
-    out += formatNumber(t.data[static_cast<size_t>(offset)], t.type.dtype);
+    out += formatNumber(t.data[static_cast<size_t>(offset)], t.type.dtype, f64);
     return;
   }
   const int64_t n = t.shape()[axis];
@@ -39,7 +42,7 @@ void formatAxis(const Tensor& t, size_t axis, int64_t offset, const std::vector<
       i = n - 3;
     }
     if (i && out.back() != ' ') out += axis + 1 == t.shape().size() ? ", " : ",\n" + std::string(axis + 1, ' ');
-    formatAxis(t, axis + 1, offset + i * strides[axis], strides, out);
+    formatAxis(t, axis + 1, offset + i * strides[axis], strides, f64, out);
   }
   out += ']';
 }
@@ -60,9 +63,9 @@ std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
 
 }  // namespace
 
-std::string formatTensor(const Tensor& t) {
+std::string formatTensor(const Tensor& t, bool f64) {
   std::string out;
-  formatAxis(t, 0, 0, stridesOf(t.shape()), out);
+  formatAxis(t, 0, 0, stridesOf(t.shape()), f64, out);
   return out;
 }
 
@@ -171,7 +174,7 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err) {
   for (const auto& [name, v] : results) {
     const Tensor& t = (*vals)[static_cast<size_t>(v)];
     if (dir.empty()) {
-      out << fmt::format("{} = {}\n", name, formatTensor(t));
+      out << fmt::format("{} = {}\n", name, formatTensor(t, o.flag("f64")));
     } else {
       const std::string path = (std::filesystem::path(dir) / (name + ".npy")).string();
       if (auto st = writeNpy(path, t); !st) return fail(st.error());

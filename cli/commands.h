@@ -41,6 +41,6 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err);
 // "433,890"
 std::string groupThousands(int64_t n);
 // NumPy-like text of a tensor: [[1, 2], [3, 4]], long axes elided with "...".
-std::string formatTensor(const Tensor& t);
+std::string formatTensor(const Tensor& t, bool f64 = false);
 
 }  // namespace nnc::cli

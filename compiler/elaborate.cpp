@@ -166,8 +166,8 @@ Status flattenLiteral(const CtValue& v, const Shape& shape, size_t dim, std::vec
     return error(v.loc.valid() ? v.loc : loc, "literal does not match the declared shape {}: expected a list of {} at depth {}",
                  shapeString(shape), shape[dim], dim + 1);
   if (static_cast<int64_t>(v.list.size()) != shape[dim])
-    return error(v.loc.valid() ? v.loc : loc, "literal does not match the declared shape {}: {} items at depth {}, expected {}",
-                 shapeString(shape), v.list.size(), dim + 1, shape[dim]);
+    return error(v.loc.valid() ? v.loc : loc, "literal does not match the declared shape {}: {} item{} at depth {}, expected {}",
+                 shapeString(shape), v.list.size(), v.list.size() == 1 ? "" : "s", dim + 1, shape[dim]);
   for (const CtValue& e : v.list) NNC_CHECK(flattenLiteral(e, shape, dim + 1, out, loc));
   return ok();
 }

@@ -95,8 +95,16 @@ std::string ref(const Graph& g, ValueId v) {
 }  // namespace
 
 std::string printGraph(const Graph& g) {
-  std::string out = fmt::format("graph {} {{\n", g.name);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
+  std::string out = printGraphRange(g, 0, g.size(), "graph " + g.name);
+  out.resize(out.size() - 2);  // the closing brace
+  if (g.loss != kNoValue) out += fmt::format("  loss {}\n", ref(g, g.loss));
+  for (const auto& [name, v] : g.outputs) out += fmt::format("  output {} = {}\n", name, ref(g, v));
+  return out + "}\n";
+}
+
+std::string printGraphRange(const Graph& g, size_t first, size_t last, const std::string& title) {
+  std::string out = title + " {\n";
+  for (size_t i = first; i < last; ++i) {
     const Node& n = g.nodes[i];
     std::string line = fmt::format("  %{}{} = {}", i, n.name.empty() ? "" : " " + n.name, n.op->name);
     std::string args;
@@ -108,8 +116,6 @@ std::string printGraph(const Graph& g) {
     if (!args.empty() || n.op->kind == OpKind::Compute) line += "(" + args + ")";
     out += line + " : " + typeString(n.type) + "\n";
   }
-  if (g.loss != kNoValue) out += fmt::format("  loss {}\n", ref(g, g.loss));
-  for (const auto& [name, v] : g.outputs) out += fmt::format("  output {} = {}\n", name, ref(g, v));
   return out + "}\n";
 }
 

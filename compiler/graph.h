@@ -55,6 +55,8 @@ struct Graph {
 // `nnc graph`: one line per node, e.g.
 //   %5 h1 = relu(%4) : f32[100, 40]
 std::string printGraph(const Graph& g);
+// Nodes [first, last) only, under the heading `title`, without loss and outputs.
+std::string printGraphRange(const Graph& g, size_t first, size_t last, const std::string& title);
 // `nnc graph --dot`: Graphviz.
 std::string printDot(const Graph& g);
 

@@ -40,6 +40,11 @@ using ShapeFn = Expected<TensorType> (*)(const std::vector<TensorType>& in, cons
 // data (a label out of range), never on shapes: those were checked.
 using EvalFn = Status (*)(const EvalArgs& args);
 
+struct GradCtx;  // compiler/grad_ctx.h
+// Gradient rule: adds the nodes computing d loss / d operand for each operand
+// from d loss / d output (ctx.dy); kNoValue (-1) for an operand that gets none.
+using GradFn = Expected<std::vector<int32_t>> (*)(GradCtx& ctx);
+
 enum class OpKind {
   Compute,  // an ordinary op, evaluated by `eval`
   Source,   // input, label, param, const: the interpreter supplies the value
@@ -53,6 +58,8 @@ struct OpDef {
   std::vector<AttrSpec> attrs;
   ShapeFn shape = nullptr;
   EvalFn eval = nullptr;
+  GradFn grad = nullptr;
+  bool noGradient = false;  // no gradient flows through (argmax, step, masks); else `grad` is required
   OpKind kind = OpKind::Compute;
   std::string_view summary;  // one line for `nnc help ops`
 

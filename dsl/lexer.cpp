@@ -199,9 +199,14 @@ Token Lexer::number() {
   while (digitAt(pos_)) ++pos_;
   bool isFloat = false;
   // A '.' needs a digit after it, so that 0..6 is a range and not "0." "..".
-  if (pos_ < src_.size() && src_[pos_] == '.' && digitAt(pos_ + 1)) {
-    isFloat = true;
-    for (++pos_; digitAt(pos_);) ++pos_;
+  if (pos_ < src_.size() && src_[pos_] == '.') {
+    if (!digitAt(pos_ + 1) && (pos_ + 1 >= src_.size() || src_[pos_ + 1] != '.'))
+      return fail(nnc::error(locAt(pos_), "expected a digit after '.' in a number (write {}.0)",
+                             clipped(src_.substr(start, pos_ - start))));
+    if (digitAt(pos_ + 1)) {
+      isFloat = true;
+      for (++pos_; digitAt(pos_);) ++pos_;
+    }
   }
   if (pos_ < src_.size() && (src_[pos_] == 'e' || src_[pos_] == 'E')) {
     size_t j = pos_ + 1;

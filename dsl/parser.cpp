@@ -306,9 +306,11 @@ Expected<Stmt> Parser::decl(StmtKind kind) {
   s.nameLoc = n.loc;
   if (!accept(TokKind::Colon)) return expected(fmt::format("expected ':' and a type after '{}'", clipped(s.name)));
   NNC_TRY(s.type, type(s.name));
-  if (kind == StmtKind::Param) {
-    if (!accept(TokKind::Assign))
-      return expected(fmt::format("expected '=' and an initializer after the type of '{}'", clipped(s.name)));
+  // An input may carry an example value. A label may too, syntactically, so
+  // that the elaborator can say why it is not allowed.
+  if (kind == StmtKind::Param && !at(TokKind::Assign))
+    return expected(fmt::format("expected '=' and an initializer after the type of '{}'", clipped(s.name)));
+  if (accept(TokKind::Assign)) {
     NNC_TRY(Parsed v, expr());
     s.value = std::move(v.e);
   }

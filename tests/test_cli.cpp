@@ -29,9 +29,14 @@ TEST_CASE("nnc check simple_convnet reports 433,890 params", "[cli]") {
 }
 
 TEST_CASE("nnc eval three_layer prints the course notes' output", "[cli]") {
+  // The notes (NumPy, float64) print [0.32882937, 0.72300564]. In f32 nnc prints
+  // what NumPy prints for the same network in float32; both are within 1e-6.
   auto r = runCli({"eval", sourcePath("examples/three_layer.nn")});
   REQUIRE(r.code == 0);
-  CHECK(r.out == "y = [0.32882937, 0.72300564]\n");
+  CHECK(r.out == "y = [0.32882938, 0.72300565]\n");
+  auto d = runCli({"eval", sourcePath("examples/three_layer.nn"), "--f64"});
+  REQUIRE(d.code == 0);
+  CHECK(d.out == "y = [0.3288293749181782, 0.7230056356841381]\n");
 }
 
 TEST_CASE("nnc eval reads inputs and writes outputs as .npy", "[cli]") {
@@ -60,8 +65,9 @@ TEST_CASE("nnc eval with weights, inputs and labels computes the loss", "[cli]")
   auto r = runCli({"eval", model, "--weights", dir + "/w.npz", "--input", "x=" + dir + "/x.npy", "--input",
                    "t=" + dir + "/t.npy"});
   REQUIRE(r.code == 0);
-  // logits [2, 0]: p = [e^2, 1] / (e^2 + 1); loss = -log p[1] = log(e^2 + 1) = 2.126928.
-  CHECK(r.out == "p = [[0.88079708, 0.11920292]]\nloss = 2.1269281\n");
+  // logits [2, 0]: p = [e^2, 1] / (e^2 + 1) = [0.880797078, 0.119202922];
+  // loss = -log p[1] = log(e^2 + 1) = 2.12692801 (printed as the nearest f32s).
+  CHECK(r.out == "p = [[0.8807971, 0.11920292]]\nloss = 2.126928\n");
   std::filesystem::remove_all(dir);
 }
 

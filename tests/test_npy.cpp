@@ -80,7 +80,7 @@ TEST_CASE("npy: f32 and i32 round trip through bytes and files", "[npy]") {
   std::vector<Tensor> cases = {
       tensor({}, {3.25}),
       tensor({}, {-7}, DType::I32),
-      tensor({5}, {0, 1.5, -2.75, 1e30, -0.0}),
+      tensor({5}, {0, 1.5, -2.75, f32(1e30), -0.0}),
       tensor({2, 3}, {1, 2, 3, 4, 5, 6}, DType::I32),
       tensor({4}, {-2147483648.0, -1, 0, 2147483647.0}, DType::I32),
       tensor({2, 0, 4}, {}),

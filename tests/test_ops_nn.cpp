@@ -74,7 +74,8 @@ TEST_CASE("im2col orders columns channel-major and zero-fills padding", "[ops]")
   const Tensor x = tensor({1, 2, 3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18});
   const Tensor col = evalOp("im2col", {x}, {{"kernel", int64_t{2}}});
   REQUIRE(col.shape() == Shape{4, 8});
-  REQUIRE(std::vector<double>(col.data.begin(), col.data.begin() + 8) == std::vector<double>{0, 1, 3, 4, 10, 11, 13, 14});
+  REQUIRE(std::vector<double>(col.data.begin(), col.data.begin() + 8) ==
+          std::vector<double>{0, 1, 3, 4, 10, 11, 13, 14});
 
   const Tensor padded = evalOp("im2col", {x}, {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}});
   REQUIRE(padded.shape() == Shape{4, 8});
@@ -156,7 +157,8 @@ TEST_CASE("conv2d equals im2col then matmul", "[ops]") {
   const Tensor y = evalOp("conv2d", {x, w, b}, window);
   REQUIRE(y.shape() == Shape{n, f, 4, 5});
 
-  const Tensor col = evalOp("im2col", {x}, {{"kernel", ints({kh, kw})}, {"stride", ints({2, 1})}, {"pad", ints({1, 0})}});
+  const Tensor col =
+      evalOp("im2col", {x}, {{"kernel", ints({kh, kw})}, {"stride", ints({2, 1})}, {"pad", ints({1, 0})}});
   // W as [C*KH*KW, F]: each filter flattened into a column.
   Tensor wt(f32({c * kh * kw, f}));
   for (int64_t i = 0; i < f; ++i)

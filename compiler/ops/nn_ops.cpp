@@ -106,7 +106,8 @@ Status checkConvCommon(std::string_view op, const std::vector<TensorType>& in, c
   if (c % groups != 0) return error("{}: {} input channels do not split into {} groups: {}", op, c, groups, operands);
   if (in.size() > 2) {
     const int64_t filters = transposed ? w.shape[1] * groups : w.shape[0];
-    if (in[2].shape != Shape{filters}) return error("{}: bias must be [{}], one per output channel: {}", op, filters, operands);
+    if (in[2].shape != Shape{filters})
+      return error("{}: bias must be [{}], one per output channel: {}", op, filters, operands);
   }
   return ok();
 }
@@ -207,7 +208,8 @@ Status convTransposeEval(const EvalArgs& e) {
             for (int64_t i = 0; i < g.kh; ++i)
               for (int64_t j = 0; j < g.kw; ++j) {
                 const int64_t row = y * g.sh - g.ph + i, col = xi * g.sw - g.pw + j;
-                if (inside(g, row, col)) e.out.data[at4(os, n, f0 + f, row, col)] += v * w.data[at4(w.shape(), c, f, i, j)];
+                if (inside(g, row, col))
+                  e.out.data[at4(os, n, f0 + f, row, col)] += v * w.data[at4(w.shape(), c, f, i, j)];
               }
         }
     }
@@ -369,7 +371,8 @@ Expected<TensorType> col2imShape(const std::vector<TensorType>& in, const Attrs&
   const std::string what = fmt::format("image {}: {}", shapeString(image), operands);
   NNC_CHECK(windowFits("col2im", g, what));
   if (in[0].shape != Shape{g.colRows(), g.colCols()})
-    return error("col2im: col must be [{}, {}] for a {}x{} window with stride [{}, {}] and pad [{}, {}] over image {}: {}",
+    return error("col2im: col must be [{}, {}] for a {}x{} window with stride [{}, {}] and pad [{}, {}] over image "
+                 "{}: {}",
                  g.colRows(), g.colCols(), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, shapeString(image), operands);
   return TensorType{F32, image};
 }

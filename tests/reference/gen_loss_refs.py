@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Reference values for tests/test_ops_loss.cpp, computed in float64 with
 # PyTorch (and numpy for the course notes' formulas, which PyTorch lacks).
-# Regenerate with `python3 tests/reference/gen_loss_refs.py` and paste the
+# Regenerate with `python3 tests/reference/gen_loss_refs.py` (an interpreter
+# with torch and numpy, e.g. /usr/bin/python3) and paste the
 # printed literals into the test; CI has no torch.
 import numpy as np
 import torch
