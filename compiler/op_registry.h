@@ -45,6 +45,12 @@ struct GradCtx;  // compiler/grad_ctx.h
 // from d loss / d output (ctx.dy); kNoValue (-1) for an operand that gets none.
 using GradFn = Expected<std::vector<int32_t>> (*)(GradCtx& ctx);
 
+// For ops that are not smooth everywhere (relu at 0, a max-pool tie): which
+// branch each output takes, e.g. the sign of relu's input or the arg-max of
+// each pooling window. Where two evaluations give different branch patterns,
+// a finite difference between them crosses a kink (see gradcheck).
+using BranchFn = void (*)(const std::vector<const Tensor*>& in, const Attrs& attrs, std::vector<int64_t>& pattern);
+
 enum class OpKind {
   Compute,  // an ordinary op, evaluated by `eval`
   Source,   // input, label, param, const: the interpreter supplies the value
@@ -60,6 +66,7 @@ struct OpDef {
   EvalFn eval = nullptr;
   GradFn grad = nullptr;
   bool noGradient = false;  // no gradient flows through (argmax, step, masks); else `grad` is required
+  BranchFn branches = nullptr;  // set for non-smooth ops
   OpKind kind = OpKind::Compute;
   std::string_view summary;  // one line for `nnc help ops`
 
