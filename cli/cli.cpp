@@ -45,8 +45,21 @@ const std::vector<CommandInfo>& commands() {
                          {"input", true, "NAME=F.npy", "value of an input or label (repeatable)"},
                          {"output-dir", true, "DIR", "write each output as DIR/NAME.npy instead of printing"},
                          {"seed", true, "N", "seed for initializers (default 42)"},
-                         {"f64", false, "", "evaluate in double precision"}}),
+                         {"f64", false, "", "evaluate in double precision"},
+                         {"grads", false, "", "also compute every param gradient (training mode; needs labels)"}}),
        runEval},
+      {"grad", "nnc grad FILE [--dot] [options]",
+       "Print the backward graph: the gradient of the loss with respect to every trainable param.",
+       withModelOptions({{"dot", false, "", "print Graphviz (forward and backward) instead of text"}}), runGrad},
+      {"gradcheck", "nnc gradcheck FILE [--samples N] [--eps E] [options]",
+       "Compare the symbolic gradient (f64) with central finite differences on sampled entries of every param.",
+       withModelOptions({{"samples", true, "N", "entries checked per param (default 10)"},
+                         {"eps", true, "E", "finite-difference step h (default 1e-6)"},
+                         {"rtol", true, "R", "relative tolerance (default 1e-6)"},
+                         {"seed", true, "N", "seed for params, inputs and sampled entries (default 42)"},
+                         {"weights", true, "W.npz", "param values (default: initialized)"},
+                         {"input", true, "NAME=F.npy", "inputs and labels (default: random; batch 2)"}}),
+       runGradcheck},
   };
   return cmds;
 }
@@ -79,13 +92,15 @@ void printOps(std::ostream& out) {
   for (const OpDef* op : allOps()) {
     std::string sig;
     for (size_t i = 0; i < op->operands.size(); ++i) {
-      sig += (i ? ", " : "") + std::string(op->operands[i]);
+      if (i) sig += ", ";
+      sig += op->operands[i];
       if (static_cast<int>(i) >= op->requiredOperands()) sig += "?";
       if (op->variadic && i + 1 == op->operands.size()) sig += "...";
     }
     for (const AttrSpec& a : op->attrs) {
-      sig += (sig.empty() ? "" : ", ") + std::string(a.name);
-      if (a.defaultValue) sig += "=" + attrString(*a.defaultValue);
+      if (!sig.empty()) sig += ", ";
+      sig += a.name;
+      if (a.defaultValue) sig += fmt::format("={}", attrString(*a.defaultValue));
     }
     out << fmt::format("  {:<48} {}\n", fmt::format("{}({})", op->name, sig), op->summary);
   }

@@ -63,6 +63,40 @@ std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
 
 }  // namespace
 
+Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven) {
+  TensorMap feeds;
+  if (o.flag("weights")) {
+    NNC_TRY(auto w, readNpz(o.value("weights")));
+    for (auto& [name, t] : w) {
+      const ValueId v = g.findByName(name);
+      if (v == kNoValue || g.node(v).op->name != "param")
+        return error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name);
+      feeds[name] = std::move(t);
+    }
+  }
+  labelsGiven = false;
+  for (const std::string& kv : o.all("input")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return error("--input takes NAME=FILE.npy, got '{}'", kv);
+    const std::string name = kv.substr(0, eq);
+    const ValueId v = g.findByName(name);
+    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
+      return error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name);
+    NNC_TRY(Tensor t, readNpy(kv.substr(eq + 1)));
+    labelsGiven |= g.node(v).op->name == "label";
+    feeds[name] = std::move(t);
+  }
+  return feeds;
+}
+
+Expected<uint64_t> seedOption(const Options& o) {
+  if (!o.flag("seed")) return uint64_t{42};
+  const std::string s = o.value("seed");
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+    return error("--seed takes a non-negative integer, got '{}'", s);
+  return static_cast<uint64_t>(std::stoull(s));
+}
+
 std::string formatTensor(const Tensor& t, bool f64) {
   std::string out;
   formatAxis(t, 0, 0, stridesOf(t.shape()), f64, out);
@@ -125,46 +159,33 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err) {
     err << l->sm->render(d);
     return 1;
   };
-  TensorMap feeds;
-  if (o.flag("weights")) {
-    auto w = readNpz(o.value("weights"));
-    if (!w) return fail(w.error());
-    for (auto& [name, t] : *w) {
-      const ValueId v = g.findByName(name);
-      if (v == kNoValue || g.node(v).op->name != "param")
-        return fail(error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name));
-      feeds[name] = std::move(t);
-    }
-  }
   bool labelsGiven = false;
-  for (const std::string& kv : o.all("input")) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos) return fail(error("--input takes NAME=FILE.npy, got '{}'", kv));
-    const std::string name = kv.substr(0, eq);
-    const ValueId v = g.findByName(name);
-    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
-      return fail(error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name));
-    auto t = readNpy(kv.substr(eq + 1));
-    if (!t) return fail(t.error());
-    labelsGiven |= g.node(v).op->name == "label";
-    feeds[name] = t.take();
-  }
-  uint64_t seed = 42;
-  if (o.flag("seed")) {
-    const std::string s = o.value("seed");
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
-      return fail(error("--seed takes a non-negative integer, got '{}'", s));
-    seed = std::stoull(s);
+  auto fed = readFeeds(o, g, labelsGiven);
+  if (!fed) return fail(fed.error());
+  TensorMap feeds = fed.take();
+  auto seed = seedOption(o);
+  if (!seed) return fail(seed.error());
+  std::vector<std::pair<std::string, ValueId>> results = g.outputs;
+  const bool withLoss = g.loss != kNoValue && (labelsGiven || g.labels.empty());
+  if (withLoss) results.emplace_back("loss", g.loss);
+  // With --grads the backward graph is evaluated too, in training mode (the
+  // mode its gradient rules describe).
+  const Graph* run = &g;
+  std::optional<GradGraph> gg;
+  if (o.flag("grads")) {
+    if (!withLoss) return fail(error("--grads needs the labels of model '{}' (--input NAME=F.npy)", g.name));
+    auto d = gradientsOf(g, l->model.train);
+    if (!d) return fail(d.error());
+    gg = d.take();
+    run = &gg->graph;
+    if (gg->graph.loss != g.loss) results.emplace_back("regularized_loss", gg->graph.loss);
+    for (const auto& [name, v] : gg->grads) results.emplace_back("grad_" + name, v);
   }
   std::vector<ValueId> targets;
-  for (const auto& [name, v] : g.outputs) targets.push_back(v);
-  const bool withLoss = g.loss != kNoValue && (labelsGiven || g.labels.empty());
-  if (withLoss) targets.push_back(g.loss);
+  for (const auto& [_, v] : results) targets.push_back(v);
   if (targets.empty()) return fail(error("model '{}' has no outputs to evaluate (and no labels for its loss)", g.name));
-  auto vals = interpret(g, feeds, EvalOptions{o.flag("f64"), false, seed}, targets);
+  auto vals = interpret(*run, feeds, EvalOptions{o.flag("f64"), o.flag("grads"), *seed}, targets);
   if (!vals) return fail(vals.error());
-  std::vector<std::pair<std::string, ValueId>> results = g.outputs;
-  if (withLoss) results.emplace_back("loss", g.loss);
   const std::string dir = o.value("output-dir");
   if (!dir.empty()) {
     std::error_code ec;

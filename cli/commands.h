@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "compiler/autodiff.h"
 #include "compiler/elaborate.h"
+#include "compiler/interpreter.h"
 #include "dsl/diagnostics.h"
 
 namespace nnc::cli {
@@ -34,9 +36,18 @@ Expected<Options> parseOptions(std::string_view command, const std::vector<Optio
 // --model and --set, shared by every command that builds a model.
 Expected<ElaborateOptions> elaborateOptions(const Options& o);
 
+// --weights W.npz and --input NAME=F.npy as interpreter feeds.
+Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven);
+Expected<uint64_t> seedOption(const Options& o);  // --seed, default 42
+
 int runCheck(const Options& o, std::ostream& out, std::ostream& err);
 int runGraph(const Options& o, std::ostream& out, std::ostream& err);
 int runEval(const Options& o, std::ostream& out, std::ostream& err);
+// The backward graph of a model, its train block's weight decay included.
+Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train);
+
+int runGrad(const Options& o, std::ostream& out, std::ostream& err);
+int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
 
 // "433,890"
 std::string groupThousands(int64_t n);
