@@ -54,7 +54,7 @@ const std::vector<CommandInfo>& commands() {
       {"gradcheck", "nnc gradcheck FILE [--samples N] [--eps E] [options]",
        "Compare the symbolic gradient (f64) with central finite differences on sampled entries of every param.",
        withModelOptions({{"samples", true, "N", "entries checked per param (default 10)"},
-                         {"eps", true, "E", "finite-difference step h (default 1e-6)"},
+                         {"eps", true, "E", "finite-difference step h (default 1e-5)"},
                          {"rtol", true, "R", "relative tolerance (default 1e-6)"},
                          {"seed", true, "N", "seed for params, inputs and sampled entries (default 42)"},
                          {"weights", true, "W.npz", "param values (default: initialized)"},

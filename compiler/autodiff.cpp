@@ -91,21 +91,31 @@ Expected<GradGraph> differentiate(const Graph& forward, const GradOptions& opt) 
   std::vector<bool> blocked(n, false);  // reached the loss only through ops without a gradient
 
   for (size_t i = n; i-- > 0;) {
-    if (!depends[i] || !needed[i] || parts[i].empty()) continue;
+    if (!depends[i] || !needed[i]) continue;
+    if (parts[i].empty()) {
+      if (blocked[i])
+        for (ValueId v : forward.nodes[i].inputs) blocked[static_cast<size_t>(v)] = true;
+      continue;
+    }
     const Node fwd = forward.nodes[i];  // a copy: adding nodes moves g.nodes
     ValueId dy = parts[i][0];
     for (size_t k = 1; k < parts[i].size(); ++k) {
       NNC_TRY(dy, g.add("add", {dy, parts[i][k]}, {}, fwd.loc));
     }
     grad[i] = dy;
+    // Backward values take the names of the values they are gradients of.
+    if (!fwd.name.empty() && static_cast<size_t>(dy) >= n && g.node(dy).name.empty()) g.node(dy).name = "grad_" + fwd.name;
     if (fwd.op->kind == OpKind::Source) continue;
     if (fwd.op->noGradient) {
       for (ValueId v : fwd.inputs) blocked[static_cast<size_t>(v)] = true;
       continue;
     }
     if (!fwd.op->grad) return error(fwd.loc, "internal error: op '{}' has no gradient rule", fwd.op->name);
-    GradCtx ctx{g, static_cast<ValueId>(i), fwd.inputs, {}, fwd.type, fwd.attrs, dy, fwd.loc};
-    for (ValueId v : fwd.inputs) ctx.inTypes.push_back(forward.type(v));
+    GradCtx ctx{g, static_cast<ValueId>(i), fwd.inputs, {}, fwd.type, fwd.attrs, dy, fwd.loc, {}};
+    for (ValueId v : fwd.inputs) {
+      ctx.inTypes.push_back(forward.type(v));
+      ctx.needs.push_back(depends[static_cast<size_t>(v)]);
+    }
     NNC_TRY(std::vector<ValueId> dx, fwd.op->grad(ctx));
     for (size_t k = 0; k < fwd.inputs.size() && k < dx.size(); ++k) {
       const auto in = static_cast<size_t>(fwd.inputs[k]);
@@ -133,8 +143,6 @@ Expected<GradGraph> differentiate(const Graph& forward, const GradOptions& opt) 
     gg.grads.emplace_back(nd.name, grad[i]);
   }
   pruneBackward(gg);
-  for (const auto& [name, v] : gg.grads)
-    if (static_cast<size_t>(v) >= gg.forwardSize && g.node(v).name.empty()) g.node(v).name = "grad_" + name;
   return gg;
 }
 

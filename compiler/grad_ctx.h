@@ -16,10 +16,19 @@ struct GradCtx {
   Attrs attrs;
   ValueId dy;                      // d loss / d output, of type outType
   SourceLoc loc;                   // the forward node's, for backward nodes
+  std::vector<bool> needs;         // which operands need a gradient (others may get kNoValue)
+
+  bool need(size_t k) const { return k < needs.size() && needs[k]; }
 
   // Adds a backward node (shape-checked like any other).
   Expected<ValueId> op(std::string_view name, std::vector<ValueId> ins, Attrs a = {}) {
     return g.add(name, std::move(ins), std::move(a), loc);
+  }
+  // Shorthands for the rules' arithmetic.
+  Expected<ValueId> mul(ValueId a, ValueId b) { return op("mul", {a, b}); }
+  Expected<ValueId> mul(ValueId a, double b) {
+    NNC_TRY(ValueId c, constant(b));
+    return op("mul", {a, c});
   }
   Expected<ValueId> constant(double v) {
     return g.addSource("const", "", TensorType{DType::F32, {}}, Attrs{{"value", std::vector<double>{v}}}, loc);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/broadcast.h"
 
@@ -84,42 +85,205 @@ double sigmoid(double x) {
   return e / (1.0 + e);
 }
 
+// ---- gradient rules: d loss / d operand from dy = d loss / d output ----
+
+using Grads = Expected<std::vector<ValueId>>;
+
+OpDef withGrad(OpDef d, GradFn grad, BranchFn branches = nullptr) {
+  d.grad = grad;
+  d.branches = branches;
+  return d;
+}
+
+OpDef noGrad(OpDef d, BranchFn branches = nullptr) {
+  d.noGradient = true;
+  d.branches = branches;
+  return d;
+}
+
+// Gradients of both operands of a broadcasting op, from the full-size
+// contributions; skipped where an operand needs none.
+Grads both(GradCtx& c, Expected<ValueId> (*fa)(GradCtx&), Expected<ValueId> (*fb)(GradCtx&)) {
+  std::vector<ValueId> r(2, kNoValue);
+  if (c.need(0)) {
+    NNC_TRY(ValueId a, fa(c));
+    NNC_TRY(r[0], c.reduceTo(a, c.inTypes[0].shape));
+  }
+  if (c.need(1)) {
+    NNC_TRY(ValueId b, fb(c));
+    NNC_TRY(r[1], c.reduceTo(b, c.inTypes[1].shape));
+  }
+  return r;
+}
+
+Expected<ValueId> passDy(GradCtx& c) { return c.dy; }
+Expected<ValueId> negDy(GradCtx& c) { return c.op("neg", {c.dy}); }
+
+Grads addGrad(GradCtx& c) { return both(c, passDy, passDy); }
+Grads subGrad(GradCtx& c) { return both(c, passDy, negDy); }
+Grads mulGrad(GradCtx& c) {
+  return both(c, [](GradCtx& c) { return c.mul(c.dy, c.in[1]); }, [](GradCtx& c) { return c.mul(c.dy, c.in[0]); });
+}
+// d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b.
+Grads divGrad(GradCtx& c) {
+  return both(
+      c, [](GradCtx& c) { return c.op("div", {c.dy, c.in[1]}); },
+      [](GradCtx& c) -> Expected<ValueId> {
+        NNC_TRY(ValueId q, c.op("div", {c.dy, c.in[1]}));
+        NNC_TRY(ValueId t, c.mul(q, c.y()));
+        return c.op("neg", {t});
+      });
+}
+// d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log a.
+Grads powGrad(GradCtx& c) {
+  return both(
+      c,
+      [](GradCtx& c) -> Expected<ValueId> {
+        NNC_TRY(ValueId one, c.constant(1));
+        NNC_TRY(ValueId bm1, c.op("sub", {c.in[1], one}));
+        NNC_TRY(ValueId p, c.op("pow", {c.in[0], bm1}));
+        NNC_TRY(ValueId t, c.mul(p, c.in[1]));
+        return c.mul(c.dy, t);
+      },
+      [](GradCtx& c) -> Expected<ValueId> {
+        NNC_TRY(ValueId l, c.op("log", {c.in[0]}));
+        NNC_TRY(ValueId t, c.mul(c.y(), l));
+        return c.mul(c.dy, t);
+      });
+}
+// maximum: the gradient goes to a where a > b, else to b (ties go to b);
+// minimum likewise with a < b. `first` is then step(a − b) or step(b − a).
+template <bool Max>
+Grads extremumGrad(GradCtx& c) {
+  NNC_TRY(ValueId diff, Max ? c.op("sub", {c.in[0], c.in[1]}) : c.op("sub", {c.in[1], c.in[0]}));
+  NNC_TRY(ValueId first, c.op("step", {diff}));
+  NNC_TRY(ValueId toA, c.mul(c.dy, first));
+  NNC_TRY(ValueId toB, c.op("sub", {c.dy, toA}));
+  std::vector<ValueId> r(2, kNoValue);
+  if (c.need(0)) {
+    NNC_TRY(r[0], c.reduceTo(toA, c.inTypes[0].shape));
+  }
+  if (c.need(1)) {
+    NNC_TRY(r[1], c.reduceTo(toB, c.inTypes[1].shape));
+  }
+  return r;
+}
+
+// Unary rules: dx = dy · f'(x), written with graph ops.
+Grads negGrad(GradCtx& c) {
+  NNC_TRY(ValueId d, c.op("neg", {c.dy}));
+  return std::vector<ValueId>{d};
+}
+Grads expGrad(GradCtx& c) {
+  NNC_TRY(ValueId d, c.mul(c.dy, c.y()));
+  return std::vector<ValueId>{d};
+}
+Grads logGrad(GradCtx& c) {
+  NNC_TRY(ValueId d, c.op("div", {c.dy, c.in[0]}));
+  return std::vector<ValueId>{d};
+}
+Grads sqrtGrad(GradCtx& c) {  // 1 / (2 sqrt x)
+  NNC_TRY(ValueId h, c.mul(c.dy, 0.5));
+  NNC_TRY(ValueId d, c.op("div", {h, c.y()}));
+  return std::vector<ValueId>{d};
+}
+Grads squareGrad(GradCtx& c) {
+  NNC_TRY(ValueId t, c.mul(c.in[0], 2.0));
+  NNC_TRY(ValueId d, c.mul(c.dy, t));
+  return std::vector<ValueId>{d};
+}
+Grads absGrad(GradCtx& c) {
+  NNC_TRY(ValueId s, c.op("sign", {c.in[0]}));
+  NNC_TRY(ValueId d, c.mul(c.dy, s));
+  return std::vector<ValueId>{d};
+}
+Grads reluGrad(GradCtx& c) {
+  NNC_TRY(ValueId m, c.op("step", {c.in[0]}));
+  NNC_TRY(ValueId d, c.mul(c.dy, m));
+  return std::vector<ValueId>{d};
+}
+Grads leakyReluGrad(GradCtx& c) {  // slope 1 where x > 0, alpha elsewhere
+  const double alpha = c.attrs.f("alpha");
+  NNC_TRY(ValueId m, c.op("step", {c.in[0]}));
+  NNC_TRY(ValueId scaled, c.mul(m, 1 - alpha));
+  NNC_TRY(ValueId a, c.constant(alpha));
+  NNC_TRY(ValueId slope, c.op("add", {scaled, a}));
+  NNC_TRY(ValueId d, c.mul(c.dy, slope));
+  return std::vector<ValueId>{d};
+}
+Grads sigmoidGrad(GradCtx& c) {  // y (1 − y)
+  NNC_TRY(ValueId one, c.constant(1));
+  NNC_TRY(ValueId omy, c.op("sub", {one, c.y()}));
+  NNC_TRY(ValueId t, c.mul(c.y(), omy));
+  NNC_TRY(ValueId d, c.mul(c.dy, t));
+  return std::vector<ValueId>{d};
+}
+Grads tanhGrad(GradCtx& c) {  // 1 − y²
+  NNC_TRY(ValueId one, c.constant(1));
+  NNC_TRY(ValueId y2, c.op("square", {c.y()}));
+  NNC_TRY(ValueId t, c.op("sub", {one, y2}));
+  NNC_TRY(ValueId d, c.mul(c.dy, t));
+  return std::vector<ValueId>{d};
+}
+Grads identityGrad(GradCtx& c) { return std::vector<ValueId>{c.dy}; }
+
+// Branch patterns: which side of 0 each element's input lies.
+void signBranches(const std::vector<const Tensor*>& in, const Attrs&, std::vector<int64_t>& p) {
+  for (double v : in[0]->data) p.push_back(v > 0 ? 1 : v < 0 ? -1 : 0);
+}
+template <bool Max>
+void extremumBranches(const std::vector<const Tensor*>& in, const Attrs&, std::vector<int64_t>& p) {
+  const Tensor &a = *in[0], &b = *in[1];
+  auto out = broadcastShapes(a.shape(), b.shape());
+  if (!out) return;
+  BroadcastIndex ia(a.shape(), *out), ib(b.shape(), *out);
+  for (int64_t i = 0; i < numel(*out); ++i) {
+    const double d = a.data[static_cast<size_t>(ia(i))] - b.data[static_cast<size_t>(ib(i))];
+    p.push_back(Max ? d > 0 : d < 0);
+  }
+}
+
 }  // namespace
 
 // A lambda whose body has a `>` goes in parentheses: GCC otherwise takes it
 // for the end of the template argument list.
 void addElementwiseOps(std::vector<OpDef>& r) {
-  r.push_back(binary<"add", [](double a, double b) { return a + b; }>("a + b, with broadcasting"));
-  r.push_back(binary<"sub", [](double a, double b) { return a - b; }>("a - b, with broadcasting"));
-  r.push_back(binary<"mul", [](double a, double b) { return a * b; }>("a * b, with broadcasting"));
-  r.push_back(binary<"div", [](double a, double b) { return a / b; }>("a / b, with broadcasting"));
+  r.push_back(withGrad(binary<"add", [](double a, double b) { return a + b; }>("a + b, with broadcasting"), addGrad));
+  r.push_back(withGrad(binary<"sub", [](double a, double b) { return a - b; }>("a - b, with broadcasting"), subGrad));
+  r.push_back(withGrad(binary<"mul", [](double a, double b) { return a * b; }>("a * b, with broadcasting"), mulGrad));
+  r.push_back(withGrad(binary<"div", [](double a, double b) { return a / b; }>("a / b, with broadcasting"), divGrad));
   // NaN propagates, as in NumPy, rather than being dropped as by fmax.
-  r.push_back(binary<"maximum", [](double a, double b) {
-    return std::isnan(a) || std::isnan(b) ? kNaN : std::max(a, b);
-  }>("elementwise max(a, b), with broadcasting"));
-  r.push_back(binary<"minimum", [](double a, double b) {
-    return std::isnan(a) || std::isnan(b) ? kNaN : std::min(a, b);
-  }>("elementwise min(a, b), with broadcasting"));
-  r.push_back(binary<"pow", [](double a, double b) { return std::pow(a, b); }>("a ** b, with broadcasting"));
+  r.push_back(withGrad(binary<"maximum", [](double a, double b) {
+                         return std::isnan(a) || std::isnan(b) ? kNaN : std::max(a, b);
+                       }>("elementwise max(a, b), with broadcasting"),
+                       extremumGrad<true>, extremumBranches<true>));
+  r.push_back(withGrad(binary<"minimum", [](double a, double b) {
+                         return std::isnan(a) || std::isnan(b) ? kNaN : std::min(a, b);
+                       }>("elementwise min(a, b), with broadcasting"),
+                       extremumGrad<false>, extremumBranches<false>));
+  r.push_back(withGrad(binary<"pow", [](double a, double b) { return std::pow(a, b); }>("a ** b, with broadcasting"),
+                       powGrad));
 
-  r.push_back(unary<"neg", [](double x) { return -x; }>("-x"));
-  r.push_back(unary<"exp", [](double x) { return std::exp(x); }>("e ** x"));
-  r.push_back(unary<"log", [](double x) { return std::log(x); }>("natural logarithm"));
-  r.push_back(unary<"sqrt", [](double x) { return std::sqrt(x); }>("square root"));
-  r.push_back(unary<"square", [](double x) { return x * x; }>("x * x"));
-  r.push_back(unary<"abs", [](double x) { return std::abs(x); }>("|x|"));
-  r.push_back(unary<"sign", ([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; })>("-1, 0 or 1 by the sign of x"));
-  r.push_back(unary<"relu", ([](double x) { return x > 0 ? x : 0.0; })>("max(x, 0)"));
+  r.push_back(withGrad(unary<"neg", [](double x) { return -x; }>("-x"), negGrad));
+  r.push_back(withGrad(unary<"exp", [](double x) { return std::exp(x); }>("e ** x"), expGrad));
+  r.push_back(withGrad(unary<"log", [](double x) { return std::log(x); }>("natural logarithm"), logGrad));
+  r.push_back(withGrad(unary<"sqrt", [](double x) { return std::sqrt(x); }>("square root"), sqrtGrad));
+  r.push_back(withGrad(unary<"square", [](double x) { return x * x; }>("x * x"), squareGrad));
+  r.push_back(withGrad(unary<"abs", [](double x) { return std::abs(x); }>("|x|"), absGrad, signBranches));
+  r.push_back(noGrad(unary<"sign", ([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; })>("-1, 0 or 1 by the sign of x"), signBranches));
+  r.push_back(withGrad(unary<"relu", ([](double x) { return x > 0 ? x : 0.0; })>("max(x, 0)"), reluGrad, signBranches));
   r.push_back({.name = "leaky_relu",
                .operands = {"x"},
                .attrs = {{"alpha", AttrKind::Float, Attr{0.01}}},
                .shape = unaryShape<"leaky_relu">,
                .eval = leakyReluEval,
+               .grad = leakyReluGrad,
+               .branches = signBranches,
                .summary = "x if x > 0, else alpha * x"});
-  r.push_back(unary<"sigmoid", sigmoid>("1 / (1 + e ** -x), stable for large |x|"));
-  r.push_back(unary<"tanh", [](double x) { return std::tanh(x); }>("hyperbolic tangent"));
-  r.push_back(unary<"step", ([](double x) { return x > 0 ? 1.0 : 0.0; })>("1 if x > 0, else 0"));
-  r.push_back(unary<"identity", [](double x) { return x; }>("x unchanged"));
+  r.push_back(withGrad(unary<"sigmoid", sigmoid>("1 / (1 + e ** -x), stable for large |x|"), sigmoidGrad));
+  r.push_back(withGrad(unary<"tanh", [](double x) { return std::tanh(x); }>("hyperbolic tangent"), tanhGrad));
+  r.push_back(noGrad(unary<"step", ([](double x) { return x > 0 ? 1.0 : 0.0; })>("1 if x > 0, else 0"), signBranches));
+  r.push_back(withGrad(unary<"identity", [](double x) { return x; }>("x unchanged"), identityGrad));
 }
 
 }  // namespace nnc

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
+#include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
 
 namespace nnc {
@@ -137,6 +139,168 @@ Expected<TensorType> penaltyShape(std::string_view op, const std::vector<TensorT
 
 // PyTorch's BCELoss clamps each log at -100 so p = 0 or 1 gives a finite loss.
 double clampedLog(double p) { return std::max(std::log(p), -100.0); }
+bool logClamped(double p) { return std::log(p) < -100.0; }
+
+// Where a bce log is clamped its gradient is 0, so a finite difference
+// stepping across the clamp edge compares two different functions.
+void bceBranches(const std::vector<const Tensor*>& in, const Attrs&, std::vector<int64_t>& pattern) {
+  for (double p : in[0]->data) pattern.push_back(int64_t{logClamped(p)} + 2 * int64_t{logClamped(1 - p)});
+}
+
+// Builds a gradient rule's expression and keeps the first error: once a node
+// fails every later call is skipped, so a rule reads as its formula and
+// checks once, in done().
+class Backward {
+ public:
+  explicit Backward(GradCtx& c) : c_(c) {}
+
+  ValueId op(std::string_view name, std::vector<ValueId> ins, Attrs a = {}) {
+    if (err_) return kNoValue;
+    auto r = c_.op(name, std::move(ins), std::move(a));
+    if (!r) {
+      err_ = std::move(r.error());
+      return kNoValue;
+    }
+    return *r;
+  }
+  ValueId k(double v) {
+    if (err_) return kNoValue;
+    auto r = c_.constant(v);
+    if (!r) {
+      err_ = std::move(r.error());
+      return kNoValue;
+    }
+    return *r;
+  }
+  ValueId add(ValueId a, ValueId b) { return op("add", {a, b}); }
+  ValueId sub(ValueId a, ValueId b) { return op("sub", {a, b}); }
+  ValueId mul(ValueId a, ValueId b) { return op("mul", {a, b}); }
+  ValueId div(ValueId a, ValueId b) { return op("div", {a, b}); }
+  ValueId neg(ValueId a) { return op("neg", {a}); }
+  ValueId scale(ValueId a, double f) { return mul(a, k(f)); }
+  ValueId sumKeep(ValueId a, int64_t axis) {
+    return op("sum", {a}, {{"axis", std::vector<int64_t>{axis}}, {"keepdims", int64_t{1}}});
+  }
+  // softmax's vector-Jacobian product: y·(dy − Σ dy·y) along the axis.
+  ValueId softmaxBackward(ValueId y, ValueId dy, int64_t axis) { return mul(y, sub(dy, sumKeep(mul(dy, y), axis))); }
+  // A not-clamped mask for clampedLog(x): 1 where log x > -100.
+  ValueId logKept(ValueId x) { return op("step", {add(op("log", {x}), k(100.0))}); }
+
+  Expected<std::vector<ValueId>> done(std::vector<ValueId> dx) {
+    if (err_) return std::move(*err_);
+    return dx;
+  }
+
+ private:
+  GradCtx& c_;
+  std::optional<Diagnostic> err_;
+};
+
+// Rows of a class op's predictions: f32[N, K], or f32[K] as one row.
+double rowsOf(const TensorType& pred) { return static_cast<double>(pred.numel() / pred.shape.back()); }
+bool isIds(const GradCtx& c) { return c.inTypes[1].dtype == DType::I32; }
+
+}  // namespace
+
+namespace {
+
+// ---- gradient rules ----------------------------------------------------
+
+Expected<std::vector<ValueId>> softmaxGrad(GradCtx& c) {
+  Backward b(c);
+  return b.done({b.softmaxBackward(c.y(), c.dy, c.attrs.i("axis"))});
+}
+
+// d/dx (x − logsumexp x) = dy − softmax(x)·Σ dy, and softmax(x) = exp(y).
+Expected<std::vector<ValueId>> logSoftmaxGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId sm = b.op("exp", {c.y()});
+  return b.done({b.sub(c.dy, b.mul(sm, b.sumKeep(c.dy, c.attrs.i("axis"))))});
+}
+
+// The course notes' SoftmaxWithLoss backward, (softmax − onehot(t)) / N, as
+// one op scaled by the incoming scalar gradient.
+Expected<std::vector<ValueId>> softmaxCrossEntropyGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId dz = b.mul(b.op("softmax_cross_entropy_grad", {c.in[0], c.in[1]}), c.dy);
+  // Soft targets may come from a network (distillation), so they get a gradient.
+  ValueId dt = kNoValue;
+  if (!isIds(c))
+    dt = b.mul(b.neg(b.op("log_softmax", {c.in[0]}, {{"axis", int64_t{-1}}})), b.scale(c.dy, 1 / rowsOf(c.inTypes[0])));
+  return b.done({dz, dt});
+}
+
+// Of softmax_cross_entropy_grad itself (second derivatives): each row is
+// softmax(z)/N minus a constant in z, so dz is softmax's backward of dy/N.
+Expected<std::vector<ValueId>> softmaxCrossEntropyGradGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId g = b.scale(c.dy, 1 / rowsOf(c.inTypes[0]));
+  ValueId dz = b.softmaxBackward(b.op("softmax", {c.in[0]}, {{"axis", int64_t{-1}}}), g, -1);
+  return b.done({dz, isIds(c) ? kNoValue : b.neg(g)});
+}
+
+Expected<std::vector<ValueId>> crossEntropyGrad(GradCtx& c) {
+  Backward b(c);
+  const TensorType& p = c.inTypes[0];
+  ValueId t = isIds(c) ? b.op("one_hot", {c.in[1]}, {{"depth", p.shape.back()}}) : c.in[1];
+  ValueId pe = b.add(c.in[0], b.k(1e-7));  // the forward's epsilon
+  ValueId g = b.scale(c.dy, 1 / rowsOf(p));
+  ValueId dp = b.mul(b.neg(b.div(t, pe)), g);
+  ValueId dt = isIds(c) ? kNoValue : b.mul(b.neg(b.op("log", {pe})), g);
+  return b.done({dp, dt});
+}
+
+// For mse and sse: d/dy = dy·f·(y − t), d/dt its negation.
+Expected<std::vector<ValueId>> squaredErrorGrad(GradCtx& c, double f) {
+  Backward b(c);
+  ValueId dy = b.mul(b.sub(c.in[0], c.in[1]), b.scale(c.dy, f));
+  return b.done({dy, b.neg(dy)});
+}
+
+Expected<std::vector<ValueId>> bceGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId dp = b.mul(b.op("bce_grad", {c.in[0], c.in[1]}), c.dy);
+  // d/dt of −[t·clog(p) + (1 − t)·clog(1 − p)], with the forward's clamped logs.
+  auto clog = [&](ValueId x) { return b.op("maximum", {b.op("log", {x}), b.k(-100.0)}); };
+  ValueId q = b.sub(b.k(1.0), c.in[0]);
+  ValueId dt = b.mul(b.sub(clog(q), clog(c.in[0])), b.scale(c.dy, 1 / static_cast<double>(c.inTypes[0].numel())));
+  return b.done({dp, dt});
+}
+
+// Of bce_grad = (−t·kp/p + (1 − t)·kq/(1 − p)) / n, where kp, kq are the
+// not-clamped masks (constant between kinks).
+Expected<std::vector<ValueId>> bceGradGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId p = c.in[0], t = c.in[1];
+  ValueId q = b.sub(b.k(1.0), p);
+  ValueId kp = b.logKept(p), kq = b.logKept(q);
+  ValueId g = b.scale(c.dy, 1 / static_cast<double>(c.inTypes[0].numel()));
+  ValueId overP = b.div(kp, p), overQ = b.div(kq, q);
+  ValueId dp = b.mul(b.add(b.mul(t, b.div(overP, p)), b.mul(b.sub(b.k(1.0), t), b.div(overQ, q))), g);
+  ValueId dt = b.mul(b.neg(b.add(overP, overQ)), g);
+  return b.done({dp, dt});
+}
+
+Expected<std::vector<ValueId>> bceWithLogitsGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId g = b.scale(c.dy, 1 / static_cast<double>(c.inTypes[0].numel()));
+  ValueId dz = b.mul(b.sub(b.op("sigmoid", {c.in[0]}), c.in[1]), g);
+  return b.done({dz, b.mul(b.neg(c.in[0]), g)});
+}
+
+Expected<std::vector<ValueId>> l1Grad(GradCtx& c) {
+  Backward b(c);
+  return b.done({b.mul(b.op("sign", {c.in[0]}), c.dy)});
+}
+
+void signBranches(const std::vector<const Tensor*>& in, const Attrs&, std::vector<int64_t>& pattern) {
+  for (double v : in[0]->data) pattern.push_back(v > 0 ? 1 : v < 0 ? -1 : 0);
+}
+
+Expected<std::vector<ValueId>> l2Grad(GradCtx& c) {
+  Backward b(c);
+  return b.done({b.mul(c.in[0], c.dy)});
+}
 
 }  // namespace
 
@@ -153,6 +317,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      for (double& v : a.out.data) v = std::exp(v);
                      return ok();
                    },
+               .grad = softmaxGrad,
                .summary = "exp(x) / sum(exp(x)) along an axis (default last), max-subtracted"});
 
   r.push_back({.name = "log_softmax",
@@ -165,6 +330,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      logSoftmax(*a.in[0], axisOf(a), a.out);
                      return ok();
                    },
+               .grad = logSoftmaxGrad,
                .summary = "x - logsumexp(x) along an axis (default last), max-subtracted"});
 
   r.push_back({.name = "softmax_cross_entropy",
@@ -192,7 +358,36 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = s / static_cast<double>(rows.n);
                      return ok();
                    },
+               .grad = softmaxCrossEntropyGrad,
                .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities"});
+
+  r.push_back({.name = "softmax_cross_entropy_grad",
+               .operands = {"logits", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) -> Expected<TensorType> {
+                 NNC_CHECK(classShape("softmax_cross_entropy_grad", "logits", in));
+                 return in[0];
+               },
+               .eval =
+                   [](const EvalArgs& a) -> Status {
+                     const Tensor &z = *a.in[0], &t = *a.in[1];
+                     Rows rows(z);
+                     logSoftmax(z, z.type.rank() - 1, a.out);
+                     const double n = static_cast<double>(rows.n);
+                     for (int64_t i = 0; i < rows.n; ++i) {
+                       double* g = &a.out.data[i * rows.k];
+                       for (int64_t c = 0; c < rows.k; ++c) g[c] = std::exp(g[c]);
+                       if (classIds(a)) {
+                         NNC_TRY(int64_t c, classId("softmax_cross_entropy_grad", t, i, rows.k));
+                         g[c] -= 1;
+                       } else {
+                         for (int64_t c = 0; c < rows.k; ++c) g[c] -= t.data[i * rows.k + c];
+                       }
+                       for (int64_t c = 0; c < rows.k; ++c) g[c] /= n;
+                     }
+                     return ok();
+                   },
+               .grad = softmaxCrossEntropyGradGrad,
+               .summary = "(softmax(logits) - onehot(t)) / N: softmax_cross_entropy's gradient for logits"});
 
   r.push_back({.name = "cross_entropy",
                .operands = {"p", "t"},
@@ -217,6 +412,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = s / static_cast<double>(rows.n);
                      return ok();
                    },
+               .grad = crossEntropyGrad,
                .summary = "-sum(t * log(p + 1e-7)) / N from probabilities; t: class ids or per-class"});
 
   r.push_back({.name = "mse",
@@ -228,6 +424,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
                      return ok();
                    },
+               .grad = [](GradCtx& c) { return squaredErrorGrad(c, 2 / static_cast<double>(c.inTypes[0].numel())); },
                .summary = "mean((y - t)^2)"});
 
   r.push_back({.name = "sse",
@@ -238,6 +435,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = 0.5 * sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
                      return ok();
                    },
+               .grad = [](GradCtx& c) { return squaredErrorGrad(c, 1.0); },
                .summary = "0.5 * sum((y - t)^2), the course notes' mean_squared_error"});
 
   r.push_back({.name = "bce",
@@ -251,7 +449,33 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = -s / static_cast<double>(a.in[0]->numel());
                      return ok();
                    },
+               .grad = bceGrad,
+               .branches = bceBranches,
                .summary = "binary cross-entropy from probabilities, logs clamped at -100 (PyTorch BCELoss)"});
+
+  r.push_back({.name = "bce_grad",
+               .operands = {"p", "t"},
+               .shape = [](const std::vector<TensorType>& in, const Attrs&) -> Expected<TensorType> {
+                 NNC_CHECK(sameShape("bce_grad", "p", "t", in));
+                 return in[0];
+               },
+               .eval =
+                   [](const EvalArgs& a) {
+                     // An op of its own because a clamped log must give exactly 0
+                     // at p = 0 or 1, where composing ops gives 0·inf = NaN.
+                     const double n = static_cast<double>(a.in[0]->numel());
+                     for (size_t i = 0; i < a.out.data.size(); ++i) {
+                       const double p = a.in[0]->data[i], t = a.in[1]->data[i];
+                       double g = 0;
+                       if (!logClamped(p)) g -= t / p;
+                       if (!logClamped(1 - p)) g += (1 - t) / (1 - p);
+                       a.out.data[i] = g / n;
+                     }
+                     return ok();
+                   },
+               .grad = bceGradGrad,
+               .branches = bceBranches,
+               .summary = "bce's gradient for p: (p - t) / (p (1 - p)) / numel, 0 where a log is clamped"});
 
   r.push_back({.name = "bce_with_logits",
                .operands = {"z", "t"},
@@ -266,6 +490,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
                      return ok();
                    },
+               .grad = bceWithLogitsGrad,
                .summary = "binary cross-entropy from logits: mean(max(z,0) - z*t + log(1+exp(-|z|)))"});
 
   r.push_back({.name = "l1",
@@ -278,6 +503,8 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = s;
                      return ok();
                    },
+               .grad = l1Grad,
+               .branches = signBranches,
                .summary = "sum(|x|), an L1 weight penalty (the caller scales by lambda)"});
 
   r.push_back({.name = "l2",
@@ -290,6 +517,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = 0.5 * s;
                      return ok();
                    },
+               .grad = l2Grad,
                .summary = "0.5 * sum(x^2), weight decay (the caller scales by lambda)"});
 
   r.push_back({.name = "one_hot",
@@ -315,6 +543,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      }
                      return ok();
                    },
+               .noGradient = true,
                .summary = "i32 class ids -> f32 one-hot rows of the given depth"});
 
   r.push_back({.name = "argmax",
@@ -337,6 +566,7 @@ void addLossOps(std::vector<OpDef>& r) {
                              static_cast<double>(argmaxOf(&a.in[0]->data[v.at(o, 0, i)], v.n, v.inner));
                      return ok();
                    },
+               .noGradient = true,
                .summary = "i32 index of the first maximum along an axis (default last), axis removed"});
 
   r.push_back({.name = "accuracy",
@@ -360,6 +590,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      a.out.data[0] = static_cast<double>(hits) / static_cast<double>(rows.n);
                      return ok();
                    },
+               .noGradient = true,
                .summary = "fraction of rows whose argmax(y) equals the label (class id or argmax of t)"});
 }
 

@@ -1,11 +1,14 @@
 // Neural-network ops: matmul, convolutions, pooling, dropout masks,
-// batchnorm, and im2col/col2im. Images are NCHW; spatial attributes (stride,
-// pad, kernel, output_pad) take one value for both axes or [height, width].
+// batchnorm, and im2col/col2im, with their gradient rules and the ops those
+// need (conv2d_grad_weight, maxpool2d_grad/_gather, avgpool2d_grad). Images
+// are NCHW; spatial attributes (stride, pad, kernel, output_pad) take one
+// value for both axes or [height, width].
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 
+#include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/im2col.h"
 
@@ -216,6 +219,58 @@ Status convTransposeEval(const EvalArgs& e) {
   return ok();
 }
 
+// conv2d_grad_weight(x, dy): conv2d's weight gradient, the correlation of
+// the input with the output gradient over the batch and every output
+// position: dW[f, c, i, j] = sum over n, y, x of dy[n, f, y, x] ·
+// x[n, c0(f) + c, y·sh − ph + i, x·sw − pw + j]. An op of its own because no
+// conv2d computes it without moving the batch axis into the channels.
+Expected<TensorType> convWeightGradShape(const std::vector<TensorType>& in, const Attrs& a) {
+  const std::string operands = describe(in, {"x", "dy"});
+  NNC_CHECK(requireF32("conv2d_grad_weight", in, operands));
+  const TensorType &x = in[0], &dy = in[1];
+  if (x.rank() != 4) return error("conv2d_grad_weight: x must be [N, C, H, W]: {}", operands);
+  if (dy.rank() != 4) return error("conv2d_grad_weight: dy must be [N, F, OH, OW]: {}", operands);
+  NNC_TRY(const Pair kernel, checkedPair("conv2d_grad_weight", a, "kernel", 1));
+  NNC_TRY(const Pair stride, checkedPair("conv2d_grad_weight", a, "stride", 1));
+  NNC_TRY(const Pair pad, checkedPair("conv2d_grad_weight", a, "pad", 0));
+  const int64_t groups = a.i("groups");
+  if (groups < 1) return error("conv2d_grad_weight: groups must be at least 1, got {}", groups);
+  if (x.shape[0] != dy.shape[0]) return error("conv2d_grad_weight: batch sizes differ: {}", operands);
+  if (x.shape[1] % groups != 0 || dy.shape[1] % groups != 0)
+    return error("conv2d_grad_weight: {} input and {} output channels must both split into {} groups: {}",
+                 x.shape[1], dy.shape[1], groups, operands);
+  const PatchGeom g = geomOf(x.shape, kernel, stride, pad);
+  NNC_CHECK(windowFits("conv2d_grad_weight", g, operands));
+  if (dy.shape[2] != g.oh() || dy.shape[3] != g.ow())
+    return error("conv2d_grad_weight: dy must be {}x{}, the output size of a {}x{} window with stride [{}, {}] and "
+                 "pad [{}, {}] over x: {}", g.oh(), g.ow(), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, operands);
+  return TensorType{F32, {dy.shape[1], x.shape[1] / groups, kernel[0], kernel[1]}};
+}
+
+Status convWeightGradEval(const EvalArgs& e) {
+  const Tensor &x = *e.in[0], &dy = *e.in[1];
+  const PatchGeom g = geomOf(x.shape(), pairOf(e.attrs.ints("kernel")), pairOf(e.attrs.ints("stride")),
+                             pairOf(e.attrs.ints("pad")));
+  const int64_t filters = dy.shape()[1], groups = e.attrs.i("groups");
+  const int64_t perGroupIn = g.c / groups, perGroupOut = filters / groups;
+  const Shape& ws = e.out.shape();
+  const double* d = dy.data.data();
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t f = 0; f < filters; ++f) {
+      const int64_t c0 = f / perGroupOut * perGroupIn;
+      for (int64_t y = 0; y < g.oh(); ++y)
+        for (int64_t xo = 0; xo < g.ow(); ++xo, ++d)
+          for (int64_t c = 0; c < perGroupIn; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t row = y * g.sh - g.ph + i, col = xo * g.sw - g.pw + j;
+                if (inside(g, row, col))
+                  e.out.data[at4(ws, f, c, i, j)] += *d * x.data[at4(x.shape(), n, c0 + c, row, col)];
+              }
+    }
+  return ok();
+}
+
 // ---- pooling --------------------------------------------------------------
 
 PatchGeom poolGeom(const Shape& x, const Attrs& a) {
@@ -224,10 +279,8 @@ PatchGeom poolGeom(const Shape& x, const Attrs& a) {
   return geomOf(x, kernel, stride.empty() ? kernel : pairOf(stride), pairOf(a.ints("pad")));
 }
 
-Expected<TensorType> poolShape(std::string_view op, const std::vector<TensorType>& in, const Attrs& a) {
-  const std::string operands = describe(in, {"x"});
-  NNC_CHECK(requireF32(op, in, operands));
-  if (in[0].rank() != 4) return error("{}: input must be [N, C, H, W]: {}", op, operands);
+// The window attributes every pooling op shares (the gradient ops included).
+Status checkPoolAttrs(std::string_view op, const Attrs& a) {
   NNC_TRY(const Pair kernel, checkedPair(op, a, "kernel", 1));
   if (!a.ints("stride").empty()) NNC_CHECK(checkedPair(op, a, "stride", 1));
   NNC_TRY(const Pair pad, checkedPair(op, a, "pad", 0));
@@ -235,9 +288,46 @@ Expected<TensorType> poolShape(std::string_view op, const std::vector<TensorType
   if (2 * pad[0] > kernel[0] || 2 * pad[1] > kernel[1])
     return error("{}: pad {} must be at most half the kernel {}", op, attrString(a.ints("pad")),
                  attrString(a.ints("kernel")));
+  return ok();
+}
+
+Expected<TensorType> poolShape(std::string_view op, const std::vector<TensorType>& in, const Attrs& a) {
+  const std::string operands = describe(in, {"x"});
+  NNC_CHECK(requireF32(op, in, operands));
+  if (in[0].rank() != 4) return error("{}: input must be [N, C, H, W]: {}", op, operands);
+  NNC_CHECK(checkPoolAttrs(op, a));
   const PatchGeom g = poolGeom(in[0].shape, a);
   NNC_CHECK(windowFits(op, g, operands));
   return TensorType{F32, {g.n, g.c, g.oh(), g.ow()}};
+}
+
+// Calls f(window, pixel) for every pooling window in output order, with the
+// flat index into x of the window's maximum: the first one in row-major
+// window order on ties, -1 if nothing beats the -inf padding. Max-pooling,
+// its gradient and its branch pattern all go through here, so the gradient
+// is routed to exactly the element the forward pass picked.
+template <class F>
+void forEachWindowMax(const Tensor& x, const PatchGeom& g, F&& f) {
+  constexpr double ninf = -std::numeric_limits<double>::infinity();
+  int64_t window = 0;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t y = 0; y < g.oh(); ++y)
+        for (int64_t xo = 0; xo < g.ow(); ++xo, ++window) {
+          double best = ninf;
+          int64_t arg = -1;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t row = y * g.sh - g.ph + i, col = xo * g.sw - g.pw + j;
+              if (!inside(g, row, col)) continue;
+              const int64_t at = at4(x.shape(), n, c, row, col);
+              if (x.data[at] > best) {
+                best = x.data[at];
+                arg = at;
+              }
+            }
+          f(window, arg);
+        }
 }
 
 // Max pads with −inf; the first maximum in row-major window order wins ties,
@@ -246,23 +336,105 @@ Expected<TensorType> poolShape(std::string_view op, const std::vector<TensorType
 Status poolEval(const EvalArgs& e, bool max) {
   const Tensor& x = *e.in[0];
   const PatchGeom g = poolGeom(x.shape(), e.attrs);
-  constexpr double ninf = -std::numeric_limits<double>::infinity();
   double* out = e.out.data.data();
+  if (max) {
+    forEachWindowMax(x, g, [&](int64_t window, int64_t arg) {
+      out[window] = arg >= 0 ? x.data[arg] : -std::numeric_limits<double>::infinity();
+    });
+    return ok();
+  }
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t y = 0; y < g.oh(); ++y)
         for (int64_t xo = 0; xo < g.ow(); ++xo) {
-          double best = ninf, sum = 0;
+          double sum = 0;
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
               const int64_t row = y * g.sh - g.ph + i, col = xo * g.sw - g.pw + j;
-              if (!inside(g, row, col)) continue;
-              const double v = x.data[at4(x.shape(), n, c, row, col)];
-              if (v > best) best = v;
-              sum += v;
+              if (inside(g, row, col)) sum += x.data[at4(x.shape(), n, c, row, col)];
             }
-          *out++ = max ? best : sum / static_cast<double>(g.kh * g.kw);
+          *out++ = sum / static_cast<double>(g.kh * g.kw);
         }
+  return ok();
+}
+
+// The branch of a max-pooling window is its arg-max: a finite difference
+// that changes it straddles a kink. Used by every op that routes through the
+// arg-max (its x operand is always the pooled image).
+void maxpoolBranches(const std::vector<const Tensor*>& in, const Attrs& a, std::vector<int64_t>& pattern) {
+  forEachWindowMax(*in[0], poolGeom(in[0]->shape(), a), [&](int64_t, int64_t arg) { pattern.push_back(arg); });
+}
+
+// maxpool2d_grad(x, dy): each dy goes to its window's arg-max in x, summed
+// where overlapping windows pick the same element.
+Expected<TensorType> maxpoolGradShape(const std::vector<TensorType>& in, const Attrs& a) {
+  const std::string operands = describe(in, {"x", "dy"});
+  NNC_CHECK(requireF32("maxpool2d_grad", in, operands));
+  NNC_TRY(const TensorType pooled, poolShape("maxpool2d_grad", {in[0]}, a));
+  if (in[1].shape != pooled.shape)
+    return error("maxpool2d_grad: dy must be {}, the shape max-pooling x gives: {}", shapeString(pooled.shape),
+                 operands);
+  return in[0];
+}
+
+Status maxpoolGradEval(const EvalArgs& e) {
+  const Tensor &x = *e.in[0], &dy = *e.in[1];
+  forEachWindowMax(x, poolGeom(x.shape(), e.attrs), [&](int64_t window, int64_t arg) {
+    if (arg >= 0) e.out.data[arg] += dy.data[window];
+  });
+  return ok();
+}
+
+// maxpool2d_gather(x, g): g read at each window's arg-max in x; the adjoint
+// of maxpool2d_grad in its dy operand, so it is that op's gradient.
+Expected<TensorType> maxpoolGatherShape(const std::vector<TensorType>& in, const Attrs& a) {
+  const std::string operands = describe(in, {"x", "g"});
+  NNC_CHECK(requireF32("maxpool2d_gather", in, operands));
+  if (in[1].shape != in[0].shape) return error("maxpool2d_gather: g must have the shape of x: {}", operands);
+  return poolShape("maxpool2d_gather", {in[0]}, a);
+}
+
+Status maxpoolGatherEval(const EvalArgs& e) {
+  const Tensor &x = *e.in[0], &g = *e.in[1];
+  forEachWindowMax(x, poolGeom(x.shape(), e.attrs), [&](int64_t window, int64_t arg) {
+    e.out.data[window] = arg >= 0 ? g.data[arg] : 0.0;
+  });
+  return ok();
+}
+
+// avgpool2d_grad(dy) with attribute shape = the pooled input's shape: each dy
+// spread evenly over its window, padding included as in the forward pass
+// (the share that falls on padding is dropped).
+Expected<TensorType> avgpoolGradShape(const std::vector<TensorType>& in, const Attrs& a) {
+  const std::string operands = describe(in, {"dy"});
+  NNC_CHECK(requireF32("avgpool2d_grad", in, operands));
+  const Shape& image = a.ints("shape");
+  if (image.size() != 4 || std::any_of(image.begin(), image.end(), [](int64_t d) { return d < 1; }))
+    return error("avgpool2d_grad: shape must be a positive [N, C, H, W], got {}", attrString(image));
+  NNC_CHECK(checkPoolAttrs("avgpool2d_grad", a));
+  const PatchGeom g = poolGeom(image, a);
+  const std::string what = fmt::format("image {}: {}", shapeString(image), operands);
+  NNC_CHECK(windowFits("avgpool2d_grad", g, what));
+  if (in[0].shape != Shape{g.n, g.c, g.oh(), g.ow()})
+    return error("avgpool2d_grad: dy must be {}, the shape average-pooling image {} gives: {}",
+                 shapeString(Shape{g.n, g.c, g.oh(), g.ow()}), shapeString(image), operands);
+  return TensorType{F32, image};
+}
+
+Status avgpoolGradEval(const EvalArgs& e) {
+  const Tensor& dy = *e.in[0];
+  const PatchGeom g = poolGeom(e.out.shape(), e.attrs);
+  const double share = 1.0 / static_cast<double>(g.kh * g.kw);
+  const double* d = dy.data.data();
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t y = 0; y < g.oh(); ++y)
+        for (int64_t xo = 0; xo < g.ow(); ++xo, ++d)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t row = y * g.sh - g.ph + i, col = xo * g.sw - g.pw + j;
+              if (inside(g, row, col)) e.out.data[at4(e.out.shape(), n, c, row, col)] += *d * share;
+            }
   return ok();
 }
 
@@ -384,6 +556,179 @@ Status col2imEval(const EvalArgs& e) {
 
 Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
 
+// ---- gradient rules -------------------------------------------------------
+
+using Grads = Expected<std::vector<ValueId>>;
+
+Expected<ValueId> transposed(GradCtx& ctx, ValueId m) { return ctx.op("transpose", {m}, {{"perm", ints({1, 0})}}); }
+
+// da = dy @ bᵀ in every form (the leading axes of dy match a's); db = aᵀ @ dy
+// with a's leading axes, or a vector a, flattened into the rows.
+Grads matmulGrad(GradCtx& ctx) {
+  const ValueId a = ctx.in[0], b = ctx.in[1];
+  const int64_t rank = ctx.inTypes[0].rank(), k = ctx.inTypes[1].shape[0], n = ctx.inTypes[1].shape[1];
+  NNC_TRY(const ValueId bt, transposed(ctx, b));
+  NNC_TRY(const ValueId da, ctx.op("matmul", {ctx.dy, bt}));
+  ValueId rows = a, dyRows = ctx.dy;
+  if (rank == 1) {
+    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({k, 1})}}));
+    NNC_TRY(dyRows, ctx.op("reshape", {ctx.dy}, {{"shape", ints({1, n})}}));
+    NNC_TRY(const ValueId db, ctx.op("matmul", {rows, dyRows}));
+    return std::vector<ValueId>{da, db};
+  }
+  if (rank > 2) {
+    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({-1, k})}}));
+    NNC_TRY(dyRows, ctx.op("reshape", {ctx.dy}, {{"shape", ints({-1, n})}}));
+  }
+  NNC_TRY(const ValueId at, transposed(ctx, rows));
+  NNC_TRY(const ValueId db, ctx.op("matmul", {at, dyRows}));
+  return std::vector<ValueId>{da, db};
+}
+
+// conv2d's input gradient is conv_transpose2d with the same weight, whose
+// output size is ambiguous when stride > 1 (several input sizes pool to one
+// output size); output_pad picks the input's.
+Attrs inputGradAttrs(const Attrs& a, const Shape& x, Pair kernel) {
+  const Pair stride = pairOf(a.ints("stride")), pad = pairOf(a.ints("pad"));
+  return {{"stride", a.ints("stride")},
+          {"pad", a.ints("pad")},
+          {"groups", a.i("groups")},
+          {"output_pad",
+           ints({(x[2] + 2 * pad[0] - kernel[0]) % stride[0], (x[3] + 2 * pad[1] - kernel[1]) % stride[1]})}};
+}
+
+Attrs convAttrs(const Attrs& a) { return {{"stride", a.ints("stride")}, {"pad", a.ints("pad")}, {"groups", a.i("groups")}}; }
+
+Attrs weightGradAttrs(const Attrs& a, const Shape& w) {
+  Attrs r = convAttrs(a);
+  r.set("kernel", ints({w[2], w[3]}));
+  return r;
+}
+
+// The bias gradient of both convolutions: dy summed over all but channels.
+Status addBiasGrad(GradCtx& ctx, std::vector<ValueId>& grads) {
+  if (ctx.in.size() < 3) return ok();
+  NNC_TRY(const ValueId db, ctx.op("sum", {ctx.dy}, {{"axis", ints({0, 2, 3})}}));
+  grads.push_back(db);
+  return ok();
+}
+
+Grads conv2dGrad(GradCtx& ctx) {
+  const Shape &x = ctx.inTypes[0].shape, &w = ctx.inTypes[1].shape;
+  NNC_TRY(const ValueId dx,
+          ctx.op("conv_transpose2d", {ctx.dy, ctx.in[1]}, inputGradAttrs(ctx.attrs, x, {w[2], w[3]})));
+  NNC_TRY(const ValueId dw, ctx.op("conv2d_grad_weight", {ctx.in[0], ctx.dy}, weightGradAttrs(ctx.attrs, w)));
+  std::vector<ValueId> grads{dx, dw};
+  NNC_CHECK(addBiasGrad(ctx, grads));
+  return grads;
+}
+
+// conv_transpose2d(x, W) is the adjoint of z ↦ conv2d(z, W) (W read as a
+// conv2d weight [C, F/groups, KH, KW] from F channels to C), so the roles
+// swap: dx = conv2d(dy, W) and dW = conv2d_grad_weight(dy, x).
+Grads convTransposeGrad(GradCtx& ctx) {
+  const Shape& w = ctx.inTypes[1].shape;
+  NNC_TRY(const ValueId dx, ctx.op("conv2d", {ctx.dy, ctx.in[1]}, convAttrs(ctx.attrs)));
+  NNC_TRY(const ValueId dw, ctx.op("conv2d_grad_weight", {ctx.dy, ctx.in[0]}, weightGradAttrs(ctx.attrs, w)));
+  std::vector<ValueId> grads{dx, dw};
+  NNC_CHECK(addBiasGrad(ctx, grads));
+  return grads;
+}
+
+// conv2d_grad_weight(x, dy) is bilinear: with dy fixed it is the weight
+// gradient of conv2d(x, ·), whose adjoint in x is conv2d's input gradient;
+// with x fixed its adjoint in dy is conv2d(x, ·).
+Grads convWeightGradGrad(GradCtx& ctx) {
+  const Shape& x = ctx.inTypes[0].shape;
+  NNC_TRY(const ValueId dx,
+          ctx.op("conv_transpose2d", {ctx.in[1], ctx.dy}, inputGradAttrs(ctx.attrs, x, pairOf(ctx.attrs.ints("kernel")))));
+  NNC_TRY(const ValueId ddy, ctx.op("conv2d", {ctx.in[0], ctx.dy}, convAttrs(ctx.attrs)));
+  return std::vector<ValueId>{dx, ddy};
+}
+
+Attrs windowAttrs(const Attrs& a) {
+  return {{"kernel", a.ints("kernel")}, {"stride", a.ints("stride")}, {"pad", a.ints("pad")}};
+}
+
+Grads maxpoolGrad(GradCtx& ctx) {
+  NNC_TRY(const ValueId dx, ctx.op("maxpool2d_grad", {ctx.in[0], ctx.dy}, windowAttrs(ctx.attrs)));
+  return std::vector<ValueId>{dx};
+}
+
+// Both ops below depend on x only through which element is each window's
+// maximum, a piecewise-constant choice: x gets no gradient.
+Grads maxpoolGradGrad(GradCtx& ctx) {
+  NNC_TRY(const ValueId ddy, ctx.op("maxpool2d_gather", {ctx.in[0], ctx.dy}, windowAttrs(ctx.attrs)));
+  return std::vector<ValueId>{kNoValue, ddy};
+}
+
+Grads maxpoolGatherGrad(GradCtx& ctx) {
+  NNC_TRY(const ValueId dg, ctx.op("maxpool2d_grad", {ctx.in[0], ctx.dy}, windowAttrs(ctx.attrs)));
+  return std::vector<ValueId>{kNoValue, dg};
+}
+
+Grads avgpoolGrad(GradCtx& ctx) {
+  Attrs a = windowAttrs(ctx.attrs);
+  a.set("shape", ctx.inTypes[0].shape);
+  NNC_TRY(const ValueId dx, ctx.op("avgpool2d_grad", {ctx.dy}, std::move(a)));
+  return std::vector<ValueId>{dx};
+}
+
+// avgpool2d_grad is linear and its adjoint is average pooling itself.
+Grads avgpoolGradGrad(GradCtx& ctx) {
+  NNC_TRY(const ValueId ddy, ctx.op("avgpool2d", {ctx.dy}, windowAttrs(ctx.attrs)));
+  return std::vector<ValueId>{ddy};
+}
+
+Grads im2colGrad(GradCtx& ctx) {
+  Attrs a = windowAttrs(ctx.attrs);
+  a.set("shape", ctx.inTypes[0].shape);
+  NNC_TRY(const ValueId dx, ctx.op("col2im", {ctx.dy}, std::move(a)));
+  return std::vector<ValueId>{dx};
+}
+
+Grads col2imGrad(GradCtx& ctx) {
+  NNC_TRY(const ValueId dcol, ctx.op("im2col", {ctx.dy}, windowAttrs(ctx.attrs)));
+  return std::vector<ValueId>{dcol};
+}
+
+// Training-mode batchnorm, built from elementwise ops and reductions so it
+// can be differentiated again: with x̂ = (x − μ)/σ, σ = √(var + eps), and
+// means over every axis but 1,
+//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (γ/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)).
+// dx is not just γ/σ·dy because μ and σ depend on every x of the channel.
+// The running statistics are not differentiated: training does not read them.
+Grads batchnormGrad(GradCtx& ctx) {
+  const ValueId x = ctx.in[0], dy = ctx.dy;
+  const bool image = ctx.inTypes[0].rank() == 4;
+  const Attr axes = image ? ints({0, 2, 3}) : ints({0});
+  const Attrs keep{{"axis", axes}, {"keepdims", int64_t{1}}}, drop{{"axis", axes}};
+  const int64_t channels = ctx.inTypes[0].shape[1];
+  NNC_TRY(const ValueId mu, ctx.op("mean", {x}, keep));
+  NNC_TRY(const ValueId xc, ctx.op("sub", {x, mu}));
+  NNC_TRY(const ValueId sq, ctx.op("mul", {xc, xc}));
+  NNC_TRY(const ValueId var, ctx.op("mean", {sq}, keep));
+  NNC_TRY(const ValueId eps, ctx.constant(ctx.attrs.f("eps")));
+  NNC_TRY(const ValueId varEps, ctx.op("add", {var, eps}));
+  NNC_TRY(const ValueId sigma, ctx.op("sqrt", {varEps}));
+  NNC_TRY(const ValueId xhat, ctx.op("div", {xc, sigma}));
+
+  NNC_TRY(const ValueId dbeta, ctx.op("sum", {dy}, drop));
+  NNC_TRY(const ValueId dyXhat, ctx.op("mul", {dy, xhat}));
+  NNC_TRY(const ValueId dgamma, ctx.op("sum", {dyXhat}, drop));
+
+  NNC_TRY(const ValueId meanDy, ctx.op("mean", {dy}, keep));
+  NNC_TRY(const ValueId meanDyXhat, ctx.op("mean", {dyXhat}, keep));
+  NNC_TRY(const ValueId centered, ctx.op("sub", {dy, meanDy}));
+  NNC_TRY(const ValueId along, ctx.op("mul", {xhat, meanDyXhat}));
+  NNC_TRY(const ValueId inner, ctx.op("sub", {centered, along}));
+  const Attr gammaShape = image ? ints({1, channels, 1, 1}) : ints({1, channels});
+  NNC_TRY(const ValueId gamma, ctx.op("reshape", {ctx.in[1]}, {{"shape", gammaShape}}));
+  NNC_TRY(const ValueId scale, ctx.op("div", {gamma, sigma}));
+  NNC_TRY(const ValueId dx, ctx.op("mul", {scale, inner}));
+  return std::vector<ValueId>{dx, dgamma, dbeta, kNoValue, kNoValue};
+}
+
 }  // namespace
 
 void addNNOps(std::vector<OpDef>& r) {
@@ -391,6 +736,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .operands = {"a", "b"},
                .shape = matmulShape,
                .eval = matmulEval,
+               .grad = matmulGrad,
                .summary = "matrix product: [M, K] @ [K, N], [K] @ [K, N], or [..., M, K] @ [K, N]"});
   r.push_back({.name = "conv2d",
                .operands = {"x", "W", "b"},
@@ -400,6 +746,7 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"groups", AttrKind::Int, Attr{int64_t{1}}}},
                .shape = conv2dShape,
                .eval = conv2dEval,
+               .grad = conv2dGrad,
                .summary = "2-D cross-correlation: x [N, C, H, W], W [F, C/groups, KH, KW], optional bias [F]"});
   r.push_back({.name = "conv_transpose2d",
                .operands = {"x", "W", "b"},
@@ -410,7 +757,18 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"groups", AttrKind::Int, Attr{int64_t{1}}}},
                .shape = convTransposeShape,
                .eval = convTransposeEval,
+               .grad = convTransposeGrad,
                .summary = "transposed convolution (conv2d's input gradient): W [C, F/groups, KH, KW]"});
+  r.push_back({.name = "conv2d_grad_weight",
+               .operands = {"x", "dy"},
+               .attrs = {{"kernel", AttrKind::Ints, std::nullopt},
+                         {"stride", AttrKind::Ints, ints({1})},
+                         {"pad", AttrKind::Ints, ints({0})},
+                         {"groups", AttrKind::Int, Attr{int64_t{1}}}},
+               .shape = convWeightGradShape,
+               .eval = convWeightGradEval,
+               .grad = convWeightGradGrad,
+               .summary = "conv2d's weight gradient from its input x and output gradient dy: [F, C/groups, KH, KW]"});
   r.push_back({.name = "maxpool2d",
                .operands = {"x"},
                .attrs = {{"kernel", AttrKind::Ints, std::nullopt},
@@ -418,7 +776,29 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"pad", AttrKind::Ints, ints({0})}},
                .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return poolShape("maxpool2d", in, a); },
                .eval = [](const EvalArgs& e) { return poolEval(e, true); },
+               .grad = maxpoolGrad,
+               .branches = maxpoolBranches,
                .summary = "max over each window; stride defaults to the kernel, padding is -inf"});
+  r.push_back({.name = "maxpool2d_grad",
+               .operands = {"x", "dy"},
+               .attrs = {{"kernel", AttrKind::Ints, std::nullopt},
+                         {"stride", AttrKind::Ints, ints({})},
+                         {"pad", AttrKind::Ints, ints({0})}},
+               .shape = maxpoolGradShape,
+               .eval = maxpoolGradEval,
+               .grad = maxpoolGradGrad,
+               .branches = maxpoolBranches,
+               .summary = "maxpool2d's input gradient: each dy added at its window's (first) max in x"});
+  r.push_back({.name = "maxpool2d_gather",
+               .operands = {"x", "g"},
+               .attrs = {{"kernel", AttrKind::Ints, std::nullopt},
+                         {"stride", AttrKind::Ints, ints({})},
+                         {"pad", AttrKind::Ints, ints({0})}},
+               .shape = maxpoolGatherShape,
+               .eval = maxpoolGatherEval,
+               .grad = maxpoolGatherGrad,
+               .branches = maxpoolBranches,
+               .summary = "g read at each window's (first) max in x: maxpool2d_grad's gradient"});
   r.push_back({.name = "avgpool2d",
                .operands = {"x"},
                .attrs = {{"kernel", AttrKind::Ints, std::nullopt},
@@ -426,18 +806,32 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"pad", AttrKind::Ints, ints({0})}},
                .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return poolShape("avgpool2d", in, a); },
                .eval = [](const EvalArgs& e) { return poolEval(e, false); },
+               .grad = avgpoolGrad,
                .summary = "mean over each window, padded zeros counted; stride defaults to the kernel"});
+  r.push_back({.name = "avgpool2d_grad",
+               .operands = {"dy"},
+               .attrs = {{"shape", AttrKind::Ints, std::nullopt},
+                         {"kernel", AttrKind::Ints, std::nullopt},
+                         {"stride", AttrKind::Ints, ints({})},
+                         {"pad", AttrKind::Ints, ints({0})}},
+               .shape = avgpoolGradShape,
+               .eval = avgpoolGradEval,
+               .grad = avgpoolGradGrad,
+               .summary = "avgpool2d's input gradient for an input of the given shape: dy spread over each window"});
   r.push_back({.name = "dropout_mask",
                .operands = {"x"},
                .attrs = {{"rate", AttrKind::Float, Attr{0.5}}},
                .shape = dropoutMaskShape,
                .eval = dropoutMaskEval,
+               // The mask is a constant of the step; the mul applying it carries the gradient.
+               .noGradient = true,
                .summary = "training: 1/(1-rate) with probability 1-rate, else 0; inference: all ones"});
   r.push_back({.name = "batchnorm",
                .operands = {"x", "gamma", "beta", "running_mean", "running_var"},
                .attrs = {{"eps", AttrKind::Float, Attr{1e-5}}, {"momentum", AttrKind::Float, Attr{0.1}}},
                .shape = batchnormShape,
                .eval = batchnormEval,
+               .grad = batchnormGrad,
                .summary = "batch normalization over all axes but 1 (batch statistics in training)"});
   r.push_back({.name = "im2col",
                .operands = {"x"},
@@ -446,6 +840,7 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"pad", AttrKind::Ints, ints({0})}},
                .shape = im2colShape,
                .eval = im2colEval,
+               .grad = im2colGrad,
                .summary = "image windows as rows: [N, C, H, W] -> [N*OH*OW, C*KH*KW]"});
   r.push_back({.name = "col2im",
                .operands = {"col"},
@@ -455,6 +850,7 @@ void addNNOps(std::vector<OpDef>& r) {
                          {"pad", AttrKind::Ints, ints({0})}},
                .shape = col2imShape,
                .eval = col2imEval,
+               .grad = col2imGrad,
                .summary = "im2col's adjoint: rows back to an image of the given shape, overlaps summed"});
 }
 

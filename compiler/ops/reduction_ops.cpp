@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/broadcast.h"
 
@@ -67,6 +68,52 @@ Status reduceEval(const EvalArgs& args) {
   return ok();
 }
 
+// dy spread back over the reduced axes: reshape to the keepdims shape, then
+// broadcast to x's shape.
+Expected<ValueId> spread(GradCtx& c, ValueId v, const std::vector<int64_t>& axes) {
+  const Shape kept = reducedShape(c.inTypes[0].shape, axes, true);
+  if (c.g.type(v).shape != kept) {
+    NNC_TRY(v, c.op("reshape", {v}, {{"shape", kept}}));
+  }
+  return c.op("broadcast_to", {v}, {{"shape", c.inTypes[0].shape}});
+}
+
+// sum: dx = spread(dy); mean: spread(dy) / count; max: spread(dy) times a mask
+// of the maxima, shared evenly among ties (as PyTorch's amax).
+template <Reduce K>
+Expected<std::vector<ValueId>> reduceGrad(GradCtx& c) {
+  NNC_TRY(auto axes, reduceAxes(K, c.inTypes[0], c.attrs));
+  NNC_TRY(ValueId d, spread(c, c.dy, axes));
+  if constexpr (K == Reduce::Mean) {
+    NNC_TRY(d, c.mul(d, static_cast<double>(c.outType.numel()) / static_cast<double>(c.inTypes[0].numel())));
+  } else if constexpr (K == Reduce::Max) {
+    NNC_TRY(ValueId ym, spread(c, c.y(), axes));
+    NNC_TRY(ValueId below, c.op("sub", {ym, c.in[0]}));  // > 0 except at the maxima
+    NNC_TRY(ValueId notMax, c.op("step", {below}));
+    NNC_TRY(ValueId one, c.constant(1));
+    NNC_TRY(ValueId isMax, c.op("sub", {one, notMax}));
+    NNC_TRY(ValueId count, c.op("sum", {isMax}, {{"axis", axes}, {"keepdims", int64_t{1}}}));
+    NNC_TRY(ValueId share, c.op("div", {isMax, count}));
+    NNC_TRY(d, c.mul(d, share));
+  }
+  return std::vector<ValueId>{d};
+}
+
+// For max: the arg-max (first on ties) of each reduced cell.
+void maxBranches(const std::vector<const Tensor*>& in, const Attrs& attrs, std::vector<int64_t>& p) {
+  const Tensor& x = *in[0];
+  auto axes = reduceAxes(Reduce::Max, x.type, attrs);
+  if (!axes) return;
+  const Shape kept = reducedShape(x.shape(), *axes, true);
+  BroadcastIndex cell(kept, x.shape());
+  std::vector<int64_t> best(static_cast<size_t>(numel(kept)), -1);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t& b = best[static_cast<size_t>(cell(i))];
+    if (b < 0 || x.data[static_cast<size_t>(i)] > x.data[static_cast<size_t>(b)]) b = i;
+  }
+  p.insert(p.end(), best.begin(), best.end());
+}
+
 template <Reduce K>
 OpDef reduction(std::string_view summary) {
   return {.name = kNames[static_cast<int>(K)],
@@ -74,6 +121,8 @@ OpDef reduction(std::string_view summary) {
           .attrs = {{"axis", AttrKind::Ints, Attr{std::vector<int64_t>{}}}, {"keepdims", AttrKind::Int, Attr{int64_t{0}}}},
           .shape = reduceShape<K>,
           .eval = reduceEval<K>,
+          .grad = reduceGrad<K>,
+          .branches = K == Reduce::Max ? maxBranches : nullptr,
           .summary = summary};
 }
 

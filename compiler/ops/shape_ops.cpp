@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/broadcast.h"
 
@@ -186,6 +187,90 @@ Status sliceEval(const EvalArgs& args) {
   return ok();
 }
 
+// broadcast_to(x, shape): NumPy broadcasting to a given shape (the backward
+// of reductions; its own backward sums back).
+Expected<TensorType> broadcastToShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  const Shape& to = attrs.ints("shape");
+  if (!broadcastsTo(in[0].shape, to))
+    return error("broadcast_to: {} does not broadcast to {}", typeString(in[0]), shapeString(to));
+  return TensorType{in[0].dtype, to};
+}
+
+Status broadcastToEval(const EvalArgs& args) {
+  BroadcastIndex idx(args.in[0]->shape(), args.out.shape());
+  for (int64_t i = 0; i < args.out.numel(); ++i)
+    args.out.data[static_cast<size_t>(i)] = args.in[0]->data[static_cast<size_t>(idx(i))];
+  return ok();
+}
+
+// unslice(dy): the slice's gradient, dy placed where the slice took its
+// elements from in a zero tensor of the original shape.
+Expected<TensorType> unsliceShape(const std::vector<TensorType>& in, const Attrs& attrs) {
+  const TensorType full{in[0].dtype, attrs.ints("shape")};
+  NNC_TRY(TensorType sliced, sliceShape({full}, attrs));
+  if (sliced.shape != in[0].shape)
+    return error("unslice: {} is not the slice's shape {} of {}", typeString(in[0]), shapeString(sliced.shape),
+                 typeString(full));
+  return full;
+}
+
+Status unsliceEval(const EvalArgs& args) {
+  NNC_TRY(SliceRange r, sliceRange(args.out.type, args.attrs));
+  auto [outer, inner] = outerInner(args.out.shape(), r.axis);
+  const int64_t n = args.out.shape()[static_cast<size_t>(r.axis)];
+  auto src = args.in[0]->data.begin();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < r.count; ++j, src += inner)
+      std::copy(src, src + inner, args.out.data.begin() + (o * n + r.start + j * r.step) * inner);
+  return ok();
+}
+
+using Grads = Expected<std::vector<ValueId>>;
+
+Grads reshapeGrad(GradCtx& c) {
+  NNC_TRY(ValueId d, c.op("reshape", {c.dy}, {{"shape", c.inTypes[0].shape}}));
+  return std::vector<ValueId>{d};
+}
+Grads transposeGrad(GradCtx& c) {
+  NNC_TRY(auto perm, transposePerm(c.inTypes[0], c.attrs));
+  std::vector<int64_t> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+  NNC_TRY(ValueId d, c.op("transpose", {c.dy}, {{"perm", inverse}}));
+  return std::vector<ValueId>{d};
+}
+Grads concatGrad(GradCtx& c) {
+  NNC_TRY(int64_t axis, normalizeAxis("concat", c.attrs.i("axis"), c.inTypes[0]));
+  std::vector<ValueId> r;
+  int64_t at = 0;
+  for (size_t k = 0; k < c.in.size(); ++k) {
+    const int64_t len = c.inTypes[k].shape[static_cast<size_t>(axis)];
+    if (c.need(k)) {
+      NNC_TRY(ValueId d, c.op("slice", {c.dy}, {{"axis", axis}, {"start", at}, {"end", at + len}}));
+      r.push_back(d);
+    } else {
+      r.push_back(kNoValue);
+    }
+    at += len;
+  }
+  return r;
+}
+Grads sliceGrad(GradCtx& c) {
+  Attrs a = c.attrs;
+  a.set("shape", c.inTypes[0].shape);
+  NNC_TRY(ValueId d, c.op("unslice", {c.dy}, a));
+  return std::vector<ValueId>{d};
+}
+Grads unsliceGrad(GradCtx& c) {
+  Attrs a;
+  for (const char* k : {"axis", "start", "end", "step"}) a.set(k, *c.attrs.find(k));
+  NNC_TRY(ValueId d, c.op("slice", {c.dy}, a));
+  return std::vector<ValueId>{d};
+}
+Grads broadcastToGrad(GradCtx& c) {
+  NNC_TRY(ValueId d, c.reduceTo(c.dy, c.inTypes[0].shape));
+  return std::vector<ValueId>{d};
+}
+
 }  // namespace
 
 void addShapeOps(std::vector<OpDef>& r) {
@@ -194,18 +279,21 @@ void addShapeOps(std::vector<OpDef>& r) {
                .attrs = {{"shape", AttrKind::Ints, std::nullopt}},
                .shape = reshapeShape,
                .eval = copyEval,
+               .grad = reshapeGrad,
                .summary = "same elements, new shape (one -1 is inferred)"});
   r.push_back({.name = "flatten",
                .operands = {"x"},
                .attrs = {{"axis", AttrKind::Int, Attr{int64_t{1}}}},
                .shape = flattenShape,
                .eval = copyEval,
+               .grad = reshapeGrad,
                .summary = "keep dims before axis, merge the rest into one: [N, C, H, W] -> [N, C*H*W]"});
   r.push_back({.name = "transpose",
                .operands = {"x"},
                .attrs = {{"perm", AttrKind::Ints, Attr{std::vector<int64_t>{}}}},
                .shape = transposeShape,
                .eval = transposeEval,
+               .grad = transposeGrad,
                .summary = "permute axes (default: reverse them)"});
   r.push_back({.name = "concat",
                .operands = {"xs"},
@@ -213,6 +301,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .attrs = {{"axis", AttrKind::Int, Attr{int64_t{0}}}},
                .shape = concatShape,
                .eval = concatEval,
+               .grad = concatGrad,
                .summary = "join tensors along an axis"});
   r.push_back({.name = "slice",
                .operands = {"x"},
@@ -222,7 +311,26 @@ void addShapeOps(std::vector<OpDef>& r) {
                          {"step", AttrKind::Int, Attr{int64_t{1}}}},
                .shape = sliceShape,
                .eval = sliceEval,
+               .grad = sliceGrad,
                .summary = "x[start:end:step] along one axis, with NumPy's negative indices and clamping"});
+  r.push_back({.name = "unslice",
+               .operands = {"x"},
+               .attrs = {{"shape", AttrKind::Ints, std::nullopt},
+                         {"axis", AttrKind::Int, std::nullopt},
+                         {"start", AttrKind::Int, std::nullopt},
+                         {"end", AttrKind::Int, std::nullopt},
+                         {"step", AttrKind::Int, Attr{int64_t{1}}}},
+               .shape = unsliceShape,
+               .eval = unsliceEval,
+               .grad = unsliceGrad,
+               .summary = "the gradient of slice: x placed into zeros of the given shape"});
+  r.push_back({.name = "broadcast_to",
+               .operands = {"x"},
+               .attrs = {{"shape", AttrKind::Ints, std::nullopt}},
+               .shape = broadcastToShape,
+               .eval = broadcastToEval,
+               .grad = broadcastToGrad,
+               .summary = "NumPy broadcasting to a given shape"});
 }
 
 }  // namespace nnc
