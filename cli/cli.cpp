@@ -156,8 +156,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 }
 
 int main(int argc, char** argv) {
-  std::ios::sync_with_stdio(true);
-  return run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+  try {
+    return run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "nnc: out of memory\n";
+    return 1;
+  }
 }
 
 }  // namespace nnc::cli

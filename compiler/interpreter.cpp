@@ -80,6 +80,13 @@ std::vector<bool> liveNodes(const Graph& g, const std::vector<ValueId>& targets)
 Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, const EvalOptions& opt,
                                         const std::vector<ValueId>& targets) {
   const std::vector<bool> live = liveNodes(g, targets);
+  // The oracle keeps every value, in double: refuse in words what cannot fit.
+  double bytes = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    if (live[i]) bytes += 8.0 * static_cast<double>(g.nodes[i].type.numel());
+  if (bytes > kMaxInterpreterBytes)
+    return error("the reference interpreter would need {:.1f} GiB for the values of model '{}' (limit {} GiB)",
+                 bytes / (1 << 30), g.name, kMaxInterpreterBytes / (1 << 30));
   std::vector<Tensor> vals(g.size());
   Rng rng(opt.seed);
   EvalEnv env{opt.training, &rng};

@@ -15,6 +15,8 @@ namespace nnc {
 
 using TensorMap = std::map<std::string, Tensor>;
 
+inline constexpr double kMaxInterpreterBytes = 8.0 * (1 << 30);
+
 struct EvalOptions {
   bool f64 = false;       // keep double precision throughout (gradient checks)
   bool training = false;  // dropout masks on, batchnorm on batch statistics

@@ -28,10 +28,10 @@ inline Expected<Graph> opGraph(std::string_view op, const std::vector<Operand>& 
   for (size_t k = 0; k < operands.size(); ++k) {
     const Tensor& t = operands[k].value;
     if (operands[k].differentiable) {
-      NNC_TRY(ValueId p, g.addSource("param", "p" + std::to_string(k), t.type, Attrs{{"init", std::string("value")}, {"args", t.data}}));
+      NNC_TRY(ValueId p, g.addSource("param", fmt::format("p{}", k), t.type, Attrs{{"init", std::string("value")}, {"args", t.data}}));
       ins.push_back(p);
     } else {
-      NNC_TRY(ValueId c, g.addSource("const", "c" + std::to_string(k), t.type, Attrs{{"value", t.data}}));
+      NNC_TRY(ValueId c, g.addSource("const", fmt::format("c{}", k), t.type, Attrs{{"value", t.data}}));
       ins.push_back(c);
     }
   }

@@ -134,3 +134,12 @@ TEST_CASE("the nnc binary exits 1 on a bad model and 0 on a good one", "[cli]") 
   CHECK(std::system((bin + " check " + sourcePath("examples/gates.nn") + " > /dev/null").c_str()) == 0);
   CHECK(WEXITSTATUS(std::system((bin + " check /nonexistent.nn 2> /dev/null").c_str())) == 1);
 }
+
+TEST_CASE("the interpreter refuses in words what would not fit in memory", "[cli]") {
+  const std::string dir = tempDir("huge");
+  std::ofstream(dir + "/huge.nn") << "model m { input x: f32[30000, 30000] = 1.0 output y = relu(x) }\n";
+  auto r = runCli({"eval", dir + "/huge.nn"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("the reference interpreter would need 13.4 GiB"));
+  std::filesystem::remove_all(dir);
+}

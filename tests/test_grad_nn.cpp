@@ -17,10 +17,23 @@ Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
 
 TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
 
-// A size in [lo, hi], so each run of a check covers one fixed random shape.
-int64_t dim(Rng& rng, int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng.below(static_cast<uint64_t>(hi - lo + 1))); }
+// A size in [lo, hi] from a seeded generator: shapes vary between checks,
+// not between runs.
+int64_t dim(Rng& rng, int64_t lo, int64_t hi) {
+  return lo + static_cast<int64_t>(rng.below(static_cast<uint64_t>(hi - lo + 1)));
+}
 
 Operand constant(Tensor t) { return Operand{std::move(t), false}; }
+
+// For ops linear in each operand (piecewise linear for max-pooling): the loss
+// is then linear in each perturbed entry, so a central difference has no
+// truncation error at any step, and a larger step shrinks its rounding noise
+// (about ulp(loss) / h), which makes the comparison tighter.
+GradCheckOptions linear() {
+  GradCheckOptions o;
+  o.eps = 1e-3;
+  return o;
+}
 
 ValueId param(Graph& g, const std::string& name, Shape shape, std::vector<double> values) {
   auto p = g.addSource("param", name, f32(std::move(shape)), Attrs{{"init", std::string("value")}, {"args", values}});
@@ -54,16 +67,19 @@ TEST_CASE("matmul gradients in all three forms", "[grad]") {
   Rng rng(11);
   const int64_t m = dim(rng, 1, 5), k = dim(rng, 1, 6), n = dim(rng, 1, 5), batch = dim(rng, 2, 3);
   SECTION("[M, K] @ [K, N]") {
-    requireGradientsMatch("matmul", {{randomTensor({m, k}, 1)}, {randomTensor({k, n}, 2)}});
+    requireGradientsMatch("matmul", {{randomTensor({m, k}, 1)}, {randomTensor({k, n}, 2)}}, {}, linear());
   }
-  SECTION("[K] @ [K, N]") { requireGradientsMatch("matmul", {{randomTensor({k}, 3)}, {randomTensor({k, n}, 4)}}); }
+  SECTION("[K] @ [K, N]") {
+    requireGradientsMatch("matmul", {{randomTensor({k}, 3)}, {randomTensor({k, n}, 4)}}, {}, linear());
+  }
   SECTION("[B, M, K] @ [K, N] and rank 4") {
-    requireGradientsMatch("matmul", {{randomTensor({batch, m, k}, 5)}, {randomTensor({k, n}, 6)}});
-    requireGradientsMatch("matmul", {{randomTensor({2, batch, m, k}, 7)}, {randomTensor({k, n}, 8)}});
+    requireGradientsMatch("matmul", {{randomTensor({batch, m, k}, 5)}, {randomTensor({k, n}, 6)}}, {}, linear());
+    requireGradientsMatch("matmul", {{randomTensor({2, batch, m, k}, 7)}, {randomTensor({k, n}, 8)}}, {}, linear());
   }
   SECTION("only one operand differentiable") {
-    requireGradientsMatch("matmul", {constant(randomTensor({m, k}, 9)), {randomTensor({k, n}, 10)}});
-    requireGradientsMatch("matmul", {{randomTensor({batch, m, k}, 11)}, constant(randomTensor({k, n}, 12))});
+    requireGradientsMatch("matmul", {constant(randomTensor({m, k}, 9)), {randomTensor({k, n}, 10)}}, {}, linear());
+    requireGradientsMatch("matmul", {{randomTensor({batch, m, k}, 11)}, constant(randomTensor({k, n}, 12))}, {},
+                          linear());
   }
 }
 
@@ -106,32 +122,34 @@ TEST_CASE("conv2d gradients", "[grad]") {
     const int64_t h = dim(rng, 5, 7), w = dim(rng, 6, 9);
     requireGradientsMatch("conv2d",
                           {{randomTensor({n, c, h, w}, 1)}, {randomTensor({f, c, 3, 3}, 2)}, {randomTensor({f}, 3)}},
-                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}});
+                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}}, linear());
   }
   SECTION("without bias, a non-square kernel, per-axis stride and pad") {
     requireGradientsMatch("conv2d", {{randomTensor({n, c, 7, 6}, 4)}, {randomTensor({f, c, 3, 2}, 5)}},
-                          {{"stride", ints({2, 1})}, {"pad", ints({1, 0})}});
+                          {{"stride", ints({2, 1})}, {"pad", ints({1, 0})}}, linear());
   }
   SECTION("input sizes that leave rows and columns no window reads") {
     // 8x7 with kernel 3, stride 3: the last row and column are never read,
     // so the input gradient needs output_pad to come back at full size.
     requireGradientsMatch("conv2d", {{randomTensor({n, c, 8, 7}, 6)}, {randomTensor({f, c, 3, 3}, 7)}},
-                          {{"stride", int64_t{3}}});
+                          {{"stride", int64_t{3}}}, linear());
   }
   SECTION("groups = 2") {
     const int64_t per = dim(rng, 1, 2), out = 2 * dim(rng, 1, 2);
-    requireGradientsMatch("conv2d",
-                          {{randomTensor({n, 2 * per, 6, 5}, 8)}, {randomTensor({out, per, 3, 3}, 9)},
-                           {randomTensor({out}, 10)}},
-                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"groups", int64_t{2}}});
+    requireGradientsMatch(
+        "conv2d",
+        {{randomTensor({n, 2 * per, 6, 5}, 8)}, {randomTensor({out, per, 3, 3}, 9)}, {randomTensor({out}, 10)}},
+        {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"groups", int64_t{2}}}, linear());
   }
   SECTION("1x1 kernel") {
     requireGradientsMatch("conv2d",
-                          {{randomTensor({n, c, 4, 5}, 11)}, {randomTensor({f, c, 1, 1}, 12)}, {randomTensor({f}, 13)}});
+                          {{randomTensor({n, c, 4, 5}, 11)}, {randomTensor({f, c, 1, 1}, 12)}, {randomTensor({f}, 13)}},
+                          {}, linear());
   }
   SECTION("kernel the size of the image") {
     requireGradientsMatch("conv2d",
-                          {{randomTensor({n, c, 4, 3}, 14)}, {randomTensor({f, c, 4, 3}, 15)}, {randomTensor({f}, 16)}});
+                          {{randomTensor({n, c, 4, 3}, 14)}, {randomTensor({f, c, 4, 3}, 15)}, {randomTensor({f}, 16)}},
+                          {}, linear());
   }
 }
 
@@ -141,16 +159,17 @@ TEST_CASE("conv_transpose2d gradients", "[grad]") {
   SECTION("stride 2, pad 1, output_pad 1, with bias") {
     requireGradientsMatch("conv_transpose2d",
                           {{randomTensor({n, c, 3, 4}, 1)}, {randomTensor({c, f, 3, 3}, 2)}, {randomTensor({f}, 3)}},
-                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"output_pad", int64_t{1}}});
+                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"output_pad", int64_t{1}}}, linear());
   }
   SECTION("stride 1, no bias") {
-    requireGradientsMatch("conv_transpose2d", {{randomTensor({n, c, 3, 3}, 4)}, {randomTensor({c, f, 2, 3}, 5)}});
+    requireGradientsMatch("conv_transpose2d", {{randomTensor({n, c, 3, 3}, 4)}, {randomTensor({c, f, 2, 3}, 5)}}, {},
+                          linear());
   }
   SECTION("groups = 2") {
     // W [C, F/groups, KH, KW] with C = 4, F = 6.
-    requireGradientsMatch("conv_transpose2d",
-                          {{randomTensor({n, 4, 3, 3}, 6)}, {randomTensor({4, 3, 3, 3}, 7)}, {randomTensor({6}, 8)}},
-                          {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"output_pad", ints({1, 0})}, {"groups", int64_t{2}}});
+    requireGradientsMatch(
+        "conv_transpose2d", {{randomTensor({n, 4, 3, 3}, 6)}, {randomTensor({4, 3, 3, 3}, 7)}, {randomTensor({6}, 8)}},
+        {{"stride", int64_t{2}}, {"pad", int64_t{1}}, {"output_pad", ints({1, 0})}, {"groups", int64_t{2}}}, linear());
   }
 }
 
@@ -158,11 +177,13 @@ TEST_CASE("conv2d_grad_weight computes conv2d's weight gradient and has its own"
   SECTION("second derivatives: both operands, with groups") {
     // x [2, 4, 6, 5], 3x3 windows, stride 2, pad 1 -> dy [2, 6, 3, 3].
     requireGradientsMatch("conv2d_grad_weight", {{randomTensor({2, 4, 6, 5}, 1)}, {randomTensor({2, 6, 3, 3}, 2)}},
-                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}, {"groups", int64_t{2}}});
+                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}, {"groups", int64_t{2}}},
+                          linear());
   }
   SECTION("a shape error names both operands") {
-    auto r = nnc::test::opGraph("conv2d_grad_weight", {{randomTensor({1, 2, 5, 5}, 3)}, {randomTensor({1, 3, 4, 4}, 4)}},
-                                {{"kernel", int64_t{3}}});
+    auto r =
+        nnc::test::opGraph("conv2d_grad_weight", {{randomTensor({1, 2, 5, 5}, 3)}, {randomTensor({1, 3, 4, 4}, 4)}},
+                           {{"kernel", int64_t{3}}});
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.error().message, Catch::Contains("dy must be 3x3"));
     CHECK_THAT(r.error().message, Catch::Contains("x f32[1, 2, 5, 5], dy f32[1, 3, 4, 4]"));
@@ -173,20 +194,21 @@ TEST_CASE("maxpool2d gradients", "[grad]") {
   Rng rng(41);
   const int64_t n = dim(rng, 1, 2), c = dim(rng, 1, 3);
   SECTION("overlapping windows: kernel 3, stride 2") {
-    requireGradientsMatch("maxpool2d", {{randomTensor({n, c, 7, 6}, 1)}}, {{"kernel", int64_t{3}}, {"stride", int64_t{2}}});
+    requireGradientsMatch("maxpool2d", {{randomTensor({n, c, 7, 6}, 1)}},
+                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}}, linear());
   }
   SECTION("padding") {
     requireGradientsMatch("maxpool2d", {{randomTensor({n, c, 5, 6}, 2)}},
-                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}});
+                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}}, linear());
   }
   SECTION("default stride, non-square kernel") {
-    requireGradientsMatch("maxpool2d", {{randomTensor({n, c, 4, 6}, 3)}}, {{"kernel", ints({2, 3})}});
+    requireGradientsMatch("maxpool2d", {{randomTensor({n, c, 4, 6}, 3)}}, {{"kernel", ints({2, 3})}}, linear());
   }
   SECTION("maxpool2d_grad and maxpool2d_gather: linear in their second operand") {
     const Attrs a{{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}};
     const Tensor x = randomTensor({n, c, 5, 6}, 4);
-    requireGradientsMatch("maxpool2d_grad", {constant(x), {randomTensor({n, c, 3, 3}, 5)}}, a);
-    requireGradientsMatch("maxpool2d_gather", {constant(x), {randomTensor({n, c, 5, 6}, 6)}}, a);
+    requireGradientsMatch("maxpool2d_grad", {constant(x), {randomTensor({n, c, 3, 3}, 5)}}, a, linear());
+    requireGradientsMatch("maxpool2d_gather", {constant(x), {randomTensor({n, c, 5, 6}, 6)}}, a, linear());
   }
 }
 
@@ -212,21 +234,23 @@ TEST_CASE("avgpool2d gradients", "[grad]") {
   const int64_t n = dim(rng, 1, 2), c = dim(rng, 1, 3);
   SECTION("pad 1, overlapping windows") {
     requireGradientsMatch("avgpool2d", {{randomTensor({n, c, 5, 6}, 1)}},
-                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}});
+                          {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}}, linear());
   }
   SECTION("default stride, rows no window reads") {
-    requireGradientsMatch("avgpool2d", {{randomTensor({n, c, 5, 4}, 2)}}, {{"kernel", int64_t{2}}});
+    requireGradientsMatch("avgpool2d", {{randomTensor({n, c, 5, 4}, 2)}}, {{"kernel", int64_t{2}}}, linear());
   }
   SECTION("avgpool2d_grad") {
-    requireGradientsMatch("avgpool2d_grad", {{randomTensor({n, c, 3, 3}, 3)}},
-                          {{"shape", ints({n, c, 5, 6})}, {"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}});
+    requireGradientsMatch(
+        "avgpool2d_grad", {{randomTensor({n, c, 3, 3}, 3)}},
+        {{"shape", ints({n, c, 5, 6})}, {"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}}, linear());
   }
   SECTION("by hand: padding takes its share") {
     Graph g;
     g.name = "avg";
     const ValueId x = param(g, "x", {1, 1, 2, 2}, {1, 2, 3, 4});
     // kernel 2, stride 2, pad 1 over 2x2: four windows, each with one pixel.
-    g.loss = add(g, "sum", {add(g, "avgpool2d", {x}, {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}})});
+    g.loss = add(g, "sum",
+                 {add(g, "avgpool2d", {x}, {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}})});
     CHECK(gradients(g).at("x").data == std::vector<double>{0.25, 0.25, 0.25, 0.25});
   }
 }
@@ -237,14 +261,19 @@ TEST_CASE("batchnorm gradients in training mode", "[grad]") {
   const Attrs eps{{"eps", 1e-3}};
   SECTION("[N, C]") {
     requireGradientsMatch("batchnorm",
-                          {{randomTensor({n, c}, 1)}, {randomTensor({c}, 2)}, {randomTensor({c}, 3)},
-                           constant(randomTensor({c}, 4)), constant(Tensor(f32({c}), std::vector<double>(c, 1.5)))},
+                          {{randomTensor({n, c}, 1)},
+                           {randomTensor({c}, 2)},
+                           {randomTensor({c}, 3)},
+                           constant(randomTensor({c}, 4)),
+                           constant(Tensor(f32({c}), std::vector<double>(c, 1.5)))},
                           eps);
   }
   SECTION("[N, C, H, W]") {
-    requireGradientsMatch("batchnorm",
-                          {{randomTensor({n, c, 3, 2}, 5)}, {randomTensor({c}, 6)}, {randomTensor({c}, 7)},
-                           constant(randomTensor({c}, 8)), constant(Tensor(f32({c}), std::vector<double>(c, 0.5)))});
+    requireGradientsMatch("batchnorm", {{randomTensor({n, c, 3, 2}, 5)},
+                                        {randomTensor({c}, 6)},
+                                        {randomTensor({c}, 7)},
+                                        constant(randomTensor({c}, 8)),
+                                        constant(Tensor(f32({c}), std::vector<double>(c, 0.5)))});
   }
 }
 
@@ -252,11 +281,11 @@ TEST_CASE("im2col and col2im gradients", "[grad]") {
   Rng rng(71);
   const int64_t n = dim(rng, 1, 2), c = dim(rng, 1, 3);
   const Attrs window{{"kernel", ints({3, 2})}, {"stride", int64_t{2}}, {"pad", int64_t{1}}};
-  requireGradientsMatch("im2col", {{randomTensor({n, c, 5, 4}, 1)}}, window);
+  requireGradientsMatch("im2col", {{randomTensor({n, c, 5, 4}, 1)}}, window, linear());
   // 5x4 padded to 7x6, 3x2 windows with stride 2: 3x3 positions.
   Attrs back = window;
   back.set("shape", ints({n, c, 5, 4}));
-  requireGradientsMatch("col2im", {{randomTensor({n * 9, c * 6}, 2)}}, back);
+  requireGradientsMatch("col2im", {{randomTensor({n * 9, c * 6}, 2)}}, back, linear());
 }
 
 TEST_CASE("dropout_mask passes no gradient; the mul applying it does", "[grad]") {

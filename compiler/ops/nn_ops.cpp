@@ -597,7 +597,9 @@ Attrs inputGradAttrs(const Attrs& a, const Shape& x, Pair kernel) {
            ints({(x[2] + 2 * pad[0] - kernel[0]) % stride[0], (x[3] + 2 * pad[1] - kernel[1]) % stride[1]})}};
 }
 
-Attrs convAttrs(const Attrs& a) { return {{"stride", a.ints("stride")}, {"pad", a.ints("pad")}, {"groups", a.i("groups")}}; }
+Attrs convAttrs(const Attrs& a) {
+  return {{"stride", a.ints("stride")}, {"pad", a.ints("pad")}, {"groups", a.i("groups")}};
+}
 
 Attrs weightGradAttrs(const Attrs& a, const Shape& w) {
   Attrs r = convAttrs(a);
@@ -639,9 +641,8 @@ Grads convTransposeGrad(GradCtx& ctx) {
 // gradient of conv2d(x, ·), whose adjoint in x is conv2d's input gradient;
 // with x fixed its adjoint in dy is conv2d(x, ·).
 Grads convWeightGradGrad(GradCtx& ctx) {
-  const Shape& x = ctx.inTypes[0].shape;
-  NNC_TRY(const ValueId dx,
-          ctx.op("conv_transpose2d", {ctx.in[1], ctx.dy}, inputGradAttrs(ctx.attrs, x, pairOf(ctx.attrs.ints("kernel")))));
+  const Attrs inputGrad = inputGradAttrs(ctx.attrs, ctx.inTypes[0].shape, pairOf(ctx.attrs.ints("kernel")));
+  NNC_TRY(const ValueId dx, ctx.op("conv_transpose2d", {ctx.in[1], ctx.dy}, inputGrad));
   NNC_TRY(const ValueId ddy, ctx.op("conv2d", {ctx.in[0], ctx.dy}, convAttrs(ctx.attrs)));
   return std::vector<ValueId>{dx, ddy};
 }
