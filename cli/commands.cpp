@@ -111,18 +111,36 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
     std::string name, op, type, params;
   };
   std::vector<Row> rows;
+  std::vector<int64_t> rowParams;
+  std::string lastLayer;
   for (size_t i = 0; i < g.size(); ++i) {
     const Node& n = g.nodes[i];
     const std::string_view op = n.op->name;
     if (op == "param" || op == "const") continue;
-    // A node's parameter count is that of the params it reads directly: a
-    // layer's weights count towards the op that uses them, as in Keras.
+    // A node's parameter count is that of the params it reads directly; the
+    // nodes of one layer call (dense, conv2d, ...) make one row, as in Keras.
     int64_t params = 0;
     for (ValueId v : n.inputs)
       if (g.node(v).op->name == "param") params += g.type(v).numel();
-    rows.push_back({nodeLabel(g, static_cast<ValueId>(i)), std::string(op), typeString(n.type),
-                    params ? groupThousands(params) : ""});
+    if (!n.layer.empty() && n.layer == lastLayer) {
+      rows.back().type = typeString(n.type);
+      rowParams.back() += params;
+      if (!n.name.empty()) rows.back().name = n.name + " (" + rows.back().name + ")";
+    } else {
+      std::string name = nodeLabel(g, static_cast<ValueId>(i)), kind(op);
+      if (!n.layer.empty()) {
+        const size_t sp = n.layer.find(' ');
+        kind = n.layer.substr(0, sp);
+        name = sp == std::string::npos ? name : n.layer.substr(sp + 1);
+        if (!n.name.empty()) name = n.name + " (" + name + ")";
+      }
+      rows.push_back({name, kind, typeString(n.type), ""});
+      rowParams.push_back(params);
+    }
+    lastLayer = n.layer;
   }
+  for (size_t k = 0; k < rows.size(); ++k)
+    if (rowParams[k]) rows[k].params = groupThousands(rowParams[k]);
   size_t w0 = 4, w1 = 2, w2 = 12;
   for (const Row& r : rows) {
     w0 = std::max(w0, r.name.size());

@@ -555,9 +555,19 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
     LayerCall lc{e.text, e.loc, {}, {}};
     for (size_t k = 0; k < pos.size(); ++k) lc.positional.push_back(pos[k]);
     for (auto& [n, v] : named) lc.named.emplace_back(n, v);
+    const size_t first = g_.size();
     auto r = expandLayer(*this, lc);
     if (!r) return std::move(r.error());
-    if (r->handled) return CtValue::tensorValue(r->value, e.loc);
+    if (r->handled) {
+      // The layer's params are named "<prefix>.W": the prefix names the layer.
+      std::string prefix;
+      for (size_t i = first; i < g_.size() && prefix.empty(); ++i)
+        if (g_.nodes[i].op->name == "param") prefix = g_.nodes[i].name.substr(0, g_.nodes[i].name.rfind('.'));
+      for (size_t i = first; i < g_.size(); ++i)
+        if (g_.nodes[i].op->kind != OpKind::Source)
+          g_.nodes[i].layer = prefix.empty() ? e.text : e.text + " " + prefix;
+      return CtValue::tensorValue(r->value, e.loc);
+    }
   }
   if (const OpDef* op = findOp(e.text)) return callOp(*op, e, std::move(pos), std::move(named));
   return error(e.loc, "unknown function '{}'", e.text);

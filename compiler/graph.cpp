@@ -40,7 +40,7 @@ Expected<ValueId> Graph::add(std::string_view opName, std::vector<ValueId> ins, 
     c.error().message = fmt::format("{}: result {}", op->name, c.error().message);
     return std::move(c.error());
   }
-  nodes.push_back(Node{op, std::move(ins), full.take(), t.take(), {}, loc});
+  nodes.push_back(Node{op, std::move(ins), full.take(), t.take(), {}, loc, {}});
   return static_cast<ValueId>(nodes.size() - 1);
 }
 
@@ -57,7 +57,7 @@ Expected<ValueId> Graph::addSource(std::string_view opName, std::string name, Te
     c.error().loc = loc;
     return std::move(c.error());
   }
-  nodes.push_back(Node{op, {}, full.take(), std::move(type), std::move(name), loc});
+  nodes.push_back(Node{op, {}, full.take(), std::move(type), std::move(name), loc, {}});
   ValueId id = static_cast<ValueId>(nodes.size() - 1);
   if (opName == "input") inputs.push_back(id);
   if (opName == "label") labels.push_back(id);

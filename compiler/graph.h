@@ -21,6 +21,7 @@ struct Node {
   TensorType type;
   std::string name;  // the DSL name bound to this value, if any
   SourceLoc loc;     // where the DSL created it
+  std::string layer; // "dense fc1" for the nodes a layer call created (nnc check groups them)
 };
 
 // Attributes of source nodes:

@@ -23,9 +23,10 @@ TEST_CASE("nnc check simple_convnet reports 433,890 params", "[cli]") {
   auto r = runCli({"check", sourcePath("examples/simple_convnet.nn")});
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("total params: 433,890 (trainable: 433,890, non-trainable: 0)"));
-  // Keras-style rows: the layer's op carries its params.
-  CHECK_THAT(r.out, Catch::Matches("(.|\n)*conv2d +f32\\[100, 30, 24, 24\\] +780\n(.|\n)*"));
-  CHECK_THAT(r.out, Catch::Matches("(.|\n)*matmul +f32\\[100, 100\\] +432,000\n(.|\n)*"));
+  // Keras-style rows: one per layer call, with its params (30·5·5 + 30, 4320·100 + 100, 100·10 + 10).
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*  conv1 +conv2d +f32\\[100, 30, 24, 24\\] +780\n(.|\n)*"));
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*  fc1 +dense +f32\\[100, 100\\] +432,100\n(.|\n)*"));
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*  logits \\(fc2\\) +dense +f32\\[100, 10\\] +1,010\n(.|\n)*"));
 }
 
 TEST_CASE("nnc eval three_layer prints the course notes' output", "[cli]") {
