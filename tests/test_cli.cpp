@@ -144,3 +144,25 @@ TEST_CASE("the interpreter refuses in words what would not fit in memory", "[cli
   CHECK_THAT(r.err, Catch::Contains("the reference interpreter would need 13.4 GiB"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("nnc eval --grads writes every param gradient", "[cli][autodiff]") {
+  const std::string dir = tempDir("grads");
+  // loss = softmax_cross_entropy(x @ W, t) with W = 0: p = [1/2, 1/2], so
+  // dW = x^T (p - onehot(t)) / N = [[1], [2]] . [0.5, -0.5] for x = [1, 2], t = 1.
+  std::ofstream(dir + "/lin.nn") << "model lin { input x: f32[1, 2] label t: i32[1] param W: f32[2, 2] = zeros()\n"
+                                    "loss = softmax_cross_entropy(x @ W, t) }\n";
+  REQUIRE(writeNpy(dir + "/x.npy", Tensor(TensorType{DType::F32, {1, 2}}, {1, 2})));
+  REQUIRE(writeNpy(dir + "/t.npy", Tensor(TensorType{DType::I32, {1}}, {1})));
+  auto r = runCli({"eval", dir + "/lin.nn", "--grads", "--input", "x=" + dir + "/x.npy", "--input",
+                   "t=" + dir + "/t.npy", "--output-dir", dir + "/out"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto g = readNpy(dir + "/out/grad_W.npy");
+  REQUIRE(g);
+  CHECK(g->shape() == Shape{2, 2});
+  CHECK(g->data == std::vector<double>{0.5, -0.5, 1.0, -1.0});
+  auto noLabels = runCli({"eval", dir + "/lin.nn", "--grads", "--input", "x=" + dir + "/x.npy"});
+  CHECK(noLabels.code == 1);
+  CHECK_THAT(noLabels.err, Catch::Contains("--grads needs the labels"));
+  std::filesystem::remove_all(dir);
+}

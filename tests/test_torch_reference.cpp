@@ -140,14 +140,14 @@ void checkGradients(const RefCase& c, bool f64) {
 
 }  // namespace
 
-TEST_CASE("torch reference: forward loss, f64 and f32", "[torch]") {
+TEST_CASE("torch reference: forward loss (f64 and f32)", "[torch]") {
   for (const RefCase& c : kCases) {
     DYNAMIC_SECTION(c.name << " f64") { checkLoss(c, true); }
     DYNAMIC_SECTION(c.name << " f32") { checkLoss(c, false); }
   }
 }
 
-TEST_CASE("torch reference: gradients, f64 and f32", "[torch]") {
+TEST_CASE("torch reference: gradients (f64 and f32)", "[torch]") {
   for (const RefCase& c : kCases) {
     DYNAMIC_SECTION(c.name << " f64") { checkGradients(c, true); }
     DYNAMIC_SECTION(c.name << " f32") { checkGradients(c, false); }
