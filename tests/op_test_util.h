@@ -7,6 +7,14 @@
 
 namespace nnc::test {
 
+inline TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
+
+// The shape rule's error, which must mention every fragment.
+inline void requireError(const Expected<TensorType>& r, std::initializer_list<std::string> fragments) {
+  REQUIRE_FALSE(r.ok());
+  for (const std::string& f : fragments) REQUIRE_THAT(r.error().message, Catch::Matchers::Contains(f));
+}
+
 inline Tensor tensor(Shape shape, std::vector<double> data, DType dt = DType::F32) {
   return Tensor(TensorType{dt, std::move(shape)}, std::move(data));
 }

@@ -5,8 +5,10 @@
 
 #include "compiler/gradcheck.h"
 #include "grad_test_util.h"
+#include "op_test_util.h"
 
 using namespace nnc;
+using nnc::test::f32;
 using nnc::test::Operand;
 using nnc::test::randomTensor;
 using nnc::test::requireGradientsMatch;
@@ -15,7 +17,6 @@ namespace {
 
 Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
 
-TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
 
 // A size in [lo, hi] from a seeded generator: shapes vary between checks,
 // not between runs.

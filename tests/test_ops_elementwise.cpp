@@ -12,13 +12,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// The shape rule's error, which must mention every fragment.
-void requireError(const Expected<TensorType>& r, std::initializer_list<std::string> fragments) {
-  REQUIRE_FALSE(r.ok());
-  for (const std::string& f : fragments) REQUIRE_THAT(r.error().message, Contains(f));
-}
-
-TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
 
 // x[i, j, k] = 12i + 4j + k, i.e. 0..23 in row-major order.
 Tensor iota234() {

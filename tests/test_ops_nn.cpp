@@ -6,6 +6,7 @@
 
 using namespace nnc;
 using nnc::test::evalOp;
+using nnc::test::f32;
 using nnc::test::inferOp;
 using nnc::test::requireClose;
 using nnc::test::tensor;
@@ -35,7 +36,6 @@ std::string shapeError(std::string_view op, const std::vector<TensorType>& in, A
   return r.error().message;
 }
 
-TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
 
 // The course notes' 2x1x4x4 example.
 const Tensor kNotesImage = tensor({2, 1, 4, 4}, {36, 81, 79, 54, 6, 72, 5, 87, 57, 4, 37, 8, 78, 42, 79, 61,  //

@@ -7,12 +7,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-void requireError(const Expected<TensorType>& r, std::initializer_list<std::string> fragments) {
-  REQUIRE_FALSE(r.ok());
-  for (const std::string& f : fragments) REQUIRE_THAT(r.error().message, Contains(f));
-}
-
-TensorType f32(Shape s) { return TensorType{DType::F32, std::move(s)}; }
 
 Tensor iota(Shape s, DType dt = DType::F32) {
   std::vector<double> v(static_cast<size_t>(numel(s)));
