@@ -1,0 +1,2 @@
+// PLACEHOLDER: the JIT's small interface (see the JIT issue).
+#pragma once
