@@ -6,6 +6,7 @@
 
 #include "cli/frontend.h"
 #include "compiler/interpreter.h"
+#include "compiler/train_step.h"
 #include "runtime/npy.h"
 
 namespace nnc::cli {

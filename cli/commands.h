@@ -43,9 +43,6 @@ Expected<uint64_t> seedOption(const Options& o);  // --seed, default 42
 int runCheck(const Options& o, std::ostream& out, std::ostream& err);
 int runGraph(const Options& o, std::ostream& out, std::ostream& err);
 int runEval(const Options& o, std::ostream& out, std::ostream& err);
-// The backward graph of a model, its train block's weight decay included.
-Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train);
-
 int runGrad(const Options& o, std::ostream& out, std::ostream& err);
 int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
 

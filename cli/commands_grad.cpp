@@ -6,26 +6,12 @@
 #include "cli/frontend.h"
 #include "compiler/autodiff.h"
 #include "compiler/gradcheck.h"
+#include "compiler/train_step.h"
 #include "runtime/npy.h"
 
 namespace nnc::cli {
 
 namespace {
-
-// The train block's `regularize = l2(0.005)` becomes part of the loss.
-Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train) {
-  if (!train) return ok();
-  auto it = train->settings.find("regularize");
-  if (it == train->settings.end()) return ok();
-  const TrainValue& r = it->second;
-  double lambda = 0;
-  if (!r.positional.empty()) lambda = r.positional[0].number;
-  else if (auto l = r.args.find("lambda"); l != r.args.end()) lambda = l->second.number;
-  else return error(r.loc, "regularize takes l1(lambda) or l2(lambda)");
-  auto st = addWeightDecay(g, r.kind, lambda);
-  if (!st) st.error().loc = r.loc;
-  return st;
-}
 
 std::optional<Loaded> loadModel(const Options& o, std::ostream& err, bool smallBatch) {
   auto eo = elaborateOptions(o);
@@ -48,11 +34,6 @@ std::optional<Loaded> loadModel(const Options& o, std::ostream& err, bool smallB
 }
 
 }  // namespace
-
-Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train) {
-  NNC_CHECK(applyRegularization(g, train));
-  return differentiate(g);
-}
 
 int runGrad(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadModel(o, err, false);
