@@ -60,6 +60,16 @@ const std::vector<CommandInfo>& commands() {
                          {"weights", true, "W.npz", "param values (default: initialized)"},
                          {"input", true, "NAME=F.npy", "inputs and labels (default: random; batch 2)"}}),
        runGradcheck},
+      {"run", "nnc run FILE [--epochs N] [--limit N] [--data DIR] [options]",
+       "Train the model with its train block (SGD) on an IDX dataset (default: Fashion-MNIST) and report loss and "
+       "test accuracy per epoch.",
+       withModelOptions({{"epochs", true, "N", "epochs (default: the train block's, else 1)"},
+                         {"limit", true, "N", "use only the first N training samples"},
+                         {"data", true, "DIR", "IDX dataset folder (default: the train block's idx(...))"},
+                         {"seed", true, "N", "seed for initialization and shuffling (default 42)"},
+                         {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},
+                         {"backend", true, "interp", "the backend running the step (the reference interpreter)"}}),
+       runRun},
   };
   return cmds;
 }

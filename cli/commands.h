@@ -45,6 +45,7 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err);
 int runEval(const Options& o, std::ostream& out, std::ostream& err);
 int runGrad(const Options& o, std::ostream& out, std::ostream& err);
 int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
+int runRun(const Options& o, std::ostream& out, std::ostream& err);
 
 // "433,890"
 std::string groupThousands(int64_t n);

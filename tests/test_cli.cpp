@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 
 #include "runtime/npy.h"
 #include "test_util.h"
@@ -164,5 +165,35 @@ TEST_CASE("nnc eval --grads writes every param gradient", "[cli][autodiff]") {
   auto noLabels = runCli({"eval", dir + "/lin.nn", "--grads", "--input", "x=" + dir + "/x.npy"});
   CHECK(noLabels.code == 1);
   CHECK_THAT(noLabels.err, Catch::Contains("--grads needs the labels"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST through the interpreter", "[cli][train]") {
+  auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "1000", "--epochs", "2", "--log-every", "0"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  // Two epochs of 10 SGD steps: the training loss falls and the model beats chance (0.1).
+  std::smatch m;
+  std::vector<double> loss, acc;
+  const std::regex line("epoch [0-9]+: train loss ([0-9.]+), test accuracy ([0-9.]+) \\(10000 images\\)");
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), line); it != std::sregex_iterator(); ++it) {
+    loss.push_back(std::stod((*it)[1]));
+    acc.push_back(std::stod((*it)[2]));
+  }
+  REQUIRE(loss.size() == 2);
+  CHECK(loss[1] < loss[0]);
+  CHECK(acc[1] > 0.25);
+}
+
+TEST_CASE("nnc run reports missing data and mismatched shapes in words", "[cli][train]") {
+  auto d = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--data", "/nonexistent/dir"});
+  CHECK(d.code == 1);
+  CHECK_THAT(d.err, Catch::Contains("no train images in '/nonexistent/dir'"));
+  const std::string dir = tempDir("runshape");
+  std::ofstream(dir + "/m.nn") << "model m { input x: f32[10, 100] label t: i32[10] param W: f32[100, 10] = he()\n"
+                                  "loss = softmax_cross_entropy(x @ W, t) }\n";
+  auto s = runCli({"run", dir + "/m.nn", "--limit", "10"});
+  CHECK(s.code == 1);
+  CHECK_THAT(s.err, Catch::Contains("the data are 28×28 images with class ids, but model 'm' takes input f32[10, 100]"));
   std::filesystem::remove_all(dir);
 }

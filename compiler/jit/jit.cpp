@@ -1,0 +1,259 @@
+// LLJIT behind jit.h. LLVM is built without exceptions: nothing here may throw
+// through its frames, and every llvm::Error becomes a Diagnostic at once.
+#include <llvm/ExecutionEngine/Orc/Core.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "compiler/jit/llvm_module.h"
+
+namespace nnc::jit {
+
+namespace {
+
+struct HostState {
+  HostInfo info;
+  std::string triple;
+  std::string dataLayout;
+};
+
+// Host detection and target registration happen once per process; both are
+// needed before the first Module or Engine.
+const HostState& hostState() {
+  static const HostState state = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    HostState s;
+    s.triple = llvm::sys::getProcessTriple();
+    s.info.vectorBits = 128;
+    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!jtmb) {
+      // Not expected on any host LLVM was built for; generic code still works.
+      llvm::consumeError(jtmb.takeError());
+      s.info.cpu = llvm::sys::getHostCPUName().str();
+      return s;
+    }
+    s.info.cpu = jtmb->getCPU();
+    s.info.features = jtmb->getFeatures().getString();
+    const auto& fs = jtmb->getFeatures().getFeatures();
+    auto has = [&](const char* f) { return std::find(fs.begin(), fs.end(), f) != fs.end(); };
+    if (has("+avx512f"))
+      s.info.vectorBits = 512;
+    else if (has("+avx"))
+      s.info.vectorBits = 256;
+    if (auto dl = jtmb->getDefaultDataLayoutForTarget())
+      s.dataLayout = dl->getStringRepresentation();
+    else
+      llvm::consumeError(dl.takeError());
+    return s;
+  }();
+  return state;
+}
+
+llvm::CodeGenOptLevel codeGenLevel(int level) {
+  switch (level) {
+    case 0: return llvm::CodeGenOptLevel::None;
+    case 1: return llvm::CodeGenOptLevel::Less;
+    case 2: return llvm::CodeGenOptLevel::Default;
+    default: return llvm::CodeGenOptLevel::Aggressive;
+  }
+}
+
+llvm::OptimizationLevel irLevel(int level) {
+  switch (level) {
+    case 0: return llvm::OptimizationLevel::O0;
+    case 1: return llvm::OptimizationLevel::O1;
+    case 2: return llvm::OptimizationLevel::O2;
+    default: return llvm::OptimizationLevel::O3;
+  }
+}
+
+// Writes the module's IR to a fresh temporary file so that a verifier failure
+// can be inspected; returns its path, or a note on why there is none.
+std::string dumpIR(const llvm::Module& mod, const std::string& function) {
+  std::string stem = "nnc-invalid-";
+  for (char c : function) stem += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  int fd = -1;
+  llvm::SmallString<128> path;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(stem, "ll", fd, path))
+    return "(IR not dumped: " + ec.message() + ")";
+  llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  mod.print(os, nullptr);
+  return path.str().str();
+}
+
+}  // namespace
+
+const HostInfo& host() { return hostState().info; }
+
+Diagnostic toDiagnostic(llvm::Error e, const std::string& what) {
+  return error("{}: {}", what, llvm::toString(std::move(e)));
+}
+
+// ---------------------------------------------------------------- Module
+
+Module::Module(const std::string& name) : impl_(std::make_unique<Impl>()) {
+  const HostState& h = hostState();
+  impl_->context = std::make_unique<llvm::LLVMContext>();
+  impl_->module = std::make_unique<llvm::Module>(name, *impl_->context);
+  impl_->module->setTargetTriple(h.triple);
+  impl_->module->setDataLayout(h.dataLayout);
+}
+
+Module::~Module() = default;
+
+std::string Module::ir() const {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  if (impl_->module) impl_->module->print(os, nullptr);
+  return s;
+}
+
+void setKernelAttributes(llvm::Function& f) {
+  const HostInfo& h = host();
+  f.addFnAttr("target-cpu", h.cpu);
+  if (!h.features.empty()) f.addFnAttr("target-features", h.features);
+  if (h.vectorBits == 512) f.addFnAttr("prefer-vector-width", "512");
+  f.addFnAttr(llvm::Attribute::NoUnwind);
+  f.setUWTableKind(llvm::UWTableKind::Async);
+}
+
+llvm::Function* createKernel(Module& m, const std::string& name,
+                             llvm::ArrayRef<llvm::Type*> params) {
+  llvm::Module& mod = llvmModule(m);
+  // Function::Create would silently rename a duplicate to "name.1".
+  if (mod.getFunction(name)) return nullptr;
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(mod.getContext()), params, false);
+  auto* f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, mod);
+  setKernelAttributes(*f);
+  for (unsigned i = 0; i < params.size(); ++i)
+    if (params[i]->isPointerTy()) f->addParamAttr(i, llvm::Attribute::NoAlias);
+  return f;
+}
+
+// ---------------------------------------------------------------- Engine
+
+struct Engine::Impl {
+  int optLevel = 3;
+  // Only for the IR pipeline's cost model; LLJIT owns the one that emits code.
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+int Engine::optLevel() const { return impl_->optLevel; }
+
+Expected<std::unique_ptr<Engine>> Engine::create(int optLevel) {
+  if (optLevel < 0 || optLevel > 3) return error("JIT optimization level must be 0..3, not {}", optLevel);
+  hostState();
+  auto impl = std::make_unique<Impl>();
+  impl->optLevel = optLevel;
+
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) return toDiagnostic(jtmb.takeError(), "cannot detect the host for the JIT");
+  jtmb->setCodeGenOptLevel(codeGenLevel(optLevel));
+
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) return toDiagnostic(tm.takeError(), "cannot create the JIT's target machine");
+  impl->tm = std::move(*tm);
+
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
+  if (!jit) return toDiagnostic(jit.takeError(), "cannot create the JIT");
+  impl->jit = std::move(*jit);
+
+  // The optimizer may turn loops into memset/memcpy and generated code may
+  // call libm: resolve what no module defines from the process itself.
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      impl->jit->getDataLayout().getGlobalPrefix());
+  if (!gen) return toDiagnostic(gen.takeError(), "cannot expose the process's symbols to the JIT");
+  impl->jit->getMainJITDylib().addGenerator(std::move(*gen));
+
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
+  if (!m || !m->impl().module) return error("JIT: no module to add");
+  llvm::Module& mod = llvmModule(*m);
+
+  // Function by function first, so that the error names the culprit.
+  for (llvm::Function& f : mod) {
+    if (f.isDeclaration()) continue;
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    if (llvm::verifyFunction(f, &os)) {
+      std::string name = f.getName().str();
+      return error("LLVM IR verification failed for function '{}' (IR dumped to {}):\n{}", name,
+                   dumpIR(mod, name), llvm::StringRef(msg).trim().str());
+    }
+  }
+  {
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    if (llvm::verifyModule(mod, &os))
+      return error("LLVM IR verification failed for module '{}' (IR dumped to {}):\n{}",
+                   mod.getName().str(), dumpIR(mod, mod.getName().str()),
+                   llvm::StringRef(msg).trim().str());
+  }
+
+  mod.setDataLayout(impl_->jit->getDataLayout());
+  {
+    // Declared in this order so that they are destroyed in the reverse one.
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PipelineTuningOptions pto;
+    // As clang sets them: vectorize from O2 on.
+    pto.LoopVectorization = impl_->optLevel >= 2;
+    pto.SLPVectorization = impl_->optLevel >= 2;
+    pto.LoopInterleaving = impl_->optLevel >= 2;
+    // With the TargetMachine, the vectorizer gets the host's cost model.
+    llvm::PassBuilder pb(impl_->tm.get(), pto);
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm =
+        impl_->optLevel == 0 ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
+                             : pb.buildPerModuleDefaultPipeline(irLevel(impl_->optLevel));
+    mpm.run(mod, mam);
+  }
+
+  if (optimizedIR) *optimizedIR = m->ir();
+
+  llvm::orc::ThreadSafeModule tsm(std::move(m->impl().module), std::move(m->impl().context));
+  if (auto e = impl_->jit->addIRModule(std::move(tsm)))
+    return toDiagnostic(std::move(e), "cannot add module to the JIT");
+  return ok();
+}
+
+Expected<void*> Engine::lookup(const std::string& name) {
+  auto addr = impl_->jit->lookup(name);
+  if (!addr) return toDiagnostic(addr.takeError(), "JIT lookup of '" + name + "' failed");
+  return addr->toPtr<void*>();
+}
+
+Status Engine::defineSymbol(const std::string& name, void* address) {
+  llvm::orc::SymbolMap symbols;
+  symbols[impl_->jit->mangleAndIntern(name)] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(address),
+      llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+  if (auto e = impl_->jit->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(symbols))))
+    return toDiagnostic(std::move(e), "cannot define JIT symbol '" + name + "'");
+  return ok();
+}
+
+}  // namespace nnc::jit
