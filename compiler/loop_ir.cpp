@@ -1,0 +1,269 @@
+#include "compiler/loop_ir.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace nnc::loop {
+
+Affine Affine::operator+(const Affine& o) const {
+  Affine r = *this;
+  r.c += o.c;
+  for (const auto& [v, k] : o.terms) {
+    bool merged = false;
+    for (auto& [rv, rk] : r.terms)
+      if (rv == v) {
+        rk += k;
+        merged = true;
+      }
+    if (!merged) r.terms.emplace_back(v, k);
+  }
+  std::erase_if(r.terms, [](const auto& t) { return t.second == 0; });
+  return r;
+}
+
+Affine Affine::operator*(int64_t k) const {
+  Affine r{c * k, terms};
+  for (auto& t : r.terms) t.second *= k;
+  std::erase_if(r.terms, [](const auto& t) { return t.second == 0; });
+  return r;
+}
+
+const char* opName(Op op) {
+  switch (op) {
+    case Op::Const: return "const";
+    case Op::Load: return "load";
+    case Op::Neg: return "neg";
+    case Op::Exp: return "exp";
+    case Op::Log: return "log";
+    case Op::Sqrt: return "sqrt";
+    case Op::Tanh: return "tanh";
+    case Op::Abs: return "abs";
+    case Op::Add: return "add";
+    case Op::Sub: return "sub";
+    case Op::Mul: return "mul";
+    case Op::Div: return "div";
+    case Op::Max: return "max";
+    case Op::Min: return "min";
+    case Op::Pow: return "pow";
+    case Op::Greater: return "greater";
+    case Op::Select: return "select";
+  }
+  return "?";
+}
+
+int arity(Op op) {
+  switch (op) {
+    case Op::Const:
+    case Op::Load: return 0;
+    case Op::Neg:
+    case Op::Exp:
+    case Op::Log:
+    case Op::Sqrt:
+    case Op::Tanh:
+    case Op::Abs: return 1;
+    case Op::Select: return 3;
+    default: return 2;
+  }
+}
+
+ExprP constant(float v) { return std::make_shared<const Expr>(Expr{Op::Const, v, -1, {}, {}}); }
+ExprP load(int buf, Affine index) { return std::make_shared<const Expr>(Expr{Op::Load, 0, buf, std::move(index), {}}); }
+ExprP apply(Op op, std::vector<ExprP> args) {
+  return std::make_shared<const Expr>(Expr{op, 0, -1, {}, std::move(args)});
+}
+
+Stmt loopOver(int var, int64_t extent, std::vector<Stmt> body, bool parallel) {
+  Stmt s{Stmt::Kind::Loop};
+  s.var = var;
+  s.extent = extent;
+  s.parallel = parallel;
+  s.body = std::move(body);
+  return s;
+}
+
+Stmt store(int buf, Affine index, ExprP value, Combine combine) {
+  Stmt s{Stmt::Kind::Store};
+  s.buf = buf;
+  s.index = std::move(index);
+  s.value = std::move(value);
+  s.combine = combine;
+  return s;
+}
+
+Stmt guard(Affine cond, int64_t lo, int64_t hi, std::vector<Stmt> body) {
+  Stmt s{Stmt::Kind::Guard};
+  s.cond = std::move(cond);
+  s.lo = lo;
+  s.hi = hi;
+  s.body = std::move(body);
+  return s;
+}
+
+// ---- text and C++ printers share the expression syntax ----
+
+namespace {
+
+std::string affineText(const Affine& a) {
+  std::string s;
+  for (const auto& [v, k] : a.terms) {
+    const std::string term = k == 1 ? fmt::format("i{}", v) : fmt::format("{}*i{}", k, v);
+    s += s.empty() ? term : " + " + term;
+  }
+  if (a.c != 0 || s.empty()) s += s.empty() ? std::to_string(a.c) : fmt::format(" + {}", a.c);
+  return s;
+}
+
+std::string floatText(float v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+
+// `cpp` selects C++ spelling (std:: math, f suffixes) over the dump's.
+std::string exprText(const Expr& e, const Kernel& k, bool cpp) {
+  auto arg = [&](size_t i) { return exprText(*e.args[i], k, cpp); };
+  const char* fn = cpp ? "std::" : "";
+  switch (e.op) {
+    case Op::Const: return cpp ? floatText(e.value) + "f" : floatText(e.value);
+    case Op::Load:
+      return fmt::format("{}[{}]", cpp ? fmt::format("b{}", e.buf) : k.buffers[static_cast<size_t>(e.buf)].name,
+                         affineText(e.index));
+    case Op::Neg: return fmt::format("(-{})", arg(0));
+    case Op::Exp: return fmt::format("{}exp({})", fn, arg(0));
+    case Op::Log: return fmt::format("{}log({})", fn, arg(0));
+    case Op::Sqrt: return fmt::format("{}sqrt({})", fn, arg(0));
+    case Op::Tanh: return fmt::format("{}tanh({})", fn, arg(0));
+    case Op::Abs: return fmt::format("{}{}({})", fn, cpp ? "fabs" : "abs", arg(0));
+    case Op::Add: return fmt::format("({} + {})", arg(0), arg(1));
+    case Op::Sub: return fmt::format("({} - {})", arg(0), arg(1));
+    case Op::Mul: return fmt::format("({} * {})", arg(0), arg(1));
+    case Op::Div: return fmt::format("({} / {})", arg(0), arg(1));
+    case Op::Max: return fmt::format("{}({}, {})", cpp ? "std::fmax" : "max", arg(0), arg(1));
+    case Op::Min: return fmt::format("{}({}, {})", cpp ? "std::fmin" : "min", arg(0), arg(1));
+    case Op::Pow: return fmt::format("{}pow({}, {})", fn, arg(0), arg(1));
+    case Op::Greater:
+      return cpp ? fmt::format("({} > {} ? 1.0f : 0.0f)", arg(0), arg(1)) : fmt::format("({} > {})", arg(0), arg(1));
+    case Op::Select: return fmt::format("({} > 0 ? {} : {})", arg(0), arg(1), arg(2));
+  }
+  return "?";
+}
+
+void stmtText(const Stmt& s, const Kernel& k, bool cpp, int depth, std::string& out) {
+  const std::string pad(static_cast<size_t>(2 * depth), ' ');
+  switch (s.kind) {
+    case Stmt::Kind::Loop:
+      out += cpp ? fmt::format("{0}for (int64_t i{1} = 0; i{1} < {2}; ++i{1}) {{\n", pad, s.var, s.extent)
+                 : fmt::format("{}for i{} in 0..{}{} {{\n", pad, s.var, s.extent, s.parallel ? " parallel" : "");
+      break;
+    case Stmt::Kind::Guard:
+      out += cpp ? fmt::format("{0}if ({1} <= {2} && {2} < {3}) {{\n", pad, s.lo, affineText(s.cond), s.hi)
+                 : fmt::format("{}if {} <= {} < {} {{\n", pad, s.lo, affineText(s.cond), s.hi);
+      break;
+    case Stmt::Kind::Store: {
+      const std::string target = fmt::format(
+          "{}[{}]", cpp ? fmt::format("b{}", s.buf) : k.buffers[static_cast<size_t>(s.buf)].name, affineText(s.index));
+      const std::string v = exprText(*s.value, k, cpp);
+      if (s.combine == Combine::Assign) out += fmt::format("{}{} = {};\n", pad, target, v);
+      if (s.combine == Combine::Add) out += fmt::format("{}{} += {};\n", pad, target, v);
+      if (s.combine == Combine::Max)
+        out += cpp ? fmt::format("{}{} = std::fmax({}, {});\n", pad, target, target, v)
+                   : fmt::format("{}{} max= {};\n", pad, target, v);
+      return;
+    }
+  }
+  for (const Stmt& b : s.body) stmtText(b, k, cpp, depth + 1, out);
+  out += pad + "}\n";
+}
+
+}  // namespace
+
+std::string print(const Kernel& k) {
+  std::string out = k.comment.empty() ? "" : "# " + k.comment + "\n";
+  std::string params;
+  for (const Buffer& b : k.buffers) params += fmt::format("{}{}[{}]", params.empty() ? "" : ", ", b.name, b.size);
+  out += fmt::format("kernel {}({}) {{\n", k.name, params);
+  for (const Stmt& s : k.body) stmtText(s, k, false, 1, out);
+  return out + "}\n";
+}
+
+std::string printCpp(const Kernel& k) {
+  std::string out = k.comment.empty() ? "" : "// " + k.comment + "\n";
+  std::string params;
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    params += fmt::format("{}float* __restrict b{} /* {}[{}] */", i ? ", " : "", i, k.buffers[i].name, k.buffers[i].size);
+  out += fmt::format("void {}({}) {{\n", k.name, params);
+  for (const Stmt& s : k.body) stmtText(s, k, true, 1, out);
+  return out + "}\n";
+}
+
+// ---- evaluator ----
+
+namespace {
+
+struct Eval {
+  const std::vector<float*>& bufs;
+  std::vector<int64_t> vars;
+
+  int64_t at(const Affine& a) const {
+    int64_t r = a.c;
+    for (const auto& [v, k] : a.terms) r += k * vars[static_cast<size_t>(v)];
+    return r;
+  }
+
+  float value(const Expr& e) const {
+    auto arg = [&](size_t i) { return value(*e.args[i]); };
+    switch (e.op) {
+      case Op::Const: return e.value;
+      case Op::Load: return bufs[static_cast<size_t>(e.buf)][at(e.index)];
+      case Op::Neg: return -arg(0);
+      case Op::Exp: return std::exp(arg(0));
+      case Op::Log: return std::log(arg(0));
+      case Op::Sqrt: return std::sqrt(arg(0));
+      case Op::Tanh: return std::tanh(arg(0));
+      case Op::Abs: return std::fabs(arg(0));
+      case Op::Add: return arg(0) + arg(1);
+      case Op::Sub: return arg(0) - arg(1);
+      case Op::Mul: return arg(0) * arg(1);
+      case Op::Div: return arg(0) / arg(1);
+      case Op::Max: return std::fmax(arg(0), arg(1));
+      case Op::Min: return std::fmin(arg(0), arg(1));
+      case Op::Pow: return std::pow(arg(0), arg(1));
+      case Op::Greater: return arg(0) > arg(1) ? 1.0f : 0.0f;
+      case Op::Select: return arg(0) > 0 ? arg(1) : arg(2);
+    }
+    return 0;
+  }
+
+  void run(const Stmt& s) {
+    switch (s.kind) {
+      case Stmt::Kind::Loop:
+        for (int64_t i = 0; i < s.extent; ++i) {
+          vars[static_cast<size_t>(s.var)] = i;
+          for (const Stmt& b : s.body) run(b);
+        }
+        return;
+      case Stmt::Kind::Guard: {
+        const int64_t c = at(s.cond);
+        if (c >= s.lo && c < s.hi)
+          for (const Stmt& b : s.body) run(b);
+        return;
+      }
+      case Stmt::Kind::Store: {
+        float& dst = bufs[static_cast<size_t>(s.buf)][at(s.index)];
+        const float v = value(*s.value);
+        dst = s.combine == Combine::Assign ? v : s.combine == Combine::Add ? dst + v : std::fmax(dst, v);
+        return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void evaluate(const Kernel& k, const std::vector<float*>& buffers) {
+  Eval e{buffers, std::vector<int64_t>(static_cast<size_t>(k.numVars), 0)};
+  for (const Stmt& s : k.body) e.run(s);
+}
+
+}  // namespace nnc::loop
