@@ -89,3 +89,49 @@ TEST_CASE("loop IR: printed C++ compiles with g++ and computes what the evaluato
   CHECK(nnc::test::readText((dir / "out").string()) == "4 5 10 11 210 321 432 43 ");
   std::filesystem::remove_all(dir);
 }
+
+#include "compiler/jit/jit.h"
+#include "runtime/rng.h"
+
+TEST_CASE("loop IR: the LLVM printer's code computes what the evaluator does", "[loopir][jit]") {
+  auto engine = nnc::jit::Engine::create(3);
+  REQUIRE(engine);
+  auto m = std::make_unique<nnc::jit::Module>("loops");
+  // Awkward sizes: primes, not multiples of any vector width.
+  const int64_t M = 7, K = 13, N = 37;
+  REQUIRE(nnc::jit::addKernel(*m, matmulKernel(M, K, N)));
+  REQUIRE(nnc::jit::addKernel(*m, paddedConv(4)));
+  // relu over 1000 elements: y = max(x, 0), a loop the vectorizer must widen.
+  Kernel relu{"relu", "", {{"x", 1000}, {"y", 1000}}, {}, 0};
+  const int i = relu.newVar();
+  relu.body.push_back(loopOver(i, 1000, {store(1, Affine::var(i), apply(Op::Max, {load(0, Affine::var(i)), constant(0)}))}));
+  REQUIRE(nnc::jit::addKernel(*m, relu));
+  std::string ir;
+  REQUIRE((*engine)->add(std::move(m), &ir));
+  if (nnc::jit::host().vectorBits == 512) CHECK_THAT(ir, Catch::Contains("<16 x float>"));
+
+  using Fn3 = void (*)(float*, float*, float*);
+  auto mm = (*engine)->lookup("matmul");
+  REQUIRE(mm);
+  nnc::Rng rng(3);
+  std::vector<float> x(M * K), w(K * N), y(M * N), want(M * N);
+  for (float& v : x) v = static_cast<float>(rng.normal());
+  for (float& v : w) v = static_cast<float>(rng.normal());
+  reinterpret_cast<Fn3>(*mm)(x.data(), w.data(), y.data());
+  evaluate(matmulKernel(M, K, N), {x.data(), w.data(), want.data()});
+  // The JIT may fuse multiply-adds (contract), so equal within f32 rounding.
+  for (size_t k = 0; k < y.size(); ++k) CHECK(y[k] == Approx(want[k]).epsilon(1e-5).margin(1e-5));
+
+  auto conv = (*engine)->lookup("conv1d");
+  REQUIRE(conv);
+  std::vector<float> s = {1, 2, 3, 4}, f = {1, 10, 100}, o(4);
+  reinterpret_cast<Fn3>(*conv)(s.data(), f.data(), o.data());
+  CHECK(o == std::vector<float>{210, 321, 432, 43});
+
+  auto r = (*engine)->lookup("relu");
+  REQUIRE(r);
+  std::vector<float> a(1000), b(1000);
+  for (size_t k = 0; k < a.size(); ++k) a[k] = static_cast<float>(k % 7) - 3.0f;
+  reinterpret_cast<void (*)(float*, float*)>(*r)(a.data(), b.data());
+  for (size_t k = 0; k < a.size(); ++k) CHECK(b[k] == std::max(a[k], 0.0f));
+}

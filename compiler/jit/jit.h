@@ -8,6 +8,10 @@
 
 #include "dsl/diagnostics.h"
 
+namespace nnc::loop {
+struct Kernel;
+}
+
 namespace nnc::jit {
 
 struct HostInfo {
@@ -67,6 +71,10 @@ class Engine {
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+
+// The loop IR's LLVM printer: adds `void K(float* noalias b0, ...)` for kernel K.
+Status addKernel(Module& m, const nnc::loop::Kernel& k);
 
 // Demo generators that exercise the whole path until the real lowering
 // replaces them (they also let tests stay free of LLVM headers).
