@@ -1,6 +1,8 @@
 // nnc run: train a model from its train block on an IDX dataset and report
 // loss and test accuracy per epoch. The step (forward, backward, update) is
 // one graph; the reference interpreter runs it until the JIT backend exists.
+// Optimizer state (TrainStep::state) is carried from step to step like the
+// params; the learning rate is fed per step from the train block's schedule.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -127,12 +129,22 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   if (!params) return fail(params.error());
   std::vector<ValueId> targets = {step->grads.graph.loss};
   for (auto [_, next] : step->updates) targets.push_back(next);
+  // Optimizer state starts from its initializer (zeros).
+  const Graph& sg = step->grads.graph;
+  TensorMap state;
+  for (auto [node, next] : step->state) {
+    auto v = initParam(sg.node(node), setup->seed);
+    if (!v) return fail(v.error());
+    state[sg.node(node).name] = v.take();
+    targets.push_back(next);
+  }
+  const std::string lrName = sg.node(step->lr).name;
 
   const int64_t samples = setup->limit ? std::min(setup->limit, train->count) : train->count;
   const int64_t steps = samples / batch;
   if (steps == 0) return fail(error("{} training samples make no batch of {}", samples, batch));
-  out << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, backend {})\n", g.name,
-                     setup->dataDir, steps * batch, batch, steps, backend);
+  out << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {})\n",
+                     g.name, setup->dataDir, steps * batch, batch, steps, step->optimizer.kind, backend);
   Rng shuffle(setup->seed);
   std::vector<int64_t> order(static_cast<size_t>(train->count));
   Tensor x(xt), t(tt);
@@ -148,17 +160,23 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
       TensorMap feeds = *params;
       feeds[g.node(g.inputs[0]).name] = x;
       feeds[g.node(g.labels[0]).name] = t;
-      auto vals = interpret(step->grads.graph, feeds, EvalOptions{false, true, setup->seed + static_cast<uint64_t>(globalStep)}, targets);
+      for (const auto& [name, v] : state) feeds[name] = v;
+      const double lr = step->lrAt(globalStep);
+      feeds[lrName] = Tensor(sg.type(step->lr), {lr});
+      auto vals = interpret(sg, feeds, EvalOptions{false, true, setup->seed + static_cast<uint64_t>(globalStep)}, targets);
       if (!vals) return fail(vals.error());
-      const double loss = (*vals)[static_cast<size_t>(step->grads.graph.loss)].data[0];
+      const double loss = (*vals)[static_cast<size_t>(sg.loss)].data[0];
       if (!std::isfinite(loss))
         return fail(error("the loss became {} at epoch {}, step {}: training stopped (try a smaller learning rate)",
                           loss, epoch, s + 1));
       lossSum += loss;
       for (auto [param, next] : step->updates)
         (*params)[g.node(param).name].data = std::move((*vals)[static_cast<size_t>(next)].data);
+      for (auto [node, next] : step->state)
+        state[sg.node(node).name].data = std::move((*vals)[static_cast<size_t>(next)].data);
       if (setup->logEvery && (s + 1) % setup->logEvery == 0)
-        out << fmt::format("  epoch {} step {}/{}: loss {:.4f}\n", epoch, s + 1, steps, loss);
+        out << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps, loss,
+                           step->schedule.kind == "constant" ? "" : fmt::format(", lr {:.4g}", lr));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string acc = "no [batch, classes] output to score";

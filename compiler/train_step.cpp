@@ -1,6 +1,59 @@
 #include "compiler/train_step.h"
 
+#include <cmath>
+#include <numbers>
+
 namespace nnc {
+
+namespace {
+
+struct NumArg {
+  std::string_view name;
+  double* value;
+};
+
+std::string argList(const std::vector<NumArg>& known) {
+  std::string s;
+  for (const auto& a : known) s += (s.empty() ? "" : ", ") + std::string(a.name);
+  return s.empty() ? "none" : s;
+}
+
+// Reads a call's named number arguments; `positional`: the name the one
+// positional argument stands for (the optimizers' `sgd(0.1)` is lr), if any.
+Status readArgs(const TrainValue& v, const std::string& what, const std::vector<NumArg>& known,
+                std::string_view positional) {
+  if (v.positional.size() > (positional.empty() ? 0u : 1u))
+    return error(v.loc, "{} '{}' takes named arguments ({})", what, v.kind, argList(known));
+  auto set = [&](std::string_view name, const TrainValue& a) -> Status {
+    for (const auto& k : known)
+      if (k.name == name) {
+        if (a.kind != "int" && a.kind != "float")
+          return error(a.loc, "{} '{}': {} takes a number", what, v.kind, name);
+        *k.value = a.number;
+        return ok();
+      }
+    return error(a.loc, "{} '{}' has no argument '{}' (its arguments: {})", what, v.kind, name, argList(known));
+  };
+  if (!v.positional.empty()) NNC_CHECK(set(positional, v.positional[0]));
+  for (const auto& [name, a] : v.args) NNC_CHECK(set(name, a));
+  return ok();
+}
+
+Status inUnit(const TrainValue& v, const char* name, double x) {
+  if (x >= 0 && x < 1) return ok();
+  return error(v.loc, "{}'s {} must be in [0, 1), got {}", v.kind, name, x);
+}
+
+}  // namespace
+
+double ScheduleSpec::lrAt(double baseLr, int64_t step) const {
+  if (kind == "step") return baseLr * std::pow(gamma, static_cast<double>(step / every));
+  if (kind == "cosine") {
+    const double s = static_cast<double>(std::min(step, total)) / static_cast<double>(total);
+    return baseLr * 0.5 * (1 + std::cos(std::numbers::pi * s));
+  }
+  return baseLr;
+}
 
 Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train) {
   OptimizerSpec o;
@@ -8,13 +61,60 @@ Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train) {
   auto it = train->settings.find("optimizer");
   if (it == train->settings.end()) return o;
   const TrainValue& v = it->second;
-  if (v.kind != "sgd")
-    return error(v.loc, "optimizer '{}' is not supported yet by the training step (only sgd)", v.kind);
   o.kind = v.kind;
-  if (auto lr = v.args.find("lr"); lr != v.args.end()) o.lr = lr->second.number;
-  else if (!v.positional.empty()) o.lr = v.positional[0].number;
+  std::vector<NumArg> known = {{"lr", &o.lr}};
+  if (v.kind == "sgd") {
+  } else if (v.kind == "momentum" || v.kind == "nesterov") {
+    known.push_back({"momentum", &o.momentum});
+  } else if (v.kind == "adagrad") {
+    known.push_back({"eps", &o.eps});
+  } else if (v.kind == "rmsprop") {
+    known.push_back({"decay_rate", &o.decayRate});
+    known.push_back({"eps", &o.eps});
+  } else if (v.kind == "adam") {
+    o.lr = 0.001;
+    o.eps = 1e-8;
+    known.push_back({"beta1", &o.beta1});
+    known.push_back({"beta2", &o.beta2});
+    known.push_back({"eps", &o.eps});
+  } else {
+    return error(v.loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)", v.kind);
+  }
+  NNC_CHECK(readArgs(v, "optimizer", known, "lr"));
   if (!(o.lr > 0)) return error(v.loc, "the learning rate must be positive, got {}", o.lr);
+  if (!(o.eps > 0)) return error(v.loc, "{}'s eps must be positive, got {}", v.kind, o.eps);
+  NNC_CHECK(inUnit(v, "momentum", o.momentum));
+  NNC_CHECK(inUnit(v, "decay_rate", o.decayRate));
+  NNC_CHECK(inUnit(v, "beta1", o.beta1));
+  NNC_CHECK(inUnit(v, "beta2", o.beta2));
   return o;
+}
+
+Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train) {
+  ScheduleSpec s;
+  if (!train) return s;
+  auto it = train->settings.find("schedule");
+  if (it == train->settings.end()) return s;
+  const TrainValue& v = it->second;
+  s.kind = v.kind;
+  double every = 0, total = 0;
+  if (v.kind == "constant") {
+    NNC_CHECK(readArgs(v, "schedule", {}, ""));
+  } else if (v.kind == "step") {
+    NNC_CHECK(readArgs(v, "schedule", {{"every", &every}, {"gamma", &s.gamma}}, ""));
+    if (!(every >= 1) || every != std::floor(every) || every > 1e15)
+      return error(v.loc, "step(every = N) takes a whole number of steps N >= 1");
+    if (!(s.gamma > 0)) return error(v.loc, "step's gamma must be positive, got {}", s.gamma);
+    s.every = static_cast<int64_t>(every);
+  } else if (v.kind == "cosine") {
+    NNC_CHECK(readArgs(v, "schedule", {{"total", &total}}, ""));
+    if (!(total >= 1) || total != std::floor(total) || total > 1e15)
+      return error(v.loc, "cosine(total = T) takes a whole number of steps T >= 1");
+    s.total = static_cast<int64_t>(total);
+  } else {
+    return error(v.loc, "unknown schedule '{}' (known: constant(), step(every, gamma), cosine(total))", v.kind);
+  }
+  return s;
 }
 
 Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train) {
@@ -38,17 +138,120 @@ Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train
 
 Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train) {
   NNC_TRY(OptimizerSpec opt, optimizerFrom(train));
+  NNC_TRY(ScheduleSpec sched, scheduleFrom(train));
   NNC_TRY(GradGraph gg, gradientsOf(std::move(forward), train));
-  TrainStep step{std::move(gg), {}};
+  TrainStep step{std::move(gg), {}, {}, kNoValue, opt, sched};
   Graph& g = step.grads.graph;
+  SourceLoc loc;
+  if (train) {
+    auto it = train->settings.find("optimizer");
+    loc = it != train->settings.end() ? it->second.loc : train->loc;
+  }
+  const TensorType scalar{DType::F32, {}};
+  auto c = [&](double v) { return g.addSource("const", "", scalar, Attrs{{"value", std::vector<double>{v}}}, loc); };
+  auto op = [&](std::string_view name, std::vector<ValueId> in) { return g.add(name, std::move(in), {}, loc); };
+  auto state = [&](const std::string& name, const TensorType& t) {
+    return g.addSource("param", name, t, Attrs{{"init", std::string("zeros")}, {"trainable", int64_t{0}}}, loc);
+  };
+  auto named = [&](ValueId v, std::string name) {
+    g.node(v).name = std::move(name);
+    return v;
+  };
+  NNC_TRY(step.lr, g.addSource("input", "train.lr", scalar, Attrs{{"example", std::vector<double>{opt.lr}}}, loc));
+  if (step.grads.grads.empty()) return step;
+  const ValueId lr = step.lr;
+  const bool adam = opt.kind == "adam";
+  // Adam's bias corrections 1 − βᵗ, with t counting this step from 1.
+  ValueId bc1 = kNoValue, bc2 = kNoValue;
+  if (adam) {
+    NNC_TRY(ValueId t, state("train.step", scalar));
+    NNC_TRY(ValueId one, c(1));
+    NNC_TRY(ValueId t1, op("add", {t, one}));
+    step.state.emplace_back(t, named(t1, "train.step.next"));
+    NNC_TRY(ValueId b1, c(opt.beta1));
+    NNC_TRY(ValueId b2, c(opt.beta2));
+    NNC_TRY(ValueId p1, op("pow", {b1, t1}));
+    NNC_TRY(ValueId p2, op("pow", {b2, t1}));
+    NNC_TRY(bc1, op("sub", {one, p1}));
+    NNC_TRY(bc2, op("sub", {one, p2}));
+  }
+  // Scalar constants, shared by every param's update; only those the optimizer uses.
+  const bool momentum = opt.kind == "momentum" || opt.kind == "nesterov";
+  const bool adaptive = opt.kind == "adagrad" || opt.kind == "rmsprop" || adam;
+  ValueId mom = kNoValue, eps = kNoValue, rho1 = kNoValue, rest1 = kNoValue, rho2 = kNoValue, rest2 = kNoValue;
+  if (momentum) {
+    NNC_TRY(mom, c(opt.momentum));
+  }
+  if (adaptive) {
+    NNC_TRY(eps, c(opt.eps));
+  }
+  if (opt.kind == "rmsprop" || adam) {
+    const double r = adam ? opt.beta1 : opt.decayRate;
+    NNC_TRY(rho1, c(r));
+    NNC_TRY(rest1, c(1 - r));
+  }
+  if (adam) {
+    NNC_TRY(rho2, c(opt.beta2));
+    NNC_TRY(rest2, c(1 - opt.beta2));
+  }
+
   for (const auto& [name, grad] : step.grads.grads) {
     const ValueId param = g.findByName(name);
-    const SourceLoc loc = g.node(param).loc;
-    NNC_TRY(ValueId lr, g.addSource("const", "", TensorType{DType::F32, {}}, Attrs{{"value", std::vector<double>{opt.lr}}}, loc));
-    NNC_TRY(ValueId delta, g.add("mul", {grad, lr}, {}, loc));
-    NNC_TRY(ValueId next, g.add("sub", {param, delta}, {}, loc));
-    g.node(next).name = name + ".next";
-    step.updates.emplace_back(param, next);
+    const TensorType pt = g.type(param);  // a copy: adding nodes moves them
+    NNC_TRY(ValueId lrg, op("mul", {lr, grad}));
+    ValueId next = kNoValue;
+    if (opt.kind == "sgd") {
+      NNC_TRY(next, op("sub", {param, lrg}));
+    } else if (momentum) {
+      NNC_TRY(ValueId v, state(name + ".v", pt));
+      NNC_TRY(ValueId mv, op("mul", {mom, v}));
+      NNC_TRY(ValueId v1, op("sub", {mv, lrg}));
+      step.state.emplace_back(v, named(v1, name + ".v.next"));
+      if (opt.kind == "momentum") {
+        NNC_TRY(next, op("add", {param, v1}));
+      } else {
+        // W + m·m·v − (1+m)·lr·g written as W + m·v' − lr·g.
+        NNC_TRY(ValueId mv1, op("mul", {mom, v1}));
+        NNC_TRY(ValueId d, op("sub", {mv1, lrg}));
+        NNC_TRY(next, op("add", {param, d}));
+      }
+    } else if (opt.kind == "adagrad" || opt.kind == "rmsprop") {
+      NNC_TRY(ValueId h, state(name + ".h", pt));
+      NNC_TRY(ValueId g2, op("square", {grad}));
+      ValueId h1 = kNoValue;
+      if (opt.kind == "adagrad") {
+        NNC_TRY(h1, op("add", {h, g2}));
+      } else {
+        NNC_TRY(ValueId a, op("mul", {rho1, h}));
+        NNC_TRY(ValueId b, op("mul", {rest1, g2}));
+        NNC_TRY(h1, op("add", {a, b}));
+      }
+      step.state.emplace_back(h, named(h1, name + ".h.next"));
+      NNC_TRY(ValueId root, op("sqrt", {h1}));
+      NNC_TRY(ValueId den, op("add", {root, eps}));
+      NNC_TRY(ValueId d, op("div", {lrg, den}));
+      NNC_TRY(next, op("sub", {param, d}));
+    } else {  // adam
+      NNC_TRY(ValueId m, state(name + ".m", pt));
+      NNC_TRY(ValueId v, state(name + ".v", pt));
+      NNC_TRY(ValueId m1a, op("mul", {rho1, m}));
+      NNC_TRY(ValueId m1b, op("mul", {rest1, grad}));
+      NNC_TRY(ValueId m1, op("add", {m1a, m1b}));
+      NNC_TRY(ValueId g2, op("square", {grad}));
+      NNC_TRY(ValueId v1a, op("mul", {rho2, v}));
+      NNC_TRY(ValueId v1b, op("mul", {rest2, g2}));
+      NNC_TRY(ValueId v1, op("add", {v1a, v1b}));
+      step.state.emplace_back(m, named(m1, name + ".m.next"));
+      step.state.emplace_back(v, named(v1, name + ".v.next"));
+      NNC_TRY(ValueId mhat, op("div", {m1, bc1}));
+      NNC_TRY(ValueId vhat, op("div", {v1, bc2}));
+      NNC_TRY(ValueId root, op("sqrt", {vhat}));
+      NNC_TRY(ValueId den, op("add", {root, eps}));
+      NNC_TRY(ValueId lm, op("mul", {lr, mhat}));
+      NNC_TRY(ValueId d, op("div", {lm, den}));
+      NNC_TRY(next, op("sub", {param, d}));
+    }
+    step.updates.emplace_back(param, named(next, name + ".next"));
   }
   return step;
 }

@@ -1,11 +1,15 @@
 // IDX reading (raw or gzipped) and MNIST-style image/label splits.
 #include "runtime/idx.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <compare>
+#include <iterator>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -133,7 +137,7 @@ HeaderState parseHeader(std::string_view b, const std::string& what, const char*
 // touched: filling the 188 MB of floats of the MNIST training set otherwise
 // costs tens of thousands of page faults, most of the load time on a VM.
 void adviseHuge(void* p, size_t bytes) {
-#if defined(MADV_HUGEPAGE) && !defined(NO_HUGE)
+#ifdef MADV_HUGEPAGE
   const uintptr_t page = 4096, start = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1),
                   end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(page - 1);
   if (bytes >= (size_t{4} << 20) && end > start)
@@ -254,7 +258,35 @@ void convert(const unsigned char* p, uint64_t n, int size, float* dst, Conv conv
   for (uint64_t i = 0; i < n; ++i) dst[i] = conv(p + i * static_cast<uint64_t>(size));
 }
 
-Expected<IdxArray> parseDecoded(std::string_view b, const std::string& what, bool gz) {
+// Yields table[byte] for each byte: random access, so vector::assign sizes
+// its buffer once and converts in a single pass without zero-filling first.
+struct LutIterator {
+  using iterator_category = std::random_access_iterator_tag;
+  using value_type = float;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const float*;
+  using reference = float;
+  const unsigned char* p;
+  const float* table;
+  float operator*() const { return table[*p]; }
+  float operator[](difference_type i) const { return table[p[i]]; }
+  LutIterator& operator++() { ++p; return *this; }
+  LutIterator operator++(int) { LutIterator t = *this; ++p; return t; }
+  LutIterator& operator--() { --p; return *this; }
+  LutIterator operator--(int) { LutIterator t = *this; --p; return t; }
+  LutIterator& operator+=(difference_type n) { p += n; return *this; }
+  LutIterator& operator-=(difference_type n) { p -= n; return *this; }
+  LutIterator operator+(difference_type n) const { return {p + n, table}; }
+  friend LutIterator operator+(difference_type n, LutIterator it) { return it + n; }
+  LutIterator operator-(difference_type n) const { return {p - n, table}; }
+  difference_type operator-(const LutIterator& o) const { return p - o.p; }
+  auto operator<=>(const LutIterator& o) const { return p <=> o.p; }
+  bool operator==(const LutIterator& o) const { return p == o.p; }
+};
+
+// scaleU8: u8 elements become byte / 255.0f (the dataset's pixels) rather
+// than the byte's value, in the same pass.
+Expected<IdxArray> parseDecoded(std::string_view b, const std::string& what, bool gz, bool scaleU8 = false) {
   const char* kind = gz ? "gunzipped, " : "";
   const char* has = gz ? "inflates to" : "has";
   Header h;
@@ -288,7 +320,9 @@ Expected<IdxArray> parseDecoded(std::string_view b, const std::string& what, boo
   adviseHuge(a.values.data(), static_cast<size_t>(n) * sizeof(float));
   if (h.type == kIdxU8) {
     // Converting while constructing skips the zero-fill resize() would do.
-    a.values.assign(p, p + n);
+    float table[256];
+    for (int i = 0; i < 256; ++i) table[i] = scaleU8 ? static_cast<float>(i) / 255.0f : static_cast<float>(i);
+    a.values.assign(LutIterator{p, table}, LutIterator{p + n, table});
     return a;
   }
   a.values.resize(static_cast<size_t>(n));
@@ -341,21 +375,42 @@ Expected<std::string> findFile(const std::string& dir, const std::string& name, 
   return error("no {} in '{}': tried '{}' and '{}.gz'", what, dir, name, name);
 }
 
-}  // namespace
-
-Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what) {
+Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what, bool scaleU8) {
   if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
       static_cast<unsigned char>(bytes[1]) == 0x8b) {
     NNC_TRY(Inflated raw, gunzip(bytes, what));
-    return parseDecoded(raw.view(), what, true);
+    return parseDecoded(raw.view(), what, true, scaleU8);
   }
-  return parseDecoded(bytes, what, false);
+  return parseDecoded(bytes, what, false, scaleU8);
 }
 
-Expected<IdxArray> readIdx(const std::string& path) {
+// Maps a regular file rather than copying it (tens of megabytes for MNIST);
+// anything else, or a failed mapping, goes through readFile and its errors.
+Expected<IdxArray> readIdx(const std::string& path, bool scaleU8) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    size_t size = static_cast<size_t>(st.st_size);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (m != MAP_FAILED) {
+      (void)::madvise(m, size, MADV_SEQUENTIAL);
+      auto r = parseIdx(std::string_view(static_cast<const char*>(m), size), path, scaleU8);
+      ::munmap(m, size);
+      return r;
+    }
+  } else if (fd >= 0) {
+    ::close(fd);
+  }
   NNC_TRY(std::string bytes, readFile(path));
-  return parseIdx(bytes, path);
+  return parseIdx(bytes, path, scaleU8);
 }
+
+}  // namespace
+
+Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what) { return parseIdx(bytes, what, false); }
+
+Expected<IdxArray> readIdx(const std::string& path) { return readIdx(path, false); }
 
 Expected<Dataset> loadIdxDataset(const std::string& dir, const std::string& split) {
   std::string prefix;
@@ -365,7 +420,7 @@ Expected<Dataset> loadIdxDataset(const std::string& dir, const std::string& spli
 
   NNC_TRY(std::string imagesPath, findFile(dir, prefix + "-images-idx3-ubyte", split + " images"));
   NNC_TRY(std::string labelsPath, findFile(dir, prefix + "-labels-idx1-ubyte", split + " labels"));
-  NNC_TRY(IdxArray images, readIdx(imagesPath));
+  NNC_TRY(IdxArray images, readIdx(imagesPath, /*scaleU8=*/true));
   if (images.type != kIdxU8 || images.shape.size() != 3)
     return error("'{}' should hold u8 images [count, rows, cols], but holds {} {}", imagesPath,
                  typeName(images.type), shapeString(images.shape));
@@ -395,10 +450,7 @@ Expected<Dataset> loadIdxDataset(const std::string& dir, const std::string& spli
     maxLabel = std::max(maxLabel, d.labels[i]);
   }
   d.classes = maxLabel + 1;
-  // Scaled in place: the real training set is 188 MB of floats, and a second
-  // copy would double the peak.
-  d.images = std::move(images.values);
-  for (float& v : d.images) v /= 255.0f;
+  d.images = std::move(images.values);  // already scaled by readIdx
   return d;
 }
 

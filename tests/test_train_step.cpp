@@ -1,10 +1,64 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <regex>
+
 #include "compiler/interpreter.h"
 #include "compiler/train_step.h"
+#include "runtime/npy.h"
 #include "test_util.h"
 
 using namespace nnc;
+
+namespace {
+
+// Runs `steps` training steps of `src`'s model through the interpreter in f64,
+// carrying params and optimizer state and feeding the schedule's lr as
+// `nnc run` does. Returns the params afterwards, by name.
+TensorMap train(const std::string& src, TensorMap params, const TensorMap& data, int steps) {
+  auto c = test::compile(src);
+  if (!c.model) FAIL(c.diag);
+  auto step = buildTrainStep(c.model->graph, c.model->train);
+  if (!step) FAIL(step.error().message);
+  const Graph& g = step->grads.graph;
+  std::vector<ValueId> targets;
+  for (auto [p, next] : step->updates) targets.push_back(next);
+  for (auto [s, next] : step->state) targets.push_back(next);
+  TensorMap state;
+  for (auto [s, _] : step->state) state[g.node(s).name] = Tensor(g.type(s));
+  for (int s = 0; s < steps; ++s) {
+    TensorMap feeds = data;
+    for (const auto& [k, v] : params) feeds[k] = v;
+    for (const auto& [k, v] : state) feeds[k] = v;
+    feeds["train.lr"] = Tensor(TensorType{DType::F32, {}}, {step->lrAt(s)});
+    auto vals = interpret(g, feeds, EvalOptions{true, true, 1}, targets);
+    if (!vals) FAIL(vals.error().message);
+    for (auto [p, next] : step->updates) params[g.node(p).name] = (*vals)[static_cast<size_t>(next)];
+    for (auto [st, next] : step->state) state[g.node(st).name].data = (*vals)[static_cast<size_t>(next)].data;
+  }
+  return params;
+}
+
+Tensor load(const std::string& name) {
+  auto t = readNpy(test::sourcePath("tests/reference/optim/" + name + ".npy"));
+  if (!t) FAIL(t.error().message);
+  return t.take();
+}
+
+// f(w) = w², from w = 1, three steps: w after each step.
+std::vector<double> minimizeSquare(const std::string& optimizer) {
+  std::vector<double> ws;
+  TensorMap params = {{"w", Tensor(TensorType{DType::F32, {1}}, {1.0})}};
+  for (int n = 1; n <= 3; ++n)
+    ws.push_back(train("model f { param w: f32[1] = zeros() loss = sum(square(w)) }\ntrain f { optimizer = " +
+                           optimizer + " }",
+                       params, {}, n)
+                     .at("w")
+                     .data[0]);
+  return ws;
+}
+
+}  // namespace
 
 TEST_CASE("one SGD step: W' = W - lr * dW, computed in the graph", "[train]") {
   auto c = test::compile(R"(
@@ -28,11 +82,155 @@ train lin { optimizer = sgd(lr = 0.5) })");
   CHECK(step->grads.graph.node(step->updates[0].second).name == "W.next");
 }
 
-TEST_CASE("optimizers other than sgd are refused in words for now", "[train]") {
-  auto c = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() loss = sum(x @ W) }\n"
-                         "train m { optimizer = adam(lr = 0.001) }");
+// Must match CASES in tests/reference/gen_optim_refs.py.
+const struct {
+  const char* name;
+  const char* settings;  // the train block's settings
+} kOptimCases[] = {
+    {"sgd", "optimizer = sgd(lr = 0.1)"},
+    {"momentum", "optimizer = momentum(lr = 0.1, momentum = 0.8)"},
+    {"nesterov", "optimizer = nesterov(lr = 0.1, momentum = 0.8)"},
+    {"adagrad", "optimizer = adagrad(lr = 0.1)"},
+    {"rmsprop", "optimizer = rmsprop(lr = 0.01, decay_rate = 0.9)"},
+    {"adam", "optimizer = adam(lr = 0.01, beta1 = 0.8, beta2 = 0.99)"},
+    {"adam_defaults", "optimizer = adam()"},
+    {"adam_step", "optimizer = adam(lr = 0.01) schedule = step(every = 2, gamma = 0.5)"},
+    {"sgd_cosine", "optimizer = sgd(lr = 0.1) schedule = cosine(total = 4)"},
+};
+
+TEST_CASE("optimizers and schedules match torch.optim over 3 steps", "[train]") {
+  const TensorMap data = {{"x", load("x")}, {"t", load("t")}};
+  for (const auto& c : kOptimCases) {
+    INFO(c.name);
+    auto p = train(std::string("model lin { input x: f32[4, 3] label t: i32[4] param W: f32[3, 2] = zeros()\n"
+                               "param b: f32[2] = zeros() loss = softmax_cross_entropy(x @ W + b, t) }\n"
+                               "train lin { ") + c.settings + " }",
+                   {{"W", load("W0")}, {"b", load("b0")}}, data, 3);
+    for (const char* n : {"W", "b"}) {
+      const Tensor want = load(std::string(c.name) + "_" + n);
+      REQUIRE(p.at(n).data.size() == want.data.size());
+      for (size_t i = 0; i < want.data.size(); ++i) {
+        INFO(n << "[" << i << "]");
+        CHECK(p.at(n).data[i] == Approx(want.data[i]).epsilon(1e-5).margin(1e-9));
+      }
+    }
+  }
+}
+
+TEST_CASE("the course notes' optimizers on f(w) = w² from w = 1", "[train]") {
+  auto close = [](const std::vector<double>& got, const std::vector<double>& want) {
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-9));
+  };
+  // g = 2w. SGD: w −= 0.1·2w, so w = 0.8, 0.64, 0.512.
+  close(minimizeSquare("sgd(lr = 0.1)"), {0.8, 0.64, 0.512});
+  // Momentum: v = −0.2, w = 0.8; v = 0.9·−0.2 − 0.1·1.6 = −0.34, w = 0.46;
+  // v = 0.9·−0.34 − 0.1·0.92 = −0.398, w = 0.062.
+  close(minimizeSquare("momentum(lr = 0.1, momentum = 0.9)"), {0.8, 0.46, 0.062});
+  // Nesterov: w += 0.81·v − 1.9·0.1·g: w = 1 − 0.38 = 0.62 (v = −0.2);
+  // w = 0.62 − 0.162 − 0.2356 = 0.2224 (v = −0.304); w = 0.2224 − 0.24624 − 0.084512 = −0.108352.
+  close(minimizeSquare("nesterov(lr = 0.1, momentum = 0.9)"), {0.62, 0.2224, -0.108352});
+  // AdaGrad: h = 4, w = 1 − 0.1·2/(2 + 1e-7) ≈ 0.9; then h = 4 + 1.8², w −= 0.1·1.8/(√7.24 + 1e-7) …
+  close(minimizeSquare("adagrad(lr = 0.1)"), {0.9000000049999998, 0.8331035341186127, 0.780456190054499});
+  // RMSprop: h = 0.01·4 = 0.04, w = 1 − 0.01·2/(0.2 + 1e-7) ≈ 0.9; then h = 0.99·0.04 + 0.01·1.8² …
+  close(minimizeSquare("rmsprop(lr = 0.01)"), {0.900000049999975, 0.8329180336252442, 0.779982351892079});
+  // Adam: m = 0.2, v = 0.004, m̂ = 2, v̂ = 4: w = 1 − 0.1·2/(2 + 1e-8) ≈ 0.9;
+  // step 2: m = 0.36, v = 0.007236, m̂ = 1.8947…, v̂ = 3.6198…, w = 0.9 − 0.1·0.9959… …
+  close(minimizeSquare("adam(lr = 0.1)"), {0.9000000005, 0.8004122286917927, 0.70158627294603});
+}
+
+TEST_CASE("optimizer state is graph values carried by name", "[train]") {
+  auto c = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() param b: f32[1] = zeros()\n"
+                         "loss = sum(x @ W + b) }\ntrain m { optimizer = adam() }");
   REQUIRE(c.model);
   auto step = buildTrainStep(c.model->graph, c.model->train);
-  REQUIRE_FALSE(step);
-  CHECK_THAT(step.error().message, Catch::Contains("optimizer 'adam' is not supported yet"));
+  REQUIRE(step);
+  const Graph& g = step->grads.graph;
+  std::vector<std::string> names;
+  for (auto [s, next] : step->state) {
+    CHECK(g.node(s).op->name == "param");
+    CHECK(g.node(s).attrs.i("trainable") == 0);
+    CHECK(g.node(next).name == g.node(s).name + ".next");
+    CHECK(g.type(next) == g.type(s));
+    names.push_back(g.node(s).name);
+  }
+  CHECK(names == std::vector<std::string>{"train.step", "W.m", "W.v", "b.m", "b.v"});
+  CHECK(g.node(step->lr).name == "train.lr");
+  CHECK(g.node(step->lr).attrs.floats("example") == std::vector<double>{0.001});
+  CHECK(step->optimizer.eps == 1e-8);
+
+  auto s = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() loss = sum(x @ W) }");
+  auto sgd = buildTrainStep(s.model->graph, s.model->train);
+  REQUIRE(sgd);
+  CHECK(sgd->state.empty());
+  CHECK(sgd->optimizer.lr == 0.01);
+}
+
+TEST_CASE("learning-rate schedules", "[train]") {
+  ScheduleSpec constant;
+  CHECK(constant.lrAt(0.1, 0) == 0.1);
+  CHECK(constant.lrAt(0.1, 12345) == 0.1);
+  ScheduleSpec step{"step", 3, 0.5, 1};
+  CHECK(step.lrAt(0.1, 0) == 0.1);
+  CHECK(step.lrAt(0.1, 2) == 0.1);
+  CHECK(step.lrAt(0.1, 3) == 0.05);
+  CHECK(step.lrAt(0.1, 8) == 0.025);
+  CHECK(step.lrAt(0.1, 9) == Approx(0.0125));
+  ScheduleSpec cosine{"cosine", 1, 0.1, 4};
+  CHECK(cosine.lrAt(0.1, 0) == 0.1);
+  CHECK(cosine.lrAt(0.1, 1) == Approx(0.1 * (1 + std::sqrt(0.5)) / 2));  // cos(π/4)
+  CHECK(cosine.lrAt(0.1, 2) == Approx(0.05));
+  CHECK(cosine.lrAt(0.1, 4) == Approx(0).margin(1e-15));
+  CHECK(cosine.lrAt(0.1, 10) == Approx(0).margin(1e-15));  // stays at 0 after `total`
+
+  auto c = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() loss = sum(x @ W) }\n"
+                         "train m { optimizer = sgd(0.2) schedule = step(every = 100, gamma = 0.1) }");
+  REQUIRE(c.model);
+  auto st = buildTrainStep(c.model->graph, c.model->train);
+  REQUIRE(st);
+  CHECK(st->lrAt(99) == 0.2);
+  CHECK(st->lrAt(100) == Approx(0.02));
+  CHECK(st->lrAt(250) == Approx(0.002));
+}
+
+TEST_CASE("unknown optimizers, schedules and arguments are errors in words", "[train]") {
+  auto err = [](const std::string& settings) {
+    auto c = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() loss = sum(x @ W) }\n"
+                           "train m { " + settings + " }");
+    if (!c.model) return c.diag;  // the elaborator checks optimizer names
+    auto step = buildTrainStep(c.model->graph, c.model->train);
+    if (step) return std::string("(no error)");
+    return step.error().message;
+  };
+  CHECK(err("optimizer = adam(lr = 0.001, betas = 0.9)") ==
+        "optimizer 'adam' has no argument 'betas' (its arguments: lr, beta1, beta2, eps)");
+  CHECK(err("optimizer = momentum(lr = 0.1, decay_rate = 0.9)") ==
+        "optimizer 'momentum' has no argument 'decay_rate' (its arguments: lr, momentum)");
+  CHECK(err("optimizer = sgd(momentum = 0.9)") == "optimizer 'sgd' has no argument 'momentum' (its arguments: lr)");
+  CHECK(err("optimizer = rmsprop(rho = 0.9)") ==
+        "optimizer 'rmsprop' has no argument 'rho' (its arguments: lr, decay_rate, eps)");
+  CHECK_THAT(err("optimizer = lbfgs()"),
+             Catch::Contains("unknown optimizer 'lbfgs' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)"));
+  CHECK(err("optimizer = adam(beta1 = 1.5)") == "adam's beta1 must be in [0, 1), got 1.5");
+  CHECK(err("optimizer = sgd(lr = 0)") == "the learning rate must be positive, got 0");
+  CHECK(err("optimizer = adam(0.1, 0.2)") == "optimizer 'adam' takes named arguments (lr, beta1, beta2, eps)");
+  CHECK(err("schedule = step(every = 10, rate = 0.5)") ==
+        "schedule 'step' has no argument 'rate' (its arguments: every, gamma)");
+  CHECK(err("schedule = step(gamma = 0.5)") == "step(every = N) takes a whole number of steps N >= 1");
+  CHECK(err("schedule = cosine(total = 0)") == "cosine(total = T) takes a whole number of steps T >= 1");
+  CHECK(err("schedule = linear(total = 10)") ==
+        "unknown schedule 'linear' (known: constant(), step(every, gamma), cosine(total))");
+}
+
+TEST_CASE("nnc run trains with adam, a cosine schedule and optimizer state", "[train][cli]") {
+  auto r = test::runCli({"run", test::sourcePath("examples/optimizers/mnist_adam.nn"), "--limit", "500", "--epochs",
+                         "1", "--log-every", "1"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("optimizer adam"));
+  CHECK_THAT(r.out, Catch::Contains("epoch 1 step 1/5: loss "));
+  CHECK_THAT(r.out, Catch::Contains(", lr 0.001\n"));  // cosine(total = 3000) at step 0
+  std::smatch m;
+  REQUIRE(std::regex_search(r.out, m, std::regex("train loss ([0-9.]+), test accuracy ([0-9.]+)")));
+  CHECK(std::stod(m[2]) > 0.3);  // well above chance (0.1) after 5 Adam steps
 }
