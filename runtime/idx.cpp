@@ -2,7 +2,6 @@
 #include "runtime/idx.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -384,24 +383,9 @@ Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what, boo
   return parseDecoded(bytes, what, false, scaleU8);
 }
 
-// Maps a regular file rather than copying it (tens of megabytes for MNIST);
-// anything else, or a failed mapping, goes through readFile and its errors.
+// Reads the file into memory rather than mapping it: a mapping turns a file
+// truncated by another process mid-read into SIGBUS instead of an error.
 Expected<IdxArray> readIdx(const std::string& path, bool scaleU8) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    size_t size = static_cast<size_t>(st.st_size);
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (m != MAP_FAILED) {
-      (void)::madvise(m, size, MADV_SEQUENTIAL);
-      auto r = parseIdx(std::string_view(static_cast<const char*>(m), size), path, scaleU8);
-      ::munmap(m, size);
-      return r;
-    }
-  } else if (fd >= 0) {
-    ::close(fd);
-  }
   NNC_TRY(std::string bytes, readFile(path));
   return parseIdx(bytes, path, scaleU8);
 }

@@ -94,7 +94,7 @@ class Codegen {
         auto* after = llvm::BasicBlock::Create(ctx_, "after", f_);
         b_.CreateBr(body);
         b_.SetInsertPoint(body);
-        llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i" + std::to_string(s.var));
+        llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, llvm::Twine("i") + llvm::Twine(s.var));
         i->addIncoming(b_.getInt64(0), pre);
         vars_[static_cast<size_t>(s.var)] = i;
         for (const loop::Stmt& c : s.body) stmt(c);
