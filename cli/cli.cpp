@@ -68,6 +68,8 @@ const std::vector<CommandInfo>& commands() {
                          {"data", true, "DIR", "IDX dataset folder (default: the train block's idx(...))"},
                          {"seed", true, "N", "seed for initialization and shuffling (default 42)"},
                          {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},
+                         {"metrics", true, "F.csv", "write a row per logged step and per epoch (.csv or .jsonl)"},
+                         {"plot", true, "F.svg", "draw loss and accuracy curves as SVG, updated every epoch"},
                          {"backend", true, "interp", "the backend running the step (the reference interpreter)"}}),
        runRun},
   };

@@ -13,6 +13,8 @@
 #include "compiler/interpreter.h"
 #include "compiler/train_step.h"
 #include "runtime/idx.h"
+#include "runtime/metrics.h"
+#include "runtime/plot.h"
 #include "runtime/rng.h"
 
 namespace nnc::cli {
@@ -104,6 +106,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   if (backend != "interp") return fail(error("--backend {}: only 'interp' (the reference interpreter) exists yet", backend));
   auto setup = setupFrom(o, l->model.train);
   if (!setup) return fail(setup.error());
+  const std::string metricsPath = o.value("metrics"), plotPath = o.value("plot");
+  if (!metricsPath.empty())
+    if (auto st = checkMetricsPath(metricsPath); !st) return fail(st.error());
+  if (!plotPath.empty())
+    if (auto st = checkPlotPath(plotPath); !st) return fail(st.error());
+  MetricsLog log;
   if (g.inputs.size() != 1 || g.labels.size() != 1)
     return fail(error("nnc run trains models with one input and one label; '{}' has {} and {}", g.name,
                       g.inputs.size(), g.labels.size()));
@@ -170,6 +178,8 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
         return fail(error("the loss became {} at epoch {}, step {}: training stopped (try a smaller learning rate)",
                           loss, epoch, s + 1));
       lossSum += loss;
+      if (setup->logEvery == 0 || (s + 1) % setup->logEvery == 0 || s + 1 == steps)
+        log.add({epoch, globalStep + 1, "train", loss});
       for (auto [param, next] : step->updates)
         (*params)[g.node(param).name].data = std::move((*vals)[static_cast<size_t>(next)].data);
       for (auto [node, next] : step->state)
@@ -180,6 +190,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string acc = "no [batch, classes] output to score";
+    double accuracy = std::nan("");
     if (scores != kNoValue) {
       int64_t right = 0, seen = 0;
       std::vector<int64_t> all(static_cast<size_t>(test->count));
@@ -196,10 +207,18 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
           right += std::max_element(row, row + train->classes) - row == static_cast<int64_t>(t.data[static_cast<size_t>(b)]);
         }
       }
-      acc = fmt::format("test accuracy {:.4f} ({} images)", static_cast<double>(right) / static_cast<double>(seen), seen);
+      accuracy = static_cast<double>(right) / static_cast<double>(seen);
+      acc = fmt::format("test accuracy {:.4f} ({} images)", accuracy, seen);
     }
+    const double samplesPerSec = static_cast<double>(steps * batch) / secs;
+    log.add({epoch, globalStep, "test", std::nan(""), accuracy, samplesPerSec});
+    // Rewritten every epoch (atomically), so a stopped run keeps its curves.
+    if (!metricsPath.empty())
+      if (auto st = log.write(metricsPath); !st) return fail(st.error());
+    if (!plotPath.empty())
+      if (auto st = writePlot(plotPath, log); !st) return fail(st.error());
     out << fmt::format("epoch {}: train loss {:.4f}, {}, {:.0f} samples/s\n", epoch, lossSum / static_cast<double>(steps),
-                       acc, static_cast<double>(steps * batch) / secs);
+                       acc, samplesPerSec);
   }
   return 0;
 }

@@ -169,9 +169,17 @@ TEST_CASE("nnc eval --grads writes every param gradient", "[cli][autodiff]") {
 }
 
 TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST through the interpreter", "[cli][train]") {
-  auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "1000", "--epochs", "2", "--log-every", "0"});
+  const std::string dir = tempDir("run");
+  auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "1000", "--epochs", "2", "--log-every", "0",
+                   "--metrics", dir + "/m.csv", "--plot", dir + "/p.svg"});
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
+  // The metrics: a train row per step (log-every 0) and a test row per epoch.
+  const std::string csv = test::readText(dir + "/m.csv");
+  CHECK_THAT(csv, Catch::StartsWith("epoch,step,split,loss,accuracy,samples_per_sec\n1,1,train,"));
+  CHECK_THAT(csv, Catch::Contains("\n2,20,test,,0."));
+  CHECK_THAT(test::readText(dir + "/p.svg"), Catch::StartsWith("<?xml") && Catch::Contains(">accuracy<") && Catch::Contains("</svg>"));
+  std::filesystem::remove_all(dir);
   // Two epochs of 10 SGD steps: the training loss falls and the model beats chance (0.1).
   std::smatch m;
   std::vector<double> loss, acc;
