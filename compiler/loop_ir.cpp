@@ -1,8 +1,11 @@
 #include "compiler/loop_ir.h"
 
 #include <cmath>
+#include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "compiler/runtime_calls.h"
 
 namespace nnc::loop {
 
@@ -100,6 +103,15 @@ Stmt guard(Affine cond, int64_t lo, int64_t hi, std::vector<Stmt> body) {
   return s;
 }
 
+Stmt call(std::string callee, std::vector<CallArg> pointers, std::vector<int64_t> ints, std::vector<float> floats) {
+  Stmt s{Stmt::Kind::Call};
+  s.callee = std::move(callee);
+  s.pointers = std::move(pointers);
+  s.ints = std::move(ints);
+  s.floats = std::move(floats);
+  return s;
+}
+
 // ---- text and C++ printers share the expression syntax ----
 
 namespace {
@@ -160,6 +172,18 @@ void stmtText(const Stmt& s, const Kernel& k, bool cpp, int depth, std::string& 
       out += cpp ? fmt::format("{0}if ({1} <= {2} && {2} < {3}) {{\n", pad, s.lo, affineText(s.cond), s.hi)
                  : fmt::format("{}if {} <= {} < {} {{\n", pad, s.lo, affineText(s.cond), s.hi);
       break;
+    case Stmt::Kind::Call: {
+      std::string args;
+      for (const CallArg& a : s.pointers) {
+        const std::string b = cpp ? fmt::format("b{}", a.buf) : k.buffers[static_cast<size_t>(a.buf)].name;
+        const bool zero = a.offset.terms.empty() && a.offset.c == 0;
+        args += (args.empty() ? "" : ", ") + (zero ? b : fmt::format("{} + {}", b, affineText(a.offset)));
+      }
+      for (int64_t i : s.ints) args += fmt::format("{}{}", args.empty() ? "" : ", ", i);
+      for (float f : s.floats) args += (args.empty() ? "" : ", ") + floatText(f) + (cpp ? "f" : "");
+      out += fmt::format("{}{}({});\n", pad, s.callee, args);
+      return;
+    }
     case Stmt::Kind::Store: {
       const std::string target = fmt::format(
           "{}[{}]", cpp ? fmt::format("b{}", s.buf) : k.buffers[static_cast<size_t>(s.buf)].name, affineText(s.index));
@@ -247,6 +271,14 @@ struct Eval {
         const int64_t c = at(s.cond);
         if (c >= s.lo && c < s.hi)
           for (const Stmt& b : s.body) run(b);
+        return;
+      }
+      case Stmt::Kind::Call: {
+        const RuntimeCall* fn = findRuntimeCall(s.callee);
+        if (!fn) throw std::logic_error("loop IR evaluator: unknown runtime function " + s.callee);
+        std::vector<float*> ptrs;
+        for (const CallArg& a : s.pointers) ptrs.push_back(bufs[static_cast<size_t>(a.buf)] + at(a.offset));
+        fn->evaluate(ptrs.data(), s.ints.data(), s.floats.data());
         return;
       }
       case Stmt::Kind::Store: {

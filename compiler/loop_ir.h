@@ -54,8 +54,14 @@ ExprP apply(Op op, std::vector<ExprP> args);
 // How a store combines with the value already there.
 enum class Combine : uint8_t { Assign, Add, Max };
 
+// An argument of a runtime call: a pointer into a buffer.
+struct CallArg {
+  int buf = -1;
+  Affine offset;  // elements from the buffer's start
+};
+
 struct Stmt {
-  enum class Kind : uint8_t { Loop, Store, Guard } kind;
+  enum class Kind : uint8_t { Loop, Store, Guard, Call } kind;
   // Loop: for var in [0, extent) { body }
   int var = -1;
   int64_t extent = 0;
@@ -68,17 +74,29 @@ struct Stmt {
   // Guard: if (lo <= cond < hi) { body }
   Affine cond;
   int64_t lo = 0, hi = 0;
+  // Call: callee(pointers..., ints..., floats...), a function of the runtime
+  // (compiler/runtime_calls.h) such as the GEMM; printers emit a call, the
+  // evaluator runs the same function.
+  std::string callee;
+  std::vector<CallArg> pointers;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
   std::vector<Stmt> body;
 };
 
 Stmt loopOver(int var, int64_t extent, std::vector<Stmt> body, bool parallel = false);
 Stmt store(int buf, Affine index, ExprP value, Combine combine = Combine::Assign);
 Stmt guard(Affine cond, int64_t lo, int64_t hi, std::vector<Stmt> body);
+Stmt call(std::string callee, std::vector<CallArg> pointers, std::vector<int64_t> ints = {},
+          std::vector<float> floats = {});
 
 struct Buffer {
   std::string name;
   int64_t size = 0;  // elements
 };
+
+// Lowering builds a kernel's body from these: an op's rule gets the buffers
+// of its operands and result and adds statements (see compiler/lower.h).
 
 struct Kernel {
   std::string name;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "compiler/attrs.h"
+#include "compiler/loop_ir.h"
 #include "dsl/diagnostics.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
@@ -51,6 +52,13 @@ using GradFn = Expected<std::vector<int32_t>> (*)(GradCtx& ctx);
 // a finite difference between them crosses a kink (see gradcheck).
 using BranchFn = void (*)(const std::vector<const Tensor*>& in, const Attrs& attrs, std::vector<int64_t>& pattern);
 
+// Lowering rules (compiler/lower.h). A pointwise op gives its scalar formula
+// over loaded operands; the loops and broadcasting are generic. Others write
+// their loop nests (and runtime calls) themselves.
+struct LowerArgs;
+using PointwiseFn = loop::ExprP (*)(const std::vector<loop::ExprP>& args, const Attrs& attrs);
+using LowerFn = Status (*)(LowerArgs& args);
+
 enum class OpKind {
   Compute,  // an ordinary op, evaluated by `eval`
   Source,   // input, label, param, const: the interpreter supplies the value
@@ -67,6 +75,8 @@ struct OpDef {
   GradFn grad = nullptr;
   bool noGradient = false;  // no gradient flows through (argmax, step, masks); else `grad` is required
   BranchFn branches = nullptr;  // set for non-smooth ops
+  PointwiseFn pointwise = nullptr;
+  LowerFn lower = nullptr;
   OpKind kind = OpKind::Compute;
   std::string_view summary;  // one line for `nnc help ops`
 

@@ -3,6 +3,10 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
+#include "compiler/graph.h"
+#include "compiler/lower.h"
 #include "compiler/op_registry.h"
 
 namespace nnc::test {
@@ -28,6 +32,45 @@ inline Expected<TensorType> inferOp(std::string_view name, const std::vector<Ten
   return op->shape(in, *full);
 }
 
+// Every op evaluation in the op tests also checks the op's lowering: the
+// loop-IR kernel, run by the loop IR's evaluator in f32, must match the
+// reference evaluation (rtol 1e-4, atol 1e-5). Random ops in training mode
+// draw other numbers and are skipped.
+inline void checkLowered(std::string_view name, const std::vector<Tensor>& in, const Attrs& attrs, bool training,
+                         const Tensor& want) {
+  const OpDef* op = findOp(name);
+  if (!op || (!op->lower && !op->pointwise) || (training && name == "dropout_mask")) return;
+  Graph g;
+  std::vector<ValueId> ids;
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto id = g.addSource("input", "in" + std::to_string(i), in[i].type);
+    REQUIRE(id.ok());
+    ids.push_back(*id);
+  }
+  auto id = g.add(name, ids, attrs);
+  REQUIRE(id.ok());
+  auto k = lowerNode(g, *id, training);
+  if (!k) FAIL("lowering " << name << ": " << k.error().message);
+  std::vector<std::vector<float>> bufs;
+  for (const loop::Buffer& b : k->buffers) bufs.emplace_back(static_cast<size_t>(b.size), -777.0f);  // poison
+  for (size_t i = 0; i < in.size(); ++i)
+    for (size_t j = 0; j < in[i].data.size(); ++j) bufs[i][j] = static_cast<float>(in[i].data[j]);
+  std::vector<float*> ptrs;
+  for (auto& b : bufs) ptrs.push_back(b.data());
+  loop::evaluate(*k, ptrs);
+  const std::vector<float>& got = bufs[in.size()];
+  REQUIRE(got.size() == want.data.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO(name << " lowered, element " << i << ": got " << got[i] << ", want " << want.data[i] << "\n"
+              << loop::print(*k));
+    if (std::isnan(want.data[i])) {
+      REQUIRE(std::isnan(got[i]));
+      continue;
+    }
+    REQUIRE(std::abs(got[i] - want.data[i]) <= 1e-5 + 1e-4 * std::abs(want.data[i]));
+  }
+}
+
 inline Expected<Tensor> tryEvalOp(std::string_view name, const std::vector<Tensor>& in, Attrs attrs = {},
                                   bool training = false, uint64_t seed = 1) {
   const OpDef* op = findOp(name);
@@ -47,6 +90,7 @@ inline Expected<Tensor> tryEvalOp(std::string_view name, const std::vector<Tenso
   EvalEnv env{training, &rng};
   auto st = op->eval(EvalArgs{ptrs, *full, out, env});
   if (!st) return std::move(st.error());
+  checkLowered(name, in, *full, training, out);
   return out;
 }
 

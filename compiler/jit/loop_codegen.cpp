@@ -116,6 +116,26 @@ class Codegen {
         b_.SetInsertPoint(after);
         return;
       }
+      case loop::Stmt::Kind::Call: {
+        std::vector<llvm::Type*> types;
+        std::vector<llvm::Value*> args;
+        for (const loop::CallArg& a : s.pointers) {
+          types.push_back(b_.getPtrTy());
+          args.push_back(address(a.buf, a.offset));
+        }
+        for (int64_t i : s.ints) {
+          types.push_back(b_.getInt64Ty());
+          args.push_back(b_.getInt64(i));
+        }
+        for (float f : s.floats) {
+          types.push_back(b_.getFloatTy());
+          args.push_back(llvm::ConstantFP::get(b_.getFloatTy(), f));
+        }
+        llvm::FunctionCallee fn =
+            mod_.getOrInsertFunction(s.callee, llvm::FunctionType::get(b_.getVoidTy(), types, false));
+        b_.CreateCall(fn, args);
+        return;
+      }
       case loop::Stmt::Kind::Store: {
         llvm::Value* v = expr(*s.value);
         llvm::Value* p = address(s.buf, s.index);

@@ -1,0 +1,175 @@
+#include "compiler/lower.h"
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "compiler/interpreter.h"
+
+namespace nnc {
+
+using loop::Affine;
+using loop::Stmt;
+
+int LowerArgs::temp(int64_t elements, const std::string& name) {
+  k.buffers.push_back({name, elements});
+  return static_cast<int>(k.buffers.size()) - 1;
+}
+
+std::vector<int> newVars(loop::Kernel& k, size_t rank) {
+  std::vector<int> v;
+  for (size_t i = 0; i < rank; ++i) v.push_back(k.newVar());
+  return v;
+}
+
+Affine rowMajor(const Shape& shape, const std::vector<int>& vars) {
+  Affine a;
+  int64_t stride = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] != 1) a = a + Affine::var(vars[d], stride);
+    stride *= shape[d];
+  }
+  return a;
+}
+
+Affine broadcastIndex(const Shape& in, const Shape& out, const std::vector<int>& vars) {
+  Affine a;
+  int64_t stride = 1;
+  const size_t lead = out.size() - in.size();
+  for (size_t d = in.size(); d-- > 0;) {
+    if (in[d] != 1) a = a + Affine::var(vars[d + lead], stride);
+    stride *= in[d];
+  }
+  return a;
+}
+
+std::vector<Stmt> nest(const std::vector<int>& vars, const Shape& shape, std::vector<Stmt> body, bool parallel) {
+  for (size_t d = shape.size(); d-- > 0;) {
+    std::vector<Stmt> inner;
+    inner.push_back(loop::loopOver(vars[d], shape[d], std::move(body), parallel && d == 0));
+    body = std::move(inner);
+  }
+  return body;
+}
+
+Stmt fill(loop::Kernel& k, int buf, int64_t n, float v) {
+  const int i = k.newVar();
+  return loop::loopOver(i, n, {loop::store(buf, Affine::var(i), loop::constant(v))}, true);
+}
+
+Stmt copy(loop::Kernel& k, int dst, int src, int64_t n) {
+  const int i = k.newVar();
+  return loop::loopOver(i, n, {loop::store(dst, Affine::var(i), loop::load(src, Affine::var(i)))}, true);
+}
+
+Status lowerPointwise(LowerArgs& a) {
+  const Shape& out = a.outType().shape;
+  const std::vector<int> vars = newVars(a.k, out.size());
+  std::vector<loop::ExprP> args;
+  for (size_t i = 0; i < a.in.size(); ++i)
+    args.push_back(loop::load(a.in[i], broadcastIndex(a.inTypes[i].shape, out, vars)));
+  loop::ExprP v = a.node.op->pointwise(args, a.node.attrs);
+  for (Stmt& s : nest(vars, out, {loop::store(a.out, rowMajor(out, vars), std::move(v))})) a.k.body.push_back(std::move(s));
+  return ok();
+}
+
+namespace {
+
+std::string valueName(const Graph& g, ValueId id) {
+  const Node& n = g.node(id);
+  return n.name.empty() ? fmt::format("v{}", id) : n.name;
+}
+
+// C-ish identifiers for kernel and buffer names: "fc1.W" -> "fc1_W".
+std::string ident(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
+  const Node& n = g.node(id);
+  if (!n.op->lower && !n.op->pointwise) return error(n.loc, "{}: no lowering to loop IR yet", n.op->name);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_{}", id, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(", id, n.name.empty() ? "" : " " + n.name, n.op->name);
+  std::vector<TensorType> types;
+  std::vector<int> in;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const ValueId v = n.inputs[i];
+    k.comment += fmt::format("{}%{}", i ? ", " : "", v);
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+    in.push_back(static_cast<int>(i));
+  }
+  k.comment += fmt::format(") : {}", typeString(n.type));
+  k.buffers.push_back({ident(valueName(g, id)), n.type.numel()});
+  // Two operands may be the same value; buffer names must still differ.
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+  LowerArgs a{n, types, k, in, static_cast<int>(in.size()), training};
+  Status st = n.op->lower ? n.op->lower(a) : lowerPointwise(a);
+  if (!st) {
+    Diagnostic d = std::move(st.error());
+    if (!d.loc.valid()) d.loc = n.loc;
+    return d;
+  }
+  return k;
+}
+
+}  // namespace
+
+Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
+
+Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
+  std::vector<ValueId> roots = targets;
+  for (const auto& [param, next] : opt.commits) {
+    roots.push_back(param);
+    roots.push_back(next);
+  }
+  const std::vector<bool> live = liveNodes(g, roots);
+  Program p;
+  p.valueSlot.assign(g.size(), -1);
+  auto addSlot = [&](std::string name, ValueId v, int64_t size) {
+    Slot s{std::move(name), v, size, p.arenaFloats};
+    p.arenaFloats += (std::max<int64_t>(size, 1) + 15) / 16 * 16;  // 64-byte aligned slots
+    p.slots.push_back(std::move(s));
+    return static_cast<int>(p.slots.size()) - 1;
+  };
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    if (!live[static_cast<size_t>(id)]) continue;
+    const Node& n = g.node(id);
+    p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
+    if (n.op->kind == OpKind::Source) continue;
+    NNC_TRY(loop::Kernel k, lowerInto(g, id, opt.training));
+    Launch l{static_cast<int>(p.kernels.size()), {}};
+    for (ValueId v : n.inputs) l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
+    l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
+    for (size_t b = l.slots.size(); b < k.buffers.size(); ++b)
+      l.slots.push_back(addSlot(fmt::format("{}.{}", k.name, k.buffers[b].name), kNoValue, k.buffers[b].size));
+    p.kernels.push_back(std::move(k));
+    p.launches.push_back(std::move(l));
+  }
+  for (const auto& [param, next] : opt.commits)
+    p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
+  return p;
+}
+
+std::string printProgram(const Program& p) {
+  std::string out = fmt::format("# arena: {} floats ({} bytes) in {} slots\n", p.arenaFloats, p.arenaFloats * 4,
+                                p.slots.size());
+  for (size_t i = 0; i < p.slots.size(); ++i)
+    out += fmt::format("#   slot {:3} @{:<8} {:>8} floats  {}\n", i, p.slots[i].offset, p.slots[i].size,
+                       p.slots[i].name);
+  for (const Launch& l : p.launches) {
+    out += '\n';
+    out += loop::print(p.kernels[static_cast<size_t>(l.kernel)]);
+  }
+  for (const auto& [dst, src] : p.commits)
+    out += fmt::format("\ncommit {} <- {}", p.slots[static_cast<size_t>(dst)].name, p.slots[static_cast<size_t>(src)].name);
+  if (!p.commits.empty()) out += "\n";
+  return out;
+}
+
+}  // namespace nnc

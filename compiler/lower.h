@@ -1,0 +1,94 @@
+// Lowering: graph nodes to loop-IR kernels. Each op's registry entry gives its
+// rule: `pointwise` (a scalar formula; broadcasting and the loops are
+// generic) or `lower` (statements written against the node's buffers).
+// lowerGraph turns a graph into a Program: one kernel per node, in graph
+// order, over slots of one arena (one slot per value for now).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compiler/graph.h"
+#include "compiler/loop_ir.h"
+
+namespace nnc {
+
+// What an op's `lower` rule gets. The result buffer is not zeroed: a rule
+// writes every element (or zeroes first). i32 values (labels, argmax) are
+// held as floats in buffers; they are exact below 2^24.
+struct LowerArgs {
+  const Node& node;
+  const std::vector<TensorType>& inTypes;
+  loop::Kernel& k;
+  std::vector<int> in;  // the kernel buffer of each operand
+  int out;              // the kernel buffer of the result
+  bool training;
+
+  const Attrs& attrs() const { return node.attrs; }
+  const TensorType& outType() const { return node.type; }
+  // A scratch buffer private to this kernel, uninitialized.
+  int temp(int64_t elements, const std::string& name);
+};
+
+// ---- helpers for rules ----
+
+// `rank` fresh loop variables.
+std::vector<int> newVars(loop::Kernel& k, size_t rank);
+// Row-major offset of the element at `vars` in `shape`.
+loop::Affine rowMajor(const Shape& shape, const std::vector<int>& vars);
+// Offset in an operand of shape `in` broadcast (NumPy rules) to the element at
+// `vars` of `out`.
+loop::Affine broadcastIndex(const Shape& in, const Shape& out, const std::vector<int>& vars);
+// Loops over `shape` with `vars` (outermost first) around `body`; the
+// outermost loop is marked parallel when `parallel`. A rank-0 shape gives the
+// body alone.
+std::vector<loop::Stmt> nest(const std::vector<int>& vars, const Shape& shape, std::vector<loop::Stmt> body,
+                             bool parallel = true);
+// buf[0..n) = v.
+loop::Stmt fill(loop::Kernel& k, int buf, int64_t n, float v);
+// dst[0..n) = src[0..n).
+loop::Stmt copy(loop::Kernel& k, int dst, int src, int64_t n);
+// The generic rule for ops with a `pointwise` formula.
+Status lowerPointwise(LowerArgs& a);
+
+// One node of `g` as a kernel whose buffers are its operands, its result,
+// then its temporaries. Fails for ops without a lowering rule.
+Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training);
+
+// ---- whole graphs ----
+
+struct Slot {
+  std::string name;      // the value's name, or "%id"
+  ValueId value = kNoValue;  // kNoValue for a kernel's temporary
+  int64_t size = 0;      // floats
+  int64_t offset = 0;    // floats from the arena's start, 16-float aligned
+};
+
+struct Launch {
+  int kernel;              // index into Program::kernels
+  std::vector<int> slots;  // the slot of each kernel buffer
+};
+
+struct Program {
+  std::vector<loop::Kernel> kernels;
+  std::vector<Launch> launches;       // in execution order
+  std::vector<Slot> slots;
+  std::vector<int> valueSlot;         // per graph value; -1 if not computed
+  std::vector<std::pair<int, int>> commits;  // after the step: copy slot .second into slot .first
+  int64_t arenaFloats = 0;
+};
+
+struct LowerOptions {
+  bool training = false;
+  // (param, next value): after the step the next value is copied into the
+  // param's slot, so that a train step is one call.
+  std::vector<std::pair<ValueId, ValueId>> commits;
+};
+
+// The kernels computing `targets` (and what they depend on). Sources (inputs,
+// labels, params, consts) get slots but no kernel: the caller fills them.
+Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt);
+
+// The loop IR of every kernel, in order, with the slot map.
+std::string printProgram(const Program& p);
+
+}  // namespace nnc
