@@ -36,6 +36,7 @@ const char* opName(Op op) {
   switch (op) {
     case Op::Const: return "const";
     case Op::Load: return "load";
+    case Op::Index: return "index";
     case Op::Neg: return "neg";
     case Op::Exp: return "exp";
     case Op::Log: return "log";
@@ -50,6 +51,7 @@ const char* opName(Op op) {
     case Op::Min: return "min";
     case Op::Pow: return "pow";
     case Op::Greater: return "greater";
+    case Op::Equal: return "equal";
     case Op::Select: return "select";
   }
   return "?";
@@ -58,7 +60,8 @@ const char* opName(Op op) {
 int arity(Op op) {
   switch (op) {
     case Op::Const:
-    case Op::Load: return 0;
+    case Op::Load:
+    case Op::Index: return 0;
     case Op::Neg:
     case Op::Exp:
     case Op::Log:
@@ -72,6 +75,7 @@ int arity(Op op) {
 
 ExprP constant(float v) { return std::make_shared<const Expr>(Expr{Op::Const, v, -1, {}, {}}); }
 ExprP load(int buf, Affine index) { return std::make_shared<const Expr>(Expr{Op::Load, 0, buf, std::move(index), {}}); }
+ExprP indexOf(int var) { return std::make_shared<const Expr>(Expr{Op::Index, 0, var, {}, {}}); }
 ExprP apply(Op op, std::vector<ExprP> args) {
   return std::make_shared<const Expr>(Expr{op, 0, -1, {}, std::move(args)});
 }
@@ -141,6 +145,7 @@ std::string exprText(const Expr& e, const Kernel& k, bool cpp) {
     case Op::Load:
       return fmt::format("{}[{}]", cpp ? fmt::format("b{}", e.buf) : k.buffers[static_cast<size_t>(e.buf)].name,
                          affineText(e.index));
+    case Op::Index: return cpp ? fmt::format("static_cast<float>(i{})", e.buf) : fmt::format("float(i{})", e.buf);
     case Op::Neg: return fmt::format("(-{})", arg(0));
     case Op::Exp: return fmt::format("{}exp({})", fn, arg(0));
     case Op::Log: return fmt::format("{}log({})", fn, arg(0));
@@ -156,6 +161,8 @@ std::string exprText(const Expr& e, const Kernel& k, bool cpp) {
     case Op::Pow: return fmt::format("{}pow({}, {})", fn, arg(0), arg(1));
     case Op::Greater:
       return cpp ? fmt::format("({} > {} ? 1.0f : 0.0f)", arg(0), arg(1)) : fmt::format("({} > {})", arg(0), arg(1));
+    case Op::Equal:
+      return cpp ? fmt::format("({} == {} ? 1.0f : 0.0f)", arg(0), arg(1)) : fmt::format("({} == {})", arg(0), arg(1));
     case Op::Select: return fmt::format("({} > 0 ? {} : {})", arg(0), arg(1), arg(2));
   }
   return "?";
@@ -240,6 +247,7 @@ struct Eval {
     switch (e.op) {
       case Op::Const: return e.value;
       case Op::Load: return bufs[static_cast<size_t>(e.buf)][at(e.index)];
+      case Op::Index: return static_cast<float>(vars[static_cast<size_t>(e.buf)]);
       case Op::Neg: return -arg(0);
       case Op::Exp: return std::exp(arg(0));
       case Op::Log: return std::log(arg(0));
@@ -254,6 +262,7 @@ struct Eval {
       case Op::Min: return std::fmin(arg(0), arg(1));
       case Op::Pow: return std::pow(arg(0), arg(1));
       case Op::Greater: return arg(0) > arg(1) ? 1.0f : 0.0f;
+      case Op::Equal: return arg(0) == arg(1) ? 1.0f : 0.0f;
       case Op::Select: return arg(0) > 0 ? arg(1) : arg(2);
     }
     return 0;

@@ -27,10 +27,10 @@ struct Affine {
 };
 
 enum class Op : uint8_t {
-  Const, Load,                                        // leaves
+  Const, Load, Index,                                 // leaves; Index: a loop variable's value
   Neg, Exp, Log, Sqrt, Tanh, Abs,                     // unary
   Add, Sub, Mul, Div, Max, Min, Pow,                  // binary
-  Greater,                                            // a > b ? 1 : 0
+  Greater, Equal,                                     // a > b ? 1 : 0, a == b ? 1 : 0
   Select,                                             // a > 0 ? b : c
 };
 const char* opName(Op op);
@@ -42,13 +42,14 @@ using ExprP = std::shared_ptr<const Expr>;
 struct Expr {
   Op op;
   float value = 0;     // Const
-  int buf = -1;        // Load
+  int buf = -1;        // Load; for Index, the loop variable
   Affine index;        // Load
   std::vector<ExprP> args;
 };
 
 ExprP constant(float v);
 ExprP load(int buf, Affine index);
+ExprP indexOf(int var);  // the loop variable's current value, as a float
 ExprP apply(Op op, std::vector<ExprP> args);
 
 // How a store combines with the value already there.

@@ -55,6 +55,7 @@ class Codegen {
     switch (e.op) {
       case Op::Const: return llvm::ConstantFP::get(b_.getFloatTy(), e.value);
       case Op::Load: return b_.CreateLoad(b_.getFloatTy(), address(e.buf, e.index));
+      case Op::Index: return b_.CreateSIToFP(vars_[static_cast<size_t>(e.buf)], b_.getFloatTy());
       case Op::Neg: return b_.CreateFNeg(arg(0));
       case Op::Exp: return intrinsic(llvm::Intrinsic::exp, {arg(0)});
       case Op::Log: return intrinsic(llvm::Intrinsic::log, {arg(0)});
@@ -76,6 +77,9 @@ class Codegen {
       case Op::Min: return intrinsic(llvm::Intrinsic::minnum, {arg(0), arg(1)});
       case Op::Greater:
         return b_.CreateSelect(b_.CreateFCmpOGT(arg(0), arg(1)), llvm::ConstantFP::get(b_.getFloatTy(), 1.0),
+                               llvm::ConstantFP::get(b_.getFloatTy(), 0.0));
+      case Op::Equal:
+        return b_.CreateSelect(b_.CreateFCmpOEQ(arg(0), arg(1)), llvm::ConstantFP::get(b_.getFloatTy(), 1.0),
                                llvm::ConstantFP::get(b_.getFloatTy(), 0.0));
       case Op::Select: {
         llvm::Value* c = b_.CreateFCmpOGT(arg(0), llvm::ConstantFP::get(b_.getFloatTy(), 0.0));
