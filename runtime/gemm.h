@@ -14,6 +14,13 @@ namespace nnc {
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
+// The instruction set the kernels use: "avx512", "avx2" or "generic", the
+// best the CPU supports unless set. setSgemmIsa lets tests and benchmarks
+// exercise each path; it returns false, changing nothing, for a name the
+// CPU cannot run.
+const char* sgemmIsa();
+bool setSgemmIsa(const char* name);
+
 }  // namespace nnc
 
 extern "C" {

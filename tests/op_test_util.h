@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "compiler/graph.h"
+#include "compiler/jit/compiled.h"
 #include "compiler/lower.h"
 #include "compiler/op_registry.h"
 
@@ -32,10 +33,22 @@ inline Expected<TensorType> inferOp(std::string_view name, const std::vector<Ten
   return op->shape(in, *full);
 }
 
-// Every op evaluation in the op tests also checks the op's lowering: the
-// loop-IR kernel, run by the loop IR's evaluator in f32, must match the
-// reference evaluation (rtol 1e-4, atol 1e-5). Random ops in training mode
-// draw other numbers and are skipped.
+inline void requireCloseF32(std::string_view what, const float* got, const Tensor& want, const std::string& context) {
+  for (size_t i = 0; i < want.data.size(); ++i) {
+    INFO(what << ", element " << i << ": got " << got[i] << ", want " << want.data[i] << "\n" << context);
+    if (std::isnan(want.data[i])) {
+      REQUIRE(std::isnan(got[i]));
+      continue;
+    }
+    REQUIRE(std::abs(got[i] - want.data[i]) <= 1e-5 + 1e-4 * std::abs(want.data[i]));
+  }
+}
+
+// Every op evaluation in the op tests also checks the op's lowering, twice:
+// the loop-IR kernel run by the loop IR's evaluator, and the same kernel
+// compiled by the JIT (O2: vectorized, with remainder loops), both in f32,
+// must match the reference evaluation (rtol 1e-4, atol 1e-5). Random ops in
+// training mode draw other numbers and are skipped.
 inline void checkLowered(std::string_view name, const std::vector<Tensor>& in, const Attrs& attrs, bool training,
                          const Tensor& want) {
   const OpDef* op = findOp(name);
@@ -58,17 +71,19 @@ inline void checkLowered(std::string_view name, const std::vector<Tensor>& in, c
   std::vector<float*> ptrs;
   for (auto& b : bufs) ptrs.push_back(b.data());
   loop::evaluate(*k, ptrs);
-  const std::vector<float>& got = bufs[in.size()];
-  REQUIRE(got.size() == want.data.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO(name << " lowered, element " << i << ": got " << got[i] << ", want " << want.data[i] << "\n"
-              << loop::print(*k));
-    if (std::isnan(want.data[i])) {
-      REQUIRE(std::isnan(got[i]));
-      continue;
-    }
-    REQUIRE(std::abs(got[i] - want.data[i]) <= 1e-5 + 1e-4 * std::abs(want.data[i]));
-  }
+  REQUIRE(bufs[in.size()].size() == want.data.size());
+  requireCloseF32(std::string(name) + " lowered", bufs[in.size()].data(), want, loop::print(*k));
+
+  LowerOptions lo;
+  lo.training = training;
+  jit::CompileOptions co;
+  co.optLevel = 2;
+  auto cp = jit::CompiledProgram::create(g, {*id}, lo, co);
+  if (!cp) FAIL("compiling " << name << ": " << cp.error().message);
+  for (size_t i = 0; i < in.size(); ++i)
+    for (size_t j = 0; j < in[i].data.size(); ++j) (*cp)->data(ids[i])[j] = static_cast<float>(in[i].data[j]);
+  (*cp)->run();
+  requireCloseF32(std::string(name) + " JIT", (*cp)->data(*id), want, loop::print(*k));
 }
 
 inline Expected<Tensor> tryEvalOp(std::string_view name, const std::vector<Tensor>& in, Attrs attrs = {},

@@ -2,7 +2,17 @@
 //   void name(float* noalias b0, float* noalias b1, ...)
 // with counted loops, affine address arithmetic and guards, built with
 // IRBuilder. Arithmetic carries `contract`, so multiply-adds become FMAs.
+//
+// A top-level loop marked parallel, with enough work to pay for waking the
+// thread pool, is outlined: its body becomes
+//   internal void name.body<n>(float* noalias b0, ..., i64 begin, i64 end)
+// reached through a trampoline name.par<n>(void** ctx, i64 begin, i64 end)
+// that nnc_parallel_for (runtime/parallel.h) calls per chunk. The inliner
+// turns the noalias parameters into scoped alias metadata, so the chunk loop
+// vectorizes as the serial one does.
 #include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
 
 #include "compiler/jit/llvm_module.h"
 #include "compiler/loop_ir.h"
@@ -11,22 +21,93 @@ namespace nnc::jit {
 
 namespace {
 
+// Below this many innermost operations a loop runs on the calling thread:
+// waking a worker costs a few microseconds.
+constexpr double kMinParallelWork = 1 << 15;
+
+double work(const loop::Stmt& s) {
+  switch (s.kind) {
+    case loop::Stmt::Kind::Store: return 1;
+    case loop::Stmt::Kind::Call: {
+      double w = 1;  // the GEMM's M·N·K, roughly
+      for (size_t i = 0; i < s.ints.size() && i < 3; ++i) w *= static_cast<double>(std::max<int64_t>(s.ints[i], 1));
+      return w;
+    }
+    default: {
+      double w = 0;
+      for (const loop::Stmt& b : s.body) w += work(b);
+      return s.kind == loop::Stmt::Kind::Loop ? w * static_cast<double>(s.extent) : w;
+    }
+  }
+}
+
 class Codegen {
  public:
   Codegen(Module& m, const loop::Kernel& k, llvm::Function* f)
-      : ctx_(llvmContext(m)), mod_(llvmModule(m)), k_(k), f_(f), b_(ctx_), vars_(static_cast<size_t>(k.numVars)) {
+      : module_(m), ctx_(llvmContext(m)), mod_(llvmModule(m)), k_(k), f_(f), b_(ctx_), vars_(static_cast<size_t>(k.numVars)) {
     llvm::FastMathFlags fmf;
     fmf.setAllowContract();
     b_.setFastMathFlags(fmf);
+    for (unsigned i = 0; i < k.buffers.size(); ++i) bufs_.push_back(f->getArg(i));
   }
 
   void run() {
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f_));
-    for (const loop::Stmt& s : k_.body) stmt(s);
+    for (const loop::Stmt& s : k_.body) {
+      if (s.kind == loop::Stmt::Kind::Loop && s.parallel && work(s) >= kMinParallelWork)
+        parallelLoop(s);
+      else
+        stmt(s);
+    }
+    b_.CreateRetVoid();
+  }
+
+  // The chunk function's body: `s` over [begin, end) instead of [0, extent).
+  void runChunk(const loop::Stmt& s, llvm::Value* begin, llvm::Value* end) {
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f_));
+    countedLoop(s, begin, end);
     b_.CreateRetVoid();
   }
 
  private:
+  void parallelLoop(const loop::Stmt& s) {
+    const unsigned n = static_cast<unsigned>(k_.buffers.size());
+    const std::string base = f_->getName().str() + ".body" + std::to_string(outlined_++);
+    std::vector<llvm::Type*> params(n, b_.getPtrTy());
+    params.push_back(b_.getInt64Ty());
+    params.push_back(b_.getInt64Ty());
+    llvm::Function* body = createKernel(m(), base, params);
+    body->setLinkage(llvm::GlobalValue::InternalLinkage);
+    {
+      Codegen c(m(), k_, body);
+      c.runChunk(s, body->getArg(n), body->getArg(n + 1));
+    }
+    // trampoline(ctx, begin, end) = body(ctx[0], ..., ctx[n-1], begin, end)
+    llvm::Function* tramp = createKernel(m(), base + ".par", {b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()});
+    tramp->setLinkage(llvm::GlobalValue::InternalLinkage);
+    {
+      llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", tramp));
+      std::vector<llvm::Value*> args;
+      for (unsigned i = 0; i < n; ++i)
+        args.push_back(tb.CreateLoad(tb.getPtrTy(), tb.CreateConstInBoundsGEP1_64(tb.getPtrTy(), tramp->getArg(0), i)));
+      args.push_back(tramp->getArg(1));
+      args.push_back(tramp->getArg(2));
+      tb.CreateCall(body, args);
+      tb.CreateRetVoid();
+    }
+    // The kernel packs its buffer pointers and hands the loop to the pool.
+    llvm::AllocaInst* ctx = b_.CreateAlloca(llvm::ArrayType::get(b_.getPtrTy(), std::max(n, 1u)));
+    for (unsigned i = 0; i < n; ++i) b_.CreateStore(bufs_[i], b_.CreateConstInBoundsGEP2_32(ctx->getAllocatedType(), ctx, 0, i));
+    const double perIteration = std::max(1.0, work(s) / static_cast<double>(s.extent));
+    const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kMinParallelWork / perIteration));
+    llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
+        "nnc_parallel_for",
+        llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()}, false));
+    b_.CreateCall(pfor, {tramp, ctx, b_.getInt64(s.extent), b_.getInt64(grain)});
+  }
+
+  Module& m() { return module_; }
+
   // nsw only: offsets such as i - 1 are negative before a guard rejects
   // them, so unsigned wrap-around would make them poison.
   llvm::Value* affine(const loop::Affine& a) {
@@ -41,7 +122,7 @@ class Codegen {
   }
 
   llvm::Value* address(int buf, const loop::Affine& index) {
-    return b_.CreateInBoundsGEP(b_.getFloatTy(), f_->getArg(static_cast<unsigned>(buf)), affine(index));
+    return b_.CreateInBoundsGEP(b_.getFloatTy(), bufs_[static_cast<size_t>(buf)], affine(index));
   }
 
   llvm::Value* intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value*> args) {
@@ -89,25 +170,28 @@ class Codegen {
     return nullptr;
   }
 
+  // for (i = begin; i < end; ++i) body, entered only if begin < end.
+  void countedLoop(const loop::Stmt& s, llvm::Value* begin, llvm::Value* end) {
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* body = llvm::BasicBlock::Create(ctx_, "loop", f_);
+    auto* after = llvm::BasicBlock::Create(ctx_, "after", f_);
+    b_.CreateCondBr(b_.CreateICmpSLT(begin, end), body, after);
+    b_.SetInsertPoint(body);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, llvm::Twine("i") + llvm::Twine(s.var));
+    i->addIncoming(begin, pre);
+    vars_[static_cast<size_t>(s.var)] = i;
+    for (const loop::Stmt& c : s.body) stmt(c);
+    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);  // i < end: no wrap
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, end), body, after);
+    b_.SetInsertPoint(after);
+  }
+
   void stmt(const loop::Stmt& s) {
     switch (s.kind) {
-      case loop::Stmt::Kind::Loop: {
-        if (s.extent <= 0) return;
-        llvm::BasicBlock* pre = b_.GetInsertBlock();
-        auto* body = llvm::BasicBlock::Create(ctx_, "loop", f_);
-        auto* after = llvm::BasicBlock::Create(ctx_, "after", f_);
-        b_.CreateBr(body);
-        b_.SetInsertPoint(body);
-        llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, llvm::Twine("i") + llvm::Twine(s.var));
-        i->addIncoming(b_.getInt64(0), pre);
-        vars_[static_cast<size_t>(s.var)] = i;
-        for (const loop::Stmt& c : s.body) stmt(c);
-        llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);  // 0 <= i < extent: no wrap
-        i->addIncoming(next, b_.GetInsertBlock());
-        b_.CreateCondBr(b_.CreateICmpSLT(next, b_.getInt64(s.extent)), body, after);
-        b_.SetInsertPoint(after);
+      case loop::Stmt::Kind::Loop:
+        if (s.extent > 0) countedLoop(s, b_.getInt64(0), b_.getInt64(s.extent));
         return;
-      }
       case loop::Stmt::Kind::Guard: {
         llvm::Value* c = affine(s.cond);
         llvm::Value* in = b_.CreateAnd(b_.CreateICmpSGE(c, b_.getInt64(s.lo)), b_.CreateICmpSLT(c, b_.getInt64(s.hi)));
@@ -153,12 +237,15 @@ class Codegen {
     }
   }
 
+  Module& module_;
   llvm::LLVMContext& ctx_;
   llvm::Module& mod_;
   const loop::Kernel& k_;
   llvm::Function* f_;
   llvm::IRBuilder<> b_;
   std::vector<llvm::Value*> vars_;
+  std::vector<llvm::Value*> bufs_;
+  int outlined_ = 0;
 };
 
 }  // namespace

@@ -43,11 +43,12 @@ Status binaryEval(const EvalArgs& args) {
 }
 
 template <OpName Name, auto F>
-OpDef binary(std::string_view summary) {
+OpDef binary(std::string_view summary, PointwiseFn lowered) {
   return {.name = Name.view(),
           .operands = {"a", "b"},
           .shape = binaryShape<Name>,
           .eval = binaryEval<F>,
+          .pointwise = lowered,
           .summary = summary};
 }
 
@@ -65,8 +66,13 @@ Status unaryEval(const EvalArgs& args) {
 }
 
 template <OpName Name, auto F>
-OpDef unary(std::string_view summary) {
-  return {.name = Name.view(), .operands = {"x"}, .shape = unaryShape<Name>, .eval = unaryEval<F>, .summary = summary};
+OpDef unary(std::string_view summary, PointwiseFn lowered) {
+  return {.name = Name.view(),
+          .operands = {"x"},
+          .shape = unaryShape<Name>,
+          .eval = unaryEval<F>,
+          .pointwise = lowered,
+          .summary = summary};
 }
 
 // The one parameterized unary op: alpha is read once, not per element.
@@ -84,6 +90,58 @@ double sigmoid(double x) {
   double e = std::exp(x);
   return e / (1.0 + e);
 }
+
+// ---- lowerings: each op's formula in f32 over its loaded operands ----
+// The formulas follow the reference's comparisons exactly, so NaN, ties and
+// -0.0 come out as in `eval` (Select tests `> 0`, which is false for NaN).
+
+using loop::ExprP;
+using loop::Op;
+using Operands = std::vector<ExprP>;
+
+ExprP bin(Op op, ExprP a, ExprP b) { return loop::apply(op, {std::move(a), std::move(b)}); }
+ExprP select(ExprP cond, ExprP a, ExprP b) {
+  return loop::apply(Op::Select, {std::move(cond), std::move(a), std::move(b)});
+}
+ExprP num(double v) { return loop::constant(static_cast<float>(v)); }
+// 1 unless x is NaN. Max/Min are fmax/fmin, which drop NaN: the reference
+// propagates it, so maximum/minimum are built from comparisons instead.
+ExprP notNaN(const ExprP& x) { return bin(Op::Equal, x, x); }
+
+template <Op O>
+ExprP binaryFormula(const Operands& x, const Attrs&) {
+  return bin(O, x[0], x[1]);
+}
+template <Op O>
+ExprP unaryFormula(const Operands& x, const Attrs&) {
+  return loop::apply(O, {x[0]});
+}
+// b NaN: b; else std::max's `a < b ? b : a`, which keeps a NaN a.
+ExprP maximumFormula(const Operands& x, const Attrs&) {
+  return select(notNaN(x[1]), select(bin(Op::Greater, x[1], x[0]), x[1], x[0]), x[1]);
+}
+// b NaN: b; else std::min's `b < a ? b : a`.
+ExprP minimumFormula(const Operands& x, const Attrs&) {
+  return select(notNaN(x[1]), select(bin(Op::Greater, x[0], x[1]), x[1], x[0]), x[1]);
+}
+ExprP squareFormula(const Operands& x, const Attrs&) { return bin(Op::Mul, x[0], x[0]); }
+// 1 if x > 0, -1 if x < 0, else x itself (0, -0 or NaN).
+ExprP signFormula(const Operands& x, const Attrs&) {
+  return select(x[0], num(1), select(loop::apply(Op::Neg, {x[0]}), num(-1), x[0]));
+}
+// Select rather than Max(x, 0): NaN and -0 give 0 as in the reference.
+ExprP reluFormula(const Operands& x, const Attrs&) { return select(x[0], x[0], num(0)); }
+ExprP leakyReluFormula(const Operands& x, const Attrs& attrs) {
+  return select(x[0], x[0], bin(Op::Mul, num(attrs.f("alpha")), x[0]));
+}
+// e = exp(-|x|) <= 1 never overflows: 1/(1+e) for x > 0, e/(1+e) otherwise,
+// the reference's two forms in one division.
+ExprP sigmoidFormula(const Operands& x, const Attrs&) {
+  ExprP e = loop::apply(Op::Exp, {loop::apply(Op::Neg, {loop::apply(Op::Abs, {x[0]})})});
+  return bin(Op::Div, select(x[0], num(1), e), bin(Op::Add, num(1), e));
+}
+ExprP stepFormula(const Operands& x, const Attrs&) { return bin(Op::Greater, x[0], num(0)); }
+ExprP identityFormula(const Operands& x, const Attrs&) { return x[0]; }
 
 // ---- gradient rules: d loss / d operand from dy = d loss / d output ----
 
@@ -248,30 +306,45 @@ void extremumBranches(const std::vector<const Tensor*>& in, const Attrs&, std::v
 // A lambda whose body has a `>` goes in parentheses: GCC otherwise takes it
 // for the end of the template argument list.
 void addElementwiseOps(std::vector<OpDef>& r) {
-  r.push_back(withGrad(binary<"add", [](double a, double b) { return a + b; }>("a + b, with broadcasting"), addGrad));
-  r.push_back(withGrad(binary<"sub", [](double a, double b) { return a - b; }>("a - b, with broadcasting"), subGrad));
-  r.push_back(withGrad(binary<"mul", [](double a, double b) { return a * b; }>("a * b, with broadcasting"), mulGrad));
-  r.push_back(withGrad(binary<"div", [](double a, double b) { return a / b; }>("a / b, with broadcasting"), divGrad));
+  r.push_back(withGrad(binary<"add", [](double a, double b) { return a + b; }>("a + b, with broadcasting",
+                                                                               binaryFormula<Op::Add>),
+                       addGrad));
+  r.push_back(withGrad(binary<"sub", [](double a, double b) { return a - b; }>("a - b, with broadcasting",
+                                                                               binaryFormula<Op::Sub>),
+                       subGrad));
+  r.push_back(withGrad(binary<"mul", [](double a, double b) { return a * b; }>("a * b, with broadcasting",
+                                                                               binaryFormula<Op::Mul>),
+                       mulGrad));
+  r.push_back(withGrad(binary<"div", [](double a, double b) { return a / b; }>("a / b, with broadcasting",
+                                                                               binaryFormula<Op::Div>),
+                       divGrad));
   // NaN propagates, as in NumPy, rather than being dropped as by fmax.
   r.push_back(withGrad(binary<"maximum", [](double a, double b) {
                          return std::isnan(a) || std::isnan(b) ? kNaN : std::max(a, b);
-                       }>("elementwise max(a, b), with broadcasting"),
+                       }>("elementwise max(a, b), with broadcasting", maximumFormula),
                        extremumGrad<true>, extremumBranches<true>));
   r.push_back(withGrad(binary<"minimum", [](double a, double b) {
                          return std::isnan(a) || std::isnan(b) ? kNaN : std::min(a, b);
-                       }>("elementwise min(a, b), with broadcasting"),
+                       }>("elementwise min(a, b), with broadcasting", minimumFormula),
                        extremumGrad<false>, extremumBranches<false>));
-  r.push_back(withGrad(binary<"pow", [](double a, double b) { return std::pow(a, b); }>("a ** b, with broadcasting"),
+  r.push_back(withGrad(binary<"pow", [](double a, double b) { return std::pow(a, b); }>("a ** b, with broadcasting",
+                                                                                        binaryFormula<Op::Pow>),
                        powGrad));
 
-  r.push_back(withGrad(unary<"neg", [](double x) { return -x; }>("-x"), negGrad));
-  r.push_back(withGrad(unary<"exp", [](double x) { return std::exp(x); }>("e ** x"), expGrad));
-  r.push_back(withGrad(unary<"log", [](double x) { return std::log(x); }>("natural logarithm"), logGrad));
-  r.push_back(withGrad(unary<"sqrt", [](double x) { return std::sqrt(x); }>("square root"), sqrtGrad));
-  r.push_back(withGrad(unary<"square", [](double x) { return x * x; }>("x * x"), squareGrad));
-  r.push_back(withGrad(unary<"abs", [](double x) { return std::abs(x); }>("|x|"), absGrad, signBranches));
-  r.push_back(noGrad(unary<"sign", ([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; })>("-1, 0 or 1 by the sign of x"), signBranches));
-  r.push_back(withGrad(unary<"relu", ([](double x) { return x > 0 ? x : 0.0; })>("max(x, 0)"), reluGrad, signBranches));
+  r.push_back(withGrad(unary<"neg", [](double x) { return -x; }>("-x", unaryFormula<Op::Neg>), negGrad));
+  r.push_back(withGrad(unary<"exp", [](double x) { return std::exp(x); }>("e ** x", unaryFormula<Op::Exp>), expGrad));
+  r.push_back(withGrad(unary<"log", [](double x) { return std::log(x); }>("natural logarithm", unaryFormula<Op::Log>),
+                       logGrad));
+  r.push_back(withGrad(unary<"sqrt", [](double x) { return std::sqrt(x); }>("square root", unaryFormula<Op::Sqrt>),
+                       sqrtGrad));
+  r.push_back(withGrad(unary<"square", [](double x) { return x * x; }>("x * x", squareFormula), squareGrad));
+  r.push_back(withGrad(unary<"abs", [](double x) { return std::abs(x); }>("|x|", unaryFormula<Op::Abs>), absGrad,
+                       signBranches));
+  r.push_back(noGrad(unary<"sign", ([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; })>(
+                         "-1, 0 or 1 by the sign of x", signFormula),
+                     signBranches));
+  r.push_back(withGrad(unary<"relu", ([](double x) { return x > 0 ? x : 0.0; })>("max(x, 0)", reluFormula), reluGrad,
+                       signBranches));
   r.push_back({.name = "leaky_relu",
                .operands = {"x"},
                .attrs = {{"alpha", AttrKind::Float, Attr{0.01}}},
@@ -279,11 +352,16 @@ void addElementwiseOps(std::vector<OpDef>& r) {
                .eval = leakyReluEval,
                .grad = leakyReluGrad,
                .branches = signBranches,
+               .pointwise = leakyReluFormula,
                .summary = "x if x > 0, else alpha * x"});
-  r.push_back(withGrad(unary<"sigmoid", sigmoid>("1 / (1 + e ** -x), stable for large |x|"), sigmoidGrad));
-  r.push_back(withGrad(unary<"tanh", [](double x) { return std::tanh(x); }>("hyperbolic tangent"), tanhGrad));
-  r.push_back(noGrad(unary<"step", ([](double x) { return x > 0 ? 1.0 : 0.0; })>("1 if x > 0, else 0"), signBranches));
-  r.push_back(withGrad(unary<"identity", [](double x) { return x; }>("x unchanged"), identityGrad));
+  r.push_back(withGrad(unary<"sigmoid", sigmoid>("1 / (1 + e ** -x), stable for large |x|", sigmoidFormula),
+                       sigmoidGrad));
+  r.push_back(withGrad(unary<"tanh", [](double x) { return std::tanh(x); }>("hyperbolic tangent",
+                                                                              unaryFormula<Op::Tanh>),
+                       tanhGrad));
+  r.push_back(noGrad(unary<"step", ([](double x) { return x > 0 ? 1.0 : 0.0; })>("1 if x > 0, else 0", stepFormula),
+                     signBranches));
+  r.push_back(withGrad(unary<"identity", [](double x) { return x; }>("x unchanged", identityFormula), identityGrad));
 }
 
 }  // namespace nnc

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "compiler/grad_ctx.h"
+#include "compiler/lower.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/broadcast.h"
 
@@ -68,6 +69,80 @@ Status reduceEval(const EvalArgs& args) {
   return ok();
 }
 
+// ---- lowering ----
+//
+// The output cells are the kept dims. Kept dims before the last reduced axis
+// are the outer loops (the first one parallel: threads own disjoint cells);
+// kept dims after it go innermost, inside the reduction loops, so the inner
+// loop walks contiguous input either way. Per cell block: init, accumulate,
+// and (mean) divide.
+
+using loop::Affine;
+using loop::ExprP;
+using loop::Op;
+using loop::Stmt;
+
+// The reference's `v > acc || isnan(v)) && !isnan(acc) ? v : acc`: a NaN is
+// sticky. Combine::Max is fmax, which would drop it.
+ExprP maxStep(const ExprP& acc, const ExprP& v) {
+  ExprP larger = loop::apply(Op::Select, {loop::apply(Op::Greater, {v, acc}), v, acc});
+  return loop::apply(Op::Select, {loop::apply(Op::Equal, {v, v}), larger, v});
+}
+
+// Loops over the dims `dims` of `shape` (vars `v`) around `body`.
+std::vector<Stmt> loopsOver(const std::vector<size_t>& dims, const std::vector<int>& v, const Shape& shape,
+                            std::vector<Stmt> body, bool parallel) {
+  std::vector<int> vars;
+  Shape extents;
+  for (size_t d : dims) {
+    vars.push_back(v[d]);
+    extents.push_back(shape[d]);
+  }
+  return nest(vars, extents, std::move(body), parallel);
+}
+
+template <Reduce K>
+Status reduceLower(LowerArgs& a) {
+  const Shape& xs = a.inTypes[0].shape;
+  NNC_TRY(auto axes, reduceAxes(K, a.inTypes[0], a.attrs()));
+  const size_t last = axes.empty() ? 0 : static_cast<size_t>(axes.back());
+  std::vector<size_t> outer, reduced, trailing;
+  for (size_t d = 0; d < xs.size(); ++d) {
+    const bool r = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end();
+    (r ? reduced : d < last ? outer : trailing).push_back(d);
+  }
+  const std::vector<int> v = newVars(a.k, xs.size());
+  const std::vector<int64_t> xst = stridesOf(xs);
+  // x at the cell's element, x at the cell's first element, the cell.
+  Affine xi, xFirst, cell;
+  int64_t cellStride = 1, count = 1;
+  for (size_t d = xs.size(); d-- > 0;) {
+    xi = xi + Affine::var(v[d], xst[d]);
+    if (std::find(reduced.begin(), reduced.end(), d) != reduced.end()) {
+      count *= xs[d];
+      continue;
+    }
+    xFirst = xFirst + Affine::var(v[d], xst[d]);
+    cell = cell + Affine::var(v[d], cellStride);
+    cellStride *= xs[d];
+  }
+  // max starts from the cell's first element: no -inf constant needed.
+  const ExprP init = K == Reduce::Max ? loop::load(a.in[0], xFirst) : loop::constant(0);
+  const ExprP x = loop::load(a.in[0], xi), acc = loop::load(a.out, cell);
+  const Stmt update = K == Reduce::Max ? loop::store(a.out, cell, maxStep(acc, x))
+                                       : loop::store(a.out, cell, x, loop::Combine::Add);
+  std::vector<size_t> inner = reduced;
+  inner.insert(inner.end(), trailing.begin(), trailing.end());
+  std::vector<Stmt> body = loopsOver(trailing, v, xs, {loop::store(a.out, cell, init)}, false);
+  for (Stmt& s : loopsOver(inner, v, xs, {update}, false)) body.push_back(std::move(s));
+  if (K == Reduce::Mean) {
+    const ExprP mean = loop::apply(Op::Div, {acc, loop::constant(static_cast<float>(count))});
+    for (Stmt& s : loopsOver(trailing, v, xs, {loop::store(a.out, cell, mean)}, false)) body.push_back(std::move(s));
+  }
+  for (Stmt& s : loopsOver(outer, v, xs, std::move(body), true)) a.k.body.push_back(std::move(s));
+  return ok();
+}
+
 // dy spread back over the reduced axes: reshape to the keepdims shape, then
 // broadcast to x's shape.
 Expected<ValueId> spread(GradCtx& c, ValueId v, const std::vector<int64_t>& axes) {
@@ -123,6 +198,7 @@ OpDef reduction(std::string_view summary) {
           .eval = reduceEval<K>,
           .grad = reduceGrad<K>,
           .branches = K == Reduce::Max ? maxBranches : nullptr,
+          .lower = reduceLower<K>,
           .summary = summary};
 }
 

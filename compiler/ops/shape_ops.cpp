@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "compiler/grad_ctx.h"
+#include "compiler/lower.h"
 #include "compiler/op_registry.h"
 #include "compiler/ops/broadcast.h"
 
@@ -225,6 +226,83 @@ Status unsliceEval(const EvalArgs& args) {
   return ok();
 }
 
+// ---- lowerings: copies with affine indices, one buffer per value ----
+
+using loop::Affine;
+using loop::Stmt;
+
+void append(LowerArgs& a, std::vector<Stmt> stmts) {
+  for (Stmt& s : stmts) a.k.body.push_back(std::move(s));
+}
+
+// Offset of the element at `vars` in a tensor with strides `st`, except that
+// along `axis` the index is start + step·var (a slice's element).
+Affine sliceOffset(const std::vector<int64_t>& st, const std::vector<int>& vars, const SliceRange& r) {
+  Affine off = Affine::constant(r.start * st[static_cast<size_t>(r.axis)]);
+  for (size_t d = 0; d < vars.size(); ++d)
+    off = off + Affine::var(vars[d], st[d] * (static_cast<int64_t>(d) == r.axis ? r.step : 1));
+  return off;
+}
+
+// reshape and flatten keep the row-major data.
+Status copyLower(LowerArgs& a) {
+  a.k.body.push_back(copy(a.k, a.out, a.in[0], a.outType().numel()));
+  return ok();
+}
+
+// Loops over the output (stores contiguous), reading x through the permuted strides.
+Status transposeLower(LowerArgs& a) {
+  NNC_TRY(auto perm, transposePerm(a.inTypes[0], a.attrs()));
+  const Shape& os = a.outType().shape;
+  const std::vector<int64_t> xst = stridesOf(a.inTypes[0].shape);
+  const std::vector<int> v = newVars(a.k, os.size());
+  Affine src;
+  for (size_t d = 0; d < os.size(); ++d) src = src + Affine::var(v[d], xst[static_cast<size_t>(perm[d])]);
+  append(a, nest(v, os, {loop::store(a.out, rowMajor(os, v), loop::load(a.in[0], src))}));
+  return ok();
+}
+
+// One loop nest per operand, each writing its own block of the output.
+Status concatLower(LowerArgs& a) {
+  const Shape& os = a.outType().shape;
+  NNC_TRY(int64_t axis, normalizeAxis("concat", a.attrs().i("axis"), a.outType()));
+  const std::vector<int64_t> ost = stridesOf(os);
+  int64_t at = 0;
+  for (size_t i = 0; i < a.in.size(); ++i) {
+    const Shape& s = a.inTypes[i].shape;
+    const std::vector<int> v = newVars(a.k, s.size());
+    Affine dst = Affine::constant(at * ost[static_cast<size_t>(axis)]);
+    for (size_t d = 0; d < s.size(); ++d) dst = dst + Affine::var(v[d], ost[d]);
+    append(a, nest(v, s, {loop::store(a.out, dst, loop::load(a.in[i], rowMajor(s, v)))}));
+    at += s[static_cast<size_t>(axis)];
+  }
+  return ok();
+}
+
+// sliceRange normalizes the attributes exactly as the shape rule did.
+Status sliceLower(LowerArgs& a) {
+  NNC_TRY(SliceRange r, sliceRange(a.inTypes[0], a.attrs()));
+  const Shape& os = a.outType().shape;
+  const std::vector<int> v = newVars(a.k, os.size());
+  const Affine src = sliceOffset(stridesOf(a.inTypes[0].shape), v, r);
+  append(a, nest(v, os, {loop::store(a.out, rowMajor(os, v), loop::load(a.in[0], src))}));
+  return ok();
+}
+
+// Zeros, then the operand scattered to where the slice took its elements.
+Status unsliceLower(LowerArgs& a) {
+  NNC_TRY(SliceRange r, sliceRange(a.outType(), a.attrs()));
+  const Shape& s = a.inTypes[0].shape;
+  a.k.body.push_back(fill(a.k, a.out, a.outType().numel(), 0));
+  const std::vector<int> v = newVars(a.k, s.size());
+  const Affine dst = sliceOffset(stridesOf(a.outType().shape), v, r);
+  append(a, nest(v, s, {loop::store(a.out, dst, loop::load(a.in[0], rowMajor(s, v)))}));
+  return ok();
+}
+
+// broadcast_to is the identity formula under the generic broadcasting loops.
+loop::ExprP passThrough(const std::vector<loop::ExprP>& x, const Attrs&) { return x[0]; }
+
 using Grads = Expected<std::vector<ValueId>>;
 
 Grads reshapeGrad(GradCtx& c) {
@@ -280,6 +358,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = reshapeShape,
                .eval = copyEval,
                .grad = reshapeGrad,
+               .lower = copyLower,
                .summary = "same elements, new shape (one -1 is inferred)"});
   r.push_back({.name = "flatten",
                .operands = {"x"},
@@ -287,6 +366,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = flattenShape,
                .eval = copyEval,
                .grad = reshapeGrad,
+               .lower = copyLower,
                .summary = "keep dims before axis, merge the rest into one: [N, C, H, W] -> [N, C*H*W]"});
   r.push_back({.name = "transpose",
                .operands = {"x"},
@@ -294,6 +374,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = transposeShape,
                .eval = transposeEval,
                .grad = transposeGrad,
+               .lower = transposeLower,
                .summary = "permute axes (default: reverse them)"});
   r.push_back({.name = "concat",
                .operands = {"xs"},
@@ -302,6 +383,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = concatShape,
                .eval = concatEval,
                .grad = concatGrad,
+               .lower = concatLower,
                .summary = "join tensors along an axis"});
   r.push_back({.name = "slice",
                .operands = {"x"},
@@ -312,6 +394,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = sliceShape,
                .eval = sliceEval,
                .grad = sliceGrad,
+               .lower = sliceLower,
                .summary = "x[start:end:step] along one axis, with NumPy's negative indices and clamping"});
   r.push_back({.name = "unslice",
                .operands = {"x"},
@@ -323,6 +406,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = unsliceShape,
                .eval = unsliceEval,
                .grad = unsliceGrad,
+               .lower = unsliceLower,
                .summary = "the gradient of slice: x placed into zeros of the given shape"});
   r.push_back({.name = "broadcast_to",
                .operands = {"x"},
@@ -330,6 +414,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .shape = broadcastToShape,
                .eval = broadcastToEval,
                .grad = broadcastToGrad,
+               .pointwise = passThrough,
                .summary = "NumPy broadcasting to a given shape"});
 }
 

@@ -1,0 +1,160 @@
+// nnc's sgemm against OpenBLAS's cblas_sgemm on square sizes and on the
+// shapes the example models produce (dense layers forward and backward,
+// im2col convolution), at 1 and 2 threads. The two libraries run the same
+// case back to back so that a noisy machine slows both alike; at the end a
+// table gives each case's GFLOP/s side by side (best repetition of each) and
+// the ratio nnc / OpenBLAS. Without OpenBLAS (NNC_HAVE_OPENBLAS undefined)
+// only nnc runs.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/gemm.h"
+#include "runtime/parallel.h"
+
+#ifdef NNC_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+struct Shape {
+  const char* name;
+  bool transA, transB;
+  int64_t M, N, K;
+};
+
+const Shape kShapes[] = {
+    {"square 64", false, false, 64, 64, 64},
+    {"square 128", false, false, 128, 128, 128},
+    {"square 256", false, false, 256, 256, 256},
+    {"square 512", false, false, 512, 512, 512},
+    {"square 1024", false, false, 1024, 1024, 1024},
+    // mnist_mlp's first layer, batch 100: x·W, dW = xᵀ·dy, dx = dy·Wᵀ.
+    {"100x784 . 784x40", false, false, 100, 40, 784},
+    {"(784x100)T . 100x40", true, false, 784, 40, 100},
+    {"100x40 . (784x40)T", false, true, 100, 784, 40},
+    // simple_convnet's dense layer on 4320 features, and its backward.
+    {"100x4320 . 4320x100", false, false, 100, 100, 4320},
+    {"(4320x100)T . 100x100", true, false, 4320, 100, 100},
+    {"100x100 . (4320x100)T", false, true, 100, 4320, 100},
+    // simple_convnet's 5×5 convolution as im2col, 30 filters, batch 100,
+    // and its backward: dW = colsᵀ·dy, dcols = dy·Wᵀ.
+    {"57600x25 . 25x30", false, false, 57600, 30, 25},
+    {"(57600x25)T . 57600x30", true, false, 25, 30, 57600},
+    {"57600x30 . (25x30)T", false, true, 57600, 25, 30},
+};
+
+struct Operands {
+  std::vector<float> A, B, C;
+  int64_t lda, ldb, ldc;
+  explicit Operands(const Shape& s)
+      : A(size_t(s.M * s.K)), B(size_t(s.K * s.N)), C(size_t(s.M * s.N)),
+        lda(s.transA ? s.M : s.K), ldb(s.transB ? s.K : s.N), ldc(s.N) {
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (float& x : A) x = u(rng);
+    for (float& x : B) x = u(rng);
+  }
+};
+
+void setFlops(benchmark::State& state, const Shape& s) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(s.M) * double(s.N) * double(s.K) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_nnc(benchmark::State& state, Shape s, int threads) {
+  nnc::setThreadCount(threads);
+  Operands o(s);
+  for (auto _ : state) {
+    nnc::sgemm(s.transA, s.transB, s.M, s.N, s.K, o.A.data(), o.lda, o.B.data(), o.ldb, o.C.data(), o.ldc, false);
+    benchmark::ClobberMemory();
+  }
+  setFlops(state, s);
+}
+
+#ifdef NNC_HAVE_OPENBLAS
+void BM_openblas(benchmark::State& state, Shape s, int threads) {
+  openblas_set_num_threads(threads);
+  Operands o(s);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, s.transA ? CblasTrans : CblasNoTrans, s.transB ? CblasTrans : CblasNoTrans, int(s.M),
+                int(s.N), int(s.K), 1.0f, o.A.data(), int(o.lda), o.B.data(), int(o.ldb), 0.0f, o.C.data(),
+                int(o.ldc));
+    benchmark::ClobberMemory();
+  }
+  setFlops(state, s);
+}
+#endif
+
+std::string caseName(const Shape& s, int threads) { return std::string(s.name) + " /" + std::to_string(threads); }
+
+void registerAll() {
+  for (const Shape& s : kShapes)
+    for (int threads : {1, 2}) {
+      benchmark::RegisterBenchmark(("nnc: " + caseName(s, threads)).c_str(), BM_nnc, s, threads)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+#ifdef NNC_HAVE_OPENBLAS
+      benchmark::RegisterBenchmark(("openblas: " + caseName(s, threads)).c_str(), BM_openblas, s, threads)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+#endif
+    }
+}
+
+// Prints what the console reporter prints, keeping each case's best GFLOP/s
+// per library for the closing table.
+class TableReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      const std::string name = r.benchmark_name();
+      const size_t colon = name.find(": ");
+      const auto it = r.counters.find("GFLOP/s");
+      if (colon == std::string::npos || it == r.counters.end()) continue;
+      std::string key = name.substr(colon + 2);
+      key = key.substr(0, key.find("/real_time"));
+      double& best = (name.compare(0, colon, "nnc") == 0 ? nnc_ : blas_)[key];
+      best = std::max(best, double(it->second));
+      if (std::find(order_.begin(), order_.end(), key) == order_.end()) order_.push_back(key);
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\n| shape | threads | nnc GFLOP/s | OpenBLAS GFLOP/s | ratio |\n|---|---|---|---|---|\n");
+    for (const std::string& key : order_) {
+      const size_t slash = key.rfind(" /");
+      const double n = nnc_[key], b = blas_.count(key) ? blas_[key] : 0.0;
+      std::printf("| %s | %s | %.1f | ", key.substr(0, slash).c_str(), key.substr(slash + 2).c_str(), n);
+      if (b > 0)
+        std::printf("%.1f | %.2f |\n", b, n / b);
+      else
+        std::printf("- | - |\n");
+    }
+    std::printf("\nnnc kernels: %s\n", nnc::sgemmIsa());
+  }
+
+ private:
+  std::map<std::string, double> nnc_, blas_;
+  std::vector<std::string> order_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  registerAll();
+  TableReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

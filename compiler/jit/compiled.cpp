@@ -1,0 +1,108 @@
+#include "compiler/jit/compiled.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "compiler/jit/llvm_module.h"
+#include "compiler/runtime_calls.h"
+
+namespace nnc::jit {
+
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Status addProgram(Module& m, const Program& p, const std::string& entry) {
+  for (const loop::Kernel& k : p.kernels) NNC_CHECK(addKernel(m, k));
+  llvm::Module& mod = llvmModule(m);
+  llvm::IRBuilder<> b(llvmContext(m));
+  llvm::Function* f = createKernel(m, entry, {b.getPtrTy()});
+  if (!f) return error("JIT module already defines a function '{}'", entry);
+  f->getArg(0)->setName("arena");
+  b.SetInsertPoint(llvm::BasicBlock::Create(llvmContext(m), "entry", f));
+  auto slot = [&](int s) {
+    return b.CreateConstInBoundsGEP1_64(b.getFloatTy(), f->getArg(0),
+                                        static_cast<uint64_t>(p.slots[static_cast<size_t>(s)].offset));
+  };
+  for (const Launch& l : p.launches) {
+    llvm::Function* k = mod.getFunction(p.kernels[static_cast<size_t>(l.kernel)].name);
+    std::vector<llvm::Value*> args;
+    for (int s : l.slots) args.push_back(slot(s));
+    b.CreateCall(k, args);
+  }
+  for (const auto& [dst, src] : p.commits)
+    b.CreateMemCpy(slot(dst), llvm::MaybeAlign(64), slot(src), llvm::MaybeAlign(64),
+                   static_cast<uint64_t>(p.slots[static_cast<size_t>(dst)].size) * 4);
+  b.CreateRetVoid();
+  return ok();
+}
+
+struct CompiledProgram::Impl {
+  std::unique_ptr<Engine> engine;
+};
+
+CompiledProgram::~CompiledProgram() { std::free(arena_); }
+
+Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& g, const std::vector<ValueId>& targets,
+                                                                   const LowerOptions& lower,
+                                                                   const CompileOptions& opt) {
+  std::unique_ptr<CompiledProgram> cp(new CompiledProgram);
+  auto t0 = std::chrono::steady_clock::now();
+  NNC_TRY(cp->program_, lowerGraph(g, targets, lower));
+  cp->times_.lowerMs = msSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  auto m = std::make_unique<Module>(g.name.empty() ? "nnc" : g.name);
+  NNC_CHECK(addProgram(*m, cp->program_, opt.entry));
+  cp->times_.irMs = msSince(t0);
+
+  cp->impl_ = std::make_unique<Impl>();
+  NNC_TRY(cp->impl_->engine, Engine::create(opt.optLevel));
+  for (const RuntimeCall& c : runtimeCalls()) NNC_CHECK(cp->impl_->engine->defineSymbol(std::string(c.name), c.address));
+  t0 = std::chrono::steady_clock::now();
+  NNC_CHECK(cp->impl_->engine->add(std::move(m), opt.keepIR ? &cp->ir_ : nullptr));
+  cp->times_.optimizeMs = msSince(t0);
+  t0 = std::chrono::steady_clock::now();
+  NNC_TRY(void* fn, cp->impl_->engine->lookup(opt.entry));
+  cp->times_.codegenMs = msSince(t0);
+  cp->entry_ = reinterpret_cast<void (*)(float*)>(fn);
+
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(cp->program_.arenaFloats, 16)) * 4;
+  cp->arena_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (!cp->arena_) return error("cannot allocate the {}-byte arena of model '{}'", bytes, g.name);
+  std::memset(cp->arena_, 0, bytes);
+  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v) {
+    const Node& n = g.node(v);
+    float* d = cp->data(v);
+    if (!d || n.op->name != "const") continue;
+    const std::vector<double>& vals = n.attrs.floats("value");
+    for (int64_t i = 0; i < n.type.numel(); ++i)
+      d[i] = static_cast<float>(vals.size() == 1 ? vals[0] : vals.at(static_cast<size_t>(i)));
+  }
+  return cp;
+}
+
+float* CompiledProgram::data(ValueId v) {
+  if (v < 0 || static_cast<size_t>(v) >= program_.valueSlot.size()) return nullptr;
+  const int s = program_.valueSlot[static_cast<size_t>(v)];
+  return s < 0 ? nullptr : arena_ + program_.slots[static_cast<size_t>(s)].offset;
+}
+
+const float* CompiledProgram::data(ValueId v) const { return const_cast<CompiledProgram*>(this)->data(v); }
+
+int64_t CompiledProgram::size(ValueId v) const {
+  if (v < 0 || static_cast<size_t>(v) >= program_.valueSlot.size()) return 0;
+  const int s = program_.valueSlot[static_cast<size_t>(v)];
+  return s < 0 ? 0 : program_.slots[static_cast<size_t>(s)].size;
+}
+
+void CompiledProgram::run() { entry_(arena_); }
+
+}  // namespace nnc::jit

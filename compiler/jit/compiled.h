@@ -1,0 +1,66 @@
+// A lowered program compiled by the JIT into one native function over one
+// arena: `infer` and `train_step` are both this, for different programs.
+// No LLVM header here: callers (CLI, tests, benchmarks) stay fast to build.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/lower.h"
+
+namespace nnc::jit {
+
+struct CompileOptions {
+  int optLevel = 3;
+  std::string entry = "nnc_step";
+  bool keepIR = false;  // keep the optimized IR for `nnc emit-llvm`
+};
+
+// Wall time of each stage, for `nnc run -v`.
+struct CompileTimes {
+  double lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
+};
+
+class CompiledProgram {
+ public:
+  // Lowers `targets` of `g` (see lowerGraph), builds the LLVM module, runs
+  // the O-level pipeline and JIT-compiles it. Consts are filled here; inputs,
+  // labels and params are the caller's to fill through data().
+  static Expected<std::unique_ptr<CompiledProgram>> create(const Graph& g, const std::vector<ValueId>& targets,
+                                                           const LowerOptions& lower, const CompileOptions& opt = {});
+  ~CompiledProgram();
+  CompiledProgram(const CompiledProgram&) = delete;
+  CompiledProgram& operator=(const CompiledProgram&) = delete;
+
+  // The value's floats in the arena (i32 values held as floats), or null if
+  // the program does not hold it.
+  float* data(ValueId v);
+  const float* data(ValueId v) const;
+  int64_t size(ValueId v) const;
+
+  // Runs every kernel in order, then the commits: one native call.
+  void run();
+
+  const Program& program() const { return program_; }
+  const std::string& optimizedIR() const { return ir_; }
+  const CompileTimes& times() const { return times_; }
+  int64_t arenaBytes() const { return program_.arenaFloats * 4; }
+
+  struct Impl;
+
+ private:
+  CompiledProgram() = default;
+  Program program_;
+  std::string ir_;
+  CompileTimes times_;
+  std::unique_ptr<Impl> impl_;
+  float* arena_ = nullptr;
+  void (*entry_)(float*) = nullptr;
+};
+
+// Each kernel of `p`, then `void entry(float* arena)` that runs them on
+// their slots and performs the commits.
+class Module;
+Status addProgram(Module& m, const Program& p, const std::string& entry);
+
+}  // namespace nnc::jit

@@ -1,0 +1,49 @@
+// The portable GEMM: the same blocking over 4-lane GCC vectors (SSE on any
+// x86-64, NEON elsewhere), masks emulated lane by lane.
+#include <cstdint>
+#include <utility>
+
+#include "runtime/gemm_kernel.h"
+
+namespace nnc::gemm {
+namespace {
+
+struct V {
+  using T = float __attribute__((vector_size(16)));
+  using Mask = int;  // lanes on, from the first
+  static constexpr int W = 4;
+  static Mask mask(int n) { return n; }
+  static T zero() { return T{}; }
+  static T load(const float* p) {
+    T v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static T loadm(const float* p, Mask m) {
+    T v{};
+    for (int i = 0; i < m; ++i) v[i] = p[i];
+    return v;
+  }
+  static void store(float* p, T v) { __builtin_memcpy(p, &v, sizeof v); }
+  static void storem(float* p, Mask m, T v) {
+    for (int i = 0; i < m; ++i) p[i] = v[i];
+  }
+  static T bcast(float x) { return T{x, x, x, x}; }
+  // Written as two roundings, as a target without FMA computes it; the
+  // result differs from the vector kernels' in the last bit only.
+  static T fma(T a, T b, T c) { return a * b + c; }
+  static T add(T a, T b) { return a + b; }
+};
+
+struct Cfg {
+  static constexpr int MR = 4, NV = 2;
+  static constexpr int64_t MC = 128, NC = 2048;
+};
+
+#include "runtime/gemm_tiles.h"
+
+}  // namespace
+
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block}; }
+
+}  // namespace nnc::gemm
