@@ -60,8 +60,8 @@ const std::vector<CommandInfo>& commands() {
                          {"weights", true, "W.npz", "param values (default: initialized)"},
                          {"input", true, "NAME=F.npy", "inputs and labels (default: random; batch 2)"}}),
        runGradcheck},
-      {"run", "nnc run FILE [--epochs N] [--limit N] [--data DIR] [options]",
-       "Train the model with its train block (SGD) on an IDX dataset (default: Fashion-MNIST) and report loss and "
+      {"run", "nnc run FILE [--epochs N] [--limit N] [--data DIR] [--backend jit|interp] [--threads N] [options]",
+       "Train the model with its train block on an IDX dataset (default: Fashion-MNIST) and report loss and "
        "test accuracy per epoch.",
        withModelOptions({{"epochs", true, "N", "epochs (default: the train block's, else 1)"},
                          {"limit", true, "N", "use only the first N training samples"},
@@ -70,8 +70,17 @@ const std::vector<CommandInfo>& commands() {
                          {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},
                          {"metrics", true, "F.csv", "write a row per logged step and per epoch (.csv or .jsonl)"},
                          {"plot", true, "F.svg", "draw loss and accuracy curves as SVG, updated every epoch"},
-                         {"backend", true, "interp", "the backend running the step (the reference interpreter)"}}),
+                         {"backend", true, "jit|interp", "what runs the step: native code (default) or the reference interpreter"},
+                         {"threads", true, "N", "threads (default 0: every core)"},
+                         {"O", true, "", "-O0..-O3: the JIT's optimization level (default -O3)"},
+                         {"verbose", false, "", "print the time spent in each compilation stage", 'v'}}),
        runRun},
+      {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
+       "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",
+       withModelOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
+                         {"infer", false, "", "the inference program instead of the train step"},
+                         {"O", true, "", "-O0..-O3: the optimization level (default -O3)"}}),
+       runEmitLlvm},
   };
   return cmds;
 }
@@ -94,7 +103,9 @@ void printCommandHelp(const CommandInfo& c, std::ostream& out) {
   if (c.options.empty()) return;
   out << "\noptions:\n";
   for (const OptionSpec& o : c.options) {
-    std::string flag = fmt::format("--{}{}{}", o.name, o.takesValue ? " " : "", o.metavar);
+    std::string flag = std::string_view(o.name) == "O" ? "-O0..-O3"
+                       : o.shortName ? fmt::format("-{}, --{}{}{}", o.shortName, o.name, o.takesValue ? " " : "", o.metavar)
+                                     : fmt::format("--{}{}{}", o.name, o.takesValue ? " " : "", o.metavar);
     out << fmt::format("  {:<22} {}\n", flag, o.help);
   }
 }

@@ -1,6 +1,7 @@
 // nnc run: train a model from its train block on an IDX dataset and report
 // loss and test accuracy per epoch. The step (forward, backward, update) is
-// one graph; the reference interpreter runs it until the JIT backend exists.
+// one graph, run as one native call by the JIT (default) or by the reference
+// interpreter (--backend interp).
 // Optimizer state (TrainStep::state) is carried from step to step like the
 // params; the learning rate is fed per step from the train block's schedule.
 #include <algorithm>
@@ -11,10 +12,12 @@
 #include "cli/commands.h"
 #include "cli/frontend.h"
 #include "compiler/interpreter.h"
+#include "compiler/jit/compiled.h"
 #include "compiler/train_step.h"
 #include "runtime/idx.h"
 #include "runtime/metrics.h"
 #include "runtime/plot.h"
+#include "runtime/parallel.h"
 #include "runtime/rng.h"
 
 namespace nnc::cli {
@@ -67,17 +70,6 @@ Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>&
   return r;
 }
 
-// Copies samples `order[first .. first + batch)` into the model's input and label shapes.
-void fillBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, Tensor& x, Tensor& t) {
-  const int64_t batch = t.numel(), pixels = d.rows * d.cols;
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t s = order[static_cast<size_t>(first + b)];
-    for (int64_t p = 0; p < pixels; ++p)
-      x.data[static_cast<size_t>(b * pixels + p)] = d.images[static_cast<size_t>(s * pixels + p)];
-    t.data[static_cast<size_t>(b)] = d.labels[static_cast<size_t>(s)];
-  }
-}
-
 // The first output shaped [batch, classes]: the model's class scores.
 ValueId scoresOutput(const Graph& g, int64_t batch, int32_t classes) {
   for (const auto& [_, v] : g.outputs)
@@ -85,9 +77,169 @@ ValueId scoresOutput(const Graph& g, int64_t batch, int32_t classes) {
   return kNoValue;
 }
 
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// What runs a training step and scores a batch: the reference interpreter or
+// the JIT. Both see the same batches, learning rates and initial params.
+class Stepper {
+ public:
+  virtual ~Stepper() = default;
+  // Copies samples order[first .. first + batch) into the input (and the
+  // labels) of the training step, or of inference.
+  virtual void feed(const Dataset& d, const std::vector<int64_t>& order, int64_t first, bool training) = 0;
+  virtual Expected<double> trainStep(double lr, uint64_t seed) = 0;  // the loss; params updated
+  // Class scores [batch, classes] of the batch fed for inference.
+  virtual Expected<const float*> scores() = 0;
+};
+
+struct StepGraphs {
+  const Graph& g;
+  const TrainStep& step;
+  ValueId scores;
+  int64_t batch;
+  int64_t pixels;
+};
+
+class InterpStepper : public Stepper {
+ public:
+  InterpStepper(const StepGraphs& s, TensorMap params, TensorMap state)
+      : s_(s), params_(std::move(params)), state_(std::move(state)), x_(s.g.type(s.g.inputs[0])),
+        t_(s.g.type(s.g.labels[0])) {
+    const Graph& sg = s.step.grads.graph;
+    targets_ = {sg.loss};
+    for (auto [_, next] : s.step.updates) targets_.push_back(next);
+    for (auto [_, next] : s.step.state) targets_.push_back(next);
+  }
+
+  void feed(const Dataset& d, const std::vector<int64_t>& order, int64_t first, bool) override {
+    for (int64_t b = 0; b < s_.batch; ++b) {
+      const int64_t i = order[static_cast<size_t>(first + b)];
+      for (int64_t p = 0; p < s_.pixels; ++p)
+        x_.data[static_cast<size_t>(b * s_.pixels + p)] = d.images[static_cast<size_t>(i * s_.pixels + p)];
+      t_.data[static_cast<size_t>(b)] = d.labels[static_cast<size_t>(i)];
+    }
+  }
+
+  Expected<double> trainStep(double lr, uint64_t seed) override {
+    const Graph& g = s_.g;
+    const Graph& sg = s_.step.grads.graph;
+    TensorMap feeds = params_;
+    feeds[g.node(g.inputs[0]).name] = x_;
+    feeds[g.node(g.labels[0]).name] = t_;
+    for (const auto& [name, v] : state_) feeds[name] = v;
+    feeds[sg.node(s_.step.lr).name] = Tensor(sg.type(s_.step.lr), {lr});
+    NNC_TRY(auto vals, interpret(sg, feeds, EvalOptions{false, true, seed}, targets_));
+    for (auto [param, next] : s_.step.updates)
+      params_[g.node(param).name].data = std::move(vals[static_cast<size_t>(next)].data);
+    for (auto [node, next] : s_.step.state)
+      state_[sg.node(node).name].data = std::move(vals[static_cast<size_t>(next)].data);
+    return vals[static_cast<size_t>(sg.loss)].data[0];
+  }
+
+  Expected<const float*> scores() override {
+    TensorMap feeds = params_;
+    feeds[s_.g.node(s_.g.inputs[0]).name] = x_;
+    NNC_TRY(auto vals, interpret(s_.g, feeds, EvalOptions{false, false, 0}, {s_.scores}));
+    const Tensor& sc = vals[static_cast<size_t>(s_.scores)];
+    scores_.assign(sc.data.begin(), sc.data.end());
+    return scores_.data();
+  }
+
+ private:
+  const StepGraphs& s_;
+  TensorMap params_, state_;
+  Tensor x_, t_;
+  std::vector<ValueId> targets_;
+  std::vector<float> scores_;
+};
+
+// The train step and inference as two compiled programs, each one native
+// call. Params live in the train program's arena; inference gets a copy
+// whenever training has changed them.
+class JitStepper : public Stepper {
+ public:
+  static Expected<std::unique_ptr<JitStepper>> create(const StepGraphs& s, const TensorMap& params,
+                                                      const TensorMap& state, int optLevel, std::ostream* verbose) {
+    std::unique_ptr<JitStepper> j(new JitStepper(s));
+    const Graph& sg = s.step.grads.graph;
+    LowerOptions train;
+    train.training = true;
+    train.commits = s.step.updates;
+    train.commits.insert(train.commits.end(), s.step.state.begin(), s.step.state.end());
+    jit::CompileOptions co;
+    co.optLevel = optLevel;
+    co.entry = "train_step";
+    NNC_TRY(j->train_, jit::CompiledProgram::create(sg, {sg.loss}, train, co));
+    if (s.scores != kNoValue) {
+      co.entry = "infer";
+      NNC_TRY(j->infer_, jit::CompiledProgram::create(s.g, {s.scores}, LowerOptions{}, co));
+    }
+    for (const auto& [name, t] : params) NNC_CHECK(j->set(sg.findByName(name), t));
+    for (const auto& [name, t] : state) NNC_CHECK(j->set(sg.findByName(name), t));
+    if (verbose) {
+      auto line = [&](const char* what, const jit::CompiledProgram& p) {
+        const jit::CompileTimes& t = p.times();
+        *verbose << fmt::format(
+            "  {:<10} {:3} kernels, arena {:.1f} MiB: lower {:.1f} ms, LLVM IR {:.1f} ms, optimize {:.1f} ms, "
+            "JIT-compile {:.1f} ms\n",
+            what, p.program().kernels.size(), static_cast<double>(p.arenaBytes()) / (1 << 20), t.lowerMs, t.irMs,
+            t.optimizeMs, t.codegenMs);
+      };
+      line("train_step", *j->train_);
+      if (j->infer_) line("infer", *j->infer_);
+    }
+    return j;
+  }
+
+  void feed(const Dataset& d, const std::vector<int64_t>& order, int64_t first, bool training) override {
+    jit::CompiledProgram& p = training ? *train_ : *infer_;
+    float* x = p.data(s_.g.inputs[0]);
+    float* t = training ? p.data(s_.g.labels[0]) : nullptr;
+    for (int64_t b = 0; b < s_.batch; ++b) {
+      const int64_t i = order[static_cast<size_t>(first + b)];
+      std::copy_n(d.images.data() + i * s_.pixels, s_.pixels, x + b * s_.pixels);
+      if (t) t[b] = static_cast<float>(d.labels[static_cast<size_t>(i)]);
+    }
+  }
+
+  Expected<double> trainStep(double lr, uint64_t) override {
+    train_->data(s_.step.lr)[0] = static_cast<float>(lr);
+    train_->run();
+    dirty_ = true;
+    return static_cast<double>(train_->data(s_.step.grads.graph.loss)[0]);
+  }
+
+  Expected<const float*> scores() override {
+    if (dirty_) {
+      for (ValueId p : s_.g.params)
+        if (float* dst = infer_->data(p)) std::copy_n(train_->data(p), infer_->size(p), dst);
+      dirty_ = false;
+    }
+    infer_->run();
+    return infer_->data(s_.scores);
+  }
+
+ private:
+  explicit JitStepper(const StepGraphs& s) : s_(s) {}
+
+  Status set(ValueId v, const Tensor& t) {
+    float* d = train_->data(v);
+    if (!d) return ok();  // not read by the step (a param no loss depends on)
+    for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<float>(t.data[static_cast<size_t>(i)]);
+    return ok();
+  }
+
+  const StepGraphs& s_;
+  std::unique_ptr<jit::CompiledProgram> train_, infer_;
+  bool dirty_ = true;
+};
+
 }  // namespace
 
 int runRun(const Options& o, std::ostream& out, std::ostream& err) {
+  const auto t0 = std::chrono::steady_clock::now();
   auto l = [&] {
     auto eo = elaborateOptions(o);
     if (!eo) {
@@ -97,13 +249,20 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     return load(o.file, *eo, err);
   }();
   if (!l) return 1;
+  const double parseMs = msSince(t0);
   auto fail = [&](const Diagnostic& d) {
     err << l->sm->render(d);
     return 1;
   };
   const Graph& g = l->model.graph;
-  const std::string backend = o.value("backend", "interp");
-  if (backend != "interp") return fail(error("--backend {}: only 'interp' (the reference interpreter) exists yet", backend));
+  const std::string backend = o.value("backend", "jit");
+  if (backend != "interp" && backend != "jit")
+    return fail(error("--backend {}: the backends are 'jit' (native code) and 'interp' (the reference interpreter)",
+                      backend));
+  if (auto st = applyThreads(o); !st) return fail(st.error());
+  auto optLevel = optLevelOption(o);
+  if (!optLevel) return fail(optLevel.error());
+  const bool verbose = o.flag("verbose");
   auto setup = setupFrom(o, l->model.train);
   if (!setup) return fail(setup.error());
   const std::string metricsPath = o.value("metrics"), plotPath = o.value("plot");
@@ -131,12 +290,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
                       train->rows, train->cols));
   const ValueId scores = scoresOutput(g, batch, train->classes);
 
+  auto t1 = std::chrono::steady_clock::now();
   auto step = buildTrainStep(g, l->model.train);
   if (!step) return fail(step.error());
+  const double diffMs = msSince(t1);
   auto params = initParams(g, setup->seed);
   if (!params) return fail(params.error());
-  std::vector<ValueId> targets = {step->grads.graph.loss};
-  for (auto [_, next] : step->updates) targets.push_back(next);
   // Optimizer state starts from its initializer (zeros).
   const Graph& sg = step->grads.graph;
   TensorMap state;
@@ -144,18 +303,28 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     auto v = initParam(sg.node(node), setup->seed);
     if (!v) return fail(v.error());
     state[sg.node(node).name] = v.take();
-    targets.push_back(next);
   }
-  const std::string lrName = sg.node(step->lr).name;
+
+  const StepGraphs graphs{g, *step, scores, batch, train->rows * train->cols};
+  std::unique_ptr<Stepper> stepper;
+  if (verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
+  if (backend == "jit") {
+    auto j = JitStepper::create(graphs, *params, state, *optLevel, verbose ? &out : nullptr);
+    if (!j) return fail(j.error());
+    stepper = j.take();
+  } else {
+    stepper = std::make_unique<InterpStepper>(graphs, *params, state);
+  }
 
   const int64_t samples = setup->limit ? std::min(setup->limit, train->count) : train->count;
   const int64_t steps = samples / batch;
   if (steps == 0) return fail(error("{} training samples make no batch of {}", samples, batch));
-  out << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {})\n",
-                     g.name, setup->dataDir, steps * batch, batch, steps, step->optimizer.kind, backend);
+  out << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
+                     "thread{})\n",
+                     g.name, setup->dataDir, steps * batch, batch, steps, step->optimizer.kind, backend,
+                     threadCount(), threadCount() == 1 ? "" : "s");
   Rng shuffle(setup->seed);
   std::vector<int64_t> order(static_cast<size_t>(train->count));
-  Tensor x(xt), t(tt);
   int64_t globalStep = 0;
   for (int64_t epoch = 1; epoch <= setup->epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -164,28 +333,18 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     for (size_t i = order.size(); i-- > 1;) std::swap(order[i], order[shuffle.below(i + 1)]);
     double lossSum = 0;
     for (int64_t s = 0; s < steps; ++s, ++globalStep) {
-      fillBatch(*train, order, s * batch, x, t);
-      TensorMap feeds = *params;
-      feeds[g.node(g.inputs[0]).name] = x;
-      feeds[g.node(g.labels[0]).name] = t;
-      for (const auto& [name, v] : state) feeds[name] = v;
+      stepper->feed(*train, order, s * batch, true);
       const double lr = step->lrAt(globalStep);
-      feeds[lrName] = Tensor(sg.type(step->lr), {lr});
-      auto vals = interpret(sg, feeds, EvalOptions{false, true, setup->seed + static_cast<uint64_t>(globalStep)}, targets);
-      if (!vals) return fail(vals.error());
-      const double loss = (*vals)[static_cast<size_t>(sg.loss)].data[0];
-      if (!std::isfinite(loss))
+      auto loss = stepper->trainStep(lr, setup->seed + static_cast<uint64_t>(globalStep));
+      if (!loss) return fail(loss.error());
+      if (!std::isfinite(*loss))
         return fail(error("the loss became {} at epoch {}, step {}: training stopped (try a smaller learning rate)",
-                          loss, epoch, s + 1));
-      lossSum += loss;
+                          *loss, epoch, s + 1));
+      lossSum += *loss;
       if (setup->logEvery == 0 || (s + 1) % setup->logEvery == 0 || s + 1 == steps)
-        log.add({epoch, globalStep + 1, "train", loss});
-      for (auto [param, next] : step->updates)
-        (*params)[g.node(param).name].data = std::move((*vals)[static_cast<size_t>(next)].data);
-      for (auto [node, next] : step->state)
-        state[sg.node(node).name].data = std::move((*vals)[static_cast<size_t>(next)].data);
+        log.add({epoch, globalStep + 1, "train", *loss});
       if (setup->logEvery && (s + 1) % setup->logEvery == 0)
-        out << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps, loss,
+        out << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps, *loss,
                            step->schedule.kind == "constant" ? "" : fmt::format(", lr {:.4g}", lr));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -196,15 +355,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
       std::vector<int64_t> all(static_cast<size_t>(test->count));
       for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
       for (int64_t first = 0; first + batch <= test->count; first += batch) {
-        fillBatch(*test, all, first, x, t);
-        TensorMap feeds = *params;
-        feeds[g.node(g.inputs[0]).name] = x;
-        auto vals = interpret(g, feeds, EvalOptions{false, false, setup->seed}, {scores});
-        if (!vals) return fail(vals.error());
-        const Tensor& sc = (*vals)[static_cast<size_t>(scores)];
+        stepper->feed(*test, all, first, false);
+        auto sc = stepper->scores();
+        if (!sc) return fail(sc.error());
         for (int64_t b = 0; b < batch; ++b, ++seen) {
-          auto row = sc.data.begin() + b * train->classes;
-          right += std::max_element(row, row + train->classes) - row == static_cast<int64_t>(t.data[static_cast<size_t>(b)]);
+          const float* row = *sc + b * train->classes;
+          right += std::max_element(row, row + train->classes) - row == test->labels[static_cast<size_t>(first + b)];
         }
       }
       accuracy = static_cast<double>(right) / static_cast<double>(seen);
@@ -217,8 +373,8 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
       if (auto st = log.write(metricsPath); !st) return fail(st.error());
     if (!plotPath.empty())
       if (auto st = writePlot(plotPath, log); !st) return fail(st.error());
-    out << fmt::format("epoch {}: train loss {:.4f}, {}, {:.0f} samples/s\n", epoch, lossSum / static_cast<double>(steps),
-                       acc, samplesPerSec);
+    out << fmt::format("epoch {}: train loss {:.4f}, {}, {:.0f} samples/s ({:.2f} s)\n", epoch,
+                       lossSum / static_cast<double>(steps), acc, samplesPerSec, secs);
   }
   return 0;
 }

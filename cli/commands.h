@@ -17,6 +17,7 @@ struct OptionSpec {
   bool takesValue;
   const char* metavar;
   const char* help;
+  char shortName = 0;  // e.g. 'v' for -v
 };
 
 struct Options {
@@ -46,6 +47,12 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err);
 int runGrad(const Options& o, std::ostream& out, std::ostream& err);
 int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
 int runRun(const Options& o, std::ostream& out, std::ostream& err);
+int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
+
+// --threads N (0 or absent: every core), applied to the thread pool.
+Status applyThreads(const Options& o);
+// -O0..-O3 (default 3).
+Expected<int> optLevelOption(const Options& o);
 
 // "433,890"
 std::string groupThousands(int64_t n);

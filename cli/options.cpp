@@ -1,6 +1,7 @@
 #include <charconv>
 
 #include "cli/commands.h"
+#include "runtime/parallel.h"
 
 namespace nnc::cli {
 
@@ -17,6 +18,26 @@ Expected<Options> parseOptions(std::string_view command, const std::vector<Optio
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       o.values["help"].push_back("");
+      continue;
+    }
+    if (a.size() == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3') {
+      bool known = false;
+      for (const OptionSpec& s : specs) known |= std::string_view(s.name) == "O";
+      if (!known) return error("unknown option '{}' (see nnc help {})", a, command);
+      o.values["O"].push_back(a.substr(2));
+      continue;
+    }
+    if (a.size() == 2 && a[0] == '-' && a[1] != '-') {
+      const OptionSpec* spec = nullptr;
+      for (const OptionSpec& s : specs)
+        if (s.shortName == a[1]) spec = &s;
+      if (!spec) return error("unknown option '{}' (see nnc help {})", a, command);
+      std::string value;
+      if (spec->takesValue) {
+        if (i + 1 >= args.size()) return error("option '{}' needs a value ({})", a, spec->metavar);
+        value = args[++i];
+      }
+      o.values[spec->name].push_back(value);
       continue;
     }
     if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
@@ -58,6 +79,26 @@ Expected<ElaborateOptions> elaborateOptions(const Options& o) {
     e.overrides[kv.substr(0, eq)] = v;
   }
   return e;
+}
+
+}  // namespace nnc::cli
+
+namespace nnc::cli {
+
+Status applyThreads(const Options& o) {
+  if (!o.flag("threads")) return ok();
+  const std::string v = o.value("threads");
+  int n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < 0 || n > 1024)
+    return error("--threads takes a thread count from 0 (every core) to 1024, got '{}'", v);
+  setThreadCount(n);
+  return ok();
+}
+
+Expected<int> optLevelOption(const Options& o) {
+  if (!o.flag("O")) return 3;
+  return o.value("O")[0] - '0';
 }
 
 }  // namespace nnc::cli

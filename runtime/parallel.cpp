@@ -31,7 +31,8 @@ class Pool {
     for (std::thread& t : workers_) t.join();
     workers_.clear();
     stop_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    // A new worker must not take a job published before it existed.
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, g = generation_] { work(i, g); });
   }
 
   void run(int chunks, const std::function<void(int)>& job) {
@@ -53,9 +54,8 @@ class Pool {
   }
 
  private:
-  void work(int index) {
+  void work(int index, uint64_t seen) {
     inWorker = true;
-    uint64_t seen = 0;
     for (;;) {
       const std::function<void(int)>* job;
       {

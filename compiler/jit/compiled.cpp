@@ -8,6 +8,7 @@
 
 #include "compiler/jit/llvm_module.h"
 #include "compiler/runtime_calls.h"
+#include "runtime/parallel.h"
 
 namespace nnc::jit {
 
@@ -66,6 +67,7 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   cp->impl_ = std::make_unique<Impl>();
   NNC_TRY(cp->impl_->engine, Engine::create(opt.optLevel));
   for (const RuntimeCall& c : runtimeCalls()) NNC_CHECK(cp->impl_->engine->defineSymbol(std::string(c.name), c.address));
+  NNC_CHECK(cp->impl_->engine->defineSymbol("nnc_parallel_for", reinterpret_cast<void*>(&nnc_parallel_for)));
   t0 = std::chrono::steady_clock::now();
   NNC_CHECK(cp->impl_->engine->add(std::move(m), opt.keepIR ? &cp->ir_ : nullptr));
   cp->times_.optimizeMs = msSince(t0);

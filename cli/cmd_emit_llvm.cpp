@@ -1,0 +1,62 @@
+// nnc emit-llvm: the optimized LLVM IR of a model's train step (forward,
+// backward and update in one function) or of its inference.
+#include <ostream>
+
+#include "cli/commands.h"
+#include "cli/frontend.h"
+#include "compiler/jit/compiled.h"
+#include "compiler/train_step.h"
+#include "runtime/npy.h"
+
+namespace nnc::cli {
+
+int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return 1;
+  }
+  auto l = load(o.file, *eo, err);
+  if (!l) return 1;
+  auto fail = [&](const Diagnostic& d) {
+    err << l->sm->render(d);
+    return 1;
+  };
+  auto level = optLevelOption(o);
+  if (!level) return fail(level.error());
+  const Graph& g = l->model.graph;
+  jit::CompileOptions co;
+  co.optLevel = *level;
+  co.keepIR = true;
+  std::unique_ptr<jit::CompiledProgram> p;
+  if (o.flag("infer") || g.loss == kNoValue) {
+    std::vector<ValueId> targets;
+    for (const auto& [_, v] : g.outputs) targets.push_back(v);
+    if (g.loss != kNoValue) targets.push_back(g.loss);
+    if (targets.empty()) return fail(error("model '{}' has no outputs and no loss: nothing to compile", g.name));
+    co.entry = "infer";
+    auto cp = jit::CompiledProgram::create(g, targets, LowerOptions{}, co);
+    if (!cp) return fail(cp.error());
+    p = cp.take();
+  } else {
+    auto step = buildTrainStep(g, l->model.train);
+    if (!step) return fail(step.error());
+    LowerOptions lo;
+    lo.training = true;
+    lo.commits = step->updates;
+    lo.commits.insert(lo.commits.end(), step->state.begin(), step->state.end());
+    co.entry = "train_step";
+    auto cp = jit::CompiledProgram::create(step->grads.graph, {step->grads.graph.loss}, lo, co);
+    if (!cp) return fail(cp.error());
+    p = cp.take();
+  }
+  const std::string path = o.value("output");
+  if (path.empty()) {
+    out << p->optimizedIR();
+    return 0;
+  }
+  if (auto st = writeFileAtomic(path, p->optimizedIR()); !st) return fail(st.error());
+  return 0;
+}
+
+}  // namespace nnc::cli
