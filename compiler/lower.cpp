@@ -62,14 +62,47 @@ Stmt copy(loop::Kernel& k, int dst, int src, int64_t n) {
   return loop::loopOver(i, n, {loop::store(dst, Affine::var(i), loop::load(src, Affine::var(i)))}, true);
 }
 
+// Adjacent output dims merge when every operand either spans both or
+// broadcasts over both: an elementwise op on same-shaped operands becomes one
+// flat loop, which compiles faster and vectorizes across rows.
+struct Collapsed {
+  Shape out;
+  std::vector<Shape> in;
+};
+
+Collapsed collapseDims(const Shape& out, const std::vector<TensorType>& inTypes) {
+  const size_t rank = out.size();
+  std::vector<std::vector<bool>> present;  // operand spans out dim d
+  for (const TensorType& t : inTypes) {
+    std::vector<bool> p(rank, false);
+    const size_t lead = rank - t.shape.size();
+    for (size_t d = 0; d < t.shape.size(); ++d) p[d + lead] = t.shape[d] != 1 || out[d + lead] == 1;
+    present.push_back(std::move(p));
+  }
+  Collapsed c;
+  c.in.resize(inTypes.size());
+  for (size_t d = 0; d < rank; ++d) {
+    bool merge = d > 0;
+    for (size_t i = 0; i < inTypes.size() && merge; ++i) merge = present[i][d] == present[i][d - 1];
+    if (merge) {
+      c.out.back() *= out[d];
+      for (size_t i = 0; i < inTypes.size(); ++i)
+        if (present[i][d]) c.in[i].back() *= out[d];
+      continue;
+    }
+    c.out.push_back(out[d]);
+    for (size_t i = 0; i < inTypes.size(); ++i) c.in[i].push_back(present[i][d] ? out[d] : 1);
+  }
+  return c;
+}
+
 Status lowerPointwise(LowerArgs& a) {
-  const Shape& out = a.outType().shape;
-  const std::vector<int> vars = newVars(a.k, out.size());
+  const Collapsed c = collapseDims(a.outType().shape, a.inTypes);
+  const std::vector<int> vars = newVars(a.k, c.out.size());
   std::vector<loop::ExprP> args;
-  for (size_t i = 0; i < a.in.size(); ++i)
-    args.push_back(loop::load(a.in[i], broadcastIndex(a.inTypes[i].shape, out, vars)));
+  for (size_t i = 0; i < a.in.size(); ++i) args.push_back(loop::load(a.in[i], broadcastIndex(c.in[i], c.out, vars)));
   loop::ExprP v = a.node.op->pointwise(args, a.node.attrs);
-  for (Stmt& s : nest(vars, out, {loop::store(a.out, rowMajor(out, vars), std::move(v))})) a.k.body.push_back(std::move(s));
+  for (Stmt& s : nest(vars, c.out, {loop::store(a.out, rowMajor(c.out, vars), std::move(v))})) a.k.body.push_back(std::move(s));
   return ok();
 }
 

@@ -5,7 +5,9 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/TargetSelect.h>
@@ -146,6 +148,7 @@ llvm::Function* createKernel(Module& m, const std::string& name,
 
 struct Engine::Impl {
   int optLevel = 3;
+  bool vectorMath = false;  // libmvec is loaded: vector math calls may be generated
   // Only for the IR pipeline's cost model; LLJIT owns the one that emits code.
   std::unique_ptr<llvm::TargetMachine> tm;
   std::unique_ptr<llvm::orc::LLJIT> jit;
@@ -173,6 +176,8 @@ Expected<std::unique_ptr<Engine>> Engine::create(int optLevel) {
   if (!jit) return toDiagnostic(jit.takeError(), "cannot create the JIT");
   impl->jit = std::move(*jit);
 
+  // Loaded into the process (globally), so the search below finds it.
+  impl->vectorMath = !llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
   // The optimizer may turn loops into memset/memcpy and generated code may
   // call libm: resolve what no module defines from the process itself.
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
@@ -221,6 +226,13 @@ Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
     pto.LoopInterleaving = impl_->optLevel >= 2;
     // With the TargetMachine, the vectorizer gets the host's cost model.
     llvm::PassBuilder pb(impl_->tm.get(), pto);
+    // glibc's libmvec gives the vectorizer vector exp/log/tanh/pow: without
+    // it, a loop calling them runs one lane at a time. Registered before the
+    // defaults, which then leave ours in place.
+    llvm::TargetLibraryInfoImpl tlii{llvm::Triple(mod.getTargetTriple())};
+    if (impl_->vectorMath)
+      tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(mod.getTargetTriple()));
+    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
     pb.registerFunctionAnalyses(fam);
