@@ -2,6 +2,7 @@
 
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -20,8 +21,11 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Status addProgram(Module& m, const Program& p, const std::string& entry) {
-  for (const loop::Kernel& k : p.kernels) NNC_CHECK(addKernel(m, k));
+namespace {
+
+// `void entry(float* arena)`: each launch on its slots, then the commits.
+// Kernels defined in other modules are declared here and linked by the JIT.
+Status addEntry(Module& m, const Program& p, const std::string& entry) {
   llvm::Module& mod = llvmModule(m);
   llvm::IRBuilder<> b(llvmContext(m));
   llvm::Function* f = createKernel(m, entry, {b.getPtrTy()});
@@ -33,9 +37,11 @@ Status addProgram(Module& m, const Program& p, const std::string& entry) {
                                         static_cast<uint64_t>(p.slots[static_cast<size_t>(s)].offset));
   };
   for (const Launch& l : p.launches) {
-    llvm::Function* k = mod.getFunction(p.kernels[static_cast<size_t>(l.kernel)].name);
     std::vector<llvm::Value*> args;
     for (int s : l.slots) args.push_back(slot(s));
+    std::vector<llvm::Type*> types(args.size(), b.getPtrTy());
+    llvm::FunctionCallee k = mod.getOrInsertFunction(p.kernels[static_cast<size_t>(l.kernel)].name,
+                                                     llvm::FunctionType::get(b.getVoidTy(), types, false));
     b.CreateCall(k, args);
   }
   for (const auto& [dst, src] : p.commits)
@@ -43,6 +49,13 @@ Status addProgram(Module& m, const Program& p, const std::string& entry) {
                    static_cast<uint64_t>(p.slots[static_cast<size_t>(dst)].size) * 4);
   b.CreateRetVoid();
   return ok();
+}
+
+}  // namespace
+
+Status addProgram(Module& m, const Program& p, const std::string& entry) {
+  for (const loop::Kernel& k : p.kernels) NNC_CHECK(addKernel(m, k));
+  return addEntry(m, p, entry);
 }
 
 struct CompiledProgram::Impl {
@@ -59,9 +72,15 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   NNC_TRY(cp->program_, lowerGraph(g, targets, lower));
   cp->times_.lowerMs = msSince(t0);
 
+  // One module per thread, kernels dealt out round-robin, so that LLVM
+  // optimizes and compiles them in parallel; the entry goes with the first.
   t0 = std::chrono::steady_clock::now();
-  auto m = std::make_unique<Module>(g.name.empty() ? "nnc" : g.name);
-  NNC_CHECK(addProgram(*m, cp->program_, opt.entry));
+  const std::string name = g.name.empty() ? "nnc" : g.name;
+  const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(cp->program_.kernels.size(), 1));
+  std::vector<std::unique_ptr<Module>> modules;
+  for (size_t i = 0; i < parts; ++i) modules.push_back(std::make_unique<Module>(name + "." + std::to_string(i)));
+  for (size_t i = 0; i < cp->program_.kernels.size(); ++i) NNC_CHECK(addKernel(*modules[i % parts], cp->program_.kernels[i]));
+  NNC_CHECK(addEntry(*modules[0], cp->program_, opt.entry));
   cp->times_.irMs = msSince(t0);
 
   cp->impl_ = std::make_unique<Impl>();
@@ -69,7 +88,7 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   for (const RuntimeCall& c : runtimeCalls()) NNC_CHECK(cp->impl_->engine->defineSymbol(std::string(c.name), c.address));
   NNC_CHECK(cp->impl_->engine->defineSymbol("nnc_parallel_for", reinterpret_cast<void*>(&nnc_parallel_for)));
   t0 = std::chrono::steady_clock::now();
-  NNC_CHECK(cp->impl_->engine->add(std::move(m), opt.keepIR ? &cp->ir_ : nullptr));
+  NNC_CHECK(cp->impl_->engine->addAll(std::move(modules), opt.keepIR ? &cp->ir_ : nullptr));
   cp->times_.optimizeMs = msSince(t0);
   t0 = std::chrono::steady_clock::now();
   NNC_TRY(void* fn, cp->impl_->engine->lookup(opt.entry));

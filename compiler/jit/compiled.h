@@ -16,7 +16,9 @@ struct CompileOptions {
   bool keepIR = false;  // keep the optimized IR for `nnc emit-llvm`
 };
 
-// Wall time of each stage, for `nnc run -v`.
+// Wall time of each stage, for `nnc run -v`. Optimization and code
+// generation run together, module by module on the thread pool
+// (optimizeMs); codegenMs is what is left: linking and symbol lookup.
 struct CompileTimes {
   double lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
 };

@@ -6,7 +6,9 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/FileSystem.h>
@@ -17,6 +19,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+
+#include "runtime/parallel.h"
 
 #include "compiler/jit/llvm_module.h"
 
@@ -151,6 +156,8 @@ struct Engine::Impl {
   bool vectorMath = false;  // libmvec is loaded: vector math calls may be generated
   // Only for the IR pipeline's cost model; LLJIT owns the one that emits code.
   std::unique_ptr<llvm::TargetMachine> tm;
+  // For the TargetMachines of parallel compilation (addAll).
+  std::optional<llvm::orc::JITTargetMachineBuilder> jtmb;
   std::unique_ptr<llvm::orc::LLJIT> jit;
 };
 
@@ -167,6 +174,10 @@ Expected<std::unique_ptr<Engine>> Engine::create(int optLevel) {
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return toDiagnostic(jtmb.takeError(), "cannot detect the host for the JIT");
   jtmb->setCodeGenOptLevel(codeGenLevel(optLevel));
+  // Object files we emit ourselves (addAll) are linked at any address.
+  jtmb->setRelocationModel(llvm::Reloc::PIC_);
+  jtmb->setCodeModel(llvm::CodeModel::Small);
+  impl->jtmb = *jtmb;
 
   auto tm = jtmb->createTargetMachine();
   if (!tm) return toDiagnostic(tm.takeError(), "cannot create the JIT's target machine");
@@ -188,11 +199,10 @@ Expected<std::unique_ptr<Engine>> Engine::create(int optLevel) {
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
-Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
-  if (!m || !m->impl().module) return error("JIT: no module to add");
-  llvm::Module& mod = llvmModule(*m);
+namespace {
 
-  // Function by function first, so that the error names the culprit.
+// Function by function first, so that the error names the culprit.
+Status verify(llvm::Module& mod) {
   for (llvm::Function& f : mod) {
     if (f.isDeclaration()) continue;
     std::string msg;
@@ -203,52 +213,100 @@ Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
                    dumpIR(mod, name), llvm::StringRef(msg).trim().str());
     }
   }
-  {
-    std::string msg;
-    llvm::raw_string_ostream os(msg);
-    if (llvm::verifyModule(mod, &os))
-      return error("LLVM IR verification failed for module '{}' (IR dumped to {}):\n{}",
-                   mod.getName().str(), dumpIR(mod, mod.getName().str()),
-                   llvm::StringRef(msg).trim().str());
-  }
+  std::string msg;
+  llvm::raw_string_ostream os(msg);
+  if (llvm::verifyModule(mod, &os))
+    return error("LLVM IR verification failed for module '{}' (IR dumped to {}):\n{}", mod.getName().str(),
+                 dumpIR(mod, mod.getName().str()), llvm::StringRef(msg).trim().str());
+  return ok();
+}
 
+}  // namespace
+
+void Engine::optimize(llvm::Module& mod, llvm::TargetMachine& tm) const {
+  // Declared in this order so that they are destroyed in the reverse one.
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions pto;
+  // As clang sets them: vectorize from O2 on.
+  pto.LoopVectorization = impl_->optLevel >= 2;
+  pto.SLPVectorization = impl_->optLevel >= 2;
+  pto.LoopInterleaving = impl_->optLevel >= 2;
+  // With the TargetMachine, the vectorizer gets the host's cost model.
+  llvm::PassBuilder pb(&tm, pto);
+  // glibc's libmvec gives the vectorizer vector exp/log/tanh/pow: without
+  // it, a loop calling them runs one lane at a time. Registered before the
+  // defaults, which then leave ours in place.
+  llvm::TargetLibraryInfoImpl tlii{llvm::Triple(mod.getTargetTriple())};
+  if (impl_->vectorMath)
+    tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(mod.getTargetTriple()));
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = impl_->optLevel == 0 ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
+                                                     : pb.buildPerModuleDefaultPipeline(irLevel(impl_->optLevel));
+  mpm.run(mod, mam);
+}
+
+Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
+  if (!m || !m->impl().module) return error("JIT: no module to add");
+  llvm::Module& mod = llvmModule(*m);
+  NNC_CHECK(verify(mod));
   mod.setDataLayout(impl_->jit->getDataLayout());
-  {
-    // Declared in this order so that they are destroyed in the reverse one.
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PipelineTuningOptions pto;
-    // As clang sets them: vectorize from O2 on.
-    pto.LoopVectorization = impl_->optLevel >= 2;
-    pto.SLPVectorization = impl_->optLevel >= 2;
-    pto.LoopInterleaving = impl_->optLevel >= 2;
-    // With the TargetMachine, the vectorizer gets the host's cost model.
-    llvm::PassBuilder pb(impl_->tm.get(), pto);
-    // glibc's libmvec gives the vectorizer vector exp/log/tanh/pow: without
-    // it, a loop calling them runs one lane at a time. Registered before the
-    // defaults, which then leave ours in place.
-    llvm::TargetLibraryInfoImpl tlii{llvm::Triple(mod.getTargetTriple())};
-    if (impl_->vectorMath)
-      tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(mod.getTargetTriple()));
-    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::ModulePassManager mpm =
-        impl_->optLevel == 0 ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
-                             : pb.buildPerModuleDefaultPipeline(irLevel(impl_->optLevel));
-    mpm.run(mod, mam);
-  }
-
+  optimize(mod, *impl_->tm);
   if (optimizedIR) *optimizedIR = m->ir();
 
   llvm::orc::ThreadSafeModule tsm(std::move(m->impl().module), std::move(m->impl().context));
   if (auto e = impl_->jit->addIRModule(std::move(tsm)))
     return toDiagnostic(std::move(e), "cannot add module to the JIT");
+  return ok();
+}
+
+Status Engine::addAll(std::vector<std::unique_ptr<Module>> ms, std::string* optimizedIR) {
+  for (auto& m : ms) {
+    if (!m || !m->impl().module) return error("JIT: no module to add");
+    NNC_CHECK(verify(llvmModule(*m)));
+    llvmModule(*m).setDataLayout(impl_->jit->getDataLayout());
+  }
+  // Each module has its own LLVMContext and gets its own TargetMachine, so
+  // optimization and code generation run on the pool's threads side by side.
+  std::vector<llvm::SmallVector<char, 0>> objects(ms.size());
+  std::vector<std::string> failures(ms.size());
+  parallelFor(static_cast<int64_t>(ms.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      auto tm = impl_->jtmb->createTargetMachine();
+      if (!tm) {
+        failures[static_cast<size_t>(i)] = llvm::toString(tm.takeError());
+        continue;
+      }
+      llvm::Module& mod = llvmModule(*ms[static_cast<size_t>(i)]);
+      optimize(mod, **tm);
+      llvm::raw_svector_ostream os(objects[static_cast<size_t>(i)]);
+      llvm::legacy::PassManager pm;
+      if ((*tm)->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+        failures[static_cast<size_t>(i)] = "the target cannot emit object files";
+        continue;
+      }
+      pm.run(mod);
+    }
+  });
+  for (const std::string& f : failures)
+    if (!f.empty()) return error("JIT code generation failed: {}", f);
+  if (optimizedIR) {
+    optimizedIR->clear();
+    for (auto& m : ms) *optimizedIR += m->ir();
+  }
+  for (size_t i = 0; i < ms.size(); ++i) {
+    auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objects[i].data(), objects[i].size()),
+                                                    llvmModule(*ms[i]).getName());
+    if (auto e = impl_->jit->addObjectFile(std::move(buf)))
+      return toDiagnostic(std::move(e), "cannot add an object file to the JIT");
+  }
   return ok();
 }
 

@@ -5,12 +5,17 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dsl/diagnostics.h"
 
 namespace nnc::loop {
 struct Kernel;
 }
+namespace llvm {
+class Module;
+class TargetMachine;
+}  // namespace llvm
 
 namespace nnc::jit {
 
@@ -54,6 +59,10 @@ class Engine {
   // names the function and a file holding the IR, never a crash. With
   // optimizedIR, also returns the IR as it is after optimization.
   Status add(std::unique_ptr<Module> m, std::string* optimizedIR = nullptr);
+  // The same for several modules at once, optimized and compiled to object
+  // code in parallel on the thread pool (runtime/parallel.h); functions may
+  // call across modules. With optimizedIR, the modules' IR one after another.
+  Status addAll(std::vector<std::unique_ptr<Module>> ms, std::string* optimizedIR = nullptr);
 
   // The address of a function added earlier; compiles it on first lookup.
   Expected<void*> lookup(const std::string& name);
@@ -69,6 +78,7 @@ class Engine {
 
  private:
   explicit Engine(std::unique_ptr<Impl> impl);
+  void optimize(llvm::Module& mod, llvm::TargetMachine& tm) const;
   std::unique_ptr<Impl> impl_;
 };
 
