@@ -193,3 +193,166 @@ TEST_CASE("reduction errors name the rank", "[ops]") {
   requireError(inferOp("sum", {TensorType{DType::I32, {3}}}), {"sum:", "i32[3]"});
   REQUIRE(*inferOp("sum", {f32({})}) == f32({}));
 }
+
+// ---- lowering coverage: evalOp also runs each op's loop-IR kernel and
+// compares it with the reference, so these cases only pick the inputs. ----
+
+namespace {
+
+// Distinct, unordered values of both signs (max must not just pick the last).
+Tensor scrambled(Shape s, int seed = 0) {
+  std::vector<double> v(static_cast<size_t>(numel(s)));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<double>((static_cast<int>(i) * 37 + seed * 11 + 5) % 53) / 8.0 - 3.0;
+  return tensor(std::move(s), std::move(v));
+}
+
+// The lowered kernel's output alone, in f32: for checks the hook's tolerance
+// cannot make (the sign of a zero).
+std::vector<float> lowered(std::string_view name, const std::vector<Tensor>& in, Attrs attrs = {}) {
+  Graph g;
+  std::vector<ValueId> ids;
+  for (size_t i = 0; i < in.size(); ++i) ids.push_back(*g.addSource("input", "in" + std::to_string(i), in[i].type));
+  const OpDef* op = findOp(name);
+  const ValueId id = *g.add(name, ids, *completeAttrs(*op, in.size(), std::move(attrs)));
+  auto k = lowerNode(g, id, false);
+  REQUIRE(k.ok());
+  std::vector<std::vector<float>> bufs;
+  for (const loop::Buffer& b : k->buffers) bufs.emplace_back(static_cast<size_t>(b.size), -777.0f);
+  for (size_t i = 0; i < in.size(); ++i)
+    for (size_t j = 0; j < in[i].data.size(); ++j) bufs[i][j] = static_cast<float>(in[i].data[j]);
+  std::vector<float*> ptrs;
+  for (auto& b : bufs) ptrs.push_back(b.data());
+  loop::evaluate(*k, ptrs);
+  return bufs[in.size()];
+}
+
+const double kInf = std::numeric_limits<double>::infinity();
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+}  // namespace
+
+TEST_CASE("every elementwise op is lowered", "[ops][lower]") {
+  for (const char* name : {"add", "sub", "mul", "div", "maximum", "minimum", "pow", "neg", "exp", "log", "sqrt",
+                           "square", "abs", "sign", "relu", "leaky_relu", "sigmoid", "tanh", "step", "identity"}) {
+    INFO(name);
+    REQUIRE(findOp(name)->pointwise != nullptr);
+  }
+  for (const char* name : {"sum", "mean", "max"}) REQUIRE(findOp(name)->lower != nullptr);
+}
+
+TEST_CASE("lowered binary ops broadcast rank-0, row, column and middle-axis operands", "[ops][lower]") {
+  const Tensor x = scrambled({2, 3, 4});
+  const std::vector<Shape> others = {{}, {4}, {1, 4}, {3, 1}, {2, 1, 1}, {1, 3, 1}, {2, 1, 4}, {2, 3, 4}, {1, 1, 1}};
+  for (const char* name : {"add", "sub", "mul", "div", "maximum", "minimum"})
+    for (const Shape& s : others) {
+      INFO(name << " with " << shapeString(s));
+      Tensor y = scrambled(s, 3);
+      for (double& v : y.data) v += v == 0 ? 0.5 : 0;  // no division by zero
+      REQUIRE(evalOp(name, {x, y}).shape() == Shape{2, 3, 4});
+      REQUIRE(evalOp(name, {y, x}).shape() == Shape{2, 3, 4});
+    }
+  // Both operands broadcast: [2,1,3,1] with [4,1,5] -> [2,4,3,5].
+  REQUIRE(evalOp("mul", {scrambled({2, 1, 3, 1}), scrambled({4, 1, 5}, 1)}).shape() == Shape{2, 4, 3, 5});
+  // pow of positive bases by a column of exponents.
+  Tensor base = scrambled({3, 4});
+  for (double& v : base.data) v = std::abs(v) + 0.25;
+  REQUIRE(evalOp("pow", {base, tensor({3, 1}, {0.5, 2, -1.5})}).shape() == Shape{3, 4});
+}
+
+TEST_CASE("lowered unary ops on a rank-3 tensor and on a scalar", "[ops][lower]") {
+  Tensor x = scrambled({2, 3, 4});
+  Tensor pos = x;
+  for (double& v : pos.data) v = std::abs(v) + 0.125;
+  for (const char* name : {"neg", "exp", "square", "abs", "sign", "relu", "leaky_relu", "sigmoid", "tanh", "step",
+                           "identity"}) {
+    INFO(name);
+    REQUIRE(evalOp(name, {x}).shape() == Shape{2, 3, 4});
+    REQUIRE(evalOp(name, {tensor({}, {-1.5})}).shape() == Shape{});
+  }
+  REQUIRE(evalOp("log", {pos}).shape() == Shape{2, 3, 4});
+  REQUIRE(evalOp("sqrt", {pos}).shape() == Shape{2, 3, 4});
+  evalOp("leaky_relu", {x}, {{"alpha", 0.3}});
+}
+
+TEST_CASE("lowered elementwise ops on NaN, infinities and zeros", "[ops][lower]") {
+  // The hook checks that NaN comes out where the reference has NaN and values
+  // elsewhere; maximum/minimum propagate NaN from either side. (It cannot
+  // compare infinite results, so infinities only go where results are finite.)
+  const Tensor a = tensor({5}, {kNaN, 1, kNaN, 0, 2});
+  const Tensor b = tensor({5}, {1, kNaN, kNaN, -0.0, -3});
+  for (const char* name : {"add", "sub", "mul", "div", "maximum", "minimum", "pow"}) {
+    INFO(name);
+    evalOp(name, {a, b});
+    evalOp(name, {b, a});
+  }
+  const Tensor x = tensor({5}, {kNaN, 0, -0.0, 30, -30});
+  for (const char* name : {"neg", "exp", "abs", "sign", "relu", "leaky_relu", "sigmoid", "tanh", "step", "identity",
+                           "square"}) {
+    INFO(name);
+    evalOp(name, {x});
+  }
+  const Tensor inf = tensor({2}, {kInf, -kInf});
+  requireClose(evalOp("sigmoid", {inf}), {2}, {1, 0});
+  requireClose(evalOp("tanh", {inf}), {2}, {1, -1});
+  requireClose(evalOp("sign", {inf}), {2}, {1, -1});
+  requireClose(evalOp("step", {inf}), {2}, {1, 0});
+  requireClose(evalOp("sigmoid", {tensor({2}, {89, -89})}), {2}, {1, 0});
+  // What the tolerance cannot see: the sign of zero follows the reference.
+  const std::vector<float> sg = lowered("sign", {tensor({2}, {-0.0, 0.0})});
+  REQUIRE(std::signbit(sg[0]));
+  REQUIRE_FALSE(std::signbit(sg[1]));
+  REQUIRE_FALSE(std::signbit(lowered("relu", {tensor({1}, {-0.0})})[0]));
+  // std::max(a, b) returns a on ties, so max(-0, 0) is -0; min(0, -0) is 0.
+  REQUIRE(std::signbit(lowered("maximum", {tensor({1}, {-0.0}), tensor({1}, {0.0})})[0]));
+  REQUIRE_FALSE(std::signbit(lowered("minimum", {tensor({1}, {0.0}), tensor({1}, {-0.0})})[0]));
+}
+
+TEST_CASE("lowered reductions over every set of axes of a rank-4 tensor", "[ops][lower]") {
+  const Tensor x = scrambled({2, 3, 4, 5});
+  for (const char* name : {"sum", "mean", "max"})
+    for (int mask = 0; mask < 16; ++mask) {
+      std::vector<int64_t> axes;
+      for (int d = 0; d < 4; ++d)
+        if (mask & (1 << d)) axes.push_back(d);
+      if (axes.empty()) continue;  // an empty list means every axis: the mask 15 case
+      for (int64_t keep : {0, 1}) {
+        INFO(name << " over " << shapeString(axes) << " keepdims " << keep);
+        evalOp(name, {x}, {{"axis", axes}, {"keepdims", keep}});
+      }
+    }
+  for (const char* name : {"sum", "mean", "max"}) {
+    INFO(name);
+    evalOp(name, {x});
+    evalOp(name, {tensor({}, {2.5})});
+    evalOp(name, {scrambled({7})}, {{"axis", int64_t{0}}});
+    // Dims of extent 1 among kept and reduced ones.
+    evalOp(name, {scrambled({1, 3, 1, 2})}, {{"axis", std::vector<int64_t>{0, 3}}});
+    evalOp(name, {scrambled({3, 1, 2})}, {{"axis", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}});
+  }
+}
+
+TEST_CASE("lowered reductions over each axis of a rank-3 tensor", "[ops][lower]") {
+  const Tensor x = scrambled({3, 4, 5}, 2);
+  for (const char* name : {"sum", "mean", "max"})
+    for (int64_t axis : {0, 1, 2, -1})
+      for (int64_t keep : {0, 1}) {
+        INFO(name << " axis " << axis << " keepdims " << keep);
+        evalOp(name, {x}, {{"axis", axis}, {"keepdims", keep}});
+      }
+}
+
+TEST_CASE("lowered max propagates NaN and handles -inf", "[ops][lower]") {
+  // Row 0 has a NaN first, row 1 in the middle, row 2 last; row 3 starts at -inf.
+  const Tensor x = tensor({4, 3}, {kNaN, 1, 2, 3, kNaN, 4, 5, 6, kNaN, -kInf, -7, -kInf});
+  Tensor rows = evalOp("max", {x}, {{"axis", int64_t{1}}});
+  REQUIRE(std::isnan(rows.data[0]));
+  REQUIRE(std::isnan(rows.data[1]));
+  REQUIRE(std::isnan(rows.data[2]));
+  REQUIRE(rows.data[3] == -7);
+  evalOp("max", {x}, {{"axis", int64_t{0}}});
+  evalOp("max", {x});
+  evalOp("sum", {x}, {{"axis", int64_t{0}}});  // every column meets a NaN
+  // No -inf start value: a cell of -inf only stays -inf.
+  REQUIRE(lowered("max", {tensor({3}, {-kInf, -kInf, -kInf})})[0] == -kInf);
+}

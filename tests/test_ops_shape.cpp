@@ -1,4 +1,7 @@
 // Shape ops against values worked out by hand.
+#include <algorithm>
+#include <numeric>
+
 #include "op_test_util.h"
 
 using namespace nnc;
@@ -130,4 +133,86 @@ TEST_CASE("elementwise, reduction and shape ops are registered with summaries", 
   REQUIRE(findOp("add")->operands == std::vector<std::string_view>{"a", "b"});
   REQUIRE(findOp("exp")->operands == std::vector<std::string_view>{"x"});
   REQUIRE(findOp("concat")->variadic);
+}
+
+// ---- lowering coverage: evalOp also runs each op's loop-IR kernel against
+// the reference, so these cases only pick shapes and attributes. ----
+
+TEST_CASE("shape ops are lowered", "[ops][lower]") {
+  for (const char* name : {"reshape", "flatten", "transpose", "concat", "slice", "unslice"}) {
+    INFO(name);
+    REQUIRE(findOp(name)->lower != nullptr);
+  }
+  REQUIRE(findOp("broadcast_to")->pointwise != nullptr);
+}
+
+TEST_CASE("lowered transpose: every perm of rank 3 and 4", "[ops][lower]") {
+  for (const Shape& s : {Shape{2, 3, 4}, Shape{2, 3, 4, 5}, Shape{1, 3, 1, 2}}) {
+    std::vector<int64_t> perm(s.size());
+    std::iota(perm.begin(), perm.end(), 0);
+    do {
+      INFO(shapeString(s) << " perm " << shapeString(perm));
+      Tensor y = evalOp("transpose", {iota(s)}, {{"perm", perm}});
+      for (size_t d = 0; d < s.size(); ++d) REQUIRE(y.shape()[d] == s[static_cast<size_t>(perm[d])]);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+  }
+  evalOp("transpose", {iota({2, 3, 4, 5})});  // default: reversed
+  evalOp("transpose", {iota({5})});
+  evalOp("transpose", {tensor({}, {3})});
+}
+
+TEST_CASE("lowered concat along each axis, variadic", "[ops][lower]") {
+  const Shape base{2, 3, 4};
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    std::vector<Tensor> parts;
+    for (int64_t len : {1, 3, 2}) {
+      Shape s = base;
+      s[static_cast<size_t>(axis)] = len;
+      Tensor t = iota(s);
+      for (double& v : t.data) v += 100.0 * static_cast<double>(parts.size());
+      parts.push_back(t);
+    }
+    INFO("axis " << axis);
+    Tensor y = evalOp("concat", parts, {{"axis", axis}});
+    REQUIRE(y.shape()[static_cast<size_t>(axis)] == 6);
+    evalOp("concat", parts, {{"axis", axis - 3}});
+    evalOp("concat", {parts[1]}, {{"axis", axis}});
+  }
+  evalOp("concat", {iota({2}), iota({3}), iota({1}), iota({4})});
+  evalOp("concat", {iota({2, 2, 2, 3}), iota({2, 2, 2, 1})}, {{"axis", int64_t{3}}});
+}
+
+TEST_CASE("lowered slice and unslice: every axis, steps, negative indices", "[ops][lower]") {
+  const Tensor x = iota({4, 5, 6});
+  struct Case {
+    int64_t start, end, step;
+  };
+  const std::vector<Case> cases = {{0, 100, 1}, {1, 3, 1},   {-3, -1, 1}, {-100, 2, 1}, {0, 6, 2},
+                                   {1, 100, 3}, {-4, 6, 2},  {-1, 100, 1}, {0, -1, 4}, {2, 3, 5}};
+  for (int64_t axis : {0, 1, 2, -1})
+    for (const Case& c : cases) {
+      Attrs at{{"axis", axis}, {"start", c.start}, {"end", c.end}, {"step", c.step}};
+      const OpDef* op = findOp("slice");
+      auto full = completeAttrs(*op, 1, at);
+      REQUIRE(full.ok());
+      if (!op->shape({x.type}, *full)) continue;  // selects nothing on this axis
+      INFO("axis " << axis << " " << c.start << ":" << c.end << ":" << c.step);
+      Tensor y = evalOp("slice", {x}, at);
+      Attrs un = at;
+      un.set("shape", x.shape());
+      Tensor back = evalOp("unslice", {y}, un);
+      REQUIRE(back.shape() == x.shape());
+    }
+}
+
+TEST_CASE("lowered broadcast_to, reshape and flatten", "[ops][lower]") {
+  for (const Shape& s : {Shape{}, Shape{4}, Shape{3, 1}, Shape{1, 4}, Shape{2, 1, 4}, Shape{1, 3, 1}, Shape{2, 3, 4}}) {
+    INFO(shapeString(s));
+    REQUIRE(evalOp("broadcast_to", {iota(s)}, {{"shape", std::vector<int64_t>{2, 3, 4}}}).shape() == Shape{2, 3, 4});
+  }
+  evalOp("broadcast_to", {iota({3, 1})}, {{"shape", std::vector<int64_t>{5, 2, 3, 4}}});
+  evalOp("reshape", {iota({2, 3, 4})}, {{"shape", std::vector<int64_t>{4, -1, 2}}});
+  evalOp("flatten", {iota({2, 3, 4, 5})}, {{"axis", int64_t{2}}});
+  evalOp("flatten", {iota({2, 3, 4, 5})}, {{"axis", int64_t{0}}});
+  evalOp("reshape", {iota({4}, DType::I32)}, {{"shape", std::vector<int64_t>{2, 2}}});
 }

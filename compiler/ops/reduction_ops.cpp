@@ -75,14 +75,16 @@ Status reduceEval(const EvalArgs& args) {
 // are the outer loops (the first one parallel: threads own disjoint cells);
 // kept dims after it go innermost, inside the reduction loops, so the inner
 // loop walks contiguous input either way. Per cell block: init, accumulate,
-// and (mean) divide.
+// and (mean) divide. Reducing only leading axes ([N, C] over N) leaves no
+// kept dim outside the reduction, so no loop is parallel there: contiguous
+// serial beats strided threaded for the bias-gradient sizes this sees.
 
 using loop::Affine;
 using loop::ExprP;
 using loop::Op;
 using loop::Stmt;
 
-// The reference's `v > acc || isnan(v)) && !isnan(acc) ? v : acc`: a NaN is
+// The reference's `(v > acc || isnan(v)) && !isnan(acc) ? v : acc`: a NaN is
 // sticky. Combine::Max is fmax, which would drop it.
 ExprP maxStep(const ExprP& acc, const ExprP& v) {
   ExprP larger = loop::apply(Op::Select, {loop::apply(Op::Greater, {v, acc}), v, acc});
@@ -101,16 +103,40 @@ std::vector<Stmt> loopsOver(const std::vector<size_t>& dims, const std::vector<i
   return nest(vars, extents, std::move(body), parallel);
 }
 
+// x's dims with those of extent 1 dropped and neighbours of one kind (both
+// reduced or both kept) merged: they address memory as one dim, and fewer,
+// longer loops vectorize better. sum over {0, 2, 3} of [N, C, H, W] becomes
+// a sum over {0, 2} of [N, C, H·W].
+struct ReduceDims {
+  Shape extent;
+  std::vector<bool> reduced;
+};
+
+ReduceDims collapse(const Shape& xs, const std::vector<int64_t>& axes) {
+  ReduceDims r;
+  for (size_t d = 0; d < xs.size(); ++d) {
+    if (xs[d] == 1) continue;
+    const bool red = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end();
+    if (!r.reduced.empty() && r.reduced.back() == red) {
+      r.extent.back() *= xs[d];
+    } else {
+      r.extent.push_back(xs[d]);
+      r.reduced.push_back(red);
+    }
+  }
+  return r;
+}
+
 template <Reduce K>
 Status reduceLower(LowerArgs& a) {
-  const Shape& xs = a.inTypes[0].shape;
   NNC_TRY(auto axes, reduceAxes(K, a.inTypes[0], a.attrs()));
-  const size_t last = axes.empty() ? 0 : static_cast<size_t>(axes.back());
+  const ReduceDims c = collapse(a.inTypes[0].shape, axes);
+  const Shape& xs = c.extent;
+  size_t last = 0;  // one past the last reduced dim
+  for (size_t d = 0; d < xs.size(); ++d)
+    if (c.reduced[d]) last = d + 1;
   std::vector<size_t> outer, reduced, trailing;
-  for (size_t d = 0; d < xs.size(); ++d) {
-    const bool r = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end();
-    (r ? reduced : d < last ? outer : trailing).push_back(d);
-  }
+  for (size_t d = 0; d < xs.size(); ++d) (c.reduced[d] ? reduced : d < last ? outer : trailing).push_back(d);
   const std::vector<int> v = newVars(a.k, xs.size());
   const std::vector<int64_t> xst = stridesOf(xs);
   // x at the cell's element, x at the cell's first element, the cell.
@@ -118,7 +144,7 @@ Status reduceLower(LowerArgs& a) {
   int64_t cellStride = 1, count = 1;
   for (size_t d = xs.size(); d-- > 0;) {
     xi = xi + Affine::var(v[d], xst[d]);
-    if (std::find(reduced.begin(), reduced.end(), d) != reduced.end()) {
+    if (c.reduced[d]) {
       count *= xs[d];
       continue;
     }
