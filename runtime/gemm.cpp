@@ -44,6 +44,7 @@ float* scratch(int slot, size_t floats) {
 namespace {
 
 bool supported(const gemm::Isa& isa) {
+  __builtin_cpu_init();  // needed if the first GEMM runs before libgcc's constructor
   const std::string_view n = isa.name;
   if (n == "avx512")
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
@@ -52,13 +53,29 @@ bool supported(const gemm::Isa& isa) {
   return true;
 }
 
-const gemm::Isa kIsas[] = {gemm::avx512Isa(), gemm::avx2Isa(), gemm::genericIsa()};
+// Built on first use rather than at static initialization, so that a GEMM
+// called from another file's static initializer still finds its kernels.
+const gemm::Isa* isas() {
+  static const gemm::Isa table[] = {gemm::avx512Isa(), gemm::avx2Isa(), gemm::genericIsa()};
+  return table;
+}
+constexpr int kIsaCount = 3;
 
-std::atomic<const gemm::Isa*> current{[] {
-  for (const gemm::Isa& isa : kIsas)
-    if (supported(isa)) return &isa;
-  return &kIsas[2];
-}()};
+std::atomic<const gemm::Isa*> chosen{nullptr};
+
+const gemm::Isa& currentIsa() {
+  const gemm::Isa* isa = chosen.load();
+  if (!isa) {
+    isa = &isas()[kIsaCount - 1];
+    for (int i = 0; i < kIsaCount; ++i)
+      if (supported(isas()[i])) {
+        isa = &isas()[i];
+        break;
+      }
+    chosen.store(isa);
+  }
+  return *isa;
+}
 
 // K is cut into equal slices of at most ~256: a 14×32 tile's B micro-panel
 // (256·32 floats) then fits L1 beside its A stream.
@@ -74,12 +91,12 @@ constexpr double kMinFlopsPerThread = 4e6;
 
 }  // namespace
 
-const char* sgemmIsa() { return current.load()->name; }
+const char* sgemmIsa() { return currentIsa().name; }
 
 bool setSgemmIsa(const char* name) {
-  for (const gemm::Isa& isa : kIsas)
-    if (std::strcmp(isa.name, name) == 0 && supported(isa)) {
-      current.store(&isa);
+  for (int i = 0; i < kIsaCount; ++i)
+    if (std::strcmp(isas()[i].name, name) == 0 && supported(isas()[i])) {
+      chosen.store(&isas()[i]);
       return true;
     }
   return false;
@@ -93,7 +110,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
       for (int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
     return;
   }
-  const gemm::Isa& isa = *current.load();
+  const gemm::Isa& isa = currentIsa();
   const gemm::Args g{transA, transB, accumulate, M, N, K, A, lda, B, ldb, C, ldc, depthBlock(K)};
 
   // Each thread takes a band of whole register tiles, of rows or of columns,
