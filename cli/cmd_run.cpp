@@ -161,7 +161,8 @@ class InterpStepper : public Stepper {
 class JitStepper : public Stepper {
  public:
   static Expected<std::unique_ptr<JitStepper>> create(const StepGraphs& s, const TensorMap& params,
-                                                      const TensorMap& state, int optLevel, std::ostream* verbose) {
+                                                      const TensorMap& state, int optLevel, bool profile,
+                                                      std::ostream* verbose) {
     std::unique_ptr<JitStepper> j(new JitStepper(s));
     const Graph& sg = s.step.grads.graph;
     LowerOptions train;
@@ -170,6 +171,7 @@ class JitStepper : public Stepper {
     train.commits.insert(train.commits.end(), s.step.state.begin(), s.step.state.end());
     jit::CompileOptions co;
     co.optLevel = optLevel;
+    co.profile = profile;
     co.entry = "train_step";
     NNC_TRY(j->train_, jit::CompiledProgram::create(sg, {sg.loss}, train, co));
     if (s.scores != kNoValue) {
@@ -211,6 +213,29 @@ class JitStepper : public Stepper {
     return static_cast<double>(train_->data(s_.step.grads.graph.loss)[0]);
   }
 
+  // Runs `steps` train steps kernel by kernel on the batch fed last and
+  // prints the kernels taking the most time, with their share of the step.
+  Status profile(int steps, std::ostream& out) {
+    const Program& p = train_->program();
+    std::vector<double> total(p.launches.size(), 0.0);
+    for (int i = 0; i < steps; ++i) {
+      NNC_TRY(auto ms, train_->profile());
+      for (size_t k = 0; k < ms.size(); ++k) total[k] += ms[k];
+    }
+    double sum = 0;
+    for (double t : total) sum += t;
+    std::vector<size_t> order(total.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total[a] > total[b]; });
+    out << fmt::format("train step profile ({} steps, {:.3f} ms per step):\n", steps, sum / steps);
+    for (size_t i = 0; i < std::min<size_t>(order.size(), 15); ++i) {
+      const loop::Kernel& k = p.kernels[static_cast<size_t>(p.launches[order[i]].kernel)];
+      out << fmt::format("  {:8.3f} ms {:5.1f}%  {}\n", total[order[i]] / steps, 100 * total[order[i]] / sum,
+                         k.comment);
+    }
+    return ok();
+  }
+
   Expected<const float*> scores() override {
     if (dirty_) {
       for (ValueId p : s_.g.params)
@@ -223,6 +248,11 @@ class JitStepper : public Stepper {
 
  private:
   explicit JitStepper(const StepGraphs& s) : s_(s) {}
+
+ public:
+  float* data(ValueId v) { return train_->data(v); }
+
+ private:
 
   Status set(ValueId v, const Tensor& t) {
     float* d = train_->data(v);
@@ -309,8 +339,16 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   std::unique_ptr<Stepper> stepper;
   if (verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
   if (backend == "jit") {
-    auto j = JitStepper::create(graphs, *params, state, *optLevel, verbose ? &out : nullptr);
+    auto j = JitStepper::create(graphs, *params, state, *optLevel, o.flag("profile"), verbose ? &out : nullptr);
     if (!j) return fail(j.error());
+    if (o.flag("profile")) {
+      std::vector<int64_t> first(static_cast<size_t>(batch));
+      for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
+      (*j)->feed(*train, first, 0, true);
+      (*j)->data(step->lr)[0] = static_cast<float>(step->lrAt(0));
+      if (auto st = (*j)->profile(20, out); !st) return fail(st.error());
+      return 0;
+    }
     stepper = j.take();
   } else {
     stepper = std::make_unique<InterpStepper>(graphs, *params, state);

@@ -51,6 +51,19 @@ Status addEntry(Module& m, const Program& p, const std::string& entry) {
   return ok();
 }
 
+// `void K.thunk(float** args)` = K(args[0], ...): lets the profiler call
+// each kernel through one signature.
+void addThunk(Module& m, const loop::Kernel& k) {
+  llvm::IRBuilder<> b(llvmContext(m));
+  llvm::Function* f = createKernel(m, k.name + ".thunk", {b.getPtrTy()});
+  b.SetInsertPoint(llvm::BasicBlock::Create(llvmContext(m), "entry", f));
+  std::vector<llvm::Value*> args;
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    args.push_back(b.CreateLoad(b.getPtrTy(), b.CreateConstInBoundsGEP1_64(b.getPtrTy(), f->getArg(0), i)));
+  b.CreateCall(llvmModule(m).getFunction(k.name), args);
+  b.CreateRetVoid();
+}
+
 }  // namespace
 
 Status addProgram(Module& m, const Program& p, const std::string& entry) {
@@ -79,7 +92,11 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(cp->program_.kernels.size(), 1));
   std::vector<std::unique_ptr<Module>> modules;
   for (size_t i = 0; i < parts; ++i) modules.push_back(std::make_unique<Module>(name + "." + std::to_string(i)));
-  for (size_t i = 0; i < cp->program_.kernels.size(); ++i) NNC_CHECK(addKernel(*modules[i % parts], cp->program_.kernels[i]));
+  for (size_t i = 0; i < cp->program_.kernels.size(); ++i) {
+    NNC_CHECK(addKernel(*modules[i % parts], cp->program_.kernels[i]));
+    if (opt.profile) addThunk(*modules[i % parts], cp->program_.kernels[i]);
+  }
+  cp->profiling_ = opt.profile;
   NNC_CHECK(addEntry(*modules[0], cp->program_, opt.entry));
   cp->times_.irMs = msSince(t0);
 
@@ -125,5 +142,23 @@ int64_t CompiledProgram::size(ValueId v) const {
 }
 
 void CompiledProgram::run() { entry_(arena_); }
+
+Expected<std::vector<double>> CompiledProgram::profile() {
+  std::vector<double> ms;
+  for (const Launch& l : program_.launches) {
+    const loop::Kernel& k = program_.kernels[static_cast<size_t>(l.kernel)];
+    if (!profiling_) return error("profile: the program was compiled without CompileOptions::profile");
+    NNC_TRY(void* fn, impl_->engine->lookup(k.name + ".thunk"));
+    std::vector<float*> args;
+    for (int s : l.slots) args.push_back(arena_ + program_.slots[static_cast<size_t>(s)].offset);
+    const auto t0 = std::chrono::steady_clock::now();
+    reinterpret_cast<void (*)(float* const*)>(fn)(args.data());
+    ms.push_back(msSince(t0));
+  }
+  for (const auto& [dst, src] : program_.commits)
+    std::copy_n(arena_ + program_.slots[static_cast<size_t>(src)].offset, program_.slots[static_cast<size_t>(dst)].size,
+                arena_ + program_.slots[static_cast<size_t>(dst)].offset);
+  return ms;
+}
 
 }  // namespace nnc::jit

@@ -13,7 +13,8 @@ namespace nnc::jit {
 struct CompileOptions {
   int optLevel = 3;
   std::string entry = "nnc_step";
-  bool keepIR = false;  // keep the optimized IR for `nnc emit-llvm`
+  bool keepIR = false;   // keep the optimized IR for `nnc emit-llvm`
+  bool profile = false;  // also compile a thunk per kernel, for profile()
 };
 
 // Wall time of each stage, for `nnc run -v`. Optimization and code
@@ -43,6 +44,10 @@ class CompiledProgram {
   // Runs every kernel in order, then the commits: one native call.
   void run();
 
+  // Runs the kernels one by one (as run() does, commits included) and
+  // returns each launch's wall time in ms: where a step's time goes.
+  Expected<std::vector<double>> profile();
+
   const Program& program() const { return program_; }
   const std::string& optimizedIR() const { return ir_; }
   const CompileTimes& times() const { return times_; }
@@ -57,6 +62,7 @@ class CompiledProgram {
   CompileTimes times_;
   std::unique_ptr<Impl> impl_;
   float* arena_ = nullptr;
+  bool profiling_ = false;
   void (*entry_)(float*) = nullptr;
 };
 
