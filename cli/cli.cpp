@@ -65,6 +65,7 @@ const std::vector<CommandInfo>& commands() {
        "test accuracy per epoch.",
        withModelOptions({{"epochs", true, "N", "epochs (default: the train block's, else 1)"},
                          {"limit", true, "N", "use only the first N training samples"},
+                         {"test-limit", true, "N", "score only the first N test images (default: all)"},
                          {"data", true, "DIR", "IDX dataset folder (default: the train block's idx(...))"},
                          {"seed", true, "N", "seed for initialization and shuffling (default 42)"},
                          {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},

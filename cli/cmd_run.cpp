@@ -30,6 +30,7 @@ struct RunSetup {
   std::string dataDir = kDefaultData;
   int64_t epochs = 1;
   int64_t limit = 0;  // training samples used; 0: all
+  int64_t testLimit = 0;  // test samples scored; 0: all
   uint64_t seed = 42;
   int64_t logEvery = 100;
 };
@@ -61,6 +62,7 @@ Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>&
   }
   NNC_TRY(r.epochs, positiveInt(o, "epochs", r.epochs));
   NNC_TRY(r.limit, positiveInt(o, "limit", r.limit));
+  NNC_TRY(r.testLimit, positiveInt(o, "test-limit", r.testLimit));
   NNC_TRY(r.logEvery, positiveInt(o, "log-every", r.logEvery));
   if (o.flag("seed")) {
     NNC_TRY(int64_t s, positiveInt(o, "seed", 0));
@@ -392,7 +394,8 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
       int64_t right = 0, seen = 0;
       std::vector<int64_t> all(static_cast<size_t>(test->count));
       for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
-      for (int64_t first = 0; first + batch <= test->count; first += batch) {
+      const int64_t testCount = setup->testLimit ? std::min(setup->testLimit, test->count) : test->count;
+      for (int64_t first = 0; first + batch <= testCount; first += batch) {
         stepper->feed(*test, all, first, false);
         auto sc = stepper->scores();
         if (!sc) return fail(sc.error());
@@ -402,7 +405,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
         }
       }
       accuracy = static_cast<double>(right) / static_cast<double>(seen);
-      acc = fmt::format("test accuracy {:.4f} ({} images)", accuracy, seen);
+      acc = seen ? fmt::format("test accuracy {:.4f} ({} images)", accuracy, seen) : "no test batch";
     }
     const double samplesPerSec = static_cast<double>(steps * batch) / secs;
     log.add({epoch, globalStep, "test", std::nan(""), accuracy, samplesPerSec});

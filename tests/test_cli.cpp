@@ -168,7 +168,7 @@ TEST_CASE("nnc eval --grads writes every param gradient", "[cli][autodiff]") {
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST through the interpreter", "[cli][train]") {
+TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST (JIT)", "[cli][train]") {
   const std::string dir = tempDir("run");
   auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "1000", "--epochs", "2", "--log-every", "0",
                    "--metrics", dir + "/m.csv", "--plot", dir + "/p.svg"});
@@ -191,6 +191,50 @@ TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST through the interpreter", "
   REQUIRE(loss.size() == 2);
   CHECK(loss[1] < loss[0]);
   CHECK(acc[1] > 0.25);
+}
+
+namespace {
+// The train rows' losses of a metrics CSV, in step order.
+std::vector<double> trainLosses(const std::string& csv) {
+  std::vector<double> v;
+  const std::regex row("\n[0-9]+,[0-9]+,train,([-0-9.e]+),");
+  for (auto it = std::sregex_iterator(csv.begin(), csv.end(), row); it != std::sregex_iterator(); ++it)
+    v.push_back(std::stod((*it)[1]));
+  return v;
+}
+
+std::vector<double> lossCurve(const std::vector<std::string>& args, const std::string& backend) {
+  const std::string dir = tempDir("curve_" + backend);
+  std::vector<std::string> a = args;
+  for (const char* s : {"--log-every", "1", "--epochs", "1", "--backend"}) a.push_back(s);
+  a.push_back(backend);
+  a.push_back("--metrics");
+  a.push_back(dir + "/m.csv");
+  auto r = runCli(a);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto v = trainLosses(test::readText(dir + "/m.csv"));
+  std::filesystem::remove_all(dir);
+  return v;
+}
+}  // namespace
+
+// The JIT's train step (forward, backward, SGD update, one native call) and
+// the reference interpreter's walk the same loss curve, step by step.
+TEST_CASE("nnc run: the JIT and the interpreter give the same loss curve", "[cli][train][jit]") {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "2000"},
+        std::vector<std::string>{"run", sourcePath("examples/simple_convnet.nn"), "--set", "batch=10", "--limit", "100",
+                                 "--test-limit", "100"}}) {
+    INFO(args[1]);
+    const auto jit = lossCurve(args, "jit"), interp = lossCurve(args, "interp");
+    REQUIRE(jit.size() == interp.size());
+    REQUIRE(jit.size() >= 10);
+    for (size_t i = 0; i < jit.size(); ++i) {
+      INFO("step " << i + 1 << ": JIT " << jit[i] << ", interpreter " << interp[i]);
+      CHECK(std::abs(jit[i] - interp[i]) <= 1e-4 * std::max(1.0, std::abs(interp[i])));
+    }
+  }
 }
 
 TEST_CASE("nnc run reports missing data and mismatched shapes in words", "[cli][train]") {
