@@ -81,6 +81,7 @@ const std::vector<CommandInfo>& commands() {
        "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",
        withModelOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
                          {"infer", false, "", "the inference program instead of the train step"},
+                         {"dump-after", true, "lower", "print the loop IR after lowering instead of LLVM IR"},
                          {"O", true, "", "-O0..-O3: the optimization level (default -O3)"}}),
        runEmitLlvm},
   };

@@ -25,6 +25,9 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
   auto level = optLevelOption(o);
   if (!level) return fail(level.error());
   const Graph& g = l->model.graph;
+  const std::string dumpAfter = o.value("dump-after");
+  if (!dumpAfter.empty() && dumpAfter != "lower")
+    return fail(error("--dump-after {}: the stages that can be dumped are: lower (the loop IR)", dumpAfter));
   jit::CompileOptions co;
   co.optLevel = *level;
   co.keepIR = true;
@@ -35,6 +38,12 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     if (g.loss != kNoValue) targets.push_back(g.loss);
     if (targets.empty()) return fail(error("model '{}' has no outputs and no loss: nothing to compile", g.name));
     co.entry = "infer";
+    if (!dumpAfter.empty()) {
+      auto prog = lowerGraph(g, targets, LowerOptions{});
+      if (!prog) return fail(prog.error());
+      out << printProgram(*prog);
+      return 0;
+    }
     auto cp = jit::CompiledProgram::create(g, targets, LowerOptions{}, co);
     if (!cp) return fail(cp.error());
     p = cp.take();
@@ -46,6 +55,12 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     lo.commits = step->updates;
     lo.commits.insert(lo.commits.end(), step->state.begin(), step->state.end());
     co.entry = "train_step";
+    if (!dumpAfter.empty()) {
+      auto prog = lowerGraph(step->grads.graph, {step->grads.graph.loss}, lo);
+      if (!prog) return fail(prog.error());
+      out << printProgram(*prog);
+      return 0;
+    }
     auto cp = jit::CompiledProgram::create(step->grads.graph, {step->grads.graph.loss}, lo, co);
     if (!cp) return fail(cp.error());
     p = cp.take();

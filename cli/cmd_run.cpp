@@ -186,10 +186,10 @@ class JitStepper : public Stepper {
       auto line = [&](const char* what, const jit::CompiledProgram& p) {
         const jit::CompileTimes& t = p.times();
         *verbose << fmt::format(
-            "  {:<10} {:3} kernels, arena {:.1f} MiB: lower {:.1f} ms, LLVM IR {:.1f} ms, optimize {:.1f} ms, "
-            "JIT-compile {:.1f} ms\n",
+            "  {:<10} {:3} kernels, arena {:.1f} MiB: lower {:.1f} ms, LLVM IR {:.1f} ms, JIT setup {:.1f} ms, "
+            "optimize + codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms\n",
             what, p.program().kernels.size(), static_cast<double>(p.arenaBytes()) / (1 << 20), t.lowerMs, t.irMs,
-            t.optimizeMs, t.codegenMs);
+            t.engineMs, t.optimizeMs, t.codegenMs, t.totalMs);
       };
       line("train_step", *j->train_);
       if (j->infer_) line("infer", *j->infer_);

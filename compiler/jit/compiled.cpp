@@ -64,6 +64,27 @@ void addThunk(Module& m, const loop::Kernel& k) {
   b.CreateRetVoid();
 }
 
+double exprCost(const loop::Expr& e) {
+  double c = 1;
+  for (const auto& a : e.args) c += exprCost(*a);
+  return c;
+}
+
+// Statements, loops and expression nodes, plus a fixed cost per kernel.
+double compileCost(const loop::Kernel& k) {
+  double c = 20;
+  std::vector<const loop::Stmt*> todo;
+  for (const loop::Stmt& s : k.body) todo.push_back(&s);
+  while (!todo.empty()) {
+    const loop::Stmt* s = todo.back();
+    todo.pop_back();
+    c += s->kind == loop::Stmt::Kind::Loop ? 4 : 1;
+    if (s->value) c += exprCost(*s->value);
+    for (const loop::Stmt& b : s->body) todo.push_back(&b);
+  }
+  return c;
+}
+
 }  // namespace
 
 Status addProgram(Module& m, const Program& p, const std::string& entry) {
@@ -75,33 +96,48 @@ struct CompiledProgram::Impl {
   std::unique_ptr<Engine> engine;
 };
 
-CompiledProgram::~CompiledProgram() { std::free(arena_); }
+CompiledProgram::~CompiledProgram() { std::free(arenaBlock_); }
 
 Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& g, const std::vector<ValueId>& targets,
                                                                    const LowerOptions& lower,
                                                                    const CompileOptions& opt) {
   std::unique_ptr<CompiledProgram> cp(new CompiledProgram);
-  auto t0 = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  auto t0 = start;
   NNC_TRY(cp->program_, lowerGraph(g, targets, lower));
   cp->times_.lowerMs = msSince(t0);
 
-  // One module per thread, kernels dealt out round-robin, so that LLVM
-  // optimizes and compiles them in parallel; the entry goes with the first.
+  // One module per thread, so that LLVM optimizes and compiles them in
+  // parallel; kernels are dealt largest first to the lightest module (by a
+  // size estimate: compile time grows with the loops and expressions), and
+  // the entry goes with the first.
   t0 = std::chrono::steady_clock::now();
   const std::string name = g.name.empty() ? "nnc" : g.name;
   const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(cp->program_.kernels.size(), 1));
   std::vector<std::unique_ptr<Module>> modules;
   for (size_t i = 0; i < parts; ++i) modules.push_back(std::make_unique<Module>(name + "." + std::to_string(i)));
-  for (size_t i = 0; i < cp->program_.kernels.size(); ++i) {
-    NNC_CHECK(addKernel(*modules[i % parts], cp->program_.kernels[i]));
-    if (opt.profile) addThunk(*modules[i % parts], cp->program_.kernels[i]);
+  const std::vector<loop::Kernel>& kernels = cp->program_.kernels;
+  std::vector<size_t> order(kernels.size());
+  std::vector<double> cost(kernels.size()), load(parts, 0.0);
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    order[i] = i;
+    cost[i] = compileCost(kernels[i]);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  for (size_t i : order) {
+    const size_t m = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[m] += cost[i];
+    NNC_CHECK(addKernel(*modules[m], kernels[i]));
+    if (opt.profile) addThunk(*modules[m], kernels[i]);
   }
   cp->profiling_ = opt.profile;
   NNC_CHECK(addEntry(*modules[0], cp->program_, opt.entry));
   cp->times_.irMs = msSince(t0);
 
   cp->impl_ = std::make_unique<Impl>();
+  t0 = std::chrono::steady_clock::now();
   NNC_TRY(cp->impl_->engine, Engine::create(opt.optLevel));
+  cp->times_.engineMs = msSince(t0);
   for (const RuntimeCall& c : runtimeCalls()) NNC_CHECK(cp->impl_->engine->defineSymbol(std::string(c.name), c.address));
   NNC_CHECK(cp->impl_->engine->defineSymbol("nnc_parallel_for", reinterpret_cast<void*>(&nnc_parallel_for)));
   t0 = std::chrono::steady_clock::now();
@@ -113,9 +149,12 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   cp->entry_ = reinterpret_cast<void (*)(float*)>(fn);
 
   const size_t bytes = static_cast<size_t>(std::max<int64_t>(cp->program_.arenaFloats, 16)) * 4;
-  cp->arena_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-  if (!cp->arena_) return error("cannot allocate the {}-byte arena of model '{}'", bytes, g.name);
-  std::memset(cp->arena_, 0, bytes);
+  // calloc: a large block comes zeroed from mmap, so its pages are touched
+  // by the first step rather than here; aligned by hand to 64 bytes.
+  cp->arenaBlock_ = std::calloc(bytes + 64, 1);
+  if (!cp->arenaBlock_) return error("cannot allocate the {}-byte arena of model '{}'", bytes, g.name);
+  const auto addr = reinterpret_cast<uintptr_t>(cp->arenaBlock_);
+  cp->arena_ = reinterpret_cast<float*>((addr + 63) / 64 * 64);
   for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v) {
     const Node& n = g.node(v);
     float* d = cp->data(v);
@@ -124,6 +163,7 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
     for (int64_t i = 0; i < n.type.numel(); ++i)
       d[i] = static_cast<float>(vals.size() == 1 ? vals[0] : vals.at(static_cast<size_t>(i)));
   }
+  cp->times_.totalMs = msSince(start);
   return cp;
 }
 

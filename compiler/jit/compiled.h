@@ -22,6 +22,8 @@ struct CompileOptions {
 // (optimizeMs); codegenMs is what is left: linking and symbol lookup.
 struct CompileTimes {
   double lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
+  double engineMs = 0;  // creating the LLJIT instance
+  double totalMs = 0;   // all of create(), the arena included
 };
 
 class CompiledProgram {
@@ -61,7 +63,8 @@ class CompiledProgram {
   std::string ir_;
   CompileTimes times_;
   std::unique_ptr<Impl> impl_;
-  float* arena_ = nullptr;
+  void* arenaBlock_ = nullptr;  // what calloc returned
+  float* arena_ = nullptr;       // 64-byte aligned within it
   bool profiling_ = false;
   void (*entry_)(float*) = nullptr;
 };
