@@ -65,8 +65,8 @@ void BM_CompileTrainStep(benchmark::State& state, const char* file) {
   const nnc::Graph& g = s.step.grads.graph;
   for (auto _ : state) benchmark::DoNotOptimize(compileOrDie(g, {g.loss}, s.lower));
 }
-BENCHMARK_CAPTURE(BM_CompileTrainStep, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_CompileTrainStep, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CompileTrainStep, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_CompileTrainStep, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_TrainStep(benchmark::State& state, const char* file) {
   nnc::setThreadCount(static_cast<int>(state.range(0)));
@@ -79,8 +79,8 @@ void BM_TrainStep(benchmark::State& state, const char* file) {
   for (auto _ : state) p->run();
   state.SetItemsProcessed(state.iterations() * g.type(g.inputs[0]).shape[0]);
 }
-BENCHMARK_CAPTURE(BM_TrainStep, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_TrainStep, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainStep, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Infer(benchmark::State& state, const char* file) {
   nnc::setThreadCount(static_cast<int>(state.range(0)));
@@ -92,7 +92,7 @@ void BM_Infer(benchmark::State& state, const char* file) {
   for (auto _ : state) p->run();
   state.SetItemsProcessed(state.iterations() * m.graph.type(m.graph.inputs[0]).shape[0]);
 }
-BENCHMARK_CAPTURE(BM_Infer, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Infer, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Infer, mnist_mlp, "mnist_mlp.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Infer, simple_convnet, "simple_convnet.nn")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
