@@ -84,6 +84,46 @@ TEST_CASE("matmul gradients in all three forms", "[grad]") {
   }
 }
 
+TEST_CASE("matmul gradients with every transpose flag", "[grad]") {
+  Rng rng(13);
+  const int64_t m = dim(rng, 2, 4), k = dim(rng, 2, 5), n = dim(rng, 2, 4);
+  auto flags = [](int64_t ta, int64_t tb) { return Attrs{{"transpose_a", ta}, {"transpose_b", tb}}; };
+  SECTION("matrices") {
+    requireGradientsMatch("matmul", {{randomTensor({k, m}, 1)}, {randomTensor({k, n}, 2)}}, flags(1, 0), linear());
+    requireGradientsMatch("matmul", {{randomTensor({m, k}, 3)}, {randomTensor({n, k}, 4)}}, flags(0, 1), linear());
+    requireGradientsMatch("matmul", {{randomTensor({k, m}, 5)}, {randomTensor({n, k}, 6)}}, flags(1, 1), linear());
+  }
+  SECTION("a vector or batched left operand with a transposed right one") {
+    requireGradientsMatch("matmul", {{randomTensor({k}, 7)}, {randomTensor({n, k}, 8)}}, flags(0, 1), linear());
+    requireGradientsMatch("matmul", {{randomTensor({2, m, k}, 9)}, {randomTensor({n, k}, 10)}}, flags(0, 1), linear());
+  }
+  SECTION("a transposed product by hand") {
+    Graph g;
+    const ValueId a = param(g, "a", {2, 3}, {1, -2, 0.5, 3, 1, -1});
+    const ValueId b = param(g, "b", {2, 3}, {0.5, 2, -1, 1, 1, 2});
+    // loss = sum((aᵀ b)²): its gradient holds matmuls of matmuls.
+    const ValueId c = add(g, "matmul", {a, b}, flags(1, 0));
+    g.loss = add(g, "sum", {add(g, "mul", {c, c})});
+    const auto grads = gradients(g);
+    // d/da sum(C²) = 2·b·Cᵀ, d/db = 2·a·C with C = aᵀb.
+    std::vector<double> cm(9, 0.0);
+    const std::vector<double> av = {1, -2, 0.5, 3, 1, -1}, bv = {0.5, 2, -1, 1, 1, 2};
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j)
+        for (int p = 0; p < 2; ++p) cm[i * 3 + j] += av[p * 3 + i] * bv[p * 3 + j];
+    for (int p = 0; p < 2; ++p)
+      for (int i = 0; i < 3; ++i) {
+        double da = 0, db = 0;
+        for (int j = 0; j < 3; ++j) {
+          da += 2 * bv[p * 3 + j] * cm[i * 3 + j];
+          db += 2 * av[p * 3 + j] * cm[j * 3 + i];
+        }
+        CHECK(grads.at("a").data[p * 3 + i] == Approx(da));
+        CHECK(grads.at("b").data[p * 3 + i] == Approx(db));
+      }
+  }
+}
+
 TEST_CASE("the course notes' Affine backward by hand", "[grad]") {
   Graph g;
   g.name = "affine";
@@ -102,18 +142,28 @@ TEST_CASE("the course notes' Affine backward by hand", "[grad]") {
   CHECK(grads.at("x").shape() == Shape{1, 2});
   CHECK(grads.at("x").data == std::vector<double>{7, 16});
 
-  // dW is xᵀ @ (the gradient reaching the matmul), as the notes write it.
+  // dW is xᵀ @ (the gradient reaching the matmul), as the notes write it,
+  // with x read transposed in place; dx = dout @ Wᵀ likewise. The backward
+  // graph has no transpose node.
   auto gg = differentiate(g);
   REQUIRE(gg.ok());
-  ValueId dw = kNoValue;
-  for (const auto& [name, v] : gg->grads)
+  ValueId dw = kNoValue, dx = kNoValue;
+  for (const auto& [name, v] : gg->grads) {
     if (name == "W") dw = v;
+    if (name == "x") dx = v;
+  }
   const Node& mm = gg->graph.node(dw);
   REQUIRE(mm.op->name == "matmul");
-  const Node& xt = gg->graph.node(mm.inputs[0]);
-  CHECK(xt.op->name == "transpose");
-  CHECK(gg->graph.node(xt.inputs[0]).name == "x");
+  CHECK(gg->graph.node(mm.inputs[0]).name == "x");
+  CHECK(mm.attrs.i("transpose_a") == 1);
+  CHECK(mm.attrs.i("transpose_b") == 0);
   CHECK(static_cast<size_t>(mm.inputs[1]) >= gg->forwardSize);
+  const Node& mx = gg->graph.node(dx);
+  REQUIRE(mx.op->name == "matmul");
+  CHECK(gg->graph.node(mx.inputs[1]).name == "W");
+  CHECK(mx.attrs.i("transpose_a") == 0);
+  CHECK(mx.attrs.i("transpose_b") == 1);
+  for (size_t i = gg->forwardSize; i < gg->graph.size(); ++i) CHECK(gg->graph.node(static_cast<ValueId>(i)).op->name != "transpose");
 }
 
 TEST_CASE("conv2d gradients", "[grad]") {

@@ -226,3 +226,139 @@ TEST_CASE("accuracy", "[ops]") {
   CHECK_THAT(shapeErrorOf("accuracy", {{DType::F32, {4, 3}}, {DType::I32, {3}}}),
              Contains("accuracy") && Contains("f32[4, 3]") && Contains("i32[3]"));
 }
+
+// ---- lowerings: every evalOp also checks the op's loop-IR kernel against
+// the reference (tests/op_test_util.h); these cases cover its shapes. ----
+
+namespace {
+
+Tensor randomLike(Shape s, uint64_t seed, double scale = 2.0) {
+  Rng rng(seed);
+  Tensor t(TensorType{DType::F32, std::move(s)});
+  for (double& v : t.data) v = scale * rng.uniform(-1, 1);
+  return t;
+}
+
+// The op's lowered kernel run by the loop-IR evaluator, for inputs the
+// reference rejects (out-of-range labels).
+std::vector<float> runLowered(std::string_view op, const std::vector<Tensor>& in, Attrs attrs = {}) {
+  Graph g;
+  std::vector<ValueId> idsV;
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto id = g.addSource("input", "in" + std::to_string(i), in[i].type);
+    REQUIRE(id);
+    idsV.push_back(*id);
+  }
+  auto id = g.add(op, idsV, std::move(attrs));
+  REQUIRE(id);
+  auto k = lowerNode(g, *id, false);
+  REQUIRE(k);
+  std::vector<std::vector<float>> bufs;
+  for (const loop::Buffer& b : k->buffers) bufs.emplace_back(static_cast<size_t>(b.size), -777.0f);
+  for (size_t i = 0; i < in.size(); ++i)
+    for (size_t j = 0; j < in[i].data.size(); ++j) bufs[i][j] = static_cast<float>(in[i].data[j]);
+  std::vector<float*> ptrs;
+  for (auto& b : bufs) ptrs.push_back(b.data());
+  loop::evaluate(*k, ptrs);
+  return bufs[in.size()];
+}
+
+}  // namespace
+
+TEST_CASE("lowered softmax and log_softmax along every axis of a 3-D tensor", "[ops]") {
+  Tensor x = randomLike({3, 4, 5}, 1, 5.0);
+  for (int64_t axis : {0, 1, 2, -1}) {
+    INFO("axis " << axis);
+    evalOp("softmax", {x}, {{"axis", axis}});
+    evalOp("log_softmax", {x}, {{"axis", axis}});
+  }
+  // A NaN poisons its own slice only.
+  x.data[7] = std::nan("");
+  for (int64_t axis : {0, 1, 2}) {
+    const Tensor s = evalOp("softmax", {x}, {{"axis", axis}});
+    int64_t nans = 0;
+    for (double v : s.data) nans += std::isnan(v);
+    CHECK(nans == x.shape()[static_cast<size_t>(axis)]);
+  }
+  evalOp("softmax", {tensor({1}, {3.0})});
+  evalOp("log_softmax", {randomLike({2, 1, 3}, 2)}, {{"axis", int64_t{1}}});
+}
+
+TEST_CASE("lowered softmax_cross_entropy and its gradient, ids and probabilities", "[ops]") {
+  const Tensor z = randomLike({7, 5}, 3, 4.0);
+  const Tensor labels = ids({7}, {0, 4, 2, 2, 1, 3, 0});
+  Tensor probs = randomLike({7, 5}, 4, 1.0);
+  for (int64_t r = 0; r < 7; ++r) {  // rows of non-negative weights summing to 1, some exactly 0
+    double s = 0;
+    for (int64_t c = 0; c < 5; ++c) s += probs.data[r * 5 + c] = (c + r) % 3 == 0 ? 0.0 : std::abs(probs.data[r * 5 + c]);
+    for (int64_t c = 0; c < 5; ++c) probs.data[r * 5 + c] /= s;
+  }
+  for (const Tensor& t : {labels, probs}) {
+    evalOp("softmax_cross_entropy", {z, t});
+    evalOp("softmax_cross_entropy_grad", {z, t});
+    evalOp("cross_entropy", {evalOp("softmax", {z}), t});
+  }
+  // A -inf logit where the target is 0 adds 0, not NaN.
+  Tensor masked = z;
+  masked.data[0] = -std::numeric_limits<double>::infinity();  // class 0 of row 0; probs row 0 has weight 0 there
+  REQUIRE(probs.data[0] == 0.0);
+  CHECK(std::isfinite(scalar("softmax_cross_entropy", {masked, probs})));
+  evalOp("softmax_cross_entropy_grad", {masked, probs});
+  // One row as a vector.
+  evalOp("softmax_cross_entropy_grad", {tensor({4}, {1.0, -2.0, 0.5, 3.0}), ids({}, {2})});
+}
+
+TEST_CASE("lowered losses: long sums, clamps and NaN", "[ops]") {
+  // 10007 elements: two blocks of partial sums and a tail.
+  const Tensor y = randomLike({10007}, 5), t = randomLike({10007}, 6);
+  for (const char* op : {"mse", "sse", "bce_with_logits"}) evalOp(op, {y, t});
+  evalOp("l1", {y});
+  evalOp("l2", {y});
+  Tensor p = randomLike({10007}, 7, 0.5), tp = randomLike({10007}, 8, 0.5);
+  // f32-exact probabilities: 1 − p near p = 1 would otherwise amplify the
+  // inputs' rounding to f32 far beyond the comparison's tolerance.
+  for (double& v : p.data) v = static_cast<float>(v + 0.5);
+  for (double& v : tp.data) v = static_cast<float>(v + 0.5);
+  evalOp("bce", {p, tp});
+  evalOp("bce_grad", {p, tp});
+  // Clamped logs at p = 0 and 1 give exactly 0 gradient terms.
+  const Tensor edge = tensor({2, 3}, {0.0, 1.0, 0.5, 1e-30, 1.0 - 1e-7, 0.25});
+  const Tensor te = tensor({2, 3}, {1.0, 0.0, 0.5, 0.0, 1.0, 1.0});
+  evalOp("bce", {edge, te});
+  evalOp("bce_grad", {edge, te});
+  // NaN propagates as in the reference.
+  const Tensor withNaN = tensor({3}, {0.5, std::nan(""), 0.25});
+  CHECK(std::isnan(scalar("bce", {withNaN, tensor({3}, {1, 0, 1})})));
+  evalOp("bce_grad", {withNaN, tensor({3}, {1, 0, 1})});
+  CHECK(std::isnan(scalar("mse", {withNaN, tensor({3}, {1, 0, 1})})));
+  evalOp("bce_with_logits", {tensor({4}, {30.0, -30.0, 0.0, 1e-3}), tensor({4}, {1, 1, 0.5, 0})});
+  evalOp("l2", {tensor({}, {-3.0})});
+}
+
+TEST_CASE("lowered argmax, one_hot and accuracy: first maximum, NaN wins", "[ops]") {
+  const double nan = std::nan("");
+  const Tensor x = tensor({3, 4}, {1, nan, 3, nan, nan, 5, 5, 1, 2, 2, -1, 2});
+  CHECK(evalOp("argmax", {x}).data == std::vector<double>{1, 0, 0});
+  CHECK(evalOp("argmax", {x}, {{"axis", int64_t{0}}}).data == std::vector<double>{1, 0, 1, 0});
+  const Tensor x3 = randomLike({3, 4, 5}, 9);
+  for (int64_t axis : {0, 1, 2}) evalOp("argmax", {x3}, {{"axis", axis}});
+  evalOp("one_hot", {ids({2, 3}, {0, 4, 2, 1, 1, 3})}, {{"depth", int64_t{5}}});
+  // accuracy: a NaN row predicts its first NaN, ties go to the first maximum.
+  const Tensor yv = tensor({3, 4}, {1, nan, 3, 0, 2, 2, 1, 0, 0, 0, 0, 1});
+  CHECK(scalar("accuracy", {yv, ids({3}, {1, 1, 3})}) == Approx(2.0 / 3.0));
+  CHECK(scalar("accuracy", {yv, tensor({3, 4}, {0, 1, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0, 1})}) == Approx(1.0));
+}
+
+TEST_CASE("lowered class ops never read out of bounds for out-of-range labels", "[ops]") {
+  // The runtime validates labels before feeding; a bad id here matches no
+  // class instead of addressing memory.
+  CHECK(runLowered("one_hot", {ids({2}, {9, 1})}, {{"depth", int64_t{3}}}) == std::vector<float>{0, 0, 0, 0, 1, 0});
+  const Tensor z = tensor({2, 3}, {1, 2, 3, 3, 2, 1});
+  const double good = scalar("softmax_cross_entropy", {tensor({1, 3}, {3, 2, 1}), ids({1}, {0})});
+  // Row 0's id 7 contributes nothing; the mean still divides by 2 rows.
+  CHECK(runLowered("softmax_cross_entropy", {z, ids({2}, {7, 0})})[0] == Approx(good / 2).epsilon(1e-6));
+  const std::vector<float> g = runLowered("softmax_cross_entropy_grad", {z, ids({2}, {-1, 0})});
+  for (float v : g) CHECK(std::isfinite(v));
+  CHECK(std::isfinite(runLowered("cross_entropy", {tensor({2, 3}, {0.2, 0.3, 0.5, 0.1, 0.1, 0.8}), ids({2}, {3, 2})})[0]));
+  CHECK(runLowered("accuracy", {z, ids({2}, {5, 0})})[0] == Approx(0.5));
+}

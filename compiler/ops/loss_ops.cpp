@@ -8,6 +8,7 @@
 
 #include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
+#include "compiler/ops/lower_rules.h"
 
 namespace nnc {
 
@@ -318,6 +319,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = softmaxGrad,
+               .lower = lowerSoftmax,
                .summary = "exp(x) / sum(exp(x)) along an axis (default last), max-subtracted"});
 
   r.push_back({.name = "log_softmax",
@@ -331,6 +333,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = logSoftmaxGrad,
+               .lower = lowerLogSoftmax,
                .summary = "x - logsumexp(x) along an axis (default last), max-subtracted"});
 
   r.push_back({.name = "softmax_cross_entropy",
@@ -359,6 +362,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = softmaxCrossEntropyGrad,
+               .lower = lowerSoftmaxCrossEntropy,
                .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities"});
 
   r.push_back({.name = "softmax_cross_entropy_grad",
@@ -387,6 +391,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = softmaxCrossEntropyGradGrad,
+               .lower = lowerSoftmaxCrossEntropyGrad,
                .summary = "(softmax(logits) - onehot(t)) / N: softmax_cross_entropy's gradient for logits"});
 
   r.push_back({.name = "cross_entropy",
@@ -413,6 +418,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = crossEntropyGrad,
+               .lower = lowerCrossEntropy,
                .summary = "-sum(t * log(p + 1e-7)) / N from probabilities; t: class ids or per-class"});
 
   r.push_back({.name = "mse",
@@ -425,6 +431,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = [](GradCtx& c) { return squaredErrorGrad(c, 2 / static_cast<double>(c.inTypes[0].numel())); },
+               .lower = lowerMse,
                .summary = "mean((y - t)^2)"});
 
   r.push_back({.name = "sse",
@@ -436,6 +443,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = [](GradCtx& c) { return squaredErrorGrad(c, 1.0); },
+               .lower = lowerSse,
                .summary = "0.5 * sum((y - t)^2), the course notes' mean_squared_error"});
 
   r.push_back({.name = "bce",
@@ -451,6 +459,7 @@ void addLossOps(std::vector<OpDef>& r) {
                    },
                .grad = bceGrad,
                .branches = bceBranches,
+               .lower = lowerBce,
                .summary = "binary cross-entropy from probabilities, logs clamped at -100 (PyTorch BCELoss)"});
 
   r.push_back({.name = "bce_grad",
@@ -475,6 +484,7 @@ void addLossOps(std::vector<OpDef>& r) {
                    },
                .grad = bceGradGrad,
                .branches = bceBranches,
+               .lower = lowerBceGrad,
                .summary = "bce's gradient for p: (p - t) / (p (1 - p)) / numel, 0 where a log is clamped"});
 
   r.push_back({.name = "bce_with_logits",
@@ -491,6 +501,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = bceWithLogitsGrad,
+               .lower = lowerBceWithLogits,
                .summary = "binary cross-entropy from logits: mean(max(z,0) - z*t + log(1+exp(-|z|)))"});
 
   r.push_back({.name = "l1",
@@ -505,6 +516,7 @@ void addLossOps(std::vector<OpDef>& r) {
                    },
                .grad = l1Grad,
                .branches = signBranches,
+               .lower = lowerL1,
                .summary = "sum(|x|), an L1 weight penalty (the caller scales by lambda)"});
 
   r.push_back({.name = "l2",
@@ -518,6 +530,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .grad = l2Grad,
+               .lower = lowerL2,
                .summary = "0.5 * sum(x^2), weight decay (the caller scales by lambda)"});
 
   r.push_back({.name = "one_hot",
@@ -544,6 +557,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .noGradient = true,
+               .lower = lowerOneHot,
                .summary = "i32 class ids -> f32 one-hot rows of the given depth"});
 
   r.push_back({.name = "argmax",
@@ -567,6 +581,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .noGradient = true,
+               .lower = lowerArgmax,
                .summary = "i32 index of the first maximum along an axis (default last), axis removed"});
 
   r.push_back({.name = "accuracy",
@@ -591,6 +606,7 @@ void addLossOps(std::vector<OpDef>& r) {
                      return ok();
                    },
                .noGradient = true,
+               .lower = lowerAccuracy,
                .summary = "fraction of rows whose argmax(y) equals the label (class id or argmax of t)"});
 }
 

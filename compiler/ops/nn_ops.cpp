@@ -10,7 +10,9 @@
 
 #include "compiler/grad_ctx.h"
 #include "compiler/op_registry.h"
+#include "compiler/lower.h"
 #include "compiler/ops/im2col.h"
+#include "compiler/ops/lower_rules.h"
 
 namespace nnc {
 
@@ -64,28 +66,62 @@ bool inside(const PatchGeom& g, int64_t row, int64_t col) { return row >= 0 && r
 
 // ---- matmul ---------------------------------------------------------------
 
-Expected<TensorType> matmulShape(const std::vector<TensorType>& in, const Attrs&) {
+// transpose_a / transpose_b (0 or 1), as in tf.matmul: the operand is used
+// transposed, read in place. A transposed left operand must be a matrix: its
+// batch axes would need a batched right operand.
+struct MatmulDims {
+  bool ta = false, tb = false;
+  int64_t m = 1, k = 1, n = 1;  // op(a) is [..., m, k] (m: rows over every leading axis), op(b) [k, n]
+};
+
+MatmulDims matmulDims(const Shape& a, const Shape& b, const Attrs& at) {
+  MatmulDims d{at.i("transpose_a") != 0, at.i("transpose_b") != 0};
+  d.k = d.ta ? a[0] : a.back();
+  d.n = d.tb ? b[0] : b[1];
+  if (d.ta) d.m = a[1];
+  else
+    for (size_t i = 0; i + 1 < a.size(); ++i) d.m *= a[i];
+  return d;
+}
+
+Expected<TensorType> matmulShape(const std::vector<TensorType>& in, const Attrs& at) {
   const TensorType &a = in[0], &b = in[1];
-  const std::string both = typeString(a) + " @ " + typeString(b);
+  const int64_t ta = at.i("transpose_a"), tb = at.i("transpose_b");
+  const std::string both = typeString(a) + (ta ? "^T" : "") + " @ " + typeString(b) + (tb ? "^T" : "");
+  for (const auto& [name, v] : {std::pair{"transpose_a", ta}, std::pair{"transpose_b", tb}})
+    if (v != 0 && v != 1) return error("matmul: {} must be 0 or 1, got {}", name, v);
   if (a.dtype != F32 || b.dtype != F32) return error("matmul: operands must be f32: {}", both);
   if (b.rank() != 2) return error("matmul: the right operand must be a matrix [K, N]: {}", both);
+  if (ta && a.rank() != 2) return error("matmul: with transpose_a the left operand must be a matrix [K, M]: {}", both);
   if (a.rank() < 1) return error("matmul: the left operand must be [K] or [..., M, K]: {}", both);
-  if (a.shape.back() != b.shape[0]) return error("matmul: inner dimensions differ: {}", both);
+  const MatmulDims d = matmulDims(a.shape, b.shape, at);
+  if (d.k != (tb ? b.shape[1] : b.shape[0])) return error("matmul: inner dimensions differ: {}", both);
   // [K] -> [N] and [..., M, K] -> [..., M, N] alike: only the last axis changes.
   Shape s = a.shape;
-  s.back() = b.shape[1];
+  if (ta) s = {d.m, d.n};
+  s.back() = d.n;
   return TensorType{F32, s};
 }
 
 Status matmulEval(const EvalArgs& e) {
   const Tensor &a = *e.in[0], &b = *e.in[1];
-  const int64_t k = b.shape()[0], n = b.shape()[1], m = e.out.numel() / std::max<int64_t>(n, 1);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
+  const MatmulDims d = matmulDims(a.shape(), b.shape(), e.attrs);
+  for (int64_t i = 0; i < d.m; ++i)
+    for (int64_t j = 0; j < d.n; ++j) {
       double s = 0;
-      for (int64_t p = 0; p < k; ++p) s += a.data[i * k + p] * b.data[p * n + j];
-      e.out.data[i * n + j] = s;
+      for (int64_t p = 0; p < d.k; ++p)
+        s += a.data[d.ta ? p * d.m + i : i * d.k + p] * b.data[d.tb ? j * d.k + p : p * d.n + j];
+      e.out.data[i * d.n + j] = s;
     }
+  return ok();
+}
+
+// One GEMM: the leading axes of a are rows of one [M, K] matrix.
+Status matmulLower(LowerArgs& a) {
+  const MatmulDims d = matmulDims(a.inTypes[0].shape, a.inTypes[1].shape, a.attrs());
+  const int64_t lda = std::max<int64_t>(d.ta ? d.m : d.k, 1), ldb = std::max<int64_t>(d.tb ? d.k : d.n, 1);
+  a.k.body.push_back(loop::call("nnc_sgemm", {{a.in[0], {}}, {a.in[1], {}}, {a.out, {}}},
+                                {d.m, d.n, d.k, lda, ldb, std::max<int64_t>(d.n, 1), d.ta, d.tb, 0}));
   return ok();
 }
 
@@ -560,28 +596,30 @@ Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
 
 using Grads = Expected<std::vector<ValueId>>;
 
-Expected<ValueId> transposed(GradCtx& ctx, ValueId m) { return ctx.op("transpose", {m}, {{"perm", ints({1, 0})}}); }
+Expected<ValueId> matmulOp(GradCtx& ctx, ValueId a, ValueId b, bool ta, bool tb) {
+  return ctx.op("matmul", {a, b}, {{"transpose_a", int64_t{ta}}, {"transpose_b", int64_t{tb}}});
+}
 
-// da = dy @ bᵀ in every form (the leading axes of dy match a's); db = aᵀ @ dy
-// with a's leading axes, or a vector a, flattened into the rows.
+// With C = op(A)·op(B): d op(A) = dy·op(B)ᵀ and d op(B) = op(A)ᵀ·dy, each
+// written with the transpose flags so that no transpose is materialized.
+// Untransposed, a's leading axes (or a vector a) are flattened into the rows
+// of both a and dy for db; a transposed a is a matrix, and so is dy.
 Grads matmulGrad(GradCtx& ctx) {
-  const ValueId a = ctx.in[0], b = ctx.in[1];
-  const int64_t rank = ctx.inTypes[0].rank(), k = ctx.inTypes[1].shape[0], n = ctx.inTypes[1].shape[1];
-  NNC_TRY(const ValueId bt, transposed(ctx, b));
-  NNC_TRY(const ValueId da, ctx.op("matmul", {ctx.dy, bt}));
-  ValueId rows = a, dyRows = ctx.dy;
-  if (rank == 1) {
-    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({k, 1})}}));
-    NNC_TRY(dyRows, ctx.op("reshape", {ctx.dy}, {{"shape", ints({1, n})}}));
-    NNC_TRY(const ValueId db, ctx.op("matmul", {rows, dyRows}));
+  const ValueId a = ctx.in[0], b = ctx.in[1], dy = ctx.dy;
+  const bool ta = ctx.attrs.i("transpose_a") != 0, tb = ctx.attrs.i("transpose_b") != 0;
+  if (ta) {
+    NNC_TRY(const ValueId da, matmulOp(ctx, b, dy, tb, true));  // op(B)·dyᵀ
+    NNC_TRY(const ValueId db, tb ? matmulOp(ctx, dy, a, true, true) : matmulOp(ctx, a, dy, false, false));
     return std::vector<ValueId>{da, db};
   }
-  if (rank > 2) {
-    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({-1, k})}}));
-    NNC_TRY(dyRows, ctx.op("reshape", {ctx.dy}, {{"shape", ints({-1, n})}}));
+  const MatmulDims d = matmulDims(ctx.inTypes[0].shape, ctx.inTypes[1].shape, ctx.attrs);
+  NNC_TRY(const ValueId da, matmulOp(ctx, dy, b, false, !tb));
+  ValueId rows = a, dyRows = dy;
+  if (ctx.inTypes[0].rank() != 2) {
+    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({-1, d.k})}}));
+    NNC_TRY(dyRows, ctx.op("reshape", {dy}, {{"shape", ints({-1, d.n})}}));
   }
-  NNC_TRY(const ValueId at, transposed(ctx, rows));
-  NNC_TRY(const ValueId db, ctx.op("matmul", {at, dyRows}));
+  NNC_TRY(const ValueId db, tb ? matmulOp(ctx, dyRows, rows, true, false) : matmulOp(ctx, rows, dyRows, true, false));
   return std::vector<ValueId>{da, db};
 }
 
@@ -735,10 +773,14 @@ Grads batchnormGrad(GradCtx& ctx) {
 void addNNOps(std::vector<OpDef>& r) {
   r.push_back({.name = "matmul",
                .operands = {"a", "b"},
+               .attrs = {{"transpose_a", AttrKind::Int, Attr{int64_t{0}}},
+                         {"transpose_b", AttrKind::Int, Attr{int64_t{0}}}},
                .shape = matmulShape,
                .eval = matmulEval,
                .grad = matmulGrad,
-               .summary = "matrix product: [M, K] @ [K, N], [K] @ [K, N], or [..., M, K] @ [K, N]"});
+               .lower = matmulLower,
+               .summary = "matrix product: [M, K] @ [K, N], [K] @ [K, N], or [..., M, K] @ [K, N]; transpose_a "
+                          "(a matrix [K, M]) and transpose_b ([N, K]) use an operand transposed"});
   r.push_back({.name = "conv2d",
                .operands = {"x", "W", "b"},
                .minOperands = 2,
@@ -748,6 +790,9 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = conv2dShape,
                .eval = conv2dEval,
                .grad = conv2dGrad,
+               .lower = [](LowerArgs& a) {
+                 return lowerConv2d(a, convGeom(a.inTypes[0].shape, a.inTypes[1].shape, a.attrs()), a.attrs().i("groups"));
+               },
                .summary = "2-D cross-correlation: x [N, C, H, W], W [F, C/groups, KH, KW], optional bias [F]"});
   r.push_back({.name = "conv_transpose2d",
                .operands = {"x", "W", "b"},
@@ -759,6 +804,12 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = convTransposeShape,
                .eval = convTransposeEval,
                .grad = convTransposeGrad,
+               .lower = [](LowerArgs& a) {
+                 const Shape& w = a.inTypes[1].shape;
+                 const PatchGeom g = geomOf(a.outType().shape, {w[2], w[3]}, pairOf(a.attrs().ints("stride")),
+                                            pairOf(a.attrs().ints("pad")));
+                 return lowerConvTranspose2d(a, g, a.attrs().i("groups"));
+               },
                .summary = "transposed convolution (conv2d's input gradient): W [C, F/groups, KH, KW]"});
   r.push_back({.name = "conv2d_grad_weight",
                .operands = {"x", "dy"},
@@ -769,6 +820,11 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = convWeightGradShape,
                .eval = convWeightGradEval,
                .grad = convWeightGradGrad,
+               .lower = [](LowerArgs& a) {
+                 const PatchGeom g = geomOf(a.inTypes[0].shape, pairOf(a.attrs().ints("kernel")),
+                                            pairOf(a.attrs().ints("stride")), pairOf(a.attrs().ints("pad")));
+                 return lowerConv2dGradWeight(a, g, a.attrs().i("groups"));
+               },
                .summary = "conv2d's weight gradient from its input x and output gradient dy: [F, C/groups, KH, KW]"});
   r.push_back({.name = "maxpool2d",
                .operands = {"x"},
@@ -779,6 +835,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .eval = [](const EvalArgs& e) { return poolEval(e, true); },
                .grad = maxpoolGrad,
                .branches = maxpoolBranches,
+               .lower = [](LowerArgs& a) { return lowerMaxpool2d(a, poolGeom(a.inTypes[0].shape, a.attrs())); },
                .summary = "max over each window; stride defaults to the kernel, padding is -inf"});
   r.push_back({.name = "maxpool2d_grad",
                .operands = {"x", "dy"},
@@ -789,6 +846,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .eval = maxpoolGradEval,
                .grad = maxpoolGradGrad,
                .branches = maxpoolBranches,
+               .lower = [](LowerArgs& a) { return lowerMaxpool2dGrad(a, poolGeom(a.inTypes[0].shape, a.attrs())); },
                .summary = "maxpool2d's input gradient: each dy added at its window's (first) max in x"});
   r.push_back({.name = "maxpool2d_gather",
                .operands = {"x", "g"},
@@ -799,6 +857,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .eval = maxpoolGatherEval,
                .grad = maxpoolGatherGrad,
                .branches = maxpoolBranches,
+               .lower = [](LowerArgs& a) { return lowerMaxpool2dGather(a, poolGeom(a.inTypes[0].shape, a.attrs())); },
                .summary = "g read at each window's (first) max in x: maxpool2d_grad's gradient"});
   r.push_back({.name = "avgpool2d",
                .operands = {"x"},
@@ -808,6 +867,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return poolShape("avgpool2d", in, a); },
                .eval = [](const EvalArgs& e) { return poolEval(e, false); },
                .grad = avgpoolGrad,
+               .lower = [](LowerArgs& a) { return lowerAvgpool2d(a, poolGeom(a.inTypes[0].shape, a.attrs())); },
                .summary = "mean over each window, padded zeros counted; stride defaults to the kernel"});
   r.push_back({.name = "avgpool2d_grad",
                .operands = {"dy"},
@@ -818,6 +878,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = avgpoolGradShape,
                .eval = avgpoolGradEval,
                .grad = avgpoolGradGrad,
+               .lower = [](LowerArgs& a) { return lowerAvgpool2dGrad(a, poolGeom(a.outType().shape, a.attrs())); },
                .summary = "avgpool2d's input gradient for an input of the given shape: dy spread over each window"});
   r.push_back({.name = "dropout_mask",
                .operands = {"x"},
@@ -826,6 +887,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .eval = dropoutMaskEval,
                // The mask is a constant of the step; the mul applying it carries the gradient.
                .noGradient = true,
+               .lower = lowerDropoutMask,
                .summary = "training: 1/(1-rate) with probability 1-rate, else 0; inference: all ones"});
   r.push_back({.name = "batchnorm",
                .operands = {"x", "gamma", "beta", "running_mean", "running_var"},
@@ -833,6 +895,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = batchnormShape,
                .eval = batchnormEval,
                .grad = batchnormGrad,
+               .lower = lowerBatchnorm,
                .summary = "batch normalization over all axes but 1 (batch statistics in training)"});
   r.push_back({.name = "im2col",
                .operands = {"x"},
@@ -842,6 +905,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = im2colShape,
                .eval = im2colEval,
                .grad = im2colGrad,
+               .lower = [](LowerArgs& a) { return lowerIm2col(a, windowGeom(a.inTypes[0].shape, a.attrs())); },
                .summary = "image windows as rows: [N, C, H, W] -> [N*OH*OW, C*KH*KW]"});
   r.push_back({.name = "col2im",
                .operands = {"col"},
@@ -852,6 +916,7 @@ void addNNOps(std::vector<OpDef>& r) {
                .shape = col2imShape,
                .eval = col2imEval,
                .grad = col2imGrad,
+               .lower = [](LowerArgs& a) { return lowerCol2im(a, windowGeom(a.outType().shape, a.attrs())); },
                .summary = "im2col's adjoint: rows back to an image of the given shape, overlaps summed"});
 }
 

@@ -1,0 +1,36 @@
+#include "runtime/random_calls.h"
+
+#include <mutex>
+
+#include "runtime/rng.h"
+
+namespace nnc {
+
+namespace {
+
+std::mutex& generatorMutex() {
+  static std::mutex m;
+  return m;
+}
+
+Rng& generator() {
+  static Rng rng(0);
+  return rng;
+}
+
+}  // namespace
+
+void setRandomSeed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(generatorMutex());
+  generator().reseed(seed);
+}
+
+}  // namespace nnc
+
+extern "C" void nnc_dropout_mask(float* out, int64_t n, float rate, float scale) {
+  std::lock_guard<std::mutex> lock(nnc::generatorMutex());
+  nnc::Rng& rng = nnc::generator();
+  // The reference's draw (dropoutMaskEval): keep when uniform() < 1 − rate.
+  const double keep = 1.0 - static_cast<double>(rate);
+  for (int64_t i = 0; i < n; ++i) out[i] = rng.uniform() < keep ? scale : 0.0f;
+}

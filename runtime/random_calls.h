@@ -1,0 +1,20 @@
+// Random numbers for generated code: dropout masks drawn from one
+// process-wide generator (runtime/rng.h), so that a seeded run replays the
+// same masks. Calls are serialized: a mask is one call, not a per-thread
+// stream, so the masks do not depend on the thread count.
+#pragma once
+#include <cstdint>
+
+namespace nnc {
+
+// Reseeds the process-wide generator (at startup it is seeded with 0).
+void setRandomSeed(uint64_t seed);
+
+}  // namespace nnc
+
+extern "C" {
+// For generated code (loop IR call `nnc_dropout_mask`): out[i] = scale with
+// probability 1 − rate, else 0, for i < n. scale is 1/(1 − rate), passed by
+// the caller so that it is rounded once, from the double attribute.
+void nnc_dropout_mask(float* out, int64_t n, float rate, float scale);
+}
