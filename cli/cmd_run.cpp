@@ -18,6 +18,7 @@
 #include "runtime/metrics.h"
 #include "runtime/plot.h"
 #include "runtime/parallel.h"
+#include "runtime/random_calls.h"
 #include "runtime/rng.h"
 
 namespace nnc::cli {
@@ -321,6 +322,18 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
                       train->rows, train->cols, g.name, typeString(xt), typeString(tt), train->rows * train->cols,
                       train->rows, train->cols));
   const ValueId scores = scoresOutput(g, batch, train->classes);
+  // Compiled code compares class ids but cannot report one out of range: the
+  // data are checked here, once, against the model's number of classes.
+  if (scores == kNoValue) {
+    for (const auto& [_, v] : g.outputs)
+      if (g.type(v).rank() == 2 && g.type(v).shape[0] == batch && g.type(v).shape[1] < train->classes)
+        return fail(error(g.node(v).loc, "the data have {} classes, but output '{}' scores {}: {}", train->classes,
+                          g.node(v).name, g.type(v).shape[1], typeString(g.type(v))));
+  }
+  if (test->classes > train->classes)
+    return fail(error("the test set has labels up to {}, but the training set only {} classes", test->classes - 1,
+                      train->classes));
+  setRandomSeed(setup->seed);  // dropout masks
 
   auto t1 = std::chrono::steady_clock::now();
   auto step = buildTrainStep(g, l->model.train);

@@ -136,12 +136,20 @@ std::string floatText(float v) {
   return s;
 }
 
+// A float literal C++ compiles to the same value; infinities and NaN have no
+// literal (the printed source includes <cmath>).
+std::string cppFloat(float v) {
+  if (std::isnan(v)) return "NAN";
+  if (std::isinf(v)) return v > 0 ? "INFINITY" : "(-INFINITY)";
+  return floatText(v) + "f";
+}
+
 // `cpp` selects C++ spelling (std:: math, f suffixes) over the dump's.
 std::string exprText(const Expr& e, const Kernel& k, bool cpp) {
   auto arg = [&](size_t i) { return exprText(*e.args[i], k, cpp); };
   const char* fn = cpp ? "std::" : "";
   switch (e.op) {
-    case Op::Const: return cpp ? floatText(e.value) + "f" : floatText(e.value);
+    case Op::Const: return cpp ? cppFloat(e.value) : floatText(e.value);
     case Op::Load:
       return fmt::format("{}[{}]", cpp ? fmt::format("b{}", e.buf) : k.buffers[static_cast<size_t>(e.buf)].name,
                          affineText(e.index));
@@ -187,7 +195,7 @@ void stmtText(const Stmt& s, const Kernel& k, bool cpp, int depth, std::string& 
         args += (args.empty() ? "" : ", ") + (zero ? b : fmt::format("{} + {}", b, affineText(a.offset)));
       }
       for (int64_t i : s.ints) args += fmt::format("{}{}", args.empty() ? "" : ", ", i);
-      for (float f : s.floats) args += (args.empty() ? "" : ", ") + floatText(f) + (cpp ? "f" : "");
+      for (float f : s.floats) args += (args.empty() ? "" : ", ") + (cpp ? cppFloat(f) : floatText(f));
       out += fmt::format("{}{}({});\n", pad, s.callee, args);
       return;
     }

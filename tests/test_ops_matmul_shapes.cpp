@@ -32,3 +32,13 @@ TEST_CASE("matmul through the JIT on awkward shapes", "[ops][gemm][jit]") {
         CHECK(c.shape() == Shape{m, n});
       }
 }
+
+// The registry is the single source of truth: every compute op says how it
+// lowers, so every graph the front end accepts can be compiled.
+TEST_CASE("every compute op has a lowering rule", "[ops][jit]") {
+  for (const OpDef* op : allOps()) {
+    INFO(op->name);
+    if (op->kind == OpKind::Source) continue;
+    CHECK((op->lower != nullptr || op->pointwise != nullptr));
+  }
+}

@@ -229,7 +229,18 @@ class Codegen {
         llvm::Value* p = address(s.buf, s.index);
         if (s.combine != loop::Combine::Assign) {
           llvm::Value* old = b_.CreateLoad(b_.getFloatTy(), p);
-          v = s.combine == loop::Combine::Add ? b_.CreateFAdd(old, v) : intrinsic(llvm::Intrinsic::maxnum, {old, v});
+          if (s.combine == loop::Combine::Add) {
+            // `reassoc` on accumulations only: the vectorizer may then keep
+            // partial sums in vector lanes. The order still depends only on
+            // the code, never on the thread count.
+            auto* add = llvm::cast<llvm::Instruction>(b_.CreateFAdd(old, v));
+            llvm::FastMathFlags f = add->getFastMathFlags();
+            f.setAllowReassoc();
+            add->setFastMathFlags(f);
+            v = add;
+          } else {
+            v = intrinsic(llvm::Intrinsic::maxnum, {old, v});
+          }
         }
         b_.CreateStore(v, p);
         return;
