@@ -82,7 +82,16 @@ class Codegen {
       Codegen c(m(), k_, body);
       c.runChunk(s, body->getArg(n), body->getArg(n + 1));
     }
-    // trampoline(ctx, begin, end) = body(ctx[0], ..., ctx[n-1], begin, end)
+    // An innermost parallel loop is the one LLVM vectorizes, splitting each
+    // chunk into a vector body and a scalar remainder whose roundings may
+    // differ (FMA contraction, libmvec vs libm). Chunks of whole multiples
+    // of `align` iterations put every element on the same side of that split
+    // for any thread count: the pool deals units of `align` iterations.
+    bool innermost = true;
+    for (const loop::Stmt& c : s.body) innermost &= c.kind != loop::Stmt::Kind::Loop && c.kind != loop::Stmt::Kind::Guard;
+    const int64_t align = innermost ? 256 : 1;
+    const int64_t units = (s.extent + align - 1) / align;
+    // trampoline(ctx, u0, u1) = body(ctx[0], ..., ctx[n-1], u0·align, min(u1·align, extent))
     llvm::Function* tramp = createKernel(m(), base + ".par", {b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()});
     tramp->setLinkage(llvm::GlobalValue::InternalLinkage);
     {
@@ -90,20 +99,23 @@ class Codegen {
       std::vector<llvm::Value*> args;
       for (unsigned i = 0; i < n; ++i)
         args.push_back(tb.CreateLoad(tb.getPtrTy(), tb.CreateConstInBoundsGEP1_64(tb.getPtrTy(), tramp->getArg(0), i)));
-      args.push_back(tramp->getArg(1));
-      args.push_back(tramp->getArg(2));
+      llvm::Value* lo = tb.CreateMul(tramp->getArg(1), tb.getInt64(align), "", true, true);
+      llvm::Value* hi = tb.CreateMul(tramp->getArg(2), tb.getInt64(align), "", true, true);
+      hi = tb.CreateSelect(tb.CreateICmpSLT(hi, tb.getInt64(s.extent)), hi, tb.getInt64(s.extent));
+      args.push_back(lo);
+      args.push_back(hi);
       tb.CreateCall(body, args);
       tb.CreateRetVoid();
     }
     // The kernel packs its buffer pointers and hands the loop to the pool.
     llvm::AllocaInst* ctx = b_.CreateAlloca(llvm::ArrayType::get(b_.getPtrTy(), std::max(n, 1u)));
     for (unsigned i = 0; i < n; ++i) b_.CreateStore(bufs_[i], b_.CreateConstInBoundsGEP2_32(ctx->getAllocatedType(), ctx, 0, i));
-    const double perIteration = std::max(1.0, work(s) / static_cast<double>(s.extent));
-    const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kMinParallelWork / perIteration));
+    const double perUnit = std::max(1.0, work(s) / static_cast<double>(units));
+    const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(kMinParallelWork / perUnit));
     llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
         "nnc_parallel_for",
         llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()}, false));
-    b_.CreateCall(pfor, {tramp, ctx, b_.getInt64(s.extent), b_.getInt64(grain)});
+    b_.CreateCall(pfor, {tramp, ctx, b_.getInt64(units), b_.getInt64(grain)});
   }
 
   Module& m() { return module_; }
@@ -267,6 +279,10 @@ Status addKernel(Module& m, const loop::Kernel& k) {
   llvm::Function* f = createKernel(m, k.name, params);
   if (!f) return error("JIT module already defines a function '{}'", k.name);
   for (size_t i = 0; i < k.buffers.size(); ++i) f->getArg(static_cast<unsigned>(i))->setName(k.buffers[i].name);
+  // Never inlined into a program's entry: a kernel's code (its vector
+  // reductions' order included) must not depend on which module it shares
+  // with the entry, which depends on the thread count.
+  f->addFnAttr(llvm::Attribute::NoInline);
   Codegen(m, k, f).run();
   return ok();
 }
