@@ -186,6 +186,15 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   }
   for (const auto& [param, next] : opt.commits)
     p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
+  if (opt.planMemory) {
+    std::vector<bool> pinned(p.slots.size(), false);
+    for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)
+      if (p.valueSlot[static_cast<size_t>(id)] >= 0 && g.node(id).op->kind == OpKind::Source)
+        pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(id)])] = true;
+    for (ValueId t : targets) pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(t)])] = true;
+    for (const auto& [dst, src] : p.commits) pinned[static_cast<size_t>(dst)] = pinned[static_cast<size_t>(src)] = true;
+    planMemory(p, pinned);
+  }
   return p;
 }
 

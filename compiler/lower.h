@@ -79,6 +79,9 @@ struct Program {
 
 struct LowerOptions {
   bool training = false;
+  // Slots with disjoint lifetimes share memory (compiler/memory_plan.cpp);
+  // off, every value keeps its own slot (for debugging a kernel's output).
+  bool planMemory = true;
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;
@@ -86,7 +89,14 @@ struct LowerOptions {
 
 // The kernels computing `targets` (and what they depend on). Sources (inputs,
 // labels, params, consts) get slots but no kernel: the caller fills them.
+// With planMemory, only sources, targets and commit pairs keep their values
+// after a run; other values' slots are reused.
 Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt);
+
+// Reassigns slot offsets so that slots live at disjoint times share space;
+// `pinned` slots keep theirs for the whole program. Values not pinned are
+// only valid while the program runs.
+void planMemory(Program& p, const std::vector<bool>& pinned);
 
 // The loop IR of every kernel, in order, with the slot map.
 std::string printProgram(const Program& p);

@@ -1,0 +1,69 @@
+// Memory planning: slots that are live at the same time never overlap, a
+// kernel's buffers are pairwise disjoint, and reuse shrinks the arena.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/frontend.h"
+#include "compiler/lower.h"
+#include "compiler/train_step.h"
+
+using namespace nnc;
+
+namespace {
+
+Program lowered(const char* file, bool plan) {
+  std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  SourceManager sm;
+  auto m = cli::compileSource(sm, file, text.str());
+  REQUIRE(m);
+  auto step = buildTrainStep(m->graph, m->train);
+  REQUIRE(step);
+  LowerOptions lo;
+  lo.training = true;
+  lo.commits = step->updates;
+  lo.planMemory = plan;
+  auto p = lowerGraph(step->grads.graph, {step->grads.graph.loss}, lo);
+  REQUIRE(p);
+  return p.take();
+}
+
+bool overlap(const Slot& a, const Slot& b) {
+  return a.offset < b.offset + std::max<int64_t>(b.size, 1) && b.offset < a.offset + std::max<int64_t>(a.size, 1);
+}
+
+}  // namespace
+
+TEST_CASE("memory plan: live slots never overlap, and the arena shrinks", "[lower][memory]") {
+  for (const char* file : {"mnist_mlp.nn", "simple_convnet.nn", "multilayer.nn"}) {
+    INFO(file);
+    const Program p = lowered(file, true);
+    // Lifetimes: from the first to the last launch using a slot; sources and
+    // commit pairs (never written or read after the last launch) span all.
+    const size_t n = p.slots.size();
+    std::vector<int> first(n, -1), last(n, -1);
+    for (size_t l = 0; l < p.launches.size(); ++l)
+      for (int s : p.launches[l].slots) {
+        if (first[static_cast<size_t>(s)] < 0) first[static_cast<size_t>(s)] = static_cast<int>(l);
+        last[static_cast<size_t>(s)] = static_cast<int>(l);
+      }
+    for (const auto& [dst, src] : p.commits) {
+      first[static_cast<size_t>(dst)] = first[static_cast<size_t>(src)] = -1;
+    }
+    const int end = static_cast<int>(p.launches.size());
+    for (size_t a = 0; a < n; ++a)
+      for (size_t b = a + 1; b < n; ++b) {
+        const int fa = first[a] < 0 ? 0 : first[a], la = first[a] < 0 ? end : last[a];
+        const int fb = first[b] < 0 ? 0 : first[b], lb = first[b] < 0 ? end : last[b];
+        if (fa <= lb && fb <= la) {
+          INFO(p.slots[a].name << " and " << p.slots[b].name);
+          CHECK_FALSE(overlap(p.slots[a], p.slots[b]));
+        }
+      }
+    for (const Slot& s : p.slots) CHECK(s.offset % 16 == 0);
+    CHECK(p.arenaFloats < lowered(file, false).arenaFloats);
+  }
+}
