@@ -1,5 +1,6 @@
 #include "compiler/lower.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <fmt/format.h>
@@ -151,6 +152,82 @@ Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
   return k;
 }
 
+// Elementwise chains: a pointwise node whose only use is a pointwise
+// consumer of the same shape is computed inside the consumer's loop instead
+// of being stored and loaded back. Such a node gets no kernel and no slot.
+std::vector<bool> inlinedPointwise(const Graph& g, const std::vector<bool>& live, const std::vector<bool>& external) {
+  std::vector<int> uses(g.size(), 0);
+  std::vector<ValueId> consumer(g.size(), kNoValue);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    if (!live[static_cast<size_t>(id)]) continue;
+    for (ValueId v : g.node(id).inputs) {
+      ++uses[static_cast<size_t>(v)];
+      consumer[static_cast<size_t>(v)] = id;
+    }
+  }
+  std::vector<bool> inlined(g.size(), false);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    const Node& n = g.node(id);
+    const ValueId c = consumer[static_cast<size_t>(id)];
+    inlined[static_cast<size_t>(id)] = live[static_cast<size_t>(id)] && !external[static_cast<size_t>(id)] &&
+                                       n.op->pointwise && !n.op->lower && uses[static_cast<size_t>(id)] == 1 &&
+                                       n.type.dtype == DType::F32 && g.node(c).op->pointwise && !g.node(c).op->lower &&
+                                       g.type(c).shape == n.type.shape;
+  }
+  return inlined;
+}
+
+// The kernel of pointwise node `root` with its inlined producers folded in;
+// `leaves` gets the values it loads, in buffer order (then the result).
+loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<bool>& inlined,
+                                std::vector<ValueId>& leaves) {
+  std::vector<ValueId> chain;  // the inlined nodes, for the comment
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        chain.push_back(in);
+        self(self, in);
+      } else if (std::find(leaves.begin(), leaves.end(), in) == leaves.end()) {
+        leaves.push_back(in);
+      }
+    }
+  };
+  collect(collect, root);
+  const Node& n = g.node(root);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_fused_{}", root, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(...) : {}, computing inline", root, n.name.empty() ? "" : " " + n.name, n.op->name,
+                          typeString(n.type));
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) k.comment += fmt::format(" %{} {}", *it, g.node(*it).op->name);
+  std::vector<TensorType> types;
+  for (ValueId v : leaves) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  k.buffers.push_back({ident(valueName(g, root)), n.type.numel()});
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+  const Collapsed c = collapseDims(n.type.shape, types);
+  const std::vector<int> vars = newVars(k, c.out.size());
+  auto build = [&](auto&& self, ValueId v) -> loop::ExprP {
+    std::vector<loop::ExprP> args;
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        args.push_back(self(self, in));
+        continue;
+      }
+      const size_t b = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), in) - leaves.begin());
+      args.push_back(loop::load(static_cast<int>(b), broadcastIndex(c.in[b], c.out, vars)));
+    }
+    return g.node(v).op->pointwise(args, g.node(v).attrs);
+  };
+  loop::ExprP value = build(build, root);
+  for (Stmt& st : nest(vars, c.out, {loop::store(static_cast<int>(leaves.size()), rowMajor(c.out, vars), value)}))
+    k.body.push_back(std::move(st));
+  return k;
+}
+
 }  // namespace
 
 Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
@@ -162,6 +239,10 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     roots.push_back(next);
   }
   const std::vector<bool> live = liveNodes(g, roots);
+  std::vector<bool> external(g.size(), false);
+  for (ValueId r : roots) external[static_cast<size_t>(r)] = true;
+  const std::vector<bool> inlined = opt.fuseElementwise ? inlinedPointwise(g, live, external)
+                                                        : std::vector<bool>(g.size(), false);
   Program p;
   p.valueSlot.assign(g.size(), -1);
   auto addSlot = [&](std::string name, ValueId v, int64_t size) {
@@ -171,13 +252,22 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     return static_cast<int>(p.slots.size()) - 1;
   };
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
-    if (!live[static_cast<size_t>(id)]) continue;
+    if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)]) continue;
     const Node& n = g.node(id);
     p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
     if (n.op->kind == OpKind::Source) continue;
-    NNC_TRY(loop::Kernel k, lowerInto(g, id, opt.training));
+    bool fused = false;
+    for (ValueId v : n.inputs) fused |= inlined[static_cast<size_t>(v)];
+    std::vector<ValueId> operands = n.inputs;
+    loop::Kernel k;
+    if (fused) {
+      operands.clear();
+      k = lowerPointwiseTree(g, id, inlined, operands);
+    } else {
+      NNC_TRY(k, lowerInto(g, id, opt.training));
+    }
     Launch l{static_cast<int>(p.kernels.size()), {}};
-    for (ValueId v : n.inputs) l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
+    for (ValueId v : operands) l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
     l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
     for (size_t b = l.slots.size(); b < k.buffers.size(); ++b)
       l.slots.push_back(addSlot(fmt::format("{}.{}", k.name, k.buffers[b].name), kNoValue, k.buffers[b].size));

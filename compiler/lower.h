@@ -82,6 +82,9 @@ struct LowerOptions {
   // Slots with disjoint lifetimes share memory (compiler/memory_plan.cpp);
   // off, every value keeps its own slot (for debugging a kernel's output).
   bool planMemory = true;
+  // Chains of pointwise ops run as one loop: a pointwise value used once, by
+  // a pointwise op of its shape, is computed where it is used.
+  bool fuseElementwise = true;
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;

@@ -67,3 +67,30 @@ TEST_CASE("memory plan: live slots never overlap, and the arena shrinks", "[lowe
     CHECK(p.arenaFloats < lowered(file, false).arenaFloats);
   }
 }
+
+TEST_CASE("elementwise chains: a single-use pointwise value is computed inside its consumer", "[lower][fusion]") {
+  std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/mnist_mlp.nn");
+  std::stringstream text;
+  text << in.rdbuf();
+  SourceManager sm;
+  auto m = cli::compileSource(sm, "mnist_mlp.nn", text.str());
+  REQUIRE(m);
+  auto step = buildTrainStep(m->graph, m->train);
+  REQUIRE(step);
+  const Graph& g = step->grads.graph;
+  LowerOptions lo;
+  lo.training = true;
+  lo.commits = step->updates;
+  auto fused = lowerGraph(g, {g.loss}, lo);
+  lo.fuseElementwise = false;
+  auto plain = lowerGraph(g, {g.loss}, lo);
+  REQUIRE(fused);
+  REQUIRE(plain);
+  // Each SGD update W - lr*dW (6 params) and each relu mask dy*step(z) (2)
+  // lose one kernel; relu(z + b) does not fuse: z is also read by the mask.
+  CHECK(plain->kernels.size() - fused->kernels.size() == 8);
+  const std::string text2 = printProgram(*fused);
+  CHECK_THAT(text2, Catch::Contains("W1.next = sub(...) : f32[784, 40], computing inline") &&
+                        Catch::Contains("= mul(...) : f32[100, 40], computing inline"));
+  CHECK_THAT(text2, Catch::Contains("W1_next[i0] = (W1[i0] - (train_lr[0] * grad_W1[i0]));"));
+}
