@@ -33,11 +33,8 @@ struct Step {
 Step trainStep(const nnc::Elaborated& m) {
   auto s = nnc::buildTrainStep(m.graph, m.train);
   if (!s) throw std::runtime_error(s.error().message);
-  Step r{s.take(), {}};
-  r.lower.training = true;
-  r.lower.commits = r.step.updates;
-  r.lower.commits.insert(r.lower.commits.end(), r.step.state.begin(), r.step.state.end());
-  return r;
+  const nnc::LowerOptions lower = s->lowering();
+  return Step{s.take(), lower};
 }
 
 std::unique_ptr<nnc::jit::CompiledProgram> compileOrDie(const nnc::Graph& g, std::vector<nnc::ValueId> targets,

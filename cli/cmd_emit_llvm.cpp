@@ -50,10 +50,7 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
   } else {
     auto step = buildTrainStep(g, l->model.train);
     if (!step) return fail(step.error());
-    LowerOptions lo;
-    lo.training = true;
-    lo.commits = step->updates;
-    lo.commits.insert(lo.commits.end(), step->state.begin(), step->state.end());
+    const LowerOptions lo = step->lowering();
     co.entry = "train_step";
     if (!dumpAfter.empty()) {
       auto prog = lowerGraph(step->grads.graph, {step->grads.graph.loss}, lo);

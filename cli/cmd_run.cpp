@@ -168,10 +168,7 @@ class JitStepper : public Stepper {
                                                       std::ostream* verbose) {
     std::unique_ptr<JitStepper> j(new JitStepper(s));
     const Graph& sg = s.step.grads.graph;
-    LowerOptions train;
-    train.training = true;
-    train.commits = s.step.updates;
-    train.commits.insert(train.commits.end(), s.step.state.begin(), s.step.state.end());
+    const LowerOptions train = s.step.lowering();
     jit::CompileOptions co;
     co.optLevel = optLevel;
     co.profile = profile;

@@ -121,6 +121,13 @@ std::string ident(std::string s) {
   return s;
 }
 
+// Two operands may be the same value; buffer names must still differ.
+void uniqueBufferNames(loop::Kernel& k) {
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+}
+
 Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
   const Node& n = g.node(id);
   if (!n.op->lower && !n.op->pointwise) return error(n.loc, "{}: no lowering to loop IR yet", n.op->name);
@@ -138,10 +145,7 @@ Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
   }
   k.comment += fmt::format(") : {}", typeString(n.type));
   k.buffers.push_back({ident(valueName(g, id)), n.type.numel()});
-  // Two operands may be the same value; buffer names must still differ.
-  for (size_t i = 0; i < k.buffers.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+  uniqueBufferNames(k);
   LowerArgs a{n, types, k, in, static_cast<int>(in.size()), training};
   Status st = n.op->lower ? n.op->lower(a) : lowerPointwise(a);
   if (!st) {
@@ -205,9 +209,7 @@ loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<
     k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
   }
   k.buffers.push_back({ident(valueName(g, root)), n.type.numel()});
-  for (size_t i = 0; i < k.buffers.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+  uniqueBufferNames(k);
   const Collapsed c = collapseDims(n.type.shape, types);
   const std::vector<int> vars = newVars(k, c.out.size());
   auto build = [&](auto&& self, ValueId v) -> loop::ExprP {

@@ -136,6 +136,14 @@ Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train
   return differentiate(g);
 }
 
+LowerOptions TrainStep::lowering() const {
+  LowerOptions lo;
+  lo.training = true;
+  lo.commits = updates;
+  lo.commits.insert(lo.commits.end(), state.begin(), state.end());
+  return lo;
+}
+
 Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train) {
   NNC_TRY(OptimizerSpec opt, optimizerFrom(train));
   NNC_TRY(ScheduleSpec sched, scheduleFrom(train));

@@ -15,6 +15,7 @@
 
 #include "compiler/autodiff.h"
 #include "compiler/elaborate.h"
+#include "compiler/lower.h"
 
 namespace nnc {
 
@@ -67,6 +68,9 @@ struct TrainStep {
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   double lrAt(int64_t step) const { return schedule.lrAt(optimizer.lr, step); }
+  // How a backend lowers it: training mode, every param and state value
+  // committed from its next value at the end of the step.
+  LowerOptions lowering() const;
 };
 
 // The train block's weight decay (`regularize = l2(0.005)`) added to the loss.

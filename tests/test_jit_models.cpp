@@ -110,11 +110,7 @@ TEST_CASE("jit models: three train steps match the interpreter's", "[jit][models
       auto step = buildTrainStep(m.graph, m.train);
       REQUIRE(step);
       const Graph& sg = step->grads.graph;
-      LowerOptions lo;
-      lo.training = true;
-      lo.commits = step->updates;
-      lo.commits.insert(lo.commits.end(), step->state.begin(), step->state.end());
-      auto cp = jit::CompiledProgram::create(sg, {sg.loss}, lo);
+      auto cp = jit::CompiledProgram::create(sg, {sg.loss}, step->lowering());
       if (!cp) FAIL(cp.error().message);
       auto params = initParams(sg, 42);  // the optimizer state too (zeros)
       REQUIRE(params);
