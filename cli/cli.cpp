@@ -31,6 +31,21 @@ std::vector<OptionSpec> withModelOptions(std::vector<OptionSpec> v) {
   return v;
 }
 
+}  // namespace
+
+std::vector<OptionSpec> withPassOptions(std::vector<OptionSpec> v) {
+  const std::vector<OptionSpec> passes = {
+      {"O", true, "", "-O0..-O3: optimization level (default -O3); -O0 also turns every graph pass and fusion off"},
+      {"no-fuse", true, "LIST", "turn fusions or passes off: conv,pool,epilogue,softmax_ce,elementwise (or all), "
+                                "simplify,fold,cse,dce"},
+      {"dump-after", true, "PASS", "print the graph after PASS (simplify, fold, cse, dce, fuse-conv, fuse-pool, "
+                                   "fuse-epilogue), the loop IR after lower, or all"}};
+  v.insert(v.end(), passes.begin(), passes.end());
+  return withModelOptions(std::move(v));
+}
+
+namespace {
+
 const std::vector<CommandInfo>& commands() {
   static const std::vector<CommandInfo> cmds = {
       {"check", "nnc check FILE [options]",
@@ -38,7 +53,11 @@ const std::vector<CommandInfo>& commands() {
        withModelOptions({}), runCheck},
       {"graph", "nnc graph FILE [--dot] [options]",
        "Print the model's graph IR, one node per line (or as Graphviz with --dot).",
-       withModelOptions({{"dot", false, "", "print Graphviz instead of text"}}), runGraph},
+       withPassOptions({{"dot", false, "", "print Graphviz instead of text"},
+                        {"train", false, "", "the whole train step (forward, backward, update)"},
+                        {"optimized", false, "", "the graph after the optimizer's passes (see -O, --no-fuse)"},
+                        {"verbose", false, "", "with --optimized: a line per pass", 'v'}}),
+       runGraph},
       {"eval", "nnc eval FILE [--weights W.npz] [--input NAME=F.npy ...] [--output-dir DIR] [options]",
        "Run the reference interpreter forward and print the outputs (and the loss when labels are given).",
        withModelOptions({{"weights", true, "W.npz", "param values by name (missing ones are initialized)"},
@@ -63,7 +82,7 @@ const std::vector<CommandInfo>& commands() {
       {"run", "nnc run FILE [--epochs N] [--limit N] [--data DIR] [--backend jit|interp] [--threads N] [options]",
        "Train the model with its train block on an IDX dataset (default: Fashion-MNIST) and report loss and "
        "test accuracy per epoch.",
-       withModelOptions({{"epochs", true, "N", "epochs (default: the train block's, else 1)"},
+       withPassOptions({{"epochs", true, "N", "epochs (default: the train block's, else 1)"},
                          {"limit", true, "N", "use only the first N training samples"},
                          {"test-limit", true, "N", "score only the first N test images (default: all)"},
                          {"data", true, "DIR", "IDX dataset folder (default: the train block's idx(...))"},
@@ -73,17 +92,20 @@ const std::vector<CommandInfo>& commands() {
                          {"plot", true, "F.svg", "draw loss and accuracy curves as SVG, updated every epoch"},
                          {"backend", true, "jit|interp", "what runs the step: native code (default) or the reference interpreter"},
                          {"threads", true, "N", "threads (default 0: every core)"},
-                         {"O", true, "", "-O0..-O3: the JIT's optimization level (default -O3)"},
                          {"verbose", false, "", "print the time spent in each compilation stage", 'v'},
                          {"profile", false, "", "time 20 train steps kernel by kernel (JIT), print the costliest, exit"}}),
        runRun},
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
        "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",
-       withModelOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
-                         {"infer", false, "", "the inference program instead of the train step"},
-                         {"dump-after", true, "lower", "print the loop IR after lowering instead of LLVM IR"},
-                         {"O", true, "", "-O0..-O3: the optimization level (default -O3)"}}),
+       withPassOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
+                        {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
+      {"bench", "nnc bench FILE [--threads N] [--json] [options]",
+       "Compile the train step and inference fused and unfused and time them side by side.",
+       withPassOptions({{"threads", true, "N", "threads (default 0: every core)"},
+                        {"json", false, "", "print JSON instead of a table"},
+                        {"min-time", true, "S", "seconds of timing per program (default 2)"}}),
+       runBench},
   };
   return cmds;
 }

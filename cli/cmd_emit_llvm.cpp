@@ -25,11 +25,13 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
   auto level = optLevelOption(o);
   if (!level) return fail(level.error());
   const Graph& g = l->model.graph;
-  const std::string dumpAfter = o.value("dump-after");
-  if (!dumpAfter.empty() && dumpAfter != "lower")
-    return fail(error("--dump-after {}: the stages that can be dumped are: lower (the loop IR)", dumpAfter));
+  auto passes = passOptions(o, &out);
+  if (!passes) return fail(passes.error());
+  // With --dump-after the dumps are the output, not the LLVM IR.
+  const bool dumping = !passes->dumpAfter.empty();
   jit::CompileOptions co;
   co.optLevel = *level;
+  co.passes = *passes;
   co.keepIR = true;
   std::unique_ptr<jit::CompiledProgram> p;
   if (o.flag("infer") || g.loss == kNoValue) {
@@ -38,12 +40,6 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     if (g.loss != kNoValue) targets.push_back(g.loss);
     if (targets.empty()) return fail(error("model '{}' has no outputs and no loss: nothing to compile", g.name));
     co.entry = "infer";
-    if (!dumpAfter.empty()) {
-      auto prog = lowerGraph(g, targets, LowerOptions{});
-      if (!prog) return fail(prog.error());
-      out << printProgram(*prog);
-      return 0;
-    }
     auto cp = jit::CompiledProgram::create(g, targets, LowerOptions{}, co);
     if (!cp) return fail(cp.error());
     p = cp.take();
@@ -52,16 +48,11 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     if (!step) return fail(step.error());
     const LowerOptions lo = step->lowering();
     co.entry = "train_step";
-    if (!dumpAfter.empty()) {
-      auto prog = lowerGraph(step->grads.graph, {step->grads.graph.loss}, lo);
-      if (!prog) return fail(prog.error());
-      out << printProgram(*prog);
-      return 0;
-    }
     auto cp = jit::CompiledProgram::create(step->grads.graph, {step->grads.graph.loss}, lo, co);
     if (!cp) return fail(cp.error());
     p = cp.take();
   }
+  if (dumping) return 0;
   const std::string path = o.value("output");
   if (path.empty()) {
     out << p->optimizedIR();

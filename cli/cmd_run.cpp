@@ -164,13 +164,14 @@ class InterpStepper : public Stepper {
 class JitStepper : public Stepper {
  public:
   static Expected<std::unique_ptr<JitStepper>> create(const StepGraphs& s, const TensorMap& params,
-                                                      const TensorMap& state, int optLevel, bool profile,
-                                                      std::ostream* verbose) {
+                                                      const TensorMap& state, int optLevel, const PassOptions& passes,
+                                                      bool profile, std::ostream* verbose) {
     std::unique_ptr<JitStepper> j(new JitStepper(s));
     const Graph& sg = s.step.grads.graph;
     const LowerOptions train = s.step.lowering();
     jit::CompileOptions co;
     co.optLevel = optLevel;
+    co.passes = passes;
     co.profile = profile;
     co.entry = "train_step";
     NNC_TRY(j->train_, jit::CompiledProgram::create(sg, {sg.loss}, train, co));
@@ -184,9 +185,9 @@ class JitStepper : public Stepper {
       auto line = [&](const char* what, const jit::CompiledProgram& p) {
         const jit::CompileTimes& t = p.times();
         *verbose << fmt::format(
-            "  {:<10} {:3} kernels, arena {:.1f} MiB: lower {:.1f} ms, LLVM IR {:.1f} ms, JIT setup {:.1f} ms, "
+            "  {:<10} {:3} kernels, arena {:.1f} MiB: passes {:.1f} ms, lower {:.1f} ms, LLVM IR {:.1f} ms, JIT setup {:.1f} ms, "
             "optimize + codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms\n",
-            what, p.program().kernels.size(), static_cast<double>(p.arenaBytes()) / (1 << 20), t.lowerMs, t.irMs,
+            what, p.program().kernels.size(), static_cast<double>(p.arenaBytes()) / (1 << 20), t.passesMs, t.lowerMs, t.irMs,
             t.engineMs, t.optimizeMs, t.codegenMs, t.totalMs);
       };
       line("train_step", *j->train_);
@@ -292,6 +293,8 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   if (auto st = applyThreads(o); !st) return fail(st.error());
   auto optLevel = optLevelOption(o);
   if (!optLevel) return fail(optLevel.error());
+  auto passes = passOptions(o, &out);
+  if (!passes) return fail(passes.error());
   const bool verbose = o.flag("verbose");
   auto setup = setupFrom(o, l->model.train);
   if (!setup) return fail(setup.error());
@@ -351,7 +354,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   std::unique_ptr<Stepper> stepper;
   if (verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
   if (backend == "jit") {
-    auto j = JitStepper::create(graphs, *params, state, *optLevel, o.flag("profile"), verbose ? &out : nullptr);
+    auto j = JitStepper::create(graphs, *params, state, *optLevel, *passes, o.flag("profile"), verbose ? &out : nullptr);
     if (!j) return fail(j.error());
     if (o.flag("profile")) {
       std::vector<int64_t> first(static_cast<size_t>(batch));

@@ -166,7 +166,47 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
 int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  out << (o.flag("dot") ? printDot(l->model.graph) : printGraph(l->model.graph));
+  auto fail = [&](const Diagnostic& d) {
+    err << l->sm->render(d);
+    return 1;
+  };
+  auto passes = passOptions(o, &out);
+  if (!passes) return fail(passes.error());
+  Graph g = l->model.graph;
+  std::vector<ValueId> roots;
+  for (const auto& [_, v] : g.outputs) roots.push_back(v);
+  if (g.loss != kNoValue) roots.push_back(g.loss);
+  LowerOptions lo;
+  if (o.flag("train")) {
+    auto step = buildTrainStep(g, l->model.train);
+    if (!step) return fail(step.error());
+    g = step->grads.graph;
+    lo = step->lowering();
+    roots = {g.loss};
+    for (const auto& [param, next] : lo.commits) {
+      roots.push_back(param);
+      roots.push_back(next);
+    }
+  }
+  if (o.flag("optimized") || !passes->dumpAfter.empty()) {
+    auto opt = optimizeGraph(g, roots, *passes);
+    if (!opt) return fail(opt.error());
+    if (passes->dumpAfter == "lower" || passes->dumpAfter == "all") {
+      lo = loweringFor(lo, *passes);
+      for (auto& [param, next] : lo.commits) {
+        param = opt->map[static_cast<size_t>(param)];
+        next = opt->map[static_cast<size_t>(next)];
+      }
+      std::vector<ValueId> targets;
+      for (ValueId r : roots) targets.push_back(opt->map[static_cast<size_t>(r)]);
+      auto prog = lowerGraph(opt->graph, targets, lo);
+      if (!prog) return fail(prog.error());
+      out << "# after lower\n" << printProgram(*prog);
+    }
+    if (!o.flag("optimized")) return 0;
+    g = std::move(opt->graph);
+  }
+  out << (o.flag("dot") ? printDot(g) : printGraph(g));
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "compiler/autodiff.h"
 #include "compiler/elaborate.h"
 #include "compiler/interpreter.h"
+#include "compiler/passes/pipeline.h"
 #include "dsl/diagnostics.h"
 
 namespace nnc::cli {
@@ -48,11 +49,17 @@ int runGrad(const Options& o, std::ostream& out, std::ostream& err);
 int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
 int runRun(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
+int runBench(const Options& o, std::ostream& out, std::ostream& err);
 
 // --threads N (0 or absent: every core), applied to the thread pool.
 Status applyThreads(const Options& o);
 // -O0..-O3 (default 3).
 Expected<int> optLevelOption(const Options& o);
+// -O0 (every pass off), --no-fuse=LIST, --dump-after=PASS (dumps go to
+// `dump`), -v (a line per pass).
+Expected<PassOptions> passOptions(const Options& o, std::ostream* dump);
+// The options above, for every command that compiles.
+std::vector<OptionSpec> withPassOptions(std::vector<OptionSpec> v);
 
 // "433,890"
 std::string groupThousands(int64_t n);

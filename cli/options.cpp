@@ -1,4 +1,8 @@
+#include <algorithm>
 #include <charconv>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "runtime/parallel.h"
@@ -99,6 +103,43 @@ Status applyThreads(const Options& o) {
 Expected<int> optLevelOption(const Options& o) {
   if (!o.flag("O")) return 3;
   return o.value("O")[0] - '0';
+}
+
+Expected<PassOptions> passOptions(const Options& o, std::ostream* dump) {
+  PassOptions p;
+  NNC_TRY(const int level, optLevelOption(o));
+  p.optimize = level > 0;
+  p.dump = dump;
+  p.log = o.flag("verbose");
+  auto known = [](const std::string& n) {
+    const auto& f = fusionNames();
+    const auto& ps = passNames();
+    return std::find(f.begin(), f.end(), n) != f.end() || std::find(ps.begin(), ps.end(), n) != ps.end();
+  };
+  for (const std::string& list : o.all("no-fuse")) {
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      const std::string name = list.substr(start, comma - start);
+      start = comma + 1;
+      if (name == "all") {
+        p.disabled.insert(fusionNames().begin(), fusionNames().end());
+      } else if (known(name)) {
+        p.disabled.insert(name);
+      } else {
+        return error("--no-fuse: unknown fusion or pass '{}'; the fusions are {}, the passes {}", name,
+                     fmt::join(fusionNames(), ", "), fmt::join(passNames(), ", "));
+      }
+    }
+  }
+  p.dumpAfter = o.value("dump-after");
+  if (!p.dumpAfter.empty() && p.dumpAfter != "lower" && p.dumpAfter != "all" && !known(p.dumpAfter)) {
+    return error("--dump-after: unknown pass '{}'; the passes are {}, then lower (the loop IR), or all", p.dumpAfter,
+                 fmt::join(passNames(), ", "));
+  }
+  if (!p.dumpAfter.empty() && std::find(fusionNames().begin(), fusionNames().end(), p.dumpAfter) != fusionNames().end())
+    p.dumpAfter = "fuse-" + p.dumpAfter;  // --dump-after=conv means the pass fuse-conv
+  return p;
 }
 
 }  // namespace nnc::cli

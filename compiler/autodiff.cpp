@@ -110,6 +110,8 @@ Expected<GradGraph> differentiate(const Graph& forward, const GradOptions& opt) 
       for (ValueId v : fwd.inputs) blocked[static_cast<size_t>(v)] = true;
       continue;
     }
+    if (fwd.op->internal)
+      return error(fwd.loc, "'{}' is a fused op: differentiate the graph before optimizing it", fwd.op->name);
     if (!fwd.op->grad) return error(fwd.loc, "internal error: op '{}' has no gradient rule", fwd.op->name);
     GradCtx ctx{g, static_cast<ValueId>(i), fwd.inputs, {}, fwd.type, fwd.attrs, dy, fwd.loc, {}};
     for (ValueId v : fwd.inputs) {

@@ -569,7 +569,11 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
       return CtValue::tensorValue(r->value, e.loc);
     }
   }
-  if (const OpDef* op = findOp(e.text)) return callOp(*op, e, std::move(pos), std::move(named));
+  if (const OpDef* op = findOp(e.text)) {
+    if (op->internal)
+      return error(e.loc, "'{}' is made by the optimizer's fusions and cannot be called; write the unfused ops", e.text);
+    return callOp(*op, e, std::move(pos), std::move(named));
+  }
   return error(e.loc, "unknown function '{}'", e.text);
 }
 

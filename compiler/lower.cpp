@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "compiler/interpreter.h"
+#include "compiler/ops/lower_rules.h"
 
 namespace nnc {
 
@@ -230,6 +231,42 @@ loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<
   return k;
 }
 
+// Pairs each live softmax_cross_entropy_grad with a live loss on the same
+// operands: pairedGrad[loss] = grad.
+std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
+  std::vector<ValueId> paired(g.size(), kNoValue);
+  for (ValueId gr = 0; gr < static_cast<ValueId>(g.size()); ++gr) {
+    if (!live[static_cast<size_t>(gr)] || g.node(gr).op->name != "softmax_cross_entropy_grad") continue;
+    for (ValueId l = 0; l < gr; ++l)
+      if (live[static_cast<size_t>(l)] && g.node(l).op->name == "softmax_cross_entropy" &&
+          g.node(l).inputs == g.node(gr).inputs && paired[static_cast<size_t>(l)] == kNoValue) {
+        paired[static_cast<size_t>(l)] = gr;
+        break;
+      }
+  }
+  return paired;
+}
+
+// One kernel computing loss `l` and gradient `gr`: buffers z, t, loss, grad.
+Expected<loop::Kernel> lowerSoftmaxCePair(const Graph& g, ValueId l, ValueId gr, bool training) {
+  const Node& n = g.node(l);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_fused_softmax_ce", l);
+  k.comment = fmt::format("%{}{} = softmax_cross_entropy(%{}, %{}) and %{} = softmax_cross_entropy_grad(%{}, %{})", l,
+                          n.name.empty() ? "" : " " + n.name, n.inputs[0], n.inputs[1], gr, n.inputs[0], n.inputs[1]);
+  std::vector<TensorType> types;
+  for (ValueId v : n.inputs) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  k.buffers.push_back({ident(valueName(g, l)), n.type.numel()});
+  k.buffers.push_back({ident(valueName(g, gr)), g.type(gr).numel()});
+  uniqueBufferNames(k);
+  LowerArgs a{n, types, k, {0, 1}, 2, training};
+  NNC_CHECK(lowerSoftmaxCrossEntropyFused(a, 3));
+  return k;
+}
+
 }  // namespace
 
 Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
@@ -245,6 +282,8 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   for (ValueId r : roots) external[static_cast<size_t>(r)] = true;
   const std::vector<bool> inlined = opt.fuseElementwise ? inlinedPointwise(g, live, external)
                                                         : std::vector<bool>(g.size(), false);
+  const std::vector<ValueId> ceGrad = opt.fuseSoftmaxCe ? softmaxCePairs(g, live) : std::vector<ValueId>(g.size(), kNoValue);
+  std::vector<bool> ceGradDone(g.size(), false);
   Program p;
   p.valueSlot.assign(g.size(), -1);
   auto addSlot = [&](std::string name, ValueId v, int64_t size) {
@@ -254,7 +293,7 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     return static_cast<int>(p.slots.size()) - 1;
   };
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
-    if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)]) continue;
+    if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)] || ceGradDone[static_cast<size_t>(id)]) continue;
     const Node& n = g.node(id);
     p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
     if (n.op->kind == OpKind::Source) continue;
@@ -262,7 +301,10 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     for (ValueId v : n.inputs) fused |= inlined[static_cast<size_t>(v)];
     std::vector<ValueId> operands = n.inputs;
     loop::Kernel k;
-    if (fused) {
+    const ValueId gr = ceGrad[static_cast<size_t>(id)];
+    if (gr != kNoValue) {
+      NNC_TRY(k, lowerSoftmaxCePair(g, id, gr, opt.training));
+    } else if (fused) {
       operands.clear();
       k = lowerPointwiseTree(g, id, inlined, operands);
     } else {
@@ -271,6 +313,11 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     Launch l{static_cast<int>(p.kernels.size()), {}};
     for (ValueId v : operands) l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
     l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
+    if (gr != kNoValue) {
+      p.valueSlot[static_cast<size_t>(gr)] = addSlot(valueName(g, gr), gr, g.type(gr).numel());
+      l.slots.push_back(p.valueSlot[static_cast<size_t>(gr)]);
+      ceGradDone[static_cast<size_t>(gr)] = true;
+    }
     for (size_t b = l.slots.size(); b < k.buffers.size(); ++b)
       l.slots.push_back(addSlot(fmt::format("{}.{}", k.name, k.buffers[b].name), kNoValue, k.buffers[b].size));
     p.kernels.push_back(std::move(k));

@@ -85,6 +85,9 @@ struct LowerOptions {
   // Chains of pointwise ops run as one loop: a pointwise value used once, by
   // a pointwise op of its shape, is computed where it is used.
   bool fuseElementwise = true;
+  // softmax_cross_entropy and its gradient on the same operands run as one
+  // kernel (one exp sweep per row instead of three).
+  bool fuseSoftmaxCe = true;
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;

@@ -14,6 +14,7 @@ const std::vector<OpDef>& registry() {
     addShapeOps(r);
     addNNOps(r);
     addLossOps(r);
+    addFusedOps(r);
     return r;
   }();
   return ops;

@@ -78,6 +78,9 @@ struct OpDef {
   PointwiseFn pointwise = nullptr;
   LowerFn lower = nullptr;
   OpKind kind = OpKind::Compute;
+  // Made only by the optimizer's fusions (compiler/passes/), after
+  // differentiation: the DSL cannot call it and it has no gradient rule.
+  bool internal = false;
   std::string_view summary;  // one line for `nnc help ops`
 
   int requiredOperands() const {
@@ -100,5 +103,6 @@ void addReductionOps(std::vector<OpDef>& r);
 void addShapeOps(std::vector<OpDef>& r);
 void addNNOps(std::vector<OpDef>& r);    // matmul, conv, pooling, dropout, batchnorm
 void addLossOps(std::vector<OpDef>& r);  // softmax family, losses, metrics
+void addFusedOps(std::vector<OpDef>& r); // internal: what the fusion passes make
 
 }  // namespace nnc

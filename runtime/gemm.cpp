@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string_view>
@@ -102,26 +103,78 @@ bool setSgemmIsa(const char* name) {
   return false;
 }
 
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+namespace gemm {
+
+namespace {
+
+// One row's epilogue: c[n] = act(c[n] + bias), bias per column (BK 1), one
+// value for the row (BK 2) or none. Plain loops the compiler vectorizes
+// (bias, relu); sigmoid and tanh go through libm.
+template <int BK, int ACT>
+void epilogueRow(float* c, int64_t n, const float* colBias, float rowBias) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = c[j];
+    if constexpr (BK == 1) v += colBias[j];
+    if constexpr (BK == 2) v += rowBias;
+    if constexpr (ACT == 1) v = v > 0.0f ? v : 0.0f;  // NaN -> 0, as relu's reference
+    if constexpr (ACT == 2) v = 1.0f / (1.0f + std::exp(-v));
+    if constexpr (ACT == 3) v = std::tanh(v);
+    c[j] = v;
+  }
+}
+
+template <int BK>
+void epilogueRows(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t m = m0; m < m1; ++m) {
+    float* c = g.C + m * g.ldc + n0;
+    const float* colBias = BK == 1 ? g.bias + n0 : nullptr;
+    const float rowBias = BK == 2 ? g.bias[m] : 0.0f;
+    switch (g.act) {
+      case 0: epilogueRow<BK, 0>(c, n1 - n0, colBias, rowBias); break;
+      case 1: epilogueRow<BK, 1>(c, n1 - n0, colBias, rowBias); break;
+      case 2: epilogueRow<BK, 2>(c, n1 - n0, colBias, rowBias); break;
+      default: epilogueRow<BK, 3>(c, n1 - n0, colBias, rowBias); break;
+    }
+  }
+}
+
+}  // namespace
+
+void epilogue(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (!g.hasEpilogue()) return;
+  switch (g.biasKind) {
+    case 1: epilogueRows<1>(g, m0, m1, n0, n1); break;
+    case 2: epilogueRows<2>(g, m0, m1, n0, n1); break;
+    default: epilogueRows<0>(g, m0, m1, n0, n1); break;
+  }
+}
+
+void run(Args g) {
+  const int64_t M = g.M, N = g.N, K = g.K;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    if (!accumulate)
-      for (int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
+    if (!g.accumulate)
+      for (int64_t m = 0; m < M; ++m) std::fill(g.C + m * g.ldc, g.C + m * g.ldc + N, 0.0f);
+    epilogue(g, 0, M, 0, N);
     return;
   }
-  const gemm::Isa& isa = currentIsa();
-  const gemm::Args g{transA, transB, accumulate, M, N, K, A, lda, B, ldb, C, ldc, depthBlock(K)};
+  const Isa& isa = currentIsa();
+  g.kc = depthBlock(K);
 
   // Each thread takes a band of whole register tiles, of rows or of columns,
   // whichever leaves the busiest thread the fewest tiles. The split changes
-  // only who computes an element, never the order of its sums.
+  // only who computes an element, never the order of its sums (nor its
+  // epilogue, which is elementwise).
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int64_t threads = std::clamp<int64_t>(int64_t(flops / kMinFlopsPerThread), 1, threadCount());
   const int64_t tm = (M + isa.mr - 1) / isa.mr, tn = (N + isa.nr - 1) / isa.nr;
   const bool byRows = (tm + threads - 1) / threads * tn <= tm * ((tn + threads - 1) / threads);
   const int64_t tiles = byRows ? tm : tn, unit = byRows ? isa.mr : isa.nr, extent = byRows ? M : N;
   const int64_t parts = std::min(threads, tiles);
+  if (parts <= 1) {
+    isa.block(g, 0, M, 0, N);
+    return;
+  }
   parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const int64_t lo = std::min(extent, tiles * p / parts * unit);
@@ -135,9 +188,31 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   });
 }
 
+}  // namespace gemm
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  gemm::run(gemm::Args{transA, transB, accumulate, M, N, K, A, lda, B, ldb, C, ldc, 0});
+}
+
+void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias, int biasKind, int act) {
+  gemm::Args g{transA, transB, false, M, N, K, A, lda, B, ldb, C, ldc, 0};
+  g.bias = biasKind != 0 ? bias : nullptr;
+  g.biasKind = biasKind;
+  g.act = act;
+  gemm::run(g);
+}
+
 }  // namespace nnc
 
 extern "C" void nnc_sgemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, int64_t lda,
                           int64_t ldb, int64_t ldc, int64_t transA, int64_t transB, int64_t accumulate) {
   nnc::sgemm(transA != 0, transB != 0, M, N, K, A, lda, B, ldb, C, ldc, accumulate != 0);
+}
+
+extern "C" void nnc_sgemm_ep(const float* A, const float* B, float* C, const float* bias, int64_t M, int64_t N,
+                             int64_t K, int64_t lda, int64_t ldb, int64_t ldc, int64_t transA, int64_t transB,
+                             int64_t bias_kind, int64_t act) {
+  nnc::sgemmEpilogue(transA != 0, transB != 0, M, N, K, A, lda, B, ldb, C, ldc, bias, int(bias_kind), int(act));
 }

@@ -1,5 +1,6 @@
 // nnc's single-precision GEMM, the one matrix product every backend calls
-// (dense layers, im2col convolution forward and backward):
+// (dense layers, convolutions: runtime/conv.h packs image patches straight
+// into its B panels):
 //   C[M×N] = (accumulate ? C : 0) + op(A)·op(B)
 // row-major, op(A) is M×K: A[m·lda + k], or with transA A[k·lda + m];
 // op(B) is K×N: B[k·ldb + n], or with transB B[n·ldb + k].
@@ -14,6 +15,15 @@ namespace nnc {
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
+// The GEMM with an epilogue (no accumulate): C = act(op(A)·op(B) + bias),
+// applied to each element once its whole K sum is done, while its tile
+// column is in cache. biasKind: 0 none (bias is not read), 1 bias[n] per
+// column (a dense layer's bias, N values), 2 bias[m] per row (M values).
+// act: 0 none, 1 relu (x > 0 ? x : 0, so NaN gives 0), 2 sigmoid
+// (1 / (1 + exp(−x))), 3 tanh. As deterministic as sgemm.
+void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias, int biasKind, int act);
+
 // The instruction set the kernels use: "avx512", "avx2" or "generic", the
 // best the CPU supports unless set. setSgemmIsa lets tests and benchmarks
 // exercise each path; it returns false, changing nothing, for a name the
@@ -27,4 +37,8 @@ extern "C" {
 // For generated code (loop IR call `nnc_sgemm`); flags are 0 or 1.
 void nnc_sgemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
                int64_t ldc, int64_t transA, int64_t transB, int64_t accumulate);
+// nnc::sgemmEpilogue; bias_kind 0/1/2 and act 0..3 as documented there.
+void nnc_sgemm_ep(const float* A, const float* B, float* C, const float* bias, int64_t M, int64_t N, int64_t K,
+                  int64_t lda, int64_t ldb, int64_t ldc, int64_t transA, int64_t transB, int64_t bias_kind,
+                  int64_t act);
 }

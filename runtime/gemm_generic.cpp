@@ -33,6 +33,13 @@ struct V {
   // result differs from the vector kernels' in the last bit only.
   static T fma(T a, T b, T c) { return a * b + c; }
   static T add(T a, T b) { return a + b; }
+  static T relu(T a) {
+    T r;
+    for (int i = 0; i < 4; ++i) r[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    return r;
+  }
+  // No gathers: image patches are packed run by run (gemm_tiles.h, patchRow).
+  static constexpr bool kGather = false;
   static void transpose(T r[4]) {
     const T a = r[0], b = r[1], c = r[2], d = r[3];
     for (int i = 0; i < 4; ++i) r[i] = T{a[i], b[i], c[i], d[i]};

@@ -7,6 +7,20 @@
 
 namespace nnc::gemm {
 
+// op(B) read straight from an NCHW image instead of a matrix: the columns of
+// the im2col matrix of one group of one image, never materialized (the
+// packing of B gathers them). With k = (c·KH + i)·KW + j over the group's
+// channels c and kernel positions (i, j), and p = oy·OW + ox over the output
+// positions, the patch matrix is
+//   P(k, p) = x[c, oy·SH + i − PH, ox·SW + j − PW]   (0 outside the image)
+// and op(B) is P (K×N = k×p, a convolution's forward) or, `transposed`, Pᵀ
+// (K×N = p×k, its weight gradient).
+struct Patches {
+  const float* x;  // the group's first channel: [C, H, W]
+  int64_t C, H, W, KH, KW, SH, SW, PH, PW, OW;
+  bool transposed;
+};
+
 struct Args {
   bool transA, transB, accumulate;
   int64_t M, N, K;
@@ -19,6 +33,16 @@ struct Args {
   // The depth of one cache block, fixed for the whole call so that every C
   // element is summed in the same order whichever thread computes it.
   int64_t kc;
+  // Optional: op(B) from an image (then B, ldb and transB are ignored and B
+  // is always packed).
+  const Patches* patch = nullptr;
+  // Optional epilogue, applied to each element once its whole K sum is in C
+  // (after the accumulate): C = act(C + bias), with bias[n] per column
+  // (biasKind 1) or bias[m] per row (2), none for 0; act 0 none, 1 relu,
+  // 2 sigmoid, 3 tanh. Row m and column n count from the whole C.
+  const float* bias = nullptr;
+  int biasKind = 0, act = 0;
+  bool hasEpilogue() const { return biasKind != 0 || act != 0; }
 };
 
 // One instruction set's implementation: computes C[m0:m1, n0:n1] (all of K),
@@ -32,6 +56,15 @@ struct Isa {
 Isa avx512Isa();
 Isa avx2Isa();
 Isa genericIsa();
+
+// The epilogue on C[m0:m1, n0:n1] (baseline code, called from every
+// instruction set's block while the tile columns are still in L1).
+void epilogue(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+// The threaded driver behind sgemm: any Args (patches, epilogue included);
+// M, N > 0 and K >= 0 (K = 0: C = epilogue(accumulate ? C : 0)). kc is
+// filled in here.
+void run(Args g);
 
 // A 64-byte aligned buffer of at least `floats` floats, owned by the calling
 // thread and reused across calls; slot 0 holds packed A, slot 1 packed B.

@@ -7,8 +7,11 @@
 // The including file defines, before the include:
 //   V   — W lanes of float: T, Mask, mask(n) (first n lanes on), zero,
 //         load, loadm (masked lanes read as 0 and never touch memory),
-//         store, storem, bcast, fma(a, b, c) = a·b + c, add, and
-//         transpose(T[W]) (a W×W block in registers).
+//         store, storem, bcast, fma(a, b, c) = a·b + c, add, relu
+//         (x > 0 ? x : 0), transpose(T[W]) (a W×W block in registers), and
+//         kGather: whether it has 32-bit lane indices I with iload, iadd
+//         (plus a scalar), below(a, n) (the mask of 0 <= a < n), both (mask
+//         and) and gather(base, idx, mask) (masked lanes 0, never read).
 //   Cfg — MR (tile rows), NV (vectors per tile row, NR = NV·W), MC, NC.
 //
 // Structure (Goto/BLIS): for each NC-wide column block and KC-deep slice,
@@ -19,6 +22,11 @@
 // reused by few tiles is read in place, and then the tile takes A's or B's
 // strides directly (a transposed A is then read column-wise, k-major, which
 // is the packed layout with stride lda).
+//
+// Two extensions for convolutions (gemm_kernel.h): B may be the patch
+// matrix of an image (implicit im2col: packB gathers the windows straight
+// from the image, so no column matrix exists), and an epilogue (bias,
+// activation) runs on each tile column once its last K slice is stored.
 
 // The register tile: C[0:MR', 0:nw] (+)= A·B over kc, with A(r, k) at
 // a[r·sa + k] (ROWA) or a[k·sa + r], B(k, j) at b[k·sb + j]; the last of the
@@ -81,8 +89,322 @@ constexpr int64_t NR = Cfg::NV * V::W;
 
 inline int64_t lesser(int64_t x, int64_t y) { return x < y ? x : y; }
 
+// n floats at d: zeros, a copy of s, or s at a stride.
+inline void zeros(float* d, int64_t n) {
+  int64_t t = 0;
+  for (; t + V::W <= n; t += V::W) V::store(d + t, V::zero());
+  if (t < n) V::storem(d + t, V::mask(int(n - t)), V::zero());
+}
+inline void copy(float* d, const float* s, int64_t n) {
+  int64_t t = 0;
+  for (; t + V::W <= n; t += V::W) V::store(d + t, V::load(s + t));
+  if (t < n) {
+    const typename V::Mask m = V::mask(int(n - t));
+    V::storem(d + t, m, V::loadm(s + t, m));
+  }
+}
+inline void strided(float* d, const float* s, int64_t stride, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) d[t] = s[t * stride];
+}
+
+// out[t] = P(k, p0 + t) for t < count (Patches in gemm_kernel.h), with k
+// given as (channel c, kernel row i, kernel column j) and p0 as the output
+// position (oy, ox). Windows of one output row read one image row: a
+// contiguous run when SW = 1, between the zeros of the left and right
+// padding; rows of windows in the top or bottom padding are zeros.
+void patchRow(const Patches& s, int64_t c, int64_t i, int64_t j, int64_t oy, int64_t ox, int64_t count, float* out) {
+  const float* plane = s.x + c * s.H * s.W;
+  // Windows ox' in [oxLo, oxEnd) read column ox'·SW + j − PW inside the image.
+  const int64_t left = s.PW - j, right = s.W - 1 + s.PW - j;
+  const int64_t oxLo = left <= 0 ? 0 : (left + s.SW - 1) / s.SW;
+  const int64_t oxEnd = right < 0 ? 0 : lesser(s.OW, right / s.SW + 1);
+  for (int64_t t = 0; t < count; ++oy, ox = 0) {
+    const int64_t seg = lesser(count - t, s.OW - ox), end = ox + seg;
+    float* o = out + t;  // o[ox' − ox] for the windows ox' in [ox, end)
+    const int64_t iy = oy * s.SH + i - s.PH;
+    if (iy < 0 || iy >= s.H) {
+      zeros(o, seg);
+    } else {
+      const int64_t lo = oxLo < ox ? ox : oxLo > end ? end : oxLo;
+      const int64_t hi = oxEnd < lo ? lo : oxEnd > end ? end : oxEnd;
+      zeros(o, lo - ox);
+      if (hi > lo) {
+        const float* src = plane + (iy * s.W + lo * s.SW - left);
+        if (s.SW == 1)
+          copy(o + (lo - ox), src, hi - lo);
+        else
+          strided(o + (lo - ox), src, s.SW, hi - lo);
+      }
+      zeros(o + (hi - ox), end - hi);
+    }
+    t += seg;
+  }
+}
+
+// Where a packed row's lanes read the image: lane l of row r reads
+// x[off[l] + rowOff] when row[l] + rowR is in [0, H) and col[l] + rowC in
+// [0, W), else it is 0. Forward (lanes = output positions, rows = k):
+// off = oy·SH·W + ox·SW, row = oy·SH, col = ox·SW; rowR = i − PH, rowC =
+// j − PW, rowOff = c·H·W + rowR·W + rowC. Transposed (lanes = k, rows =
+// positions): off = c·H·W + i·W + j, row = i, col = j; rowR = oy·SH − PH,
+// rowC = ox·SW − PW, rowOff = rowR·W + rowC. Lanes past the panel's width
+// have row = kOutside, never inside.
+struct Lanes {
+  static constexpr int32_t kOutside = -(1 << 30);
+  int32_t off[NR], row[NR], col[NR];
+};
+
+// One packed row by masked gathers (32-bit indices: the caller checks that
+// every index in play fits).
+template <typename VV>
+inline void gatherRow(const Patches& s, const Lanes& L, int64_t rowOff, int64_t rowR, int64_t rowC, float* d) {
+  for (int v = 0; v < Cfg::NV; ++v) {
+    const typename VV::Mask m = VV::both(VV::below(VV::iadd(VV::iload(L.row + v * VV::W), int32_t(rowR)), int32_t(s.H)),
+                                         VV::below(VV::iadd(VV::iload(L.col + v * VV::W), int32_t(rowC)), int32_t(s.W)));
+    VV::store(d + v * VV::W, VV::gather(s.x, VV::iadd(VV::iload(L.off + v * VV::W), int32_t(rowOff)), m));
+  }
+}
+
+template <typename VV>
+void packGather(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  const int64_t kk = s.KH * s.KW, plane = s.H * s.W;
+  Lanes L;
+  for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const int64_t w = lesser(NR, nc - jp);
+    if (!s.transposed) {
+      int64_t oy = (j0 + jp) / s.OW, ox = (j0 + jp) - oy * s.OW;
+      for (int64_t l = 0; l < NR; ++l) {
+        L.off[l] = int32_t(oy * s.SH * s.W + ox * s.SW);
+        L.row[l] = l < w ? int32_t(oy * s.SH) : Lanes::kOutside;
+        L.col[l] = int32_t(ox * s.SW);
+        if (++ox == s.OW) ox = 0, ++oy;
+      }
+      int64_t c = pc / kk, i = (pc - c * kk) / s.KW, j = pc - c * kk - i * s.KW;
+      for (int64_t k = 0; k < kc; ++k) {
+        gatherRow<VV>(s, L, c * plane + (i - s.PH) * s.W + (j - s.PW), i - s.PH, j - s.PW, dst + k * NR);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+    } else {
+      int64_t c = (j0 + jp) / kk, i = (j0 + jp - c * kk) / s.KW, j = j0 + jp - c * kk - i * s.KW;
+      for (int64_t l = 0; l < NR; ++l) {
+        L.off[l] = int32_t(c * plane + i * s.W + j);
+        L.row[l] = l < w ? int32_t(i) : Lanes::kOutside;
+        L.col[l] = int32_t(j);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+      int64_t oy = pc / s.OW, ox = pc - oy * s.OW;
+      for (int64_t t = 0; t < kc; ++t) {
+        const int64_t r = oy * s.SH - s.PH, q = ox * s.SW - s.PW;
+        gatherRow<VV>(s, L, r * s.W + q, r, q, dst + t * NR);
+        if (++ox == s.OW) ox = 0, ++oy;
+      }
+    }
+  }
+}
+
+// Whether every index packGather forms fits in 32 bits: the image with a
+// margin of a padded window on every side.
+inline bool gatherFits(const Patches& s) {
+  const int64_t rows = s.H + 2 * (s.PH + s.KH + s.SH), cols = s.W + 2 * (s.PW + s.KW + s.SW);
+  return (s.C + 2) * rows * cols < (int64_t(1) << 31);
+}
+
+// Output positions [p0, p0 + n) read, for SW = 1, as pieces: runs of
+// windows within one output row, cut at vector boundaries. Lane u in
+// [lo, hi) of vector v reads x[base + off + u], base = c·H·W + (i − PH)·W
+// + (j − PW) for row k = (c, i, j) of P; the window of lane lo is (oy, ox).
+// An interior piece reads inside the image for every (i, j); an edge piece
+// is clipped to the image per row. Built once per micro-panel (or chunk of
+// positions) and replayed for each of its k rows.
+constexpr int64_t kRunLanes = NR > 4 * V::W ? NR : 4 * V::W;
+constexpr int kMaxVectors = int(kRunLanes / V::W);
+struct Pieces {
+  struct Piece {
+    int64_t off, oy, ox;
+    int lo, hi;
+    bool edge;
+    typename V::Mask mask;
+  };
+  int start[kMaxVectors + 1];
+  Piece p[kRunLanes + kMaxVectors + 1];
+};
+
+template <typename VV>
+void fillPieces(const Patches& s, int64_t p0, int64_t n, int nvec, Pieces& P) {
+  int64_t oy = p0 / s.OW, ox = p0 - oy * s.OW, lane = 0;
+  int count = 0;
+  for (int v = 0; v < nvec; ++v) {
+    P.start[v] = count;
+    const int64_t v1 = (v + 1) * VV::W;
+    while (lane < n && lane < v1) {
+      const int64_t len = lesser(lesser(n - lane, s.OW - ox), v1 - lane);
+      typename Pieces::Piece& q = P.p[count++];
+      q.lo = int(lane - v * VV::W);
+      q.hi = int(q.lo + len);
+      q.oy = oy;
+      q.ox = ox;
+      q.off = oy * s.SH * s.W + ox - q.lo;
+      const int64_t top = oy * s.SH - s.PH;
+      q.edge = top < 0 || top + s.KH > s.H || ox < s.PW || ox + len - 1 - s.PW + s.KW > s.W;
+      q.mask = VV::range(q.lo, q.hi);
+      lane += len;
+      ox += len;
+      if (ox == s.OW) ox = 0, ++oy;
+    }
+  }
+  P.start[nvec] = count;
+}
+
+// nvec vectors of P's row k = (c, i, j) over the pieces' positions (SW = 1):
+// each piece one masked load (masked lanes never touch memory, so the
+// address may lie outside x), merged into its vector; padding and lanes
+// past the pieces stay 0.
+template <typename VV>
+inline void pieceRow(const Patches& s, const Pieces& P, int64_t c, int64_t i, int64_t j, int nvec, float* out) {
+  const int64_t base = c * s.H * s.W + (i - s.PH) * s.W + (j - s.PW);
+  const int64_t oxLo = s.PW - j > 0 ? s.PW - j : 0, oxEnd = lesser(s.OW, s.W + s.PW - j);
+  for (int vv = 0; vv < nvec; ++vv) {
+    typename VV::T acc = VV::zero();
+    for (int e = P.start[vv]; e < P.start[vv + 1]; ++e) {
+      const typename Pieces::Piece& q = P.p[e];
+      if (!q.edge) {
+        acc = VV::loadInto(acc, s.x + (base + q.off), q.mask);
+        continue;
+      }
+      const int64_t iy = q.oy * s.SH + i - s.PH;
+      const int64_t a = q.ox > oxLo ? q.ox : oxLo, b = lesser(q.ox + (q.hi - q.lo), oxEnd);
+      if (iy >= 0 && iy < s.H && a < b)
+        acc = VV::loadInto(acc, s.x + (base + q.off), VV::range(int(q.lo + a - q.ox), int(q.lo + b - q.ox)));
+    }
+    VV::store(out + vv * VV::W, acc);
+  }
+}
+
+// op(B) from the image with vector loads: contiguous runs when SW = 1,
+// gathers otherwise.
+template <typename VV>
+void packRuns(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  if (s.SW != 1) {
+    packGather<VV>(s, pc, kc, j0, nc, dst);
+    return;
+  }
+  const int64_t kk = s.KH * s.KW;
+  Pieces P;
+  if (!s.transposed) {
+    for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+      fillPieces<VV>(s, j0 + jp, lesser(NR, nc - jp), Cfg::NV, P);
+      int64_t c = pc / kk, i = (pc - c * kk) / s.KW, j = pc - c * kk - i * s.KW;
+      for (int64_t k = 0; k < kc; ++k) {
+        pieceRow<VV>(s, P, c, i, j, Cfg::NV, dst + k * NR);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+    }
+    return;
+  }
+  // Pᵀ: rows of P over T positions per micro-panel column, transposed W×W
+  // in registers.
+  constexpr int64_t T = 4 * VV::W;
+  float rows[NR * T];
+  for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const int64_t w = lesser(NR, nc - jp);
+    for (int64_t l = w; l < NR; ++l) zeros(rows + l * T, T);
+    for (int64_t t0 = 0; t0 < kc; t0 += T) {
+      const int64_t tt = lesser(T, kc - t0);
+      fillPieces<VV>(s, pc + t0, tt, int(T / VV::W), P);
+      int64_t c = (j0 + jp) / kk, i = (j0 + jp - c * kk) / s.KW, j = j0 + jp - c * kk - i * s.KW;
+      for (int64_t l = 0; l < w; ++l) {
+        pieceRow<VV>(s, P, c, i, j, int(T / VV::W), rows + l * T);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+      for (int64_t lh = 0; lh < NR; lh += VV::W)
+        for (int64_t tb = 0; tb < tt; tb += VV::W) {
+          typename VV::T blk[VV::W];
+          for (int q = 0; q < VV::W; ++q) blk[q] = VV::load(rows + (lh + q) * T + tb);
+          VV::transpose(blk);
+          const int64_t kw = lesser(VV::W, tt - tb);
+          for (int64_t q = 0; q < kw; ++q) VV::store(dst + (t0 + tb + q) * NR + lh, blk[q]);
+        }
+    }
+  }
+}
+
+// The patch matrix's part of packB: op(B)[pc:pc+kc, j0:j0+nc] from the
+// image, with vector loads where the instruction set has lane masks, else
+// run by run.
+template <typename VV = V>
+void packPatches(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  if constexpr (VV::kGather) {
+    if (s.SW == 1 || gatherFits(s)) {
+      packRuns<VV>(s, pc, kc, j0, nc, dst);
+      return;
+    }
+  }
+  const int64_t kk = s.KH * s.KW;
+  if (!s.transposed) {
+    // op(B) = P: each packed row is a run of output positions of one k.
+    for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+      const int64_t w = lesser(NR, nc - jp), oy = (j0 + jp) / s.OW, ox = (j0 + jp) - oy * s.OW;
+      int64_t c = pc / kk, i = (pc - c * kk) / s.KW, j = pc - c * kk - i * s.KW;
+      for (int64_t k = 0; k < kc; ++k) {
+        float* d = dst + k * NR;
+        patchRow(s, c, i, j, oy, ox, w, d);
+        if (w < NR) zeros(d + w, NR - w);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+    }
+    return;
+  }
+  // op(B) = Pᵀ: the micro-panel's columns (k) are gathered as rows of P
+  // over up to T output positions, then transposed W×W in registers.
+  constexpr int64_t T = 4 * V::W;
+  float rows[NR * T];
+  for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const int64_t w = lesser(NR, nc - jp);
+    for (int64_t t0 = 0; t0 < kc; t0 += T) {
+      const int64_t tt = lesser(T, kc - t0), oy = (pc + t0) / s.OW, ox = (pc + t0) - oy * s.OW;
+      const int64_t k0 = j0 + jp;
+      int64_t c = k0 / kk, i = (k0 - c * kk) / s.KW, j = k0 - c * kk - i * s.KW;
+      for (int64_t l = 0; l < w; ++l) {
+        patchRow(s, c, i, j, oy, ox, tt, rows + l * T);
+        if (++j == s.KW) {
+          j = 0;
+          if (++i == s.KH) i = 0, ++c;
+        }
+      }
+      for (int64_t l = w; l < NR; ++l) zeros(rows + l * T, tt);
+      for (int64_t lh = 0; lh < NR; lh += V::W)
+        for (int64_t tb = 0; tb < tt; tb += V::W) {
+          const int kw = int(lesser(V::W, tt - tb));
+          typename V::T blk[V::W];
+          for (int r = 0; r < V::W; ++r) blk[r] = V::loadm(rows + (lh + r) * T + tb, V::mask(kw));
+          V::transpose(blk);
+          for (int q = 0; q < kw; ++q) V::store(dst + (t0 + tb + q) * NR + lh, blk[q]);
+        }
+    }
+  }
+}
+
 // B[pc:pc+kc, j0:j0+nc] into NR-wide k-major micro-panels, zero-padded.
 void packB(const Args& g, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  if (g.patch) {
+    packPatches<>(*g.patch, pc, kc, j0, nc, dst);
+    return;
+  }
   for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
     const int64_t w = lesser(NR, nc - jp);
     if (!g.transB) {
@@ -132,6 +454,30 @@ void packA(const Args& g, int64_t i0, int64_t mc, int64_t pc, int64_t kc, float*
   }
 }
 
+// The epilogue on C[m0:m1, n0:n1] (gemm_kernel.h): bias and relu in
+// vectors; sigmoid and tanh through the baseline code's libm.
+void epilogueBlock(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (g.act > 1) {
+    epilogue(g, m0, m1, n0, n1);
+    return;
+  }
+  const int biasKind = g.biasKind;
+  const bool relu = g.act == 1;
+  const float* bias = g.bias;
+  for (int64_t m = m0; m < m1; ++m) {
+    float* c = g.C + m * g.ldc;
+    const typename V::T rowBias = biasKind == 2 ? V::bcast(bias[m]) : V::zero();
+    for (int64_t n = n0; n < n1; n += V::W) {
+      const typename V::Mask mk = V::mask(n1 - n < V::W ? int(n1 - n) : V::W);
+      typename V::T v = V::loadm(c + n, mk);
+      if (biasKind == 1) v = V::add(v, V::loadm(bias + n, mk));
+      if (biasKind == 2) v = V::add(v, rowBias);
+      if (relu) v = V::relu(v);
+      V::storem(c + n, mk, v);
+    }
+  }
+}
+
 void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t mw = m1 - m0, nw = n1 - n0;
   // B is reused by every MR-row tile, A by every NR-column tile: pack each
@@ -140,17 +486,22 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   // transposed A's k-major rows) measured as fast as packed A on Zen 5 up
   // to lda 8192, so A is packed only for wide N, where the cost is spread
   // thin and strided rows risk TLB and cache-set pressure on other CPUs.
-  const bool doPackB = g.transB || mw > 2 * Cfg::MR;
+  // Patches are always packed; when one MC block holds all the rows, each
+  // micro-panel is packed right before its tiles use it, so it is still in
+  // L1 (the image rows it came from are read once per (k slice, column)).
+  const bool doPackB = g.patch || g.transB || mw > 2 * Cfg::MR;
   const bool doPackA = nw > 16 * NR;
+  const bool panelB = g.patch && mw <= Cfg::MC;
   const int64_t ncMax = lesser(Cfg::NC, nw);
-  float* Bp = doPackB ? scratch(1, size_t(g.kc * ((ncMax + NR - 1) / NR) * NR)) : nullptr;
+  float* Bp = doPackB ? scratch(1, size_t(g.kc * (panelB ? NR : (ncMax + NR - 1) / NR * NR))) : nullptr;
   float* Ap = doPackA ? scratch(0, size_t(g.kc * Cfg::MC)) : nullptr;
   for (int64_t jc = n0; jc < n1; jc += Cfg::NC) {
     const int64_t nc = lesser(Cfg::NC, n1 - jc);
     for (int64_t pc = 0; pc < g.K; pc += g.kc) {
       const int64_t kc = lesser(g.kc, g.K - pc);
       const bool add = pc > 0 || g.accumulate;
-      if (doPackB) packB(g, pc, kc, jc, nc, Bp);
+      const bool finish = pc + kc >= g.K && g.hasEpilogue();
+      if (doPackB && !panelB) packB(g, pc, kc, jc, nc, Bp);
       for (int64_t ic = m0; ic < m1; ic += Cfg::MC) {
         const int64_t mc = lesser(Cfg::MC, m1 - ic);
         if (doPackA) packA(g, ic, mc, pc, kc, Ap);
@@ -158,7 +509,10 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
           const int64_t w = lesser(NR, nc - jr);
           const int nv = int((w + V::W - 1) / V::W);
           const typename V::Mask last = V::mask(int(w - (nv - 1) * V::W));
-          const float* b = doPackB ? Bp + (jr / NR) * kc * NR : g.B + pc * g.ldb + jc + jr;
+          if (panelB) packB(g, pc, kc, jc + jr, w, Bp);
+          const float* b = panelB    ? Bp
+                           : doPackB ? Bp + (jr / NR) * kc * NR
+                                     : g.B + pc * g.ldb + jc + jr;
           const int64_t sb = doPackB ? NR : g.ldb;
           float* c = g.C + ic * g.ldc + jc + jr;
           for (int64_t ir = 0; ir < mc; ir += Cfg::MR) {
@@ -170,6 +524,9 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
             const int64_t sa = doPackA ? Cfg::MR : g.lda;
             kTiles.fn[rowA][nv - 1][h - 1](kc, a, sa, b, sb, c + ir * g.ldc, g.ldc, last, add);
           }
+          // C[ic:ic+mc, this micro-panel] is complete: its epilogue now,
+          // while it is in L1.
+          if (finish) epilogueBlock(g, ic, ic + mc, jc + jr, jc + jr + w);
         }
       }
     }

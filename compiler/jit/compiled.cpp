@@ -104,8 +104,27 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   std::unique_ptr<CompiledProgram> cp(new CompiledProgram);
   const auto start = std::chrono::steady_clock::now();
   auto t0 = start;
-  NNC_TRY(cp->program_, lowerGraph(g, targets, lower));
+  std::vector<ValueId> roots = targets;
+  for (const auto& [param, next] : lower.commits) {
+    roots.push_back(param);
+    roots.push_back(next);
+  }
+  NNC_TRY(Optimized optimized, optimizeGraph(g, roots, opt.passes));
+  cp->graph_ = std::move(optimized.graph);
+  cp->valueMap_ = std::move(optimized.map);
+  cp->times_.passesMs = msSince(t0);
+  t0 = std::chrono::steady_clock::now();
+  std::vector<ValueId> mappedTargets;
+  for (ValueId t : targets) mappedTargets.push_back(cp->valueMap_[static_cast<size_t>(t)]);
+  LowerOptions lo = loweringFor(lower, opt.passes);
+  for (auto& [param, next] : lo.commits) {
+    param = cp->valueMap_[static_cast<size_t>(param)];
+    next = cp->valueMap_[static_cast<size_t>(next)];
+  }
+  NNC_TRY(cp->program_, lowerGraph(cp->graph_, mappedTargets, lo));
   cp->times_.lowerMs = msSince(t0);
+  if (opt.passes.dump && (opt.passes.dumpAfter == "lower" || opt.passes.dumpAfter == "all"))
+    *opt.passes.dump << "# after lower\n" << printProgram(cp->program_);
 
   // One module per thread, so that LLVM optimizes and compiles them in
   // parallel; kernels are dealt largest first to the lightest module (by a
@@ -155,10 +174,12 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   if (!cp->arenaBlock_) return error("cannot allocate the {}-byte arena of model '{}'", bytes, g.name);
   const auto addr = reinterpret_cast<uintptr_t>(cp->arenaBlock_);
   cp->arena_ = reinterpret_cast<float*>((addr + 63) / 64 * 64);
-  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v) {
-    const Node& n = g.node(v);
-    float* d = cp->data(v);
-    if (!d || n.op->name != "const") continue;
+  const Graph& lowered = cp->graph_;
+  for (ValueId v = 0; v < static_cast<ValueId>(lowered.size()); ++v) {
+    const Node& n = lowered.node(v);
+    const int s = cp->program_.valueSlot[static_cast<size_t>(v)];
+    if (s < 0 || n.op->name != "const") continue;
+    float* d = cp->arena_ + cp->program_.slots[static_cast<size_t>(s)].offset;
     const std::vector<double>& vals = n.attrs.floats("value");
     for (int64_t i = 0; i < n.type.numel(); ++i)
       d[i] = static_cast<float>(vals.size() == 1 ? vals[0] : vals.at(static_cast<size_t>(i)));
@@ -168,16 +189,16 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
 }
 
 float* CompiledProgram::data(ValueId v) {
-  if (v < 0 || static_cast<size_t>(v) >= program_.valueSlot.size()) return nullptr;
-  const int s = program_.valueSlot[static_cast<size_t>(v)];
+  if (v < 0 || static_cast<size_t>(v) >= valueMap_.size() || valueMap_[static_cast<size_t>(v)] == kNoValue) return nullptr;
+  const int s = program_.valueSlot[static_cast<size_t>(valueMap_[static_cast<size_t>(v)])];
   return s < 0 ? nullptr : arena_ + program_.slots[static_cast<size_t>(s)].offset;
 }
 
 const float* CompiledProgram::data(ValueId v) const { return const_cast<CompiledProgram*>(this)->data(v); }
 
 int64_t CompiledProgram::size(ValueId v) const {
-  if (v < 0 || static_cast<size_t>(v) >= program_.valueSlot.size()) return 0;
-  const int s = program_.valueSlot[static_cast<size_t>(v)];
+  if (v < 0 || static_cast<size_t>(v) >= valueMap_.size() || valueMap_[static_cast<size_t>(v)] == kNoValue) return 0;
+  const int s = program_.valueSlot[static_cast<size_t>(valueMap_[static_cast<size_t>(v)])];
   return s < 0 ? 0 : program_.slots[static_cast<size_t>(s)].size;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "compiler/lower.h"
+#include "compiler/passes/pipeline.h"
 
 namespace nnc::jit {
 
@@ -15,13 +16,14 @@ struct CompileOptions {
   std::string entry = "nnc_step";
   bool keepIR = false;   // keep the optimized IR for `nnc emit-llvm`
   bool profile = false;  // also compile a thunk per kernel, for profile()
+  PassOptions passes;    // the graph passes and fusions (all on by default)
 };
 
 // Wall time of each stage, for `nnc run -v`. Optimization and code
 // generation run together, module by module on the thread pool
 // (optimizeMs); codegenMs is what is left: linking and symbol lookup.
 struct CompileTimes {
-  double lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
+  double passesMs = 0, lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
   double engineMs = 0;  // creating the LLJIT instance
   double totalMs = 0;   // all of create(), the arena included
 };
@@ -38,7 +40,8 @@ class CompiledProgram {
   CompiledProgram& operator=(const CompiledProgram&) = delete;
 
   // The value's floats in the arena (i32 values held as floats), or null if
-  // the program does not hold it.
+  // the program does not hold it. Ids are those of the graph given to
+  // create(); the optimized graph's are internal.
   float* data(ValueId v);
   const float* data(ValueId v) const;
   int64_t size(ValueId v) const;
@@ -51,6 +54,7 @@ class CompiledProgram {
   Expected<std::vector<double>> profile();
 
   const Program& program() const { return program_; }
+  const Graph& optimizedGraph() const { return graph_; }
   const std::string& optimizedIR() const { return ir_; }
   const CompileTimes& times() const { return times_; }
   int64_t arenaBytes() const { return program_.arenaFloats * 4; }
@@ -59,6 +63,8 @@ class CompiledProgram {
 
  private:
   CompiledProgram() = default;
+  Graph graph_;                   // after the passes: what was lowered
+  std::vector<ValueId> valueMap_;  // create()'s graph ids -> graph_'s
   Program program_;
   std::string ir_;
   CompileTimes times_;

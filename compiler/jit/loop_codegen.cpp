@@ -195,8 +195,29 @@ class Codegen {
     for (const loop::Stmt& c : s.body) stmt(c);
     llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);  // i < end: no wrap
     i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpSLT(next, end), body, after);
+    llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, end), body, after);
+    hintShortLoop(s, latch);
     b_.SetInsertPoint(after);
+  }
+
+  // A short innermost loop (a row of 12 pooling windows) is narrower than
+  // the 16 lanes the vectorizer would pick from prefer-vector-width=512, and
+  // then runs entirely in its scalar remainder. Asking for the widest power
+  // of two that fits gives a vector body and a short remainder instead.
+  void hintShortLoop(const loop::Stmt& s, llvm::BranchInst* latch) {
+    if (s.extent < 4 || s.extent >= 16) return;
+    for (const loop::Stmt& c : s.body)
+      if (c.kind != loop::Stmt::Kind::Store) return;
+    int64_t width = 1;
+    while (width * 2 <= s.extent) width *= 2;
+    llvm::Metadata* enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                llvm::ConstantAsMetadata::get(b_.getTrue())};
+    llvm::Metadata* w[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                           llvm::ConstantAsMetadata::get(b_.getInt32(static_cast<uint32_t>(width)))};
+    llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(ctx_, enable), llvm::MDNode::get(ctx_, w)};
+    llvm::MDNode* md = llvm::MDNode::getDistinct(ctx_, ops);
+    md->replaceOperandWith(0, md);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, md);
   }
 
   void stmt(const loop::Stmt& s) {

@@ -211,6 +211,38 @@ Status lowerSoftmaxCrossEntropyGrad(LowerArgs& a) {
   return ok();
 }
 
+// softmax_cross_entropy and its gradient together (the softmax_ce fusion):
+// per row one max, one sweep of exp(z − max) stored into the gradient and
+// summed, then the gradient scaled in place, (e/Σe − target)/N, beside the
+// loss term. The unfused pair sweeps the logits with exp three times.
+Status lowerSoftmaxCrossEntropyFused(LowerArgs& a, int grad) {
+  const ClassRows c(a);
+  const int z = a.in[0], t = a.in[1], lse = a.temp(c.rows, "lse"), sum = a.temp(c.rows, "sum");
+  const double n = static_cast<double>(c.rows);
+  perRowSum(
+      a, c.rows,
+      [&](int o, int rowSum) {
+        const int c0 = a.k.newVar(), c1 = a.k.newVar(), c2 = a.k.newVar();
+        auto at = [&](int cls) { return v(o, c.k) + v(cls); };
+        std::vector<Stmt> body;
+        body.push_back(loop::store(lse, v(o), ld(z, v(o, c.k))));
+        body.push_back(loop::store(sum, v(o), num(0)));
+        body.push_back(loops({{c0, c.k}}, {loop::store(lse, v(o), ld(z, at(c0)), Combine::Max)}));
+        body.push_back(loops({{c1, c.k}}, {loop::store(grad, at(c1), un(Op::Exp, sub(ld(z, at(c1)), ld(lse, v(o))))),
+                                           loop::store(sum, v(o), ld(grad, at(c1)), Combine::Add)}));
+        body.push_back(loop::store(lse, v(o), add(ld(lse, v(o)), un(Op::Log, ld(sum, v(o))))));
+        const ExprP w = targetOf(c, t, o, c2);
+        const ExprP l = sub(ld(z, at(c2)), ld(lse, v(o)));
+        const ExprP term = c.ids ? select(w, l, num(0)) : select(eq(w, num(0)), num(0), mul(w, l));
+        body.push_back(loop::store(rowSum, v(o), num(0)));
+        body.push_back(loops({{c2, c.k}}, {loop::store(grad, at(c2), div(sub(div(ld(grad, at(c2)), ld(sum, v(o))), w), num(n))),
+                                           loop::store(rowSum, v(o), term, Combine::Add)}));
+        return body;
+      },
+      -inverse(c.rows));
+  return ok();
+}
+
 // −Σ t·log(p + 1e-7) / N; for ids only the label's column (so p elsewhere,
 // even negative, does not matter).
 Status lowerCrossEntropy(LowerArgs& a) {

@@ -24,13 +24,19 @@ Status lowerConvTranspose2d(LowerArgs& a, const PatchGeom& g, int64_t groups);
 // g: the input x and the kernel windows.
 Status lowerConv2dGradWeight(LowerArgs& a, const PatchGeom& g, int64_t groups);
 // g: the pooled image (x, or the result for avgpool2d_grad).
-Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g);
-Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g);
+// relu: relu(maxpool2d(x)) and step(x)·maxpool2d_grad(relu(x), dy).
+Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu = false);
+Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu = false);
 Status lowerMaxpool2dGather(LowerArgs& a, const PatchGeom& g);
 Status lowerAvgpool2d(LowerArgs& a, const PatchGeom& g);
 Status lowerAvgpool2dGrad(LowerArgs& a, const PatchGeom& g);
 Status lowerDropoutMask(LowerArgs& a);
 Status lowerBatchnorm(LowerArgs& a);
+
+// The windows of a pooling op (stride defaulting to the kernel) and of a
+// convolution, from their attributes (compiler/ops/nn_ops.cpp).
+PatchGeom poolWindows(const Shape& x, const Attrs& a);
+PatchGeom convWindows(const Shape& x, const Shape& w, const Attrs& a);
 
 // ---- loss family ----
 
@@ -38,6 +44,8 @@ Status lowerSoftmax(LowerArgs& a);
 Status lowerLogSoftmax(LowerArgs& a);
 Status lowerSoftmaxCrossEntropy(LowerArgs& a);
 Status lowerSoftmaxCrossEntropyGrad(LowerArgs& a);
+// Both at once: a.out is the loss, `grad` the gradient's buffer.
+Status lowerSoftmaxCrossEntropyFused(LowerArgs& a, int grad);
 Status lowerCrossEntropy(LowerArgs& a);
 Status lowerMse(LowerArgs& a);
 Status lowerSse(LowerArgs& a);

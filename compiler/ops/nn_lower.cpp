@@ -248,7 +248,7 @@ void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vec
 // maximum wins ties, NaN never wins, −inf never beats the start). `init`
 // and `record` add what else is kept per window; record's statements run
 // before best moves, so `beats` compares with the old maximum.
-void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best,
+void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
                    const std::function<std::vector<Stmt>(const Affine& window)>& init,
                    const std::function<std::vector<Stmt>(const Tap&, const ExprP& beats)>& record) {
   const int x = a.in[0];
@@ -256,7 +256,7 @@ void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best,
       a, g,
       [&](const Affine& w) {
         std::vector<Stmt> s = init(w);
-        s.insert(s.begin(), loop::store(best, w, num(kNegInf)));
+        s.insert(s.begin(), loop::store(best, w, num(floor)));
         return s;
       },
       [&](const Tap& t) {
@@ -269,10 +269,12 @@ void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best,
 }  // namespace
 
 // Padding is −inf: max= (fmax) skips NaN, as the reference's `x > best`.
-Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g) {
+// With `relu`, relu(maxpool(x)) = maxpool(x) from 0 instead of −inf.
+Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
   const int x = a.in[0], out = a.out;
+  const float floor = relu ? 0.0f : kNegInf;
   sweepWindows(
-      a, g, [&](const Affine& w) { return std::vector<Stmt>{loop::store(out, w, num(kNegInf))}; },
+      a, g, [&](const Affine& w) { return std::vector<Stmt>{loop::store(out, w, num(floor))}; },
       [&](const Tap& t) { return std::vector<Stmt>{loop::store(out, t.window, ld(x, t.pixel), Combine::Max)}; });
   return ok();
 }
@@ -281,18 +283,25 @@ Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g) {
 // temp. Pass 2: dx zeroed, then each window's dy added where its position
 // matches; the sweep is parallel over images only, so the scatter-add has no
 // race. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
-Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g) {
+// With `relu`, the scan starts from 0: a window whose maximum is not
+// positive has no arg-max, which is step(x)·maxpool2d_grad(relu(x), dy).
+Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   const int64_t windows = g.n * g.c * g.oh() * g.ow();
   const int best = a.temp(windows, "best"), arg = a.temp(windows, "arg"), dy = a.in[1], dx = a.out;
   scanWindowMax(
-      a, g, best, [&](const Affine& w) { return std::vector<Stmt>{loop::store(arg, w, num(-1))}; },
+      a, g, best, relu ? 0.0f : kNegInf, [&](const Affine& w) { return std::vector<Stmt>{loop::store(arg, w, num(-1))}; },
       [&](const Tap& t, const ExprP& beats) {
         return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
       });
-  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
+  // Windows that tile the image (stride = kernel, no padding, nothing left
+  // over) give each dx element exactly one window: it is written once, with
+  // no zero fill and no read-modify-write.
+  const bool tiled = g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0 && g.oh() * g.kh == g.h &&
+                     g.ow() * g.kw == g.w;
+  if (!tiled) emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
   sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    return std::vector<Stmt>{loop::store(
-        dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)), Combine::Add)};
+    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)),
+                                         tiled ? Combine::Assign : Combine::Add)};
   });
   return ok();
 }
@@ -302,7 +311,7 @@ Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g) {
 Status lowerMaxpool2dGather(LowerArgs& a, const PatchGeom& g) {
   const int best = a.temp(g.n * g.c * g.oh() * g.ow(), "best"), src = a.in[1], out = a.out;
   scanWindowMax(
-      a, g, best, [&](const Affine& w) { return std::vector<Stmt>{loop::store(out, w, num(0))}; },
+      a, g, best, kNegInf, [&](const Affine& w) { return std::vector<Stmt>{loop::store(out, w, num(0))}; },
       [&](const Tap& t, const ExprP& beats) {
         return std::vector<Stmt>{loop::store(out, t.window, select(beats, ld(src, t.pixel), ld(out, t.window)))};
       });

@@ -770,6 +770,9 @@ Grads batchnormGrad(GradCtx& ctx) {
 
 }  // namespace
 
+PatchGeom poolWindows(const Shape& x, const Attrs& a) { return poolGeom(x, a); }
+PatchGeom convWindows(const Shape& x, const Shape& w, const Attrs& a) { return convGeom(x, w, a); }
+
 void addNNOps(std::vector<OpDef>& r) {
   r.push_back({.name = "matmul",
                .operands = {"a", "b"},

@@ -1,0 +1,170 @@
+// nnc bench: what fusion buys. The train step and inference are compiled
+// twice, with the optimizer's fusions (as `nnc run` compiles them) and with
+// every fusion off (each op lowered by its own rule: im2col buffers, a
+// separate softmax, bias and activation as their own loops), then run in
+// one process, alternating, on the same random params and data.
+#include <algorithm>
+#include <chrono>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/frontend.h"
+#include "compiler/gradcheck.h"
+#include "compiler/jit/compiled.h"
+#include "compiler/train_step.h"
+#include "runtime/gemm.h"
+#include "runtime/parallel.h"
+
+namespace nnc::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Variant {
+  std::string program, variant;
+  std::unique_ptr<jit::CompiledProgram> compiled;
+  std::vector<double> ms;  // one per timed run
+  double median() const {
+    std::vector<double> s = ms;
+    std::sort(s.begin(), s.end());
+    return s.empty() ? 0 : s.size() % 2 ? s[s.size() / 2] : (s[s.size() / 2 - 1] + s[s.size() / 2]) / 2;
+  }
+  double min() const { return ms.empty() ? 0 : *std::min_element(ms.begin(), ms.end()); }
+};
+
+// Params from their initializers, inputs and labels random, the learning
+// rate 0: every timed step then computes on the same values, and no run
+// drifts into denormals or NaN.
+void fill(jit::CompiledProgram& p, const Graph& g, const TensorMap& params, ValueId lr) {
+  TensorMap feeds = randomFeeds(g, 1);
+  for (const auto& [name, t] : params) feeds[name] = t;
+  for (const auto& [name, t] : feeds)
+    if (float* d = p.data(g.findByName(name)))
+      for (size_t i = 0; i < t.data.size(); ++i) d[i] = static_cast<float>(t.data[i]);
+  if (lr != kNoValue)
+    if (float* d = p.data(lr)) d[0] = 0;
+}
+
+}  // namespace
+
+int runBench(const Options& o, std::ostream& out, std::ostream& err) {
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return 1;
+  }
+  auto l = load(o.file, *eo, err);
+  if (!l) return 1;
+  auto fail = [&](const Diagnostic& d) {
+    err << l->sm->render(d);
+    return 1;
+  };
+  if (auto st = applyThreads(o); !st) return fail(st.error());
+  auto level = optLevelOption(o);
+  if (!level) return fail(level.error());
+  auto fusedPasses = passOptions(o, &out);
+  if (!fusedPasses) return fail(fusedPasses.error());
+  PassOptions unfused = PassOptions::unfused();
+  unfused.optimize = fusedPasses->optimize;
+  double minTime = 2;
+  if (o.flag("min-time")) {
+    try {
+      minTime = std::stod(o.value("min-time"));
+    } catch (...) {
+      return fail(error("--min-time: expected seconds, got '{}'", o.value("min-time")));
+    }
+  }
+
+  const Graph& g = l->model.graph;
+  auto step = buildTrainStep(g, l->model.train);
+  const bool trainable = g.loss != kNoValue && step;
+  auto params = initParams(g, 42);
+  if (!params) return fail(params.error());
+
+  std::vector<Variant> runs;
+  auto compile = [&](const std::string& program, const std::string& variant, const Graph& graph,
+                     const std::vector<ValueId>& targets, const LowerOptions& lo, const PassOptions& passes,
+                     ValueId lr) -> Status {
+    jit::CompileOptions co;
+    co.optLevel = *level;
+    co.passes = passes;
+    co.entry = program;
+    NNC_TRY(auto cp, jit::CompiledProgram::create(graph, targets, lo, co));
+    fill(*cp, graph, *params, lr);
+    runs.push_back(Variant{program, variant, std::move(cp), {}});
+    return ok();
+  };
+  if (trainable) {
+    const Graph& sg = step->grads.graph;
+    for (int v = 0; v < 2; ++v)
+      if (auto st = compile("train_step", v ? "unfused" : "fused", sg, {sg.loss}, step->lowering(),
+                            v ? unfused : *fusedPasses, step->lr);
+          !st)
+        return fail(st.error());
+  }
+  std::vector<ValueId> outs;
+  for (const auto& [_, v] : g.outputs) outs.push_back(v);
+  if (outs.empty() && g.loss != kNoValue) outs.push_back(g.loss);
+  if (!outs.empty())
+    for (int v = 0; v < 2; ++v)
+      if (auto st = compile("infer", v ? "unfused" : "fused", g, outs, LowerOptions{}, v ? unfused : *fusedPasses,
+                            kNoValue);
+          !st)
+        return fail(st.error());
+  if (runs.empty()) return fail(error("model '{}' has no outputs and no loss: nothing to benchmark", g.name));
+
+  // Warm up, then alternate fused and unfused run by run, so that both see
+  // the same machine (the other load on a shared host, the clock).
+  for (Variant& r : runs)
+    for (int i = 0; i < 3; ++i) r.compiled->run();
+  for (size_t pair = 0; pair < runs.size(); pair += 2) {
+    const auto start = Clock::now();
+    while (std::chrono::duration<double>(Clock::now() - start).count() < 2 * minTime || runs[pair].ms.size() < 10)
+      for (size_t v = pair; v < std::min(pair + 2, runs.size()); ++v) {
+        const auto t0 = Clock::now();
+        runs[v].compiled->run();
+        runs[v].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+  }
+
+  const int64_t batch = g.inputs.empty() ? 1 : std::max<int64_t>(g.type(g.inputs[0]).shape.empty() ? 1 : g.type(g.inputs[0]).shape[0], 1);
+  auto speedup = [&](size_t i) { return runs[i].median() / std::max(runs[i - 1].median(), 1e-9); };
+  if (o.flag("json")) {
+    out << fmt::format("{{\"model\": \"{}\", \"batch\": {}, \"threads\": {}, \"gemm\": \"{}\", \"results\": [", g.name, batch,
+                       threadCount(), sgemmIsa());
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const Variant& r = runs[i];
+      out << fmt::format(
+          "{}\n  {{\"program\": \"{}\", \"variant\": \"{}\", \"median_ms\": {:.4f}, \"min_ms\": {:.4f}, \"runs\": {}, "
+          "\"samples_per_s\": {:.1f}, \"arena_bytes\": {}, \"kernels\": {}, \"compile_ms\": {:.1f}}}",
+          i ? "," : "", r.program, r.variant, r.median(), r.min(), r.ms.size(), 1e3 * double(batch) / r.median(),
+          r.compiled->arenaBytes(), r.compiled->program().kernels.size(), r.compiled->times().totalMs);
+    }
+    out << "],\n \"speedup\": {";
+    for (size_t i = 1; i < runs.size(); i += 2)
+      out << fmt::format("{}\"{}\": {:.3f}", i > 1 ? ", " : "", runs[i].program, speedup(i));
+    out << "}}\n";
+    return 0;
+  }
+  out << fmt::format("nnc bench {}: batch {}, {} thread{}, GEMM {}, -O{}{}\n", g.name, batch, threadCount(),
+                     threadCount() == 1 ? "" : "s", sgemmIsa(), *level,
+                     trainable ? "; train steps at lr 0 (params stay fixed)" : "");
+  out << fmt::format("{:<11} {:<8} {:>10} {:>9} {:>6} {:>10} {:>12} {:>8} {:>11}\n", "program", "variant", "median ms",
+                     "min ms", "runs", "samples/s", "arena bytes", "kernels", "compile ms");
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Variant& r = runs[i];
+    out << fmt::format("{:<11} {:<8} {:>10.3f} {:>9.3f} {:>6} {:>10.0f} {:>12} {:>8} {:>11.1f}\n", r.program, r.variant,
+                       r.median(), r.min(), r.ms.size(), 1e3 * double(batch) / r.median(), groupThousands(r.compiled->arenaBytes()),
+                       r.compiled->program().kernels.size(), r.compiled->times().totalMs);
+    if (i % 2 == 1)
+      out << fmt::format("{:<11} {:<8} {:>9.2f}x {:>8.2f}x   (unfused / fused; arena {:.2f}x)\n", r.program, "speedup",
+                         speedup(i), runs[i].min() / std::max(runs[i - 1].min(), 1e-9),
+                         double(runs[i].compiled->arenaBytes()) / double(std::max<int64_t>(runs[i - 1].compiled->arenaBytes(), 1)));
+  }
+  return 0;
+}
+
+}  // namespace nnc::cli

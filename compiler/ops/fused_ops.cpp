@@ -1,0 +1,205 @@
+// The fused ops the optimizer makes (compiler/passes/fuse_*.cpp) after
+// differentiation. Each computes exactly what the unfused ops it replaces
+// compute: its reference evaluation is theirs, composed, so the interpreter
+// checks a fused graph against the original one. Lowerings call the
+// runtime's fused kernels (runtime/conv.h, runtime/gemm.h) or the pooling
+// sweeps with relu folded in.
+#include <algorithm>
+
+#include "compiler/ops/lower_rules.h"
+
+namespace nnc {
+
+namespace {
+
+using namespace lx;
+
+// The activation an epilogue applies, as the runtime numbers it.
+int64_t actCode(const std::string& act) {
+  if (act == "relu") return 1;
+  if (act == "sigmoid") return 2;
+  if (act == "tanh") return 3;
+  return 0;
+}
+
+Status checkAct(std::string_view op, const Attrs& a) {
+  const std::string& act = a.s("act");
+  if (act != "none" && actCode(act) == 0) return error("{}: act must be none, relu, sigmoid or tanh, got \"{}\"", op, act);
+  return ok();
+}
+
+// out = op(out), by the elementwise op's own reference rule.
+Status applyElementwise(std::string_view op, Tensor& out, const EvalEnv& env) {
+  const Tensor x = out;
+  const Attrs none;
+  return findOp(op)->eval(EvalArgs{{&x}, none, out, env});
+}
+
+Status applyAct(const EvalArgs& e) {
+  const std::string& act = e.attrs.s("act");
+  return act == "none" ? ok() : applyElementwise(act, e.out, e.env);
+}
+
+std::vector<AttrSpec> attrsOf(const std::vector<OpDef>& r, std::string_view base, std::vector<AttrSpec> extra = {}) {
+  auto it = std::find_if(r.begin(), r.end(), [&](const OpDef& d) { return d.name == base; });
+  std::vector<AttrSpec> a = it->attrs;
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+const AttrSpec kAct{"act", AttrKind::String, Attr{std::string("none")}};
+
+loop::CallArg whole(int buf) { return {buf, {}}; }
+
+// The forward convolution's geometry, as the runtime's conv calls take it:
+// N, C, H, W of the image, F filters, KH, KW, SH, SW, PH, PW, groups.
+std::vector<int64_t> convInts(const PatchGeom& g, int64_t filters, int64_t groups) {
+  return {g.n, g.c, g.h, g.w, filters, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, groups};
+}
+
+Status lowerConvFused(LowerArgs& a) {
+  const Shape &x = a.inTypes[0].shape, &w = a.inTypes[1].shape;
+  const bool bias = a.in.size() > 2;
+  std::vector<int64_t> ints = convInts(convWindows(x, w, a.attrs()), w[0], a.attrs().i("groups"));
+  ints.push_back(bias);
+  ints.push_back(actCode(a.attrs().s("act")));
+  a.k.body.push_back(loop::call("nnc_conv2d", {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
+                                std::move(ints)));
+  return ok();
+}
+
+Status lowerConvGradWeightFused(LowerArgs& a) {
+  const Shape &x = a.inTypes[0].shape, &dy = a.inTypes[1].shape, &dw = a.outType().shape;
+  const PatchGeom g = convWindows(x, dw, a.attrs());
+  a.k.body.push_back(loop::call("nnc_conv2d_grad_weight", {whole(a.in[0]), whole(a.in[1]), whole(a.out)},
+                                convInts(g, dy[1], a.attrs().i("groups"))));
+  return ok();
+}
+
+// Our result is the forward convolution's input image.
+Status lowerConvTransposeFused(LowerArgs& a) {
+  const Shape &dy = a.inTypes[0].shape, &w = a.inTypes[1].shape;
+  const bool bias = a.in.size() > 2;
+  std::vector<int64_t> ints = convInts(convWindows(a.outType().shape, w, a.attrs()), dy[1], a.attrs().i("groups"));
+  ints.push_back(bias);
+  a.k.body.push_back(loop::call("nnc_conv_transpose2d",
+                                {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
+                                std::move(ints)));
+  return ok();
+}
+
+// matmul's dims: op(a) is [M, K] (leading axes of a fold into M), op(b) [K, N].
+Status lowerMatmulFused(LowerArgs& a) {
+  const Shape &as = a.inTypes[0].shape, &out = a.outType().shape;
+  const bool ta = a.attrs().i("transpose_a") != 0, tb = a.attrs().i("transpose_b") != 0;
+  const int64_t n = out.back(), m = a.outType().numel() / std::max<int64_t>(n, 1), k = ta ? as[0] : as.back();
+  const bool bias = a.in.size() > 2;
+  auto ld = [](int64_t x) { return std::max<int64_t>(x, 1); };
+  a.k.body.push_back(loop::call("nnc_sgemm_ep", {whole(a.in[0]), whole(a.in[1]), whole(a.out), whole(bias ? a.in[2] : a.in[1])},
+                                {m, n, k, ld(ta ? m : k), ld(tb ? k : n), ld(n), ta, tb, int64_t{bias},
+                                 actCode(a.attrs().s("act"))}));
+  return ok();
+}
+
+Expected<TensorType> matmulFusedShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkAct("matmul_fused", a));
+  NNC_TRY(TensorType t, findOp("matmul")->shape({in[0], in[1]}, a));
+  if (in.size() > 2 && in[2].shape != Shape{t.shape.back()})
+    return error("matmul_fused: bias must be [{}], one per column: bias {}", t.shape.back(), typeString(in[2]));
+  return t;
+}
+
+Status matmulFusedEval(const EvalArgs& e) {
+  NNC_CHECK(findOp("matmul")->eval(EvalArgs{{e.in[0], e.in[1]}, e.attrs, e.out, e.env}));
+  if (e.in.size() > 2) {
+    const std::vector<double>& b = e.in[2]->data;
+    for (size_t i = 0; i < e.out.data.size(); ++i) e.out.data[i] += b[i % b.size()];
+  }
+  return applyAct(e);
+}
+
+}  // namespace
+
+void addFusedOps(std::vector<OpDef>& r) {
+  r.push_back({.name = "conv2d_fused",
+               .operands = {"x", "W", "b"},
+               .minOperands = 2,
+               .attrs = attrsOf(r, "conv2d", {kAct}),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
+                 NNC_CHECK(checkAct("conv2d_fused", a));
+                 return findOp("conv2d")->shape(in, a);
+               },
+               .eval = [](const EvalArgs& e) -> Status {
+                 NNC_CHECK(findOp("conv2d")->eval(e));
+                 return applyAct(e);
+               },
+               .noGradient = true,
+               .lower = lowerConvFused,
+               .internal = true,
+               .summary = "conv2d with im2col implicit (patches packed from the image) and a bias + act epilogue"});
+  r.push_back({.name = "conv2d_grad_weight_fused",
+               .operands = {"x", "dy"},
+               .attrs = attrsOf(r, "conv2d_grad_weight"),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) {
+                 return findOp("conv2d_grad_weight")->shape(in, a);
+               },
+               .eval = [](const EvalArgs& e) -> Status { return findOp("conv2d_grad_weight")->eval(e); },
+               .noGradient = true,
+               .lower = lowerConvGradWeightFused,
+               .internal = true,
+               .summary = "conv2d_grad_weight with im2col implicit"});
+  r.push_back({.name = "conv_transpose2d_fused",
+               .operands = {"x", "W", "b"},
+               .minOperands = 2,
+               .attrs = attrsOf(r, "conv_transpose2d"),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) {
+                 return findOp("conv_transpose2d")->shape(in, a);
+               },
+               .eval = [](const EvalArgs& e) -> Status { return findOp("conv_transpose2d")->eval(e); },
+               .noGradient = true,
+               .lower = lowerConvTransposeFused,
+               .internal = true,
+               .summary = "conv_transpose2d as band-wise GEMMs scattered into the image (no whole column matrix)"});
+  r.push_back({.name = "matmul_fused",
+               .operands = {"a", "b", "bias"},
+               .minOperands = 2,
+               .attrs = attrsOf(r, "matmul", {kAct}),
+               .shape = matmulFusedShape,
+               .eval = matmulFusedEval,
+               .noGradient = true,
+               .lower = lowerMatmulFused,
+               .internal = true,
+               .summary = "act(matmul(a, b) + bias): the bias and activation applied in the GEMM's epilogue"});
+  r.push_back({.name = "maxpool2d_relu",
+               .operands = {"x"},
+               .attrs = attrsOf(r, "maxpool2d"),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return findOp("maxpool2d")->shape(in, a); },
+               .eval = [](const EvalArgs& e) -> Status {
+                 NNC_CHECK(findOp("maxpool2d")->eval(e));
+                 return applyElementwise("relu", e.out, e.env);
+               },
+               .noGradient = true,
+               .lower = [](LowerArgs& a) { return lowerMaxpool2d(a, poolWindows(a.inTypes[0].shape, a.attrs()), true); },
+               .internal = true,
+               .summary = "maxpool2d(relu(x)), as relu(maxpool2d(x)): the window maximum starting from 0"});
+  r.push_back({.name = "maxpool2d_relu_grad",
+               .operands = {"x", "dy"},
+               .attrs = attrsOf(r, "maxpool2d_grad"),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) {
+                 return findOp("maxpool2d_grad")->shape(in, a);
+               },
+               .eval = [](const EvalArgs& e) -> Status {
+                 Tensor relu = *e.in[0];
+                 NNC_CHECK(applyElementwise("relu", relu, e.env));
+                 NNC_CHECK(findOp("maxpool2d_grad")->eval(EvalArgs{{&relu, e.in[1]}, e.attrs, e.out, e.env}));
+                 for (size_t i = 0; i < e.out.data.size(); ++i)
+                   if (!(e.in[0]->data[i] > 0)) e.out.data[i] = 0;
+                 return ok();
+               },
+               .noGradient = true,
+               .lower = [](LowerArgs& a) { return lowerMaxpool2dGrad(a, poolWindows(a.inTypes[0].shape, a.attrs()), true); },
+               .internal = true,
+               .summary = "step(x)·maxpool2d_grad(relu(x), dy): the input gradient through relu then max-pooling"});
+}
+
+}  // namespace nnc

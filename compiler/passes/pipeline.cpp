@@ -1,0 +1,95 @@
+#include "compiler/passes/pipeline.h"
+
+#include <algorithm>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "compiler/passes/rewriter.h"
+
+namespace nnc {
+
+namespace {
+
+using PassFn = Expected<Optimized> (*)(const Graph&, const std::vector<bool>&);
+
+struct Pass {
+  std::string name;
+  std::string fusion;  // the --no-fuse group that also switches it, if any
+  PassFn run;
+};
+
+// The order matters: cleanups first, so fusions see the simplest graph;
+// pool before epilogue, so a relu feeding a max-pool goes into the pooling
+// (it shrinks there 4×) rather than into the convolution's store; a last
+// dce drops what fusion left unused.
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> p = {
+      {"simplify", "", passes::simplify},
+      {"fold", "", passes::foldConstants},
+      {"cse", "", passes::eliminateCommon},
+      {"dce", "", passes::eliminateDead},
+      {"fuse-conv", "conv", passes::fuseConv},
+      {"fuse-pool", "pool", passes::fusePool},
+      {"fuse-epilogue", "epilogue", passes::fuseEpilogue},
+      {"dce", "", passes::eliminateDead},
+  };
+  return p;
+}
+
+}  // namespace
+
+const std::vector<std::string>& fusionNames() {
+  static const std::vector<std::string> names = {"conv", "pool", "epilogue", "softmax_ce", "elementwise"};
+  return names;
+}
+
+const std::vector<std::string>& passNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const Pass& p : pipeline())
+      if (std::find(n.begin(), n.end(), p.name) == n.end()) n.push_back(p.name);
+    return n;
+  }();
+  return names;
+}
+
+PassOptions PassOptions::unfused() {
+  PassOptions o;
+  for (const std::string& f : fusionNames()) o.disabled.insert(f);
+  return o;
+}
+
+Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& roots, const PassOptions& opt) {
+  Optimized cur{g, {}};
+  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v) cur.map.push_back(v);
+  for (const Pass& pass : pipeline()) {
+    if (!opt.enabled(pass.name) || (!pass.fusion.empty() && !opt.enabled(pass.fusion))) continue;
+    std::vector<bool> external(cur.graph.size(), false);
+    for (ValueId r : roots)
+      if (const ValueId m = cur.map[static_cast<size_t>(r)]; m != kNoValue) external[static_cast<size_t>(m)] = true;
+    const size_t before = cur.graph.size();
+    NNC_TRY(Optimized next, pass.run(cur.graph, external));
+    for (ValueId& m : cur.map)
+      if (m != kNoValue) m = next.map[static_cast<size_t>(m)];
+    cur.graph = std::move(next.graph);
+    if (opt.dump && opt.log) *opt.dump << fmt::format("pass {:<14} {:>4} -> {:>4} nodes\n", pass.name, before, cur.graph.size());
+    if (opt.dump && (opt.dumpAfter == pass.name || opt.dumpAfter == "all")) {
+      *opt.dump << fmt::format("# after {}\n", pass.name);
+      *opt.dump << printGraph(cur.graph);
+    }
+  }
+  for (ValueId r : roots)
+    if (cur.map[static_cast<size_t>(r)] == kNoValue)
+      return error("internal error: the optimizer dropped value %{} that the caller reads", r);
+  return cur;
+}
+
+LowerOptions loweringFor(LowerOptions lo, const PassOptions& opt) {
+  lo.fuseElementwise = lo.fuseElementwise && opt.enabled("elementwise");
+  lo.fuseSoftmaxCe = lo.fuseSoftmaxCe && opt.enabled("softmax_ce");
+  lo.planMemory = lo.planMemory && opt.optimize;
+  return lo;
+}
+
+}  // namespace nnc
