@@ -237,6 +237,42 @@ TEST_CASE("nnc run: the JIT and the interpreter give the same loss curve", "[cli
   }
 }
 
+// -O0 turns every pass and fusion off (and LLVM's optimizations): the same
+// model, computed op by op, walks the same first 20 losses.
+TEST_CASE("nnc run: -O0 and the default give the same first 20 losses", "[cli][train][passes]") {
+  const std::vector<std::string> args = {"run", sourcePath("examples/simple_convnet.nn"), "--limit", "2000",
+                                         "--test-limit", "100"};
+  std::vector<std::string> o0 = args;
+  o0.push_back("-O0");
+  const auto fused = lossCurve(args, "jit"), plain = lossCurve(o0, "jit");
+  REQUIRE(fused.size() >= 20);
+  REQUIRE(plain.size() == fused.size());
+  for (size_t i = 0; i < 20; ++i) {
+    INFO("step " << i + 1 << ": default " << fused[i] << ", -O0 " << plain[i]);
+    CHECK(std::abs(fused[i] - plain[i]) <= 1e-4 * std::max(1.0, std::abs(plain[i])));
+  }
+}
+
+TEST_CASE("nnc bench prints fused against unfused; --no-fuse and --dump-after are checked", "[cli][passes]") {
+  auto r = runCli({"bench", sourcePath("examples/three_layer.nn"), "--min-time", "0.01", "--json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("\"program\": \"infer\", \"variant\": \"fused\""));
+  CHECK_THAT(r.out, Catch::Contains("\"variant\": \"unfused\""));
+  CHECK_THAT(r.out, Catch::Contains("\"speedup\": {\"infer\": "));
+  auto bad = runCli({"bench", sourcePath("examples/three_layer.nn"), "--no-fuse=conv,bogus"});
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--no-fuse: unknown fusion or pass 'bogus'"));
+  auto dump = runCli({"graph", sourcePath("examples/simple_convnet.nn"), "--train", "--dump-after=fuse-pool"});
+  REQUIRE(dump.code == 0);
+  CHECK_THAT(dump.out, Catch::StartsWith("# after fuse-pool\n"));
+  CHECK_THAT(dump.out, Catch::Contains("maxpool2d_relu_grad("));
+  CHECK_THAT(dump.out, Catch::Contains("= conv2d_fused("));
+  auto lowered = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower"});
+  REQUIRE(lowered.code == 0);
+  CHECK_THAT(lowered.out, Catch::Contains("_fused_softmax_ce(logits[1000], t[100], loss[1]"));
+}
+
 TEST_CASE("nnc run reports missing data and mismatched shapes in words", "[cli][train]") {
   auto d = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--data", "/nonexistent/dir"});
   CHECK(d.code == 1);

@@ -75,9 +75,17 @@ void fillSlot(jit::CompiledProgram& p, ValueId v, const Tensor& t) {
 
 }  // namespace
 
+// Each with the optimizer's fusions and with every fusion off.
+jit::CompileOptions variant(bool fused) {
+  jit::CompileOptions co;
+  co.passes = fused ? PassOptions{} : PassOptions::unfused();
+  return co;
+}
+
 TEST_CASE("jit models: inference matches the interpreter on every example", "[jit][models]") {
+  const bool fused = GENERATE(true, false);
   for (const Example& ex : kExamples) {
-    DYNAMIC_SECTION(ex.file) {
+    DYNAMIC_SECTION(ex.file << (fused ? " fused" : " unfused")) {
       SourceManager sm;
       Elaborated m = loadExample(ex, sm);
       const Graph& g = m.graph;
@@ -90,7 +98,7 @@ TEST_CASE("jit models: inference matches the interpreter on every example", "[ji
       for (auto& [k, v] : *params) feeds[k] = v;
       auto want = interpret(g, feeds, EvalOptions{}, targets);
       REQUIRE(want);
-      auto cp = jit::CompiledProgram::create(g, targets, LowerOptions{});
+      auto cp = jit::CompiledProgram::create(g, targets, LowerOptions{}, variant(fused));
       if (!cp) FAIL(cp.error().message);
       for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
         if (g.node(v).op->kind == OpKind::Source && g.node(v).op->name != "const")
@@ -102,15 +110,16 @@ TEST_CASE("jit models: inference matches the interpreter on every example", "[ji
 }
 
 TEST_CASE("jit models: three train steps match the interpreter's", "[jit][models]") {
+  const bool fused = GENERATE(true, false);
   for (const Example& ex : kExamples) {
-    DYNAMIC_SECTION(ex.file) {
+    DYNAMIC_SECTION(ex.file << (fused ? " fused" : " unfused")) {
       SourceManager sm;
       Elaborated m = loadExample(ex, sm);
       if (m.graph.loss == kNoValue) continue;
       auto step = buildTrainStep(m.graph, m.train);
       REQUIRE(step);
       const Graph& sg = step->grads.graph;
-      auto cp = jit::CompiledProgram::create(sg, {sg.loss}, step->lowering());
+      auto cp = jit::CompiledProgram::create(sg, {sg.loss}, step->lowering(), variant(fused));
       if (!cp) FAIL(cp.error().message);
       auto params = initParams(sg, 42);  // the optimizer state too (zeros)
       REQUIRE(params);
