@@ -214,31 +214,52 @@ struct Tap {
 // column j is inside the image: contiguous windows, pixels at stride sw, no
 // guard in the inner loop. Each window still sees its elements in row-major
 // window order, as the reference's scans do. Then `rowDone` over the row.
+// `then`, if given, is a second sweep of the same row of windows, after the
+// first (the row's windows are then complete).
 void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vector<Stmt>(const Affine&)>& rowInit,
                   const std::function<std::vector<Stmt>(const Tap&)>& update,
-                  const std::function<std::vector<Stmt>(const Affine&)>& rowDone = nullptr) {
-  const int n = a.k.newVar(), c = a.k.newVar(), oy = a.k.newVar(), i = a.k.newVar();
+                  const std::function<std::vector<Stmt>(const Affine&)>& rowDone = nullptr,
+                  const std::function<std::vector<Stmt>(const Tap&)>& then = nullptr) {
+  const int n = a.k.newVar(), c = a.k.newVar(), oy = a.k.newVar();
   const Affine windowRow = v(n, g.c * g.oh() * g.ow()) + v(c, g.oh() * g.ow()) + v(oy, g.ow());
-  const Affine row = v(oy, g.sh) + v(i) + (-g.ph);
   auto overRow = [&](const std::function<std::vector<Stmt>(const Affine&)>& f) {
     const int ox = a.k.newVar();
     return loops({{ox, g.ow()}}, f(windowRow + v(ox)));
   };
   std::vector<Stmt> body;
   if (rowInit) body.push_back(overRow(rowInit));
-  std::vector<Stmt> taps;
-  for (int64_t j = 0; j < g.kw; ++j) {
-    const int64_t lo = std::max<int64_t>(0, ceilDiv(g.pw - j, g.sw));
-    const int64_t hi = std::min(g.ow() - 1, floorDiv(g.w - 1 + g.pw - j, g.sw));
-    if (hi < lo) continue;
-    const int ox = a.k.newVar();
-    const Affine col = (v(ox) + lo) * g.sw + (j - g.pw);
-    const Tap tap{windowRow + v(ox) + lo, v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + row * g.w + col,
-                  valueOf(v(i, g.kw) + j)};
-    taps.push_back(loops({{ox, hi - lo + 1}}, update(tap)));
-  }
-  if (g.ph > 0) taps = {loop::guard(row, 0, g.h, std::move(taps))};
-  body.push_back(loops({{i, g.kh}}, std::move(taps)));
+  auto sweep = [&](const std::function<std::vector<Stmt>(const Tap&)>& f) {
+    const int i = a.k.newVar();
+    const Affine row = v(oy, g.sh) + v(i) + (-g.ph);
+    std::vector<Stmt> taps;
+    auto range = [&](int64_t j) {
+      return std::pair{std::max<int64_t>(0, ceilDiv(g.pw - j, g.sw)),
+                       std::min(g.ow() - 1, floorDiv(g.w - 1 + g.pw - j, g.sw))};
+    };
+    // When every column of the window spans the same windows (no padding
+    // clipped), one loop over the windows visits all of them: its loads are
+    // then an interleaved group, contiguous in memory, which vectorizes.
+    bool shared = true;
+    for (int64_t j = 1; j < g.kw; ++j) shared &= range(j) == range(0);
+    int ox = a.k.newVar();
+    std::vector<Stmt> group;
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const auto [lo, hi] = range(j);
+      if (hi < lo) continue;
+      if (!shared) ox = a.k.newVar();
+      const Affine col = (v(ox) + lo) * g.sw + (j - g.pw);
+      const Tap tap{windowRow + v(ox) + lo, v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + row * g.w + col,
+                    valueOf(v(i, g.kw) + j)};
+      for (Stmt& st : f(tap)) group.push_back(std::move(st));
+      if (!shared) taps.push_back(loops({{ox, hi - lo + 1}}, std::move(group)));
+      if (!shared) group.clear();
+    }
+    if (shared && !group.empty()) taps.push_back(loops({{ox, range(0).second - range(0).first + 1}}, std::move(group)));
+    if (g.ph > 0) taps = {loop::guard(row, 0, g.h, std::move(taps))};
+    body.push_back(loops({{i, g.kh}}, std::move(taps)));
+  };
+  sweep(update);
+  if (then) sweep(then);
   if (rowDone) body.push_back(overRow(rowDone));
   emit(a, loops({{n, g.n}, {c, g.c}, {oy, g.oh()}}, std::move(body), true));
 }
@@ -250,7 +271,8 @@ void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vec
 // before best moves, so `beats` compares with the old maximum.
 void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
                    const std::function<std::vector<Stmt>(const Affine& window)>& init,
-                   const std::function<std::vector<Stmt>(const Tap&, const ExprP& beats)>& record) {
+                   const std::function<std::vector<Stmt>(const Tap&, const ExprP& beats)>& record,
+                   const std::function<std::vector<Stmt>(const Tap&)>& then = nullptr) {
   const int x = a.in[0];
   sweepWindows(
       a, g,
@@ -263,7 +285,8 @@ void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
         std::vector<Stmt> s = record(t, gt(ld(x, t.pixel), ld(best, t.window)));
         s.push_back(loop::store(best, t.window, ld(x, t.pixel), Combine::Max));
         return s;
-      });
+      },
+      nullptr, then);
 }
 
 }  // namespace
@@ -288,21 +311,28 @@ Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
 Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   const int64_t windows = g.n * g.c * g.oh() * g.ow();
   const int best = a.temp(windows, "best"), arg = a.temp(windows, "arg"), dy = a.in[1], dx = a.out;
-  scanWindowMax(
-      a, g, best, relu ? 0.0f : kNegInf, [&](const Affine& w) { return std::vector<Stmt>{loop::store(arg, w, num(-1))}; },
-      [&](const Tap& t, const ExprP& beats) {
-        return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
-      });
+  auto init = [&](const Affine& w) { return std::vector<Stmt>{loop::store(arg, w, num(-1))}; };
+  auto record = [&](const Tap& t, const ExprP& beats) {
+    return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
+  };
   // Windows that tile the image (stride = kernel, no padding, nothing left
-  // over) give each dx element exactly one window: it is written once, with
-  // no zero fill and no read-modify-write.
+  // over) give each dx element exactly one window: it is written once, in
+  // the same sweep right after its row of windows is scanned (while the
+  // row is in cache), with no zero fill and no read-modify-write.
   const bool tiled = g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0 && g.oh() * g.kh == g.h &&
                      g.ow() * g.kw == g.w;
-  if (!tiled) emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, [&](const Tap& t) {
+  auto write = [&](const Tap& t) {
     return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)),
                                          tiled ? Combine::Assign : Combine::Add)};
-  });
+  };
+  const float floor = relu ? 0.0f : kNegInf;
+  if (tiled) {
+    scanWindowMax(a, g, best, floor, init, record, write);
+    return ok();
+  }
+  scanWindowMax(a, g, best, floor, init, record);
+  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
+  sweepWindows(a, g, nullptr, write);
   return ok();
 }
 
