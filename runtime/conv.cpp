@@ -18,17 +18,19 @@ gemm::Patches patchesOf(const ConvGeom& g, const float* x, bool transposed) {
   return gemm::Patches{x, g.c / g.groups, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ow(), transposed};
 }
 
-// Runs body(b) for every image b: in parallel over images when there are
-// at least as many images as threads, else serially, each image's GEMMs
-// then using the threads. Either way each image is computed the same way.
+// Runs body(b, serial) for every item b (an image, a chunk of images): in
+// parallel over items when there are at least as many as threads (serial
+// true: each item's GEMMs then stay on their thread), else one item after
+// the other, each item's GEMMs using the threads. Either way each item is
+// computed the same way, so the results do not depend on the thread count.
 template <typename Body>
-void forImages(int64_t images, const Body& body) {
-  if (images >= threadCount()) {
-    parallelFor(images, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) body(b);
+void forItems(int64_t items, const Body& body) {
+  if (items >= threadCount() && threadCount() > 1) {
+    parallelFor(items, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) body(b, true);
     });
   } else {
-    for (int64_t b = 0; b < images; ++b) body(b);
+    for (int64_t b = 0; b < items; ++b) body(b, false);
   }
 }
 
@@ -39,46 +41,13 @@ float* threadBuffer(size_t floats) {
   return buf.data();
 }
 
-// The adjoint of the patch packing for one band: img (one group's
-// channels, [c/groups, h, w]) += the windows of col [K, count] (row k at
-// col + k·ldcol) at the output positions p0 .. p0 + count.
-void addWindows(const ConvGeom& g, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count) {
-  const int64_t ow = g.ow(), oy0 = p0 / ow, ox0 = p0 - oy0 * ow, channels = g.c / g.groups;
-  const float* src = col;
-  for (int64_t c = 0; c < channels; ++c) {
-    float* plane = img + c * g.h * g.w;
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j, src += ldcol) {
-        // Windows ox in [oxLo, oxEnd) cover image column ox·sw + j − pw.
-        const int64_t left = g.pw - j, right = g.w - 1 + g.pw - j;
-        const int64_t oxLo = left <= 0 ? 0 : (left + g.sw - 1) / g.sw;
-        const int64_t oxEnd = right < 0 ? 0 : std::min(ow, right / g.sw + 1);
-        int64_t oy = oy0, ox = ox0;
-        for (int64_t t = 0; t < count; ++oy, ox = 0) {
-          const int64_t seg = std::min(count - t, ow - ox), end = ox + seg;
-          const int64_t iy = oy * g.sh + i - g.ph;
-          const int64_t lo = std::clamp(oxLo, ox, end), hi = std::clamp(oxEnd, lo, end);
-          if (iy >= 0 && iy < g.h && hi > lo) {
-            float* __restrict d = plane + (iy * g.w + lo * g.sw - left);
-            const float* __restrict s = src + t + (lo - ox);
-            const int64_t m = hi - lo;
-            if (g.sw == 1)
-              for (int64_t q = 0; q < m; ++q) d[q] += s[q];
-            else
-              for (int64_t q = 0; q < m; ++q) d[q * g.sw] += s[q];
-          }
-          t += seg;
-        }
-      }
-  }
-}
-
 // How many partial weight gradients conv2dGradWeight sums the batch into: a
-// function of the shapes only (never of the thread count), at most 8, and
-// their extra copies of dw within about 16 MB.
+// function of the shapes only (never of the thread count), at most 64 (the
+// chunks are what threads share), their extra copies of dw within about
+// 16 MB.
 int64_t weightGradChunks(const ConvGeom& g) {
   const int64_t size = std::max<int64_t>(g.f * g.patchSize(), 1);
-  return std::clamp<int64_t>(1 + (int64_t(4) << 20) / size, 1, std::min<int64_t>(g.n, 8));
+  return std::clamp<int64_t>(1 + (int64_t(4) << 20) / size, 1, std::min<int64_t>(g.n, 64));
 }
 
 }  // namespace
@@ -86,7 +55,7 @@ int64_t weightGradChunks(const ConvGeom& g) {
 void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
   const int64_t s = g.oh() * g.ow(), cg = g.c / g.groups, fg = g.f / g.groups, k = g.patchSize();
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
-  forImages(g.n, [&](int64_t b) {
+  forItems(g.n, [&](int64_t b, bool serial) {
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const gemm::Patches p = patchesOf(g, x + (b * g.c + gi * cg) * g.h * g.w, false);
       gemm::Args a{false, false, false, fg, s, k, w + gi * fg * k, k, nullptr, 0, y + (b * g.f + gi * fg) * s, s, 0};
@@ -94,6 +63,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
       a.bias = bias ? bias + gi * fg : nullptr;
       a.biasKind = bias ? 2 : 0;
       a.act = act;
+      a.serial = serial;
       gemm::run(a);
     }
   });
@@ -111,7 +81,7 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
   float* partials = chunks > 1 ? threadBuffer(size_t((chunks - 1) * size)) : nullptr;
   // Chunk q sums images [n·q/chunks, n·(q+1)/chunks) into its own dW, in
   // image order, each image's product added onto the last.
-  auto chunk = [&](int64_t q) {
+  forItems(chunks, [&](int64_t q, bool serial) {
     float* out = q == 0 ? dw : partials + (q - 1) * size;
     const int64_t b0 = g.n * q / chunks, b1 = g.n * (q + 1) / chunks;
     for (int64_t b = b0; b < b1; ++b)
@@ -120,15 +90,10 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
         gemm::Args a{false, false, b > b0, fg, k, s, dy + (b * g.f + gi * fg) * s, s, nullptr, 0,
                      out + gi * fg * k, k, 0};
         a.patch = &p;
+        a.serial = serial;
         gemm::run(a);
       }
-  };
-  if (chunks >= threadCount())
-    parallelFor(chunks, 1, [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) chunk(q);
-    });
-  else
-    for (int64_t q = 0; q < chunks; ++q) chunk(q);
+  });
   if (chunks > 1)
     parallelFor(size, 4096, [&](int64_t e0, int64_t e1) {
       for (int64_t q = 1; q < chunks; ++q) {
@@ -145,7 +110,7 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
   // Bands of output positions whose columns [K, band] fill about 256 KB,
   // whole tile widths of at least 32 positions.
   const int64_t band = std::min(s, std::max<int64_t>(32, (int64_t(1) << 16) / std::max<int64_t>(k, 1) / 32 * 32));
-  forImages(g.n, [&](int64_t b) {
+  forItems(g.n, [&](int64_t b, bool serial) {
     float* img = dx + b * g.c * plane;
     for (int64_t c = 0; c < g.c; ++c) std::fill(img + c * plane, img + (c + 1) * plane, bias ? bias[c] : 0.0f);
     if (s <= 0 || fg <= 0) return;
@@ -154,9 +119,10 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
       for (int64_t p0 = 0; p0 < s; p0 += band) {
         const int64_t bw = std::min(band, s - p0);
         // col[K, bw] = W_gᵀ · dy_n,g[:, p0 : p0 + bw]; W_g [fg, K] read transposed in place.
-        gemm::run(gemm::Args{true, false, false, k, bw, fg, w + gi * fg * k, k, dy + (b * g.f + gi * fg) * s + p0, s,
-                             col, bw, 0});
-        addWindows(g, img + gi * cg * plane, col, bw, p0, bw);
+        gemm::Args a{true, false, false, k, bw, fg, w + gi * fg * k, k, dy + (b * g.f + gi * fg) * s + p0, s, col, bw, 0};
+        a.serial = serial;
+        gemm::run(a);
+        gemm::addPatches(patchesOf(g, nullptr, false), img + gi * cg * plane, col, bw, p0, bw);
       }
   });
 }

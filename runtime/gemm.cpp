@@ -149,6 +149,10 @@ void epilogue(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   }
 }
 
+void addPatches(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count) {
+  currentIsa().addPatches(geometry, img, col, ldcol, p0, count);
+}
+
 void run(Args g) {
   const int64_t M = g.M, N = g.N, K = g.K;
   if (M <= 0 || N <= 0) return;
@@ -166,7 +170,8 @@ void run(Args g) {
   // only who computes an element, never the order of its sums (nor its
   // epilogue, which is elementwise).
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int64_t threads = std::clamp<int64_t>(int64_t(flops / kMinFlopsPerThread), 1, threadCount());
+  const int64_t threads =
+      g.serial ? 1 : std::clamp<int64_t>(int64_t(flops / kMinFlopsPerThread), 1, threadCount());
   const int64_t tm = (M + isa.mr - 1) / isa.mr, tn = (N + isa.nr - 1) / isa.nr;
   const bool byRows = (tm + threads - 1) / threads * tn <= tm * ((tn + threads - 1) / threads);
   const int64_t tiles = byRows ? tm : tn, unit = byRows ? isa.mr : isa.nr, extent = byRows ? M : N;

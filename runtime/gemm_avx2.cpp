@@ -30,19 +30,8 @@ struct V {
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   // max returns its second operand for NaN: x > 0 ? x : 0, as relu's reference.
   static T relu(T a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
-  // 32-bit lane indices, for gathering image patches (gemm_tiles.h, packGather).
-  static constexpr bool kGather = true;
-  using I = __m256i;
-  static I iload(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static I iadd(I a, int32_t b) { return _mm256_add_epi32(a, _mm256_set1_epi32(b)); }
-  static Mask below(I a, int32_t n) {  // 0 <= a < n, compared unsigned via the sign bit
-    const __m256i sign = _mm256_set1_epi32(INT32_MIN);
-    return _mm256_cmpgt_epi32(_mm256_xor_si256(_mm256_set1_epi32(n), sign), _mm256_xor_si256(a, sign));
-  }
-  static Mask both(Mask a, Mask b) { return _mm256_and_si256(a, b); }
-  static T gather(const float* base, I idx, Mask m) {
-    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, _mm256_castsi256_ps(m), 4);
-  }
+  // Lane masks for packing image patches (gemm_tiles.h, packRuns).
+  static constexpr bool kLaneMasks = true;
   static Mask range(int a, int b) { return _mm256_andnot_si256(mask(a), mask(b)); }  // lanes [a, b)
   static T loadInto(T acc, const float* p, Mask m) {
     return _mm256_blendv_ps(acc, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
@@ -75,7 +64,7 @@ struct Cfg {
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block}; }
+Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches}; }
 
 }  // namespace nnc::gemm
 

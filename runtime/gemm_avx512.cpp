@@ -34,16 +34,8 @@ struct V {
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   // max returns its second operand for NaN: x > 0 ? x : 0, as relu's reference.
   static T relu(T a) { return _mm512_max_ps(a, _mm512_setzero_ps()); }
-  // 32-bit lane indices, for gathering image patches (gemm_tiles.h, packGather).
-  static constexpr bool kGather = true;
-  using I = __m512i;
-  static I iload(const int32_t* p) { return _mm512_loadu_si512(p); }
-  static I iadd(I a, int32_t b) { return _mm512_add_epi32(a, _mm512_set1_epi32(b)); }
-  static Mask below(I a, int32_t n) { return _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(n)); }  // 0 <= a < n
-  static Mask both(Mask a, Mask b) { return Mask(a & b); }
-  static T gather(const float* base, I idx, Mask m) {
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, base, 4);
-  }
+  // Lane masks for packing image patches (gemm_tiles.h, packRuns).
+  static constexpr bool kLaneMasks = true;
   static Mask range(int a, int b) { return Mask(((1u << b) - 1u) & ~((1u << a) - 1u)); }  // lanes [a, b)
   static T loadInto(T acc, const float* p, Mask m) { return _mm512_mask_loadu_ps(acc, m, p); }
   static void transpose(T r[16]) {
@@ -84,7 +76,7 @@ struct Cfg {
 
 }  // namespace
 
-Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block}; }
+Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches}; }
 
 }  // namespace nnc::gemm
 

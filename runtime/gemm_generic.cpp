@@ -38,8 +38,9 @@ struct V {
     for (int i = 0; i < 4; ++i) r[i] = a[i] > 0.0f ? a[i] : 0.0f;
     return r;
   }
-  // No gathers: image patches are packed run by run (gemm_tiles.h, patchRow).
-  static constexpr bool kGather = false;
+  // Masks are lane counts here: image patches are packed run by run
+  // (gemm_tiles.h, patchRow).
+  static constexpr bool kLaneMasks = false;
   static void transpose(T r[4]) {
     const T a = r[0], b = r[1], c = r[2], d = r[3];
     for (int i = 0; i < 4; ++i) r[i] = T{a[i], b[i], c[i], d[i]};
@@ -55,6 +56,6 @@ struct Cfg {
 
 }  // namespace
 
-Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block}; }
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches}; }
 
 }  // namespace nnc::gemm

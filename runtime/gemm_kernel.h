@@ -42,6 +42,9 @@ struct Args {
   // 2 sigmoid, 3 tanh. Row m and column n count from the whole C.
   const float* bias = nullptr;
   int biasKind = 0, act = 0;
+  // Run on the calling thread alone (the caller is already one of several
+  // threads): one block for all of C rather than a band per thread.
+  bool serial = false;
   bool hasEpilogue() const { return biasKind != 0 || act != 0; }
 };
 
@@ -51,19 +54,30 @@ struct Isa {
   const char* name;
   int mr, nr;  // register tile
   void (*block)(const Args&, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+  // addPatches (below) in this instruction set.
+  void (*addPatches)(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count);
 };
 
 Isa avx512Isa();
 Isa avx2Isa();
 Isa genericIsa();
 
-// The epilogue on C[m0:m1, n0:n1] (baseline code, called from every
-// instruction set's block while the tile columns are still in L1).
+// The whole epilogue on C[m0:m1, n0:n1], in baseline code (libm's exp and
+// tanh). The tiles apply bias and relu to their registers themselves; an
+// instruction set's block calls this for sigmoid and tanh on each finished
+// tile column while it is in L1, and the driver for K = 0.
 void epilogue(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 
-// The threaded driver behind sgemm: any Args (patches, epilogue included);
-// M, N > 0 and K >= 0 (K = 0: C = epilogue(accumulate ? C : 0)). kc is
-// filled in here.
+// The adjoint of packing patches (col2im of a band): img [C, H, W] += the
+// windows of col, a [C·KH·KW, count] block (row k at col + k·ldcol) of the
+// patch matrix over the output positions p0 .. p0 + count − 1; `geometry`
+// gives the shapes (its x is not read). Elements are added in a fixed order
+// (k, then position), with the current instruction set's vectors.
+void addPatches(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count);
+
+// The threaded driver behind sgemm: any Args (patches, epilogue included).
+// Nothing for M or N <= 0; for K <= 0, C = epilogue(accumulate ? C : 0). kc
+// is filled in here.
 void run(Args g);
 
 // A 64-byte aligned buffer of at least `floats` floats, owned by the calling

@@ -9,9 +9,9 @@
 //         load, loadm (masked lanes read as 0 and never touch memory),
 //         store, storem, bcast, fma(a, b, c) = a·b + c, add, relu
 //         (x > 0 ? x : 0), transpose(T[W]) (a W×W block in registers), and
-//         kGather: whether it has 32-bit lane indices I with iload, iadd
-//         (plus a scalar), below(a, n) (the mask of 0 <= a < n), both (mask
-//         and) and gather(base, idx, mask) (masked lanes 0, never read).
+//         kLaneMasks: whether it also has range(a, b) (the mask of lanes
+//         [a, b)) and loadInto(acc, p, m) (acc with the lanes of m loaded
+//         from p, the others untouched and never read).
 //   Cfg — MR (tile rows), NV (vectors per tile row, NR = NV·W), MC, NC.
 //
 // Structure (Goto/BLIS): for each NC-wide column block and KC-deep slice,
@@ -28,13 +28,23 @@
 // from the image, so no column matrix exists), and an epilogue (bias,
 // activation) runs on each tile column once its last K slice is stored.
 
+// The bias and relu of the epilogue, applied by a tile to its registers
+// before they are stored: rowBias[r] per tile row (bias kind 2), colBias[n]
+// per tile column (kind 1), either null.
+struct TileEpilogue {
+  const float* rowBias;
+  const float* colBias;
+  bool relu;
+};
+
 // The register tile: C[0:MR', 0:nw] (+)= A·B over kc, with A(r, k) at
 // a[r·sa + k] (ROWA) or a[k·sa + r], B(k, j) at b[k·sb + j]; the last of the
 // NV vectors is loaded and stored under `last` so that no lane beyond the
-// tile's width touches memory.
+// tile's width touches memory. With ep, the finished sums get its bias and
+// relu on their way out.
 template <int R, int NV, bool ROWA>
 void tile(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
-          typename V::Mask last, bool add) {
+          typename V::Mask last, bool add, const TileEpilogue* ep) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
@@ -54,18 +64,50 @@ void tile(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, fl
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(ar, bv[v], acc[r][v]);
     }
   }
+  if (add) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const float* cr = c + r * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v + 1 < NV; ++v) acc[r][v] = V::add(V::load(cr + v * V::W), acc[r][v]);
+      acc[r][NV - 1] = V::add(V::loadm(cr + (NV - 1) * V::W, last), acc[r][NV - 1]);
+    }
+  }
+  if (ep) {
+    if (ep->colBias) {
+      T cb[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v + 1 < NV; ++v) cb[v] = V::load(ep->colBias + v * V::W);
+      cb[NV - 1] = V::loadm(ep->colBias + (NV - 1) * V::W, last);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::add(acc[r][v], cb[v]);
+    }
+    if (ep->rowBias)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const T rb = V::bcast(ep->rowBias[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::add(acc[r][v], rb);
+      }
+    if (ep->relu)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::relu(acc[r][v]);
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v + 1 < NV; ++v)
-      V::store(cr + v * V::W, add ? V::add(V::load(cr + v * V::W), acc[r][v]) : acc[r][v]);
-    float* cl = cr + (NV - 1) * V::W;
-    V::storem(cl, last, add ? V::add(V::loadm(cl, last), acc[r][NV - 1]) : acc[r][NV - 1]);
+    for (int v = 0; v + 1 < NV; ++v) V::store(cr + v * V::W, acc[r][v]);
+    V::storem(cr + (NV - 1) * V::W, last, acc[r][NV - 1]);
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, typename V::Mask, bool);
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, typename V::Mask, bool,
+                        const TileEpilogue*);
 
 // tiles[rowA][nv - 1][rows - 1]: one specialization per edge height, so the
 // M edge costs only the rows it has.
@@ -141,80 +183,6 @@ void patchRow(const Patches& s, int64_t c, int64_t i, int64_t j, int64_t oy, int
   }
 }
 
-// Where a packed row's lanes read the image: lane l of row r reads
-// x[off[l] + rowOff] when row[l] + rowR is in [0, H) and col[l] + rowC in
-// [0, W), else it is 0. Forward (lanes = output positions, rows = k):
-// off = oy·SH·W + ox·SW, row = oy·SH, col = ox·SW; rowR = i − PH, rowC =
-// j − PW, rowOff = c·H·W + rowR·W + rowC. Transposed (lanes = k, rows =
-// positions): off = c·H·W + i·W + j, row = i, col = j; rowR = oy·SH − PH,
-// rowC = ox·SW − PW, rowOff = rowR·W + rowC. Lanes past the panel's width
-// have row = kOutside, never inside.
-struct Lanes {
-  static constexpr int32_t kOutside = -(1 << 30);
-  int32_t off[NR], row[NR], col[NR];
-};
-
-// One packed row by masked gathers (32-bit indices: the caller checks that
-// every index in play fits).
-template <typename VV>
-inline void gatherRow(const Patches& s, const Lanes& L, int64_t rowOff, int64_t rowR, int64_t rowC, float* d) {
-  for (int v = 0; v < Cfg::NV; ++v) {
-    const typename VV::Mask m = VV::both(VV::below(VV::iadd(VV::iload(L.row + v * VV::W), int32_t(rowR)), int32_t(s.H)),
-                                         VV::below(VV::iadd(VV::iload(L.col + v * VV::W), int32_t(rowC)), int32_t(s.W)));
-    VV::store(d + v * VV::W, VV::gather(s.x, VV::iadd(VV::iload(L.off + v * VV::W), int32_t(rowOff)), m));
-  }
-}
-
-template <typename VV>
-void packGather(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
-  const int64_t kk = s.KH * s.KW, plane = s.H * s.W;
-  Lanes L;
-  for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
-    const int64_t w = lesser(NR, nc - jp);
-    if (!s.transposed) {
-      int64_t oy = (j0 + jp) / s.OW, ox = (j0 + jp) - oy * s.OW;
-      for (int64_t l = 0; l < NR; ++l) {
-        L.off[l] = int32_t(oy * s.SH * s.W + ox * s.SW);
-        L.row[l] = l < w ? int32_t(oy * s.SH) : Lanes::kOutside;
-        L.col[l] = int32_t(ox * s.SW);
-        if (++ox == s.OW) ox = 0, ++oy;
-      }
-      int64_t c = pc / kk, i = (pc - c * kk) / s.KW, j = pc - c * kk - i * s.KW;
-      for (int64_t k = 0; k < kc; ++k) {
-        gatherRow<VV>(s, L, c * plane + (i - s.PH) * s.W + (j - s.PW), i - s.PH, j - s.PW, dst + k * NR);
-        if (++j == s.KW) {
-          j = 0;
-          if (++i == s.KH) i = 0, ++c;
-        }
-      }
-    } else {
-      int64_t c = (j0 + jp) / kk, i = (j0 + jp - c * kk) / s.KW, j = j0 + jp - c * kk - i * s.KW;
-      for (int64_t l = 0; l < NR; ++l) {
-        L.off[l] = int32_t(c * plane + i * s.W + j);
-        L.row[l] = l < w ? int32_t(i) : Lanes::kOutside;
-        L.col[l] = int32_t(j);
-        if (++j == s.KW) {
-          j = 0;
-          if (++i == s.KH) i = 0, ++c;
-        }
-      }
-      int64_t oy = pc / s.OW, ox = pc - oy * s.OW;
-      for (int64_t t = 0; t < kc; ++t) {
-        const int64_t r = oy * s.SH - s.PH, q = ox * s.SW - s.PW;
-        gatherRow<VV>(s, L, r * s.W + q, r, q, dst + t * NR);
-        if (++ox == s.OW) ox = 0, ++oy;
-      }
-    }
-  }
-}
-
-// Whether every index packGather forms fits in 32 bits: the image with a
-// margin of a padded window on every side.
-inline bool gatherFits(const Patches& s) {
-  const int64_t rows = s.H + 2 * (s.PH + s.KH + s.SH), cols = s.W + 2 * (s.PW + s.KW + s.SW);
-  return (s.C + 2) * rows * cols < (int64_t(1) << 31);
-}
-
 // Output positions [p0, p0 + n) read, for SW = 1, as pieces: runs of
 // windows within one output row, cut at vector boundaries. Lane u in
 // [lo, hi) of vector v reads x[base + off + u], base = c·H·W + (i − PH)·W
@@ -231,7 +199,7 @@ struct Pieces {
     bool edge;
     typename V::Mask mask;
   };
-  int start[kMaxVectors + 1];
+  int start[kMaxVectors + 1];  // vector v's pieces: p[start[v] .. start[v + 1])
   Piece p[kRunLanes + kMaxVectors + 1];
 };
 
@@ -261,73 +229,132 @@ void fillPieces(const Patches& s, int64_t p0, int64_t n, int nvec, Pieces& P) {
   P.start[nvec] = count;
 }
 
-// nvec vectors of P's row k = (c, i, j) over the pieces' positions (SW = 1):
-// each piece one masked load (masked lanes never touch memory, so the
-// address may lie outside x), merged into its vector; padding and lanes
-// past the pieces stay 0.
-template <typename VV>
-inline void pieceRow(const Patches& s, const Pieces& P, int64_t c, int64_t i, int64_t j, int nvec, float* out) {
-  const int64_t base = c * s.H * s.W + (i - s.PH) * s.W + (j - s.PW);
-  const int64_t oxLo = s.PW - j > 0 ? s.PW - j : 0, oxEnd = lesser(s.OW, s.W + s.PW - j);
-  for (int vv = 0; vv < nvec; ++vv) {
-    typename VV::T acc = VV::zero();
-    for (int e = P.start[vv]; e < P.start[vv + 1]; ++e) {
-      const typename Pieces::Piece& q = P.p[e];
-      if (!q.edge) {
-        acc = VV::loadInto(acc, s.x + (base + q.off), q.mask);
-        continue;
-      }
-      const int64_t iy = q.oy * s.SH + i - s.PH;
-      const int64_t a = q.ox > oxLo ? q.ox : oxLo, b = lesser(q.ox + (q.hi - q.lo), oxEnd);
-      if (iy >= 0 && iy < s.H && a < b)
-        acc = VV::loadInto(acc, s.x + (base + q.off), VV::range(int(q.lo + a - q.ox), int(q.lo + b - q.ox)));
+// Rows of P, k = (c, i, j) each, as fillRows takes them: x offset
+// c·H·W + (i − PH)·W + (j − PW), and i − PH, j − PW for clipping.
+constexpr int kRowChunk = 64;
+struct RowTab {
+  int64_t n;
+  int64_t base[kRowChunk], di[kRowChunk], dj[kRowChunk], ij[kRowChunk];  // ij = i·KW + j
+};
+// Rows k0 .. k0 + n − 1 (n <= kRowChunk) of P.
+inline void fillRowTab(const Patches& s, int64_t k0, int64_t n, RowTab& t) {
+  const int64_t kk = s.KH * s.KW;
+  int64_t c = k0 / kk, i = (k0 - c * kk) / s.KW, j = k0 - c * kk - i * s.KW;
+  t.n = n;
+  for (int64_t r = 0; r < n; ++r) {
+    t.di[r] = i - s.PH;
+    t.dj[r] = j - s.PW;
+    t.base[r] = c * s.H * s.W + t.di[r] * s.W + t.dj[r];
+    t.ij[r] = i * s.KW + j;
+    if (++j == s.KW) {
+      j = 0;
+      if (++i == s.KH) i = 0, ++c;
     }
-    VV::store(out + vv * VV::W, acc);
   }
 }
 
-// op(B) from the image with vector loads: contiguous runs when SW = 1,
-// gathers otherwise.
+// The lanes of piece q inside the image for the kernel position with
+// i − PH = di, j − PW = dj: lane lo + u reads image row oy·SH + di, column
+// ox + u + dj.
+template <typename VV>
+inline typename VV::Mask clipped(const Patches& s, const typename Pieces::Piece& q, int64_t di, int64_t dj) {
+  const int64_t iy = q.oy * s.SH + di;
+  const int64_t a = q.ox + dj < 0 ? -dj : q.ox, b = lesser(q.ox + (q.hi - q.lo), s.W - dj);
+  if (iy < 0 || iy >= s.H || a >= b) return VV::range(0, 0);
+  return VV::range(int(q.lo + a - q.ox), int(q.lo + b - q.ox));
+}
+
+constexpr int64_t kMaskTable = 64;  // kernels up to 8×8 get clipped masks by table
+
+// out[r·pitch + lane] = P(row r of t, position of lane) for nvec vectors of
+// lanes (SW = 1), vector by vector, each the merge of its pieces' masked
+// loads (masked lanes never touch memory, so the address may lie outside
+// x; lanes no piece covers are 0): one loop over the rows per vector, the
+// common shapes (one or two interior pieces) without per-row decisions;
+// edge pieces are clipped row by row.
+template <typename VV>
+void fillRows(const Patches& s, const Pieces& P, int nvec, const RowTab& t, float* out, int64_t pitch) {
+  using T = typename VV::T;
+  for (int vv = 0; vv < nvec; ++vv) {
+    float* o = out + vv * VV::W;
+    const int e0 = P.start[vv], e1 = P.start[vv + 1];
+    bool edge = false;
+    for (int e = e0; e < e1; ++e) edge = edge || P.p[e].edge;
+    if (e1 == e0) {
+      for (int64_t r = 0; r < t.n; ++r) VV::store(o + r * pitch, VV::zero());
+    } else if (!edge && e1 - e0 == 1) {
+      const typename Pieces::Piece& q = P.p[e0];
+      const float* src = s.x + q.off;
+      if (q.lo == 0 && q.hi == VV::W)
+        for (int64_t r = 0; r < t.n; ++r) VV::store(o + r * pitch, VV::load(src + t.base[r]));
+      else
+        for (int64_t r = 0; r < t.n; ++r) VV::store(o + r * pitch, VV::loadm(src + t.base[r], q.mask));
+    } else if (!edge && e1 - e0 == 2) {
+      const typename Pieces::Piece &q = P.p[e0], &u = P.p[e0 + 1];
+      const float *src = s.x + q.off, *src2 = s.x + u.off;
+      for (int64_t r = 0; r < t.n; ++r)
+        VV::store(o + r * pitch, VV::loadInto(VV::loadm(src + t.base[r], q.mask), src2 + t.base[r], u.mask));
+    } else if (e1 - e0 <= 2 && s.KH * s.KW <= kMaskTable && t.n >= s.KH * s.KW / 2) {
+      // Edge pieces: their clipped masks per kernel position (i, j),
+      // computed once for the rows of every channel.
+      typename VV::Mask masks[2][kMaskTable];
+      const int np = e1 - e0;
+      for (int e = 0; e < np; ++e) {
+        const typename Pieces::Piece& q = P.p[e0 + e];
+        for (int64_t i = 0; i < s.KH; ++i)
+          for (int64_t j = 0; j < s.KW; ++j) masks[e][i * s.KW + j] = clipped<VV>(s, q, i - s.PH, j - s.PW);
+      }
+      const float *src = s.x + P.p[e0].off, *src2 = s.x + P.p[e0 + np - 1].off;
+      if (np == 1)
+        for (int64_t r = 0; r < t.n; ++r) VV::store(o + r * pitch, VV::loadm(src + t.base[r], masks[0][t.ij[r]]));
+      else
+        for (int64_t r = 0; r < t.n; ++r)
+          VV::store(o + r * pitch, VV::loadInto(VV::loadm(src + t.base[r], masks[0][t.ij[r]]), src2 + t.base[r],
+                                                masks[1][t.ij[r]]));
+    } else {
+      for (int64_t r = 0; r < t.n; ++r) {
+        T acc = VV::zero();
+        for (int e = e0; e < e1; ++e) {
+          const typename Pieces::Piece& q = P.p[e];
+          if (!q.edge) {
+            acc = VV::loadInto(acc, s.x + (q.off + t.base[r]), q.mask);
+            continue;
+          }
+          acc = VV::loadInto(acc, s.x + (q.off + t.base[r]), clipped<VV>(s, q, t.di[r], t.dj[r]));
+        }
+        VV::store(o + r * pitch, acc);
+      }
+    }
+  }
+}
+
+// op(B) from the image for SW = 1, piece by piece.
 template <typename VV>
 void packRuns(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
-  if (s.SW != 1) {
-    packGather<VV>(s, pc, kc, j0, nc, dst);
-    return;
-  }
-  const int64_t kk = s.KH * s.KW;
   Pieces P;
+  RowTab t;
   if (!s.transposed) {
     for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
       fillPieces<VV>(s, j0 + jp, lesser(NR, nc - jp), Cfg::NV, P);
-      int64_t c = pc / kk, i = (pc - c * kk) / s.KW, j = pc - c * kk - i * s.KW;
-      for (int64_t k = 0; k < kc; ++k) {
-        pieceRow<VV>(s, P, c, i, j, Cfg::NV, dst + k * NR);
-        if (++j == s.KW) {
-          j = 0;
-          if (++i == s.KH) i = 0, ++c;
-        }
+      for (int64_t k0 = 0; k0 < kc; k0 += kRowChunk) {
+        fillRowTab(s, pc + k0, lesser(kRowChunk, kc - k0), t);
+        fillRows<VV>(s, P, Cfg::NV, t, dst + k0 * NR, NR);
       }
     }
     return;
   }
-  // Pᵀ: rows of P over T positions per micro-panel column, transposed W×W
-  // in registers.
+  // Pᵀ: the micro-panel's columns as rows of P over T positions, then
+  // transposed W×W in registers.
   constexpr int64_t T = 4 * VV::W;
   float rows[NR * T];
   for (int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
     const int64_t w = lesser(NR, nc - jp);
+    fillRowTab(s, j0 + jp, w, t);
     for (int64_t l = w; l < NR; ++l) zeros(rows + l * T, T);
     for (int64_t t0 = 0; t0 < kc; t0 += T) {
       const int64_t tt = lesser(T, kc - t0);
       fillPieces<VV>(s, pc + t0, tt, int(T / VV::W), P);
-      int64_t c = (j0 + jp) / kk, i = (j0 + jp - c * kk) / s.KW, j = j0 + jp - c * kk - i * s.KW;
-      for (int64_t l = 0; l < w; ++l) {
-        pieceRow<VV>(s, P, c, i, j, int(T / VV::W), rows + l * T);
-        if (++j == s.KW) {
-          j = 0;
-          if (++i == s.KH) i = 0, ++c;
-        }
-      }
+      fillRows<VV>(s, P, int(T / VV::W), t, rows, T);
       for (int64_t lh = 0; lh < NR; lh += VV::W)
         for (int64_t tb = 0; tb < tt; tb += VV::W) {
           typename VV::T blk[VV::W];
@@ -341,12 +368,13 @@ void packRuns(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, 
 }
 
 // The patch matrix's part of packB: op(B)[pc:pc+kc, j0:j0+nc] from the
-// image, with vector loads where the instruction set has lane masks, else
-// run by run.
+// image: piece by piece with masked vector loads for SW = 1 where the
+// instruction set has lane masks, else run by run (gathers for SW > 1
+// measured slower than the scalar strided copy on Zen 4).
 template <typename VV = V>
 void packPatches(const Patches& s, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float* dst) {
-  if constexpr (VV::kGather) {
-    if (s.SW == 1 || gatherFits(s)) {
+  if constexpr (VV::kLaneMasks) {
+    if (s.SW == 1) {
       packRuns<VV>(s, pc, kc, j0, nc, dst);
       return;
     }
@@ -433,6 +461,45 @@ void packB(const Args& g, int64_t pc, int64_t kc, int64_t j0, int64_t nc, float*
   }
 }
 
+// img[c, iy, ix] += col[t] for the windows p0 + t (t < count) of P's row
+// k = (c, i, j), (oy, ox) the window of p0: patchRow in reverse, run by run.
+void addRow(const Patches& s, float* img, int64_t c, int64_t i, int64_t j, int64_t oy, int64_t ox, int64_t count,
+            const float* col) {
+  float* plane = img + c * s.H * s.W;
+  const int64_t left = s.PW - j, right = s.W - 1 + s.PW - j;
+  const int64_t oxLo = left <= 0 ? 0 : (left + s.SW - 1) / s.SW;
+  const int64_t oxEnd = right < 0 ? 0 : lesser(s.OW, right / s.SW + 1);
+  for (int64_t t = 0; t < count; ++oy, ox = 0) {
+    const int64_t seg = lesser(count - t, s.OW - ox), end = ox + seg;
+    const int64_t iy = oy * s.SH + i - s.PH;
+    const int64_t lo = oxLo < ox ? ox : oxLo > end ? end : oxLo;
+    const int64_t hi = oxEnd < lo ? lo : oxEnd > end ? end : oxEnd;
+    if (iy >= 0 && iy < s.H && hi > lo) {
+      float* d = plane + (iy * s.W + lo * s.SW - left);
+      const float* src = col + t + (lo - ox);
+      const int64_t n = hi - lo;
+      if (s.SW == 1) {
+        int64_t u = 0;
+        for (; u + V::W <= n; u += V::W) V::store(d + u, V::add(V::load(d + u), V::load(src + u)));
+        if (u < n) {
+          const typename V::Mask m = V::mask(int(n - u));
+          V::storem(d + u, m, V::add(V::loadm(d + u, m), V::loadm(src + u, m)));
+        }
+      } else {
+        for (int64_t u = 0; u < n; ++u) d[u * s.SW] += src[u];
+      }
+    }
+    t += seg;
+  }
+}
+
+void scatterPatches(const Patches& s, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count) {
+  const int64_t oy = p0 / s.OW, ox = p0 - oy * s.OW;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t i = 0; i < s.KH; ++i)
+      for (int64_t j = 0; j < s.KW; ++j, col += ldcol) addRow(s, img, c, i, j, oy, ox, count, col);
+}
+
 // A[i0:i0+mc, pc:pc+kc] into MR-row k-major micro-panels (stride MR; the
 // rows of a short last panel beyond mc are never read).
 void packA(const Args& g, int64_t i0, int64_t mc, int64_t pc, int64_t kc, float* dst) {
@@ -450,30 +517,6 @@ void packA(const Args& g, int64_t i0, int64_t mc, int64_t pc, int64_t kc, float*
         const float* src = g.A + (i0 + ip + r) * g.lda + pc;
         for (int64_t k = 0; k < kc; ++k) dst[k * Cfg::MR + r] = src[k];
       }
-    }
-  }
-}
-
-// The epilogue on C[m0:m1, n0:n1] (gemm_kernel.h): bias and relu in
-// vectors; sigmoid and tanh through the baseline code's libm.
-void epilogueBlock(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  if (g.act > 1) {
-    epilogue(g, m0, m1, n0, n1);
-    return;
-  }
-  const int biasKind = g.biasKind;
-  const bool relu = g.act == 1;
-  const float* bias = g.bias;
-  for (int64_t m = m0; m < m1; ++m) {
-    float* c = g.C + m * g.ldc;
-    const typename V::T rowBias = biasKind == 2 ? V::bcast(bias[m]) : V::zero();
-    for (int64_t n = n0; n < n1; n += V::W) {
-      const typename V::Mask mk = V::mask(n1 - n < V::W ? int(n1 - n) : V::W);
-      typename V::T v = V::loadm(c + n, mk);
-      if (biasKind == 1) v = V::add(v, V::loadm(bias + n, mk));
-      if (biasKind == 2) v = V::add(v, rowBias);
-      if (relu) v = V::relu(v);
-      V::storem(c + n, mk, v);
     }
   }
 }
@@ -500,7 +543,9 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     for (int64_t pc = 0; pc < g.K; pc += g.kc) {
       const int64_t kc = lesser(g.kc, g.K - pc);
       const bool add = pc > 0 || g.accumulate;
-      const bool finish = pc + kc >= g.K && g.hasEpilogue();
+      // The epilogue after the last K slice: bias and relu by the tiles,
+      // sigmoid and tanh after them.
+      const bool finish = pc + kc >= g.K && g.hasEpilogue(), finishInTile = finish && g.act <= 1;
       if (doPackB && !panelB) packB(g, pc, kc, jc, nc, Bp);
       for (int64_t ic = m0; ic < m1; ic += Cfg::MC) {
         const int64_t mc = lesser(Cfg::MC, m1 - ic);
@@ -515,6 +560,7 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                                      : g.B + pc * g.ldb + jc + jr;
           const int64_t sb = doPackB ? NR : g.ldb;
           float* c = g.C + ic * g.ldc + jc + jr;
+          TileEpilogue ep{nullptr, finishInTile && g.biasKind == 1 ? g.bias + jc + jr : nullptr, g.act == 1};
           for (int64_t ir = 0; ir < mc; ir += Cfg::MR) {
             const int h = int(lesser(Cfg::MR, mc - ir));
             const bool rowA = !doPackA && !g.transA;
@@ -522,11 +568,13 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                              : g.transA ? g.A + pc * g.lda + ic + ir
                                         : g.A + (ic + ir) * g.lda + pc;
             const int64_t sa = doPackA ? Cfg::MR : g.lda;
-            kTiles.fn[rowA][nv - 1][h - 1](kc, a, sa, b, sb, c + ir * g.ldc, g.ldc, last, add);
+            if (finishInTile && g.biasKind == 2) ep.rowBias = g.bias + ic + ir;
+            kTiles.fn[rowA][nv - 1][h - 1](kc, a, sa, b, sb, c + ir * g.ldc, g.ldc, last, add,
+                                           finishInTile ? &ep : nullptr);
           }
-          // C[ic:ic+mc, this micro-panel] is complete: its epilogue now,
-          // while it is in L1.
-          if (finish) epilogueBlock(g, ic, ic + mc, jc + jr, jc + jr + w);
+          // Sigmoid and tanh (libm) once C[ic:ic+mc, this micro-panel] is
+          // complete, while it is in L1.
+          if (finish && !finishInTile) epilogue(g, ic, ic + mc, jc + jr, jc + jr + w);
         }
       }
     }
