@@ -5,8 +5,9 @@ Run:  /usr/bin/python3 bench/torch_reference.py [--threads N] [--json]
       (shared machine: add --quiet-wait 45 --retries 2; see --help)
 
 Without --threads it runs every workload with 1 and then 2 threads
-(torch.set_num_threads, plus openblas_set_num_threads because Debian's torch
-calls sgemm through OpenBLAS, whose pool ignores torch's setting). Nothing in
+(torch.set_num_threads). Debian's torch calls sgemm through OpenBLAS-pthreads,
+whose own pool ignores torch's setting and fights the OpenMP pool, so OpenBLAS
+is set to 1 thread (--blas-threads to change). Nothing in
 CI runs this; it needs torch (Debian's python3-torch 1.13 is what it was
 written against) and nothing else. By default glibc malloc is told not to hand
 memory back to the OS (see tune_malloc; --stock-malloc turns that off).
@@ -194,11 +195,11 @@ def _openblas():
     return None
 
 
-def set_threads(n):
+def set_threads(n, blas_threads=1):
     torch.set_num_threads(n)
     lib = _openblas()
     if lib is not None:
-        lib.openblas_set_num_threads(n)
+        lib.openblas_set_num_threads(blas_threads if blas_threads > 0 else n)
         return lib.openblas_get_num_threads()
     return None
 
@@ -247,8 +248,8 @@ def wait_quiet(max_s, need=3):
     return time.perf_counter() - t0
 
 
-def bench_all(threads, scale, log, quiet_wait=0.0, retries=0):
-    ob = set_threads(threads)
+def bench_all(threads, scale, log, quiet_wait=0.0, retries=0, blas_threads=1):
+    ob = set_threads(threads, blas_threads)
     log(f"threads: torch {torch.get_num_threads()}, openblas {ob}")
     results = []
 
@@ -406,6 +407,10 @@ def main():
     ap.add_argument("--threads", type=int, action="append",
                     help="intra-op thread count (repeatable); default: 1 and 2")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                    help="OpenBLAS threads (default 1; 0 = same as --threads). OpenBLAS-pthreads' "
+                         "spinning pool fights torch's OpenMP pool: with 2 of each on 2 cores a "
+                         "simple_convnet step took 14 ms instead of 8 ms")
     ap.add_argument("--stock-malloc", action="store_true",
                     help="leave glibc malloc as is (default: no mmap, no heap trim; see tune_malloc)")
     ap.add_argument("--quiet-wait", type=float, default=0.0, metavar="S",
@@ -415,7 +420,7 @@ def main():
                     help="re-measure a workload up to this many times while other processes were "
                          f"busy (> {QUIET_OK} CPUs) during it; keeps the quietest attempt")
     ap.add_argument("--scale", type=float, default=1.0,
-                    help="multiply every time budget (default 1.0, ~1.5 min per thread count)")
+                    help="multiply every time budget (default 1.0: about 40 s per thread count)")
     args = ap.parse_args()
     threads = args.threads or [1, 2]
 
@@ -433,12 +438,13 @@ def main():
         "mkldnn": torch.backends.mkldnn.is_available(),
         "blas": blas_info(),
         "malloc_tuned": malloc_tuned,
+        "blas_threads": args.blas_threads,
         "loadavg_start": load_avg(),
     }
     t0 = time.time()
     results = []
     for n in threads:
-        results += bench_all(n, args.scale, log, args.quiet_wait, args.retries)
+        results += bench_all(n, args.scale, log, args.quiet_wait, args.retries, args.blas_threads)
     meta["loadavg_end"] = load_avg()
     meta["wall_s"] = round(time.time() - t0, 1)
 
@@ -447,7 +453,7 @@ def main():
         return
 
     print(f"# PyTorch {meta['torch']} eager CPU reference  cpu: {meta['cpu']} ({meta['cpus']} cpus)")
-    print(f"# blas: {meta['blas']}; convs use oneDNN (mkldnn={meta['mkldnn']}); "
+    print(f"# blas: {meta['blas']} ({meta['blas_threads'] or 'same as torch'} thread(s)); convs use oneDNN (mkldnn={meta['mkldnn']}); "
           f"malloc tuned (no mmap/trim): {meta['malloc_tuned']}")
     print(f"# loadavg start {meta['loadavg_start']}  end {meta['loadavg_end']}  wall {meta['wall_s']} s")
     names = []
