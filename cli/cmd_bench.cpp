@@ -51,12 +51,7 @@ void fill(jit::CompiledProgram& p, const Graph& g, const TensorMap& params, Valu
 }  // namespace
 
 int runBench(const Options& o, std::ostream& out, std::ostream& err) {
-  auto eo = elaborateOptions(o);
-  if (!eo) {
-    err << "nnc: " << eo.error().message << "\n";
-    return 1;
-  }
-  auto l = load(o.file, *eo, err);
+  auto l = loadFor(o, err);
   if (!l) return 1;
   auto fail = [&](const Diagnostic& d) {
     err << l->sm->render(d);
@@ -71,11 +66,15 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
   unfused.optimize = fusedPasses->optimize;
   double minTime = 2;
   if (o.flag("min-time")) {
+    const std::string v = o.value("min-time");
+    size_t used = 0;
     try {
-      minTime = std::stod(o.value("min-time"));
+      minTime = std::stod(v, &used);
     } catch (...) {
-      return fail(error("--min-time: expected seconds, got '{}'", o.value("min-time")));
+      used = 0;
     }
+    if (used == 0 || used != v.size() || !(minTime > 0))
+      return fail(error("--min-time: expected a positive number of seconds, got '{}'", v));
   }
 
   const Graph& g = l->model.graph;

@@ -11,12 +11,7 @@
 namespace nnc::cli {
 
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
-  auto eo = elaborateOptions(o);
-  if (!eo) {
-    err << "nnc: " << eo.error().message << "\n";
-    return 1;
-  }
-  auto l = load(o.file, *eo, err);
+  auto l = loadFor(o, err);
   if (!l) return 1;
   auto fail = [&](const Diagnostic& d) {
     err << l->sm->render(d);

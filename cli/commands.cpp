@@ -53,6 +53,8 @@ std::string nodeLabel(const Graph& g, ValueId v) {
   return n.name.empty() ? fmt::format("%{}", v) : n.name;
 }
 
+}  // namespace
+
 std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
   auto eo = elaborateOptions(o);
   if (!eo) {
@@ -61,8 +63,6 @@ std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
   }
   return load(o.file, *eo, err);
 }
-
-}  // namespace
 
 Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven) {
   TensorMap feeds;
@@ -182,21 +182,13 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
     if (!step) return fail(step.error());
     g = step->grads.graph;
     lo = step->lowering();
-    roots = {g.loss};
-    for (const auto& [param, next] : lo.commits) {
-      roots.push_back(param);
-      roots.push_back(next);
-    }
+    roots = rootsOf({g.loss}, lo);
   }
   if (o.flag("optimized") || !passes->dumpAfter.empty()) {
     auto opt = optimizeGraph(g, roots, *passes);
     if (!opt) return fail(opt.error());
     if (passes->dumpAfter == "lower" || passes->dumpAfter == "all") {
-      lo = loweringFor(lo, *passes);
-      for (auto& [param, next] : lo.commits) {
-        param = opt->map[static_cast<size_t>(param)];
-        next = opt->map[static_cast<size_t>(next)];
-      }
+      lo = mapCommits(loweringFor(lo, *passes), opt->map);
       std::vector<ValueId> targets;
       for (ValueId r : roots) targets.push_back(opt->map[static_cast<size_t>(r)]);
       auto prog = lowerGraph(opt->graph, targets, lo);

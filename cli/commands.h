@@ -2,9 +2,11 @@
 #pragma once
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/frontend.h"
 #include "compiler/autodiff.h"
 #include "compiler/elaborate.h"
 #include "compiler/interpreter.h"
@@ -37,6 +39,8 @@ Expected<Options> parseOptions(std::string_view command, const std::vector<Optio
                                const std::vector<std::string>& args);
 // --model and --set, shared by every command that builds a model.
 Expected<ElaborateOptions> elaborateOptions(const Options& o);
+// FILE built with those options; errors are printed to `err`.
+std::optional<Loaded> loadFor(const Options& o, std::ostream& err);
 
 // --weights W.npz and --input NAME=F.npy as interpreter feeds.
 Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven);

@@ -271,12 +271,17 @@ Expected<loop::Kernel> lowerSoftmaxCePair(const Graph& g, ValueId l, ValueId gr,
 
 Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
 
-Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
+std::vector<ValueId> rootsOf(const std::vector<ValueId>& targets, const LowerOptions& lo) {
   std::vector<ValueId> roots = targets;
-  for (const auto& [param, next] : opt.commits) {
+  for (const auto& [param, next] : lo.commits) {
     roots.push_back(param);
     roots.push_back(next);
   }
+  return roots;
+}
+
+Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
+  const std::vector<ValueId> roots = rootsOf(targets, opt);
   const std::vector<bool> live = liveNodes(g, roots);
   std::vector<bool> external(g.size(), false);
   for (ValueId r : roots) external[static_cast<size_t>(r)] = true;

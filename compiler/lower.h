@@ -93,6 +93,9 @@ struct LowerOptions {
   std::vector<std::pair<ValueId, ValueId>> commits;
 };
 
+// What a program's caller reads: its targets and each commit pair.
+std::vector<ValueId> rootsOf(const std::vector<ValueId>& targets, const LowerOptions& lo);
+
 // The kernels computing `targets` (and what they depend on). Sources (inputs,
 // labels, params, consts) get slots but no kernel: the caller fills them.
 // With planMemory, only sources, targets and commit pairs keep their values

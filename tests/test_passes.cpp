@@ -67,11 +67,7 @@ struct TrainGraph {
 TrainGraph trainGraph(const Elaborated& m) {
   auto step = buildTrainStep(m.graph, m.train);
   if (!step) FAIL(step.error().message);
-  std::vector<ValueId> roots = {step->grads.graph.loss};
-  for (const auto& [p, n] : step->lowering().commits) {
-    roots.push_back(p);
-    roots.push_back(n);
-  }
+  const std::vector<ValueId> roots = rootsOf({step->grads.graph.loss}, step->lowering());
   return {step.take(), roots};
 }
 

@@ -104,23 +104,14 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   std::unique_ptr<CompiledProgram> cp(new CompiledProgram);
   const auto start = std::chrono::steady_clock::now();
   auto t0 = start;
-  std::vector<ValueId> roots = targets;
-  for (const auto& [param, next] : lower.commits) {
-    roots.push_back(param);
-    roots.push_back(next);
-  }
-  NNC_TRY(Optimized optimized, optimizeGraph(g, roots, opt.passes));
+  NNC_TRY(Optimized optimized, optimizeGraph(g, rootsOf(targets, lower), opt.passes));
   cp->graph_ = std::move(optimized.graph);
   cp->valueMap_ = std::move(optimized.map);
   cp->times_.passesMs = msSince(t0);
   t0 = std::chrono::steady_clock::now();
   std::vector<ValueId> mappedTargets;
   for (ValueId t : targets) mappedTargets.push_back(cp->valueMap_[static_cast<size_t>(t)]);
-  LowerOptions lo = loweringFor(lower, opt.passes);
-  for (auto& [param, next] : lo.commits) {
-    param = cp->valueMap_[static_cast<size_t>(param)];
-    next = cp->valueMap_[static_cast<size_t>(next)];
-  }
+  const LowerOptions lo = mapCommits(loweringFor(lower, opt.passes), cp->valueMap_);
   NNC_TRY(cp->program_, lowerGraph(cp->graph_, mappedTargets, lo));
   cp->times_.lowerMs = msSince(t0);
   if (opt.passes.dump && (opt.passes.dumpAfter == "lower" || opt.passes.dumpAfter == "all"))

@@ -85,6 +85,14 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
   return cur;
 }
 
+LowerOptions mapCommits(LowerOptions lo, const std::vector<ValueId>& map) {
+  for (auto& [param, next] : lo.commits) {
+    param = map[static_cast<size_t>(param)];
+    next = map[static_cast<size_t>(next)];
+  }
+  return lo;
+}
+
 LowerOptions loweringFor(LowerOptions lo, const PassOptions& opt) {
   lo.fuseElementwise = lo.fuseElementwise && opt.enabled("elementwise");
   lo.fuseSoftmaxCe = lo.fuseSoftmaxCe && opt.enabled("softmax_ce");

@@ -51,6 +51,9 @@ struct Optimized {
 // values the caller reads: no pass removes or fuses them away.
 Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& roots, const PassOptions& opt);
 
+// `lo` with its commits renamed through an optimizer's map.
+LowerOptions mapCommits(LowerOptions lo, const std::vector<ValueId>& map);
+
 // The lowering options the fusions switch (elementwise, softmax_ce) and
 // memory planning under -O0, applied on top of `lo`.
 LowerOptions loweringFor(LowerOptions lo, const PassOptions& opt);
