@@ -44,6 +44,47 @@ Status inUnit(const TrainValue& v, const char* name, double x) {
   return error(v.loc, "{}'s {} must be in [0, 1), got {}", v.kind, name, x);
 }
 
+// Each training-mode batchnorm moves its running statistics toward the
+// batch's, as PyTorch does: r ← (1 − m)·r + m·batch, with the unbiased
+// variance. They are params that no gradient moves: the step computes their
+// next value and the runner commits it like any param's, so inference and
+// checkpoints see them.
+Status addRunningStats(Graph& g, std::vector<std::pair<ValueId, ValueId>>& updates) {
+  const size_t forwardNodes = g.nodes.size();
+  for (size_t i = 0; i < forwardNodes; ++i) {
+    if (g.nodes[i].op->name != "batchnorm") continue;
+    const Node bn = g.nodes[i];  // a copy: adding nodes moves them
+    const ValueId x = bn.inputs[0], rmean = bn.inputs[3], rvar = bn.inputs[4];
+    const TensorType xt = g.type(x), ct = g.type(rmean);
+    const std::vector<int64_t> axes = xt.rank() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+    const double count = static_cast<double>(xt.numel() / xt.shape[1]);
+    const double m = bn.attrs.f("momentum");
+    auto c = [&](double v) {
+      return g.addSource("const", "", TensorType{DType::F32, {}}, Attrs{{"value", std::vector<double>{v}}}, bn.loc);
+    };
+    auto op = [&](std::string_view name, std::vector<ValueId> in, Attrs a = {}) {
+      return g.add(name, std::move(in), std::move(a), bn.loc);
+    };
+    NNC_TRY(ValueId mean, op("mean", {x}, {{"axis", axes}, {"keepdims", int64_t{1}}}));
+    NNC_TRY(ValueId dev, op("sub", {x, mean}));
+    NNC_TRY(ValueId dev2, op("square", {dev}));
+    NNC_TRY(ValueId ss, op("sum", {dev2}, {{"axis", axes}, {"keepdims", int64_t{0}}}));
+    NNC_TRY(ValueId denom, c(std::max(count - 1, 1.0)));
+    NNC_TRY(ValueId var, op("div", {ss, denom}));
+    NNC_TRY(ValueId flatMean, op("reshape", {mean}, {{"shape", ct.shape}}));
+    NNC_TRY(ValueId keep, c(1 - m));
+    NNC_TRY(ValueId take, c(m));
+    for (auto [r, batch] : {std::pair{rmean, flatMean}, std::pair{rvar, var}}) {
+      NNC_TRY(ValueId a, op("mul", {keep, r}));
+      NNC_TRY(ValueId b, op("mul", {take, batch}));
+      NNC_TRY(ValueId next, op("add", {a, b}));
+      g.node(next).name = g.node(r).name + ".next";
+      updates.emplace_back(r, next);
+    }
+  }
+  return ok();
+}
+
 }  // namespace
 
 double ScheduleSpec::lrAt(double baseLr, int64_t step) const {
@@ -166,6 +207,7 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
     return v;
   };
   NNC_TRY(step.lr, g.addSource("input", "train.lr", scalar, Attrs{{"example", std::vector<double>{opt.lr}}}, loc));
+  NNC_CHECK(addRunningStats(g, step.updates));
   if (step.grads.grads.empty()) return step;
   const ValueId lr = step.lr;
   const bool adam = opt.kind == "adam";

@@ -59,7 +59,8 @@ Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train);
 
 struct TrainStep {
   GradGraph grads;  // forward + backward (+ weight decay), then the update nodes
-  // For each trainable param: its node and the node holding its next value.
+  // For each trainable param, and each batchnorm running statistic: its
+  // node and the node holding its next value.
   std::vector<std::pair<ValueId, ValueId>> updates;
   // Optimizer state ("W.m", "W.v", "train.step": params with trainable=0,
   // initialized to zeros) and the node holding its next value.

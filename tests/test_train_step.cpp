@@ -234,3 +234,25 @@ TEST_CASE("nnc run trains with adam, a cosine schedule and optimizer state", "[t
   REQUIRE(std::regex_search(r.out, m, std::regex("train loss ([0-9.]+), test accuracy ([0-9.]+)")));
   CHECK(std::stod(m[2]) > 0.3);  // well above chance (0.1) after 5 Adam steps
 }
+
+// Running statistics move toward the batch's, as torch.nn.BatchNorm1d's do in
+// training mode: r ← 0.9·r + 0.1·batch, with the unbiased variance.
+TEST_CASE("batchnorm running statistics are updated by the train step", "[train]") {
+  const std::string src =
+      "model m(batch = 4) { input x: f32[batch, 3] y = batchnorm(x, name = \"bn\") loss = sum(square(y)) }\n"
+      "train m { optimizer = sgd(lr = 0.1) }";
+  const TensorType c3{DType::F32, {3}};
+  TensorMap params = {{"bn.gamma", Tensor(c3, {1, 1, 1})},
+                      {"bn.beta", Tensor(c3, {0, 0, 0})},
+                      {"bn.running_mean", Tensor(c3, {0, 0, 0})},
+                      {"bn.running_var", Tensor(c3, {1, 1, 1})}};
+  // Columns: mean 2.5, var 5/3; mean 1, var 4; mean 0, var 4/3.
+  TensorMap data = {{"x", Tensor(TensorType{DType::F32, {4, 3}}, {1, 0, -1, 2, 0, -1, 3, 0, 1, 4, 4, 1})}};
+  TensorMap after = train(src, params, data, 1);
+  const std::vector<double> mean = after.at("bn.running_mean").data, var = after.at("bn.running_var").data;
+  CHECK_THAT(mean, Catch::Approx(std::vector<double>{0.25, 0.1, 0.0}).margin(1e-6));
+  CHECK_THAT(var, Catch::Approx(std::vector<double>{0.9 + 0.5 / 3, 1.3, 0.9 + 0.4 / 3}).margin(1e-6));
+  // Twice: the second step starts from the first's statistics.
+  after = train(src, params, data, 2);
+  CHECK(after.at("bn.running_mean").data[0] == Approx(0.9 * 0.25 + 0.25).margin(1e-6));
+}
