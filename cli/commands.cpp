@@ -1,5 +1,6 @@
 // nnc check, nnc graph, nnc eval.
 #include "cli/commands.h"
+#include "runtime/checkpoint.h"
 
 #include <filesystem>
 #include <ostream>
@@ -67,7 +68,7 @@ std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
 Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven) {
   TensorMap feeds;
   if (o.flag("weights")) {
-    NNC_TRY(auto w, readNpz(o.value("weights")));
+    NNC_TRY(auto w, readWeights(o.value("weights")));
     for (auto& [name, t] : w) {
       const ValueId v = g.findByName(name);
       if (v == kNoValue || g.node(v).op->name != "param")
@@ -203,6 +204,9 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
 }
 
 int runEval(const Options& o, std::ostream& out, std::ostream& err) {
+  // A trained checkpoint and no inputs: score the model on its test data.
+  if (o.flag("weights") && !o.flag("input") && std::filesystem::is_directory(o.value("weights")))
+    return runEvalData(o, out, err);
   auto l = loadFor(o, err);
   if (!l) return 1;
   const Graph& g = l->model.graph;

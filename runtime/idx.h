@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dsl/diagnostics.h"
+#include "runtime/dataset.h"
 #include "runtime/tensor.h"
 
 namespace nnc {
@@ -35,16 +36,10 @@ Expected<IdxArray> readIdx(const std::string& path);
 // The same from bytes already in memory (raw or gzipped); `what` names them.
 Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what);
 
-// A labelled split. images holds count*rows*cols pixels scaled to [0, 1]
-// (pixel / 255.0f), row-major; labels are 0..255; classes is max label + 1.
-struct Dataset {
-  std::vector<float> images;
-  std::vector<int32_t> labels;
-  int64_t count = 0, rows = 0, cols = 0;
-  int32_t classes = 0;
-};
-
-// Loads DIR/{train|t10k}-images-idx3-ubyte[.gz] and
+// A labelled split (Dataset, runtime/dataset.h): images holds
+// count*rows*cols pixels scaled to [0, 1] (pixel / 255.0f), row-major;
+// labels are 0..255; classes is max label + 1. Loads
+// DIR/{train|t10k}-images-idx3-ubyte[.gz] and
 // DIR/{train|t10k}-labels-idx1-ubyte[.gz]; split is "train" or "test"
 // ("t10k" is accepted for "test"). The uncompressed name is tried first.
 Expected<Dataset> loadIdxDataset(const std::string& dir, const std::string& split);

@@ -25,6 +25,16 @@ void setRandomSeed(uint64_t seed) {
   generator().reseed(seed);
 }
 
+std::string saveRandomState() {
+  std::lock_guard<std::mutex> lock(generatorMutex());
+  return generator().save();
+}
+
+bool restoreRandomState(const std::string& text) {
+  std::lock_guard<std::mutex> lock(generatorMutex());
+  return generator().restore(text);
+}
+
 }  // namespace nnc
 
 extern "C" void nnc_dropout_mask(float* out, int64_t n, float rate, float scale) {

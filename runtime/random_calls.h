@@ -4,11 +4,16 @@
 // stream, so the masks do not depend on the thread count.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace nnc {
 
 // Reseeds the process-wide generator (at startup it is seeded with 0).
 void setRandomSeed(uint64_t seed);
+// The generator's state (Rng::save's text), for checkpoints; restoring
+// returns false, changing nothing, on text save() did not write.
+std::string saveRandomState();
+bool restoreRandomState(const std::string& text);
 
 }  // namespace nnc
 

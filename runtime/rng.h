@@ -4,6 +4,9 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 namespace nnc {
 
@@ -47,10 +50,35 @@ class Rng {
     haveSpare_ = true;
     return r * std::cos(th);
   }
+  // The whole state as text ("s0 s1 s2 s3 spare-bits has-spare", hex), so a
+  // checkpoint can resume the very same stream.
+  std::string save() const {
+    uint64_t bits;
+    std::memcpy(&bits, &spare_, sizeof bits);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%016llx %016llx %016llx %016llx %016llx %d", ull(s_[0]), ull(s_[1]), ull(s_[2]),
+                  ull(s_[3]), ull(bits), haveSpare_ ? 1 : 0);
+    return buf;
+  }
+  // False (state unchanged) when `text` is not what save() writes.
+  bool restore(const std::string& text) {
+    unsigned long long w[5];
+    int spare = 0, used = 0;
+    if (std::sscanf(text.c_str(), "%llx %llx %llx %llx %llx %d%n", &w[0], &w[1], &w[2], &w[3], &w[4], &spare,
+                    &used) != 6 ||
+        static_cast<size_t>(used) != text.size() || (spare != 0 && spare != 1) || (w[0] | w[1] | w[2] | w[3]) == 0)
+      return false;
+    for (int i = 0; i < 4; ++i) s_[i] = w[i];
+    const uint64_t bits = w[4];
+    std::memcpy(&spare_, &bits, sizeof bits);
+    haveSpare_ = spare == 1;
+    return true;
+  }
   // Uniform integer in [0, n).
   uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 
  private:
+  static unsigned long long ull(uint64_t x) { return static_cast<unsigned long long>(x); }
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   uint64_t s_[4];
   double spare_ = 0;

@@ -67,8 +67,8 @@ TEST_CASE("simple_convnet: layer sugar shapes and 433,890 params", "[elaborate]"
   CHECK(g.type(g.findByName("p")).shape == Shape{100, 30, 12, 12});
   CHECK(g.loss != kNoValue);
   REQUIRE(c.model->train);
-  CHECK(c.model->train->settings.at("optimizer").kind == "sgd");
-  CHECK(c.model->train->settings.at("optimizer").args.at("lr").number == 0.1);
+  CHECK(c.model->train->settings.at("optimizer").kind == "adam");
+  CHECK(c.model->train->settings.at("optimizer").args.at("lr").number == 0.001);
 }
 
 TEST_CASE("three_layer gives the course notes' values", "[elaborate][interp]") {

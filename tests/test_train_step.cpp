@@ -231,7 +231,7 @@ TEST_CASE("nnc run trains with adam, a cosine schedule and optimizer state", "[t
   CHECK_THAT(r.out, Catch::Contains("epoch 1 step 1/5: loss "));
   CHECK_THAT(r.out, Catch::Contains(", lr 0.001\n"));  // cosine(total = 3000) at step 0
   std::smatch m;
-  REQUIRE(std::regex_search(r.out, m, std::regex("train loss ([0-9.]+), test accuracy ([0-9.]+)")));
+  REQUIRE(std::regex_search(r.out, m, std::regex("train loss ([0-9.]+), train accuracy [0-9.]+, test accuracy ([0-9.]+)")));
   CHECK(std::stod(m[2]) > 0.3);  // well above chance (0.1) after 5 Adam steps
 }
 
