@@ -428,8 +428,8 @@ Expected<Parsed> Parser::call(ExprPtr e) {
   while (!accept(TokKind::RParen)) {
     Arg a;
     a.loc = tok_.loc;
+    // An argument name binds nothing, so a keyword may be one: csv(..., label = "y").
     if ((at(TokKind::Ident) || isKeyword(tok_.kind)) && peek().kind == TokKind::Assign) {
-      if (!at(TokKind::Ident)) return keywordAsName();
       a.name = tok_.text;
       advance();
       advance();

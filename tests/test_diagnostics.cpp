@@ -82,6 +82,8 @@ TEST_CASE("diagnostics: keywords are not names", "[diagnostics]") {
         "m.nn:2:5: error: 'in' is a keyword and cannot be used as a name\n"
         "      in = 3\n"
         "      ^\n");
+  // A call's argument name binds nothing: a keyword parses there.
+  CHECK(render("model m {\n    x = f(label = 1, in = 2)\n}\n") == "OK");
 }
 
 TEST_CASE("diagnostics: deep nesting is an error, not a crash", "[diagnostics]") {
