@@ -2,14 +2,18 @@
 // runtime calls, commits; each checked against the loop IR's evaluator.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "compiler/interpreter.h"
 #include "compiler/jit/compiled.h"
 #include "compiler/jit/jit.h"
 #include "compiler/lower.h"
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
+#include "runtime/rng.h"
 
 using namespace nnc;
 using namespace nnc::loop;
@@ -128,4 +132,143 @@ TEST_CASE("jit program: a runtime call (GEMM) with a buffer offset", "[jit]") {
   const float* c = r.arena.data() + p.slots[2].offset;
   // [1 2 3; 4 5 6] @ [1 0; 0 1; 1 1] = [4 5; 10 11]
   CHECK(std::vector<float>(c, c + 4) == std::vector<float>{4, 5, 10, 11});
+}
+
+// ---- max pooling through the JIT against the reference interpreter ----
+
+namespace {
+
+struct PoolCase {
+  Shape x;
+  std::vector<int64_t> kernel, stride, pad;
+};
+
+// Values for x: 0 continuous (normal), 1 ties (a few small integers, so
+// most windows hold equal maxima, zeros and all-negative windows), 2 ties
+// with NaN and -inf mixed in.
+Tensor poolInput(const Shape& shape, int kind, Rng& rng) {
+  Tensor t(TensorType{DType::F32, shape});
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double& v : t.data) {
+    if (kind == 0) {
+      v = rng.normal();
+      continue;
+    }
+    v = static_cast<double>(rng.below(4)) - 2;  // -2, -1, 0, 1
+    if (kind == 2 && rng.below(7) == 0) v = rng.below(2) ? std::nan("") : -inf;
+  }
+  return t;
+}
+
+void requireSame(const std::string& what, const float* got, const Tensor& want) {
+  for (size_t i = 0; i < want.data.size(); ++i) {
+    INFO(what << "[" << i << "]: JIT " << got[i] << ", interpreter " << want.data[i]);
+    if (std::isinf(want.data[i])) {
+      REQUIRE(static_cast<double>(got[i]) == want.data[i]);
+      continue;
+    }
+    REQUIRE(std::abs(got[i] - want.data[i]) <= 1e-5 + 1e-4 * std::abs(want.data[i]));
+  }
+}
+
+// y = op(x) and dx = op_grad(x, dy) as one program, for 1 and 2 threads.
+void checkPool(const PoolCase& pc, const std::string& op, int kind, uint64_t seed) {
+  Graph g;
+  auto x = g.addSource("input", "x", TensorType{DType::F32, pc.x});
+  REQUIRE(x);
+  Attrs attrs{{"kernel", pc.kernel}, {"stride", pc.stride}, {"pad", pc.pad}};
+  auto y = g.add(op, {*x}, attrs);
+  REQUIRE(y);
+  auto dy = g.addSource("input", "dy", g.type(*y));
+  REQUIRE(dy);
+  auto dx = g.add(op + "_grad", {*x, *dy}, attrs);
+  REQUIRE(dx);
+  Rng rng(seed);
+  TensorMap feeds{{"x", poolInput(pc.x, kind, rng)}, {"dy", poolInput(g.type(*y).shape, 0, rng)}};
+  auto want = interpret(g, feeds, EvalOptions{}, {*y, *dx});
+  REQUIRE(want);
+  auto cp = jit::CompiledProgram::create(g, {*y, *dx}, LowerOptions{});
+  if (!cp) FAIL(cp.error().message);
+  for (int threads : {1, 2}) {
+    setThreadCount(threads);
+    for (ValueId v : {*x, *dy}) {
+      const Tensor& t = feeds[g.node(v).name];
+      for (size_t i = 0; i < t.data.size(); ++i) (*cp)->data(v)[i] = static_cast<float>(t.data[i]);
+    }
+    std::fill((*cp)->data(*dx), (*cp)->data(*dx) + (*cp)->size(*dx), -777.0f);  // every element must be written
+    (*cp)->run();
+    INFO(op << " threads " << threads << " data kind " << kind);
+    requireSame(op, (*cp)->data(*y), (*want)[static_cast<size_t>(*y)]);
+    requireSame(op + "_grad", (*cp)->data(*dx), (*want)[static_cast<size_t>(*dx)]);
+  }
+  setThreadCount(0);
+}
+
+}  // namespace
+
+TEST_CASE("jit program: max pooling and its gradient match the interpreter, ties included", "[jit][pool]") {
+  const std::vector<PoolCase> cases = {
+      {{2, 3, 6, 8}, {2, 2}, {2, 2}, {0, 0}},      // windows tile the image
+      {{2, 3, 7, 9}, {2, 2}, {2, 2}, {0, 0}},      // odd sizes: a row and a column in no window
+      {{3, 2, 10, 40}, {2, 2}, {2, 2}, {0, 0}},    // rows of 40: whole vectors and a remainder
+      {{2, 2, 9, 37}, {3, 3}, {3, 3}, {0, 0}},     // kernel = stride = 3, a column left over
+      {{2, 3, 8, 9}, {2, 3}, {2, 3}, {0, 0}},      // non-square windows
+      {{1, 2, 5, 6}, {1, 1}, {1, 1}, {0, 0}},      // 1×1 windows
+      {{2, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1}},      // kernel 3, stride 2, pad 1: overlapping, padded
+      {{2, 2, 6, 7}, {2, 2}, {1, 1}, {0, 0}},      // stride 1: overlapping
+      {{2, 2, 8, 8}, {2, 2}, {2, 2}, {1, 1}},      // kernel = stride with padding
+      {{1, 2, 9, 11}, {2, 3}, {3, 2}, {0, 1}},     // stride past the kernel: pixels no window reads
+  };
+  uint64_t seed = 1;
+  for (const PoolCase& pc : cases)
+    for (int kind = 0; kind < 3; ++kind)
+      for (const char* op : {"maxpool2d", "maxpool2d_relu"}) {
+        INFO("x " << pc.x[0] << "x" << pc.x[1] << "x" << pc.x[2] << "x" << pc.x[3] << ", kernel " << pc.kernel[0] << "x"
+                  << pc.kernel[1] << ", stride " << pc.stride[0] << "x" << pc.stride[1] << ", pad " << pc.pad[0]
+                  << "x" << pc.pad[1]);
+        checkPool(pc, op, kind, seed++);
+      }
+}
+
+TEST_CASE("jit program: relu then max pooling fuses, and the fused step matches the interpreter", "[jit][pool]") {
+  // maxpool2d(relu(x)) and step(x)·maxpool2d_grad(relu(x), dy), as autodiff
+  // writes them, become maxpool2d_relu and maxpool2d_relu_grad.
+  for (int kind = 0; kind < 3; ++kind) {
+    Graph g;
+    auto x = g.addSource("input", "x", TensorType{DType::F32, {3, 4, 12, 20}});
+    REQUIRE(x);
+    Attrs attrs{{"kernel", std::vector<int64_t>{2, 2}}, {"stride", std::vector<int64_t>{2, 2}},
+                {"pad", std::vector<int64_t>{0, 0}}};
+    auto r = g.add("relu", {*x});
+    REQUIRE(r);
+    auto y = g.add("maxpool2d", {*r}, attrs);
+    REQUIRE(y);
+    auto dy = g.addSource("input", "dy", g.type(*y));
+    REQUIRE(dy);
+    auto pg = g.add("maxpool2d_grad", {*r, *dy}, attrs);
+    REQUIRE(pg);
+    auto st = g.add("step", {*x});
+    REQUIRE(st);
+    auto dx = g.add("mul", {*pg, *st});
+    REQUIRE(dx);
+    Rng rng(77 + static_cast<uint64_t>(kind));
+    TensorMap feeds{{"x", poolInput(g.type(*x).shape, kind, rng)}, {"dy", poolInput(g.type(*y).shape, 0, rng)}};
+    auto want = interpret(g, feeds, EvalOptions{}, {*y, *dx});
+    REQUIRE(want);
+    auto cp = jit::CompiledProgram::create(g, {*y, *dx}, LowerOptions{});
+    if (!cp) FAIL(cp.error().message);
+    std::string ops;
+    for (const Node& n : (*cp)->optimizedGraph().nodes) ops += std::string(n.op->name) + " ";
+    INFO("optimized: " << ops);
+    CHECK(ops.find("maxpool2d_relu ") != std::string::npos);
+    CHECK(ops.find("maxpool2d_relu_grad ") != std::string::npos);
+    for (ValueId v : {*x, *dy}) {
+      const Tensor& t = feeds[g.node(v).name];
+      for (size_t i = 0; i < t.data.size(); ++i) (*cp)->data(v)[i] = static_cast<float>(t.data[i]);
+    }
+    (*cp)->run();
+    INFO("data kind " << kind);
+    requireSame("pooled", (*cp)->data(*y), (*want)[static_cast<size_t>(*y)]);
+    requireSame("dx", (*cp)->data(*dx), (*want)[static_cast<size_t>(*dx)]);
+  }
 }

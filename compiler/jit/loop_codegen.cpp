@@ -192,12 +192,48 @@ class Codegen {
     llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, llvm::Twine("i") + llvm::Twine(s.var));
     i->addIncoming(begin, pre);
     vars_[static_cast<size_t>(s.var)] = i;
+    ++depth_;
     for (const loop::Stmt& c : s.body) stmt(c);
+    --depth_;
     llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);  // i < end: no wrap
     i->addIncoming(next, b_.GetInsertBlock());
     llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpSLT(next, end), body, after);
     hintShortLoop(s, latch);
+    hintRowLoop(s, latch);
     b_.SetInsertPoint(after);
+  }
+
+  static bool contiguous(const loop::Affine& a, int var) {
+    for (const auto& [v, coeff] : a.terms)
+      if (v == var && coeff != 1) return false;
+    return true;
+  }
+  static bool contiguous(const loop::Expr& e, int var) {
+    if (e.op == loop::Op::Load && !contiguous(e.index, var)) return false;
+    for (const loop::ExprP& a : e.args)
+      if (!contiguous(*a, var)) return false;
+    return true;
+  }
+
+  // A nested innermost loop over a row of 16 or more elements, assigning
+  // (no accumulation) with every access contiguous in it, such as a pooling
+  // pass over a 24-column row, is what the lowering meant to be vectorized.
+  // LLVM would first unroll it fully (it is short) and then vectorize the
+  // enclosing loop instead, across rows, with gathers and scatters.
+  // Unrolling is turned off for it: the vectorizer then sees the row loop
+  // itself and uses whole-vector loads. (Accumulating rows, such as a column
+  // sum's, keep LLVM's choice: unrolled, the sums stay in registers.)
+  void hintRowLoop(const loop::Stmt& s, llvm::BranchInst* latch) {
+    if (depth_ == 0 || s.extent < 16) return;
+    for (const loop::Stmt& c : s.body)
+      if (c.kind != loop::Stmt::Kind::Store || c.combine != loop::Combine::Assign || !contiguous(c.index, s.var) ||
+          !contiguous(*c.value, s.var))
+        return;
+    llvm::Metadata* off[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
+    llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(ctx_, off)};
+    llvm::MDNode* md = llvm::MDNode::getDistinct(ctx_, ops);
+    md->replaceOperandWith(0, md);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, md);
   }
 
   // A short innermost loop (a row of 12 pooling windows) is narrower than
@@ -290,6 +326,7 @@ class Codegen {
   std::vector<llvm::Value*> vars_;
   std::vector<llvm::Value*> bufs_;
   int outlined_ = 0;
+  int depth_ = 0;  // loops enclosing the code being generated
 };
 
 }  // namespace

@@ -214,12 +214,9 @@ struct Tap {
 // column j is inside the image: contiguous windows, pixels at stride sw, no
 // guard in the inner loop. Each window still sees its elements in row-major
 // window order, as the reference's scans do. Then `rowDone` over the row.
-// `then`, if given, is a second sweep of the same row of windows, after the
-// first (the row's windows are then complete).
 void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vector<Stmt>(const Affine&)>& rowInit,
                   const std::function<std::vector<Stmt>(const Tap&)>& update,
-                  const std::function<std::vector<Stmt>(const Affine&)>& rowDone = nullptr,
-                  const std::function<std::vector<Stmt>(const Tap&)>& then = nullptr) {
+                  const std::function<std::vector<Stmt>(const Affine&)>& rowDone = nullptr) {
   const int n = a.k.newVar(), c = a.k.newVar(), oy = a.k.newVar();
   const Affine windowRow = v(n, g.c * g.oh() * g.ow()) + v(c, g.oh() * g.ow()) + v(oy, g.ow());
   auto overRow = [&](const std::function<std::vector<Stmt>(const Affine&)>& f) {
@@ -259,7 +256,6 @@ void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vec
     body.push_back(loops({{i, g.kh}}, std::move(taps)));
   };
   sweep(update);
-  if (then) sweep(then);
   if (rowDone) body.push_back(overRow(rowDone));
   emit(a, loops({{n, g.n}, {c, g.c}, {oy, g.oh()}}, std::move(body), true));
 }
@@ -271,8 +267,7 @@ void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vec
 // before best moves, so `beats` compares with the old maximum.
 void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
                    const std::function<std::vector<Stmt>(const Affine& window)>& init,
-                   const std::function<std::vector<Stmt>(const Tap&, const ExprP& beats)>& record,
-                   const std::function<std::vector<Stmt>(const Tap&)>& then = nullptr) {
+                   const std::function<std::vector<Stmt>(const Tap&, const ExprP& beats)>& record) {
   const int x = a.in[0];
   sweepWindows(
       a, g,
@@ -286,16 +281,162 @@ void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
         s.push_back(loop::store(best, t.window, ld(x, t.pixel), Combine::Max));
         return s;
       },
-      nullptr, then);
+      nullptr);
+}
+
+// Windows that tile the image from its corner: kernel = stride, no padding
+// (rows and columns past the last whole window are in no window). Max
+// pooling then runs per channel as passes over a per-image scratch, each a
+// loop LLVM vectorizes with whole-vector loads, instead of one loop over a
+// row of ow windows (12 in simple_convnet, under the 16 lanes of a vector)
+// whose stride-kw taps became gathers:
+//   down:   for each window row oy and covered column s (contiguous), the
+//           kh taps of that column, into scratch cell oy·wt + s;
+//   across: for each of the channel's oh·ow windows, its kw column results,
+//           which lie side by side in the scratch at q·kw + j: one long loop
+//           (an interleaved group of kw loads).
+// The scratch is indexed by image, so the image loop stays parallel. (The
+// down pass's row loop is short; the JIT keeps it from being unrolled into
+// a loop across rows, see hintRowLoop in compiler/jit/loop_codegen.cpp.)
+struct Tiles {
+  PatchGeom g;
+  int n, c;        // image and channel loops
+  int64_t wt;      // the columns windows cover: ow·kw
+  int64_t span;    // scratch floats per image: oh·wt
+
+  Tiles(LowerArgs& a, const PatchGeom& geom)
+      : g(geom), n(a.k.newVar()), c(a.k.newVar()), wt(geom.ow() * geom.kw), span(geom.oh() * geom.ow() * geom.kw) {}
+
+  static bool fit(const PatchGeom& g) { return g.kh == g.sh && g.kw == g.sw && g.ph == 0 && g.pw == 0; }
+
+  Affine plane() const { return v(n, g.c * g.h * g.w) + v(c, g.h * g.w); }             // x[n, c, 0, 0]
+  Affine windows() const { return v(n, g.c * g.oh() * g.ow()) + v(c, g.oh() * g.ow()); }  // y[n, c, 0, 0]
+  Affine scratch() const { return v(n, span); }
+
+  // for oy, s < wt: body(cell, pixel) with pixel(i) = x[n, c, oy·kh + i, s].
+  Stmt down(loop::Kernel& k, const std::function<std::vector<Stmt>(const Affine& cell,
+                                                                   const std::function<Affine(int64_t)>& pixel)>& body) const {
+    const int oy = k.newVar(), s = k.newVar();
+    const Affine cell = scratch() + v(oy, wt) + v(s);
+    const Affine row = plane() + v(oy, g.kh * g.w) + v(s);
+    return loops({{oy, g.oh()}, {s, wt}}, body(cell, [&](int64_t i) { return row + i * g.w; }));
+  }
+
+  // for q < oh·ow: body(window, at, cell): the window's element of an
+  // [n, c, oh, ow] tensor, its element of a per-image [n, oh·ow] scratch,
+  // and cell(j) = scratch + q·kw + j.
+  Stmt across(loop::Kernel& k, const std::function<std::vector<Stmt>(const Affine& window, const Affine& at,
+                                                                     const std::function<Affine(int64_t)>& cell)>& body) const {
+    const int q = k.newVar();
+    const Affine first = scratch() + v(q, g.kw);
+    return loops({{q, g.oh() * g.ow()}},
+                 body(windows() + v(q), v(n, g.oh() * g.ow()) + v(q), [&](int64_t j) { return first + j; }));
+  }
+
+  // Zeroes the pixels of x's shape no window covers (an image-sized result).
+  void zeroUncovered(loop::Kernel& k, int buf, std::vector<Stmt>& body) const {
+    const int64_t ht = g.oh() * g.kh;
+    if (wt < g.w) {
+      const int r = k.newVar(), s = k.newVar();
+      body.push_back(loops({{r, ht}, {s, g.w - wt}}, {loop::store(buf, plane() + v(r, g.w) + v(s) + wt, num(0))}));
+    }
+    if (ht < g.h) {
+      const int t = k.newVar();
+      body.push_back(loops({{t, (g.h - ht) * g.w}}, {loop::store(buf, plane() + v(t) + ht * g.w, num(0))}));
+    }
+  }
+
+  Stmt nest(std::vector<Stmt> body) const { return loops({{n, g.n}, {c, g.c}}, std::move(body), true); }
+};
+
+// The window maximum from `floor`: fmax skips NaN, as the reference's
+// `x > best` never takes one.
+void tiledMax(LowerArgs& a, const PatchGeom& geom, float floor) {
+  const Tiles t(a, geom);
+  const PatchGeom& g = t.g;
+  const int x = a.in[0], out = a.out, col = a.temp(g.n * t.span, "colmax");
+  std::vector<Stmt> body;
+  body.push_back(t.down(a.k, [&](const Affine& cell, const std::function<Affine(int64_t)>& pixel) {
+    ExprP m = num(floor);
+    for (int64_t i = 0; i < g.kh; ++i) m = bin(Op::Max, m, ld(x, pixel(i)));
+    return std::vector<Stmt>{loop::store(col, cell, m)};
+  }));
+  body.push_back(t.across(a.k, [&](const Affine& window, const Affine&, const std::function<Affine(int64_t)>& cell) {
+    ExprP m = ld(col, cell(0));
+    for (int64_t j = 1; j < g.kw; ++j) m = bin(Op::Max, m, ld(col, cell(j)));
+    return std::vector<Stmt>{loop::store(out, window, m)};
+  }));
+  emit(a, t.nest(std::move(body)));
+}
+
+// The gradient in three passes per channel, every dx element written once:
+//   down:   per column of a window row, its maximum from `floor` (cm) and
+//           i·kw for the first row i reaching it (ci; kh·kw when nothing
+//           beats the floor);
+//   across: per window, the first arg-max in row-major order: the largest
+//           column maximum, ties to the smallest position ci + j (≥ kh·kw
+//           when there is none); then per column j the position less j
+//           (sel) and the window's dy (dyx), side by side as the columns;
+//   down:   dx[oy·kh + i, s] = dyx if sel = i·kw, else 0.
+// This is the reference's scan (an element wins only when strictly greater
+// than the running maximum) regrouped: its winner is the first element equal
+// to the window maximum, when that maximum beats the floor. A select, not a
+// product, routes dy: a NaN or inf dy must not leak in as 0·inf.
+void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
+  const Tiles t(a, geom);
+  const PatchGeom& g = t.g;
+  const int x = a.in[0], dy = a.in[1], dx = a.out;
+  const int64_t scratch = g.n * t.span, windows = g.n * g.oh() * g.ow();
+  const int cm = a.temp(scratch, "colmax"), ci = a.temp(scratch, "colarg"), sel = a.temp(scratch, "sel"),
+            dyx = a.temp(scratch, "dyx"), best = a.temp(windows, "best"), arg = a.temp(windows, "arg");
+  const auto kw = static_cast<double>(g.kw);
+  std::vector<Stmt> body;
+  body.push_back(t.down(a.k, [&](const Affine& cell, const std::function<Affine(int64_t)>& pixel) {
+    std::vector<Stmt> s{loop::store(cm, cell, num(floor)), loop::store(ci, cell, num(static_cast<double>(g.kh) * kw))};
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const ExprP xi = ld(x, pixel(i));
+      s.push_back(loop::store(ci, cell, select(gt(xi, ld(cm, cell)), num(static_cast<double>(i) * kw), ld(ci, cell))));
+      s.push_back(loop::store(cm, cell, bin(Op::Max, ld(cm, cell), xi)));
+    }
+    return s;
+  }));
+  body.push_back(t.across(a.k, [&](const Affine& window, const Affine& at, const std::function<Affine(int64_t)>& cell) {
+    std::vector<Stmt> s{loop::store(best, at, ld(cm, cell(0))), loop::store(arg, at, ld(ci, cell(0)))};
+    for (int64_t j = 1; j < g.kw; ++j) {
+      const ExprP cand = ld(cm, cell(j)), pos = add(ld(ci, cell(j)), num(static_cast<double>(j)));
+      const ExprP old = ld(arg, at), tie = select(eq(cand, ld(best, at)), select(gt(old, pos), pos, old), old);
+      s.push_back(loop::store(arg, at, select(gt(cand, ld(best, at)), pos, tie)));
+      s.push_back(loop::store(best, at, cand, Combine::Max));
+    }
+    for (int64_t j = 0; j < g.kw; ++j) {
+      s.push_back(loop::store(sel, cell(j), j == 0 ? ld(arg, at) : sub(ld(arg, at), num(static_cast<double>(j)))));
+      s.push_back(loop::store(dyx, cell(j), ld(dy, window)));
+    }
+    return s;
+  }));
+  body.push_back(t.down(a.k, [&](const Affine& cell, const std::function<Affine(int64_t)>& pixel) {
+    std::vector<Stmt> s;
+    for (int64_t i = 0; i < g.kh; ++i)
+      s.push_back(loop::store(dx, pixel(i),
+                              select(eq(ld(sel, cell), num(static_cast<double>(i) * kw)), ld(dyx, cell), num(0))));
+    return s;
+  }));
+  t.zeroUncovered(a.k, dx, body);
+  emit(a, t.nest(std::move(body)));
 }
 
 }  // namespace
 
 // Padding is −inf: max= (fmax) skips NaN, as the reference's `x > best`.
 // With `relu`, relu(maxpool(x)) = maxpool(x) from 0 instead of −inf.
+// Windows that tile the image (kernel = stride, no padding) take tiledMax.
 Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
   const int x = a.in[0], out = a.out;
   const float floor = relu ? 0.0f : kNegInf;
+  if (Tiles::fit(g)) {
+    tiledMax(a, g, floor);
+    return ok();
+  }
   sweepWindows(
       a, g, [&](const Affine& w) { return std::vector<Stmt>{loop::store(out, w, num(floor))}; },
       [&](const Tap& t) { return std::vector<Stmt>{loop::store(out, t.window, ld(x, t.pixel), Combine::Max)}; });
@@ -308,31 +449,26 @@ Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
 // race. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
 // With `relu`, the scan starts from 0: a window whose maximum is not
 // positive has no arg-max, which is step(x)·maxpool2d_grad(relu(x), dy).
+// Windows that tile the image (kernel = stride, no padding) take
+// tiledMaxGrad's passes instead, which write each dx element once.
 Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
+  const float floor = relu ? 0.0f : kNegInf;
+  if (Tiles::fit(g)) {
+    tiledMaxGrad(a, g, floor);
+    return ok();
+  }
   const int64_t windows = g.n * g.c * g.oh() * g.ow();
   const int best = a.temp(windows, "best"), arg = a.temp(windows, "arg"), dy = a.in[1], dx = a.out;
   auto init = [&](const Affine& w) { return std::vector<Stmt>{loop::store(arg, w, num(-1))}; };
   auto record = [&](const Tap& t, const ExprP& beats) {
     return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
   };
-  // Windows that tile the image (stride = kernel, no padding, nothing left
-  // over) give each dx element exactly one window: it is written once, in
-  // the same sweep right after its row of windows is scanned (while the
-  // row is in cache), with no zero fill and no read-modify-write.
-  const bool tiled = g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0 && g.oh() * g.kh == g.h &&
-                     g.ow() * g.kw == g.w;
-  auto write = [&](const Tap& t) {
-    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)),
-                                         tiled ? Combine::Assign : Combine::Add)};
-  };
-  const float floor = relu ? 0.0f : kNegInf;
-  if (tiled) {
-    scanWindowMax(a, g, best, floor, init, record, write);
-    return ok();
-  }
   scanWindowMax(a, g, best, floor, init, record);
   emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, write);
+  sweepWindows(a, g, nullptr, [&](const Tap& t) {
+    return std::vector<Stmt>{
+        loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)), Combine::Add)};
+  });
   return ok();
 }
 
