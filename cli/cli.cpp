@@ -118,6 +118,21 @@ const std::vector<CommandInfo>& commands() {
        withPassOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
+      {"emit-cpp",
+       "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS]",
+       "Write the model as standalone C++17 with no dependency: a class with infer (and train_step) printed from the "
+       "kernels the JIT compiles, the runtime it calls, main_example.cpp and a CMakeLists.txt.",
+       withPassOptions({{"output", true, "OUTDIR", "the folder to write the files into", 'o'},
+                        {"weights", true, "DIR|W.npz", "trained params: a checkpoint folder (nnc run --save; with "
+                                                       "--train, its optimizer state too) or an .npz (default: the "
+                                                       "model's initial values, --seed)"},
+                        {"weights-file", false, "", "write the params to OUTDIR/NAME.weights, read at run time, "
+                                                    "instead of embedding them"},
+                        {"train", false, "", "also train_step: forward, backward and the train block's optimizer"},
+                        {"batch", true, "N", "the batch size fixed in the code (--set batch=N)"},
+                        {"namespace", true, "NS", "the C++ namespace of the class (default nnc_model)"},
+                        {"seed", true, "N", "seed for the params' initializers (default 42)"}}),
+       runEmitCpp},
       {"bench", "nnc bench FILE [--threads N] [--json] [options]",
        "Compile the train step and inference fused and unfused and time them side by side.",
        withPassOptions({{"threads", true, "N", "threads (default 0: every core)"},

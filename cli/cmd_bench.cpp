@@ -53,10 +53,7 @@ void fill(jit::CompiledProgram& p, const Graph& g, const TensorMap& params, Valu
 int runBench(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   if (auto st = applyThreads(o); !st) return fail(st.error());
   auto level = optLevelOption(o);
   if (!level) return fail(level.error());

@@ -13,10 +13,7 @@ namespace nnc::cli {
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   auto level = optLevelOption(o);
   if (!level) return fail(level.error());
   const Graph& g = l->model.graph;

@@ -35,16 +35,8 @@ std::vector<std::string> classNames(const DataSpec& spec) {
 
 Expected<TensorMap> weightsFor(const Options& o, const Graph& g) {
   if (!o.flag("weights")) return error("--weights DIR (a checkpoint from nnc run --save) is required");
-  NNC_TRY(auto w, readWeights(o.value("weights")));
   NNC_TRY(TensorMap params, initParams(g, 42));
-  for (auto& [name, t] : params) {
-    auto it = w.find(name);
-    if (it == w.end()) return error("'{}' has no value for param '{}' of model '{}'", o.value("weights"), name, g.name);
-    if (it->second.type.shape != t.type.shape)
-      return error("'{}': '{}' is {}, but model '{}' has {}", o.value("weights"), name,
-                   shapeString(it->second.type.shape), g.name, typeString(t.type));
-    t.data = it->second.data;
-  }
+  NNC_CHECK(overlayWeights(params, o.value("weights"), g));
   return params;
 }
 
@@ -84,10 +76,7 @@ Expected<std::vector<float>> readSamples(const std::string& path, const TensorTy
 int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
   if (auto st = applyThreads(o); !st) return fail(st.error());
   auto params = weightsFor(o, g);
@@ -126,10 +115,7 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
 int runPredict(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
   if (g.inputs.size() != 1) return fail(error("nnc predict needs a model with one input; '{}' has {}", g.name, g.inputs.size()));
   if (!o.flag("input")) return fail(error("--input F (.npy, .png, .pgm or .ppm) is required"));

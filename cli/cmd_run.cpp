@@ -133,10 +133,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
   const double parseMs = secondsSince(t0) * 1e3;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
   const std::string backend = o.value("backend", "jit");
   if (backend != "interp" && backend != "jit")

@@ -167,10 +167,7 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
 int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   auto passes = passOptions(o, &out);
   if (!passes) return fail(passes.error());
   Graph g = l->model.graph;
@@ -203,6 +200,19 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g) {
+  NNC_TRY(auto w, readWeights(path));
+  for (auto& [name, t] : params) {
+    auto it = w.find(name);
+    if (it == w.end()) return error("'{}' has no value for param '{}' of model '{}'", path, name, g.name);
+    if (it->second.type.shape != t.type.shape)
+      return error("'{}': '{}' is {}, but model '{}' has {}", path, name, shapeString(it->second.type.shape), g.name,
+                   typeString(t.type));
+    t.data = it->second.data;
+  }
+  return ok();
+}
+
 int runEval(const Options& o, std::ostream& out, std::ostream& err) {
   // A trained checkpoint and no inputs: score the model on its test data.
   if (o.flag("weights") && !o.flag("input") && std::filesystem::is_directory(o.value("weights")))
@@ -210,10 +220,7 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err) {
   auto l = loadFor(o, err);
   if (!l) return 1;
   const Graph& g = l->model.graph;
-  auto fail = [&](const Diagnostic& d) {
-    err << l->sm->render(d);
-    return 1;
-  };
+  auto fail = reporter(*l, err);
   bool labelsGiven = false;
   auto fed = readFeeds(o, g, labelsGiven);
   if (!fed) return fail(fed.error());

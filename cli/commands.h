@@ -41,10 +41,21 @@ Expected<Options> parseOptions(std::string_view command, const std::vector<Optio
 Expected<ElaborateOptions> elaborateOptions(const Options& o);
 // FILE built with those options; errors are printed to `err`.
 std::optional<Loaded> loadFor(const Options& o, std::ostream& err);
+// What a command's errors go through: prints the diagnostic against the
+// model's sources (file:line:col, the line, a caret) and gives exit code 1.
+inline auto reporter(const Loaded& l, std::ostream& err) {
+  return [&l, &err](const Diagnostic& d) {
+    err << l.sm->render(d);
+    return 1;
+  };
+}
 
 // --weights W.npz and --input NAME=F.npy as interpreter feeds.
 Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven);
 Expected<uint64_t> seedOption(const Options& o);  // --seed, default 42
+// Replaces every param of `params` (g's) by its value in `path` (a checkpoint
+// folder or an .npz); a param missing there or of another shape is an error.
+Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g);
 
 int runCheck(const Options& o, std::ostream& out, std::ostream& err);
 int runGraph(const Options& o, std::ostream& out, std::ostream& err);
@@ -55,6 +66,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err);
 int runEvalData(const Options& o, std::ostream& out, std::ostream& err);  // eval --weights CKPT without --input
 int runPredict(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
+int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err);
 int runBench(const Options& o, std::ostream& out, std::ostream& err);
 
 // --threads N (0 or absent: every core), applied to the thread pool.

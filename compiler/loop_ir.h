@@ -117,8 +117,17 @@ struct Kernel {
 //   }
 std::string print(const Kernel& k);
 
-// A self-contained C++ function `void NAME(float* __restrict b0, ...)`.
+// A C++ function `void NAME(const float* __restrict b0, float* __restrict b1,
+// ...)`: buffers the kernel only reads are const, one it never touches is
+// unnamed. It needs <cmath>, <cstdint>, cppPrelude() and, for calls, the
+// runtime functions' declarations (emit-cpp copies them, runtime/*.h).
 std::string printCpp(const Kernel& k);
+// What printCpp's code uses besides the standard library: nnc_fmax and
+// nnc_fmin (std::fmax's NaN rule, as comparisons that vectorize).
+std::string cppPrelude();
+// Whether the runtime function `callee` writes through its `pointer`-th
+// pointer argument (its output); true for any pointer of an unknown one.
+bool runtimeCallWrites(const std::string& callee, size_t pointer);
 
 // Runs the kernel on buffers (one per Kernel::buffers entry, of its size);
 // the reference for what every printer's code must compute.

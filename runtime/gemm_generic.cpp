@@ -19,13 +19,17 @@ struct V {
     __builtin_memcpy(&v, p, sizeof v);
     return v;
   }
+  // A full mask is the common case: one load, not a lane-by-lane copy the
+  // compiler cannot turn back into a vector load.
   static T loadm(const float* p, Mask m) {
+    if (m == W) return load(p);
     T v{};
     for (int i = 0; i < m; ++i) v[i] = p[i];
     return v;
   }
   static void store(float* p, T v) { __builtin_memcpy(p, &v, sizeof v); }
   static void storem(float* p, Mask m, T v) {
+    if (m == W) return store(p, v);
     for (int i = 0; i < m; ++i) p[i] = v[i];
   }
   static T bcast(float x) { return T{x, x, x, x}; }

@@ -117,13 +117,15 @@ constexpr void fillTiles(TileFn* row, std::integer_sequence<int, I...>) {
 }
 struct TileTable {
   TileFn fn[2][Cfg::NV][Cfg::MR];
-  constexpr TileTable() : fn{} { fill<1>(); }
   template <int NV>
   constexpr void fill() {
     fillTiles<NV, false>(fn[0][NV - 1], std::make_integer_sequence<int, Cfg::MR>{});
     fillTiles<NV, true>(fn[1][NV - 1], std::make_integer_sequence<int, Cfg::MR>{});
     if constexpr (NV < Cfg::NV) fill<NV + 1>();
   }
+  // After fill: Clang wants a member template defined before a constexpr
+  // constructor calls it.
+  constexpr TileTable() : fn{} { fill<1>(); }
 };
 constexpr TileTable kTiles;
 

@@ -73,7 +73,7 @@ TEST_CASE("loop IR: printed C++ compiles with g++ and computes what the evaluato
   {
     std::ofstream src(dir / "k.cpp");
     src << "#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"
-        << printCpp(matmulKernel(2, 3, 2)) << printCpp(paddedConv(4))
+        << cppPrelude() << printCpp(matmulKernel(2, 3, 2)) << printCpp(paddedConv(4))
         << "int main() {\n"
            "  float x[6] = {1, 2, 3, 4, 5, 6}, w[6] = {1, 0, 0, 1, 1, 1}, y[4];\n"
            "  matmul(x, w, y);\n"
