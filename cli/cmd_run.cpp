@@ -259,6 +259,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   constexpr int64_t kSnapshotEvery = 100;
   std::vector<int64_t> order(static_cast<size_t>(train.count));
   Batch b;
+  // Batch s of this epoch's order, augmented, fed to the train step.
+  auto prepare = [&](int64_t s) {
+    makeBatch(train, order, s * batch, batch, b);
+    if (augmenting) augmentBatch(setup->augment, train, b.x.data(), batch, augmentRng);
+    stepper->feed(b, true);
+  };
   for (int64_t epoch = firstEpoch; epoch <= epochs && globalStep < lastStep; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -270,9 +276,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     Snapshot snap;
     for (int64_t s = 0; s < steps && globalStep < lastStep; ++s, ++globalStep, ++done) {
       if (s % kSnapshotEvery == 0) snap = {stepper->params(), stepper->state(), saveRandomState(), augmentRng.save(), s};
-      makeBatch(train, order, s * batch, batch, b);
-      if (augmenting) augmentBatch(setup->augment, train, b.x.data(), batch, augmentRng);
-      stepper->feed(b, true);
+      prepare(s);
       const double lr = step->lrAt(globalStep);
       const uint64_t stepSeed = setup->seed + static_cast<uint64_t>(globalStep);
       auto loss = stepper->trainStep(lr, stepSeed);
@@ -285,13 +289,10 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
         restoreRandomState(snap.dropout);
         augmentRng.restore(snap.augment);
         for (int64_t r = snap.step; r < s; ++r) {
-          makeBatch(train, order, r * batch, batch, b);
-          if (augmenting) augmentBatch(setup->augment, train, b.x.data(), batch, augmentRng);
-          stepper->feed(b, true);
+          prepare(r);
           (void)stepper->trainStep(step->lrAt(globalStep - s + r), setup->seed + static_cast<uint64_t>(globalStep - s + r));
         }
-        makeBatch(train, order, s * batch, batch, b);
-        if (augmenting) augmentBatch(setup->augment, train, b.x.data(), batch, augmentRng);
+        prepare(s);
         TensorMap before = params;
         for (const auto& [k, v] : stepper->params()) before[k] = v;
         return fail(firstNonFinite(graphs, before, stepper->state(), b, lr, stepSeed,

@@ -200,11 +200,10 @@ Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64
     NNC_TRY(auto sc, s.infer());
     lossSum += sc.loss;
     if (!fit.classify || !sc.scores) continue;
-    const int64_t k = fit.scores == kNoValue ? 0 : classes;
     for (int64_t i = 0; i < fit.batch; ++i, ++r.seen) {
-      const float* row = sc.scores + i * k;
+      const float* row = sc.scores + i * classes;
       const int32_t want = d.labels[static_cast<size_t>(first + i)];
-      const bool hit = std::max_element(row, row + k) - row == want;
+      const bool hit = std::max_element(row, row + classes) - row == want;
       r.right[static_cast<size_t>(want)] += hit;
       r.total[static_cast<size_t>(want)] += 1;
     }

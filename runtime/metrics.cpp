@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "runtime/json.h"
 #include "runtime/npy.h"
 
 namespace nnc {
@@ -36,25 +37,6 @@ std::string csvField(const std::string& s) {
   return out + "\"";
 }
 
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 enum class Format { Csv, Jsonl, Unknown };
 
 Format formatOf(const std::string& path) {
@@ -78,7 +60,7 @@ std::string MetricsLog::toJsonl() const {
   std::string out;
   for (const MetricRow& r : rows_)
     out += fmt::format("{{\"epoch\":{},\"step\":{},\"split\":{},\"loss\":{},\"accuracy\":{},\"samples_per_sec\":{}}}\n",
-                       r.epoch, r.step, jsonString(r.split), jsonNumber(r.loss), jsonNumber(r.accuracy),
+                       r.epoch, r.step, jsonQuote(r.split), jsonNumber(r.loss), jsonNumber(r.accuracy),
                        jsonNumber(r.samplesPerSec));
   return out;
 }

@@ -21,16 +21,10 @@
 
 using namespace nnc;
 using nnc::test::runCli;
+using nnc::test::tempDir;
 using nnc::test::sourcePath;
 
 namespace {
-
-std::string tempDir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("nnc_ckpt_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
 
 std::string lastLine(const std::string& out, const std::string& prefix) {
   std::string found;

@@ -9,16 +9,8 @@
 
 using namespace nnc;
 using nnc::test::runCli;
+using nnc::test::tempDir;
 using nnc::test::sourcePath;
-
-namespace {
-std::string tempDir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("nnc_test_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
-}  // namespace
 
 TEST_CASE("nnc check simple_convnet reports 433,890 params", "[cli]") {
   auto r = runCli({"check", sourcePath("examples/simple_convnet.nn")});

@@ -14,15 +14,9 @@
 
 using namespace nnc;
 using nnc::test::runCli;
+using nnc::test::tempDir;
 
 namespace {
-
-std::string tempDir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("nnc_rundata_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
 
 double lastMetric(const std::string& out, const std::string& what) {
   std::smatch m;

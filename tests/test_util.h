@@ -1,5 +1,8 @@
 // Shared helpers for front-end and CLI tests.
 #pragma once
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -10,6 +13,15 @@
 namespace nnc::test {
 
 inline std::string sourcePath(const std::string& rel) { return std::string(NNC_SOURCE_DIR) + "/" + rel; }
+
+// A fresh, empty folder under the system's temporary directory, named for
+// the test and the process (ctest runs test cases in parallel processes).
+inline std::string tempDir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("nnc_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
 
 inline std::string readText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
