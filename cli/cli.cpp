@@ -101,6 +101,7 @@ const std::vector<CommandInfo>& commands() {
                          {"test-limit", true, "N", "score only the first N test samples (default: all)"},
                          {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
+                         {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
                          {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch"},
                          {"resume", true, "DIR", "continue from a checkpoint where it stopped"},
                          {"quiet", false, "", "no progress bar or step lines: one line per epoch", 'q'},

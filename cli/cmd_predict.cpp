@@ -16,23 +16,6 @@
 namespace nnc::cli {
 namespace {
 
-const std::vector<std::string> kFashionNames = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-
-// Names of the classes when the data say them: image folders' subfolders,
-// Fashion-MNIST's ten.
-std::vector<std::string> classNames(const DataSpec& spec) {
-  if (spec.kind == "idx" && spec.path == kDefaultData) return kFashionNames;
-  std::vector<std::string> names;
-  if (spec.kind == "images") {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(spec.path, ec))
-      if (e.is_directory()) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-  }
-  return names;
-}
-
 Expected<TensorMap> weightsFor(const Options& o, const Graph& g) {
   if (!o.flag("weights")) return error("--weights DIR (a checkpoint from nnc run --save) is required");
   NNC_TRY(TensorMap params, initParams(g, 42));
@@ -87,7 +70,9 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   if (!data) return fail(data.error());
   auto fit = fitData(g, *data);
   if (!fit) return fail(fit.error());
-  const StepGraphs graphs{g, nullptr, fit->scores, kNoValue, fit->batch};
+  StepGraphs graphs{g, nullptr, fit->scores, kNoValue, fit->batch};
+  graphs.metric = fit->metric;
+  graphs.perSample = fit->perSample;
   auto s = jitInferStepper(graphs, *params, {});
   if (!s) return fail(s.error());
   int64_t limit = 0;
@@ -97,11 +82,18 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   if (sc->seen == 0) return fail(error("the test split ({} samples) makes no batch of {}", data->test.count, fit->batch));
   out << fmt::format("{} with {} on the test split of {}: ", g.name, o.value("weights"), spec->path);
   if (!fit->classify) {
-    out << fmt::format("loss {:.6g} ({} samples)\n", sc->loss, sc->seen);
+    out << fmt::format("loss {:.6g}{} ({} samples)\n", sc->loss,
+                       std::isnan(sc->accuracy) ? "" : fmt::format(", accuracy {:.4f}", sc->accuracy), sc->seen);
+    if (fit->perSample != kNoValue && !data->test.labels.empty()) {
+      auto report = perClassReport(**s, *fit, g.node(fit->perSample).name, data->train, 0, data->test, limit, 0.99,
+                                   classNames(*spec, data->test));
+      if (!report) return fail(report.error());
+      out << *report;
+    }
     return 0;
   }
   out << fmt::format("accuracy {:.4f} ({} samples), loss {:.4f}\n", sc->accuracy, sc->seen, sc->loss);
-  const auto names = classNames(*spec);
+  const auto names = classNames(*spec, data->test);
   out << "  class                 accuracy   samples\n";
   for (size_t c = 0; c < sc->total.size(); ++c) {
     if (sc->total[c] == 0) continue;
@@ -147,7 +139,7 @@ int runPredict(const Options& o, std::ostream& out, std::ostream& err) {
   auto s = jitInferStepper(graphs, *params, {});
   if (!s) return fail(s.error());
   auto spec = dataSpecFrom(o, l->model.train);
-  const auto names = spec ? classNames(*spec) : std::vector<std::string>{};
+  const auto names = spec ? classNames(*spec, Dataset{}) : std::vector<std::string>{};
   Batch b;
   b.y.assign(static_cast<size_t>(batch * std::max<int64_t>(1, g.labels.empty() ? 1 : g.type(g.labels[0]).numel() / batch)), 0.0f);
   for (int64_t first = 0; first < n; first += batch) {

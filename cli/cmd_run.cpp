@@ -28,8 +28,8 @@ namespace {
 struct RunSetup {
   int64_t epochs = 1, iterations = 0, limit = 0, testLimit = 0, logEvery = 100;
   uint64_t seed = 42;
-  double validation = 0;
-  bool shuffle = true;
+  double validation = 0, flagQuantile = 0.99;
+  bool shuffle = true, evalTrain = false;
   Augment augment;
 };
 
@@ -52,6 +52,12 @@ Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>&
       if (key == "seed") r.seed = static_cast<uint64_t>(v.number);
       if (key == "log_every") r.logEvery = static_cast<int64_t>(v.number);
       if (key == "shuffle") r.shuffle = v.number != 0;
+      if (key == "eval_train") r.evalTrain = v.number != 0;
+      if (key == "flag_quantile") {
+        if ((v.kind != "float" && v.kind != "int") || !(v.number > 0 && v.number <= 1))
+          return error(v.loc, "flag_quantile is the share of training samples not flagged, in (0, 1]");
+        r.flagQuantile = v.number;
+      }
       if (key == "validation") {
         if ((v.kind != "float" && v.kind != "int") || !(v.number >= 0 && v.number < 1))
           return error(v.loc, "validation is the fraction of training samples held out, in [0, 1)");
@@ -73,6 +79,7 @@ Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>&
     r.seed = static_cast<uint64_t>(s);
   }
   if (o.flag("augment")) augment = o.value("augment");
+  if (o.flag("eval-train")) r.evalTrain = true;
   NNC_TRY(r.augment, augmentFrom(augment));
   return r;
 }
@@ -93,11 +100,14 @@ Diagnostic firstNonFinite(const StepGraphs& s, const TensorMap& params, const Te
   const Graph& sg = s.step->grads.graph;
   TensorMap feeds = params;
   for (const auto& [k, v] : state) feeds[k] = v;
-  Tensor x(g.type(g.inputs[0])), t(g.type(g.labels[0]));
+  Tensor x(g.type(g.inputs[0]));
   std::copy(b.x.begin(), b.x.end(), x.data.begin());
-  std::copy(b.y.begin(), b.y.end(), t.data.begin());
   feeds[g.node(g.inputs[0]).name] = x;
-  feeds[g.node(g.labels[0]).name] = t;
+  if (!g.labels.empty()) {
+    Tensor t(g.type(g.labels[0]));
+    std::copy_n(b.y.begin(), t.data.size(), t.data.begin());
+    feeds[g.node(g.labels[0]).name] = t;
+  }
   feeds[sg.node(s.step->lr).name] = Tensor(sg.type(s.step->lr), {lr});
   std::vector<ValueId> targets = {sg.loss};
   for (auto [_, next] : s.step->updates) targets.push_back(next);
@@ -213,7 +223,9 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     for (const MetricRow& r : c->metrics) log.add(r);
   }
 
-  const StepGraphs graphs{g, &*step, fit->scores, fit->trainScores, batch};
+  StepGraphs graphs{g, &*step, fit->scores, fit->trainScores, batch};
+  graphs.metric = fit->metric;
+  graphs.perSample = fit->perSample;
   std::unique_ptr<Stepper> stepper;
   if (verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
   if (backend == "jit") {
@@ -330,10 +342,16 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
       log.add({epoch, globalStep, split, sc.loss, sc.accuracy});
       if (fit->classify)
         line += fmt::format(", {} accuracy {:.4f} ({} samples)", split, sc.accuracy, sc.seen);
-      else
+      else if (std::isnan(sc.accuracy))
         line += fmt::format(", {} loss {:.6g} ({} samples)", split, sc.loss, sc.seen);
+      else
+        line += fmt::format(", {} loss {:.6g}, accuracy {:.4f} ({} samples)", split, sc.loss, sc.accuracy, sc.seen);
       return ok();
     };
+    // The training samples themselves in inference mode (no dropout), the
+    // course notes' "train accuracy" in their overfitting experiments.
+    if (setup->evalTrain)
+      if (auto st = score(train, "train-set", samples); !st) return fail(st.error());
     if (auto st = score(validation, "validation", 0); !st) return fail(st.error());
     if (auto st = score(data->test, "test", setup->testLimit); !st) return fail(st.error());
     // Rewritten every epoch (atomically), so a stopped run keeps its curves.
@@ -349,6 +367,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     }
     out << fmt::format("{}, {:.0f} samples/s ({:.2f} s){}\n", line, samplesPerSec, secs,
                        saveDir.empty() ? "" : fmt::format(", saved to {}", saveDir));
+  }
+  if (fit->perSample != kNoValue && !data->test.labels.empty()) {
+    auto report = perClassReport(*stepper, *fit, g.node(fit->perSample).name, train, samples, data->test,
+                                 setup->testLimit, setup->flagQuantile, classNames(*spec, data->test));
+    if (!report) return fail(report.error());
+    out << *report;
   }
   return 0;
 }

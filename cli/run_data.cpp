@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 namespace nnc::cli {
 namespace {
@@ -26,7 +27,44 @@ std::string kindOfPath(const std::string& p) {
   return exists(p) ? "images" : "idx";
 }
 
+// "7,9" → {7, 9}
+Expected<std::vector<int32_t>> classList(const std::string& text, const std::string& what) {
+  std::vector<int32_t> ids;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(at, end - at);
+    if (item.empty() || item.size() > 9 || item.find_first_not_of("0123456789 ") != std::string::npos ||
+        item.find_first_not_of(' ') == std::string::npos)
+      return error("{} takes class ids separated by commas, such as \"7,9\"; '{}' is not one", what, item);
+    ids.push_back(static_cast<int32_t>(std::stol(item)));
+    at = end + 1;
+  }
+  return ids;
+}
+
 }  // namespace
+
+const std::vector<std::string> kFashionNames = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+std::vector<std::string> classNames(const DataSpec& spec, const Dataset& d) {
+  if (!d.classNames.empty()) return d.classNames;
+  std::vector<std::string> names;
+  if (spec.kind == "idx" && spec.path == kDefaultData) {
+    names = kFashionNames;
+  } else if (spec.kind == "images") {  // subfolders, sorted, as the loader numbers them
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(spec.path, ec))
+      if (e.is_directory()) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+  }
+  if (spec.select.empty() || names.empty()) return names;
+  std::vector<std::string> picked;
+  for (int32_t c : spec.select) picked.push_back(static_cast<size_t>(c) < names.size() ? names[static_cast<size_t>(c)] : "");
+  return picked;
+}
 
 // A train block's relative path is relative to the .nn file that says it, so
 // a model runs from any working directory.
@@ -77,10 +115,15 @@ Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfi
           spec.classes = static_cast<int32_t>(n);
         } else if (name == "test_fraction") {
           NNC_TRY(spec.testFraction, num());
+        } else if (name == "select" || name == "train_classes") {
+          NNC_TRY(std::string text, str());
+          auto ids = classList(text, fmt::format("{}(...): {}", v.kind, name));
+          if (!ids) return error(a.loc, "{}", ids.error().message);
+          (name == "select" ? spec.select : spec.trainClasses) = ids.take();
         } else {
           return error(a.loc,
                        "{}(...) has no argument '{}' (its arguments: test, label, scale, regression, size, height, "
-                       "width, channels, classes, test_fraction)",
+                       "width, channels, classes, test_fraction, select, train_classes)",
                        v.kind, name);
         }
       }
@@ -121,10 +164,10 @@ Expected<Augment> augmentFrom(const std::string& text) {
 }
 
 Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
-  if (g.inputs.size() != 1 || g.labels.size() != 1)
-    return error("nnc run trains models with one input and one label; '{}' has {} and {}", g.name, g.inputs.size(),
-                 g.labels.size());
-  const TensorType xt = g.type(g.inputs[0]), tt = g.type(g.labels[0]);
+  if (g.inputs.size() != 1 || g.labels.size() > 1)
+    return error("nnc run trains models with one input and at most one label; '{}' has {} and {}", g.name,
+                 g.inputs.size(), g.labels.size());
+  const TensorType xt = g.type(g.inputs[0]);
   const Dataset& tr = d.train;
   DataFit f;
   f.batch = xt.shape.empty() ? 0 : xt.shape[0];
@@ -135,6 +178,17 @@ Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
     return error(g.node(g.inputs[0]).loc, "the data are {} per sample, but model '{}' takes input {} (expected [batch, {}]{})",
                  sample, g.name, typeString(xt), tr.sampleSize(),
                  tr.rows > 1 ? fmt::format(" or [batch, {}, {}, {}]", tr.channels, tr.rows, tr.cols) : "");
+  for (const auto& [name, v] : g.outputs) {
+    if (name == "accuracy" && g.type(v).numel() == 1 && g.type(v).dtype == DType::F32) f.metric = v;
+    if (f.perSample == kNoValue && g.type(v).shape == Shape{f.batch} && g.type(v).dtype == DType::F32) f.perSample = v;
+  }
+  f.hasLabel = !g.labels.empty();
+  if (!f.hasLabel) {  // learns from its input alone; the data's labels (if any) only group the report
+    f.classify = false;
+    return f;
+  }
+  f.perSample = kNoValue;
+  const TensorType tt = g.type(g.labels[0]);
   f.classify = !tr.labels.empty();
   if (f.classify) {
     if (tt.shape != Shape{f.batch} || tt.dtype != DType::I32)
@@ -192,13 +246,19 @@ Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64
   r.right.assign(static_cast<size_t>(classes), 0);
   r.total.assign(static_cast<size_t>(classes), 0);
   Batch b;
-  double lossSum = 0;
+  double lossSum = 0, metricSum = 0;
   int64_t batches = 0;
   for (int64_t first = 0; first + fit.batch <= count; first += fit.batch, ++batches) {
     makeBatch(d, all, first, fit.batch, b);
     s.feed(b, false);
     NNC_TRY(auto sc, s.infer());
     lossSum += sc.loss;
+    metricSum += sc.metric;
+    if (sc.perSample) {
+      r.perSample.insert(r.perSample.end(), sc.perSample, sc.perSample + fit.batch);
+      if (!d.labels.empty())
+        r.sampleClass.insert(r.sampleClass.end(), d.labels.begin() + first, d.labels.begin() + first + fit.batch);
+    }
     if (!fit.classify || !sc.scores) continue;
     for (int64_t i = 0; i < fit.batch; ++i, ++r.seen) {
       const float* row = sc.scores + i * classes;
@@ -211,9 +271,43 @@ Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64
   int64_t right = 0;
   for (int64_t x : r.right) right += x;
   r.accuracy = fit.classify && r.seen ? static_cast<double>(right) / static_cast<double>(r.seen) : std::nan("");
+  if (!fit.classify && fit.metric != kNoValue && batches) r.accuracy = metricSum / static_cast<double>(batches);
   r.loss = batches ? lossSum / static_cast<double>(batches) : std::nan("");
   if (!fit.classify) r.seen = batches * fit.batch;
   return r;
+}
+
+Expected<std::string> perClassReport(Stepper& s, const DataFit& fit, const std::string& output, const Dataset& train,
+                                     int64_t trainLimit, const Dataset& test, int64_t testLimit, double quantile,
+                                     const std::vector<std::string>& names) {
+  NNC_TRY(Score tr, evaluate(s, fit, train, trainLimit));
+  NNC_TRY(Score te, evaluate(s, fit, test, testLimit));
+  if (tr.perSample.empty() || te.sampleClass.empty()) return std::string();
+  std::vector<float> sorted = tr.perSample;
+  std::sort(sorted.begin(), sorted.end());
+  // The nearest-rank quantile: at least `quantile` of the training samples lie at or below it.
+  const auto rank = static_cast<size_t>(std::ceil(quantile * static_cast<double>(sorted.size())));
+  const float threshold = sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+  const auto classes = static_cast<size_t>(std::max<int32_t>(test.classes, 1));
+  std::vector<double> sum(classes, 0);
+  std::vector<int64_t> count(classes, 0), flagged(classes, 0);
+  for (size_t i = 0; i < te.perSample.size(); ++i) {
+    const auto c = static_cast<size_t>(te.sampleClass[i]);
+    sum[c] += te.perSample[i];
+    count[c] += 1;
+    flagged[c] += te.perSample[i] > threshold;
+  }
+  std::string t = fmt::format(
+      "'{}' per class of the test split; flagged: above {:.6g}, the {} quantile of its {} training samples\n", output,
+      threshold, quantile, sorted.size());
+  t += fmt::format("  {:<20} {:>12} {:>9} {:>9}\n", "class", "mean", "flagged", "samples");
+  for (size_t c = 0; c < classes; ++c) {
+    if (count[c] == 0) continue;
+    const std::string name = c < names.size() && !names[c].empty() ? fmt::format("{} {}", c, names[c]) : std::to_string(c);
+    t += fmt::format("  {:<20} {:12.6g} {:8.1f}% {:9}\n", name, sum[c] / static_cast<double>(count[c]),
+                     100.0 * static_cast<double>(flagged[c]) / static_cast<double>(count[c]), count[c]);
+  }
+  return t;
 }
 
 }  // namespace nnc::cli

@@ -17,6 +17,10 @@ inline constexpr const char* kDefaultData = "/usr/share/datasets/fashion-mnist";
 // From `data = csv("f.csv", label = "y", test = "t.csv", scale = "standardize")`
 // and the like; --data PATH overrides the path (its kind told from the name:
 // .npz, .csv, a folder with x_train.npy, an IDX folder, else image folders).
+// The classes' names where the data say them (image folders' subfolders,
+// Fashion-MNIST's ten, in `select`'s order); else empty.
+std::vector<std::string> classNames(const DataSpec& spec, const Dataset& d);
+
 Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfig>& train);
 // "shift=2,hflip,binarize=0.5"
 Expected<Augment> augmentFrom(const std::string& text);
@@ -24,9 +28,17 @@ Expected<Augment> augmentFrom(const std::string& text);
 // How the model takes the data: checked once, before anything is compiled.
 struct DataFit {
   int64_t batch = 0;
-  bool classify = true;       // class ids (accuracy), else regression targets (loss)
+  bool classify = true;       // class ids (accuracy), else regression targets or none (loss)
+  bool hasLabel = true;       // false: the model learns from its input alone (an autoencoder)
   ValueId scores = kNoValue;  // the model's [batch, classes] output
   ValueId trainScores = kNoValue;
+  // A scalar output named `accuracy`: the model's own measure of right
+  // answers (a whole binary sum right, say), averaged over batches where the
+  // data have no class ids to count.
+  ValueId metric = kNoValue;
+  // A label-less model's f32[batch] output (a reconstruction error): reported
+  // per class when the data have classes.
+  ValueId perSample = kNoValue;
 };
 Expected<DataFit> fitData(const Graph& g, const DataSplits& d);
 
@@ -34,11 +46,20 @@ Expected<DataFit> fitData(const Graph& g, const DataSplits& d);
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b);
 
 struct Score {
-  double accuracy = 0, loss = 0;  // accuracy NaN for regression
+  double accuracy = 0, loss = 0;  // accuracy NaN for regression (unless the model has an `accuracy` output)
   int64_t seen = 0;
   std::vector<int64_t> right, total;  // per class
+  std::vector<float> perSample;       // fit.perSample's values, one per sample seen
+  std::vector<int32_t> sampleClass;   // their classes (when the data have them)
 };
 // The first `limit` samples (0: all) of `d`, in whole batches, in eval mode.
 Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit);
+
+// A label-less model's per-sample output, per class of the test split: its
+// mean, and how many samples exceed the `quantile` of its values on the
+// training samples (an anomaly detector's flags). A table, for printing.
+Expected<std::string> perClassReport(Stepper& s, const DataFit& fit, const std::string& output, const Dataset& train,
+                                     int64_t trainLimit, const Dataset& test, int64_t testLimit, double quantile,
+                                     const std::vector<std::string>& names);
 
 }  // namespace nnc::cli

@@ -20,8 +20,8 @@ std::vector<ValueId> present(std::initializer_list<ValueId> ids) {
 class InterpStepper : public Stepper {
  public:
   InterpStepper(const StepGraphs& s, TensorMap params, TensorMap state)
-      : s_(s), params_(std::move(params)), state_(std::move(state)), x_(s.g.type(s.g.inputs[0])),
-        t_(s.g.type(s.g.labels[0])) {
+      : s_(s), params_(std::move(params)), state_(std::move(state)), x_(s.g.type(s.g.inputs[0])) {
+    if (!s.g.labels.empty()) t_ = Tensor(s.g.type(s.g.labels[0]));
     const Graph& sg = s.step->grads.graph;
     targets_ = present({sg.loss, s.trainScores});
     for (auto [_, next] : s.step->updates) targets_.push_back(next);
@@ -30,7 +30,7 @@ class InterpStepper : public Stepper {
 
   void feed(const Batch& b, bool) override {
     std::copy(b.x.begin(), b.x.end(), x_.data.begin());
-    std::copy(b.y.begin(), b.y.end(), t_.data.begin());
+    if (!s_.g.labels.empty()) std::copy_n(b.y.begin(), t_.data.size(), t_.data.begin());
   }
 
   Expected<double> trainStep(double lr, uint64_t seed) override {
@@ -54,12 +54,19 @@ class InterpStepper : public Stepper {
   const float* trainScores() override { return trainScores_.empty() ? nullptr : trainScores_.data(); }
 
   Expected<Scored> infer() override {
-    NNC_TRY(auto vals, interpret(s_.g, inputs(), EvalOptions{false, false, 0}, present({s_.scores, s_.g.loss})));
+    NNC_TRY(auto vals, interpret(s_.g, inputs(), EvalOptions{false, false, 0},
+                                 present({s_.scores, s_.g.loss, s_.metric, s_.perSample})));
     Scored r;
     if (s_.scores != kNoValue) {
       const Tensor& sc = vals[static_cast<size_t>(s_.scores)];
       scores_.assign(sc.data.begin(), sc.data.end());
       r.scores = scores_.data();
+    }
+    if (s_.metric != kNoValue) r.metric = vals[static_cast<size_t>(s_.metric)].data[0];
+    if (s_.perSample != kNoValue) {
+      const Tensor& ps = vals[static_cast<size_t>(s_.perSample)];
+      perSample_.assign(ps.data.begin(), ps.data.end());
+      r.perSample = perSample_.data();
     }
     r.loss = s_.g.loss != kNoValue ? vals[static_cast<size_t>(s_.g.loss)].data[0] : std::nan("");
     return r;
@@ -78,7 +85,7 @@ class InterpStepper : public Stepper {
   TensorMap inputs() const {
     TensorMap feeds = params_;
     feeds[s_.g.node(s_.g.inputs[0]).name] = x_;
-    feeds[s_.g.node(s_.g.labels[0]).name] = t_;
+    if (!s_.g.labels.empty()) feeds[s_.g.node(s_.g.labels[0]).name] = t_;
     return feeds;
   }
 
@@ -86,7 +93,7 @@ class InterpStepper : public Stepper {
   TensorMap params_, state_;
   Tensor x_, t_;
   std::vector<ValueId> targets_;
-  std::vector<float> scores_, trainScores_;
+  std::vector<float> scores_, trainScores_, perSample_;
 };
 
 // The train step and inference as two compiled programs, each one native
@@ -108,8 +115,9 @@ class JitStepper : public Stepper {
     }
     co.entry = "infer";
     co.profile = false;
-    NNC_TRY(infer_, jit::CompiledProgram::create(s_.g, present({s_.scores, s_.inferLoss ? s_.g.loss : kNoValue}),
-                                                LowerOptions{}, co));
+    NNC_TRY(infer_, jit::CompiledProgram::create(
+                        s_.g, present({s_.scores, s_.inferLoss ? s_.g.loss : kNoValue, s_.metric, s_.perSample}),
+                        LowerOptions{}, co));
     set(params);
     set(state);
     if (setup.verbose && train_) {
@@ -130,7 +138,8 @@ class JitStepper : public Stepper {
   void feed(const Batch& b, bool training) override {
     jit::CompiledProgram& p = training ? *train_ : *infer_;
     if (float* x = p.data(s_.g.inputs[0])) std::copy(b.x.begin(), b.x.end(), x);
-    if (float* t = p.data(s_.g.labels[0])) std::copy(b.y.begin(), b.y.end(), t);
+    if (s_.g.labels.empty()) return;
+    if (float* t = p.data(s_.g.labels[0])) std::copy_n(b.y.begin(), p.size(s_.g.labels[0]), t);
   }
 
   Expected<double> trainStep(double lr, uint64_t) override {
@@ -153,6 +162,8 @@ class JitStepper : public Stepper {
     infer_->run();
     Scored r;
     if (s_.scores != kNoValue) r.scores = infer_->data(s_.scores);
+    if (s_.metric != kNoValue) r.metric = static_cast<double>(infer_->data(s_.metric)[0]);
+    if (s_.perSample != kNoValue) r.perSample = infer_->data(s_.perSample);
     r.loss = s_.inferLoss && s_.g.loss != kNoValue ? static_cast<double>(infer_->data(s_.g.loss)[0]) : std::nan("");
     return r;
   }

@@ -19,6 +19,8 @@ struct StepGraphs {
   ValueId trainScores;    // the train step's logits (the loss's first input), or kNoValue
   int64_t batch;
   bool inferLoss = true;  // inference computes the loss too (needs labels fed)
+  ValueId metric = kNoValue;     // g's scalar `accuracy` output, or kNoValue
+  ValueId perSample = kNoValue;  // g's f32[batch] output reported per class, or kNoValue
 };
 
 // One batch on the host: `x` batch × sample floats; `y` the labels as floats
@@ -39,6 +41,8 @@ class Stepper {
   struct Scored {
     const float* scores = nullptr;
     double loss = 0;
+    double metric = 0;                // StepGraphs::metric's value (0 if none)
+    const float* perSample = nullptr;  // StepGraphs::perSample's values
   };
   virtual Expected<Scored> infer() = 0;
   // Params (batchnorm statistics included) and optimizer state by name.

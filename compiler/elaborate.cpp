@@ -601,7 +601,7 @@ Expected<TrainValue> Elaborator::evalTrainValue(const Expr& e) {
 
 const std::set<std::string, std::less<>> kTrainKeys = {
     "data", "optimizer", "epochs", "iterations", "seed", "regularize", "schedule", "limit",
-    "validation", "augment", "shuffle", "log_every"};
+    "validation", "augment", "shuffle", "log_every", "eval_train", "flag_quantile"};
 const std::set<std::string, std::less<>> kOptimizers = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"};
 const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images"};
 

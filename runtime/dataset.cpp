@@ -393,6 +393,46 @@ Status checkSpec(const DataSpec& s) {
   if (s.channels != 0 && s.channels != 1 && s.channels != 3)
     return error("channels {}: images are read as 1 (gray) or 3 (RGB) channels", s.channels);
   if (s.classes < 0) return error("classes {} is negative", s.classes);
+  if ((!s.select.empty() || !s.trainClasses.empty()) && s.regression)
+    return error("select and train_classes pick classes; regression data have none");
+  for (const auto* list : {&s.select, &s.trainClasses})
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i] < 0) return error("class id {} is negative", (*list)[i]);
+      if (std::find(list->begin(), list->begin() + static_cast<std::ptrdiff_t>(i), (*list)[i]) !=
+          list->begin() + static_cast<std::ptrdiff_t>(i))
+        return error("class id {} is named twice", (*list)[i]);
+    }
+  return ok();
+}
+
+// Keeps the samples whose class is in `keep`; with `renumber`, class keep[k]
+// becomes k.
+Status keepClasses(Dataset& d, const std::vector<int32_t>& keep, bool renumber, const std::string& what) {
+  std::vector<int32_t> to(static_cast<size_t>(std::max<int32_t>(d.classes, 0)), -1);
+  for (size_t k = 0; k < keep.size(); ++k) {
+    if (keep[k] >= d.classes) return error("{} has no class {} (its classes are 0 to {})", what, keep[k], d.classes - 1);
+    to[static_cast<size_t>(keep[k])] = renumber ? static_cast<int32_t>(k) : keep[k];
+  }
+  const int64_t n = d.sampleSize();
+  int64_t kept = 0;
+  for (int64_t i = 0; i < d.count; ++i) {
+    const int32_t c = to[static_cast<size_t>(d.labels[static_cast<size_t>(i)])];
+    if (c < 0) continue;
+    std::copy_n(d.images.begin() + i * n, n, d.images.begin() + kept * n);
+    d.labels[static_cast<size_t>(kept++)] = c;
+  }
+  if (kept == 0) return error("{} has no sample of the classes selected", what);
+  d.images.resize(static_cast<size_t>(kept * n));
+  d.labels.resize(static_cast<size_t>(kept));
+  d.count = kept;
+  if (renumber) {
+    if (!d.classNames.empty()) {
+      std::vector<std::string> names;
+      for (int32_t c : keep) names.push_back(d.classNames[static_cast<size_t>(c)]);
+      d.classNames = std::move(names);
+    }
+    d.classes = static_cast<int32_t>(keep.size());
+  }
   return ok();
 }
 
@@ -474,6 +514,12 @@ Expected<DataSplits> loadData(const DataSpec& spec, uint64_t seed) {
       for (int32_t v : d->labels) classes = std::max(classes, v + 1);
     if (!l.train.classNames.empty()) classes = std::max(classes, static_cast<int32_t>(l.train.classNames.size()));
     l.train.classes = l.test.classes = classes;
+    if (!spec.select.empty()) {
+      NNC_CHECK(keepClasses(l.train, spec.select, true, fmt::format("the training split of '{}'", spec.path)));
+      NNC_CHECK(keepClasses(l.test, spec.select, true, fmt::format("the test split of '{}'", spec.path)));
+    }
+    if (!spec.trainClasses.empty())
+      NNC_CHECK(keepClasses(l.train, spec.trainClasses, false, fmt::format("the training split of '{}'", spec.path)));
   }
   DataSplits s;
   s.train = std::move(l.train);

@@ -32,6 +32,12 @@ struct DataSpec {
   std::string scale = "auto";   // "auto": u8 data /255 (IDX, images, npz/npy of u1), floats unchanged; "none"; "standardize": (x−mean)/std per feature computed on the TRAIN split and applied to both
   double testFraction = 0.2;    // only when no test split exists (csv without testPath, images without testPath); in (0, 1)
   int32_t classes = 0;          // classification: 0: max label + 1; else every label must be below it
+  // Class ids to keep, in this order: both splits keep only them, renumbered
+  // 0, 1, ... (a two-class task cut from a ten-class set).
+  std::vector<int32_t> select;
+  // Class ids the training split keeps, ids unchanged; the test split keeps
+  // all (an anomaly detector trained on normal samples, tested on every class).
+  std::vector<int32_t> trainClasses;
 };
 
 struct DataSplits {
