@@ -34,6 +34,19 @@ const char* kindName(CtValue::Kind k) {
 
 const std::set<std::string_view> kInitializers = {"zeros", "constant", "normal", "uniform", "xavier", "he"};
 
+// `normal` is both an initializer, normal(std), and the sampling op,
+// normal(x, mean, std): a call whose first argument is a tensor (or a list,
+// a constant tensor; the initializer takes numbers only), or that names the
+// op's operand x, is the op.
+bool isNormalOp(std::string_view callee, const std::vector<CtValue>& pos,
+                const std::vector<std::pair<std::string, CtValue>>& named) {
+  if (callee != "normal") return false;
+  if (!pos.empty()) return pos[0].kind == CtValue::Kind::Tensor || pos[0].kind == CtValue::Kind::List;
+  for (const auto& [name, _] : named)
+    if (name == "x") return true;
+  return false;
+}
+
 bool checkedAdd(int64_t a, int64_t b, int64_t& r) { return !__builtin_add_overflow(a, b, &r); }
 bool checkedSub(int64_t a, int64_t b, int64_t& r) { return !__builtin_sub_overflow(a, b, &r); }
 bool checkedMul(int64_t a, int64_t b, int64_t& r) { return !__builtin_mul_overflow(a, b, &r); }
@@ -517,7 +530,7 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
     }
   }
   if (const ast::FuncDecl* d = findDef(e.text)) return callDef(*d, e, std::move(pos), std::move(named));
-  if (kInitializers.count(e.text)) {
+  if (kInitializers.count(e.text) && !isNormalOp(e.text, pos, named)) {
     CtValue v;
     v.kind = CtValue::Kind::Init;
     v.loc = e.loc;

@@ -444,21 +444,28 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
   for (const Operand& x : inputs) inferSig.push_back("const float* " + x.id);
   for (const Operand* t : inferLabels) inferSig.push_back("const float* " + t->id);
   for (const Operand& y : outs) inferSig.push_back("float* " + y.id);
-  h += fmt::format("  // Inference (dropout off, batchnorm on its running statistics).\n  void infer({});\n", join(inferSig));
+  const bool samples = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op->name == "normal"; });
+  h += fmt::format("  // Inference (dropout off, {}).\n  void infer({});\n",
+                   samples ? "normal samples at their mean, batchnorm on its\n  // running statistics"
+                           : "batchnorm on its running statistics",
+                   join(inferSig));
   if (train) {
     std::vector<std::string> trainSig;
     for (const Operand& x : inputs) trainSig.push_back("const float* " + x.id);
     for (const Operand& t : labels) trainSig.push_back("const float* " + t.id);
     trainSig.push_back("float lr");
+    const bool masks = callsRuntime(trainLowered->program, "nnc_dropout_mask");
+    const bool draws = callsRuntime(trainLowered->program, "nnc_normal");
+    const char* drawn = masks && draws ? "Dropout masks and normal samples" : masks ? "Dropout masks" : "Normal samples";
     h += fmt::format(
         "\n  // One training step on a batch: forward, backward and the {} update of\n"
         "  // the params held here at learning rate lr (a schedule is the caller's).\n"
         "  // Returns the loss before the update.{}\n  float train_step({});\n",
         step->optimizer.kind,
-        callsRuntime(trainLowered->program, "nnc_dropout_mask")
-            ? "\n  // Dropout masks come from one process-wide generator, seeded\n"
-              "  // with 0 at start: nnc::setRandomSeed (nnc_runtime.h) reseeds it."
-            : "",
+        masks || draws ? fmt::format("\n  // {} come from one process-wide generator, seeded\n"
+                                     "  // with 0 at start: nnc::setRandomSeed (nnc_runtime.h) reseeds it.",
+                                     drawn)
+                       : "",
         join(trainSig));
   }
   h += fmt::format(

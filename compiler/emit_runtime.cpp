@@ -1,15 +1,15 @@
-// emit-cpp's runtime: the GEMM, the implicit-im2col convolutions and the
-// dropout masks the kernels call, assembled from the very runtime/ sources
-// the JIT links (embedded into nnc by CMakeLists.txt, emit_runtime_sources.h)
-// into two standalone files, nnc_runtime.h and nnc_runtime.cpp. What changes
-// on the way: #include "runtime/..." lines go (the files are concatenated
-// in dependency order), the thread pool is replaced by a serial parallelFor,
-// and the GEMM's run-time choice among AVX-512, AVX2 and generic tiles
-// becomes a choice at compile time, by the compiler's target macros (the
-// generic set, GCC/Clang vector extensions, on any target). The instruction
-// sets' definitions, gemm_tiles.h (the blocking, packing and register
-// tiles), the driver, the convolutions and the random generator are copied
-// unchanged.
+// emit-cpp's runtime: the GEMM, the implicit-im2col convolutions, the dropout
+// masks and normal samples the kernels call, assembled from the very runtime/
+// sources the JIT links (embedded into nnc by CMakeLists.txt,
+// emit_runtime_sources.h) into two standalone files, nnc_runtime.h and
+// nnc_runtime.cpp. What changes on the way: #include "runtime/..." lines go
+// (the files are concatenated in dependency order), the thread pool is
+// replaced by a serial parallelFor, and the GEMM's run-time choice among
+// AVX-512, AVX2 and generic tiles becomes a choice at compile time, by the
+// compiler's target macros (the generic set, GCC/Clang vector extensions, on
+// any target). The instruction sets' definitions, gemm_tiles.h (the blocking,
+// packing and register tiles), the driver, the convolutions and the random
+// generator are copied unchanged.
 #include <string_view>
 
 #include <fmt/format.h>
@@ -67,21 +67,21 @@ constexpr std::string_view kIsaChoice =
     "constexpr int kIsaCount = 1;\n";
 
 constexpr std::string_view kHeaderTop = R"(// nnc_runtime.h: the runtime functions the kernels of models written by
-// `nnc emit-cpp` call: nnc's GEMM, its implicit-im2col convolutions and
-// dropout masks (defined in nnc_runtime.cpp). Generated from nnc's runtime/
-// sources; standard C++17, no other dependency.
+// `nnc emit-cpp` call: nnc's GEMM, its implicit-im2col convolutions, dropout
+// masks and normal samples (defined in nnc_runtime.cpp). Generated from nnc's
+// runtime/ sources; standard C++17, no other dependency.
 #pragma once
 #include <cstdint>
 )";
 
-constexpr std::string_view kSourceTop = R"(// nnc_runtime.cpp: nnc's GEMM, implicit-im2col convolutions and dropout
-// masks, for the kernels of models written by `nnc emit-cpp`. Generated: the
-// runtime/ sources nnc's JIT links, concatenated (section by section, each
-// headed by its file's name), with two changes: everything runs on the
-// calling thread (parallelFor below), and the GEMM's instruction set
+constexpr std::string_view kSourceTop = R"(// nnc_runtime.cpp: nnc's GEMM, implicit-im2col convolutions, dropout masks
+// and normal samples, for the kernels of models written by `nnc emit-cpp`.
+// Generated: the runtime/ sources nnc's JIT links, concatenated (section by
+// section, each headed by its file's name), with two changes: everything runs
+// on the calling thread (parallelFor below), and the GEMM's instruction set
 // (AVX-512, AVX2 or generic: GCC/Clang vector extensions, any CPU) is chosen
-// by the compiler's target flags, not at run time: compile with
-// -march=native for the CPU's best; the default target gets the generic one.
+// by the compiler's target flags, not at run time: compile with -march=native
+// for the CPU's best; the default target gets the generic one.
 #include "nnc_runtime.h"
 
 #include <algorithm>

@@ -22,8 +22,8 @@ struct AttrSpec {
 };
 
 struct EvalEnv {
-  bool training = false;  // dropout and batchnorm behave differently
-  Rng* rng = nullptr;     // for random ops (dropout masks)
+  bool training = false;  // dropout, normal and batchnorm behave differently
+  Rng* rng = nullptr;     // for random ops (dropout masks, normal samples)
 };
 
 struct EvalArgs {
@@ -74,6 +74,9 @@ struct OpDef {
   EvalFn eval = nullptr;
   GradFn grad = nullptr;
   bool noGradient = false;  // no gradient flows through (argmax, step, masks); else `grad` is required
+  // Draws from the random stream (dropout_mask, normal): two calls are two
+  // different samples, so the passes never merge (cse) or fold one.
+  bool random = false;
   BranchFn branches = nullptr;  // set for non-smooth ops
   PointwiseFn pointwise = nullptr;
   LowerFn lower = nullptr;

@@ -32,6 +32,8 @@ void evalConvTranspose2d(float* const* p, const int64_t* i, const float*) {
 
 void evalDropoutMask(float* const* p, const int64_t* i, const float* f) { nnc_dropout_mask(p[0], i[0], f[0], f[1]); }
 
+void evalNormal(float* const* p, const int64_t* i, const float* f) { nnc_normal(p[0], i[0], f[0], f[1]); }
+
 }  // namespace
 
 const std::vector<RuntimeCall>& runtimeCalls() {
@@ -48,6 +50,8 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_conv_transpose2d", 4, 13, 0, reinterpret_cast<void*>(&nnc_conv_transpose2d), &evalConvTranspose2d},
       // nnc_dropout_mask(out, n, rate, scale): runtime/random_calls.h
       {"nnc_dropout_mask", 1, 1, 2, reinterpret_cast<void*>(&nnc_dropout_mask), &evalDropoutMask},
+      // nnc_normal(out, n, mean, std): runtime/random_calls.h
+      {"nnc_normal", 1, 1, 2, reinterpret_cast<void*>(&nnc_normal), &evalNormal},
   };
   return table;
 }

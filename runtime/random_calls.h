@@ -1,7 +1,7 @@
-// Random numbers for generated code: dropout masks drawn from one
-// process-wide generator (runtime/rng.h), so that a seeded run replays the
-// same masks. Calls are serialized: a mask is one call, not a per-thread
-// stream, so the masks do not depend on the thread count.
+// Random numbers for generated code: dropout masks and normal samples drawn
+// from one process-wide generator (runtime/rng.h), so that a seeded run
+// replays the same draws. Calls are serialized: a mask is one call, not a
+// per-thread stream, so the draws do not depend on the thread count.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,4 +22,8 @@ extern "C" {
 // probability 1 − rate, else 0, for i < n. scale is 1/(1 − rate), passed by
 // the caller so that it is rounded once, from the double attribute.
 void nnc_dropout_mask(float* out, int64_t n, float rate, float scale);
+// For generated code (loop IR call `nnc_normal`): out[i] = mean + stddev * z_i,
+// i < n, with z drawn in pairs by Rng::normalPair in double (the second of
+// the last pair is dropped when n is odd), as the `normal` op's reference.
+void nnc_normal(float* out, int64_t n, float mean, float stddev);
 }

@@ -50,6 +50,18 @@ class Rng {
     haveSpare_ = true;
     return r * std::cos(th);
   }
+  // Two independent standard normals from two fresh uniforms (Box-Muller),
+  // keeping no spare between calls: the `normal` op draws its samples pair
+  // by pair this way in the reference (compiler/ops/nn_ops.cpp) and in
+  // nnc_normal (runtime/random_calls.cpp), so a seeded interpreter run and
+  // a compiled one take the same samples. 1 - uniform() is in (0, 1]: the
+  // log is finite.
+  void normalPair(double& a, double& b) {
+    const double u1 = 1.0 - uniform(), u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+    a = r * std::cos(th);
+    b = r * std::sin(th);
+  }
   // The whole state as text ("s0 s1 s2 s3 spare-bits has-spare", hex), so a
   // checkpoint can resume the very same stream.
   std::string save() const {

@@ -31,6 +31,7 @@ Status lowerMaxpool2dGather(LowerArgs& a, const PatchGeom& g);
 Status lowerAvgpool2d(LowerArgs& a, const PatchGeom& g);
 Status lowerAvgpool2dGrad(LowerArgs& a, const PatchGeom& g);
 Status lowerDropoutMask(LowerArgs& a);
+Status lowerNormal(LowerArgs& a);
 Status lowerBatchnorm(LowerArgs& a);
 
 // The windows of a pooling op (stride defaulting to the kernel) and of a

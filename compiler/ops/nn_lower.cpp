@@ -520,6 +520,19 @@ Status lowerDropoutMask(LowerArgs& a) {
   return ok();
 }
 
+// Training draws the samples in the runtime (nnc_normal), from the same
+// generator as the dropout masks; inference is the constant mean.
+Status lowerNormal(LowerArgs& a) {
+  const int64_t n = a.outType().numel();
+  const float mean = static_cast<float>(a.attrs().f("mean"));
+  if (!a.training) {
+    emit(a, fill(a.k, a.out, n, mean));
+    return ok();
+  }
+  emit(a, loop::call("nnc_normal", {{a.out, {}}}, {n}, {mean, static_cast<float>(a.attrs().f("std"))}));
+  return ok();
+}
+
 // x viewed as [N, C, S]. Per channel (a parallel loop over C) the mean and
 // the scale γ/√(var + eps) go to temps: batch statistics in training (two
 // passes, the biased variance, as the reference), the running ones in

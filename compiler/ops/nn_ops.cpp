@@ -1,6 +1,7 @@
-// Neural-network ops: matmul, convolutions, pooling, dropout masks,
-// batchnorm, and im2col/col2im, with their gradient rules and the ops those
-// need (conv2d_grad_weight, maxpool2d_grad/_gather, avgpool2d_grad). Images
+// Neural-network ops: matmul, convolutions, pooling, dropout masks, normal
+// samples, batchnorm, and im2col/col2im, with their gradient rules and the
+// ops those need (conv2d_grad_weight, maxpool2d_grad/_gather,
+// avgpool2d_grad). Images
 // are NCHW; spatial attributes (stride, pad, kernel, output_pad) take one
 // value for both axes or [height, width].
 #include <algorithm>
@@ -495,6 +496,37 @@ Status dropoutMaskEval(const EvalArgs& e) {
   return ok();
 }
 
+// ---- normal ---------------------------------------------------------------
+
+Expected<TensorType> normalShape(const std::vector<TensorType>& in, const Attrs& a) {
+  const double mean = a.f("mean"), stddev = a.f("std");
+  if (!std::isfinite(mean)) return error("normal: mean must be finite, got {}", mean);
+  if (!(stddev > 0 && std::isfinite(stddev)))
+    return error("normal: std must be positive and finite, got {}", stddev);
+  return TensorType{F32, in[0].shape};
+}
+
+// Samples of N(mean, std²) in training; the distribution's mean in inference,
+// so that a VAE's encoder is deterministic when evaluated. The draw is
+// nnc_normal's (runtime/random_calls.cpp), pair by pair, so a seeded
+// compiled run takes the same samples.
+Status normalEval(const EvalArgs& e) {
+  const double mean = e.attrs.f("mean"), stddev = e.attrs.f("std");
+  if (!e.env.training) {
+    std::fill(e.out.data.begin(), e.out.data.end(), mean);
+    return ok();
+  }
+  if (!e.env.rng) return error("normal: training mode needs a random generator");
+  std::vector<double>& out = e.out.data;
+  for (size_t i = 0; i < out.size(); i += 2) {
+    double a, b;
+    e.env.rng->normalPair(a, b);
+    out[i] = mean + stddev * a;
+    if (i + 1 < out.size()) out[i + 1] = mean + stddev * b;
+  }
+  return ok();
+}
+
 // ---- batchnorm ------------------------------------------------------------
 
 Expected<TensorType> batchnormShape(const std::vector<TensorType>& in, const Attrs& a) {
@@ -890,8 +922,20 @@ void addNNOps(std::vector<OpDef>& r) {
                .eval = dropoutMaskEval,
                // The mask is a constant of the step; the mul applying it carries the gradient.
                .noGradient = true,
+               .random = true,
                .lower = lowerDropoutMask,
                .summary = "training: 1/(1-rate) with probability 1-rate, else 0; inference: all ones"});
+  r.push_back({.name = "normal",
+               .operands = {"x"},
+               .attrs = {{"mean", AttrKind::Float, Attr{0.0}}, {"std", AttrKind::Float, Attr{1.0}}},
+               .shape = normalShape,
+               .eval = normalEval,
+               // Noise, a constant of the step (the reparameterization trick):
+               // the mul applying it carries the gradient.
+               .noGradient = true,
+               .random = true,
+               .lower = lowerNormal,
+               .summary = "f32 of x's shape: training: samples of N(mean, std^2); inference: all mean"});
   r.push_back({.name = "batchnorm",
                .operands = {"x", "gamma", "beta", "running_mean", "running_var"},
                .attrs = {{"eps", AttrKind::Float, Attr{1e-5}}, {"momentum", AttrKind::Float, Attr{0.1}}},

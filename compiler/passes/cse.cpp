@@ -1,6 +1,7 @@
 // cse: two nodes with the same op, operands and attributes compute the same
 // value; the later one is replaced by the earlier. Random ops (dropout
-// masks) are never merged: two draws are two different values.
+// masks, normal samples: OpDef::random) are never merged: two draws are two
+// different values.
 #include <map>
 
 #include <fmt/format.h>
@@ -14,7 +15,7 @@ Expected<Optimized> eliminateCommon(const Graph& g, const std::vector<bool>& ext
   std::map<std::string, ValueId> seen;  // key -> new id
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     const Node& n = g.node(id);
-    if (n.op->kind == OpKind::Source || n.op->name == "dropout_mask") {
+    if (n.op->kind == OpKind::Source || n.op->random) {
       r.copy(id);
       continue;
     }
