@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <queue>
 
 #include <fmt/format.h>
 
@@ -231,6 +232,183 @@ loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<
   return k;
 }
 
+// The values the kernel rooted at `id` loads: its operands, or for a
+// pointwise tree the operands of its inlined producers too (first use first).
+std::vector<ValueId> kernelLeaves(const Graph& g, ValueId id, const std::vector<bool>& inlined) {
+  std::vector<ValueId> leaves;
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) self(self, in);
+      else if (std::find(leaves.begin(), leaves.end(), in) == leaves.end()) leaves.push_back(in);
+    }
+  };
+  collect(collect, id);
+  return leaves;
+}
+
+// Multi-output fusion. Kernels run in graph order. A group is a root R, a
+// pointwise kernel, and pointwise kernels P of R's exact shape that R
+// reads, directly or through other members or their inlined trees; the
+// group is one loop at R's position that computes every member, in id
+// order, and stores each one read outside the group (or by the caller).
+// Members read inside the group are not reloaded from memory where they
+// were just computed (a load of the element just stored, which the JIT
+// forwards from the register; a member nothing outside reads gets no store
+// at all and is folded into its readers' expressions).
+//
+// The legality rule: P may join R's group only if every kernel reading P is
+// in the group or runs after R. Moving P from its own position forward to
+// R's then reorders nothing that depends on it, and P's operands, ready at
+// P's position, are still ready at R's. Roots are taken from the last
+// kernel backwards and candidates from the highest id down, so a kernel
+// reading P is always decided before P; a group formed later has a smaller
+// root, which keeps the rule true for every group formed before.
+// lowerGraph checks the resulting order once more.
+struct Groups {
+  std::vector<ValueId> root;  // per value: the root of its group, kNoValue if not in one
+  std::vector<bool> stored;   // per member: keeps its slot and a store
+};
+
+// isKernel[v]: v is computed by a kernel rooted at v (live, not inlined, not
+// a source, not a gradient computed with its softmax-CE loss).
+Groups multiOutputGroups(const Graph& g, const std::vector<bool>& isKernel, const std::vector<bool>& inlined,
+                         const std::vector<bool>& external) {
+  const size_t n = g.size();
+  std::vector<std::vector<ValueId>> readers(n), leaves(n);
+  for (ValueId k = 0; k < static_cast<ValueId>(n); ++k) {
+    if (!isKernel[static_cast<size_t>(k)]) continue;
+    leaves[static_cast<size_t>(k)] = kernelLeaves(g, k, inlined);
+    for (ValueId v : leaves[static_cast<size_t>(k)]) readers[static_cast<size_t>(v)].push_back(k);
+  }
+  auto fusible = [&](ValueId v) {
+    const Node& nd = g.node(v);
+    return isKernel[static_cast<size_t>(v)] && nd.op->pointwise && !nd.op->lower && nd.type.dtype == DType::F32;
+  };
+  Groups gr{std::vector<ValueId>(n, kNoValue), std::vector<bool>(n, false)};
+  std::vector<bool> inGroup(n, false), seen(n, false);
+  for (ValueId r = static_cast<ValueId>(n); r-- > 0;) {
+    if (!fusible(r) || gr.root[static_cast<size_t>(r)] != kNoValue) continue;
+    const Shape& shape = g.type(r).shape;
+    std::vector<ValueId> members = {r};
+    inGroup[static_cast<size_t>(r)] = true;
+    std::priority_queue<ValueId> candidates;  // highest id first
+    std::vector<ValueId> touched;
+    auto offer = [&](ValueId m) {
+      for (ValueId v : leaves[static_cast<size_t>(m)])
+        if (!seen[static_cast<size_t>(v)] && fusible(v) && gr.root[static_cast<size_t>(v)] == kNoValue &&
+            g.type(v).shape == shape) {
+          seen[static_cast<size_t>(v)] = true;
+          touched.push_back(v);
+          candidates.push(v);
+        }
+    };
+    offer(r);
+    while (!candidates.empty()) {
+      const ValueId p = candidates.top();
+      candidates.pop();
+      bool legal = true;
+      for (ValueId k : readers[static_cast<size_t>(p)]) {
+        const ValueId at = gr.root[static_cast<size_t>(k)] != kNoValue ? gr.root[static_cast<size_t>(k)] : k;
+        legal &= inGroup[static_cast<size_t>(k)] || at > r;
+      }
+      if (!legal) continue;
+      inGroup[static_cast<size_t>(p)] = true;
+      members.push_back(p);
+      offer(p);
+    }
+    for (ValueId v : touched) seen[static_cast<size_t>(v)] = false;
+    if (members.size() > 1)
+      for (ValueId m : members) {
+        gr.root[static_cast<size_t>(m)] = r;
+        bool outside = external[static_cast<size_t>(m)] || m == r;
+        for (ValueId k : readers[static_cast<size_t>(m)]) outside |= !inGroup[static_cast<size_t>(k)];
+        gr.stored[static_cast<size_t>(m)] = outside;
+      }
+    for (ValueId m : members) inGroup[static_cast<size_t>(m)] = false;
+  }
+  return gr;
+}
+
+// The kernel of a group (members in id order, the root last). `leaves` gets
+// the values it loads, `outputs` the stored members, in buffer order.
+loop::Kernel lowerPointwiseGroup(const Graph& g, const std::vector<ValueId>& members, const std::vector<bool>& inlined,
+                                 const std::vector<bool>& stored, std::vector<ValueId>& leaves,
+                                 std::vector<ValueId>& outputs) {
+  auto isMember = [&](ValueId v) { return std::find(members.begin(), members.end(), v) != members.end(); };
+  std::vector<ValueId> computedInline;  // inlined nodes and members without a store, for the comment
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        computedInline.push_back(in);
+        self(self, in);
+      } else if (!isMember(in) && std::find(leaves.begin(), leaves.end(), in) == leaves.end()) {
+        leaves.push_back(in);
+      }
+    }
+  };
+  for (ValueId m : members) {
+    collect(collect, m);
+    if (stored[static_cast<size_t>(m)]) outputs.push_back(m);
+    else computedInline.push_back(m);
+  }
+  std::sort(computedInline.begin(), computedInline.end());
+  const ValueId root = members.back();
+  const Node& n = g.node(root);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_multi_{}", root, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(...) : {}, in one loop with", root, n.name.empty() ? "" : " " + n.name, n.op->name,
+                          typeString(n.type));
+  for (ValueId m : outputs)
+    if (m != root) k.comment += fmt::format(" %{}{} = {}(...)", m, g.node(m).name.empty() ? "" : " " + g.node(m).name,
+                                            g.node(m).op->name);
+  if (!computedInline.empty()) {
+    k.comment += ", computing inline";
+    for (ValueId v : computedInline) k.comment += fmt::format(" %{} {}", v, g.node(v).op->name);
+  }
+  std::vector<TensorType> types;
+  for (ValueId v : leaves) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  for (ValueId v : outputs) k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  uniqueBufferNames(k);
+  const Collapsed c = collapseDims(n.type.shape, types);
+  const std::vector<int> vars = newVars(k, c.out.size());
+  const Affine at = rowMajor(c.out, vars);
+  std::vector<std::pair<ValueId, loop::ExprP>> computed;  // members so far: a reload of the store, or the expression
+  auto build = [&](auto&& self, ValueId v) -> loop::ExprP {
+    std::vector<loop::ExprP> args;
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        args.push_back(self(self, in));
+        continue;
+      }
+      if (isMember(in)) {
+        auto it = std::find_if(computed.begin(), computed.end(), [&](const auto& e) { return e.first == in; });
+        args.push_back(it->second);
+        continue;
+      }
+      const size_t b = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), in) - leaves.begin());
+      args.push_back(loop::load(static_cast<int>(b), broadcastIndex(c.in[b], c.out, vars)));
+    }
+    return g.node(v).op->pointwise(args, g.node(v).attrs);
+  };
+  std::vector<Stmt> stores;
+  for (ValueId m : members) {
+    loop::ExprP value = build(build, m);
+    if (!stored[static_cast<size_t>(m)]) {
+      computed.emplace_back(m, std::move(value));
+      continue;
+    }
+    const int buf = static_cast<int>(leaves.size() + static_cast<size_t>(
+                                                         std::find(outputs.begin(), outputs.end(), m) - outputs.begin()));
+    stores.push_back(loop::store(buf, at, std::move(value)));
+    computed.emplace_back(m, loop::load(buf, at));
+  }
+  for (Stmt& st : nest(vars, c.out, std::move(stores))) k.body.push_back(std::move(st));
+  return k;
+}
+
 // Pairs each live softmax_cross_entropy_grad with a live loss on the same
 // operands: pairedGrad[loss] = grad.
 std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
@@ -288,6 +466,20 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   const std::vector<bool> inlined = opt.fuseElementwise ? inlinedPointwise(g, live, external)
                                                         : std::vector<bool>(g.size(), false);
   const std::vector<ValueId> ceGrad = opt.fuseSoftmaxCe ? softmaxCePairs(g, live) : std::vector<ValueId>(g.size(), kNoValue);
+  std::vector<ValueId> ceLoss(g.size(), kNoValue);  // the inverse of ceGrad
+  for (ValueId l = 0; l < static_cast<ValueId>(g.size()); ++l)
+    if (ceGrad[static_cast<size_t>(l)] != kNoValue) ceLoss[static_cast<size_t>(ceGrad[static_cast<size_t>(l)])] = l;
+  Groups groups{std::vector<ValueId>(g.size(), kNoValue), std::vector<bool>(g.size(), false)};
+  if (opt.fuseElementwise && opt.fuseMultiOutput) {
+    std::vector<bool> isKernel(g.size(), false);
+    for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
+      isKernel[static_cast<size_t>(v)] = live[static_cast<size_t>(v)] && !inlined[static_cast<size_t>(v)] &&
+                                         g.node(v).op->kind != OpKind::Source && ceLoss[static_cast<size_t>(v)] == kNoValue;
+    groups = multiOutputGroups(g, isKernel, inlined, external);
+  }
+  std::vector<std::vector<ValueId>> members(g.size());  // per group root, in id order
+  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
+    if (const ValueId r = groups.root[static_cast<size_t>(v)]; r != kNoValue) members[static_cast<size_t>(r)].push_back(v);
   std::vector<bool> ceGradDone(g.size(), false);
   Program p;
   p.valueSlot.assign(g.size(), -1);
@@ -297,9 +489,34 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     p.slots.push_back(std::move(s));
     return static_cast<int>(p.slots.size()) - 1;
   };
+  // Every kernel's operands must be computed before it (a check of the
+  // fusions' reordering: a value gets its slot where it is computed).
+  auto operandSlots = [&](ValueId id, const std::vector<ValueId>& operands) -> Expected<std::vector<int>> {
+    std::vector<int> slots;
+    for (ValueId v : operands) {
+      const int s = p.valueSlot[static_cast<size_t>(v)];
+      if (s < 0) return error("internal error: the kernel computing %{} reads %{} before it is computed", id, v);
+      slots.push_back(s);
+    }
+    return slots;
+  };
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)] || ceGradDone[static_cast<size_t>(id)]) continue;
     const Node& n = g.node(id);
+    if (const ValueId r = groups.root[static_cast<size_t>(id)]; r != kNoValue) {
+      if (r != id) continue;  // computed in its group's kernel, at the root
+      std::vector<ValueId> leaves, outputs;
+      loop::Kernel k = lowerPointwiseGroup(g, members[static_cast<size_t>(id)], inlined, groups.stored, leaves, outputs);
+      Launch l{static_cast<int>(p.kernels.size()), {}};
+      NNC_TRY(l.slots, operandSlots(id, leaves));
+      for (ValueId v : outputs) {
+        p.valueSlot[static_cast<size_t>(v)] = addSlot(valueName(g, v), v, g.type(v).numel());
+        l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
+      }
+      p.kernels.push_back(std::move(k));
+      p.launches.push_back(std::move(l));
+      continue;
+    }
     p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
     if (n.op->kind == OpKind::Source) continue;
     bool fused = false;
@@ -316,7 +533,7 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
       NNC_TRY(k, lowerInto(g, id, opt.training));
     }
     Launch l{static_cast<int>(p.kernels.size()), {}};
-    for (ValueId v : operands) l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
+    NNC_TRY(l.slots, operandSlots(id, operands));
     l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
     if (gr != kNoValue) {
       p.valueSlot[static_cast<size_t>(gr)] = addSlot(valueName(g, gr), gr, g.type(gr).numel());

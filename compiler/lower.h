@@ -1,8 +1,8 @@
 // Lowering: graph nodes to loop-IR kernels. Each op's registry entry gives its
 // rule: `pointwise` (a scalar formula; broadcasting and the loops are
 // generic) or `lower` (statements written against the node's buffers).
-// lowerGraph turns a graph into a Program: one kernel per node, in graph
-// order, over slots of one arena (one slot per value for now).
+// lowerGraph turns a graph into a Program: one kernel per node (or per group
+// of fused nodes), in graph order, over slots of one arena.
 #pragma once
 #include <string>
 #include <vector>
@@ -85,6 +85,11 @@ struct LowerOptions {
   // Chains of pointwise ops run as one loop: a pointwise value used once, by
   // a pointwise op of its shape, is computed where it is used.
   bool fuseElementwise = true;
+  // With fuseElementwise: a pointwise kernel whose values feed another
+  // pointwise kernel of the same shape is computed in that kernel's loop,
+  // which stores both (multi-output fusion: Adam's m', v' and W' in one
+  // loop). The legality rule is at multiOutputGroups in lower.cpp.
+  bool fuseMultiOutput = true;
   // softmax_cross_entropy and its gradient on the same operands run as one
   // kernel (one exp sweep per row instead of three).
   bool fuseSoftmaxCe = true;

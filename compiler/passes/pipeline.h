@@ -20,7 +20,8 @@ namespace nnc {
 //   pool        relu before max-pooling computed inside the pooling (and its gradient)
 //   epilogue    bias and activation applied in the GEMM's store
 //   softmax_ce  softmax cross-entropy's loss and gradient in one kernel
-//   elementwise pointwise chains in one loop
+//   elementwise pointwise chains in one loop, and same-shape pointwise kernels
+//               along producer→consumer edges in one loop storing each (multi-output)
 const std::vector<std::string>& fusionNames();
 
 struct PassOptions {
