@@ -71,7 +71,7 @@ TEST_CASE("nnc eval without an input value says which input", "[cli]") {
   CHECK_THAT(r.err, Catch::Contains("no value given for input 'x' (f32[100, 784])"));
 }
 
-TEST_CASE("nnc graph prints the IR; --dot prints Graphviz", "[cli][golden]") {
+TEST_CASE("nnc graph prints the IR, --dot prints Graphviz", "[cli][golden]") {
   auto r = runCli({"graph", sourcePath("examples/three_layer.nn")});
   REQUIRE(r.code == 0);
   CHECK(test::matchesGolden(r.out, "three_layer.graph"));
@@ -248,7 +248,7 @@ TEST_CASE("nnc run: -O0 and the default give the same first 20 losses", "[cli][t
   }
 }
 
-TEST_CASE("nnc bench prints fused against unfused; --no-fuse and --dump-after are checked", "[cli][passes]") {
+TEST_CASE("nnc bench prints fused against unfused, --no-fuse and --dump-after are checked", "[cli][passes]") {
   auto r = runCli({"bench", sourcePath("examples/three_layer.nn"), "--min-time", "0.01", "--json"});
   INFO(r.err);
   REQUIRE(r.code == 0);

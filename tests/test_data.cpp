@@ -286,7 +286,7 @@ TEST_CASE("test fraction: a seeded, reproducible, disjoint split", "[data]") {
   CHECK_THAT(errorOf(loadData(s, 7)), Contains("test fraction 1 is not between 0 and 1"));
 }
 
-TEST_CASE("splitValidation: seeded and disjoint; too small is an error", "[data]") {
+TEST_CASE("splitValidation: seeded and disjoint, too small is an error", "[data]") {
   auto d = loadData(csvSpec("csv/many.csv"), 7);
   REQUIRE(d);
   Dataset train = d->train, again = d->train;

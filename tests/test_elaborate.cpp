@@ -93,7 +93,7 @@ TEST_CASE("gates: truth tables of AND, NAND, OR and XOR", "[elaborate][interp]")
   CHECK(evalOutput(c.model->graph, "XOR") == std::vector<double>{0, 1, 1, 0});
 }
 
-TEST_CASE("dropout is x times a mask; batchnorm creates its statistics", "[elaborate]") {
+TEST_CASE("dropout is x times a mask, batchnorm creates its statistics", "[elaborate]") {
   auto c = compile("model m { input x: f32[4, 3] output y = batchnorm(dropout(x, 0.25)) }");
   REQUIRE(c.model);
   const Graph& g = c.model->graph;

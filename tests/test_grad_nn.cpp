@@ -339,7 +339,7 @@ TEST_CASE("im2col and col2im gradients", "[grad]") {
   requireGradientsMatch("col2im", {{randomTensor({n * 9, c * 6}, 2)}}, back, linear());
 }
 
-TEST_CASE("dropout_mask passes no gradient; the mul applying it does", "[grad]") {
+TEST_CASE("dropout_mask passes no gradient, the mul applying it does", "[grad]") {
   Graph g;
   g.name = "dropout";
   std::vector<double> xs;

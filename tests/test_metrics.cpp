@@ -166,7 +166,7 @@ TEST_CASE("metrics JSONL has one object per line and null for NaN", "[metrics]")
         "{\"epoch\":0,\"step\":0,\"split\":\"q\\\"\\\\\\n\",\"loss\":null,\"accuracy\":null,\"samples_per_sec\":null}\n");
 }
 
-TEST_CASE("metrics files are written by extension; others and missing folders are errors in words", "[metrics]") {
+TEST_CASE("metrics files are written by extension, others and missing folders are errors in words", "[metrics]") {
   TempDir dir;
   MetricsLog log = smallLog();
   std::string csv = (dir.path / "m.csv").string(), jsonl = (dir.path / "m.jsonl").string();
