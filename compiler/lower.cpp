@@ -517,6 +517,12 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
       p.launches.push_back(std::move(l));
       continue;
     }
+    if (opt.planMemory && opt.aliasViews && n.op->view && !external[static_cast<size_t>(id)] &&
+        g.node(n.inputs[0]).op->kind != OpKind::Source) {
+      NNC_TRY(const std::vector<int> in, operandSlots(id, n.inputs));
+      p.valueSlot[static_cast<size_t>(id)] = in[0];
+      continue;
+    }
     p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
     if (n.op->kind == OpKind::Source) continue;
     bool fused = false;

@@ -93,6 +93,10 @@ struct LowerOptions {
   // softmax_cross_entropy and its gradient on the same operands run as one
   // kernel (one exp sweep per row instead of three).
   bool fuseSoftmaxCe = true;
+  // With planMemory: a view (reshape, flatten) of a computed value shares its
+  // operand's slot instead of copying it. Views of sources, and views the
+  // caller reads (targets, commits), keep a slot and a copy of their own.
+  bool aliasViews = true;
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;

@@ -80,6 +80,9 @@ struct OpDef {
   BranchFn branches = nullptr;  // set for non-smooth ops
   PointwiseFn pointwise = nullptr;
   LowerFn lower = nullptr;
+  // The result is the operand's data under another type (reshape, flatten):
+  // lowering gives it the operand's slot and no kernel.
+  bool view = false;
   OpKind kind = OpKind::Compute;
   // Made only by the optimizer's fusions (compiler/passes/), after
   // differentiation: the DSL cannot call it and it has no gradient rule.

@@ -69,6 +69,42 @@ TEST_CASE("memory plan: live slots never overlap, and the arena shrinks", "[lowe
   }
 }
 
+TEST_CASE("memory plan: reshape and flatten of computed values share their operand's slot", "[lower][memory]") {
+  std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/simple_convnet.nn");
+  std::stringstream text;
+  text << in.rdbuf();
+  SourceManager sm;
+  auto m = cli::compileSource(sm, "simple_convnet.nn", text.str());
+  REQUIRE(m);
+  auto step = buildTrainStep(m->graph, m->train);
+  REQUIRE(step);
+  const Graph& g = step->grads.graph;
+  auto lower = [&](bool alias) {
+    LowerOptions lo;
+    lo.training = true;
+    lo.commits = step->updates;
+    lo.aliasViews = alias;
+    auto p = lowerGraph(g, {g.loss}, lo);
+    REQUIRE(p);
+    return p.take();
+  };
+  const Program aliased = lower(true), copied = lower(false);
+  // Among them the forward's flatten of the pooled map and the backward's
+  // reshape of its gradient back to [N, C, H, W].
+  int views = 0;
+  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v) {
+    const Node& n = g.node(v);
+    if (!n.op->view || aliased.valueSlot[static_cast<size_t>(v)] < 0) continue;
+    INFO(n.op->name << " %" << v);
+    ++views;
+    CHECK(aliased.valueSlot[static_cast<size_t>(v)] == aliased.valueSlot[static_cast<size_t>(n.inputs[0])]);
+    CHECK(copied.valueSlot[static_cast<size_t>(v)] != copied.valueSlot[static_cast<size_t>(n.inputs[0])]);
+  }
+  CHECK(views >= 2);
+  CHECK(aliased.launches.size() + static_cast<size_t>(views) == copied.launches.size());
+  CHECK(aliased.arenaFloats < copied.arenaFloats);
+}
+
 TEST_CASE("elementwise chains: a single-use pointwise value is computed inside its consumer", "[lower][fusion]") {
   std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/mnist_mlp.nn");
   std::stringstream text;

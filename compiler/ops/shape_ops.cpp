@@ -359,6 +359,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .eval = copyEval,
                .grad = reshapeGrad,
                .lower = copyLower,
+               .view = true,
                .summary = "same elements, new shape (one -1 is inferred)"});
   r.push_back({.name = "flatten",
                .operands = {"x"},
@@ -367,6 +368,7 @@ void addShapeOps(std::vector<OpDef>& r) {
                .eval = copyEval,
                .grad = reshapeGrad,
                .lower = copyLower,
+               .view = true,
                .summary = "keep dims before axis, merge the rest into one: [N, C, H, W] -> [N, C*H*W]"});
   r.push_back({.name = "transpose",
                .operands = {"x"},
