@@ -50,11 +50,94 @@ int64_t weightGradChunks(const ConvGeom& g) {
   return std::clamp<int64_t>(1 + (int64_t(4) << 20) / size, 1, std::min<int64_t>(g.n, 64));
 }
 
+// Small windows over unpadded images at stride 1 (simple_convnet's 5×5 on
+// one channel: K = 25) go direct (gemm::Direct): with K that short, packing
+// the patches costs as much as the products. A function of the shapes only,
+// as every choice here.
+bool directFits(const ConvGeom& g, int act) {
+  return g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && act <= kActRelu && g.patchSize() <= 64 && g.ow() >= 8;
+}
+
+// The pooling of conv2d(…, pool): y[f, py, px] = the max over the pool×pool
+// window of z[f, ·, ·] (rows of z from the window's first, ow to a row), then
+// + bias[f] and act. max commutes with adding a constant and with relu (both
+// monotone, also in rounding), so this equals pooling act(z + bias).
+void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
+              int64_t ldy) {
+  const int64_t pw = ow / pool;
+  if (pool == 2) {  // the common case, written so that it vectorizes
+    for (int64_t f = 0; f < nf; ++f) {
+      const float* __restrict r0 = z + f * ldz;
+      const float* __restrict r1 = r0 + ow;
+      float* __restrict out = y + f * ldy;
+      const float b = bias ? bias[f] : 0.0f;
+      for (int64_t px = 0; px < pw; ++px) {
+        const float m = std::max(std::max(r0[2 * px], r0[2 * px + 1]), std::max(r1[2 * px], r1[2 * px + 1])) + b;
+        out[px] = act == kActRelu ? (m > 0.0f ? m : 0.0f) : m;
+      }
+    }
+    return;
+  }
+  for (int64_t f = 0; f < nf; ++f)
+    for (int64_t px = 0; px < pw; ++px) {
+      float m = z[f * ldz + px * pool];
+      for (int64_t i = 0; i < pool; ++i)
+        for (int64_t j = 0; j < pool; ++j) m = std::max(m, z[f * ldz + i * ow + px * pool + j]);
+      if (bias) m += bias[f];
+      y[f * ldy + px] = act == kActRelu ? (m > 0.0f ? m : 0.0f) : m;
+    }
+}
+
 }  // namespace
 
-void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
+void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act, int64_t pool) {
   const int64_t s = g.oh() * g.ow(), cg = g.c / g.groups, fg = g.f / g.groups, k = g.patchSize();
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
+  const bool direct = directFits(g, act);
+  if (pool > 0) {
+    // Per image and group: z, the convolution before bias and act, a band
+    // of filters and pool rows at a time (direct), or whole (the GEMM), then
+    // its windows' maxima.
+    const int64_t ph = g.oh() / pool, pw = g.ow() / pool, band = 8;
+    forItems(g.n, [&](int64_t b, bool serial) {
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const float* img = x + (b * g.c + gi * cg) * g.h * g.w;
+        const float* wg = w + gi * fg * k;
+        const float* bg = bias ? bias + gi * fg : nullptr;
+        float* out = y + (b * g.f + gi * fg) * ph * pw;
+        if (direct) {
+          float* z = threadBuffer(size_t(band * pool * g.ow()));
+          for (int64_t f0 = 0; f0 < fg; f0 += band) {
+            const int64_t nf = std::min(band, fg - f0);
+            for (int64_t py = 0; py < ph; ++py) {
+              gemm::direct(gemm::Direct{img, wg + f0 * k, nullptr, z, cg, g.h, g.w, nf, g.kh, g.kw, py * pool,
+                                        (py + 1) * pool, pool * g.ow(), 0});
+              poolRows(z, nf, pool * g.ow(), g.ow(), pool, bg ? bg + f0 : nullptr, act, out + f0 * ph * pw + py * pw,
+                       ph * pw);
+            }
+          }
+        } else {
+          float* z = threadBuffer(size_t(fg * s));
+          const gemm::Patches p = patchesOf(g, img, false);
+          gemm::Args a{false, false, false, fg, s, k, wg, k, nullptr, 0, z, s, 0};
+          a.patch = &p;
+          a.serial = serial;
+          gemm::run(a);
+          for (int64_t py = 0; py < ph; ++py)
+            poolRows(z + py * pool * g.ow(), fg, s, g.ow(), pool, bg, act, out + py * pw, ph * pw);
+        }
+      }
+    });
+    return;
+  }
+  if (direct) {
+    forItems(g.n, [&](int64_t b, bool) {
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        gemm::direct(gemm::Direct{x + (b * g.c + gi * cg) * g.h * g.w, w + gi * fg * k, bias ? bias + gi * fg : nullptr,
+                                  y + (b * g.f + gi * fg) * s, cg, g.h, g.w, fg, g.kh, g.kw, 0, g.oh(), s, act});
+    });
+    return;
+  }
   forItems(g.n, [&](int64_t b, bool serial) {
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const gemm::Patches p = patchesOf(g, x + (b * g.c + gi * cg) * g.h * g.w, false);
@@ -140,8 +223,9 @@ nnc::ConvGeom geomOf(int64_t N, int64_t C, int64_t H, int64_t W, int64_t F, int6
 
 extern "C" void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C,
                            int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
-                           int64_t PW, int64_t groups, int64_t has_bias, int64_t act) {
-  nnc::conv2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, w, has_bias ? bias : nullptr, y, int(act));
+                           int64_t PW, int64_t groups, int64_t has_bias, int64_t act, int64_t pool) {
+  nnc::conv2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, w, has_bias ? bias : nullptr, y, int(act),
+              pool);
 }
 
 extern "C" void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, int64_t N, int64_t C, int64_t H,

@@ -38,7 +38,16 @@ enum ConvAct : int { kActNone = 0, kActRelu = 1, kActSigmoid = 2, kActTanh = 3 }
 // y_n,g [f/groups, oh·ow] = W_g [f/groups, K] · P_n,g [K, oh·ow], the weights read in place, the
 // result written straight in NCHW. Parallel over images (or inside the GEMM when there are fewer
 // images than threads).
-void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act);
+//
+// pool > 0 (act none or relu): max-pooling follows, pool×pool windows at stride pool, and
+// y [n, f, oh/pool, ow/pool] holds only the window maxima (rows and columns past the last whole
+// window are dropped, as maxpool2d's). The convolution's result never reaches memory: it is
+// computed a few rows at a time into a per-thread buffer and pooled from there.
+//
+// Small windows over unpadded images at stride 1 (K <= 64) are computed directly
+// (gemm_kernel.h, Direct), without the GEMM's packing.
+void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act,
+            int64_t pool = 0);
 
 // dw [f, c/groups, kh, kw] = Σ_n Σ_{oy, ox} dy[n, f, oy, ox] · x[n, g·c/groups + c', oy·sh + i − ph,
 // ox·sw + j − pw] (overwritten). Per image and group dW_g += dy_n,g [f/groups, oh·ow] · P_n,gᵀ; the
@@ -60,7 +69,7 @@ extern "C" {
 // has_bias is 0 the bias pointer is not read.
 void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C, int64_t H,
                 int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
-                int64_t groups, int64_t has_bias, int64_t act);
+                int64_t groups, int64_t has_bias, int64_t act, int64_t pool);
 void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, int64_t N, int64_t C, int64_t H, int64_t W,
                             int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                             int64_t groups);

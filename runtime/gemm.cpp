@@ -153,6 +153,8 @@ void addPatches(const Patches& geometry, float* img, const float* col, int64_t l
   currentIsa().addPatches(geometry, img, col, ldcol, p0, count);
 }
 
+void direct(const Direct& d) { currentIsa().direct(d); }
+
 void run(Args g) {
   const int64_t M = g.M, N = g.N, K = g.K;
   if (M <= 0 || N <= 0) return;

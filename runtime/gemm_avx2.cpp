@@ -64,7 +64,7 @@ struct Cfg {
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches}; }
+Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv}; }
 
 }  // namespace nnc::gemm
 

@@ -60,6 +60,6 @@ struct Cfg {
 
 }  // namespace
 
-Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches}; }
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv}; }
 
 }  // namespace nnc::gemm

@@ -48,6 +48,23 @@ struct Args {
   bool hasEpilogue() const { return biasKind != 0 || act != 0; }
 };
 
+// A convolution whose window is small (conv.cpp decides), computed directly:
+// rows [oy0, oy1) of one image's y [F, OH, OW] = act(bias[f] + Σ_k w[f·K + k]
+// · x[c, oy + i, ox + j]) with k = (c·KH + i)·KW + j, K = C·KH·KW, stride 1,
+// no padding, act 0 (none) or 1 (relu), bias null for none; row oy of filter
+// f is stored at y + f·ldf + (oy − oy0)·OW. The register tile holds several
+// filters by two vectors of one output row and reads the image rows in
+// place: no packing, which is most of the cost of a GEMM whose K is 25.
+struct Direct {
+  const float* x;     // [C, H, W]
+  const float* w;     // [F, K]
+  const float* bias;  // [F] or null
+  float* y;
+  int64_t C, H, W, F, KH, KW;
+  int64_t oy0, oy1, ldf;
+  int act;
+};
+
 // One instruction set's implementation: computes C[m0:m1, n0:n1] (all of K),
 // packing into this thread's scratch buffers.
 struct Isa {
@@ -56,6 +73,7 @@ struct Isa {
   void (*block)(const Args&, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
   // addPatches (below) in this instruction set.
   void (*addPatches)(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count);
+  void (*direct)(const Direct& d);
 };
 
 Isa avx512Isa();
@@ -74,6 +92,9 @@ void epilogue(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 // gives the shapes (its x is not read). Elements are added in a fixed order
 // (k, then position), with the current instruction set's vectors.
 void addPatches(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count);
+
+// Direct (above) in the current instruction set, on the calling thread.
+void direct(const Direct& d);
 
 // The threaded driver behind sgemm: any Args (patches, epilogue included).
 // Nothing for M or N <= 0; for K <= 0, C = epilogue(accumulate ? C : 0). kc

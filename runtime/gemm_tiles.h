@@ -582,3 +582,76 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     }
   }
 }
+
+// ---- Direct convolution (gemm_kernel.h, Direct) ----
+
+// Filters per register tile: with two vectors each, 16 accumulators of 32
+// zmm registers, 8 of 16 ymm or xmm ones.
+constexpr int kDirectRows = V::W >= 16 ? 8 : 4;
+
+// y[f0 : f0 + rows, oy, ox : ox + NVEC·W] under the masks m: the taps k
+// outermost, each image vector loaded once for all the tile's filters. Rows
+// beyond `rows` repeat the last filter's weights and are not stored. Each
+// sum runs over k in order, then the bias, as the GEMM's tiles do.
+template <int NVEC>
+void directTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64_t oy, int64_t ox,
+                const typename V::Mask* m) {
+  using T = typename V::T;
+  const int64_t K = d.C * d.KH * d.KW, OW = d.W - d.KW + 1;
+  const float* w[kDirectRows];
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) w[r] = d.w + (f0 + (r < rows ? r : rows - 1)) * K;
+  T acc[kDirectRows][NVEC];
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NVEC; ++v) acc[r][v] = V::zero();
+  const float* src = d.x + oy * d.W + ox;
+  for (int64_t k = 0; k < K; ++k) {
+    T xv[NVEC];
+#pragma GCC unroll 2
+    for (int v = 0; v < NVEC; ++v) xv[v] = V::loadm(src + tap[k] + v * V::W, m[v]);
+#pragma GCC unroll 8
+    for (int r = 0; r < kDirectRows; ++r) {
+      const T wr = V::bcast(w[r][k]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NVEC; ++v) acc[r][v] = V::fma(wr, xv[v], acc[r][v]);
+    }
+  }
+  // Every index into acc a constant (the guard inside the unrolled loop),
+  // or GCC keeps acc in memory.
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) {
+    if (r >= rows) break;
+    const T b = V::bcast(d.bias ? d.bias[f0 + r] : 0.0f);
+    float* out = d.y + (f0 + r) * d.ldf + (oy - d.oy0) * OW + ox;
+#pragma GCC unroll 2
+    for (int v = 0; v < NVEC; ++v) {
+      T o = V::add(acc[r][v], b);
+      if (d.act == 1) o = V::relu(o);
+      V::storem(out + v * V::W, m[v], o);
+    }
+  }
+}
+
+void directConv(const Direct& d) {
+  const int64_t OW = d.W - d.KW + 1;
+  // The image offset of each tap k = (c·KH + i)·KW + j (conv.cpp admits K <= 64).
+  int64_t tap[64];
+  for (int64_t c = 0, k = 0; c < d.C; ++c)
+    for (int64_t i = 0; i < d.KH; ++i)
+      for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
+  for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
+    const int rows = int(lesser(kDirectRows, d.F - f0));
+    for (int64_t oy = d.oy0; oy < d.oy1; ++oy)
+      for (int64_t ox = 0; ox < OW; ox += 2 * V::W) {
+        const int64_t left = OW - ox;
+        const typename V::Mask m[2] = {V::mask(int(lesser(V::W, left))),
+                                       V::mask(int(left > V::W ? lesser(V::W, left - V::W) : 0))};
+        if (left > V::W)
+          directTile<2>(d, tap, f0, rows, oy, ox, m);
+        else
+          directTile<1>(d, tap, f0, rows, oy, ox, m);
+      }
+  }
+}

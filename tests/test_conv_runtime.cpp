@@ -142,8 +142,24 @@ void checkConv(const ConvGeom& g, bool bias, int act, uint32_t seed) {
     const nnc::Tensor want = reference("conv2d", in, convAttrs(g)), mag = reference("conv2d", absIn, convAttrs(g));
     std::vector<float> y(size_t(g.n * g.f * oh * ow), poison);
     nnc_conv2d(x.data(), w.data(), bias ? bf.data() : &poison, y.data(), g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.sh,
-               g.sw, g.ph, g.pw, g.groups, bias, act);
+               g.sw, g.ph, g.pw, g.groups, bias, act, 0);
     requireClose("conv2d", y, want, mag, g.patchSize(), act, context);
+  }
+  // Forward with max-pooling after it (none or relu), against the fused op's
+  // reference: conv2d, act, maxpool2d.
+  for (int64_t pool : {2, 3}) {
+    if (act > 1 || oh < pool || ow < pool) continue;
+    std::vector<nnc::Tensor> in{tensorOf(xs, x), tensorOf(ws, w)}, absIn{tensorOf(xs, x, true), tensorOf(ws, w, true)};
+    if (bias) in.push_back(tensorOf({g.f}, bf)), absIn.push_back(tensorOf({g.f}, bf, true));
+    nnc::Attrs a = convAttrs(g);
+    a.set("pool", pool);
+    const nnc::Tensor mag = reference("conv2d_pool_fused", absIn, a);
+    a.set("act", std::string(act == 1 ? "relu" : "none"));
+    const nnc::Tensor want = reference("conv2d_pool_fused", in, a);
+    std::vector<float> y(size_t(g.n * g.f * (oh / pool) * (ow / pool)), poison);
+    nnc_conv2d(x.data(), w.data(), bias ? bf.data() : &poison, y.data(), g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.sh,
+               g.sw, g.ph, g.pw, g.groups, bias, act, pool);
+    requireClose("conv2d pooled", y, want, mag, g.patchSize(), 0, context + " pool " + std::to_string(pool));
   }
   // Weight gradient (dw starts as poison: it must be overwritten).
   {
@@ -216,6 +232,12 @@ std::vector<ConvGeom> edgeGeoms() {
       {1, 2, 70, 70, 3, 2, 2, 1, 1, 0, 0, 1},      // 4761 positions: several column blocks
       {2, 1, 28, 28, 30, 5, 5, 1, 1, 0, 0, 1},     // simple_convnet's convolution
       {1, 4, 3, 3, 2, 5, 5, 1, 1, 2, 2, 1},        // 5×5 on 3×3 with pad 2
+      // Direct (stride 1, no padding, K <= 64, rows of 8 or more windows):
+      {2, 3, 10, 40, 9, 3, 3, 1, 1, 0, 0, 1},      // rows of 38: two tiles, filters past a tile's 8
+      {1, 2, 6, 18, 5, 3, 3, 1, 1, 0, 0, 1},       // rows of exactly 16
+      {3, 4, 9, 20, 6, 2, 3, 1, 1, 0, 0, 2},       // two groups
+      {1, 4, 7, 21, 3, 4, 4, 1, 1, 0, 0, 1},       // K = 64, the largest direct one
+      {1, 8, 7, 21, 3, 3, 3, 1, 1, 0, 0, 1},       // K = 72: the GEMM again
   };
 }
 
@@ -249,7 +271,7 @@ TEST_CASE("conv2d's relu maps NaN to 0 and keeps the sign of the rest", "[conv_r
   // reference's x > 0 ? x : 0.
   const std::vector<float> x{NAN, -1.0f, 2.0f, -0.0f}, w{1.0f};
   std::vector<float> y(4, -777.0f);
-  nnc_conv2d(x.data(), w.data(), w.data(), y.data(), 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1);
+  nnc_conv2d(x.data(), w.data(), w.data(), y.data(), 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0);
   CHECK(y == std::vector<float>{0.0f, 0.0f, 2.0f, 0.0f});
 }
 

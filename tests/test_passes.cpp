@@ -161,13 +161,34 @@ TEST_CASE("fusions fire only where legal", "[passes]") {
     REQUIRE(opsOf(o.graph) == "conv2d_fused maxpool2d");
     CHECK(o.graph.node(o.map[m.graph.findByName("c")]).attrs.s("act") == "relu");
   }
-  SECTION("relu then pooling, nothing else reads the relu") {
+  SECTION("relu then pooling, nothing else reads the convolution: the pooling goes into it") {
     Elaborated m = compile(sm, R"(model m {
       input x: f32[2, 1, 6, 6]
       output pooled = maxpool2d(relu(conv2d(x, filters = 2, kernel = 3)), kernel = 2)
     })");
     const Optimized o = optimize(m.graph, rootsOf(m.graph));
+    REQUIRE(opsOf(o.graph) == "conv2d_pool_fused");
+    const Node& p = o.graph.node(o.map[m.graph.findByName("pooled")]);
+    CHECK(p.attrs.s("act") == "relu");
+    CHECK(p.attrs.i("pool") == 2);
+    CHECK(typeString(p.type) == "f32[2, 2, 2, 2]");
+  }
+  SECTION("relu then a pooling whose windows overlap: only the relu goes into the pooling") {
+    Elaborated m = compile(sm, R"(model m {
+      input x: f32[2, 1, 6, 6]
+      output pooled = maxpool2d(relu(conv2d(x, filters = 2, kernel = 3)), kernel = 2, stride = 1)
+    })");
+    const Optimized o = optimize(m.graph, rootsOf(m.graph));
     CHECK(opsOf(o.graph) == "conv2d_fused maxpool2d_relu");
+  }
+  SECTION("training: the relu's gradient reads the convolution, which keeps its store") {
+    SourceManager sm2;
+    Elaborated m = loadFile(sm2, "examples/simple_convnet.nn");
+    TrainGraph t = trainGraph(m);
+    const Optimized o = optimize(t.step.grads.graph, t.roots);
+    const std::string ops = opsOf(o.graph);
+    CHECK(ops.find("conv2d_pool_fused") == std::string::npos);
+    CHECK(ops.find("maxpool2d_relu ") != std::string::npos);
   }
   SECTION("a pre-activation read by another op keeps its own store") {
     Elaborated m = compile(sm, R"(model m {

@@ -63,6 +63,7 @@ Status lowerConvFused(LowerArgs& a) {
   std::vector<int64_t> ints = convInts(convWindows(x, w, a.attrs()), w[0], a.attrs().i("groups"));
   ints.push_back(bias);
   ints.push_back(actCode(a.attrs().s("act")));
+  ints.push_back(a.attrs().has("pool") ? a.attrs().i("pool") : 0);
   a.k.body.push_back(loop::call("nnc_conv2d", {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
   return ok();
@@ -86,6 +87,36 @@ Status lowerConvTransposeFused(LowerArgs& a) {
                                 {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
   return ok();
+}
+
+// conv2d_pool_fused: the convolution's type, its spatial axes divided by
+// the pool (the last partial window dropped, as maxpool2d's).
+Expected<TensorType> convPoolShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkAct("conv2d_pool_fused", a));
+  const std::string& act = a.s("act");
+  if (act != "none" && act != "relu") return error("conv2d_pool_fused: act must be none or relu, got \"{}\"", act);
+  const int64_t pool = a.i("pool");
+  NNC_TRY(TensorType t, findOp("conv2d")->shape(in, a));
+  if (pool < 1 || t.shape[2] < pool || t.shape[3] < pool)
+    return error("conv2d_pool_fused: pool {} must be at least 1 and fit the convolution's result {}", pool,
+                 typeString(t));
+  t.shape[2] /= pool;
+  t.shape[3] /= pool;
+  return t;
+}
+
+// maxpool2d(act(conv2d(x, W) + b), kernel = stride = pool), by those ops' rules.
+Status convPoolEval(const EvalArgs& e) {
+  NNC_TRY(const TensorType zt, findOp("conv2d")->shape({e.in[0]->type, e.in[1]->type}, e.attrs));
+  Tensor z(zt);
+  NNC_CHECK(findOp("conv2d")->eval(EvalArgs{e.in, e.attrs, z, e.env}));
+  if (e.attrs.s("act") != "none") NNC_CHECK(applyElementwise(e.attrs.s("act"), z, e.env));
+  const int64_t pool = e.attrs.i("pool");
+  Attrs pa;
+  pa.set("kernel", std::vector<int64_t>{pool, pool});
+  pa.set("stride", std::vector<int64_t>{pool, pool});
+  pa.set("pad", std::vector<int64_t>{0});
+  return findOp("maxpool2d")->eval(EvalArgs{{&z}, pa, e.out, e.env});
 }
 
 // matmul's dims: op(a) is [M, K] (leading axes of a fold into M), op(b) [K, N].
@@ -137,6 +168,17 @@ void addFusedOps(std::vector<OpDef>& r) {
                .lower = lowerConvFused,
                .internal = true,
                .summary = "conv2d with im2col implicit (patches packed from the image) and a bias + act epilogue"});
+  r.push_back({.name = "conv2d_pool_fused",
+               .operands = {"x", "W", "b"},
+               .minOperands = 2,
+               .attrs = attrsOf(r, "conv2d", {kAct, {"pool", AttrKind::Int, std::nullopt}}),
+               .shape = convPoolShape,
+               .eval = convPoolEval,
+               .noGradient = true,
+               .lower = lowerConvFused,
+               .internal = true,
+               .summary = "conv2d_fused, then max-pooling over pool×pool windows at stride pool; the convolution's "
+                          "result is never stored"});
   r.push_back({.name = "conv2d_grad_weight_fused",
                .operands = {"x", "dy"},
                .attrs = attrsOf(r, "conv2d_grad_weight"),

@@ -4,6 +4,11 @@
 // Backward, step(z)·maxpool2d_grad(relu(z), dy) is the pooling gradient
 // whose scan starts from 0 (a window with no positive element passes no
 // gradient), one kernel instead of three.
+// When nothing else reads the convolution before the relu (inference), the
+// pooling moves into the convolution (conv2d_pool_fused), whose [N, C, H, W]
+// result is then never stored either.
+#include <algorithm>
+
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {
@@ -16,6 +21,26 @@ ValueId reluOperand(const Graph& g, ValueId v, const std::vector<bool>& external
   return n.op->name == "relu" && !external[static_cast<size_t>(v)] ? n.inputs[0] : kNoValue;
 }
 
+bool isConvWithoutAct(const Graph& g, ValueId v) {
+  const Node& n = g.node(v);
+  return n.op->name == "conv2d_fused" && n.attrs.s("act") == "none";
+}
+
+// k when a pooling's windows are k×k at stride k without padding over an
+// [N, C, H, W] value (they tile it), else 0.
+int64_t tilingPool(const Attrs& a, const Shape& in) {
+  const std::vector<int64_t>& k = a.ints("kernel");
+  std::vector<int64_t> s = a.ints("stride");
+  if (s.empty()) s = k;
+  const std::vector<int64_t>& p = a.ints("pad");
+  const bool unpadded = std::all_of(p.begin(), p.end(), [](int64_t x) { return x == 0; });
+  auto same = [](const std::vector<int64_t>& v, int64_t x) {
+    return std::all_of(v.begin(), v.end(), [&](int64_t y) { return y == x; });
+  };
+  if (in.size() != 4 || k.empty() || !unpadded || !same(k, k[0]) || !same(s, k[0])) return 0;
+  return k[0];
+}
+
 }  // namespace
 
 Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) {
@@ -25,6 +50,20 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) 
     const Node& n = g.node(id);
     if (n.op->name == "maxpool2d") {
       if (const ValueId z = reluOperand(g, n.inputs[0], external); z != kNoValue) {
+        if (const int64_t pool = tilingPool(n.attrs, g.type(z).shape);
+            pool > 0 && isConvWithoutAct(g, z) && !external[static_cast<size_t>(z)] &&
+            users[static_cast<size_t>(z)].size() == 1 && users[static_cast<size_t>(n.inputs[0])].size() == 1) {
+          // Nothing else reads the convolution or its relu (inference: the
+          // train step's relu gradient reads z): pool inside the convolution.
+          const Node& conv = g.node(z);
+          Attrs a = conv.attrs;
+          a.set("act", std::string("relu"));
+          a.set("pool", pool);
+          std::vector<ValueId> in;
+          for (ValueId v : conv.inputs) in.push_back(r[v]);
+          NNC_CHECK(r.replace(id, "conv2d_pool_fused", std::move(in), std::move(a)));
+          continue;
+        }
         NNC_CHECK(r.replace(id, "maxpool2d_relu", {r[z]}, n.attrs));
         continue;
       }
