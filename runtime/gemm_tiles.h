@@ -634,6 +634,80 @@ void directTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64
   }
 }
 
+// The same over the rows [oy0, oy1) flattened: positions [q, q + NVEC·W)
+// of the OW·(oy1 − oy0) windows in row order (count of them left), each
+// vector's lanes from at most two image rows (OW >= W): a run to the end of
+// one row, then masked into the lanes after it, the next row's first
+// windows. No lane is wasted on a row's ragged end, and the stores are
+// whole vectors of y's contiguous rows.
+template <int NVEC, typename VV = V>
+void directFlatTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64_t q, int64_t count) {
+  using T = typename VV::T;
+  using Mask = typename VV::Mask;
+  const int64_t K = d.C * d.KH * d.KW, OW = d.W - d.KW + 1;
+  const float* w[kDirectRows];
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) w[r] = d.w + (f0 + (r < rows ? r : rows - 1)) * K;
+  const float* srcA[NVEC];
+  const float* srcB[NVEC];
+  Mask mA[NVEC], mB[NVEC], all[NVEC];
+#pragma GCC unroll 4
+  for (int v = 0; v < NVEC; ++v) {
+    const int64_t at = q + v * VV::W, n = lesser(VV::W, count - at > 0 ? count - at : 0);
+    const int64_t oy = d.oy0 + at / OW, ox = at % OW, first = lesser(n, OW - ox);
+    srcA[v] = d.x + oy * d.W + ox;
+    srcB[v] = n > first ? d.x + (oy + 1) * d.W - first : srcA[v];  // lane l reads srcB[v] + l
+    mA[v] = VV::range(0, int(first));
+    mB[v] = VV::range(int(first), int(n));
+    all[v] = VV::range(0, int(n));
+  }
+  T acc[kDirectRows][NVEC];
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NVEC; ++v) acc[r][v] = VV::zero();
+  for (int64_t k = 0; k < K; ++k) {
+    T xv[NVEC];
+#pragma GCC unroll 4
+    for (int v = 0; v < NVEC; ++v) xv[v] = VV::loadInto(VV::loadm(srcA[v] + tap[k], mA[v]), srcB[v] + tap[k], mB[v]);
+#pragma GCC unroll 8
+    for (int r = 0; r < kDirectRows; ++r) {
+      const T wr = VV::bcast(w[r][k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NVEC; ++v) acc[r][v] = VV::fma(wr, xv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) {
+    if (r >= rows) break;
+    const T b = VV::bcast(d.bias ? d.bias[f0 + r] : 0.0f);
+    float* out = d.y + (f0 + r) * d.ldf + q;
+#pragma GCC unroll 4
+    for (int v = 0; v < NVEC; ++v) {
+      T o = VV::add(acc[r][v], b);
+      if (d.act == 1) o = VV::relu(o);
+      VV::storem(out + v * VV::W, all[v], o);
+    }
+  }
+}
+
+template <typename VV = V>
+bool directFlat(const Direct& d, const int64_t* tap) {
+  if constexpr (VV::kLaneMasks) {
+    const int64_t OW = d.W - d.KW + 1, count = OW * (d.oy1 - d.oy0);
+    if (OW < VV::W) return false;
+    constexpr int64_t step = 3 * VV::W;
+    for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
+      const int rows = int(lesser(kDirectRows, d.F - f0));
+      int64_t q = 0;
+      for (; q + step <= count; q += step) directFlatTile<3, VV>(d, tap, f0, rows, q, count);
+      if (q < count) directFlatTile<3, VV>(d, tap, f0, rows, q, count);
+    }
+    return true;
+  }
+  return false;
+}
+
 void directConv(const Direct& d) {
   const int64_t OW = d.W - d.KW + 1;
   // The image offset of each tap k = (c·KH + i)·KW + j (conv.cpp admits K <= 64).
@@ -641,6 +715,7 @@ void directConv(const Direct& d) {
   for (int64_t c = 0, k = 0; c < d.C; ++c)
     for (int64_t i = 0; i < d.KH; ++i)
       for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
+  if (directFlat(d, tap)) return;
   for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
     const int rows = int(lesser(kDirectRows, d.F - f0));
     for (int64_t oy = d.oy0; oy < d.oy1; ++oy)
