@@ -4,6 +4,7 @@
 #include "runtime/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "runtime/gemm_kernel.h"
@@ -159,6 +160,33 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
   if (g.n <= 0 || s <= 0) {
     std::fill(dw, dw + size, 0.0f);
     return;
+  }
+  if (g.groups == 1 && directFits(g, kActNone) && gemm::lanes() > 1) {
+    // Direct: each chunk of images sums into its own lane-wise partial
+    // [F·K, lanes]; the partials, then the lanes, are added in order.
+    const int64_t chunks = std::min<int64_t>(g.n, 16), lanes = gemm::lanes(), part = size * lanes;
+    float* partials = threadBuffer(size_t(chunks * part));
+    std::fill(partials, partials + chunks * part, 0.0f);
+    std::atomic<bool> done{true};  // false where the instruction set has no direct kernel
+    forItems(chunks, [&](int64_t q, bool) {
+      const int64_t b0 = g.n * q / chunks, b1 = g.n * (q + 1) / chunks;
+      if (!gemm::directGrad(gemm::DirectGrad{x + b0 * g.c * g.h * g.w, dy + b0 * g.f * s, partials + q * part, b1 - b0,
+                                             g.c, g.h, g.w, g.f, g.kh, g.kw}))
+        done = false;
+    });
+    if (done) {
+      for (int64_t q = 1; q < chunks; ++q) {
+        const float* __restrict src = partials + q * part;
+        float* __restrict dst = partials;
+        for (int64_t e = 0; e < part; ++e) dst[e] += src[e];
+      }
+      for (int64_t e = 0; e < size; ++e) {
+        float sum = 0.0f;
+        for (int64_t l = 0; l < lanes; ++l) sum += partials[e * lanes + l];
+        dw[e] = sum;
+      }
+      return;
+    }
   }
   const int64_t chunks = weightGradChunks(g);
   float* partials = chunks > 1 ? threadBuffer(size_t((chunks - 1) * size)) : nullptr;

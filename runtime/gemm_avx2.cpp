@@ -64,7 +64,7 @@ struct Cfg {
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv}; }
+Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
 
 }  // namespace nnc::gemm
 

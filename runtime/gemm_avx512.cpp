@@ -76,7 +76,7 @@ struct Cfg {
 
 }  // namespace
 
-Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv}; }
+Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
 
 }  // namespace nnc::gemm
 

@@ -60,6 +60,6 @@ struct Cfg {
 
 }  // namespace
 
-Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv}; }
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
 
 }  // namespace nnc::gemm

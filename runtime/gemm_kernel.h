@@ -65,6 +65,18 @@ struct Direct {
   int act;
 };
 
+// The weight gradient of a Direct convolution, summed over images:
+// part[(f·K + k)·W + l] += Σ over images b, positions p ≡ l (mod W) of
+// dy[b, f, p] · x[b, c, oy + i, ox + j] (W: the instruction set's lanes,
+// Isa::lanes), for every image b in [0, n) of x [n, C, H, W] and dy
+// [n, F, OH·OW]. The caller sums the lanes, in a fixed order.
+struct DirectGrad {
+  const float* x;
+  const float* dy;
+  float* part;  // [F·K, lanes]
+  int64_t n, C, H, W, F, KH, KW;
+};
+
 // One instruction set's implementation: computes C[m0:m1, n0:n1] (all of K),
 // packing into this thread's scratch buffers.
 struct Isa {
@@ -74,6 +86,9 @@ struct Isa {
   // addPatches (below) in this instruction set.
   void (*addPatches)(const Patches& geometry, float* img, const float* col, int64_t ldcol, int64_t p0, int64_t count);
   void (*direct)(const Direct& d);
+  // Null where the instruction set has no lane masks.
+  bool (*directGrad)(const DirectGrad& d);
+  int lanes;
 };
 
 Isa avx512Isa();
@@ -95,6 +110,10 @@ void addPatches(const Patches& geometry, float* img, const float* col, int64_t l
 
 // Direct (above) in the current instruction set, on the calling thread.
 void direct(const Direct& d);
+// DirectGrad in the current instruction set; false, doing nothing, where it
+// has none (rows narrower than its vectors, no lane masks).
+bool directGrad(const DirectGrad& d);
+int lanes();
 
 // The threaded driver behind sgemm: any Args (patches, epilogue included).
 // Nothing for M or N <= 0; for K <= 0, C = epilogue(accumulate ? C : 0). kc

@@ -730,3 +730,112 @@ void directConv(const Direct& d) {
       }
   }
 }
+
+// ---- The direct convolution's weight gradient (gemm_kernel.h, DirectGrad) ----
+
+// Filters by taps per register tile: 4×5 = 20 accumulators of 32 zmm
+// registers (2×5 of 16 ymm), each position vector's dy loaded once per
+// filter and its image vector once per tap.
+constexpr int kGradRows = V::W >= 16 ? 4 : 2, kGradTaps = 5;
+
+// One vector of output positions of the flattened plane: lanes [0, first)
+// from the image at a, lanes [first, n) at b (the next row's first windows,
+// b shifted so that lane l reads b + l).
+template <typename VV>
+struct PlaneVector {
+  int64_t a, b;
+  typename VV::Mask mA, mB, all;
+  bool whole;  // all W lanes, from one row: at a
+};
+
+template <typename VV>
+void directGradTile(const DirectGrad& d, const int64_t* tap, const PlaneVector<VV>* pos, int64_t nvec, int64_t f0,
+                    int rows, int64_t k0, int taps) {
+  using T = typename VV::T;
+  const int64_t K = d.C * d.KH * d.KW, plane = (d.H - d.KH + 1) * (d.W - d.KW + 1);
+  // Tiles past the last filter or tap repeat it and are not stored.
+  int64_t tk[kGradTaps], fr[kGradRows];
+#pragma GCC unroll 8
+  for (int t = 0; t < kGradTaps; ++t) tk[t] = tap[k0 + (t < taps ? t : taps - 1)];
+#pragma GCC unroll 8
+  for (int r = 0; r < kGradRows; ++r) fr[r] = (f0 + (r < rows ? r : rows - 1)) * plane;
+  T acc[kGradRows][kGradTaps];
+#pragma GCC unroll 8
+  for (int r = 0; r < kGradRows; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < kGradTaps; ++t) acc[r][t] = VV::zero();
+  for (int64_t b = 0; b < d.n; ++b) {
+    const float* img = d.x + b * d.C * d.H * d.W;
+    const float* dyb = d.dy + b * d.F * plane;
+    for (int64_t v = 0; v < nvec; ++v) {
+      const PlaneVector<VV>& p = pos[v];
+      T g[kGradRows];
+      // Most vectors lie within one image row and are whole: plain loads
+      // (masked ones measured slower on Zen 5).
+      if (p.whole) {
+#pragma GCC unroll 8
+        for (int r = 0; r < kGradRows; ++r) g[r] = VV::load(dyb + fr[r] + v * VV::W);
+#pragma GCC unroll 8
+        for (int t = 0; t < kGradTaps; ++t) {
+          const T xv = VV::load(img + p.a + tk[t]);
+#pragma GCC unroll 8
+          for (int r = 0; r < kGradRows; ++r) acc[r][t] = VV::fma(g[r], xv, acc[r][t]);
+        }
+      } else {
+#pragma GCC unroll 8
+        for (int r = 0; r < kGradRows; ++r) g[r] = VV::loadm(dyb + fr[r] + v * VV::W, p.all);
+#pragma GCC unroll 8
+        for (int t = 0; t < kGradTaps; ++t) {
+          const T xv = VV::loadInto(VV::loadm(img + p.a + tk[t], p.mA), img + p.b + tk[t], p.mB);
+#pragma GCC unroll 8
+          for (int r = 0; r < kGradRows; ++r) acc[r][t] = VV::fma(g[r], xv, acc[r][t]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kGradRows; ++r) {
+    if (r >= rows) break;
+#pragma GCC unroll 8
+    for (int t = 0; t < kGradTaps; ++t) {
+      if (t >= taps) break;
+      float* out = d.part + ((f0 + r) * K + k0 + t) * VV::W;
+      VV::store(out, VV::add(VV::load(out), acc[r][t]));
+    }
+  }
+}
+
+template <typename VV = V>
+bool directConvGradOf(const DirectGrad& d) {
+  if constexpr (VV::kLaneMasks) {
+    const int64_t OH = d.H - d.KH + 1, OW = d.W - d.KW + 1, K = d.C * d.KH * d.KW, plane = OH * OW;
+    constexpr int64_t kMaxVectors = 1024;
+    const int64_t nvec = (plane + VV::W - 1) / VV::W;
+    if (OW < VV::W || K > 64 || nvec > kMaxVectors) return false;
+    int64_t tap[64];
+    for (int64_t c = 0, k = 0; c < d.C; ++c)
+      for (int64_t i = 0; i < d.KH; ++i)
+        for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
+    PlaneVector<VV> pos[kMaxVectors];
+    for (int64_t v = 0, oy = 0, ox = 0; v < nvec; ++v) {
+      const int64_t n = lesser(VV::W, plane - v * VV::W), first = lesser(n, OW - ox);
+      pos[v].a = oy * d.W + ox;
+      pos[v].b = n > first ? (oy + 1) * d.W - first : pos[v].a;
+      pos[v].mA = VV::range(0, int(first));
+      pos[v].mB = VV::range(int(first), int(n));
+      pos[v].all = VV::range(0, int(n));
+      pos[v].whole = n == VV::W && first == n;
+      ox += VV::W;
+      if (ox >= OW) ox -= OW, ++oy;
+    }
+    // Tap blocks of equal size (25 = 5·5), at most kGradTaps each.
+    const int64_t blocks = (K + kGradTaps - 1) / kGradTaps, per = (K + blocks - 1) / blocks;
+    for (int64_t f0 = 0; f0 < d.F; f0 += kGradRows)
+      for (int64_t k0 = 0; k0 < K; k0 += per)
+        directGradTile<VV>(d, tap, pos, nvec, f0, int(lesser(kGradRows, d.F - f0)), k0, int(lesser(per, K - k0)));
+    return true;
+  }
+  return false;
+}
+
+bool directConvGrad(const DirectGrad& d) { return directConvGradOf<>(d); }

@@ -275,15 +275,18 @@ TEST_CASE("conv2d's relu maps NaN to 0 and keeps the sign of the rest", "[conv_r
   CHECK(y == std::vector<float>{0.0f, 0.0f, 2.0f, 0.0f});
 }
 
-TEST_CASE("implicit-im2col convolutions give the same bits on 1 and 2 threads", "[conv_runtime]") {
+TEST_CASE("convolutions give the same bits on 1 and 2 threads", "[conv_runtime]") {
   Restore restore;
   // Batches split over threads (5 and 11 images, grad weight's chunks), and
-  // single images whose GEMMs are split instead.
+  // single images whose GEMMs are split instead; relu and pooled forwards
+  // too (direct where it fits).
   const ConvGeom geoms[] = {
       {5, 8, 20, 17, 16, 3, 3, 1, 1, 1, 1, 1},
       {11, 6, 13, 14, 12, 3, 3, 2, 1, 1, 0, 2},
       {1, 16, 40, 40, 32, 3, 3, 1, 1, 1, 1, 1},
       {1, 64, 20, 20, 64, 3, 3, 1, 1, 1, 1, 1},
+      {7, 1, 28, 28, 30, 5, 5, 1, 1, 0, 0, 1},  // direct: 7 chunks of the weight gradient
+      {23, 3, 12, 30, 10, 3, 3, 1, 1, 0, 0, 1},  // direct: 16 chunks of unequal sizes
   };
   for (const std::string& isa : isas()) {
     REQUIRE(nnc::setSgemmIsa(isa.c_str()));
@@ -292,10 +295,14 @@ TEST_CASE("implicit-im2col convolutions give the same bits on 1 and 2 threads", 
       const std::vector<float> x = randoms(size_t(g.n * g.c * g.h * g.w), 7);
       const std::vector<float> w = randoms(size_t(g.f * cg * g.kh * g.kw), 8), dy = randoms(size_t(ys), 9);
       const std::vector<float> b = randoms(size_t(std::max(g.f, g.c)), 10);
-      std::vector<float> y[2], dw[2], dx[2];
+      std::vector<float> y[2], yr[2], yp[2], dw[2], dx[2];
       for (int t = 0; t < 2; ++t) {
         nnc::setThreadCount(t + 1);
         y[t].resize(size_t(ys));
+        yr[t].resize(size_t(ys));
+        yp[t].resize(size_t(ys));
+        nnc::conv2d(g, x.data(), w.data(), b.data(), yr[t].data(), nnc::kActRelu);
+        nnc::conv2d(g, x.data(), w.data(), b.data(), yp[t].data(), nnc::kActRelu, 2);
         dw[t].resize(w.size());
         dx[t].resize(x.size());
         nnc::conv2d(g, x.data(), w.data(), b.data(), y[t].data(), nnc::kActTanh);
@@ -304,6 +311,8 @@ TEST_CASE("implicit-im2col convolutions give the same bits on 1 and 2 threads", 
       }
       INFO(describe(g));
       CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(yr[0].data(), yr[1].data(), yr[0].size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(yp[0].data(), yp[1].data(), yp[0].size() * sizeof(float)) == 0);
       CHECK(std::memcmp(dw[0].data(), dw[1].data(), dw[0].size() * sizeof(float)) == 0);
       CHECK(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * sizeof(float)) == 0);
     }
