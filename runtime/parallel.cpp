@@ -13,9 +13,13 @@ namespace {
 
 thread_local bool inWorker = false;
 
-// Workers sleep on a condition variable between jobs. A job is published with
-// a generation number; each worker takes the chunk of its own index, and the
-// caller waits until every chunk reports done.
+// A job is published with a generation number; each worker takes the chunk
+// of its own index, and the caller waits until every chunk reports done.
+// Between jobs a worker spins on the generation for a while before it sleeps
+// on a condition variable, and the caller spins on the count of pending
+// chunks: a train step runs dozens of parallel loops a few microseconds
+// apart, and waking a sleeping thread costs tens of microseconds on a VM
+// (mnist_mlp's step took 1.7x as long on 2 threads as on 1 with sleeps only).
 class Pool {
  public:
   ~Pool() { resize(0); }
@@ -32,44 +36,67 @@ class Pool {
     workers_.clear();
     stop_ = false;
     // A new worker must not take a job published before it existed.
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, g = generation_] { work(i, g); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, g = generation_.load()] { work(i, g); });
   }
 
   void run(int chunks, const std::function<void(int)>& job) {
     std::lock_guard<std::mutex> serial(runMu_);  // one parallel region at a time
     {
+      // A seqlock: the generation is odd while the job is written. mu_ also
+      // keeps a worker from missing the wake-up between its check and sleep.
       std::lock_guard<std::mutex> lock(mu_);
-      job_ = &job;
-      chunks_ = chunks;
-      pending_ = chunks - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_release);
+      job_.store(&job, std::memory_order_relaxed);
+      chunks_.store(chunks, std::memory_order_relaxed);
+      pending_.store(chunks - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     inWorker = true;
     job(0);
     inWorker = false;
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    for (int i = 0; i < kSpins && pending_.load(std::memory_order_acquire) != 0; ++i) pause();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
 
  private:
+  // About 50 µs of spinning (a pause is some 10-60 cycles).
+  static constexpr int kSpins = 1 << 12;
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void work(int index, uint64_t seen) {
     inWorker = true;
     for (;;) {
-      const std::function<void(int)>* job;
-      {
+      for (int i = 0; i < kSpins && generation_.load(std::memory_order_acquire) == seen; ++i) pause();
+      if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        if (index >= chunks_) continue;
-        job = job_;
+        wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
       }
+      if (stop_.load()) return;
+      // A consistent view of the job: an even generation that did not move
+      // while reading it (a worker without a chunk may read late, when the
+      // caller is already publishing the next job).
+      const uint64_t g = generation_.load(std::memory_order_acquire);
+      if (g & 1) continue;
+      const std::function<void(int)>* job = job_.load(std::memory_order_relaxed);
+      const int chunks = chunks_.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (generation_.load(std::memory_order_relaxed) != g) continue;
+      seen = g;
+      if (index >= chunks) continue;
       (*job)(index);
-      {
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mu_);
-        if (--pending_ == 0) done_.notify_one();
+        done_.notify_one();
       }
     }
   }
@@ -77,10 +104,10 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_, runMu_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
-  int chunks_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  std::atomic<int> chunks_{0}, pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
 };
 
 int defaultThreads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
