@@ -585,16 +585,74 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
 
 // ---- Direct convolution (gemm_kernel.h, Direct) ----
 
-// Filters per register tile: with two vectors each, 16 accumulators of 32
-// zmm registers, 8 of 16 ymm or xmm ones.
+// Filters per register tile: with two or three vectors each, 16 or 24
+// accumulators of 32 zmm registers; 4 filters with 16 ymm or xmm ones.
 constexpr int kDirectRows = V::W >= 16 ? 8 : 4;
+// The most vectors of positions one call flattens (a 128×128 output plane).
+constexpr int64_t kMaxPlaneVectors = 1024;
 
-// y[f0 : f0 + rows, oy, ox : ox + NVEC·W] under the masks m: the taps k
-// outermost, each image vector loaded once for all the tile's filters. Rows
-// beyond `rows` repeat the last filter's weights and are not stored. Each
-// sum runs over k in order, then the bias, as the GEMM's tiles do.
+// One vector of output positions of a flattened plane (row after row of OW
+// windows): lanes [0, first) from the image at a, lanes [first, n) at b (the
+// next row's first windows; b is shifted so that lane l reads b + l).
+template <typename VV>
+struct PlaneVector {
+  int64_t a, b;
+  typename VV::Mask mA, mB, all;
+  bool whole;  // all W lanes, from one row: at a
+};
+
+// The vectors of `count` positions from row oy0 on (OW >= W: a vector
+// spans at most two rows), without a division per vector.
+template <typename VV>
+void planeVectors(int64_t OW, int64_t W, int64_t oy0, int64_t count, PlaneVector<VV>* pos) {
+  for (int64_t v = 0, oy = oy0, ox = 0; v * VV::W < count; ++v) {
+    const int64_t n = lesser(VV::W, count - v * VV::W), first = lesser(n, OW - ox);
+    pos[v].a = oy * W + ox;
+    pos[v].b = n > first ? (oy + 1) * W - first : pos[v].a;
+    pos[v].mA = VV::range(0, int(first));
+    pos[v].mB = VV::range(int(first), int(n));
+    pos[v].all = VV::range(0, int(n));
+    pos[v].whole = n == VV::W && first == n;
+    ox += VV::W;
+    if (ox >= OW) ox -= OW, ++oy;
+  }
+}
+
+// Where a tile's rows go: its filter r's rows (from oy0 on, one after the
+// other) at y + r·ldf, with bias[filter] (null: none) and act (0, 1).
+struct DirectOut {
+  float* y;
+  int64_t ldf, oy0;
+  const float* bias;
+  int act;
+};
+
+// The tile's finished sums: + bias, act, stored under the masks.
+template <int NVEC, typename VV>
+void directStore(const DirectOut& o, typename VV::T (*acc)[NVEC], int rows, int64_t f0, int64_t at,
+                 const typename VV::Mask* m) {
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) {
+    if (r >= rows) break;  // every index into acc a constant, or GCC keeps acc in memory
+    const typename VV::T b = VV::bcast(o.bias ? o.bias[f0 + r] : 0.0f);
+    float* out = o.y + r * o.ldf + at;
+#pragma GCC unroll 4
+    for (int v = 0; v < NVEC; ++v) {
+      typename VV::T x = VV::add(acc[r][v], b);
+      if (o.act == 1) x = VV::relu(x);
+      VV::storem(out + v * VV::W, m[v], x);
+    }
+  }
+}
+
+// One output row, y[f0 : f0 + rows, oy, ox : ox + NVEC·W] under the masks
+// m: the taps k outermost, each image vector loaded once for all the tile's
+// filters. Rows beyond `rows` repeat the last filter's weights and are not
+// stored. Each sum runs over k in order, then the bias, as the GEMM's
+// tiles do. For instruction sets without lane masks, or rows narrower
+// than a vector.
 template <int NVEC>
-void directTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64_t oy, int64_t ox,
+void directTile(const Direct& d, const DirectOut& o, const int64_t* tap, int64_t f0, int rows, int64_t oy, int64_t ox,
                 const typename V::Mask* m) {
   using T = typename V::T;
   const int64_t K = d.C * d.KH * d.KW, OW = d.W - d.KW + 1;
@@ -618,48 +676,32 @@ void directTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64
       for (int v = 0; v < NVEC; ++v) acc[r][v] = V::fma(wr, xv[v], acc[r][v]);
     }
   }
-  // Every index into acc a constant (the guard inside the unrolled loop),
-  // or GCC keeps acc in memory.
-#pragma GCC unroll 8
-  for (int r = 0; r < kDirectRows; ++r) {
-    if (r >= rows) break;
-    const T b = V::bcast(d.bias ? d.bias[f0 + r] : 0.0f);
-    float* out = d.y + (f0 + r) * d.ldf + (oy - d.oy0) * OW + ox;
-#pragma GCC unroll 2
-    for (int v = 0; v < NVEC; ++v) {
-      T o = V::add(acc[r][v], b);
-      if (d.act == 1) o = V::relu(o);
-      V::storem(out + v * V::W, m[v], o);
-    }
-  }
+  directStore<NVEC, V>(o, acc, rows, f0, (oy - o.oy0) * OW + ox, m);
 }
 
-// The same over the rows [oy0, oy1) flattened: positions [q, q + NVEC·W)
-// of the OW·(oy1 − oy0) windows in row order (count of them left), each
-// vector's lanes from at most two image rows (OW >= W): a run to the end of
-// one row, then masked into the lanes after it, the next row's first
-// windows. No lane is wasted on a row's ragged end, and the stores are
-// whole vectors of y's contiguous rows.
-template <int NVEC, typename VV = V>
-void directFlatTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, int64_t q, int64_t count) {
+// The same over rows flattened: 3 vectors of positions (pos, from position
+// at of the block), each from at most two image rows: no lane is wasted on
+// a row's ragged end, and the stores are whole vectors of y's rows.
+template <typename VV>
+void directFlatTile(const Direct& d, const DirectOut& o, const int64_t* tap, const PlaneVector<VV>* pos, int nvec,
+                    int64_t f0, int rows, int64_t at) {
   using T = typename VV::T;
-  using Mask = typename VV::Mask;
-  const int64_t K = d.C * d.KH * d.KW, OW = d.W - d.KW + 1;
+  constexpr int NVEC = 3;
+  const int64_t K = d.C * d.KH * d.KW;
   const float* w[kDirectRows];
 #pragma GCC unroll 8
   for (int r = 0; r < kDirectRows; ++r) w[r] = d.w + (f0 + (r < rows ? r : rows - 1)) * K;
   const float* srcA[NVEC];
   const float* srcB[NVEC];
-  Mask mA[NVEC], mB[NVEC], all[NVEC];
+  typename VV::Mask mA[NVEC], mB[NVEC], all[NVEC];
 #pragma GCC unroll 4
   for (int v = 0; v < NVEC; ++v) {
-    const int64_t at = q + v * VV::W, n = lesser(VV::W, count - at > 0 ? count - at : 0);
-    const int64_t oy = d.oy0 + at / OW, ox = at % OW, first = lesser(n, OW - ox);
-    srcA[v] = d.x + oy * d.W + ox;
-    srcB[v] = n > first ? d.x + (oy + 1) * d.W - first : srcA[v];  // lane l reads srcB[v] + l
-    mA[v] = VV::range(0, int(first));
-    mB[v] = VV::range(int(first), int(n));
-    all[v] = VV::range(0, int(n));
+    const PlaneVector<VV>& p = pos[v < nvec ? v : nvec - 1];
+    srcA[v] = d.x + p.a;
+    srcB[v] = d.x + p.b;
+    mA[v] = v < nvec ? p.mA : VV::range(0, 0);
+    mB[v] = v < nvec ? p.mB : VV::range(0, 0);
+    all[v] = v < nvec ? p.all : VV::range(0, 0);
   }
   T acc[kDirectRows][NVEC];
 #pragma GCC unroll 8
@@ -677,35 +719,41 @@ void directFlatTile(const Direct& d, const int64_t* tap, int64_t f0, int rows, i
       for (int v = 0; v < NVEC; ++v) acc[r][v] = VV::fma(wr, xv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < kDirectRows; ++r) {
-    if (r >= rows) break;
-    const T b = VV::bcast(d.bias ? d.bias[f0 + r] : 0.0f);
-    float* out = d.y + (f0 + r) * d.ldf + q;
-#pragma GCC unroll 4
-    for (int v = 0; v < NVEC; ++v) {
-      T o = VV::add(acc[r][v], b);
-      if (d.act == 1) o = VV::relu(o);
-      VV::storem(out + v * VV::W, all[v], o);
-    }
-  }
+  directStore<NVEC, VV>(o, acc, rows, f0, at, all);
 }
 
+// Rows [oy0, oy1) of filters [f0, f1) into o.
 template <typename VV = V>
-bool directFlat(const Direct& d, const int64_t* tap) {
+void directRows(const Direct& d, const DirectOut& o, const int64_t* tap, int64_t f0, int64_t f1, int64_t oy0,
+                int64_t oy1) {
+  const int64_t OW = d.W - d.KW + 1, count = OW * (oy1 - oy0), nvec = (count + VV::W - 1) / VV::W;
   if constexpr (VV::kLaneMasks) {
-    const int64_t OW = d.W - d.KW + 1, count = OW * (d.oy1 - d.oy0);
-    if (OW < VV::W) return false;
-    constexpr int64_t step = 3 * VV::W;
-    for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
-      const int rows = int(lesser(kDirectRows, d.F - f0));
-      int64_t q = 0;
-      for (; q + step <= count; q += step) directFlatTile<3, VV>(d, tap, f0, rows, q, count);
-      if (q < count) directFlatTile<3, VV>(d, tap, f0, rows, q, count);
+    if (OW >= VV::W && nvec <= kMaxPlaneVectors) {
+      PlaneVector<VV> pos[kMaxPlaneVectors];
+      planeVectors<VV>(OW, d.W, oy0, count, pos);
+      for (int64_t f = f0; f < f1; f += kDirectRows) {
+        const int rows = int(lesser(kDirectRows, f1 - f));
+        const DirectOut of{o.y + (f - f0) * o.ldf, o.ldf, o.oy0, o.bias, o.act};
+        for (int64_t v = 0; v < nvec; v += 3)
+          directFlatTile<VV>(d, of, tap, pos + v, int(lesser(3, nvec - v)), f, rows, (oy0 - o.oy0) * OW + v * VV::W);
+      }
+      return;
     }
-    return true;
   }
-  return false;
+  for (int64_t f = f0; f < f1; f += kDirectRows) {
+    const int rows = int(lesser(kDirectRows, f1 - f));
+    const DirectOut of{o.y + (f - f0) * o.ldf, o.ldf, o.oy0, o.bias, o.act};
+    for (int64_t oy = oy0; oy < oy1; ++oy)
+      for (int64_t ox = 0; ox < OW; ox += 2 * V::W) {
+        const int64_t left = OW - ox;
+        const typename V::Mask m[2] = {V::mask(int(lesser(V::W, left))),
+                                       V::mask(int(left > V::W ? lesser(V::W, left - V::W) : 0))};
+        if (left > V::W)
+          directTile<2>(d, of, tap, f, rows, oy, ox, m);
+        else
+          directTile<1>(d, of, tap, f, rows, oy, ox, m);
+      }
+  }
 }
 
 void directConv(const Direct& d) {
@@ -715,19 +763,45 @@ void directConv(const Direct& d) {
   for (int64_t c = 0, k = 0; c < d.C; ++c)
     for (int64_t i = 0; i < d.KH; ++i)
       for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
-  if (directFlat(d, tap)) return;
+  if (d.pool == 0) {
+    directRows(d, DirectOut{d.y, d.ldf, d.oy0, d.bias, d.act}, tap, 0, d.F, d.oy0, d.oy1);
+    return;
+  }
+  // Pooled: a band of filters by one row of windows at a time into scratch
+  // (kDirectRows·pool rows of OW), then each window's max, + bias, act.
+  // max commutes with adding a constant and with relu (both monotone, in
+  // rounding too), so this is the pooling of act(conv + bias).
+  const int64_t P = d.pool, PW = OW / P, PH = (d.oy1 - d.oy0) / P;
   for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
-    const int rows = int(lesser(kDirectRows, d.F - f0));
-    for (int64_t oy = d.oy0; oy < d.oy1; ++oy)
-      for (int64_t ox = 0; ox < OW; ox += 2 * V::W) {
-        const int64_t left = OW - ox;
-        const typename V::Mask m[2] = {V::mask(int(lesser(V::W, left))),
-                                       V::mask(int(left > V::W ? lesser(V::W, left - V::W) : 0))};
-        if (left > V::W)
-          directTile<2>(d, tap, f0, rows, oy, ox, m);
-        else
-          directTile<1>(d, tap, f0, rows, oy, ox, m);
+    const int64_t f1 = lesser(d.F, f0 + kDirectRows);
+    for (int64_t py = 0; py < PH; ++py) {
+      const int64_t oy = d.oy0 + py * P;
+      directRows(d, DirectOut{d.scratch, P * OW, oy, nullptr, 0}, tap, f0, f1, oy, oy + P);
+      for (int64_t f = f0; f < f1; ++f) {
+        const float* __restrict z = d.scratch + (f - f0) * P * OW;
+        float* __restrict out = d.y + f * d.ldf + py * PW;
+        const float b = d.bias ? d.bias[f] : 0.0f;
+        if (P == 2) {  // the common case, written so that it vectorizes
+          for (int64_t px = 0; px < PW; ++px) {
+            const float a0 = z[2 * px], a1 = z[2 * px + 1], a2 = z[OW + 2 * px], a3 = z[OW + 2 * px + 1];
+            const float m01 = a1 > a0 ? a1 : a0, m23 = a3 > a2 ? a3 : a2;
+            const float m = (m23 > m01 ? m23 : m01) + b;
+            out[px] = d.act == 1 ? (m > 0.0f ? m : 0.0f) : m;
+          }
+          continue;
+        }
+        for (int64_t px = 0; px < PW; ++px) {
+          float m = z[px * P];
+          for (int64_t i = 0; i < P; ++i)
+            for (int64_t j = 0; j < P; ++j) {
+              const float e = z[i * OW + px * P + j];
+              m = e > m ? e : m;
+            }
+          m += b;
+          out[px] = d.act == 1 ? (m > 0.0f ? m : 0.0f) : m;
+        }
       }
+    }
   }
 }
 
@@ -737,16 +811,6 @@ void directConv(const Direct& d) {
 // registers (2×5 of 16 ymm), each position vector's dy loaded once per
 // filter and its image vector once per tap.
 constexpr int kGradRows = V::W >= 16 ? 4 : 2, kGradTaps = 5;
-
-// One vector of output positions of the flattened plane: lanes [0, first)
-// from the image at a, lanes [first, n) at b (the next row's first windows,
-// b shifted so that lane l reads b + l).
-template <typename VV>
-struct PlaneVector {
-  int64_t a, b;
-  typename VV::Mask mA, mB, all;
-  bool whole;  // all W lanes, from one row: at a
-};
 
 template <typename VV>
 void directGradTile(const DirectGrad& d, const int64_t* tap, const PlaneVector<VV>* pos, int64_t nvec, int64_t f0,
@@ -809,25 +873,14 @@ template <typename VV = V>
 bool directConvGradOf(const DirectGrad& d) {
   if constexpr (VV::kLaneMasks) {
     const int64_t OH = d.H - d.KH + 1, OW = d.W - d.KW + 1, K = d.C * d.KH * d.KW, plane = OH * OW;
-    constexpr int64_t kMaxVectors = 1024;
     const int64_t nvec = (plane + VV::W - 1) / VV::W;
-    if (OW < VV::W || K > 64 || nvec > kMaxVectors) return false;
+    if (OW < VV::W || K > 64 || nvec > kMaxPlaneVectors) return false;
     int64_t tap[64];
     for (int64_t c = 0, k = 0; c < d.C; ++c)
       for (int64_t i = 0; i < d.KH; ++i)
         for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
-    PlaneVector<VV> pos[kMaxVectors];
-    for (int64_t v = 0, oy = 0, ox = 0; v < nvec; ++v) {
-      const int64_t n = lesser(VV::W, plane - v * VV::W), first = lesser(n, OW - ox);
-      pos[v].a = oy * d.W + ox;
-      pos[v].b = n > first ? (oy + 1) * d.W - first : pos[v].a;
-      pos[v].mA = VV::range(0, int(first));
-      pos[v].mB = VV::range(int(first), int(n));
-      pos[v].all = VV::range(0, int(n));
-      pos[v].whole = n == VV::W && first == n;
-      ox += VV::W;
-      if (ox >= OW) ox -= OW, ++oy;
-    }
+    PlaneVector<VV> pos[kMaxPlaneVectors];
+    planeVectors<VV>(OW, d.W, 0, plane, pos);
     // Tap blocks of equal size (25 = 5·5), at most kGradTaps each.
     const int64_t blocks = (K + kGradTaps - 1) / kGradTaps, per = (K + blocks - 1) / blocks;
     for (int64_t f0 = 0; f0 < d.F; f0 += kGradRows)
