@@ -553,6 +553,7 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   }
   for (const auto& [param, next] : opt.commits)
     p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
+  if (opt.planMemory && opt.updateInPlace) updateInPlace(p);
   if (opt.planMemory) {
     std::vector<bool> pinned(p.slots.size(), false);
     for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)

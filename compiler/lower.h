@@ -97,6 +97,10 @@ struct LowerOptions {
   // operand's slot instead of copying it. Views of sources, and views the
   // caller reads (targets, commits), keep a slot and a copy of their own.
   bool aliasViews = true;
+  // With planMemory: a commit's next value is written over its param by the
+  // kernel computing it, where that kernel is the param's last reader and
+  // reads each element before writing it (compiler/update_in_place.cpp).
+  bool updateInPlace = true;
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;
@@ -110,6 +114,15 @@ std::vector<ValueId> rootsOf(const std::vector<ValueId>& targets, const LowerOpt
 // With planMemory, only sources, targets and commit pairs keep their values
 // after a run; other values' slots are reused.
 Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt);
+
+// Whether kernel k may write its buffer n over its buffer p: every access
+// of either uses one index that visits each element once, p is never
+// written, and no read of p follows the first write of n.
+bool canUpdateInPlace(const loop::Kernel& k, int p, int n);
+// Commits whose next value can be computed in place (canUpdateInPlace, in
+// the param's last reading launch) become that: the kernel's two buffers
+// one, the next value's slot the param's, the commit gone.
+void updateInPlace(Program& p);
 
 // Reassigns slot offsets so that slots live at disjoint times share space;
 // `pinned` slots keep theirs for the whole program. Values not pinned are

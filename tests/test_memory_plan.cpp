@@ -123,6 +123,7 @@ TEST_CASE("elementwise chains: a single-use pointwise value is computed inside i
   LowerOptions lo;
   lo.training = true;
   lo.commits = step->updates;
+  lo.updateInPlace = false;  // the text below names the next values' buffers
   auto fused = lowerGraph(g, {g.loss}, lo);
   lo.fuseElementwise = false;
   auto plain = lowerGraph(g, {g.loss}, lo);

@@ -61,7 +61,10 @@ TrainStep trainStep(const std::string& src) {
 }
 
 // What CompiledProgram::create lowers: the optimized graph's loop IR.
+// The next values keep buffers of their own here (no in-place update), so
+// that each loop's stores can be named.
 Program lowerProgram(const Graph& g, const std::vector<ValueId>& targets, LowerOptions lo, const PassOptions& po = {}) {
+  lo.updateInPlace = false;
   auto o = optimizeGraph(g, rootsOf(targets, lo), po);
   if (!o) FAIL(o.error().message);
   std::vector<ValueId> mapped;
