@@ -64,8 +64,10 @@ class Pool {
   }
 
  private:
-  // About 50 µs of spinning (a pause is some 10-60 cycles).
-  static constexpr int kSpins = 1 << 12;
+  // About 200 µs of spinning (a pause is some 10-60 cycles): longer than
+  // the gap between two steps' parallel loops when nnc run prepares a
+  // batch or nnc bench runs the other program in between.
+  static constexpr int kSpins = 1 << 14;
 
   static void pause() {
 #if defined(__x86_64__) || defined(__i386__)
