@@ -1,6 +1,7 @@
 // Implicit-im2col convolutions (runtime/conv.h): the GEMM reads windows
 // straight from the image through gemm::Patches; only the input gradient
-// holds columns, a band of them at a time.
+// holds columns, a band of them at a time. Small windows skip the GEMM for
+// the direct kernels (gemm::Direct, gemm::DirectGrad).
 #include "runtime/conv.h"
 
 #include <algorithm>

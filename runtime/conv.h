@@ -2,7 +2,10 @@
 // ("implicit im2col"): the GEMM packs each window straight from the image
 // into its B panels (gemm_kernel.h, Patches), so the column matrix never
 // exists in memory, and bias and activation are applied as each tile column
-// of the output is finished.
+// of the output is finished. Small windows at stride 1 without padding
+// (C·KH·KW <= 64, simple_convnet's 5×5 on one channel) are computed
+// directly instead, forward and weight gradient, the image rows read in
+// place (gemm_kernel.h, Direct and DirectGrad).
 //
 // Every function takes the geometry of the FORWARD convolution (ConvGeom):
 // image x [n, c, h, w], weight w [f, c/groups, kh, kw], output
