@@ -36,10 +36,10 @@ std::vector<OptionSpec> withModelOptions(std::vector<OptionSpec> v) {
 std::vector<OptionSpec> withPassOptions(std::vector<OptionSpec> v) {
   const std::vector<OptionSpec> passes = {
       {"O", true, "", "-O0..-O3: optimization level (default -O3); -O0 also turns every graph pass and fusion off"},
-      {"no-fuse", true, "LIST", "turn fusions or passes off: conv,pool,epilogue,softmax_ce,elementwise (or all), "
+      {"no-fuse", true, "LIST", "turn fusions or passes off: conv,pool,epilogue,update,softmax_ce,elementwise (or all), "
                                 "simplify,fold,cse,dce"},
       {"dump-after", true, "PASS", "print the graph after PASS (simplify, fold, cse, dce, fuse-conv, fuse-pool, "
-                                   "fuse-epilogue), the loop IR after lower, or all"}};
+                                   "fuse-epilogue, fuse-update), the loop IR after lower, or all"}};
   v.insert(v.end(), passes.begin(), passes.end());
   return withModelOptions(std::move(v));
 }

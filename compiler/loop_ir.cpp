@@ -336,7 +336,7 @@ bool runtimeCallWrites(const std::string& callee, size_t pointer) {
   // The output operand of each runtime function (compiler/runtime_calls.h);
   // an unknown function may write through any pointer.
   static const std::pair<const char*, size_t> kOutputs[] = {
-      {"nnc_sgemm", 2},         {"nnc_sgemm_ep", 2},         {"nnc_conv2d", 3},
+      {"nnc_sgemm", 2},         {"nnc_sgemm_ep", 2},         {"nnc_sgemm_update", 4}, {"nnc_conv2d", 3},
       {"nnc_conv2d_grad_weight", 2}, {"nnc_conv_transpose2d", 3}, {"nnc_dropout_mask", 0},
       {"nnc_normal", 0}};
   for (const auto& [name, out] : kOutputs)

@@ -16,6 +16,10 @@ void evalSgemmEp(float* const* p, const int64_t* i, const float*) {
   nnc_sgemm_ep(p[0], p[1], p[2], p[3], i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9]);
 }
 
+void evalSgemmUpdate(float* const* p, const int64_t* i, const float*) {
+  nnc_sgemm_update(p[0], p[1], p[2], p[3], p[4], i[0], i[1], i[2], i[3], i[4], i[5], i[6]);
+}
+
 void evalConv2d(float* const* p, const int64_t* i, const float*) {
   nnc_conv2d(p[0], p[1], p[2], p[3], i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10], i[11], i[12],
              i[13], i[14]);
@@ -42,6 +46,8 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_sgemm", 3, 9, 0, reinterpret_cast<void*>(&nnc_sgemm), &evalSgemm},
       // nnc_sgemm_ep(A, B, C, bias, M, N, K, lda, ldb, ldc, transA, transB, bias_kind, act): runtime/gemm.h
       {"nnc_sgemm_ep", 4, 10, 0, reinterpret_cast<void*>(&nnc_sgemm_ep), &evalSgemmEp},
+      // nnc_sgemm_update(A, B, W, lr, out, M, N, K, lda, ldb, transA, transB): runtime/gemm.h
+      {"nnc_sgemm_update", 5, 7, 0, reinterpret_cast<void*>(&nnc_sgemm_update), &evalSgemmUpdate},
       // nnc_conv2d(x, w, bias, y, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, act, pool): runtime/conv.h
       {"nnc_conv2d", 4, 15, 0, reinterpret_cast<void*>(&nnc_conv2d), &evalConv2d},
       // nnc_conv2d_grad_weight(x, dy, dw, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups): runtime/conv.h

@@ -26,6 +26,7 @@ bool sameIndex(const loop::Affine& a, const loop::Affine& b) {
 struct Accesses {
   bool ok = true;                // nothing rules the rewrite out
   bool storedN = false;          // a store to n was seen
+  bool wholeCall = false;        // n written by a runtime call that allows n == p
   const loop::Affine* index = nullptr;  // the one index every access uses
   std::vector<std::pair<int, int64_t>> loops;  // the loops around the first store to n
 };
@@ -58,6 +59,16 @@ void visit(const std::vector<loop::Stmt>& body, int p, int n, std::vector<std::p
         if (!s.body.empty()) a.ok = false;  // a guarded access may skip elements: keep it simple
         break;
       case loop::Stmt::Kind::Call:
+        if (s.callee == "nnc_sgemm_update" && loops.empty() && s.pointers.size() == 5 && s.pointers[2].buf == p &&
+            s.pointers[4].buf == n && s.pointers[2].offset.terms.empty() && s.pointers[4].offset.terms.empty() &&
+            s.pointers[2].offset.c == 0 && s.pointers[4].offset.c == 0) {
+          // The GEMM update takes out == W (runtime/gemm.h): a whole-buffer step.
+          for (size_t i : {0, 1, 3})
+            if (s.pointers[i].buf == p || s.pointers[i].buf == n) a.ok = false;
+          a.wholeCall = true;
+          a.storedN = true;
+          break;
+        }
         for (const loop::CallArg& c : s.pointers)
           if (c.buf == p || c.buf == n) a.ok = false;
         break;
@@ -117,6 +128,7 @@ bool canUpdateInPlace(const loop::Kernel& k, int p, int n) {
   Accesses a;
   std::vector<std::pair<int, int64_t>> loops;
   visit(k.body, p, n, loops, a);
+  if (a.wholeCall) return a.ok && !a.index && k.body.size() == 1;
   return a.ok && a.storedN && oneToOne(*a.index, a.loops, k.buffers[static_cast<size_t>(n)].size);
 }
 

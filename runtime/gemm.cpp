@@ -213,7 +213,22 @@ void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, co
   gemm::run(g);
 }
 
+void sgemmUpdate(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, const float* W, float lr, float* out) {
+  if (out != W)
+    for (int64_t m = 0; m < M; ++m) std::copy(W + m * N, W + (m + 1) * N, out + m * N);
+  gemm::Args g{transA, transB, true, M, N, K, A, lda, B, ldb, out, N, 0};
+  g.alpha = -lr;
+  gemm::run(g);
+}
+
 }  // namespace nnc
+
+extern "C" void nnc_sgemm_update(const float* A, const float* B, const float* W, const float* lr, float* out,
+                                 int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t transA,
+                                 int64_t transB) {
+  nnc::sgemmUpdate(transA != 0, transB != 0, M, N, K, A, lda, B, ldb, W, lr[0], out);
+}
 
 extern "C" void nnc_sgemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, int64_t lda,
                           int64_t ldb, int64_t ldc, int64_t transA, int64_t transB, int64_t accumulate) {

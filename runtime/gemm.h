@@ -24,6 +24,12 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
 void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias, int biasKind, int act);
 
+// The SGD step of a weight whose gradient is a product, in the GEMM:
+// out[M×N] = W − lr·op(A)·op(B), the product added as each tile finishes
+// (never stored on its own). out may be W itself (updated in place).
+void sgemmUpdate(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, const float* W, float lr, float* out);
+
 // The instruction set the kernels use: "avx512", "avx2" or "generic", the
 // best the CPU supports unless set. setSgemmIsa lets tests and benchmarks
 // exercise each path; it returns false, changing nothing, for a name the
@@ -37,6 +43,9 @@ extern "C" {
 // For generated code (loop IR call `nnc_sgemm`); flags are 0 or 1.
 void nnc_sgemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
                int64_t ldc, int64_t transA, int64_t transB, int64_t accumulate);
+// nnc::sgemmUpdate, lr read from lr[0]; out may equal W.
+void nnc_sgemm_update(const float* A, const float* B, const float* W, const float* lr, float* out, int64_t M,
+                      int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t transA, int64_t transB);
 // nnc::sgemmEpilogue; bias_kind 0/1/2 and act 0..3 as documented there.
 void nnc_sgemm_ep(const float* A, const float* B, float* C, const float* bias, int64_t M, int64_t N, int64_t K,
                   int64_t lda, int64_t ldb, int64_t ldc, int64_t transA, int64_t transB, int64_t bias_kind,

@@ -28,6 +28,7 @@ struct V {
   static T bcast(float x) { return _mm256_set1_ps(x); }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   // max returns its second operand for NaN: x > 0 ? x : 0, as relu's reference.
   static T relu(T a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
   // Lane masks for packing image patches (gemm_tiles.h, packRuns).

@@ -32,6 +32,7 @@ struct V {
   static T bcast(float x) { return _mm512_set1_ps(x); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   // max returns its second operand for NaN: x > 0 ? x : 0, as relu's reference.
   static T relu(T a) { return _mm512_max_ps(a, _mm512_setzero_ps()); }
   // Lane masks for packing image patches (gemm_tiles.h, packRuns).

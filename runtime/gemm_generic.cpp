@@ -37,6 +37,7 @@ struct V {
   // result differs from the vector kernels' in the last bit only.
   static T fma(T a, T b, T c) { return a * b + c; }
   static T add(T a, T b) { return a + b; }
+  static T mul(T a, T b) { return a * b; }
   static T relu(T a) {
     T r;
     for (int i = 0; i < 4; ++i) r[i] = a[i] > 0.0f ? a[i] : 0.0f;

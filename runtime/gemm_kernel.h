@@ -42,6 +42,9 @@ struct Args {
   // 2 sigmoid, 3 tanh. Row m and column n count from the whole C.
   const float* bias = nullptr;
   int biasKind = 0, act = 0;
+  // op(A)·op(B) is scaled by alpha before it is added to C (alpha 1: no
+  // multiply): the in-place update W −= lr·dW is accumulate with −lr.
+  float alpha = 1.0f;
   // Run on the calling thread alone (the caller is already one of several
   // threads): one block for all of C rather than a band per thread.
   bool serial = false;

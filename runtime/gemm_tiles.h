@@ -7,7 +7,7 @@
 // The including file defines, before the include:
 //   V   — W lanes of float: T, Mask, mask(n) (first n lanes on), zero,
 //         load, loadm (masked lanes read as 0 and never touch memory),
-//         store, storem, bcast, fma(a, b, c) = a·b + c, add, relu
+//         store, storem, bcast, fma(a, b, c) = a·b + c, add, mul, relu
 //         (x > 0 ? x : 0), transpose(T[W]) (a W×W block in registers), and
 //         kLaneMasks: whether it also has range(a, b) (the mask of lanes
 //         [a, b)) and loadInto(acc, p, m) (acc with the lanes of m loaded
@@ -44,7 +44,7 @@ struct TileEpilogue {
 // relu on their way out.
 template <int R, int NV, bool ROWA>
 void tile(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
-          typename V::Mask last, bool add, const TileEpilogue* ep) {
+          typename V::Mask last, bool add, float alpha, const TileEpilogue* ep) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
@@ -63,6 +63,13 @@ void tile(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, fl
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(ar, bv[v], acc[r][v]);
     }
+  }
+  if (alpha != 1.0f) {
+    const T al = V::bcast(alpha);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::mul(al, acc[r][v]);
   }
   if (add) {
 #pragma GCC unroll 16
@@ -107,7 +114,7 @@ void tile(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, fl
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, typename V::Mask, bool,
-                        const TileEpilogue*);
+                        float, const TileEpilogue*);
 
 // tiles[rowA][nv - 1][rows - 1]: one specialization per edge height, so the
 // M edge costs only the rows it has.
@@ -571,7 +578,7 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                                         : g.A + (ic + ir) * g.lda + pc;
             const int64_t sa = doPackA ? Cfg::MR : g.lda;
             if (finishInTile && g.biasKind == 2) ep.rowBias = g.bias + ic + ir;
-            kTiles.fn[rowA][nv - 1][h - 1](kc, a, sa, b, sb, c + ir * g.ldc, g.ldc, last, add,
+            kTiles.fn[rowA][nv - 1][h - 1](kc, a, sa, b, sb, c + ir * g.ldc, g.ldc, last, add, g.alpha,
                                            finishInTile ? &ep : nullptr);
           }
           // Sigmoid and tanh (libm) once C[ic:ic+mc, this micro-panel] is

@@ -145,3 +145,40 @@ TEST_CASE("nnc_sgemm forwards to sgemm", "[gemm]") {
   // Aᵀ·B = [[1,3],[2,4]]·[[5,6],[7,8]] = [[26,30],[38,44]], plus 1.
   CHECK(C == std::vector<float>{27, 31, 39, 45});
 }
+
+TEST_CASE("sgemmUpdate: out = W - lr * op(A) op(B), in place or not, depth blocks included", "[gemm]") {
+  Restore restore;
+  // K = 100 (a batch) and K = 700 (past one depth block: the scaled partial
+  // products are added slice by slice).
+  const Case cases[] = {{784, 40, 100}, {33, 17, 700}, {5, 3, 1}};
+  for (const std::string& isa : isas()) {
+    REQUIRE(nnc::setSgemmIsa(isa.c_str()));
+    for (const Case& c : cases)
+      for (bool transA : {false, true})
+        for (bool inPlace : {false, true}) {
+          INFO(isa << " " << c.M << "x" << c.N << "x" << c.K << " transA " << transA << " in place " << inPlace);
+          const std::vector<float> A = randoms(size_t(c.M * c.K), 1), B = randoms(size_t(c.K * c.N), 2);
+          std::vector<float> W = randoms(size_t(c.M * c.N), 3), out(W.size(), -777.0f);
+          const std::vector<float> W0 = W;
+          const float lr = 0.37f;
+          nnc_sgemm_update(A.data(), B.data(), W.data(), &lr, inPlace ? W.data() : out.data(), c.M, c.N, c.K,
+                           transA ? c.M : c.K, c.N, transA, 0);
+          const std::vector<float>& got = inPlace ? W : out;
+          int64_t bad = 0;
+          for (int64_t m = 0; m < c.M; ++m)
+            for (int64_t n = 0; n < c.N; ++n) {
+              double dot = 0, mag = 0;
+              for (int64_t k = 0; k < c.K; ++k) {
+                const double a = transA ? A[size_t(k * c.M + m)] : A[size_t(m * c.K + k)];
+                dot += a * B[size_t(k * c.N + n)];
+                mag += std::fabs(a * B[size_t(k * c.N + n)]);
+              }
+              const double want = W0[size_t(m * c.N + n)] - double(lr) * dot;
+              const double tol = 1e-5 + 1e-4 * std::fabs(want) + double(c.K + 2) * std::ldexp(mag, -23);
+              bad += !(std::fabs(got[size_t(m * c.N + n)] - want) <= tol);
+            }
+          CHECK(bad == 0);
+          if (!inPlace) CHECK(W == W0);
+        }
+  }
+}

@@ -62,9 +62,11 @@ TrainStep trainStep(const std::string& src) {
 
 // What CompiledProgram::create lowers: the optimized graph's loop IR.
 // The next values keep buffers of their own here (no in-place update), so
-// that each loop's stores can be named.
-Program lowerProgram(const Graph& g, const std::vector<ValueId>& targets, LowerOptions lo, const PassOptions& po = {}) {
+// that each loop's stores can be named, and SGD's weight step stays a loop
+// (no fuse-update into the GEMM: tests/test_passes.cpp has that).
+Program lowerProgram(const Graph& g, const std::vector<ValueId>& targets, LowerOptions lo, PassOptions po = {}) {
   lo.updateInPlace = false;
+  po.disabled.insert("update");
   auto o = optimizeGraph(g, rootsOf(targets, lo), po);
   if (!o) FAIL(o.error().message);
   std::vector<ValueId> mapped;

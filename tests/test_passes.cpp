@@ -181,6 +181,39 @@ TEST_CASE("fusions fire only where legal", "[passes]") {
     const Optimized o = optimize(m.graph, rootsOf(m.graph));
     CHECK(opsOf(o.graph) == "conv2d_fused maxpool2d_relu");
   }
+  SECTION("SGD: a weight whose gradient is a product read only by its step is updated in the GEMM") {
+    SourceManager sm2;
+    Elaborated m = loadFile(sm2, "examples/init/relu_he.nn");  // SGD, three dense layers
+    TrainGraph t = trainGraph(m);
+    const Optimized o = optimize(t.step.grads.graph, t.roots);
+    const std::string ops = opsOf(o.graph);
+    size_t updates = 0;
+    for (size_t at = ops.find("matmul_update"); at != std::string::npos; at = ops.find("matmul_update", at + 1)) ++updates;
+    CHECK(updates == 3);  // the three weights; the biases' gradients are sums
+    const Node& w1 = o.graph.node(o.map[t.step.grads.graph.findByName("W1.next")]);
+    CHECK(w1.op->name == "matmul_update");
+    CHECK(w1.attrs.i("transpose_a") == 1);
+    PassOptions off;
+    off.disabled.insert("update");
+    CHECK(opsOf(optimize(t.step.grads.graph, t.roots, off).graph).find("matmul_update") == std::string::npos);
+  }
+  SECTION("Adam, or a gradient read twice: no update in the GEMM") {
+    SourceManager sm2;
+    Elaborated adam = loadFile(sm2, "examples/mnist_mlp.nn");
+    TrainGraph t = trainGraph(adam);
+    CHECK(opsOf(optimize(t.step.grads.graph, t.roots).graph).find("matmul_update") == std::string::npos);
+    Elaborated m = compile(sm, R"(model m {
+      input x: f32[3, 4]
+      input d: f32[3, 5]
+      input lr: f32[]
+      param W: f32[4, 5] = he()
+      g = matmul(x, d, transpose_a = 1)
+      output next = W - lr * g
+      output norm = sum(g * g)
+    })");
+    const Optimized o = optimize(m.graph, rootsOf(m.graph));
+    CHECK(opsOf(o.graph).find("matmul_update") == std::string::npos);
+  }
   SECTION("training: the relu's gradient reads the convolution, which keeps its store") {
     SourceManager sm2;
     Elaborated m = loadFile(sm2, "examples/simple_convnet.nn");

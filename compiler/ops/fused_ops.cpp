@@ -149,6 +149,32 @@ Status matmulFusedEval(const EvalArgs& e) {
   return applyAct(e);
 }
 
+// matmul_update(W, lr, a, b) = W − lr·matmul(a, b): SGD's step in the GEMM.
+Expected<TensorType> matmulUpdateShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_TRY(TensorType t, findOp("matmul")->shape({in[2], in[3]}, a));
+  if (t != in[0]) return error("matmul_update: W {} must have the product's type {}", typeString(in[0]), typeString(t));
+  if (!in[1].shape.empty()) return error("matmul_update: lr must be a scalar, got {}", typeString(in[1]));
+  return t;
+}
+
+Status matmulUpdateEval(const EvalArgs& e) {
+  Tensor prod(e.out.type);
+  NNC_CHECK(findOp("matmul")->eval(EvalArgs{{e.in[2], e.in[3]}, e.attrs, prod, e.env}));
+  const double lr = e.in[1]->data[0];
+  for (size_t i = 0; i < e.out.data.size(); ++i) e.out.data[i] = e.in[0]->data[i] - lr * prod.data[i];
+  return ok();
+}
+
+Status lowerMatmulUpdate(LowerArgs& a) {
+  const Shape &as = a.inTypes[2].shape, &out = a.outType().shape;
+  const bool ta = a.attrs().i("transpose_a") != 0, tb = a.attrs().i("transpose_b") != 0;
+  const int64_t n = out.back(), m = a.outType().numel() / std::max<int64_t>(n, 1), k = ta ? as[0] : as.back();
+  auto ld = [](int64_t x) { return std::max<int64_t>(x, 1); };
+  a.k.body.push_back(loop::call("nnc_sgemm_update", {whole(a.in[2]), whole(a.in[3]), whole(a.in[0]), whole(a.in[1]), whole(a.out)},
+                                {m, n, k, ld(ta ? m : k), ld(tb ? k : n), ta, tb}));
+  return ok();
+}
+
 }  // namespace
 
 void addFusedOps(std::vector<OpDef>& r) {
@@ -212,6 +238,15 @@ void addFusedOps(std::vector<OpDef>& r) {
                .lower = lowerMatmulFused,
                .internal = true,
                .summary = "act(matmul(a, b) + bias): the bias and activation applied in the GEMM's epilogue"});
+  r.push_back({.name = "matmul_update",
+               .operands = {"W", "lr", "a", "b"},
+               .attrs = attrsOf(r, "matmul"),
+               .shape = matmulUpdateShape,
+               .eval = matmulUpdateEval,
+               .noGradient = true,
+               .lower = lowerMatmulUpdate,
+               .internal = true,
+               .summary = "W - lr * matmul(a, b): SGD's step added by the GEMM to each finished tile, dW never stored"});
   r.push_back({.name = "maxpool2d_relu",
                .operands = {"x"},
                .attrs = attrsOf(r, "maxpool2d"),

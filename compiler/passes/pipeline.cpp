@@ -32,6 +32,7 @@ const std::vector<Pass>& pipeline() {
       {"fuse-conv", "conv", passes::fuseConv},
       {"fuse-pool", "pool", passes::fusePool},
       {"fuse-epilogue", "epilogue", passes::fuseEpilogue},
+      {"fuse-update", "update", passes::fuseUpdate},
       {"dce", "", passes::eliminateDead},
   };
   return p;
@@ -40,7 +41,7 @@ const std::vector<Pass>& pipeline() {
 }  // namespace
 
 const std::vector<std::string>& fusionNames() {
-  static const std::vector<std::string> names = {"conv", "pool", "epilogue", "softmax_ce", "elementwise"};
+  static const std::vector<std::string> names = {"conv", "pool", "epilogue", "update", "softmax_ce", "elementwise"};
   return names;
 }
 

@@ -19,6 +19,7 @@ namespace nnc {
 //   conv        implicit im2col: convolutions pack patches straight from the image
 //   pool        relu before max-pooling computed inside the pooling (and its gradient)
 //   epilogue    bias and activation applied in the GEMM's store
+//   update      SGD's step W − lr·dW inside the GEMM computing dW (matmul_update)
 //   softmax_ce  softmax cross-entropy's loss and gradient in one kernel
 //   elementwise pointwise chains in one loop, and same-shape pointwise kernels
 //               along producer→consumer edges in one loop storing each (multi-output)

@@ -52,5 +52,6 @@ Expected<Optimized> eliminateDead(const Graph& g, const std::vector<bool>& exter
 Expected<Optimized> fuseConv(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
+Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
 
 }  // namespace nnc::passes
