@@ -137,8 +137,10 @@ constexpr std::string_view kIsaTop = R"(
 #include <immintrin.h>
 #ifndef __clang__
 // GCC 12's shuffle intrinsics pass _mm512_undefined_ps(), a self-initialized
-// variable that -Wmaybe-uninitialized flags once inlined (as gemm_avx512.cpp).
+// variable that -Wmaybe-uninitialized (at -O2, -Wuninitialized) flags once
+// inlined (as gemm_avx512.cpp).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #elif defined(__AVX2__) && defined(__FMA__)
 #define NNC_GEMM_ISA 256
