@@ -97,9 +97,9 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
   const bool direct = directFits(g, act);
   if (pool > 0) {
-    // Per image and group: direct (which pools a band of filters and rows
-    // at a time), or the GEMM's whole z (before bias and act), then its
-    // windows' maxima.
+    // Per image and group: z, the convolution before bias and act, a band
+    // of 8 filters by one row of windows at a time (direct, into a buffer
+    // that stays in L1) or whole (the GEMM), then its windows' maxima.
     const int64_t ph = g.oh() / pool, pw = g.ow() / pool;
     forItems(g.n, [&](int64_t b, bool serial) {
       for (int64_t gi = 0; gi < g.groups; ++gi) {
@@ -108,10 +108,17 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
         const float* bg = bias ? bias + gi * fg : nullptr;
         float* out = y + (b * g.f + gi * fg) * ph * pw;
         if (direct) {
-          gemm::Direct d{img, wg, bg, out, cg, g.h, g.w, fg, g.kh, g.kw, 0, ph * pool, ph * pw, act};
-          d.pool = pool;
-          d.scratch = threadBuffer(size_t(8 * pool * g.ow()));
-          gemm::direct(d);
+          const int64_t band = 8;
+          float* z = threadBuffer(size_t(band * pool * g.ow()));
+          for (int64_t f0 = 0; f0 < fg; f0 += band) {
+            const int64_t nf = std::min(band, fg - f0);
+            for (int64_t py = 0; py < ph; ++py) {
+              gemm::direct(gemm::Direct{img, wg + f0 * k, nullptr, z, cg, g.h, g.w, nf, g.kh, g.kw, py * pool,
+                                        (py + 1) * pool, pool * g.ow(), 0});
+              poolRows(z, nf, pool * g.ow(), g.ow(), pool, bg ? bg + f0 : nullptr, act, out + f0 * ph * pw + py * pw,
+                       ph * pw);
+            }
+          }
         } else {
           float* z = threadBuffer(size_t(fg * s));
           const gemm::Patches p = patchesOf(g, img, false);

@@ -66,11 +66,6 @@ struct Direct {
   int64_t C, H, W, F, KH, KW;
   int64_t oy0, oy1, ldf;
   int act;
-  // pool > 0 (act 0 or 1): pool×pool max-pooling at stride pool follows,
-  // and y holds only the maxima, row py of filter f at y + f·ldf +
-  // (py − oy0/pool)·(OW/pool); scratch holds 8·pool·OW floats.
-  int64_t pool = 0;
-  float* scratch = nullptr;
 };
 
 // The weight gradient of a Direct convolution, summed over images:

@@ -625,91 +625,26 @@ void planeVectors(int64_t OW, int64_t W, int64_t oy0, int64_t count, PlaneVector
   }
 }
 
-// Where a tile's rows go: its filter r's rows (from oy0 on, one after the
-// other) at y + r·ldf, with bias[filter] (null: none) and act (0, 1).
-struct DirectOut {
-  float* y;
-  int64_t ldf, oy0;
-  const float* bias;
-  int act;
-};
-
-// The tile's finished sums: + bias, act, stored under the masks.
-template <int NVEC, typename VV>
-void directStore(const DirectOut& o, typename VV::T (*acc)[NVEC], int rows, int64_t f0, int64_t at,
-                 const typename VV::Mask* m) {
-#pragma GCC unroll 8
-  for (int r = 0; r < kDirectRows; ++r) {
-    if (r >= rows) break;  // every index into acc a constant, or GCC keeps acc in memory
-    const typename VV::T b = VV::bcast(o.bias ? o.bias[f0 + r] : 0.0f);
-    float* out = o.y + r * o.ldf + at;
-#pragma GCC unroll 4
-    for (int v = 0; v < NVEC; ++v) {
-      typename VV::T x = VV::add(acc[r][v], b);
-      if (o.act == 1) x = VV::relu(x);
-      VV::storem(out + v * VV::W, m[v], x);
-    }
-  }
+// The image offset of each tap k = (c·KH + i)·KW + j (conv.cpp admits K <= 64).
+void tapOffsets(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t* tap) {
+  for (int64_t c = 0, k = 0; c < C; ++c)
+    for (int64_t i = 0; i < KH; ++i)
+      for (int64_t j = 0; j < KW; ++j) tap[k++] = (c * H + i) * W + j;
 }
 
-// One output row, y[f0 : f0 + rows, oy, ox : ox + NVEC·W] under the masks
-// m: the taps k outermost, each image vector loaded once for all the tile's
-// filters. Rows beyond `rows` repeat the last filter's weights and are not
-// stored. Each sum runs over k in order, then the bias, as the GEMM's
-// tiles do. For instruction sets without lane masks, or rows narrower
-// than a vector.
-template <int NVEC>
-void directTile(const Direct& d, const DirectOut& o, const int64_t* tap, int64_t f0, int rows, int64_t oy, int64_t ox,
-                const typename V::Mask* m) {
-  using T = typename V::T;
-  const int64_t K = d.C * d.KH * d.KW, OW = d.W - d.KW + 1;
-  const float* w[kDirectRows];
-#pragma GCC unroll 8
-  for (int r = 0; r < kDirectRows; ++r) w[r] = d.w + (f0 + (r < rows ? r : rows - 1)) * K;
-  T acc[kDirectRows][NVEC];
-#pragma GCC unroll 8
-  for (int r = 0; r < kDirectRows; ++r)
-#pragma GCC unroll 2
-    for (int v = 0; v < NVEC; ++v) acc[r][v] = V::zero();
-  const float* src = d.x + oy * d.W + ox;
-  for (int64_t k = 0; k < K; ++k) {
-    T xv[NVEC];
-#pragma GCC unroll 2
-    for (int v = 0; v < NVEC; ++v) xv[v] = V::loadm(src + tap[k] + v * V::W, m[v]);
-#pragma GCC unroll 8
-    for (int r = 0; r < kDirectRows; ++r) {
-      const T wr = V::bcast(w[r][k]);
-#pragma GCC unroll 2
-      for (int v = 0; v < NVEC; ++v) acc[r][v] = V::fma(wr, xv[v], acc[r][v]);
-    }
-  }
-  directStore<NVEC, V>(o, acc, rows, f0, (oy - o.oy0) * OW + ox, m);
-}
-
-// The same over rows flattened: 3 vectors of positions (pos, from position
-// at of the block), each from at most two image rows: no lane is wasted on
-// a row's ragged end, and the stores are whole vectors of y's rows.
-template <typename VV>
-void directFlatTile(const Direct& d, const DirectOut& o, const int64_t* tap, const PlaneVector<VV>* pos, int nvec,
-                    int64_t f0, int rows, int64_t at) {
+// A register tile of the direct convolution: filters [f0, f0 + rows) by
+// NVEC vectors of output positions, position `at` of d's rows on, stored
+// under the masks m. load(k, v) is vector v of the image at tap k. The taps
+// run outermost, each image vector loaded once for all the tile's filters;
+// rows beyond `rows` repeat the last filter's weights and are not stored.
+// Each sum runs over k in order, then the bias, as the GEMM's tiles do.
+template <int NVEC, typename VV, typename Load>
+void directTile(const Direct& d, int64_t f0, int rows, int64_t at, const typename VV::Mask* m, const Load& load) {
   using T = typename VV::T;
-  constexpr int NVEC = 3;
   const int64_t K = d.C * d.KH * d.KW;
   const float* w[kDirectRows];
 #pragma GCC unroll 8
   for (int r = 0; r < kDirectRows; ++r) w[r] = d.w + (f0 + (r < rows ? r : rows - 1)) * K;
-  const float* srcA[NVEC];
-  const float* srcB[NVEC];
-  typename VV::Mask mA[NVEC], mB[NVEC], all[NVEC];
-#pragma GCC unroll 4
-  for (int v = 0; v < NVEC; ++v) {
-    const PlaneVector<VV>& p = pos[v < nvec ? v : nvec - 1];
-    srcA[v] = d.x + p.a;
-    srcB[v] = d.x + p.b;
-    mA[v] = v < nvec ? p.mA : VV::range(0, 0);
-    mB[v] = v < nvec ? p.mB : VV::range(0, 0);
-    all[v] = v < nvec ? p.all : VV::range(0, 0);
-  }
   T acc[kDirectRows][NVEC];
 #pragma GCC unroll 8
   for (int r = 0; r < kDirectRows; ++r)
@@ -718,7 +653,7 @@ void directFlatTile(const Direct& d, const DirectOut& o, const int64_t* tap, con
   for (int64_t k = 0; k < K; ++k) {
     T xv[NVEC];
 #pragma GCC unroll 4
-    for (int v = 0; v < NVEC; ++v) xv[v] = VV::loadInto(VV::loadm(srcA[v] + tap[k], mA[v]), srcB[v] + tap[k], mB[v]);
+    for (int v = 0; v < NVEC; ++v) xv[v] = load(k, v);
 #pragma GCC unroll 8
     for (int r = 0; r < kDirectRows; ++r) {
       const T wr = VV::bcast(w[r][k]);
@@ -726,89 +661,75 @@ void directFlatTile(const Direct& d, const DirectOut& o, const int64_t* tap, con
       for (int v = 0; v < NVEC; ++v) acc[r][v] = VV::fma(wr, xv[v], acc[r][v]);
     }
   }
-  directStore<NVEC, VV>(o, acc, rows, f0, at, all);
-}
-
-// Rows [oy0, oy1) of filters [f0, f1) into o.
-template <typename VV = V>
-void directRows(const Direct& d, const DirectOut& o, const int64_t* tap, int64_t f0, int64_t f1, int64_t oy0,
-                int64_t oy1) {
-  const int64_t OW = d.W - d.KW + 1, count = OW * (oy1 - oy0), nvec = (count + VV::W - 1) / VV::W;
-  if constexpr (VV::kLaneMasks) {
-    if (OW >= VV::W && nvec <= kMaxPlaneVectors) {
-      PlaneVector<VV> pos[kMaxPlaneVectors];
-      planeVectors<VV>(OW, d.W, oy0, count, pos);
-      for (int64_t f = f0; f < f1; f += kDirectRows) {
-        const int rows = int(lesser(kDirectRows, f1 - f));
-        const DirectOut of{o.y + (f - f0) * o.ldf, o.ldf, o.oy0, o.bias, o.act};
-        for (int64_t v = 0; v < nvec; v += 3)
-          directFlatTile<VV>(d, of, tap, pos + v, int(lesser(3, nvec - v)), f, rows, (oy0 - o.oy0) * OW + v * VV::W);
-      }
-      return;
+#pragma GCC unroll 8
+  for (int r = 0; r < kDirectRows; ++r) {
+    if (r >= rows) break;  // every index into acc a constant, or GCC keeps acc in memory
+    const T b = VV::bcast(d.bias ? d.bias[f0 + r] : 0.0f);
+    float* out = d.y + (f0 + r) * d.ldf + at;
+#pragma GCC unroll 4
+    for (int v = 0; v < NVEC; ++v) {
+      T x = VV::add(acc[r][v], b);
+      if (d.act == 1) x = VV::relu(x);
+      VV::storem(out + v * VV::W, m[v], x);
     }
   }
-  for (int64_t f = f0; f < f1; f += kDirectRows) {
-    const int rows = int(lesser(kDirectRows, f1 - f));
-    const DirectOut of{o.y + (f - f0) * o.ldf, o.ldf, o.oy0, o.bias, o.act};
-    for (int64_t oy = oy0; oy < oy1; ++oy)
+}
+
+// Over the rows flattened: tiles of 3 vectors of positions, each vector
+// from at most two image rows (a masked load from each), so that no lane
+// is wasted on a row's ragged end and the stores are whole vectors of y's
+// rows. Needs lane masks and rows at least a vector wide.
+template <typename VV = V>
+bool directFlat(const Direct& d, const int64_t* tap) {
+  if constexpr (VV::kLaneMasks) {
+    const int64_t OW = d.W - d.KW + 1, count = OW * (d.oy1 - d.oy0), nvec = (count + VV::W - 1) / VV::W;
+    if (OW < VV::W || nvec > kMaxPlaneVectors) return false;
+    PlaneVector<VV> pos[kMaxPlaneVectors];
+    planeVectors<VV>(OW, d.W, d.oy0, count, pos);
+    for (int64_t f = 0; f < d.F; f += kDirectRows)
+      for (int64_t v0 = 0; v0 < nvec; v0 += 3) {
+        // Vectors past the last position load and store nothing.
+        const int n = int(lesser(3, nvec - v0));
+        const float* a[3];
+        const float* b[3];
+        typename VV::Mask mA[3], mB[3], m[3];
+        for (int v = 0; v < 3; ++v) {
+          const PlaneVector<VV>& q = pos[v0 + (v < n ? v : n - 1)];
+          a[v] = d.x + q.a;
+          b[v] = d.x + q.b;
+          mA[v] = v < n ? q.mA : VV::range(0, 0);
+          mB[v] = v < n ? q.mB : VV::range(0, 0);
+          m[v] = v < n ? q.all : VV::range(0, 0);
+        }
+        directTile<3, VV>(d, f, int(lesser(kDirectRows, d.F - f)), v0 * VV::W, m, [&](int64_t k, int v) {
+          return VV::loadInto(VV::loadm(a[v] + tap[k], mA[v]), b[v] + tap[k], mB[v]);
+        });
+      }
+    return true;
+  }
+  return false;
+}
+
+void directConv(const Direct& d) {
+  int64_t tap[64];
+  tapOffsets(d.C, d.H, d.W, d.KH, d.KW, tap);
+  if (directFlat(d, tap)) return;
+  // Row by row, two vectors per tile.
+  const int64_t OW = d.W - d.KW + 1;
+  for (int64_t f = 0; f < d.F; f += kDirectRows) {
+    const int rows = int(lesser(kDirectRows, d.F - f));
+    for (int64_t oy = d.oy0; oy < d.oy1; ++oy)
       for (int64_t ox = 0; ox < OW; ox += 2 * V::W) {
         const int64_t left = OW - ox;
         const typename V::Mask m[2] = {V::mask(int(lesser(V::W, left))),
                                        V::mask(int(left > V::W ? lesser(V::W, left - V::W) : 0))};
+        const float* src = d.x + oy * d.W + ox;
+        auto load = [&](int64_t k, int v) { return V::loadm(src + tap[k] + v * V::W, m[v]); };
         if (left > V::W)
-          directTile<2>(d, of, tap, f, rows, oy, ox, m);
+          directTile<2, V>(d, f, rows, (oy - d.oy0) * OW + ox, m, load);
         else
-          directTile<1>(d, of, tap, f, rows, oy, ox, m);
+          directTile<1, V>(d, f, rows, (oy - d.oy0) * OW + ox, m, load);
       }
-  }
-}
-
-void directConv(const Direct& d) {
-  const int64_t OW = d.W - d.KW + 1;
-  // The image offset of each tap k = (c·KH + i)·KW + j (conv.cpp admits K <= 64).
-  int64_t tap[64];
-  for (int64_t c = 0, k = 0; c < d.C; ++c)
-    for (int64_t i = 0; i < d.KH; ++i)
-      for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
-  if (d.pool == 0) {
-    directRows(d, DirectOut{d.y, d.ldf, d.oy0, d.bias, d.act}, tap, 0, d.F, d.oy0, d.oy1);
-    return;
-  }
-  // Pooled: a band of filters by one row of windows at a time into scratch
-  // (kDirectRows·pool rows of OW), then each window's max, + bias, act.
-  // max commutes with adding a constant and with relu (both monotone, in
-  // rounding too), so this is the pooling of act(conv + bias).
-  const int64_t P = d.pool, PW = OW / P, PH = (d.oy1 - d.oy0) / P;
-  for (int64_t f0 = 0; f0 < d.F; f0 += kDirectRows) {
-    const int64_t f1 = lesser(d.F, f0 + kDirectRows);
-    for (int64_t py = 0; py < PH; ++py) {
-      const int64_t oy = d.oy0 + py * P;
-      directRows(d, DirectOut{d.scratch, P * OW, oy, nullptr, 0}, tap, f0, f1, oy, oy + P);
-      for (int64_t f = f0; f < f1; ++f) {
-        const float* __restrict z = d.scratch + (f - f0) * P * OW;
-        float* __restrict out = d.y + f * d.ldf + py * PW;
-        const float b = d.bias ? d.bias[f] : 0.0f;
-        if (P == 2) {  // the common case, written so that it vectorizes
-          for (int64_t px = 0; px < PW; ++px) {
-            const float a0 = z[2 * px], a1 = z[2 * px + 1], a2 = z[OW + 2 * px], a3 = z[OW + 2 * px + 1];
-            const float m01 = a1 > a0 ? a1 : a0, m23 = a3 > a2 ? a3 : a2;
-            const float m = (m23 > m01 ? m23 : m01) + b;
-            out[px] = d.act == 1 ? (m > 0.0f ? m : 0.0f) : m;
-          }
-          continue;
-        }
-        for (int64_t px = 0; px < PW; ++px) {
-          float m = z[px * P];
-          for (int64_t i = 0; i < P; ++i)
-            for (int64_t j = 0; j < P; ++j) {
-              const float e = z[i * OW + px * P + j];
-              m = e > m ? e : m;
-            }
-          m += b;
-          out[px] = d.act == 1 ? (m > 0.0f ? m : 0.0f) : m;
-        }
-      }
-    }
   }
 }
 
@@ -883,9 +804,7 @@ bool directConvGradOf(const DirectGrad& d) {
     const int64_t nvec = (plane + VV::W - 1) / VV::W;
     if (OW < VV::W || K > 64 || nvec > kMaxPlaneVectors) return false;
     int64_t tap[64];
-    for (int64_t c = 0, k = 0; c < d.C; ++c)
-      for (int64_t i = 0; i < d.KH; ++i)
-        for (int64_t j = 0; j < d.KW; ++j) tap[k++] = (c * d.H + i) * d.W + j;
+    tapOffsets(d.C, d.H, d.W, d.KH, d.KW, tap);
     PlaneVector<VV> pos[kMaxPlaneVectors];
     planeVectors<VV>(OW, d.W, 0, plane, pos);
     // Tap blocks of equal size (25 = 5·5), at most kGradTaps each.

@@ -14,7 +14,8 @@ using namespace nnc;
 
 namespace {
 
-Program lowered(const char* file, bool plan) {
+// The train step of examples/FILE.
+TrainStep trainStepOf(const char* file) {
   std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/" + file);
   std::stringstream text;
   text << in.rdbuf();
@@ -23,11 +24,16 @@ Program lowered(const char* file, bool plan) {
   REQUIRE(m);
   auto step = buildTrainStep(m->graph, m->train);
   REQUIRE(step);
+  return step.take();
+}
+
+Program lowered(const char* file, bool plan) {
+  const TrainStep step = trainStepOf(file);
   LowerOptions lo;
   lo.training = true;
-  lo.commits = step->updates;
+  lo.commits = step.updates;
   lo.planMemory = plan;
-  auto p = lowerGraph(step->grads.graph, {step->grads.graph.loss}, lo);
+  auto p = lowerGraph(step.grads.graph, {step.grads.graph.loss}, lo);
   REQUIRE(p);
   return p.take();
 }
@@ -70,19 +76,12 @@ TEST_CASE("memory plan: live slots never overlap, and the arena shrinks", "[lowe
 }
 
 TEST_CASE("memory plan: reshape and flatten of computed values share their operand's slot", "[lower][memory]") {
-  std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/simple_convnet.nn");
-  std::stringstream text;
-  text << in.rdbuf();
-  SourceManager sm;
-  auto m = cli::compileSource(sm, "simple_convnet.nn", text.str());
-  REQUIRE(m);
-  auto step = buildTrainStep(m->graph, m->train);
-  REQUIRE(step);
-  const Graph& g = step->grads.graph;
+  const TrainStep step = trainStepOf("simple_convnet.nn");
+  const Graph& g = step.grads.graph;
   auto lower = [&](bool alias) {
     LowerOptions lo;
     lo.training = true;
-    lo.commits = step->updates;
+    lo.commits = step.updates;
     lo.aliasViews = alias;
     auto p = lowerGraph(g, {g.loss}, lo);
     REQUIRE(p);

@@ -4,12 +4,12 @@
 // interpreter with this on).
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
+#include <functional>
 
 #include "cli/frontend.h"
 #include "compiler/lower.h"
 #include "compiler/train_step.h"
+#include "test_util.h"
 
 using namespace nnc;
 using loop::Affine;
@@ -98,11 +98,8 @@ TEST_CASE("updateInPlace: only where the writer is the param's last reader", "[l
 }
 
 TEST_CASE("updateInPlace: simple_convnet's Adam step commits nothing and needs 5 MB less", "[lower][memory]") {
-  std::ifstream in(std::string(NNC_SOURCE_DIR) + "/examples/simple_convnet.nn");
-  std::stringstream text;
-  text << in.rdbuf();
   SourceManager sm;
-  auto m = cli::compileSource(sm, "simple_convnet.nn", text.str());
+  auto m = cli::compileSource(sm, "simple_convnet.nn", test::readText(test::sourcePath("examples/simple_convnet.nn")));
   REQUIRE(m);
   auto step = buildTrainStep(m->graph, m->train);
   REQUIRE(step);
