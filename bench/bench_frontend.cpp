@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "cli/frontend.h"
-#include "compiler/autodiff.h"
-#include "compiler/gradcheck.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/autodiff/gradcheck.h"
+#include "compiler/interpreter/interpreter.h"
 
 namespace {
 

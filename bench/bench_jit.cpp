@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "cli/frontend.h"
-#include "compiler/gradcheck.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/gradcheck.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/jit/compiled.h"
-#include "compiler/train_step.h"
 #include "runtime/parallel.h"
 
 namespace {

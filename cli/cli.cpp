@@ -7,7 +7,7 @@
 #include <llvm/Config/llvm-config.h>
 
 #include "cli/commands.h"
-#include "compiler/op_registry.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc::cli {
 

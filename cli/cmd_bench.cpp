@@ -11,9 +11,9 @@
 
 #include "cli/commands.h"
 #include "cli/frontend.h"
-#include "compiler/gradcheck.h"
+#include "compiler/autodiff/gradcheck.h"
+#include "compiler/autodiff/train_step.h"
 #include "compiler/jit/compiled.h"
-#include "compiler/train_step.h"
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
 

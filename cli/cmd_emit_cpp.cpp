@@ -1,12 +1,13 @@
-// nnc emit-cpp: the model as standalone C++ (compiler/emit_cpp.h) in a
+// nnc emit-cpp: the model as standalone C++ (compiler/emit/emit_cpp.h) in a
 // folder: NAME.hpp, NAME.cpp, the runtime, main_example.cpp, CMakeLists.txt.
 #include <filesystem>
 #include <ostream>
 
 #include "cli/commands.h"
-#include "compiler/emit_cpp.h"
-#include "runtime/checkpoint.h"
-#include "runtime/npy.h"
+#include "compiler/emit/emit_cpp.h"
+#include "io/checkpoint.h"
+#include "io/file_io.h"
+#include "io/npy.h"
 
 namespace nnc::cli {
 

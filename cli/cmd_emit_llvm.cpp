@@ -4,9 +4,10 @@
 
 #include "cli/commands.h"
 #include "cli/frontend.h"
+#include "compiler/autodiff/train_step.h"
 #include "compiler/jit/compiled.h"
-#include "compiler/train_step.h"
-#include "runtime/npy.h"
+#include "io/file_io.h"
+#include "io/npy.h"
 
 namespace nnc::cli {
 

@@ -9,9 +9,9 @@
 #include "cli/commands.h"
 #include "cli/run_data.h"
 #include "cli/run_stepper.h"
-#include "runtime/checkpoint.h"
-#include "runtime/image_decode.h"
-#include "runtime/npy.h"
+#include "io/checkpoint.h"
+#include "io/image_decode.h"
+#include "io/npy.h"
 
 namespace nnc::cli {
 namespace {

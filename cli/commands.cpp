@@ -1,14 +1,14 @@
 // nnc check, nnc graph, nnc eval.
 #include "cli/commands.h"
-#include "runtime/checkpoint.h"
 
 #include <filesystem>
 #include <ostream>
 
 #include "cli/frontend.h"
-#include "compiler/interpreter.h"
-#include "compiler/train_step.h"
-#include "runtime/npy.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
+#include "io/checkpoint.h"
+#include "io/npy.h"
 
 namespace nnc::cli {
 

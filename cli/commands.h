@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "base/diagnostics.h"
 #include "cli/frontend.h"
-#include "compiler/autodiff.h"
-#include "compiler/elaborate.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/elaborate/elaborate.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/passes/pipeline.h"
-#include "dsl/diagnostics.h"
 
 namespace nnc::cli {
 

@@ -3,7 +3,8 @@
 #include <ostream>
 
 #include "dsl/parser.h"
-#include "runtime/npy.h"
+#include "io/file_io.h"
+#include "io/npy.h"
 
 namespace nnc::cli {
 

@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "compiler/elaborate.h"
+#include "base/diagnostics.h"
+#include "compiler/elaborate/elaborate.h"
 #include "dsl/ast.h"
-#include "dsl/diagnostics.h"
 
 namespace nnc::cli {
 

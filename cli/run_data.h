@@ -8,7 +8,8 @@
 
 #include "cli/commands.h"
 #include "cli/run_stepper.h"
-#include "runtime/dataset.h"
+#include "io/augment.h"
+#include "io/dataset.h"
 
 namespace nnc::cli {
 

@@ -6,9 +6,9 @@
 #include <memory>
 #include <vector>
 
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/passes/pipeline.h"
-#include "compiler/train_step.h"
 
 namespace nnc::cli {
 

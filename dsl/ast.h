@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace nnc::ast {
 

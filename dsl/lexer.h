@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dsl/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace nnc {
 

@@ -1,7 +1,7 @@
 // Lexing and parsing of .nn source into an ast::Program.
 #pragma once
+#include "base/diagnostics.h"
 #include "dsl/ast.h"
-#include "dsl/diagnostics.h"
 
 namespace nnc {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 
-#include "compiler/gradcheck.h"
+#include "compiler/autodiff/gradcheck.h"
 #include "runtime/rng.h"
 
 namespace nnc::test {

@@ -5,10 +5,10 @@
 
 #include <cmath>
 
-#include "compiler/graph.h"
+#include "compiler/graph/graph.h"
 #include "compiler/jit/compiled.h"
-#include "compiler/lower.h"
-#include "compiler/op_registry.h"
+#include "compiler/lower/lower.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc::test {
 

@@ -2,8 +2,8 @@
 
 #include <regex>
 
-#include "compiler/autodiff.h"
-#include "compiler/gradcheck.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/autodiff/gradcheck.h"
 #include "test_util.h"
 
 using namespace nnc;

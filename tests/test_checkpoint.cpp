@@ -11,11 +11,11 @@
 #include <regex>
 #include <thread>
 
-#include "runtime/checkpoint.h"
-#include "runtime/idx.h"
-#include "runtime/json.h"
-#include "runtime/npy.h"
-#include "runtime/progress.h"
+#include "io/checkpoint.h"
+#include "io/idx.h"
+#include "io/json.h"
+#include "io/npy.h"
+#include "io/progress.h"
 #include "runtime/rng.h"
 #include "test_util.h"
 

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <regex>
 
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "test_util.h"
 
 using namespace nnc;

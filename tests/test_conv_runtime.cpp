@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/op_registry.h"
+#include "compiler/ops/op_registry.h"
 #include "runtime/conv.h"
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"

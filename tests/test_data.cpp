@@ -11,9 +11,11 @@
 #include <fstream>
 #include <set>
 
-#include "runtime/dataset.h"
-#include "runtime/image_decode.h"
-#include "runtime/npy.h"
+#include "io/augment.h"
+#include "io/dataset.h"
+#include "io/file_io.h"
+#include "io/image_decode.h"
+#include "io/npy.h"
 
 using namespace nnc;
 using Catch::Contains;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "compiler/interpreter.h"
+#include "compiler/interpreter/interpreter.h"
 #include "test_util.h"
 
 using namespace nnc;

@@ -21,10 +21,10 @@
 #include <sstream>
 #include <thread>
 
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/jit/compiled.h"
-#include "compiler/train_step.h"
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/random_calls.h"
 #include "runtime/rng.h"
 #include "test_util.h"
@@ -535,9 +535,18 @@ void checkClang() {
     for (const std::string& file : {m.name + ".cpp", std::string("main_example.cpp")})
       cmds.push_back("cd " + modelDir(b, m).string() + " && clang++-19 -fsyntax-only -Wall -Wextra -Werror " + file +
                      " > clang-" + file + ".log 2>&1");
-  for (const char* flags : {"", "-march=native"})
+  // clang 19 warns about -march=native itself on some hosts (Sapphire Rapids
+  // VMs: "invalid feature combination: +avx10.1-256") whatever the file; that
+  // warning says nothing of the emitted code, so it is switched off only when
+  // an empty file shows it.
+  std::string native = "-march=native";
+  if (std::system("echo 'int main() {}' | clang++-19 -x c++ -fsyntax-only -Werror -march=native - > /dev/null 2>&1") != 0) {
+    WARN("clang++-19 -march=native warns on an empty file on this host: -Wno-invalid-feature-combination added");
+    native += " -Wno-invalid-feature-combination";
+  }
+  for (const std::string& flags : {std::string(), native})
     cmds.push_back("cd " + modelDir(b, kModels[0]).string() + " && clang++-19 -fsyntax-only -Wall -Wextra -Werror " +
-                   flags + " nnc_runtime.cpp > clang-runtime" + flags + ".log 2>&1");
+                   flags + " nnc_runtime.cpp > clang-runtime" + flags.substr(0, flags.find(' ')) + ".log 2>&1");
   const std::vector<int> codes = runAll(cmds);
   for (size_t i = 0; i < cmds.size(); ++i) {
     const size_t log = cmds[i].rfind("> ") + 2, cd = 3, end = cmds[i].find(" &&");

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <string>
 
-#include "compiler/autodiff.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/interpreter/interpreter.h"
 #include "tests/grad_test_util.h"
 
 using namespace nnc;

@@ -3,7 +3,7 @@
 // checked against finite differences, plus a few exact values by hand.
 #include <algorithm>
 
-#include "compiler/gradcheck.h"
+#include "compiler/autodiff/gradcheck.h"
 #include "grad_test_util.h"
 #include "op_test_util.h"
 

@@ -8,8 +8,10 @@
 #include <cstring>
 #include <filesystem>
 
-#include "runtime/idx.h"
-#include "runtime/npy.h"
+#include "io/dataset.h"
+#include "io/file_io.h"
+#include "io/idx.h"
+#include "io/npy.h"
 
 using namespace nnc;
 namespace fs = std::filesystem;

@@ -7,10 +7,10 @@
 #include <limits>
 #include <vector>
 
-#include "compiler/interpreter.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/jit/compiled.h"
 #include "compiler/jit/jit.h"
-#include "compiler/lower.h"
+#include "compiler/lower/lower.h"
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
 #include "runtime/rng.h"

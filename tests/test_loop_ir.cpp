@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "compiler/loop_ir.h"
+#include "compiler/lower/loop_ir.h"
 #include "test_util.h"
 
 using namespace nnc::loop;

@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "cli/frontend.h"
-#include "compiler/lower.h"
-#include "compiler/train_step.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/lower/lower.h"
 
 using namespace nnc;
 

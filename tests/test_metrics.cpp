@@ -8,9 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "runtime/metrics.h"
-#include "runtime/npy.h"
-#include "runtime/plot.h"
+#include "io/file_io.h"
+#include "io/metrics.h"
+#include "io/npy.h"
+#include "io/plot.h"
 
 using namespace nnc;
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// Multi-output fusion of pointwise kernels (compiler/lower.cpp,
+// Multi-output fusion of pointwise kernels (compiler/lower/lower.cpp,
 // multiOutputGroups): a pointwise kernel feeding another pointwise kernel of
 // the same shape is computed in that kernel's loop, which stores both. The
 // optimizers' updates become one loop per param; values a kernel between
@@ -11,10 +11,10 @@
 
 #include <fmt/format.h>
 
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/jit/compiled.h"
 #include "compiler/passes/pipeline.h"
-#include "compiler/train_step.h"
 #include "runtime/parallel.h"
 #include "runtime/rng.h"
 #include "test_util.h"

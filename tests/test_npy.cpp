@@ -8,8 +8,9 @@
 #include <filesystem>
 #include <random>
 
-#include "runtime/npy.h"
-#include "runtime/zip.h"
+#include "io/file_io.h"
+#include "io/npy.h"
+#include "io/zip.h"
 
 using namespace nnc;
 namespace fs = std::filesystem;

@@ -11,11 +11,11 @@
 #include <fmt/format.h>
 
 #include "cli/frontend.h"
-#include "compiler/gradcheck.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/gradcheck.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/jit/compiled.h"
 #include "compiler/passes/pipeline.h"
-#include "compiler/train_step.h"
 #include "runtime/rng.h"
 #include "test_util.h"
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "runtime/image_decode.h"
+#include "io/image_decode.h"
 #include "test_util.h"
 
 using namespace nnc;

@@ -15,11 +15,11 @@
 #include <numeric>
 #include <sstream>
 
-#include "compiler/autodiff.h"
-#include "compiler/gradcheck.h"
-#include "compiler/interpreter.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/autodiff/gradcheck.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
 #include "compiler/passes/pipeline.h"
-#include "compiler/train_step.h"
 #include "op_test_util.h"
 #include "runtime/random_calls.h"
 #include "test_util.h"

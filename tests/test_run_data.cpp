@@ -8,7 +8,7 @@
 #include <fstream>
 #include <regex>
 
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/rng.h"
 #include "test_util.h"
 

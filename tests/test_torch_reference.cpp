@@ -9,9 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "compiler/autodiff.h"
-#include "compiler/interpreter.h"
-#include "runtime/npy.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/interpreter/interpreter.h"
+#include "io/npy.h"
 #include "test_util.h"
 
 using namespace nnc;

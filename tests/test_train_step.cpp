@@ -3,9 +3,9 @@
 #include <cmath>
 #include <regex>
 
-#include "compiler/interpreter.h"
-#include "compiler/train_step.h"
-#include "runtime/npy.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/interpreter/interpreter.h"
+#include "io/npy.h"
 #include "test_util.h"
 
 using namespace nnc;

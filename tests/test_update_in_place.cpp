@@ -1,4 +1,4 @@
-// In-place updates (compiler/update_in_place.cpp): a next value written
+// In-place updates (compiler/lower/update_in_place.cpp): a next value written
 // over its param when that is safe, the commit copy dropped; results are
 // unchanged (the train-step tests compare every optimizer's steps with the
 // interpreter with this on).
@@ -7,8 +7,8 @@
 #include <functional>
 
 #include "cli/frontend.h"
-#include "compiler/lower.h"
-#include "compiler/train_step.h"
+#include "compiler/autodiff/train_step.h"
+#include "compiler/lower/lower.h"
 #include "test_util.h"
 
 using namespace nnc;

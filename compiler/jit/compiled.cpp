@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "compiler/jit/llvm_module.h"
-#include "compiler/runtime_calls.h"
+#include "compiler/lower/runtime_calls.h"
 #include "runtime/parallel.h"
 
 namespace nnc::jit {

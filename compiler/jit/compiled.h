@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lower.h"
+#include "compiler/lower/lower.h"
 #include "compiler/passes/pipeline.h"
 
 namespace nnc::jit {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace nnc::loop {
 struct Kernel;

@@ -15,7 +15,7 @@
 #include <algorithm>
 
 #include "compiler/jit/llvm_module.h"
-#include "compiler/loop_ir.h"
+#include "compiler/lower/loop_ir.h"
 
 namespace nnc::jit {
 

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "dsl/diagnostics.h"
-#include "runtime/tensor.h"
+#include "base/diagnostics.h"
+#include "base/tensor.h"
 
 namespace nnc {
 

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
-#include "compiler/grad_ctx.h"
-#include "compiler/op_registry.h"
+#include "compiler/autodiff/grad_ctx.h"
 #include "compiler/ops/broadcast.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 

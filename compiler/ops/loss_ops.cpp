@@ -6,9 +6,9 @@
 #include <limits>
 #include <optional>
 
-#include "compiler/grad_ctx.h"
-#include "compiler/op_registry.h"
+#include "compiler/autodiff/grad_ctx.h"
 #include "compiler/ops/lower_rules.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "compiler/lower.h"
+#include "compiler/lower/lower.h"
 #include "compiler/ops/im2col.h"
 
 namespace nnc {

@@ -9,11 +9,11 @@
 #include <cmath>
 #include <limits>
 
-#include "compiler/grad_ctx.h"
-#include "compiler/op_registry.h"
-#include "compiler/lower.h"
+#include "compiler/autodiff/grad_ctx.h"
+#include "compiler/lower/lower.h"
 #include "compiler/ops/im2col.h"
 #include "compiler/ops/lower_rules.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 

@@ -6,10 +6,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "compiler/grad_ctx.h"
-#include "compiler/lower.h"
-#include "compiler/op_registry.h"
+#include "compiler/autodiff/grad_ctx.h"
+#include "compiler/lower/lower.h"
 #include "compiler/ops/broadcast.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 

@@ -1,6 +1,6 @@
 // Source ops: values the interpreter (or the runtime) supplies rather than
 // computes. Their type is given when the node is created.
-#include "compiler/op_registry.h"
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 

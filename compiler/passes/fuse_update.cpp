@@ -3,7 +3,7 @@
 //   sub(W, mul(lr, matmul(a, b)))  →  matmul_update(W, lr, a, b)
 // The GEMM adds −lr·op(a)·op(b) to each finished tile (runtime/gemm.h,
 // sgemmUpdate), so the weight gradient is never stored; with the in-place
-// update (compiler/update_in_place.cpp) it lands straight in W.
+// update (compiler/lower/update_in_place.cpp) it lands straight in W.
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {

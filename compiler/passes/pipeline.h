@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/graph.h"
-#include "compiler/lower.h"
+#include "compiler/graph/graph.h"
+#include "compiler/lower/lower.h"
 
 namespace nnc {
 

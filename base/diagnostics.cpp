@@ -1,0 +1,46 @@
+#include "base/diagnostics.h"
+
+namespace nnc {
+
+uint32_t SourceManager::add(std::string name, std::string text) {
+  File f{std::move(name), std::move(text), {0}};
+  for (size_t i = 0; i < f.text.size(); ++i)
+    if (f.text[i] == '\n') f.lineStarts.push_back(i + 1);
+  files_.push_back(std::move(f));
+  return static_cast<uint32_t>(files_.size());
+}
+
+std::string_view SourceManager::lineText(SourceLoc loc) const {
+  if (!loc.valid() || loc.file > files_.size()) return {};
+  const File& f = files_[loc.file - 1];
+  if (loc.line > f.lineStarts.size()) return {};
+  size_t b = f.lineStarts[loc.line - 1];
+  size_t e = f.text.find('\n', b);
+  if (e == std::string::npos) e = f.text.size();
+  if (e > b && f.text[e - 1] == '\r') --e;
+  return std::string_view(f.text).substr(b, e - b);
+}
+
+std::string SourceManager::renderOne(std::string_view kind, SourceLoc loc,
+                                     std::string_view msg) const {
+  if (!loc.valid() || loc.file > files_.size()) return fmt::format("{}: {}\n", kind, msg);
+  std::string out = fmt::format("{}:{}:{}: {}: {}\n", name(loc.file), loc.line, loc.col, kind, msg);
+  std::string_view line = lineText(loc);
+  // Control bytes would garble a terminal; show them as spaces.
+  std::string shown(line);
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+  out += "  " + shown + "\n  ";
+  for (uint32_t i = 1; i < loc.col && i <= line.size(); ++i)
+    out += line[i - 1] == '\t' ? '\t' : ' ';
+  out += "^\n";
+  return out;
+}
+
+std::string SourceManager::render(const Diagnostic& d) const {
+  std::string out = renderOne("error", d.loc, d.message);
+  for (const DiagNote& n : d.notes) out += renderOne("note", n.loc, n.message);
+  return out;
+}
+
+}  // namespace nnc

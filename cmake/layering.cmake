@@ -1,0 +1,44 @@
+# The layering of the folders, checked at configure time: a quoted #include
+# in a folder's sources must name a header of that folder or of one of the
+# folders it may use (written from the source root: "io/npy.h"; "../x.h"
+# names no folder and fails). Failing here, not at link time,
+# names the file and the line a wrong include is on.
+set(_nnc_layers
+  "base:base"
+  "runtime:runtime"
+  "io:io,base,runtime"
+  "dsl:dsl,base"
+  "compiler:compiler,dsl,base,runtime"
+  "cli:cli,compiler,io,dsl,base,runtime")
+
+function(nnc_check_layering)
+  set(_violations "")
+  foreach(_layer IN LISTS _nnc_layers)
+    string(REPLACE ":" ";" _parts "${_layer}")
+    list(GET _parts 0 _dir)
+    list(GET _parts 1 _allowed)
+    string(REPLACE "," ";" _allowed "${_allowed}")
+    file(GLOB_RECURSE _files CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${_dir}/*.h ${CMAKE_SOURCE_DIR}/${_dir}/*.cpp)
+    foreach(_f IN LISTS _files)
+      file(STRINGS ${_f} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+      foreach(_line IN LISTS _lines)
+        string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]*)\".*" "\\1" _inc "${_line}")
+        # Without a folder: a header beside the file, or a generated one.
+        if(NOT _inc MATCHES "/")
+          continue()
+        endif()
+        string(REGEX REPLACE "/.*" "" _top "${_inc}")
+        list(FIND _allowed "${_top}" _ok)
+        if(_ok EQUAL -1)
+          file(RELATIVE_PATH _rel ${CMAKE_SOURCE_DIR} ${_f})
+          list(APPEND _violations "${_rel}: #include \"${_inc}\": ${_dir}/ may include only ${_allowed}")
+        endif()
+      endforeach()
+    endforeach()
+  endforeach()
+  if(_violations)
+    list(JOIN _violations "\n  " _msg)
+    message(FATAL_ERROR "layering violated (cmake/layering.cmake):\n  ${_msg}")
+  endif()
+endfunction()
+nnc_check_layering()

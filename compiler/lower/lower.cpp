@@ -1,0 +1,585 @@
+#include "compiler/lower/lower.h"
+
+#include <algorithm>
+#include <cctype>
+#include <queue>
+
+#include <fmt/format.h>
+
+#include "compiler/interpreter/interpreter.h"
+#include "compiler/ops/lower_rules.h"
+
+namespace nnc {
+
+using loop::Affine;
+using loop::Stmt;
+
+int LowerArgs::temp(int64_t elements, const std::string& name) {
+  k.buffers.push_back({name, elements});
+  return static_cast<int>(k.buffers.size()) - 1;
+}
+
+std::vector<int> newVars(loop::Kernel& k, size_t rank) {
+  std::vector<int> v;
+  for (size_t i = 0; i < rank; ++i) v.push_back(k.newVar());
+  return v;
+}
+
+Affine rowMajor(const Shape& shape, const std::vector<int>& vars) {
+  Affine a;
+  int64_t stride = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] != 1) a = a + Affine::var(vars[d], stride);
+    stride *= shape[d];
+  }
+  return a;
+}
+
+Affine broadcastIndex(const Shape& in, const Shape& out, const std::vector<int>& vars) {
+  Affine a;
+  int64_t stride = 1;
+  const size_t lead = out.size() - in.size();
+  for (size_t d = in.size(); d-- > 0;) {
+    if (in[d] != 1) a = a + Affine::var(vars[d + lead], stride);
+    stride *= in[d];
+  }
+  return a;
+}
+
+std::vector<Stmt> nest(const std::vector<int>& vars, const Shape& shape, std::vector<Stmt> body, bool parallel) {
+  for (size_t d = shape.size(); d-- > 0;) {
+    std::vector<Stmt> inner;
+    inner.push_back(loop::loopOver(vars[d], shape[d], std::move(body), parallel && d == 0));
+    body = std::move(inner);
+  }
+  return body;
+}
+
+Stmt fill(loop::Kernel& k, int buf, int64_t n, float v) {
+  const int i = k.newVar();
+  return loop::loopOver(i, n, {loop::store(buf, Affine::var(i), loop::constant(v))}, true);
+}
+
+Stmt copy(loop::Kernel& k, int dst, int src, int64_t n) {
+  const int i = k.newVar();
+  return loop::loopOver(i, n, {loop::store(dst, Affine::var(i), loop::load(src, Affine::var(i)))}, true);
+}
+
+// Adjacent output dims merge when every operand either spans both or
+// broadcasts over both: an elementwise op on same-shaped operands becomes one
+// flat loop, which compiles faster and vectorizes across rows.
+struct Collapsed {
+  Shape out;
+  std::vector<Shape> in;
+};
+
+Collapsed collapseDims(const Shape& out, const std::vector<TensorType>& inTypes) {
+  const size_t rank = out.size();
+  std::vector<std::vector<bool>> present;  // operand spans out dim d
+  for (const TensorType& t : inTypes) {
+    std::vector<bool> p(rank, false);
+    const size_t lead = rank - t.shape.size();
+    for (size_t d = 0; d < t.shape.size(); ++d) p[d + lead] = t.shape[d] != 1 || out[d + lead] == 1;
+    present.push_back(std::move(p));
+  }
+  Collapsed c;
+  c.in.resize(inTypes.size());
+  for (size_t d = 0; d < rank; ++d) {
+    bool merge = d > 0;
+    for (size_t i = 0; i < inTypes.size() && merge; ++i) merge = present[i][d] == present[i][d - 1];
+    if (merge) {
+      c.out.back() *= out[d];
+      for (size_t i = 0; i < inTypes.size(); ++i)
+        if (present[i][d]) c.in[i].back() *= out[d];
+      continue;
+    }
+    c.out.push_back(out[d]);
+    for (size_t i = 0; i < inTypes.size(); ++i) c.in[i].push_back(present[i][d] ? out[d] : 1);
+  }
+  return c;
+}
+
+Status lowerPointwise(LowerArgs& a) {
+  const Collapsed c = collapseDims(a.outType().shape, a.inTypes);
+  const std::vector<int> vars = newVars(a.k, c.out.size());
+  std::vector<loop::ExprP> args;
+  for (size_t i = 0; i < a.in.size(); ++i) args.push_back(loop::load(a.in[i], broadcastIndex(c.in[i], c.out, vars)));
+  loop::ExprP v = a.node.op->pointwise(args, a.node.attrs);
+  for (Stmt& s : nest(vars, c.out, {loop::store(a.out, rowMajor(c.out, vars), std::move(v))})) a.k.body.push_back(std::move(s));
+  return ok();
+}
+
+namespace {
+
+std::string valueName(const Graph& g, ValueId id) {
+  const Node& n = g.node(id);
+  return n.name.empty() ? fmt::format("v{}", id) : n.name;
+}
+
+// C-ish identifiers for kernel and buffer names: "fc1.W" -> "fc1_W".
+std::string ident(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+// Two operands may be the same value; buffer names must still differ.
+void uniqueBufferNames(loop::Kernel& k) {
+  for (size_t i = 0; i < k.buffers.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (k.buffers[j].name == k.buffers[i].name) k.buffers[i].name += fmt::format("_{}", i);
+}
+
+Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
+  const Node& n = g.node(id);
+  if (!n.op->lower && !n.op->pointwise) return error(n.loc, "{}: no lowering to loop IR yet", n.op->name);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_{}", id, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(", id, n.name.empty() ? "" : " " + n.name, n.op->name);
+  std::vector<TensorType> types;
+  std::vector<int> in;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const ValueId v = n.inputs[i];
+    k.comment += fmt::format("{}%{}", i ? ", " : "", v);
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+    in.push_back(static_cast<int>(i));
+  }
+  k.comment += fmt::format(") : {}", typeString(n.type));
+  k.buffers.push_back({ident(valueName(g, id)), n.type.numel()});
+  uniqueBufferNames(k);
+  LowerArgs a{n, types, k, in, static_cast<int>(in.size()), training};
+  Status st = n.op->lower ? n.op->lower(a) : lowerPointwise(a);
+  if (!st) {
+    Diagnostic d = std::move(st.error());
+    if (!d.loc.valid()) d.loc = n.loc;
+    return d;
+  }
+  return k;
+}
+
+// Elementwise chains: a pointwise node whose only use is a pointwise
+// consumer of the same shape is computed inside the consumer's loop instead
+// of being stored and loaded back. Such a node gets no kernel and no slot.
+std::vector<bool> inlinedPointwise(const Graph& g, const std::vector<bool>& live, const std::vector<bool>& external) {
+  std::vector<int> uses(g.size(), 0);
+  std::vector<ValueId> consumer(g.size(), kNoValue);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    if (!live[static_cast<size_t>(id)]) continue;
+    for (ValueId v : g.node(id).inputs) {
+      ++uses[static_cast<size_t>(v)];
+      consumer[static_cast<size_t>(v)] = id;
+    }
+  }
+  std::vector<bool> inlined(g.size(), false);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    const Node& n = g.node(id);
+    const ValueId c = consumer[static_cast<size_t>(id)];
+    inlined[static_cast<size_t>(id)] = live[static_cast<size_t>(id)] && !external[static_cast<size_t>(id)] &&
+                                       n.op->pointwise && !n.op->lower && uses[static_cast<size_t>(id)] == 1 &&
+                                       n.type.dtype == DType::F32 && g.node(c).op->pointwise && !g.node(c).op->lower &&
+                                       g.type(c).shape == n.type.shape;
+  }
+  return inlined;
+}
+
+// The kernel of pointwise node `root` with its inlined producers folded in;
+// `leaves` gets the values it loads, in buffer order (then the result).
+loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<bool>& inlined,
+                                std::vector<ValueId>& leaves) {
+  std::vector<ValueId> chain;  // the inlined nodes, for the comment
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        chain.push_back(in);
+        self(self, in);
+      } else if (std::find(leaves.begin(), leaves.end(), in) == leaves.end()) {
+        leaves.push_back(in);
+      }
+    }
+  };
+  collect(collect, root);
+  const Node& n = g.node(root);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_fused_{}", root, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(...) : {}, computing inline", root, n.name.empty() ? "" : " " + n.name, n.op->name,
+                          typeString(n.type));
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) k.comment += fmt::format(" %{} {}", *it, g.node(*it).op->name);
+  std::vector<TensorType> types;
+  for (ValueId v : leaves) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  k.buffers.push_back({ident(valueName(g, root)), n.type.numel()});
+  uniqueBufferNames(k);
+  const Collapsed c = collapseDims(n.type.shape, types);
+  const std::vector<int> vars = newVars(k, c.out.size());
+  auto build = [&](auto&& self, ValueId v) -> loop::ExprP {
+    std::vector<loop::ExprP> args;
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        args.push_back(self(self, in));
+        continue;
+      }
+      const size_t b = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), in) - leaves.begin());
+      args.push_back(loop::load(static_cast<int>(b), broadcastIndex(c.in[b], c.out, vars)));
+    }
+    return g.node(v).op->pointwise(args, g.node(v).attrs);
+  };
+  loop::ExprP value = build(build, root);
+  for (Stmt& st : nest(vars, c.out, {loop::store(static_cast<int>(leaves.size()), rowMajor(c.out, vars), value)}))
+    k.body.push_back(std::move(st));
+  return k;
+}
+
+// The values the kernel rooted at `id` loads: its operands, or for a
+// pointwise tree the operands of its inlined producers too (first use first).
+std::vector<ValueId> kernelLeaves(const Graph& g, ValueId id, const std::vector<bool>& inlined) {
+  std::vector<ValueId> leaves;
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) self(self, in);
+      else if (std::find(leaves.begin(), leaves.end(), in) == leaves.end()) leaves.push_back(in);
+    }
+  };
+  collect(collect, id);
+  return leaves;
+}
+
+// Multi-output fusion. Kernels run in graph order. A group is a root R, a
+// pointwise kernel, and pointwise kernels P of R's exact shape that R
+// reads, directly or through other members or their inlined trees; the
+// group is one loop at R's position that computes every member, in id
+// order, and stores each one read outside the group (or by the caller).
+// Members read inside the group are not reloaded from memory where they
+// were just computed (a load of the element just stored, which the JIT
+// forwards from the register; a member nothing outside reads gets no store
+// at all and is folded into its readers' expressions).
+//
+// The legality rule: P may join R's group only if every kernel reading P is
+// in the group or runs after R. Moving P from its own position forward to
+// R's then reorders nothing that depends on it, and P's operands, ready at
+// P's position, are still ready at R's. Roots are taken from the last
+// kernel backwards and candidates from the highest id down, so a kernel
+// reading P is always decided before P; a group formed later has a smaller
+// root, which keeps the rule true for every group formed before.
+// lowerGraph checks the resulting order once more.
+struct Groups {
+  std::vector<ValueId> root;  // per value: the root of its group, kNoValue if not in one
+  std::vector<bool> stored;   // per member: keeps its slot and a store
+};
+
+// isKernel[v]: v is computed by a kernel rooted at v (live, not inlined, not
+// a source, not a gradient computed with its softmax-CE loss).
+Groups multiOutputGroups(const Graph& g, const std::vector<bool>& isKernel, const std::vector<bool>& inlined,
+                         const std::vector<bool>& external) {
+  const size_t n = g.size();
+  std::vector<std::vector<ValueId>> readers(n), leaves(n);
+  for (ValueId k = 0; k < static_cast<ValueId>(n); ++k) {
+    if (!isKernel[static_cast<size_t>(k)]) continue;
+    leaves[static_cast<size_t>(k)] = kernelLeaves(g, k, inlined);
+    for (ValueId v : leaves[static_cast<size_t>(k)]) readers[static_cast<size_t>(v)].push_back(k);
+  }
+  auto fusible = [&](ValueId v) {
+    const Node& nd = g.node(v);
+    return isKernel[static_cast<size_t>(v)] && nd.op->pointwise && !nd.op->lower && nd.type.dtype == DType::F32;
+  };
+  Groups gr{std::vector<ValueId>(n, kNoValue), std::vector<bool>(n, false)};
+  std::vector<bool> inGroup(n, false), seen(n, false);
+  for (ValueId r = static_cast<ValueId>(n); r-- > 0;) {
+    if (!fusible(r) || gr.root[static_cast<size_t>(r)] != kNoValue) continue;
+    const Shape& shape = g.type(r).shape;
+    std::vector<ValueId> members = {r};
+    inGroup[static_cast<size_t>(r)] = true;
+    std::priority_queue<ValueId> candidates;  // highest id first
+    std::vector<ValueId> touched;
+    auto offer = [&](ValueId m) {
+      for (ValueId v : leaves[static_cast<size_t>(m)])
+        if (!seen[static_cast<size_t>(v)] && fusible(v) && gr.root[static_cast<size_t>(v)] == kNoValue &&
+            g.type(v).shape == shape) {
+          seen[static_cast<size_t>(v)] = true;
+          touched.push_back(v);
+          candidates.push(v);
+        }
+    };
+    offer(r);
+    while (!candidates.empty()) {
+      const ValueId p = candidates.top();
+      candidates.pop();
+      bool legal = true;
+      for (ValueId k : readers[static_cast<size_t>(p)]) {
+        const ValueId at = gr.root[static_cast<size_t>(k)] != kNoValue ? gr.root[static_cast<size_t>(k)] : k;
+        legal &= inGroup[static_cast<size_t>(k)] || at > r;
+      }
+      if (!legal) continue;
+      inGroup[static_cast<size_t>(p)] = true;
+      members.push_back(p);
+      offer(p);
+    }
+    for (ValueId v : touched) seen[static_cast<size_t>(v)] = false;
+    if (members.size() > 1)
+      for (ValueId m : members) {
+        gr.root[static_cast<size_t>(m)] = r;
+        bool outside = external[static_cast<size_t>(m)] || m == r;
+        for (ValueId k : readers[static_cast<size_t>(m)]) outside |= !inGroup[static_cast<size_t>(k)];
+        gr.stored[static_cast<size_t>(m)] = outside;
+      }
+    for (ValueId m : members) inGroup[static_cast<size_t>(m)] = false;
+  }
+  return gr;
+}
+
+// The kernel of a group (members in id order, the root last). `leaves` gets
+// the values it loads, `outputs` the stored members, in buffer order.
+loop::Kernel lowerPointwiseGroup(const Graph& g, const std::vector<ValueId>& members, const std::vector<bool>& inlined,
+                                 const std::vector<bool>& stored, std::vector<ValueId>& leaves,
+                                 std::vector<ValueId>& outputs) {
+  auto isMember = [&](ValueId v) { return std::find(members.begin(), members.end(), v) != members.end(); };
+  std::vector<ValueId> computedInline;  // inlined nodes and members without a store, for the comment
+  auto collect = [&](auto&& self, ValueId v) -> void {
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        computedInline.push_back(in);
+        self(self, in);
+      } else if (!isMember(in) && std::find(leaves.begin(), leaves.end(), in) == leaves.end()) {
+        leaves.push_back(in);
+      }
+    }
+  };
+  for (ValueId m : members) {
+    collect(collect, m);
+    if (stored[static_cast<size_t>(m)]) outputs.push_back(m);
+    else computedInline.push_back(m);
+  }
+  std::sort(computedInline.begin(), computedInline.end());
+  const ValueId root = members.back();
+  const Node& n = g.node(root);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_multi_{}", root, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(...) : {}, in one loop with", root, n.name.empty() ? "" : " " + n.name, n.op->name,
+                          typeString(n.type));
+  for (ValueId m : outputs)
+    if (m != root) k.comment += fmt::format(" %{}{} = {}(...)", m, g.node(m).name.empty() ? "" : " " + g.node(m).name,
+                                            g.node(m).op->name);
+  if (!computedInline.empty()) {
+    k.comment += ", computing inline";
+    for (ValueId v : computedInline) k.comment += fmt::format(" %{} {}", v, g.node(v).op->name);
+  }
+  std::vector<TensorType> types;
+  for (ValueId v : leaves) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  for (ValueId v : outputs) k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  uniqueBufferNames(k);
+  const Collapsed c = collapseDims(n.type.shape, types);
+  const std::vector<int> vars = newVars(k, c.out.size());
+  const Affine at = rowMajor(c.out, vars);
+  std::vector<std::pair<ValueId, loop::ExprP>> computed;  // members so far: a reload of the store, or the expression
+  auto build = [&](auto&& self, ValueId v) -> loop::ExprP {
+    std::vector<loop::ExprP> args;
+    for (ValueId in : g.node(v).inputs) {
+      if (inlined[static_cast<size_t>(in)]) {
+        args.push_back(self(self, in));
+        continue;
+      }
+      if (isMember(in)) {
+        auto it = std::find_if(computed.begin(), computed.end(), [&](const auto& e) { return e.first == in; });
+        args.push_back(it->second);
+        continue;
+      }
+      const size_t b = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), in) - leaves.begin());
+      args.push_back(loop::load(static_cast<int>(b), broadcastIndex(c.in[b], c.out, vars)));
+    }
+    return g.node(v).op->pointwise(args, g.node(v).attrs);
+  };
+  std::vector<Stmt> stores;
+  for (ValueId m : members) {
+    loop::ExprP value = build(build, m);
+    if (!stored[static_cast<size_t>(m)]) {
+      computed.emplace_back(m, std::move(value));
+      continue;
+    }
+    const int buf = static_cast<int>(leaves.size() + static_cast<size_t>(
+                                                         std::find(outputs.begin(), outputs.end(), m) - outputs.begin()));
+    stores.push_back(loop::store(buf, at, std::move(value)));
+    computed.emplace_back(m, loop::load(buf, at));
+  }
+  for (Stmt& st : nest(vars, c.out, std::move(stores))) k.body.push_back(std::move(st));
+  return k;
+}
+
+// Pairs each live softmax_cross_entropy_grad with a live loss on the same
+// operands: pairedGrad[loss] = grad.
+std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
+  std::vector<ValueId> paired(g.size(), kNoValue);
+  for (ValueId gr = 0; gr < static_cast<ValueId>(g.size()); ++gr) {
+    if (!live[static_cast<size_t>(gr)] || g.node(gr).op->name != "softmax_cross_entropy_grad") continue;
+    for (ValueId l = 0; l < gr; ++l)
+      if (live[static_cast<size_t>(l)] && g.node(l).op->name == "softmax_cross_entropy" &&
+          g.node(l).inputs == g.node(gr).inputs && paired[static_cast<size_t>(l)] == kNoValue) {
+        paired[static_cast<size_t>(l)] = gr;
+        break;
+      }
+  }
+  return paired;
+}
+
+// One kernel computing loss `l` and gradient `gr`: buffers z, t, loss, grad.
+Expected<loop::Kernel> lowerSoftmaxCePair(const Graph& g, ValueId l, ValueId gr, bool training) {
+  const Node& n = g.node(l);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_fused_softmax_ce", l);
+  k.comment = fmt::format("%{}{} = softmax_cross_entropy(%{}, %{}) and %{} = softmax_cross_entropy_grad(%{}, %{})", l,
+                          n.name.empty() ? "" : " " + n.name, n.inputs[0], n.inputs[1], gr, n.inputs[0], n.inputs[1]);
+  std::vector<TensorType> types;
+  for (ValueId v : n.inputs) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  k.buffers.push_back({ident(valueName(g, l)), n.type.numel()});
+  k.buffers.push_back({ident(valueName(g, gr)), g.type(gr).numel()});
+  uniqueBufferNames(k);
+  LowerArgs a{n, types, k, {0, 1}, 2, training};
+  NNC_CHECK(lowerSoftmaxCrossEntropyFused(a, 3));
+  return k;
+}
+
+}  // namespace
+
+Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
+
+std::vector<ValueId> rootsOf(const std::vector<ValueId>& targets, const LowerOptions& lo) {
+  std::vector<ValueId> roots = targets;
+  for (const auto& [param, next] : lo.commits) {
+    roots.push_back(param);
+    roots.push_back(next);
+  }
+  return roots;
+}
+
+Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
+  const std::vector<ValueId> roots = rootsOf(targets, opt);
+  const std::vector<bool> live = liveNodes(g, roots);
+  std::vector<bool> external(g.size(), false);
+  for (ValueId r : roots) external[static_cast<size_t>(r)] = true;
+  const std::vector<bool> inlined = opt.fuseElementwise ? inlinedPointwise(g, live, external)
+                                                        : std::vector<bool>(g.size(), false);
+  const std::vector<ValueId> ceGrad = opt.fuseSoftmaxCe ? softmaxCePairs(g, live) : std::vector<ValueId>(g.size(), kNoValue);
+  std::vector<ValueId> ceLoss(g.size(), kNoValue);  // the inverse of ceGrad
+  for (ValueId l = 0; l < static_cast<ValueId>(g.size()); ++l)
+    if (ceGrad[static_cast<size_t>(l)] != kNoValue) ceLoss[static_cast<size_t>(ceGrad[static_cast<size_t>(l)])] = l;
+  Groups groups{std::vector<ValueId>(g.size(), kNoValue), std::vector<bool>(g.size(), false)};
+  if (opt.fuseElementwise && opt.fuseMultiOutput) {
+    std::vector<bool> isKernel(g.size(), false);
+    for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
+      isKernel[static_cast<size_t>(v)] = live[static_cast<size_t>(v)] && !inlined[static_cast<size_t>(v)] &&
+                                         g.node(v).op->kind != OpKind::Source && ceLoss[static_cast<size_t>(v)] == kNoValue;
+    groups = multiOutputGroups(g, isKernel, inlined, external);
+  }
+  std::vector<std::vector<ValueId>> members(g.size());  // per group root, in id order
+  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
+    if (const ValueId r = groups.root[static_cast<size_t>(v)]; r != kNoValue) members[static_cast<size_t>(r)].push_back(v);
+  std::vector<bool> ceGradDone(g.size(), false);
+  Program p;
+  p.valueSlot.assign(g.size(), -1);
+  auto addSlot = [&](std::string name, ValueId v, int64_t size) {
+    Slot s{std::move(name), v, size, p.arenaFloats};
+    p.arenaFloats += (std::max<int64_t>(size, 1) + 15) / 16 * 16;  // 64-byte aligned slots
+    p.slots.push_back(std::move(s));
+    return static_cast<int>(p.slots.size()) - 1;
+  };
+  // Every kernel's operands must be computed before it (a check of the
+  // fusions' reordering: a value gets its slot where it is computed).
+  auto operandSlots = [&](ValueId id, const std::vector<ValueId>& operands) -> Expected<std::vector<int>> {
+    std::vector<int> slots;
+    for (ValueId v : operands) {
+      const int s = p.valueSlot[static_cast<size_t>(v)];
+      if (s < 0) return error("internal error: the kernel computing %{} reads %{} before it is computed", id, v);
+      slots.push_back(s);
+    }
+    return slots;
+  };
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)] || ceGradDone[static_cast<size_t>(id)]) continue;
+    const Node& n = g.node(id);
+    if (const ValueId r = groups.root[static_cast<size_t>(id)]; r != kNoValue) {
+      if (r != id) continue;  // computed in its group's kernel, at the root
+      std::vector<ValueId> leaves, outputs;
+      loop::Kernel k = lowerPointwiseGroup(g, members[static_cast<size_t>(id)], inlined, groups.stored, leaves, outputs);
+      Launch l{static_cast<int>(p.kernels.size()), {}};
+      NNC_TRY(l.slots, operandSlots(id, leaves));
+      for (ValueId v : outputs) {
+        p.valueSlot[static_cast<size_t>(v)] = addSlot(valueName(g, v), v, g.type(v).numel());
+        l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
+      }
+      p.kernels.push_back(std::move(k));
+      p.launches.push_back(std::move(l));
+      continue;
+    }
+    if (opt.planMemory && opt.aliasViews && n.op->view && !external[static_cast<size_t>(id)] &&
+        g.node(n.inputs[0]).op->kind != OpKind::Source) {
+      NNC_TRY(const std::vector<int> in, operandSlots(id, n.inputs));
+      p.valueSlot[static_cast<size_t>(id)] = in[0];
+      continue;
+    }
+    p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
+    if (n.op->kind == OpKind::Source) continue;
+    bool fused = false;
+    for (ValueId v : n.inputs) fused |= inlined[static_cast<size_t>(v)];
+    std::vector<ValueId> operands = n.inputs;
+    loop::Kernel k;
+    const ValueId gr = ceGrad[static_cast<size_t>(id)];
+    if (gr != kNoValue) {
+      NNC_TRY(k, lowerSoftmaxCePair(g, id, gr, opt.training));
+    } else if (fused) {
+      operands.clear();
+      k = lowerPointwiseTree(g, id, inlined, operands);
+    } else {
+      NNC_TRY(k, lowerInto(g, id, opt.training));
+    }
+    Launch l{static_cast<int>(p.kernels.size()), {}};
+    NNC_TRY(l.slots, operandSlots(id, operands));
+    l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
+    if (gr != kNoValue) {
+      p.valueSlot[static_cast<size_t>(gr)] = addSlot(valueName(g, gr), gr, g.type(gr).numel());
+      l.slots.push_back(p.valueSlot[static_cast<size_t>(gr)]);
+      ceGradDone[static_cast<size_t>(gr)] = true;
+    }
+    for (size_t b = l.slots.size(); b < k.buffers.size(); ++b)
+      l.slots.push_back(addSlot(fmt::format("{}.{}", k.name, k.buffers[b].name), kNoValue, k.buffers[b].size));
+    p.kernels.push_back(std::move(k));
+    p.launches.push_back(std::move(l));
+  }
+  for (const auto& [param, next] : opt.commits)
+    p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
+  if (opt.planMemory && opt.updateInPlace) updateInPlace(p);
+  if (opt.planMemory) {
+    std::vector<bool> pinned(p.slots.size(), false);
+    for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)
+      if (p.valueSlot[static_cast<size_t>(id)] >= 0 && g.node(id).op->kind == OpKind::Source)
+        pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(id)])] = true;
+    for (ValueId t : targets) pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(t)])] = true;
+    for (const auto& [dst, src] : p.commits) pinned[static_cast<size_t>(dst)] = pinned[static_cast<size_t>(src)] = true;
+    planMemory(p, pinned);
+  }
+  return p;
+}
+
+std::string printProgram(const Program& p) {
+  std::string out = fmt::format("# arena: {} floats ({} bytes) in {} slots\n", p.arenaFloats, p.arenaFloats * 4,
+                                p.slots.size());
+  for (size_t i = 0; i < p.slots.size(); ++i)
+    out += fmt::format("#   slot {:3} @{:<8} {:>8} floats  {}\n", i, p.slots[i].offset, p.slots[i].size,
+                       p.slots[i].name);
+  for (const Launch& l : p.launches) {
+    out += '\n';
+    out += loop::print(p.kernels[static_cast<size_t>(l.kernel)]);
+  }
+  for (const auto& [dst, src] : p.commits)
+    out += fmt::format("\ncommit {} <- {}", p.slots[static_cast<size_t>(dst)].name, p.slots[static_cast<size_t>(src)].name);
+  if (!p.commits.empty()) out += "\n";
+  return out;
+}
+
+}  // namespace nnc

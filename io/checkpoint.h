@@ -1,0 +1,38 @@
+// Training checkpoints: a folder holding
+//   params-EEEEEE.npz     the model's params by name (f32), NumPy-readable
+//   optimizer-EEEEEE.npz  the optimizer's state by name ("W1.m", "train.step")
+//   checkpoint.json       which two files are current, the epoch and step
+//                         reached, the random streams' states and the log
+// Each file is written atomically (temporary file, fsync, rename), the NPZs
+// under new names first and checkpoint.json last: a run killed at any moment
+// leaves checkpoint.json naming a complete pair. The previous pair is removed
+// only once the new checkpoint.json is in place.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/diagnostics.h"
+#include "base/tensor.h"
+#include "io/metrics.h"
+
+namespace nnc {
+
+struct Checkpoint {
+  std::string model;
+  int64_t epoch = 0;  // epochs completed
+  int64_t step = 0;   // optimizer steps taken
+  uint64_t seed = 0;
+  std::string optimizer;
+  std::map<std::string, Tensor> params, state;
+  std::map<std::string, std::string> rng;  // stream name → Rng::save() text
+  std::vector<MetricRow> metrics;          // the run's log up to here
+};
+
+Status writeCheckpoint(const std::string& dir, const Checkpoint& c);
+// Errors name the folder and what is missing or malformed.
+Expected<Checkpoint> readCheckpoint(const std::string& dir);
+// For --weights: a checkpoint folder (its params) or an .npz of params.
+Expected<std::map<std::string, Tensor>> readWeights(const std::string& path);
+
+}  // namespace nnc
