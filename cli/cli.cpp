@@ -4,9 +4,9 @@
 #include <iostream>
 #include <map>
 
-#include <llvm/Config/llvm-config.h>
 
 #include "cli/commands.h"
+#include "compiler/jit/jit.h"
 #include "compiler/ops/op_registry.h"
 
 namespace nnc::cli {
@@ -196,7 +196,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return args.empty() ? 1 : 0;
   }
   if (args[0] == "--version") {
-    out << fmt::format("nnc {} (LLVM {})\n", NNC_VERSION, LLVM_VERSION_STRING);
+    out << fmt::format("nnc {} (LLVM {})\n", NNC_VERSION, jit::llvmVersion());
     return 0;
   }
   if (args[0] == "help") {

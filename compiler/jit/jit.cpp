@@ -1,5 +1,6 @@
 // LLJIT behind jit.h. LLVM is built without exceptions: nothing here may throw
 // through its frames, and every llvm::Error becomes a Diagnostic at once.
+#include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/Core.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -103,6 +104,8 @@ std::string dumpIR(const llvm::Module& mod, const std::string& function) {
 }  // namespace
 
 const HostInfo& host() { return hostState().info; }
+
+const char* llvmVersion() { return LLVM_VERSION_STRING; }
 
 Diagnostic toDiagnostic(llvm::Error e, const std::string& what) {
   return error("{}: {}", what, llvm::toString(std::move(e)));

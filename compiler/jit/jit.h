@@ -26,6 +26,8 @@ struct HostInfo {
 };
 // Detected once; the same values the Engine compiles for.
 const HostInfo& host();
+// The LLVM release nnc was built against, e.g. "19.1.7" (for `nnc --version`).
+const char* llvmVersion();
 
 // One unit of generated code: an LLVMContext and an llvm::Module, already set
 // up with the host's triple and data layout. Code generators in
