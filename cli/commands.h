@@ -10,7 +10,7 @@
 #include "cli/frontend.h"
 #include "compiler/autodiff/autodiff.h"
 #include "compiler/elaborate/elaborate.h"
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/graph/graph_util.h"
 #include "compiler/passes/pipeline.h"
 
 namespace nnc::cli {
