@@ -1,4 +1,6 @@
-// The nnc commands and their shared option handling.
+// The nnc commands (each in its cli/cmd_*.cpp) and what they share: option
+// parsing (options.cpp), reading models and values (model_io.cpp), printing
+// numbers and tensors (format.cpp).
 #pragma once
 #include <iosfwd>
 #include <map>
