@@ -126,7 +126,7 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
       }
   }
 
-  const int64_t batch = g.inputs.empty() ? 1 : std::max<int64_t>(g.type(g.inputs[0]).shape.empty() ? 1 : g.type(g.inputs[0]).shape[0], 1);
+  const int64_t batch = std::max<int64_t>(l->model.batch, 1);
   auto speedup = [&](size_t i) { return runs[i].median() / std::max(runs[i - 1].median(), 1e-9); };
   if (o.flag("json")) {
     out << fmt::format("{{\"model\": \"{}\", \"batch\": {}, \"threads\": {}, \"gemm\": \"{}\", \"results\": [", g.name, batch,

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "cli/commands.h"
+#include "cli/frontend.h"
 #include "compiler/emit/emit_cpp.h"
 #include "io/checkpoint.h"
 #include "io/file_io.h"
@@ -29,18 +30,21 @@ bool validNamespace(const std::string& ns) {
 
 }  // namespace
 
-int runEmitCpp(const Options& given, std::ostream& out, std::ostream& err) {
-  // --batch N is --set batch=N.
-  Options o = given;
-  if (o.flag("batch")) {
-    const std::string b = o.value("batch");
-    if (b.empty() || b.find_first_not_of("0123456789") != std::string::npos || b.size() > 9 || std::stoll(b) < 1) {
-      err << "nnc emit-cpp: --batch takes a positive integer, got '" << b << "'\n";
-      return 1;
-    }
-    o.values["set"].push_back("batch=" + b);
+int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err) {
+  // --batch N is --set batch=N, given last.
+  const std::string b = o.value("batch");
+  if (o.flag("batch") &&
+      (b.empty() || b.find_first_not_of("0123456789") != std::string::npos || b.size() > 9 || std::stoll(b) < 1)) {
+    err << "nnc emit-cpp: --batch takes a positive integer, got '" << b << "'\n";
+    return 1;
   }
-  auto l = loadFor(o, err);
+  auto elab = elaborateOptions(o);
+  if (!elab) {
+    err << "nnc: " << elab.error().message << "\n";
+    return 1;
+  }
+  if (o.flag("batch")) elab->overrides["batch"] = std::stoll(b);
+  auto l = load(o.file, *elab, err);
   if (!l) return 1;
   auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
@@ -73,10 +77,7 @@ int runEmitCpp(const Options& given, std::ostream& out, std::ostream& err) {
   }
   std::string origin = "nnc emit-cpp " + o.file;
   for (const auto& [name, values] : o.values)
-    for (const std::string& v : values) {
-      if (name == "set" && o.flag("batch") && v == "batch=" + o.value("batch")) continue;
-      origin += name == "O" ? " -O" + v : " --" + name + (v.empty() ? "" : " " + v);
-    }
+    for (const std::string& v : values) origin += name == "O" ? " -O" + v : " --" + name + (v.empty() ? "" : " " + v);
   eo.origin = origin;
 
   auto files = emitCpp(l->model, eo);

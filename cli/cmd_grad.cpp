@@ -20,16 +20,10 @@ std::optional<Loaded> loadModel(const Options& o, std::ostream& err, bool smallB
     return std::nullopt;
   }
   // Finite differences evaluate the whole model twice per entry: a batch of
-  // 2 keeps that quick, and gradients do not depend on the batch size.
-  if (smallBatch && !eo->overrides.count("batch")) {
-    auto probe = load(o.file, *eo, err);
-    if (!probe) return std::nullopt;
-    for (const auto& m : probe->program.models)
-      if (m.name == probe->model.graph.name)
-        for (const auto& p : m.params)
-          if (p.name == "batch") eo->overrides["batch"] = 2;
-    if (!eo->overrides.count("batch")) return probe;
-  }
+  // 2 keeps that quick, and gradients do not depend on the batch size. A
+  // default, so that a model without a `batch` parameter (or --set batch=N)
+  // is built as it is.
+  if (smallBatch) eo->defaults["batch"] = 2;
   return load(o.file, *eo, err);
 }
 
@@ -87,7 +81,7 @@ int runGradcheck(const Options& o, std::ostream& out, std::ostream& err) {
     err << l->sm->render(report.error());
     return 1;
   }
-  const int64_t batch = g.inputs.empty() || g.type(g.inputs[0]).rank() == 0 ? 1 : g.type(g.inputs[0]).shape[0];
+  const int64_t batch = l->model.batch ? l->model.batch : 1;
   out << fmt::format("gradcheck {}: f64, central differences with h = {}, up to {} entries per param, batch {}\n\n",
                      g.name, opt.eps, opt.samples, batch);
   out << fmt::format("  {:<24} {:>7} {:>6} {:>12} {:>12}\n", "param", "checked", "kinks", "max abs err", "max rel err");

@@ -68,7 +68,7 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   if (!spec) return fail(spec.error());
   auto data = loadData(*spec, 42);
   if (!data) return fail(data.error());
-  auto fit = fitData(g, *data);
+  auto fit = fitData(l->model, *data);
   if (!fit) return fail(fit.error());
   StepGraphs graphs{g, nullptr, fit->scores, kNoValue, fit->batch};
   graphs.metric = fit->metric;
@@ -112,15 +112,13 @@ int runPredict(const Options& o, std::ostream& out, std::ostream& err) {
   if (g.inputs.size() != 1) return fail(error("nnc predict needs a model with one input; '{}' has {}", g.name, g.inputs.size()));
   if (!o.flag("input")) return fail(error("--input F (.npy, .png, .pgm or .ppm) is required"));
   const TensorType xt = g.type(g.inputs[0]);
-  const int64_t batch = xt.shape.empty() ? 0 : xt.shape[0];
-  ValueId scores = kNoValue;
-  for (const auto& [_, v] : g.outputs)
-    if (g.type(v).rank() == 2 && g.type(v).shape[0] == batch) {
-      scores = v;
-      break;
-    }
-  if (batch == 0 || scores == kNoValue)
+  const int64_t batch = l->model.batch;
+  if (batch == 0 || l->model.scores.empty())
     return fail(error("model '{}' has no [batch, classes] output to rank classes by", g.name));
+  const ValueId scores = l->model.scores[0];
+  if (const int axis = l->model.batchAxis.at(g.inputs[0]); axis > 0)
+    return fail(error("nnc predict feeds samples along the first axis, but input '{}' of model '{}' is {} with batch at axis {}",
+                      g.node(g.inputs[0]).name, g.name, typeString(xt), axis));
   auto top = o.flag("top") ? std::atoll(o.value("top").c_str()) : 3;
   if (top < 1) return fail(error("--top takes a positive integer, got '{}'", o.value("top")));
   auto params = weightsFor(o, g);

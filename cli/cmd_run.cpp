@@ -174,7 +174,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     if (!v) return fail(v.error());
     validation = v.take();
   }
-  auto fit = fitData(g, *data);
+  auto fit = fitData(l->model, *data);
   if (!fit) return fail(fit.error());
   const Dataset& train = data->train;
   const int64_t batch = fit->batch;

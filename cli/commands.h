@@ -1,4 +1,6 @@
-// The nnc commands and their shared option handling.
+// The nnc commands (each in its cli/cmd_*.cpp) and what they share: option
+// parsing (options.cpp), reading models and values (model_io.cpp), printing
+// numbers and tensors (format.cpp).
 #pragma once
 #include <iosfwd>
 #include <map>
@@ -10,7 +12,7 @@
 #include "cli/frontend.h"
 #include "compiler/autodiff/autodiff.h"
 #include "compiler/elaborate/elaborate.h"
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/graph/graph_util.h"
 #include "compiler/passes/pipeline.h"
 
 namespace nnc::cli {

@@ -89,6 +89,14 @@ Expected<ElaborateOptions> elaborateOptions(const Options& o) {
 
 namespace nnc::cli {
 
+Expected<uint64_t> seedOption(const Options& o) {
+  if (!o.flag("seed")) return uint64_t{42};
+  const std::string s = o.value("seed");
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+    return error("--seed takes a non-negative integer, got '{}'", s);
+  return static_cast<uint64_t>(std::stoull(s));
+}
+
 Status applyThreads(const Options& o) {
   if (!o.flag("threads")) return ok();
   const std::string v = o.value("threads");

@@ -163,14 +163,21 @@ Expected<Augment> augmentFrom(const std::string& text) {
   return a;
 }
 
-Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
+Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {
+  const Graph& g = m.graph;
   if (g.inputs.size() != 1 || g.labels.size() > 1)
     return error("nnc run trains models with one input and at most one label; '{}' has {} and {}", g.name,
                  g.inputs.size(), g.labels.size());
   const TensorType xt = g.type(g.inputs[0]);
   const Dataset& tr = d.train;
   DataFit f;
-  f.batch = xt.shape.empty() ? 0 : xt.shape[0];
+  f.batch = m.batch;
+  // Batches are cut from the data sample by sample: samples must be the
+  // leading axis of the input (and of the label).
+  for (ValueId v : {g.inputs[0], g.labels.empty() ? kNoValue : g.labels[0]})
+    if (v != kNoValue && m.batchAxis.at(v) > 0)
+      return error(g.node(v).loc, "nnc feeds samples along the first axis, but {} '{}' of model '{}' is {} with batch at axis {}",
+                   g.node(v).op->name, g.node(v).name, g.name, typeString(g.type(v)), m.batchAxis.at(v));
   const std::string sample = tr.rows == 1 ? fmt::format("{} features", tr.cols)
                                           : fmt::format("{}×{}×{} images", tr.channels, tr.rows, tr.cols);
   if (xt.rank() < 2 || xt.numel() != f.batch * tr.sampleSize() ||
@@ -178,10 +185,9 @@ Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
     return error(g.node(g.inputs[0]).loc, "the data are {} per sample, but model '{}' takes input {} (expected [batch, {}]{})",
                  sample, g.name, typeString(xt), tr.sampleSize(),
                  tr.rows > 1 ? fmt::format(" or [batch, {}, {}, {}]", tr.channels, tr.rows, tr.cols) : "");
-  for (const auto& [name, v] : g.outputs) {
-    if (name == "accuracy" && g.type(v).numel() == 1 && g.type(v).dtype == DType::F32) f.metric = v;
-    if (f.perSample == kNoValue && g.type(v).shape == Shape{f.batch} && g.type(v).dtype == DType::F32) f.perSample = v;
-  }
+  for (const auto& [name, v] : m.metrics)
+    if (name == "accuracy") f.metric = v;
+  if (!m.perSample.empty()) f.perSample = m.perSample[0];
   f.hasLabel = !g.labels.empty();
   if (!f.hasLabel) {  // learns from its input alone; the data's labels (if any) only group the report
     f.classify = false;
@@ -195,25 +201,19 @@ Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
       return error(g.node(g.labels[0]).loc, "the data have class ids, but model '{}' takes label {} (expected i32[{}])",
                    g.name, typeString(tt), f.batch);
     const int32_t classes = std::max(tr.classes, d.test.classes);
-    for (const auto& [_, v] : g.outputs)
-      if (g.type(v).shape == Shape{f.batch, classes}) {
+    for (ValueId v : m.scores)
+      if (g.type(v).shape[1] == classes) {
         f.scores = v;
         break;
       }
     // Compiled code compares class ids but cannot report one out of range:
     // the data are checked here, once, against the model's number of classes.
-    for (const auto& [_, v] : g.outputs)
-      if (f.scores == kNoValue && g.type(v).rank() == 2 && g.type(v).shape[0] == f.batch &&
-          g.type(v).shape[1] < classes)
+    for (ValueId v : m.scores)
+      if (f.scores == kNoValue && g.type(v).shape[1] < classes)
         return error(g.node(v).loc, "the data have {} classes, but output '{}' scores {}: {}", classes, g.node(v).name,
                      g.type(v).shape[1], typeString(g.type(v)));
     // The loss's logits, to count right answers during training at no cost.
-    if (g.loss != kNoValue) {
-      const Node& l = g.node(g.loss);
-      if ((l.op->name == "softmax_cross_entropy" || l.op->name == "cross_entropy") &&
-          g.type(l.inputs[0]).shape == Shape{f.batch, classes})
-        f.trainScores = l.inputs[0];
-    }
+    if (m.lossScores != kNoValue && g.type(m.lossScores).shape[1] == classes) f.trainScores = m.lossScores;
   } else if (tt.dtype != DType::F32 || tt.numel() != f.batch * tr.targetSize) {
     return error(g.node(g.labels[0]).loc,
                  "the data have {} regression target{} per sample, but model '{}' takes label {} (expected f32[{}{}])",

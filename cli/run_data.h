@@ -41,7 +41,7 @@ struct DataFit {
   // per class when the data have classes.
   ValueId perSample = kNoValue;
 };
-Expected<DataFit> fitData(const Graph& g, const DataSplits& d);
+Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d);
 
 // Samples order[first .. first + batch) as one batch.
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b);

@@ -153,3 +153,114 @@ TEST_CASE("errors inside a def name the call site", "[elaborate][diagnostics]") 
         "   output y = f(x) }\n"
         "              ^\n");
 }
+
+// What Elaborated records besides the graph, for the commands that feed data
+// and read results.
+namespace {
+Elaborated compileExample(const std::string& rel, ElaborateOptions opt = {}) {
+  auto c = compile(test::readText(test::sourcePath(rel)), opt);
+  if (!c.model) FAIL(c.diag);
+  return std::move(*c.model);
+}
+}  // namespace
+
+TEST_CASE("mnist_mlp records its batch parameter, batch axes, scores and the loss's logits", "[elaborate]") {
+  const Elaborated m = compileExample("examples/mnist_mlp.nn");
+  const Graph& g = m.graph;
+  REQUIRE(m.params.size() == 1);
+  CHECK(m.params[0].name == "batch");
+  CHECK(m.params[0].value == 100);
+  CHECK(m.hasBatchParam());
+  CHECK(m.param("hidden") == nullptr);
+  REQUIRE(g.inputs.size() == 1);
+  REQUIRE(g.labels.size() == 1);
+  CHECK(m.batchAxis.at(g.inputs[0]) == 0);
+  CHECK(m.batchAxis.at(g.labels[0]) == 0);
+  CHECK(m.batch == 100);
+  CHECK(m.scores == std::vector<ValueId>{g.findByName("probs")});
+  CHECK(m.lossScores == g.findByName("logits"));
+  CHECK(g.node(m.lossScores).type.shape == Shape{100, 10});
+  CHECK(m.perSample.empty());
+  CHECK(m.metrics.empty());
+
+  const Elaborated small = compileExample("examples/mnist_mlp.nn", {"", {{"batch", 7}}, {}});
+  CHECK(small.params[0].value == 7);
+  CHECK(small.batch == 7);
+  CHECK(small.graph.type(small.scores.at(0)).shape == Shape{7, 10});
+}
+
+TEST_CASE("simple_convnet: the batch axis of an image input", "[elaborate]") {
+  const Elaborated m = compileExample("examples/simple_convnet.nn");
+  const Graph& g = m.graph;
+  CHECK(g.type(g.inputs[0]).shape == Shape{100, 1, 28, 28});
+  CHECK(m.batchAxis.at(g.inputs[0]) == 0);
+  CHECK(m.batch == 100);
+  CHECK(m.scores == std::vector<ValueId>{g.findByName("probs")});
+  REQUIRE(m.lossScores != kNoValue);
+  CHECK(m.lossScores == g.node(g.loss).inputs[0]);
+  CHECK(g.type(m.lossScores).shape == Shape{100, 10});
+}
+
+TEST_CASE("a model without a batch parameter takes samples along its leading axis", "[elaborate]") {
+  const Elaborated m = compileExample("examples/three_layer.nn");
+  const Graph& g = m.graph;
+  CHECK(m.params.empty());
+  CHECK_FALSE(m.hasBatchParam());
+  CHECK(m.batchAxis.at(g.inputs[0]) == 0);
+  CHECK(m.batch == 2);
+  CHECK(m.scores.empty());  // y is f32[2]: one value per "sample", not a row of scores
+  CHECK(m.perSample == std::vector<ValueId>{g.outputs[0].second});
+  CHECK(m.lossScores == kNoValue);
+
+  auto c = compile("model lin { input x: f32[1, 2] label t: i32[1] param W: f32[2, 2] = zeros()\n"
+                   "  logits = x @ W loss = softmax_cross_entropy(logits, t) output probs = softmax(logits) }");
+  REQUIRE(c.model);
+  CHECK(c.model->batch == 1);
+  CHECK(c.model->batchAxis.at(c.model->graph.labels[0]) == 0);
+  CHECK(c.model->scores.size() == 1);
+  CHECK(c.model->lossScores == c.model->graph.findByName("logits"));
+}
+
+TEST_CASE("the batch axis is the one written `batch`, scalars have none", "[elaborate]") {
+  auto c = compile("model m(batch = 4, rate = 0.5) { input x: f32[3, batch] input s: f32[] label t: f32[batch]\n"
+                   "  loss = mse(sum(x * s, axis = 0), t) output total = sum(x) }");
+  REQUIRE(c.model);
+  const Elaborated& m = *c.model;
+  CHECK(m.batchAxis.at(m.graph.inputs[0]) == 1);
+  CHECK(m.batchAxis.at(m.graph.inputs[1]) == -1);
+  CHECK(m.batchAxis.at(m.graph.labels[0]) == 0);
+  CHECK(m.batch == 4);
+  REQUIRE(m.params.size() == 2);
+  CHECK(m.params[0].value == 4);
+  CHECK(m.params[1].name == "rate");
+  CHECK_FALSE(m.params[1].value.has_value());  // not an integer
+  REQUIRE(m.metrics.size() == 1);
+  CHECK(m.metrics[0].first == "total");
+}
+
+TEST_CASE("binary_addition and conv_anomaly: metrics and per-sample outputs", "[elaborate]") {
+  const Elaborated rnn = compileExample("examples/rnn/binary_addition.nn");
+  REQUIRE(rnn.params.size() == 3);
+  CHECK(rnn.param("steps")->value == 8);
+  CHECK(rnn.param("hidden")->value == 16);
+  CHECK(rnn.batch == 100);
+  CHECK(rnn.batchAxis.at(rnn.graph.labels[0]) == 0);
+  REQUIRE(rnn.metrics.size() == 1);
+  CHECK(rnn.metrics[0].first == "accuracy");
+  CHECK(rnn.lossScores == kNoValue);  // bce_with_logits reads no class scores
+
+  const Elaborated ae = compileExample("examples/autoencoder/conv_anomaly.nn");
+  CHECK(ae.graph.labels.empty());
+  CHECK(ae.perSample == std::vector<ValueId>{ae.graph.findByName("err")});
+  CHECK(ae.scores.empty());
+  CHECK(ae.lossScores == kNoValue);
+}
+
+TEST_CASE("defaults give model parameters the model has, after overrides", "[elaborate]") {
+  ElaborateOptions opt;
+  opt.defaults["batch"] = 2;
+  CHECK(compileExample("examples/mnist_mlp.nn", opt).batch == 2);
+  CHECK(compileExample("examples/three_layer.nn", opt).params.empty());  // no batch: ignored, no error
+  opt.overrides["batch"] = 5;
+  CHECK(compileExample("examples/mnist_mlp.nn", opt).batch == 5);
+}

@@ -114,9 +114,16 @@ class Elaborator final : public LayerContext {
   Expected<TrainConfig> evalTrain(const ast::TrainDecl& t);
   Expected<TrainValue> evalTrainValue(const Expr& e);
 
+  // What run() records besides the graph: the batch axes, and the outputs'
+  // kinds (from the finished graph).
+  int batchAxisOf(const ast::TypeExpr& t) const;
+  void recordDataFacts(Elaborated& out) const;
+
   const ast::Program& prog_;
   const ElaborateOptions& opt_;
   Graph g_;
+  bool hasBatchParam_ = false;
+  std::map<ValueId, int> batchAxis_;
   std::map<std::string, int> layerCounts_, defCounts_;
   std::set<std::string> usedNames_;
   int depth_ = 0;
@@ -217,6 +224,7 @@ Status Elaborator::exec(const Stmt& s, Frame& f) {
       }
       usedNames_.insert(s.name);
       NNC_TRY(ValueId v, g_.addSource(what, s.name, ty, std::move(attrs), s.nameLoc));
+      batchAxis_[v] = batchAxisOf(s.type);
       f.vars[s.name] = CtValue::tensorValue(v, s.nameLoc);
       return ok();
     }
@@ -643,6 +651,35 @@ Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
   return c;
 }
 
+int Elaborator::batchAxisOf(const ast::TypeExpr& t) const {
+  if (t.dims.empty()) return -1;
+  if (hasBatchParam_)
+    for (size_t k = 0; k < t.dims.size(); ++k)
+      if (t.dims[k]->kind == ExprKind::Ident && t.dims[k]->text == "batch") return static_cast<int>(k);
+  return 0;
+}
+
+void Elaborator::recordDataFacts(Elaborated& out) const {
+  const Graph& g = out.graph;
+  out.batchAxis = batchAxis_;
+  if (!g.inputs.empty()) {
+    const int axis = batchAxis_.at(g.inputs[0]);
+    if (axis >= 0) out.batch = g.type(g.inputs[0]).shape[static_cast<size_t>(axis)];
+  }
+  for (const auto& [name, v] : g.outputs) {
+    const TensorType& t = g.type(v);
+    if (t.rank() == 2 && t.shape[0] == out.batch) out.scores.push_back(v);
+    if (t.shape == Shape{out.batch} && t.dtype == DType::F32) out.perSample.push_back(v);
+    if (t.numel() == 1 && t.dtype == DType::F32) out.metrics.emplace_back(name, v);
+  }
+  if (g.loss != kNoValue) {
+    const Node& l = g.node(g.loss);
+    if ((l.op->name == "softmax_cross_entropy" || l.op->name == "cross_entropy") &&
+        g.type(l.inputs[0]).rank() == 2 && g.type(l.inputs[0]).shape[0] == out.batch)
+      out.lossScores = l.inputs[0];
+  }
+}
+
 Expected<Elaborated> Elaborator::run() {
   if (prog_.models.empty()) return error("no model in this file");
   // Every train block must name a model and be well-formed, whichever model is built.
@@ -672,16 +709,22 @@ Expected<Elaborated> Elaborator::run() {
     for (const auto& p : model->params) found |= p.name == k;
     if (!found) return error("model '{}' has no parameter '{}'", model->name, k);
   }
+  std::vector<ModelParam> params;
   for (const auto& p : model->params) {
-    auto ov = opt_.overrides.find(p.name);
-    if (ov != opt_.overrides.end()) {
-      f.vars[p.name] = CtValue::intValue(ov->second, p.loc);
-      continue;
+    hasBatchParam_ |= p.name == "batch";
+    std::optional<int64_t> given;
+    if (auto ov = opt_.overrides.find(p.name); ov != opt_.overrides.end()) given = ov->second;
+    else if (auto d = opt_.defaults.find(p.name); d != opt_.defaults.end()) given = d->second;
+    if (given) {
+      f.vars[p.name] = CtValue::intValue(*given, p.loc);
+    } else {
+      if (!p.defaultValue) return error(p.loc, "model parameter '{}' has no default and no value was given", p.name);
+      Frame empty;
+      NNC_TRY(CtValue v, eval(*p.defaultValue, empty));
+      f.vars[p.name] = std::move(v);
     }
-    if (!p.defaultValue) return error(p.loc, "model parameter '{}' has no default and no value was given", p.name);
-    Frame empty;
-    NNC_TRY(CtValue v, eval(*p.defaultValue, empty));
-    f.vars[p.name] = std::move(v);
+    const CtValue& v = f.vars[p.name];
+    params.push_back({p.name, v.kind == CtValue::Kind::Int ? std::optional<int64_t>(v.i) : std::nullopt});
   }
   NNC_CHECK(execBlock(model->body, f));
   auto loss = f.vars.find("loss");
@@ -695,7 +738,10 @@ Expected<Elaborated> Elaborator::run() {
   }
   if (g_.loss == kNoValue && g_.outputs.empty())
     return error(model->loc, "model '{}' has neither a loss nor an output", model->name);
-  Elaborated out{std::move(g_), std::nullopt};
+  Elaborated out;
+  out.graph = std::move(g_);
+  out.params = std::move(params);
+  recordDataFacts(out);
   for (auto& t : trains)
     if (t.model == model->name && !out.train) out.train = std::move(t);
   return out;

@@ -1,7 +1,8 @@
 // nnc emit-cpp: NAME.hpp and NAME.cpp, printed from the programs the JIT
-// compiles (compiler/jit/compiled.cpp runs the same three steps: optimize,
-// lower, plan memory). The kernels are loop::printCpp's functions; the entry
-// functions call them on the slots of the arena as the JIT's entry does.
+// compiles (both build them with compileProgram in
+// compiler/lower/compile_program.h: optimize, lower, plan memory). The
+// kernels are loop::printCpp's functions; the entry functions call them on
+// the slots of the arena as the JIT's entry does.
 // One difference in where values live: sources are not copied into the
 // arena. Params live in one block of their own, which both programs read
 // (so training needs no copy to inference), and inputs and labels are read
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "compiler/autodiff/train_step.h"
+#include "compiler/lower/compile_program.h"
 
 namespace nnc {
 
@@ -107,22 +109,11 @@ bool callsRuntime(const Program& p, const std::string& callee) {
 std::string plural(int64_t n, const char* what) { return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s"); }
 
 // One lowered program (infer or train_step), as CompiledProgram::create builds it.
-struct Lowered {
-  Graph graph;                 // after the passes
-  std::vector<ValueId> map;    // the given graph's ids -> graph's
-  Program program;
-};
+using Lowered = LoweredProgram;
 
 Expected<Lowered> lowerProgram(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& lower,
                                const PassOptions& passes) {
-  NNC_TRY(Optimized o, optimizeGraph(g, rootsOf(targets, lower), passes));
-  std::vector<ValueId> mapped;
-  for (ValueId t : targets) mapped.push_back(o.map[static_cast<size_t>(t)]);
-  const LowerOptions lo = mapCommits(loweringFor(lower, passes), o.map);
-  NNC_TRY(Program p, lowerGraph(o.graph, mapped, lo));
-  if (passes.dump && (passes.dumpAfter == "lower" || passes.dumpAfter == "all"))
-    *passes.dump << "# after lower\n" << printProgram(p);
-  return Lowered{std::move(o.graph), std::move(o.map), std::move(p)};
+  return compileProgram(g, targets, lower, passes);
 }
 
 // A model param: its place in the params block and in a weights file.

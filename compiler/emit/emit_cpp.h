@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "compiler/elaborate/elaborate.h"
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/graph/graph_util.h"
 #include "compiler/passes/pipeline.h"
 
 namespace nnc {

@@ -3,17 +3,14 @@
 // (params and inputs included) is rounded to float after it is produced, so
 // the result is what a correctly-rounded-per-op f32 machine computes.
 #pragma once
-#include <map>
-#include <string>
 #include <vector>
 
 #include "base/diagnostics.h"
 #include "base/tensor.h"
 #include "compiler/graph/graph.h"
+#include "compiler/graph/graph_util.h"
 
 namespace nnc {
-
-using TensorMap = std::map<std::string, Tensor>;
 
 inline constexpr double kMaxInterpreterBytes = 8.0 * (1 << 30);
 
@@ -23,12 +20,6 @@ struct EvalOptions {
   uint64_t seed = 42;     // for parameter initialization and dropout
 };
 
-// The value of one param node from its initializer.
-Expected<Tensor> initParam(const Node& param, uint64_t seed);
-
-// Values for every param, from its initializer (seeded) or literal.
-Expected<TensorMap> initParams(const Graph& g, uint64_t seed);
-
 // Evaluates every node of `g`. `feeds` supplies inputs and labels by name
 // (all required) and params (those missing are initialized from `seed`).
 // Inputs without a feed take their example value (`input x: f32[2] = [2, 3]`).
@@ -37,8 +28,5 @@ Expected<TensorMap> initParams(const Graph& g, uint64_t seed);
 // pass needs no labels.
 Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, const EvalOptions& opt = {},
                                         const std::vector<ValueId>& targets = {});
-
-// The nodes `targets` depend on, themselves included (all when `targets` is empty).
-std::vector<bool> liveNodes(const Graph& g, const std::vector<ValueId>& targets);
 
 }  // namespace nnc

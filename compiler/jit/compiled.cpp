@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "compiler/jit/llvm_module.h"
+#include "compiler/lower/compile_program.h"
 #include "compiler/lower/runtime_calls.h"
 #include "runtime/parallel.h"
 
@@ -103,25 +104,18 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
                                                                    const CompileOptions& opt) {
   std::unique_ptr<CompiledProgram> cp(new CompiledProgram);
   const auto start = std::chrono::steady_clock::now();
-  auto t0 = start;
-  NNC_TRY(Optimized optimized, optimizeGraph(g, rootsOf(targets, lower), opt.passes));
-  cp->graph_ = std::move(optimized.graph);
-  cp->valueMap_ = std::move(optimized.map);
-  cp->times_.passesMs = msSince(t0);
-  t0 = std::chrono::steady_clock::now();
-  std::vector<ValueId> mappedTargets;
-  for (ValueId t : targets) mappedTargets.push_back(cp->valueMap_[static_cast<size_t>(t)]);
-  const LowerOptions lo = mapCommits(loweringFor(lower, opt.passes), cp->valueMap_);
-  NNC_TRY(cp->program_, lowerGraph(cp->graph_, mappedTargets, lo));
-  cp->times_.lowerMs = msSince(t0);
-  if (opt.passes.dump && (opt.passes.dumpAfter == "lower" || opt.passes.dumpAfter == "all"))
-    *opt.passes.dump << "# after lower\n" << printProgram(cp->program_);
+  NNC_TRY(LoweredProgram compiled, compileProgram(g, targets, lower, opt.passes));
+  cp->graph_ = std::move(compiled.graph);
+  cp->valueMap_ = std::move(compiled.map);
+  cp->program_ = std::move(compiled.program);
+  cp->times_.passesMs = compiled.passesMs;
+  cp->times_.lowerMs = compiled.lowerMs;
 
   // One module per thread, so that LLVM optimizes and compiles them in
   // parallel; kernels are dealt largest first to the lightest module (by a
   // size estimate: compile time grows with the loops and expressions), and
   // the entry goes with the first.
-  t0 = std::chrono::steady_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
   const std::string name = g.name.empty() ? "nnc" : g.name;
   const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(cp->program_.kernels.size(), 1));
   std::vector<std::unique_ptr<Module>> modules;

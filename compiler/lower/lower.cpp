@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/graph/graph_util.h"
 #include "compiler/ops/lower_rules.h"
 
 namespace nnc {

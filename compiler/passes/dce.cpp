@@ -1,7 +1,7 @@
 // dce: nodes nothing external depends on are dropped, unused constants too.
 // Other sources stay: the caller feeds every input and param by id whether
 // or not it is read.
-#include "compiler/interpreter/interpreter.h"
+#include "compiler/graph/graph_util.h"
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {

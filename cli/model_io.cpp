@@ -1,0 +1,61 @@
+// What commands read besides the model's text: the model built with
+// --model and --set, and values for its params, inputs and labels from
+// --weights and --input.
+#include <ostream>
+
+#include "cli/commands.h"
+#include "cli/frontend.h"
+#include "io/checkpoint.h"
+#include "io/npy.h"
+
+namespace nnc::cli {
+
+std::optional<Loaded> loadFor(const Options& o, std::ostream& err) {
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return std::nullopt;
+  }
+  return load(o.file, *eo, err);
+}
+
+Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven) {
+  TensorMap feeds;
+  if (o.flag("weights")) {
+    NNC_TRY(auto w, readWeights(o.value("weights")));
+    for (auto& [name, t] : w) {
+      const ValueId v = g.findByName(name);
+      if (v == kNoValue || g.node(v).op->name != "param")
+        return error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name);
+      feeds[name] = std::move(t);
+    }
+  }
+  labelsGiven = false;
+  for (const std::string& kv : o.all("input")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return error("--input takes NAME=FILE.npy, got '{}'", kv);
+    const std::string name = kv.substr(0, eq);
+    const ValueId v = g.findByName(name);
+    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
+      return error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name);
+    NNC_TRY(Tensor t, readNpy(kv.substr(eq + 1)));
+    labelsGiven |= g.node(v).op->name == "label";
+    feeds[name] = std::move(t);
+  }
+  return feeds;
+}
+
+Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g) {
+  NNC_TRY(auto w, readWeights(path));
+  for (auto& [name, t] : params) {
+    auto it = w.find(name);
+    if (it == w.end()) return error("'{}' has no value for param '{}' of model '{}'", path, name, g.name);
+    if (it->second.type.shape != t.type.shape)
+      return error("'{}': '{}' is {}, but model '{}' has {}", path, name, shapeString(it->second.type.shape), g.name,
+                   typeString(t.type));
+    t.data = it->second.data;
+  }
+  return ok();
+}
+
+}  // namespace nnc::cli
