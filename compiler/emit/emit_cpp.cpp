@@ -6,6 +6,10 @@
 // arena. Params live in one block of their own, which both programs read
 // (so training needs no copy to inference), and inputs and labels are read
 // where the caller keeps them; their arena slots stay unused.
+//
+// This file lowers the programs and gathers what the files are printed from
+// (EmitModel, emit_model.h); emit_header.cpp prints NAME.hpp, emit_source.cpp
+// NAME.cpp, emit_example.cpp main_example.cpp, emit_runtime.cpp the runtime.
 #include "compiler/emit/emit_cpp.h"
 
 #include <cstring>
