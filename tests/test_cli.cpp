@@ -268,7 +268,7 @@ TEST_CASE("nnc bench prints fused against unfused, --no-fuse and --dump-after ar
   CHECK_THAT(lowered.out, Catch::Contains("_fused_softmax_ce(logits[1000], t[100], loss[1]"));
 }
 
-TEST_CASE("-v logs what lowering's fusions grouped, and which are off", "[cli][passes]") {
+TEST_CASE("lowering's fusions: -v logs what each grouped, and which are off", "[cli][passes]") {
   // compiler/lower/fusion_groups.cpp: one line per fusion, after the passes.
   auto on = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower", "-v"});
   REQUIRE(on.code == 0);
