@@ -1,6 +1,7 @@
 // emit-cpp's text helpers: identifiers, float literals and arrays (declared
 // in emit_model.h).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <set>
