@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/frontend.h"
@@ -136,8 +137,301 @@ struct Snapshot {
   int64_t step = 0;  // the step (within the epoch) it was taken before
 };
 
+// ---- the steps of a run ----------------------------------------------
+
+// The command line and the train block, checked before any data are read.
+struct RunArgs {
+  std::string backend;
+  int optLevel = 3;
+  PassOptions passes;
+  bool verbose = false, quiet = false;
+  RunSetup setup;
+  std::string metricsPath, plotPath, saveDir, resumeDir;
+};
+
+Expected<RunArgs> parseRunArgs(const Options& o, const Elaborated& model, std::ostream& out) {
+  RunArgs a;
+  a.backend = o.value("backend", "jit");
+  if (a.backend != "interp" && a.backend != "jit")
+    return error("--backend {}: the backends are 'jit' (native code) and 'interp' (the reference interpreter)",
+                 a.backend);
+  NNC_CHECK(applyThreads(o));
+  NNC_TRY(a.optLevel, optLevelOption(o));
+  NNC_TRY(a.passes, passOptions(o, &out));
+  a.verbose = o.flag("verbose"), a.quiet = o.flag("quiet");
+  NNC_TRY(a.setup, setupFrom(o, model.train));
+  a.metricsPath = o.value("metrics"), a.plotPath = o.value("plot");
+  a.saveDir = o.value("save"), a.resumeDir = o.value("resume");
+  if (!a.metricsPath.empty()) NNC_CHECK(checkMetricsPath(a.metricsPath));
+  if (!a.plotPath.empty()) NNC_CHECK(checkPlotPath(a.plotPath));
+  return a;
+}
+
+// The data: the splits, a validation split held out of the training
+// samples, and how the model takes them.
+struct RunData {
+  DataSpec spec;
+  DataSplits data;
+  Dataset validation;
+  DataFit fit;
+};
+
+Expected<RunData> loadRunData(const Options& o, const Elaborated& model, const RunSetup& setup) {
+  RunData r;
+  NNC_TRY(r.spec, dataSpecFrom(o, model.train));
+  NNC_TRY(r.data, loadData(r.spec, setup.seed));
+  if (setup.validation > 0) {
+    NNC_TRY(r.validation, splitValidation(r.data.train, setup.validation, setup.seed));
+  }
+  NNC_TRY(r.fit, fitData(model, r.data));
+  return r;
+}
+
+// What advances from step to step, and is saved in a checkpoint.
+struct TrainingState {
+  TensorMap params, state;
+  Rng shuffle, augmentRng;
+  MetricsLog log;
+  int64_t firstEpoch = 1, globalStep = 0;
+};
+
+// Params from their initializers, optimizer state from its (zeros).
+Status initialValues(const Graph& g, const TrainStep& step, uint64_t seed, TrainingState& t) {
+  NNC_TRY(t.params, initParams(g, seed));
+  const Graph& sg = step.grads.graph;
+  for (auto [node, next] : step.state) {
+    NNC_TRY(Tensor v, initParam(sg.node(node), seed));
+    t.state[sg.node(node).name] = std::move(v);
+  }
+  return ok();
+}
+
+// Where a checkpoint left off: its params, state, random generators,
+// epoch, step and metrics.
+Status resumeFrom(const std::string& resumeDir, const Graph& g, const TrainStep& step, TrainingState& t) {
+  NNC_TRY(Checkpoint c, readCheckpoint(resumeDir));
+  if (c.model != g.name || c.optimizer != step.optimizer.kind)
+    return error("checkpoint '{}' is of model '{}' trained with {}, not '{}' with {}", resumeDir, c.model, c.optimizer,
+                 g.name, step.optimizer.kind);
+  for (auto* m : {&t.params, &t.state})
+    for (auto& [name, v] : *m) {
+      const auto& from = m == &t.params ? c.params : c.state;
+      auto it = from.find(name);
+      if (it == from.end()) return error("checkpoint '{}' has no value for '{}'", resumeDir, name);
+      if (it->second.type.shape != v.type.shape)
+        return error("checkpoint '{}': '{}' is {}, but the model's is {}", resumeDir, name,
+                     shapeString(it->second.type.shape), shapeString(v.type.shape));
+      v.data = it->second.data;
+    }
+  if (!t.shuffle.restore(c.rng["shuffle"]) || !t.augmentRng.restore(c.rng["augment"]) ||
+      !restoreRandomState(c.rng["dropout"]))
+    return error("checkpoint '{}': its random generator states are malformed", resumeDir);
+  t.firstEpoch = c.epoch + 1;
+  t.globalStep = c.step;
+  for (const MetricRow& r : c.metrics) t.log.add(r);
+  return ok();
+}
+
+// --profile: one train step on the first batch, then 20 timed ones.
+Status profileRun(Stepper& stepper, const Dataset& train, int64_t batch, const TrainStep& step, uint64_t seed,
+                  std::ostream& out) {
+  std::vector<int64_t> first(static_cast<size_t>(std::min(batch, train.count)));
+  for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
+  if (static_cast<int64_t>(first.size()) < batch) return error("--profile needs one batch of data");
+  Batch b;
+  makeBatch(train, first, 0, batch, b);
+  stepper.feed(b, true);
+  NNC_CHECK(stepper.trainStep(step.lrAt(0), seed));
+  return profileSteps(stepper, 20, out);
+}
+
+// The epoch loop: batches in a shuffled order, augmented and fed to the
+// train step; after each epoch the scores, metrics, plot and checkpoint.
+class Trainer {
+ public:
+  Trainer(std::ostream& out, const Graph& g, const RunArgs& args, const RunData& data, const TrainStep& step,
+          const StepGraphs& graphs, Stepper& stepper, TrainingState& t)
+      : out_(out), g_(g), a_(args), setup_(args.setup), d_(data), train_(data.data.train), step_(step),
+        graphs_(graphs), stepper_(stepper), t_(t), batch_(data.fit.batch) {}
+
+  // The run's shape (samples, steps, epochs), its first line, then every
+  // epoch left; false when a checkpoint left nothing to train.
+  Expected<bool> run(const std::string& backend);
+  // The training samples each epoch uses (--limit).
+  int64_t samples() const { return samples_; }
+
+ private:
+  void prepare(int64_t s);
+  Status trainEpoch(int64_t epoch);
+  Diagnostic replayNonFinite(int64_t epoch, int64_t s, double loss, double lr, uint64_t stepSeed);
+  Status scoreSplits(int64_t epoch, std::string& line);
+  Status writeEpochFiles(int64_t epoch);
+
+  std::ostream& out_;
+  const Graph& g_;
+  const RunArgs& a_;
+  const RunSetup& setup_;
+  const RunData& d_;
+  const Dataset& train_;
+  const TrainStep& step_;
+  const StepGraphs& graphs_;
+  Stepper& stepper_;
+  TrainingState& t_;
+  const int64_t batch_;
+  int64_t samples_ = 0, steps_ = 0, epochs_ = 0, lastStep_ = 0;
+  bool live_ = false, augmenting_ = false;
+  std::optional<Progress> progress_;
+  std::vector<int64_t> order_;
+  Batch b_;
+  // The state to return to when a loss turns out not finite, taken every
+  // kSnapshotEvery steps, so that a replay from it to the failing step is short.
+  static constexpr int64_t kSnapshotEvery = 100;
+  Snapshot snap_;
+};
+
+Expected<bool> Trainer::run(const std::string& backend) {
+  samples_ = setup_.limit ? std::min(setup_.limit, train_.count) : train_.count;
+  steps_ = samples_ / batch_;
+  if (steps_ == 0) return error("{} training samples make no batch of {}", samples_, batch_);
+  epochs_ = setup_.epochs;
+  if (setup_.iterations) epochs_ = (setup_.iterations + steps_ - 1) / steps_;
+  lastStep_ = setup_.iterations ? setup_.iterations : epochs_ * steps_;
+  out_ << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
+                      "thread{})\n",
+                      g_.name, d_.spec.path, steps_ * batch_, batch_, steps_, step_.optimizer.kind, backend,
+                      threadCount(), threadCount() == 1 ? "" : "s");
+  if (t_.firstEpoch > epochs_) {
+    out_ << fmt::format("checkpoint '{}' is at epoch {}: nothing left to train\n", a_.resumeDir, t_.firstEpoch - 1);
+    return false;
+  }
+  if (t_.firstEpoch > 1) out_ << fmt::format("resuming from '{}' after epoch {}\n", a_.resumeDir, t_.firstEpoch - 1);
+  // A live bar on a terminal; plain step lines in logs and pipes.
+  live_ = !a_.quiet && &out_ == &std::cout && ::isatty(STDOUT_FILENO);
+  progress_.emplace(out_, live_);
+  augmenting_ = setup_.augment.shift > 0 || setup_.augment.hflip || setup_.augment.binarize >= 0;
+  if ((setup_.augment.shift > 0 || setup_.augment.hflip) && train_.rows == 1)
+    return error("shift and hflip move pixels, but the data are {} features per sample, not images", train_.cols);
+  order_.resize(static_cast<size_t>(train_.count));
+  for (int64_t epoch = t_.firstEpoch; epoch <= epochs_ && t_.globalStep < lastStep_; ++epoch)
+    NNC_CHECK(trainEpoch(epoch));
+  return true;
+}
+
+// Batch s of this epoch's order, augmented, fed to the train step.
+void Trainer::prepare(int64_t s) {
+  makeBatch(train_, order_, s * batch_, batch_, b_);
+  if (augmenting_) augmentBatch(setup_.augment, train_, b_.x.data(), batch_, t_.augmentRng);
+  stepper_.feed(b_, true);
+}
+
+Status Trainer::trainEpoch(int64_t epoch) {
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<int64_t>(i);
+  order_.resize(static_cast<size_t>(samples_));
+  if (setup_.shuffle)
+    for (size_t i = order_.size(); i-- > 1;) std::swap(order_[i], order_[t_.shuffle.below(i + 1)]);
+  double lossSum = 0;
+  int64_t right = 0, scored = 0, done = 0;
+  for (int64_t s = 0; s < steps_ && t_.globalStep < lastStep_; ++s, ++t_.globalStep, ++done) {
+    if (s % kSnapshotEvery == 0) snap_ = {stepper_.params(), stepper_.state(), saveRandomState(), t_.augmentRng.save(), s};
+    prepare(s);
+    const double lr = step_.lrAt(t_.globalStep);
+    const uint64_t stepSeed = setup_.seed + static_cast<uint64_t>(t_.globalStep);
+    NNC_TRY(const double loss, stepper_.trainStep(lr, stepSeed));
+    if (!std::isfinite(loss)) return replayNonFinite(epoch, s, loss, lr, stepSeed);
+    lossSum += loss;
+    if (const float* sc = stepper_.trainScores()) {
+      const int64_t k = train_.classes;
+      for (int64_t i = 0; i < batch_; ++i, ++scored)
+        right += std::max_element(sc + i * k, sc + i * k + k) - (sc + i * k) == static_cast<int64_t>(b_.y[static_cast<size_t>(i)]);
+    }
+    const bool logNow = setup_.logEvery && (s + 1) % setup_.logEvery == 0;
+    if (setup_.logEvery == 0 || logNow || s + 1 == steps_) t_.log.add({epoch, t_.globalStep + 1, "train", loss});
+    progress_->update(epoch, epochs_, s + 1, steps_, lossSum / static_cast<double>(s + 1), secondsSince(start));
+    if (logNow && !a_.quiet && !live_)
+      out_ << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps_, loss,
+                          step_.schedule.kind == "constant" ? "" : fmt::format(", lr {:.4g}", lr));
+  }
+  const double secs = secondsSince(start);
+  progress_->clear();
+  const double trainLoss = lossSum / static_cast<double>(std::max<int64_t>(done, 1));
+  const double trainAcc = scored ? static_cast<double>(right) / static_cast<double>(scored) : std::nan("");
+  const double samplesPerSec = static_cast<double>(done * batch_) / secs;
+  t_.log.add({epoch, t_.globalStep, "train", kNoMetric, trainAcc, samplesPerSec});
+  std::string line = fmt::format("epoch {}: train loss {:.4f}", epoch, trainLoss);
+  if (scored) line += fmt::format(", train accuracy {:.4f}", trainAcc);
+  NNC_CHECK(scoreSplits(epoch, line));
+  NNC_CHECK(writeEpochFiles(epoch));
+  out_ << fmt::format("{}, {:.0f} samples/s ({:.2f} s){}\n", line, samplesPerSec, secs,
+                      a_.saveDir.empty() ? "" : fmt::format(", saved to {}", a_.saveDir));
+  return ok();
+}
+
+// Back to the snapshot, forward to the failing step s, then replay it in
+// the interpreter to name the op.
+Diagnostic Trainer::replayNonFinite(int64_t epoch, int64_t s, double loss, double lr, uint64_t stepSeed) {
+  progress_->clear();
+  stepper_.set(snap_.params);
+  stepper_.set(snap_.state);
+  restoreRandomState(snap_.dropout);
+  t_.augmentRng.restore(snap_.augment);
+  for (int64_t r = snap_.step; r < s; ++r) {
+    prepare(r);
+    (void)stepper_.trainStep(step_.lrAt(t_.globalStep - s + r), setup_.seed + static_cast<uint64_t>(t_.globalStep - s + r));
+  }
+  prepare(s);
+  TensorMap before = t_.params;
+  for (const auto& [k, v] : stepper_.params()) before[k] = v;
+  return firstNonFinite(graphs_, before, stepper_.state(), b_, lr, stepSeed,
+                        fmt::format("the loss became {} at epoch {}, step {} (step {} of the run)", valueWord(loss), epoch,
+                                    s + 1, t_.globalStep + 1));
+}
+
+// The epoch's scores on the train set (--eval-train), the validation and
+// the test split, logged and added to the epoch's line.
+Status Trainer::scoreSplits(int64_t epoch, std::string& line) {
+  const DataFit& fit = d_.fit;
+  auto score = [&](const Dataset& d, const char* split, int64_t limit) -> Status {
+    if (d.count == 0) return ok();
+    NNC_TRY(Score sc, evaluate(stepper_, fit, d, limit));
+    if (sc.seen == 0) {
+      line += fmt::format(", no {} batch", split);
+      return ok();
+    }
+    t_.log.add({epoch, t_.globalStep, split, sc.loss, sc.accuracy});
+    if (fit.classify)
+      line += fmt::format(", {} accuracy {:.4f} ({} samples)", split, sc.accuracy, sc.seen);
+    else if (std::isnan(sc.accuracy))
+      line += fmt::format(", {} loss {:.6g} ({} samples)", split, sc.loss, sc.seen);
+    else
+      line += fmt::format(", {} loss {:.6g}, accuracy {:.4f} ({} samples)", split, sc.loss, sc.accuracy, sc.seen);
+    return ok();
+  };
+  // The training samples themselves in inference mode (no dropout), the
+  // course notes' "train accuracy" in their overfitting experiments.
+  if (setup_.evalTrain) NNC_CHECK(score(train_, "train-set", samples_));
+  NNC_CHECK(score(d_.validation, "validation", 0));
+  return score(d_.data.test, "test", setup_.testLimit);
+}
+
+// Rewritten every epoch (atomically), so a stopped run keeps its curves
+// and can resume.
+Status Trainer::writeEpochFiles(int64_t epoch) {
+  if (!a_.metricsPath.empty()) NNC_CHECK(t_.log.write(a_.metricsPath));
+  if (!a_.plotPath.empty()) NNC_CHECK(writePlot(a_.plotPath, t_.log));
+  if (!a_.saveDir.empty()) {
+    Checkpoint c{g_.name, epoch, t_.globalStep, setup_.seed, step_.optimizer.kind, t_.params, stepper_.state(), {}, t_.log.rows()};
+    for (const auto& [k, v] : stepper_.params()) c.params[k] = v;
+    c.rng = {{"shuffle", t_.shuffle.save()}, {"augment", t_.augmentRng.save()}, {"dropout", saveRandomState()}};
+    NNC_CHECK(writeCheckpoint(a_.saveDir, c));
+  }
+  return ok();
+}
+
 }  // namespace
 
+// Options → data → train step and initial values (or a checkpoint's) →
+// the step backend → the epochs → the per-class report.
 int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const auto t0 = std::chrono::steady_clock::now();
   auto l = loadFor(o, err);
@@ -145,232 +439,50 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const double parseMs = secondsSince(t0) * 1e3;
   auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
-  const std::string backend = o.value("backend", "jit");
-  if (backend != "interp" && backend != "jit")
-    return fail(error("--backend {}: the backends are 'jit' (native code) and 'interp' (the reference interpreter)",
-                      backend));
-  if (auto st = applyThreads(o); !st) return fail(st.error());
-  auto optLevel = optLevelOption(o);
-  if (!optLevel) return fail(optLevel.error());
-  auto passes = passOptions(o, &out);
-  if (!passes) return fail(passes.error());
-  const bool verbose = o.flag("verbose"), quiet = o.flag("quiet");
-  auto setup = setupFrom(o, l->model.train);
-  if (!setup) return fail(setup.error());
-  const std::string metricsPath = o.value("metrics"), plotPath = o.value("plot");
-  const std::string saveDir = o.value("save"), resumeDir = o.value("resume");
-  if (!metricsPath.empty())
-    if (auto st = checkMetricsPath(metricsPath); !st) return fail(st.error());
-  if (!plotPath.empty())
-    if (auto st = checkPlotPath(plotPath); !st) return fail(st.error());
-
-  auto spec = dataSpecFrom(o, l->model.train);
-  if (!spec) return fail(spec.error());
-  auto data = loadData(*spec, setup->seed);
+  auto args = parseRunArgs(o, l->model, out);
+  if (!args) return fail(args.error());
+  const RunSetup& setup = args->setup;
+  auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());
-  Dataset validation;
-  if (setup->validation > 0) {
-    auto v = splitValidation(data->train, setup->validation, setup->seed);
-    if (!v) return fail(v.error());
-    validation = v.take();
-  }
-  auto fit = fitData(l->model, *data);
-  if (!fit) return fail(fit.error());
-  const Dataset& train = data->train;
-  const int64_t batch = fit->batch;
+  const DataFit& fit = data->fit;
 
   auto t1 = std::chrono::steady_clock::now();
   auto step = buildTrainStep(g, l->model.train);
   if (!step) return fail(step.error());
   const double diffMs = secondsSince(t1) * 1e3;
-  auto initial = initParams(g, setup->seed);
-  if (!initial) return fail(initial.error());
-  TensorMap params = initial.take(), state;
-  const Graph& sg = step->grads.graph;
-  for (auto [node, next] : step->state) {  // optimizer state starts from its initializer (zeros)
-    auto v = initParam(sg.node(node), setup->seed);
-    if (!v) return fail(v.error());
-    state[sg.node(node).name] = v.take();
-  }
-
+  TrainingState t{{}, {}, Rng(setup.seed), Rng(setup.seed ^ 0x6175676d656e74ULL), {}};
+  if (auto st = initialValues(g, *step, setup.seed, t); !st) return fail(st.error());
   // Where training starts: from scratch, or where a checkpoint left off.
-  Rng shuffle(setup->seed), augmentRng(setup->seed ^ 0x6175676d656e74ULL);
-  setRandomSeed(setup->seed);  // dropout masks
-  MetricsLog log;
-  int64_t firstEpoch = 1, globalStep = 0;
-  if (!resumeDir.empty()) {
-    auto c = readCheckpoint(resumeDir);
-    if (!c) return fail(c.error());
-    if (c->model != g.name || c->optimizer != step->optimizer.kind)
-      return fail(error("checkpoint '{}' is of model '{}' trained with {}, not '{}' with {}", resumeDir, c->model,
-                        c->optimizer, g.name, step->optimizer.kind));
-    for (auto* m : {&params, &state})
-      for (auto& [name, t] : *m) {
-        const auto& from = m == &params ? c->params : c->state;
-        auto it = from.find(name);
-        if (it == from.end())
-          return fail(error("checkpoint '{}' has no value for '{}'", resumeDir, name));
-        if (it->second.type.shape != t.type.shape)
-          return fail(error("checkpoint '{}': '{}' is {}, but the model's is {}", resumeDir, name,
-                            shapeString(it->second.type.shape), shapeString(t.type.shape)));
-        t.data = it->second.data;
-      }
-    if (!shuffle.restore(c->rng["shuffle"]) || !augmentRng.restore(c->rng["augment"]) ||
-        !restoreRandomState(c->rng["dropout"]))
-      return fail(error("checkpoint '{}': its random generator states are malformed", resumeDir));
-    firstEpoch = c->epoch + 1;
-    globalStep = c->step;
-    for (const MetricRow& r : c->metrics) log.add(r);
-  }
+  setRandomSeed(setup.seed);  // dropout masks
+  if (!args->resumeDir.empty())
+    if (auto st = resumeFrom(args->resumeDir, g, *step, t); !st) return fail(st.error());
 
-  StepGraphs graphs{g, &*step, fit->scores, fit->trainScores, batch};
-  graphs.metric = fit->metric;
-  graphs.perSample = fit->perSample;
+  StepGraphs graphs{g, &*step, fit.scores, fit.trainScores, fit.batch};
+  graphs.metric = fit.metric;
+  graphs.perSample = fit.perSample;
   std::unique_ptr<Stepper> stepper;
-  if (verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
-  if (backend == "jit") {
-    auto j = jitStepper(graphs, params, state, JitSetup{*optLevel, *passes, o.flag("profile"), verbose ? &out : nullptr});
+  if (args->verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
+  if (args->backend == "jit") {
+    auto j = jitStepper(graphs, t.params, t.state,
+                        JitSetup{args->optLevel, args->passes, o.flag("profile"), args->verbose ? &out : nullptr});
     if (!j) return fail(j.error());
     stepper = j.take();
   } else {
-    stepper = interpStepper(graphs, params, state);
+    stepper = interpStepper(graphs, t.params, t.state);
   }
   if (o.flag("profile")) {
-    std::vector<int64_t> first(static_cast<size_t>(std::min(batch, train.count)));
-    for (size_t i = 0; i < first.size(); ++i) first[i] = static_cast<int64_t>(i);
-    if (static_cast<int64_t>(first.size()) < batch) return fail(error("--profile needs one batch of data"));
-    Batch b;
-    makeBatch(train, first, 0, batch, b);
-    stepper->feed(b, true);
-    if (auto st = stepper->trainStep(step->lrAt(0), setup->seed); !st) return fail(st.error());
-    if (auto st = profileSteps(*stepper, 20, out); !st) return fail(st.error());
+    if (auto st = profileRun(*stepper, data->data.train, fit.batch, *step, setup.seed, out); !st) return fail(st.error());
     return 0;
   }
 
-  const int64_t samples = setup->limit ? std::min(setup->limit, train.count) : train.count;
-  const int64_t steps = samples / batch;
-  if (steps == 0) return fail(error("{} training samples make no batch of {}", samples, batch));
-  int64_t epochs = setup->epochs;
-  if (setup->iterations) epochs = (setup->iterations + steps - 1) / steps;
-  const int64_t lastStep = setup->iterations ? setup->iterations : epochs * steps;
-  out << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
-                     "thread{})\n",
-                     g.name, spec->path, steps * batch, batch, steps, step->optimizer.kind, backend, threadCount(),
-                     threadCount() == 1 ? "" : "s");
-  if (firstEpoch > epochs) {
-    out << fmt::format("checkpoint '{}' is at epoch {}: nothing left to train\n", resumeDir, firstEpoch - 1);
-    return 0;
-  }
-  if (firstEpoch > 1) out << fmt::format("resuming from '{}' after epoch {}\n", resumeDir, firstEpoch - 1);
-  // A live bar on a terminal; plain step lines in logs and pipes.
-  const bool live = !quiet && &out == &std::cout && ::isatty(STDOUT_FILENO);
-  Progress progress(out, live);
-  const bool augmenting = setup->augment.shift > 0 || setup->augment.hflip || setup->augment.binarize >= 0;
-  if ((setup->augment.shift > 0 || setup->augment.hflip) && train.rows == 1)
-    return fail(error("shift and hflip move pixels, but the data are {} features per sample, not images", train.cols));
-  constexpr int64_t kSnapshotEvery = 100;
-  std::vector<int64_t> order(static_cast<size_t>(train.count));
-  Batch b;
-  // Batch s of this epoch's order, augmented, fed to the train step.
-  auto prepare = [&](int64_t s) {
-    makeBatch(train, order, s * batch, batch, b);
-    if (augmenting) augmentBatch(setup->augment, train, b.x.data(), batch, augmentRng);
-    stepper->feed(b, true);
-  };
-  for (int64_t epoch = firstEpoch; epoch <= epochs && globalStep < lastStep; ++epoch) {
-    const auto start = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-    order.resize(static_cast<size_t>(samples));
-    if (setup->shuffle)
-      for (size_t i = order.size(); i-- > 1;) std::swap(order[i], order[shuffle.below(i + 1)]);
-    double lossSum = 0;
-    int64_t right = 0, scored = 0, done = 0;
-    Snapshot snap;
-    for (int64_t s = 0; s < steps && globalStep < lastStep; ++s, ++globalStep, ++done) {
-      if (s % kSnapshotEvery == 0) snap = {stepper->params(), stepper->state(), saveRandomState(), augmentRng.save(), s};
-      prepare(s);
-      const double lr = step->lrAt(globalStep);
-      const uint64_t stepSeed = setup->seed + static_cast<uint64_t>(globalStep);
-      auto loss = stepper->trainStep(lr, stepSeed);
-      if (!loss) return fail(loss.error());
-      if (!std::isfinite(*loss)) {
-        progress.clear();
-        // Back to the snapshot, forward to the failing step, then replay it.
-        stepper->set(snap.params);
-        stepper->set(snap.state);
-        restoreRandomState(snap.dropout);
-        augmentRng.restore(snap.augment);
-        for (int64_t r = snap.step; r < s; ++r) {
-          prepare(r);
-          (void)stepper->trainStep(step->lrAt(globalStep - s + r), setup->seed + static_cast<uint64_t>(globalStep - s + r));
-        }
-        prepare(s);
-        TensorMap before = params;
-        for (const auto& [k, v] : stepper->params()) before[k] = v;
-        return fail(firstNonFinite(graphs, before, stepper->state(), b, lr, stepSeed,
-                                   fmt::format("the loss became {} at epoch {}, step {} (step {} of the run)", valueWord(*loss),
-                                               epoch, s + 1, globalStep + 1)));
-      }
-      lossSum += *loss;
-      if (const float* sc = stepper->trainScores()) {
-        const int64_t k = train.classes;
-        for (int64_t i = 0; i < batch; ++i, ++scored)
-          right += std::max_element(sc + i * k, sc + i * k + k) - (sc + i * k) == static_cast<int64_t>(b.y[static_cast<size_t>(i)]);
-      }
-      const bool logNow = setup->logEvery && (s + 1) % setup->logEvery == 0;
-      if (setup->logEvery == 0 || logNow || s + 1 == steps) log.add({epoch, globalStep + 1, "train", *loss});
-      progress.update(epoch, epochs, s + 1, steps, lossSum / static_cast<double>(s + 1), secondsSince(start));
-      if (logNow && !quiet && !live)
-        out << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps, *loss,
-                           step->schedule.kind == "constant" ? "" : fmt::format(", lr {:.4g}", lr));
-    }
-    const double secs = secondsSince(start);
-    progress.clear();
-    const double trainLoss = lossSum / static_cast<double>(std::max<int64_t>(done, 1));
-    const double trainAcc = scored ? static_cast<double>(right) / static_cast<double>(scored) : std::nan("");
-    const double samplesPerSec = static_cast<double>(done * batch) / secs;
-    log.add({epoch, globalStep, "train", kNoMetric, trainAcc, samplesPerSec});
-    std::string line = fmt::format("epoch {}: train loss {:.4f}", epoch, trainLoss);
-    if (scored) line += fmt::format(", train accuracy {:.4f}", trainAcc);
-    auto score = [&](const Dataset& d, const char* split, int64_t limit) -> Status {
-      if (d.count == 0) return ok();
-      NNC_TRY(Score sc, evaluate(*stepper, *fit, d, limit));
-      if (sc.seen == 0) {
-        line += fmt::format(", no {} batch", split);
-        return ok();
-      }
-      log.add({epoch, globalStep, split, sc.loss, sc.accuracy});
-      if (fit->classify)
-        line += fmt::format(", {} accuracy {:.4f} ({} samples)", split, sc.accuracy, sc.seen);
-      else if (std::isnan(sc.accuracy))
-        line += fmt::format(", {} loss {:.6g} ({} samples)", split, sc.loss, sc.seen);
-      else
-        line += fmt::format(", {} loss {:.6g}, accuracy {:.4f} ({} samples)", split, sc.loss, sc.accuracy, sc.seen);
-      return ok();
-    };
-    // The training samples themselves in inference mode (no dropout), the
-    // course notes' "train accuracy" in their overfitting experiments.
-    if (setup->evalTrain)
-      if (auto st = score(train, "train-set", samples); !st) return fail(st.error());
-    if (auto st = score(validation, "validation", 0); !st) return fail(st.error());
-    if (auto st = score(data->test, "test", setup->testLimit); !st) return fail(st.error());
-    // Rewritten every epoch (atomically), so a stopped run keeps its curves.
-    if (!metricsPath.empty())
-      if (auto st = log.write(metricsPath); !st) return fail(st.error());
-    if (!plotPath.empty())
-      if (auto st = writePlot(plotPath, log); !st) return fail(st.error());
-    if (!saveDir.empty()) {
-      Checkpoint c{g.name, epoch, globalStep, setup->seed, step->optimizer.kind, params, stepper->state(), {}, log.rows()};
-      for (const auto& [k, v] : stepper->params()) c.params[k] = v;
-      c.rng = {{"shuffle", shuffle.save()}, {"augment", augmentRng.save()}, {"dropout", saveRandomState()}};
-      if (auto st = writeCheckpoint(saveDir, c); !st) return fail(st.error());
-    }
-    out << fmt::format("{}, {:.0f} samples/s ({:.2f} s){}\n", line, samplesPerSec, secs,
-                       saveDir.empty() ? "" : fmt::format(", saved to {}", saveDir));
-  }
-  if (fit->perSample != kNoValue && !data->test.labels.empty()) {
-    auto report = perClassReport(*stepper, *fit, g.node(fit->perSample).name, train, samples, data->test,
-                                 setup->testLimit, setup->flagQuantile, classNames(*spec, data->test));
+  Trainer trainer(out, g, *args, *data, *step, graphs, *stepper, t);
+  auto trained = trainer.run(args->backend);
+  if (!trained) return fail(trained.error());
+  if (!*trained) return 0;
+  if (fit.perSample != kNoValue && !data->data.test.labels.empty()) {
+    auto report = perClassReport(*stepper, fit, g.node(fit.perSample).name, data->data.train, trainer.samples(),
+                                 data->data.test, setup.testLimit, setup.flagQuantile,
+                                 classNames(data->spec, data->data.test));
     if (!report) return fail(report.error());
     out << *report;
   }

@@ -268,6 +268,24 @@ TEST_CASE("nnc bench prints fused against unfused, --no-fuse and --dump-after ar
   CHECK_THAT(lowered.out, Catch::Contains("_fused_softmax_ce(logits[1000], t[100], loss[1]"));
 }
 
+TEST_CASE("lowering's fusions: -v logs what each grouped, and which are off", "[cli][passes]") {
+  // compiler/lower/fusion_groups.cpp: one line per fusion, after the passes.
+  auto on = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower", "-v"});
+  REQUIRE(on.code == 0);
+  CHECK_THAT(on.out, Catch::Contains("pass dce             139 ->  139 nodes\n"
+                                     "fuse elementwise      70 values computed in their reader's loop\n"
+                                     "fuse multi-output      7 groups of 20 values in all, one loop each\n"
+                                     "fuse softmax_ce        1 loss and gradient pairs, one kernel each\n"
+                                     "# after lower\n"));
+  auto off = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower", "-v",
+                     "--no-fuse=elementwise,softmax_ce"});
+  REQUIRE(off.code == 0);
+  CHECK_THAT(off.out, Catch::Contains("fuse elementwise     off\nfuse multi-output    off\nfuse softmax_ce      off\n"));
+  // Without -v, nothing but the dump.
+  auto quiet = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower"});
+  CHECK_THAT(quiet.out, Catch::StartsWith("# after lower\n"));
+}
+
 TEST_CASE("nnc run reports missing data and mismatched shapes in words", "[cli][train]") {
   auto d = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--data", "/nonexistent/dir"});
   CHECK(d.code == 1);

@@ -1,4 +1,4 @@
-// Multi-output fusion of pointwise kernels (compiler/lower/lower.cpp,
+// Multi-output fusion of pointwise kernels (compiler/lower/fusion_groups.cpp,
 // multiOutputGroups): a pointwise kernel feeding another pointwise kernel of
 // the same shape is computed in that kernel's loop, which stores both. The
 // optimizers' updates become one loop per param; values a kernel between

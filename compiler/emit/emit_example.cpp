@@ -129,9 +129,15 @@ void bench(const char* what, int n, Fn fn) {
 }
 )";
 
-}  // namespace
+// The example's form: `examples` when every input has an example value,
+// else `scores` names the output to classify with (one batched input and
+// the first [batch, classes] output), else neither (zeros).
+struct Form {
+  bool examples = true;
+  const EmittedApi::Operand* scores = nullptr;
+};
 
-std::vector<EmittedFile> emitExample(const EmittedApi& api) {
+Form formOf(const EmittedApi& api) {
   bool examples = true;
   for (const auto& x : api.inputs) examples &= !x.example.empty();
   // classify: one batched input and the first [batch, classes] output.
@@ -142,9 +148,20 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
         scores = &y;
         break;
       }
-  const std::string model = api.ns + "::" + api.cls;
+  return {examples, scores};
+}
 
-  std::string usage, what;
+// The command line main_example takes.
+std::string usageOf(const EmittedApi& api, const Form& f) {
+  return fmt::format("main_example{}{} [--bench N]", f.scores ? " [x.npy]" : "",
+                     api.weightsFile ? fmt::format(" [--weights {}.weights]", api.file) : "");
+}
+
+// The file's comment, includes, and the helpers its form needs.
+std::string exampleIntro(const EmittedApi& api, const Form& f, const std::string& usage) {
+  const bool examples = f.examples;
+  const EmittedApi::Operand* scores = f.scores;
+  std::string what;
   if (examples)
     what = "Runs infer on the model's example inputs and prints the outputs as\n// `nnc eval` prints them.";
   else if (scores)
@@ -157,8 +174,6 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
                               Shape(api.inputs[0].type.shape.begin() + 1, api.inputs[0].type.shape.end())}));
   else
     what = "Runs infer on zeros and prints the outputs as `nnc eval` prints them.";
-  usage = fmt::format("main_example{}{} [--bench N]", scores ? " [x.npy]" : "",
-                      api.weightsFile ? fmt::format(" [--weights {}.weights]", api.file) : "");
   std::string m = fmt::format(
       "// main_example.cpp: runs model {} (written by nnc emit-cpp).\n"
       "// {}\n"
@@ -174,7 +189,14 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
   if (!api.inputs.empty()) m += kRandomize;
   m += kBench;
   m += "\n}  // namespace\n\n";
+  return m;
+}
 
+// main(): the options, then the model (from its weights file) and run().
+std::string mainFunction(const EmittedApi& api, const Form& f, const std::string& usage) {
+  const EmittedApi::Operand* scores = f.scores;
+  const std::string model = api.ns + "::" + api.cls;
+  std::string m;
   m += "int main(int argc, char** argv) {\n";
   m += "  int runs = 0;\n";
   if (api.weightsFile) m += fmt::format("  std::string weights = \"{}.weights\";\n", api.file);
@@ -191,9 +213,19 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
         model, scores ? ", samples" : "");
   else
     m += fmt::format("  {} model;\n  return run(model, runs{});\n}}\n", model, scores ? ", samples" : "");
+  return m;
+}
 
-  // run(): operands, infer, print, bench.
-  std::string run = fmt::format("namespace {{\n\nint run({}& model, int runs{}) {{\n", model, scores ? ", const char* samples" : "");
+// run()'s buffers for every operand (inputs with their example values,
+// labels of class 0), and the arguments of infer and train_step.
+struct RunOperands {
+  std::string code;
+  std::vector<std::string> inferArgs, trainArgs;
+};
+
+RunOperands runOperands(const EmittedApi& api, const Form& f) {
+  const EmittedApi::Operand* scores = f.scores;
+  std::string run;
   std::vector<std::string> inferArgs, trainArgs;
   for (const auto& x : api.inputs) {
     if (!x.example.empty() && !scores) {
@@ -224,38 +256,56 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
     inferArgs.push_back(y.id + ".data()");
   }
   trainArgs.push_back("0.0f");
-  const std::string inferCall = fmt::format("model.infer({});", fmt::join(inferArgs, ", "));
+  return {std::move(run), std::move(inferArgs), std::move(trainArgs)};
+}
+
+// The classify form: infer batch by batch over the samples (the last one
+// padded), each sample's best class and its probability printed.
+std::string classifyLoop(const EmittedApi& api, const EmittedApi::Operand* scores, const std::string& inferCall) {
+  std::string run;
+  const auto& x = api.inputs[0];
+  const int64_t batch = x.type.shape[0], sample = x.type.numel() / batch, classes = scores->type.shape[1];
+  run += fmt::format(
+      "  constexpr int64_t batch = {0}, sample = {1}, classes = {2};\n"
+      "  std::vector<float> all;\n"
+      "  if (samples && (!readNpy(samples, all) || all.empty() || all.size() % sample != 0)) {{\n"
+      "    std::fprintf(stderr, \"main_example: %s is not an .npy file of samples of %lld values\\n\", samples,\n"
+      "                 static_cast<long long>(sample));\n"
+      "    return 1;\n"
+      "  }}\n"
+      "  const int64_t n = samples ? static_cast<int64_t>(all.size()) / sample : batch;\n"
+      "  for (int64_t first = 0; first < n; first += batch) {{\n"
+      "    const int64_t count = std::min(batch, n - first);  // the last batch padded with zeros\n"
+      "    std::fill({3}.begin(), {3}.end(), 0.0f);\n"
+      "    if (samples) std::copy_n(all.data() + first * sample, count * sample, {3}.data());\n"
+      "    {4}\n"
+      "    for (int64_t i = 0; i < count; ++i) {{\n"
+      "      const float* row = {5}.data() + i * classes;\n"
+      "      const int64_t best = std::max_element(row, row + classes) - row;\n",
+      batch, sample, classes, x.id, inferCall, scores->id);
+  if (scores->probabilities)
+    run += "      std::printf(\"sample %lld: %lld %.4f\\n\", static_cast<long long>(first + i), static_cast<long long>(best),\n"
+           "                  static_cast<double>(row[best]));\n";
+  else
+    run += "      // The probability, as nnc predict prints it: a softmax of the scores.\n"
+           "      double sum = 0;\n"
+           "      for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c] - row[best]));\n"
+           "      std::printf(\"sample %lld: %lld %.4f\\n\", static_cast<long long>(first + i), static_cast<long long>(best),\n"
+           "                  1.0 / sum);\n";
+  run += "    }\n  }\n";
+  return run;
+}
+
+// run(): operands, infer, print, bench.
+std::string runFunction(const EmittedApi& api, const Form& f) {
+  const EmittedApi::Operand* scores = f.scores;
+  const std::string model = api.ns + "::" + api.cls;
+  std::string run = fmt::format("namespace {{\n\nint run({}& model, int runs{}) {{\n", model, scores ? ", const char* samples" : "");
+  const RunOperands ops = runOperands(api, f);
+  run += ops.code;
+  const std::string inferCall = fmt::format("model.infer({});", fmt::join(ops.inferArgs, ", "));
   if (scores) {
-    const auto& x = api.inputs[0];
-    const int64_t batch = x.type.shape[0], sample = x.type.numel() / batch, classes = scores->type.shape[1];
-    run += fmt::format(
-        "  constexpr int64_t batch = {0}, sample = {1}, classes = {2};\n"
-        "  std::vector<float> all;\n"
-        "  if (samples && (!readNpy(samples, all) || all.empty() || all.size() % sample != 0)) {{\n"
-        "    std::fprintf(stderr, \"main_example: %s is not an .npy file of samples of %lld values\\n\", samples,\n"
-        "                 static_cast<long long>(sample));\n"
-        "    return 1;\n"
-        "  }}\n"
-        "  const int64_t n = samples ? static_cast<int64_t>(all.size()) / sample : batch;\n"
-        "  for (int64_t first = 0; first < n; first += batch) {{\n"
-        "    const int64_t count = std::min(batch, n - first);  // the last batch padded with zeros\n"
-        "    std::fill({3}.begin(), {3}.end(), 0.0f);\n"
-        "    if (samples) std::copy_n(all.data() + first * sample, count * sample, {3}.data());\n"
-        "    {4}\n"
-        "    for (int64_t i = 0; i < count; ++i) {{\n"
-        "      const float* row = {5}.data() + i * classes;\n"
-        "      const int64_t best = std::max_element(row, row + classes) - row;\n",
-        batch, sample, classes, x.id, inferCall, scores->id);
-    if (scores->probabilities)
-      run += "      std::printf(\"sample %lld: %lld %.4f\\n\", static_cast<long long>(first + i), static_cast<long long>(best),\n"
-             "                  static_cast<double>(row[best]));\n";
-    else
-      run += "      // The probability, as nnc predict prints it: a softmax of the scores.\n"
-             "      double sum = 0;\n"
-             "      for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c] - row[best]));\n"
-             "      std::printf(\"sample %lld: %lld %.4f\\n\", static_cast<long long>(first + i), static_cast<long long>(best),\n"
-             "                  1.0 / sum);\n";
-    run += "    }\n  }\n";
+    run += classifyLoop(api, scores, inferCall);
   } else {
     run += "  " + inferCall + "\n";
     for (const auto& y : api.outputs)
@@ -267,12 +317,13 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
     run += scores ? fmt::format("    if (!samples) randomize({});\n", x.id) : fmt::format("    randomize({});\n", x.id);
   run += fmt::format("    bench(\"infer\", runs, [&] {{ {} }});\n", inferCall);
   if (api.train)
-    run += fmt::format("    bench(\"train_step\", runs, [&] {{ model.train_step({}); }});\n", fmt::join(trainArgs, ", "));
+    run += fmt::format("    bench(\"train_step\", runs, [&] {{ model.train_step({}); }});\n", fmt::join(ops.trainArgs, ", "));
   run += "  }\n  return 0;\n}\n\n}  // namespace\n\n";
-  // run() goes before main().
-  const size_t at = m.find("int main(");
-  m.insert(at, run);
+  return run;
+}
 
+// CMakeLists.txt: the model as a library, main_example linked to it.
+std::string cmakeLists(const EmittedApi& api) {
   std::string cmake = fmt::format(
       "# Builds main_example from the model {} written by nnc emit-cpp.\n"
       "#   cmake -S . -B build && cmake --build build && build/main_example\n"
@@ -300,7 +351,17 @@ std::vector<EmittedFile> emitExample(const EmittedApi& api) {
     cmake += fmt::format("# main_example reads {0}.weights from the folder it runs in.\n"
                          "configure_file({0}.weights ${{CMAKE_CURRENT_BINARY_DIR}}/{0}.weights COPYONLY)\n",
                          api.file);
-  return {{"main_example.cpp", m}, {"CMakeLists.txt", cmake}};
+  return cmake;
+}
+
+}  // namespace
+
+std::vector<EmittedFile> emitExample(const EmittedApi& api) {
+  const Form form = formOf(api);
+  const std::string usage = usageOf(api, form);
+  // run() goes before main().
+  const std::string m = exampleIntro(api, form, usage) + runFunction(api, form) + mainFunction(api, form, usage);
+  return {{"main_example.cpp", m}, {"CMakeLists.txt", cmakeLists(api)}};
 }
 
 }  // namespace nnc

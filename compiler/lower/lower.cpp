@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <queue>
 
 #include <fmt/format.h>
 
 #include "compiler/graph/graph_util.h"
+#include "compiler/lower/fusion_groups.h"
 #include "compiler/ops/lower_rules.h"
 
 namespace nnc {
@@ -158,31 +158,6 @@ Expected<loop::Kernel> lowerInto(const Graph& g, ValueId id, bool training) {
   return k;
 }
 
-// Elementwise chains: a pointwise node whose only use is a pointwise
-// consumer of the same shape is computed inside the consumer's loop instead
-// of being stored and loaded back. Such a node gets no kernel and no slot.
-std::vector<bool> inlinedPointwise(const Graph& g, const std::vector<bool>& live, const std::vector<bool>& external) {
-  std::vector<int> uses(g.size(), 0);
-  std::vector<ValueId> consumer(g.size(), kNoValue);
-  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
-    if (!live[static_cast<size_t>(id)]) continue;
-    for (ValueId v : g.node(id).inputs) {
-      ++uses[static_cast<size_t>(v)];
-      consumer[static_cast<size_t>(v)] = id;
-    }
-  }
-  std::vector<bool> inlined(g.size(), false);
-  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
-    const Node& n = g.node(id);
-    const ValueId c = consumer[static_cast<size_t>(id)];
-    inlined[static_cast<size_t>(id)] = live[static_cast<size_t>(id)] && !external[static_cast<size_t>(id)] &&
-                                       n.op->pointwise && !n.op->lower && uses[static_cast<size_t>(id)] == 1 &&
-                                       n.type.dtype == DType::F32 && g.node(c).op->pointwise && !g.node(c).op->lower &&
-                                       g.type(c).shape == n.type.shape;
-  }
-  return inlined;
-}
-
 // The kernel of pointwise node `root` with its inlined producers folded in;
 // `leaves` gets the values it loads, in buffer order (then the result).
 loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<bool>& inlined,
@@ -230,103 +205,6 @@ loop::Kernel lowerPointwiseTree(const Graph& g, ValueId root, const std::vector<
   for (Stmt& st : nest(vars, c.out, {loop::store(static_cast<int>(leaves.size()), rowMajor(c.out, vars), value)}))
     k.body.push_back(std::move(st));
   return k;
-}
-
-// The values the kernel rooted at `id` loads: its operands, or for a
-// pointwise tree the operands of its inlined producers too (first use first).
-std::vector<ValueId> kernelLeaves(const Graph& g, ValueId id, const std::vector<bool>& inlined) {
-  std::vector<ValueId> leaves;
-  auto collect = [&](auto&& self, ValueId v) -> void {
-    for (ValueId in : g.node(v).inputs) {
-      if (inlined[static_cast<size_t>(in)]) self(self, in);
-      else if (std::find(leaves.begin(), leaves.end(), in) == leaves.end()) leaves.push_back(in);
-    }
-  };
-  collect(collect, id);
-  return leaves;
-}
-
-// Multi-output fusion. Kernels run in graph order. A group is a root R, a
-// pointwise kernel, and pointwise kernels P of R's exact shape that R
-// reads, directly or through other members or their inlined trees; the
-// group is one loop at R's position that computes every member, in id
-// order, and stores each one read outside the group (or by the caller).
-// Members read inside the group are not reloaded from memory where they
-// were just computed (a load of the element just stored, which the JIT
-// forwards from the register; a member nothing outside reads gets no store
-// at all and is folded into its readers' expressions).
-//
-// The legality rule: P may join R's group only if every kernel reading P is
-// in the group or runs after R. Moving P from its own position forward to
-// R's then reorders nothing that depends on it, and P's operands, ready at
-// P's position, are still ready at R's. Roots are taken from the last
-// kernel backwards and candidates from the highest id down, so a kernel
-// reading P is always decided before P; a group formed later has a smaller
-// root, which keeps the rule true for every group formed before.
-// lowerGraph checks the resulting order once more.
-struct Groups {
-  std::vector<ValueId> root;  // per value: the root of its group, kNoValue if not in one
-  std::vector<bool> stored;   // per member: keeps its slot and a store
-};
-
-// isKernel[v]: v is computed by a kernel rooted at v (live, not inlined, not
-// a source, not a gradient computed with its softmax-CE loss).
-Groups multiOutputGroups(const Graph& g, const std::vector<bool>& isKernel, const std::vector<bool>& inlined,
-                         const std::vector<bool>& external) {
-  const size_t n = g.size();
-  std::vector<std::vector<ValueId>> readers(n), leaves(n);
-  for (ValueId k = 0; k < static_cast<ValueId>(n); ++k) {
-    if (!isKernel[static_cast<size_t>(k)]) continue;
-    leaves[static_cast<size_t>(k)] = kernelLeaves(g, k, inlined);
-    for (ValueId v : leaves[static_cast<size_t>(k)]) readers[static_cast<size_t>(v)].push_back(k);
-  }
-  auto fusible = [&](ValueId v) {
-    const Node& nd = g.node(v);
-    return isKernel[static_cast<size_t>(v)] && nd.op->pointwise && !nd.op->lower && nd.type.dtype == DType::F32;
-  };
-  Groups gr{std::vector<ValueId>(n, kNoValue), std::vector<bool>(n, false)};
-  std::vector<bool> inGroup(n, false), seen(n, false);
-  for (ValueId r = static_cast<ValueId>(n); r-- > 0;) {
-    if (!fusible(r) || gr.root[static_cast<size_t>(r)] != kNoValue) continue;
-    const Shape& shape = g.type(r).shape;
-    std::vector<ValueId> members = {r};
-    inGroup[static_cast<size_t>(r)] = true;
-    std::priority_queue<ValueId> candidates;  // highest id first
-    std::vector<ValueId> touched;
-    auto offer = [&](ValueId m) {
-      for (ValueId v : leaves[static_cast<size_t>(m)])
-        if (!seen[static_cast<size_t>(v)] && fusible(v) && gr.root[static_cast<size_t>(v)] == kNoValue &&
-            g.type(v).shape == shape) {
-          seen[static_cast<size_t>(v)] = true;
-          touched.push_back(v);
-          candidates.push(v);
-        }
-    };
-    offer(r);
-    while (!candidates.empty()) {
-      const ValueId p = candidates.top();
-      candidates.pop();
-      bool legal = true;
-      for (ValueId k : readers[static_cast<size_t>(p)]) {
-        const ValueId at = gr.root[static_cast<size_t>(k)] != kNoValue ? gr.root[static_cast<size_t>(k)] : k;
-        legal &= inGroup[static_cast<size_t>(k)] || at > r;
-      }
-      if (!legal) continue;
-      inGroup[static_cast<size_t>(p)] = true;
-      members.push_back(p);
-      offer(p);
-    }
-    for (ValueId v : touched) seen[static_cast<size_t>(v)] = false;
-    if (members.size() > 1)
-      for (ValueId m : members) {
-        gr.root[static_cast<size_t>(m)] = r;
-        bool outside = external[static_cast<size_t>(m)] || m == r;
-        for (ValueId k : readers[static_cast<size_t>(m)]) outside |= !inGroup[static_cast<size_t>(k)];
-        gr.stored[static_cast<size_t>(m)] = outside;
-      }
-    for (ValueId m : members) inGroup[static_cast<size_t>(m)] = false;
-  }
-  return gr;
 }
 
 // The kernel of a group (members in id order, the root last). `leaves` gets
@@ -409,22 +287,6 @@ loop::Kernel lowerPointwiseGroup(const Graph& g, const std::vector<ValueId>& mem
   return k;
 }
 
-// Pairs each live softmax_cross_entropy_grad with a live loss on the same
-// operands: pairedGrad[loss] = grad.
-std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
-  std::vector<ValueId> paired(g.size(), kNoValue);
-  for (ValueId gr = 0; gr < static_cast<ValueId>(g.size()); ++gr) {
-    if (!live[static_cast<size_t>(gr)] || g.node(gr).op->name != "softmax_cross_entropy_grad") continue;
-    for (ValueId l = 0; l < gr; ++l)
-      if (live[static_cast<size_t>(l)] && g.node(l).op->name == "softmax_cross_entropy" &&
-          g.node(l).inputs == g.node(gr).inputs && paired[static_cast<size_t>(l)] == kNoValue) {
-        paired[static_cast<size_t>(l)] = gr;
-        break;
-      }
-  }
-  return paired;
-}
-
 // One kernel computing loss `l` and gradient `gr`: buffers z, t, loss, grad.
 Expected<loop::Kernel> lowerSoftmaxCePair(const Graph& g, ValueId l, ValueId gr, bool training) {
   const Node& n = g.node(l);
@@ -458,40 +320,26 @@ std::vector<ValueId> rootsOf(const std::vector<ValueId>& targets, const LowerOpt
   return roots;
 }
 
-Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
-  const std::vector<ValueId> roots = rootsOf(targets, opt);
-  const std::vector<bool> live = liveNodes(g, roots);
-  std::vector<bool> external(g.size(), false);
-  for (ValueId r : roots) external[static_cast<size_t>(r)] = true;
-  const std::vector<bool> inlined = opt.fuseElementwise ? inlinedPointwise(g, live, external)
-                                                        : std::vector<bool>(g.size(), false);
-  const std::vector<ValueId> ceGrad = opt.fuseSoftmaxCe ? softmaxCePairs(g, live) : std::vector<ValueId>(g.size(), kNoValue);
-  std::vector<ValueId> ceLoss(g.size(), kNoValue);  // the inverse of ceGrad
-  for (ValueId l = 0; l < static_cast<ValueId>(g.size()); ++l)
-    if (ceGrad[static_cast<size_t>(l)] != kNoValue) ceLoss[static_cast<size_t>(ceGrad[static_cast<size_t>(l)])] = l;
-  Groups groups{std::vector<ValueId>(g.size(), kNoValue), std::vector<bool>(g.size(), false)};
-  if (opt.fuseElementwise && opt.fuseMultiOutput) {
-    std::vector<bool> isKernel(g.size(), false);
-    for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
-      isKernel[static_cast<size_t>(v)] = live[static_cast<size_t>(v)] && !inlined[static_cast<size_t>(v)] &&
-                                         g.node(v).op->kind != OpKind::Source && ceLoss[static_cast<size_t>(v)] == kNoValue;
-    groups = multiOutputGroups(g, isKernel, inlined, external);
-  }
-  std::vector<std::vector<ValueId>> members(g.size());  // per group root, in id order
-  for (ValueId v = 0; v < static_cast<ValueId>(g.size()); ++v)
-    if (const ValueId r = groups.root[static_cast<size_t>(v)]; r != kNoValue) members[static_cast<size_t>(r)].push_back(v);
-  std::vector<bool> ceGradDone(g.size(), false);
+namespace {
+
+// A program while lowerGraph builds it, kernel by kernel in graph order.
+struct ProgramBuilder {
+  const Graph& g;
   Program p;
-  p.valueSlot.assign(g.size(), -1);
-  auto addSlot = [&](std::string name, ValueId v, int64_t size) {
+
+  int addSlot(std::string name, ValueId v, int64_t size) {
     Slot s{std::move(name), v, size, p.arenaFloats};
     p.arenaFloats += (std::max<int64_t>(size, 1) + 15) / 16 * 16;  // 64-byte aligned slots
     p.slots.push_back(std::move(s));
     return static_cast<int>(p.slots.size()) - 1;
-  };
+  }
+  int addValueSlot(ValueId v) {
+    p.valueSlot[static_cast<size_t>(v)] = addSlot(valueName(g, v), v, g.type(v).numel());
+    return p.valueSlot[static_cast<size_t>(v)];
+  }
   // Every kernel's operands must be computed before it (a check of the
   // fusions' reordering: a value gets its slot where it is computed).
-  auto operandSlots = [&](ValueId id, const std::vector<ValueId>& operands) -> Expected<std::vector<int>> {
+  Expected<std::vector<int>> operandSlots(ValueId id, const std::vector<ValueId>& operands) const {
     std::vector<int> slots;
     for (ValueId v : operands) {
       const int s = p.valueSlot[static_cast<size_t>(v)];
@@ -499,70 +347,114 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
       slots.push_back(s);
     }
     return slots;
-  };
-  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
-    if (!live[static_cast<size_t>(id)] || inlined[static_cast<size_t>(id)] || ceGradDone[static_cast<size_t>(id)]) continue;
-    const Node& n = g.node(id);
-    if (const ValueId r = groups.root[static_cast<size_t>(id)]; r != kNoValue) {
-      if (r != id) continue;  // computed in its group's kernel, at the root
-      std::vector<ValueId> leaves, outputs;
-      loop::Kernel k = lowerPointwiseGroup(g, members[static_cast<size_t>(id)], inlined, groups.stored, leaves, outputs);
-      Launch l{static_cast<int>(p.kernels.size()), {}};
-      NNC_TRY(l.slots, operandSlots(id, leaves));
-      for (ValueId v : outputs) {
-        p.valueSlot[static_cast<size_t>(v)] = addSlot(valueName(g, v), v, g.type(v).numel());
-        l.slots.push_back(p.valueSlot[static_cast<size_t>(v)]);
-      }
-      p.kernels.push_back(std::move(k));
-      p.launches.push_back(std::move(l));
-      continue;
-    }
-    if (opt.planMemory && opt.aliasViews && n.op->view && !external[static_cast<size_t>(id)] &&
-        g.node(n.inputs[0]).op->kind != OpKind::Source) {
-      NNC_TRY(const std::vector<int> in, operandSlots(id, n.inputs));
-      p.valueSlot[static_cast<size_t>(id)] = in[0];
-      continue;
-    }
-    p.valueSlot[static_cast<size_t>(id)] = addSlot(valueName(g, id), id, n.type.numel());
-    if (n.op->kind == OpKind::Source) continue;
-    bool fused = false;
-    for (ValueId v : n.inputs) fused |= inlined[static_cast<size_t>(v)];
-    std::vector<ValueId> operands = n.inputs;
-    loop::Kernel k;
-    const ValueId gr = ceGrad[static_cast<size_t>(id)];
-    if (gr != kNoValue) {
-      NNC_TRY(k, lowerSoftmaxCePair(g, id, gr, opt.training));
-    } else if (fused) {
-      operands.clear();
-      k = lowerPointwiseTree(g, id, inlined, operands);
-    } else {
-      NNC_TRY(k, lowerInto(g, id, opt.training));
-    }
-    Launch l{static_cast<int>(p.kernels.size()), {}};
-    NNC_TRY(l.slots, operandSlots(id, operands));
-    l.slots.push_back(p.valueSlot[static_cast<size_t>(id)]);
-    if (gr != kNoValue) {
-      p.valueSlot[static_cast<size_t>(gr)] = addSlot(valueName(g, gr), gr, g.type(gr).numel());
-      l.slots.push_back(p.valueSlot[static_cast<size_t>(gr)]);
-      ceGradDone[static_cast<size_t>(gr)] = true;
-    }
-    for (size_t b = l.slots.size(); b < k.buffers.size(); ++b)
-      l.slots.push_back(addSlot(fmt::format("{}.{}", k.name, k.buffers[b].name), kNoValue, k.buffers[b].size));
-    p.kernels.push_back(std::move(k));
-    p.launches.push_back(std::move(l));
   }
+  void launch(loop::Kernel k, std::vector<int> slots) {
+    p.launches.push_back(Launch{static_cast<int>(p.kernels.size()), std::move(slots)});
+    p.kernels.push_back(std::move(k));
+  }
+};
+
+// A multi-output group's one kernel, launched at its root.
+Status lowerGroupAt(ProgramBuilder& b, const FusionGroups& f, ValueId id) {
+  std::vector<ValueId> leaves, outputs;
+  loop::Kernel k = lowerPointwiseGroup(b.g, f.members[static_cast<size_t>(id)], f.inlined, f.groups.stored, leaves, outputs);
+  NNC_TRY(std::vector<int> slots, b.operandSlots(id, leaves));
+  for (ValueId v : outputs) slots.push_back(b.addValueSlot(v));
+  b.launch(std::move(k), std::move(slots));
+  return ok();
+}
+
+// Whether `id`, a reshape or flatten, shares its operand's slot instead of
+// copying it: views of sources, and views the caller reads, keep their own.
+bool aliasesOperand(const Graph& g, ValueId id, const std::vector<bool>& external, const LowerOptions& opt) {
+  const Node& n = g.node(id);
+  return opt.planMemory && opt.aliasViews && n.op->view && !external[static_cast<size_t>(id)] &&
+         g.node(n.inputs[0]).op->kind != OpKind::Source;
+}
+
+// The kernel computing `id` (which already has its slot): its op's own rule,
+// its pointwise tree with inlined producers, or the softmax-CE pair with the
+// gradient; its temporaries get slots of their own.
+Status lowerKernelAt(ProgramBuilder& b, const FusionGroups& f, ValueId id, bool training) {
+  const Graph& g = b.g;
+  const Node& n = g.node(id);
+  bool fused = false;
+  for (ValueId v : n.inputs) fused |= f.inlined[static_cast<size_t>(v)];
+  std::vector<ValueId> operands = n.inputs;
+  loop::Kernel k;
+  const ValueId gr = f.ceGrad[static_cast<size_t>(id)];
+  if (gr != kNoValue) {
+    NNC_TRY(k, lowerSoftmaxCePair(g, id, gr, training));
+  } else if (fused) {
+    operands.clear();
+    k = lowerPointwiseTree(g, id, f.inlined, operands);
+  } else {
+    NNC_TRY(k, lowerInto(g, id, training));
+  }
+  NNC_TRY(std::vector<int> slots, b.operandSlots(id, operands));
+  slots.push_back(b.p.valueSlot[static_cast<size_t>(id)]);
+  if (gr != kNoValue) slots.push_back(b.addValueSlot(gr));
+  for (size_t buf = slots.size(); buf < k.buffers.size(); ++buf)
+    slots.push_back(b.addSlot(fmt::format("{}.{}", k.name, k.buffers[buf].name), kNoValue, k.buffers[buf].size));
+  b.launch(std::move(k), std::move(slots));
+  return ok();
+}
+
+// Where live value `id` is computed: in its group's kernel, in its view's
+// operand's slot, not at all (a source the caller fills), or by a kernel.
+Status lowerValue(ProgramBuilder& b, const FusionGroups& f, ValueId id, const std::vector<bool>& external,
+                  const LowerOptions& opt) {
+  const Node& n = b.g.node(id);
+  if (const ValueId r = f.groups.root[static_cast<size_t>(id)]; r != kNoValue)
+    return r == id ? lowerGroupAt(b, f, id) : ok();  // a member is computed in its group's kernel, at the root
+  if (aliasesOperand(b.g, id, external, opt)) {
+    NNC_TRY(const std::vector<int> in, b.operandSlots(id, n.inputs));
+    b.p.valueSlot[static_cast<size_t>(id)] = in[0];
+    return ok();
+  }
+  b.addValueSlot(id);
+  if (n.op->kind == OpKind::Source) return ok();
+  return lowerKernelAt(b, f, id, opt.training);
+}
+
+// Slots the caller reads or fills between runs keep their place for the
+// whole program: sources, targets and both sides of every commit.
+std::vector<bool> pinnedSlots(const Graph& g, const Program& p, const std::vector<ValueId>& targets) {
+  std::vector<bool> pinned(p.slots.size(), false);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)
+    if (p.valueSlot[static_cast<size_t>(id)] >= 0 && g.node(id).op->kind == OpKind::Source)
+      pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(id)])] = true;
+  for (ValueId t : targets) pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(t)])] = true;
+  for (const auto& [dst, src] : p.commits) pinned[static_cast<size_t>(dst)] = pinned[static_cast<size_t>(src)] = true;
+  return pinned;
+}
+
+}  // namespace
+
+// Decide the fusions, lower every live value in graph order, add the
+// commits, then the in-place updates and the memory plan.
+Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets, const LowerOptions& opt) {
+  const std::vector<ValueId> roots = rootsOf(targets, opt);
+  const std::vector<bool> live = liveNodes(g, roots);
+  std::vector<bool> external(g.size(), false);
+  for (ValueId r : roots) external[static_cast<size_t>(r)] = true;
+  const FusionGroups fused = fusionGroups(g, live, external, opt);
+  if (opt.log) *opt.log << fusionLog(fused, opt);
+  ProgramBuilder b{g, {}};
+  b.p.valueSlot.assign(g.size(), -1);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    // Inlined values are computed in their reader's kernel, a softmax-CE
+    // gradient in its loss's.
+    if (!live[static_cast<size_t>(id)] || fused.inlined[static_cast<size_t>(id)] ||
+        fused.ceLoss[static_cast<size_t>(id)] != kNoValue)
+      continue;
+    NNC_CHECK(lowerValue(b, fused, id, external, opt));
+  }
+  Program p = std::move(b.p);
   for (const auto& [param, next] : opt.commits)
     p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
   if (opt.planMemory && opt.updateInPlace) updateInPlace(p);
-  if (opt.planMemory) {
-    std::vector<bool> pinned(p.slots.size(), false);
-    for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)
-      if (p.valueSlot[static_cast<size_t>(id)] >= 0 && g.node(id).op->kind == OpKind::Source)
-        pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(id)])] = true;
-    for (ValueId t : targets) pinned[static_cast<size_t>(p.valueSlot[static_cast<size_t>(t)])] = true;
-    for (const auto& [dst, src] : p.commits) pinned[static_cast<size_t>(dst)] = pinned[static_cast<size_t>(src)] = true;
-    planMemory(p, pinned);
-  }
+  if (opt.planMemory) planMemory(p, pinnedSlots(g, p, targets));
   return p;
 }
 

@@ -4,6 +4,7 @@
 // lowerGraph turns a graph into a Program: one kernel per node (or per group
 // of fused nodes), in graph order, over slots of one arena.
 #pragma once
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -88,7 +89,8 @@ struct LowerOptions {
   // With fuseElementwise: a pointwise kernel whose values feed another
   // pointwise kernel of the same shape is computed in that kernel's loop,
   // which stores both (multi-output fusion: Adam's m', v' and W' in one
-  // loop). The legality rule is at multiOutputGroups in lower.cpp.
+  // loop). The legality rule is at multiOutputGroups in
+  // compiler/lower/fusion_groups.cpp, with the other two fusions.
   bool fuseMultiOutput = true;
   // softmax_cross_entropy and its gradient on the same operands run as one
   // kernel (one exp sweep per row instead of three).
@@ -104,6 +106,8 @@ struct LowerOptions {
   // (param, next value): after the step the next value is copied into the
   // param's slot, so that a train step is one call.
   std::vector<std::pair<ValueId, ValueId>> commits;
+  // Where -v's lines go: what each fusion grouped (fusionLog); none if null.
+  std::ostream* log = nullptr;
 };
 
 // What a program's caller reads: its targets and each commit pair.

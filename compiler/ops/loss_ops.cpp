@@ -42,7 +42,7 @@ struct AxisView {
   int64_t at(int64_t o, int64_t k, int64_t i) const { return (o * n + k) * inner + i; }
 };
 
-Expected<TensorType> softmaxShape(std::string_view op, const std::vector<TensorType>& in, const Attrs& a) {
+Expected<TensorType> softmaxFamilyShape(std::string_view op, const std::vector<TensorType>& in, const Attrs& a) {
   NNC_CHECK(requireF32(op, "x", in[0]));
   NNC_CHECK(normAxis(op, a.i("axis"), in[0]));
   return in[0];
@@ -258,6 +258,11 @@ Expected<std::vector<ValueId>> squaredErrorGrad(GradCtx& c, double f) {
   return b.done({dy, b.neg(dy)});
 }
 
+Expected<std::vector<ValueId>> mseGrad(GradCtx& c) {
+  return squaredErrorGrad(c, 2 / static_cast<double>(c.inTypes[0].numel()));
+}
+Expected<std::vector<ValueId>> sseGrad(GradCtx& c) { return squaredErrorGrad(c, 1.0); }
+
 Expected<std::vector<ValueId>> bceGrad(GradCtx& c) {
   Backward b(c);
   ValueId dp = b.mul(b.op("bce_grad", {c.in[0], c.in[1]}), c.dy);
@@ -303,21 +308,266 @@ Expected<std::vector<ValueId>> l2Grad(GradCtx& c) {
   return b.done({b.mul(c.in[0], c.dy)});
 }
 
-}  // namespace
+// ---- shape rules and reference evaluations, op by op ------------------
 
-void addLossOps(std::vector<OpDef>& r) {
+// softmax
+Expected<TensorType> softmaxShape(const std::vector<TensorType>& in, const Attrs& a) {
+  return softmaxFamilyShape("softmax", in, a);
+}
+
+Status softmaxEval(const EvalArgs& a) {
+  logSoftmax(*a.in[0], axisOf(a), a.out);
+  for (double& v : a.out.data) v = std::exp(v);
+  return ok();
+}
+
+// log_softmax
+Expected<TensorType> logSoftmaxShape(const std::vector<TensorType>& in, const Attrs& a) {
+  return softmaxFamilyShape("log_softmax", in, a);
+}
+
+Status logSoftmaxEval(const EvalArgs& a) {
+  logSoftmax(*a.in[0], axisOf(a), a.out);
+  return ok();
+}
+
+// softmax_cross_entropy
+Expected<TensorType> softmaxCrossEntropyShape(const std::vector<TensorType>& in, const Attrs&) {
+  return classShape("softmax_cross_entropy", "logits", in);
+}
+
+Status softmaxCrossEntropyEval(const EvalArgs& a) {
+  const Tensor &z = *a.in[0], &t = *a.in[1];
+  Rows rows(z);
+  Tensor ls(z.type);
+  logSoftmax(z, z.type.rank() - 1, ls);
+  double s = 0;
+  for (int64_t i = 0; i < rows.n; ++i) {
+    const double* l = &ls.data[i * rows.k];
+    if (classIds(a)) {
+      NNC_TRY(int64_t c, classId("softmax_cross_entropy", t, i, rows.k));
+      s -= l[c];
+    } else {
+      // Zero targets are skipped so a -inf (masked) logit adds 0, not NaN.
+      for (int64_t c = 0; c < rows.k; ++c)
+        if (double w = t.data[i * rows.k + c]; w != 0) s -= w * l[c];
+    }
+  }
+  a.out.data[0] = s / static_cast<double>(rows.n);
+  return ok();
+}
+
+// softmax_cross_entropy_grad
+Expected<TensorType> softmaxCrossEntropyGradShape(const std::vector<TensorType>& in, const Attrs&) {
+  NNC_CHECK(classShape("softmax_cross_entropy_grad", "logits", in));
+  return in[0];
+}
+
+Status softmaxCrossEntropyGradEval(const EvalArgs& a) {
+  const Tensor &z = *a.in[0], &t = *a.in[1];
+  Rows rows(z);
+  logSoftmax(z, z.type.rank() - 1, a.out);
+  const double n = static_cast<double>(rows.n);
+  for (int64_t i = 0; i < rows.n; ++i) {
+    double* g = &a.out.data[i * rows.k];
+    for (int64_t c = 0; c < rows.k; ++c) g[c] = std::exp(g[c]);
+    if (classIds(a)) {
+      NNC_TRY(int64_t c, classId("softmax_cross_entropy_grad", t, i, rows.k));
+      g[c] -= 1;
+    } else {
+      for (int64_t c = 0; c < rows.k; ++c) g[c] -= t.data[i * rows.k + c];
+    }
+    for (int64_t c = 0; c < rows.k; ++c) g[c] /= n;
+  }
+  return ok();
+}
+
+// cross_entropy
+Expected<TensorType> crossEntropyShape(const std::vector<TensorType>& in, const Attrs&) {
+  return classShape("cross_entropy", "p", in);
+}
+
+Status crossEntropyEval(const EvalArgs& a) {
+  // The course notes' epsilon keeps log finite at p = 0.
+  constexpr double eps = 1e-7;
+  const Tensor &p = *a.in[0], &t = *a.in[1];
+  Rows rows(p);
+  double s = 0;
+  for (int64_t i = 0; i < rows.n; ++i) {
+    if (classIds(a)) {
+      NNC_TRY(int64_t c, classId("cross_entropy", t, i, rows.k));
+      s -= std::log(p.data[i * rows.k + c] + eps);
+    } else {
+      for (int64_t c = 0; c < rows.k; ++c)
+        s -= t.data[i * rows.k + c] * std::log(p.data[i * rows.k + c] + eps);
+    }
+  }
+  a.out.data[0] = s / static_cast<double>(rows.n);
+  return ok();
+}
+
+// mse
+Expected<TensorType> mseShape(const std::vector<TensorType>& in, const Attrs&) {
+  return sameShape("mse", "y", "t", in);
+}
+
+Status mseEval(const EvalArgs& a) {
+  double s = sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
+  a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
+  return ok();
+}
+
+// sse
+Expected<TensorType> sseShape(const std::vector<TensorType>& in, const Attrs&) {
+  return sameShape("sse", "y", "t", in);
+}
+
+Status sseEval(const EvalArgs& a) {
+  a.out.data[0] = 0.5 * sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
+  return ok();
+}
+
+// bce
+Expected<TensorType> bceShape(const std::vector<TensorType>& in, const Attrs&) {
+  return sameShape("bce", "p", "t", in);
+}
+
+Status bceEval(const EvalArgs& a) {
+  double s = sumPairs(a, [](double p, double t) {
+    return t * clampedLog(p) + (1 - t) * clampedLog(1 - p);
+  });
+  a.out.data[0] = -s / static_cast<double>(a.in[0]->numel());
+  return ok();
+}
+
+// bce_grad
+Expected<TensorType> bceGradShape(const std::vector<TensorType>& in, const Attrs&) {
+  NNC_CHECK(sameShape("bce_grad", "p", "t", in));
+  return in[0];
+}
+
+Status bceGradEval(const EvalArgs& a) {
+  // An op of its own because a clamped log must give exactly 0
+  // at p = 0 or 1, where composing ops gives 0·inf = NaN.
+  const double n = static_cast<double>(a.in[0]->numel());
+  for (size_t i = 0; i < a.out.data.size(); ++i) {
+    const double p = a.in[0]->data[i], t = a.in[1]->data[i];
+    double g = 0;
+    if (!logClamped(p)) g -= t / p;
+    if (!logClamped(1 - p)) g += (1 - t) / (1 - p);
+    a.out.data[i] = g / n;
+  }
+  return ok();
+}
+
+// bce_with_logits
+Expected<TensorType> bceWithLogitsShape(const std::vector<TensorType>& in, const Attrs&) {
+  return sameShape("bce_with_logits", "z", "t", in);
+}
+
+Status bceWithLogitsEval(const EvalArgs& a) {
+  // Stable form of -[t log σ(z) + (1-t) log(1-σ(z))]: exp never sees a positive argument.
+  double s = sumPairs(a, [](double z, double t) {
+    return std::max(z, 0.0) - z * t + std::log1p(std::exp(-std::abs(z)));
+  });
+  a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
+  return ok();
+}
+
+// l1
+Expected<TensorType> l1Shape(const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l1", in); }
+
+Status l1Eval(const EvalArgs& a) {
+  double s = 0;
+  for (double v : a.in[0]->data) s += std::abs(v);
+  a.out.data[0] = s;
+  return ok();
+}
+
+// l2
+Expected<TensorType> l2Shape(const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l2", in); }
+
+Status l2Eval(const EvalArgs& a) {
+  double s = 0;
+  for (double v : a.in[0]->data) s += v * v;
+  a.out.data[0] = 0.5 * s;
+  return ok();
+}
+
+// one_hot
+Expected<TensorType> oneHotShape(const std::vector<TensorType>& in, const Attrs& a) {
+  if (in[0].dtype != DType::I32) return error("one_hot: t must be i32 class ids, got {}", typeString(in[0]));
+  if (a.i("depth") < 1) return error("one_hot: depth must be at least 1, got {}", a.i("depth"));
+  Shape s = in[0].shape;
+  s.push_back(a.i("depth"));
+  return TensorType{DType::F32, s};
+}
+
+Status oneHotEval(const EvalArgs& a) {
+  const Tensor& t = *a.in[0];
+  int64_t depth = a.attrs.i("depth");
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.data[i];
+    if (v < 0 || v >= static_cast<double>(depth))
+      return error("one_hot: label {} at {} is out of range [0, {})", static_cast<int64_t>(v),
+                   indexString(t.shape(), i), depth);
+    a.out.data[i * depth + static_cast<int64_t>(v)] = 1.0;
+  }
+  return ok();
+}
+
+// argmax
+Expected<TensorType> argmaxShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_TRY(int ax, normAxis("argmax", a.i("axis"), in[0]));
+  if (in[0].shape[ax] < 1)
+    return error("argmax: axis {} of {} is empty", a.i("axis"), typeString(in[0]));
+  Shape s = in[0].shape;
+  s.erase(s.begin() + ax);
+  return TensorType{DType::I32, s};
+}
+
+Status argmaxEval(const EvalArgs& a) {
+  AxisView v(a.in[0]->shape(), axisOf(a));
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t i = 0; i < v.inner; ++i)
+      a.out.data[o * v.inner + i] =
+          static_cast<double>(argmaxOf(&a.in[0]->data[v.at(o, 0, i)], v.n, v.inner));
+  return ok();
+}
+
+// accuracy
+Expected<TensorType> accuracyShape(const std::vector<TensorType>& in, const Attrs&) {
+  return classShape("accuracy", "y", in);
+}
+
+Status accuracyEval(const EvalArgs& a) {
+  const Tensor &y = *a.in[0], &t = *a.in[1];
+  Rows rows(y);
+  int64_t hits = 0;
+  for (int64_t i = 0; i < rows.n; ++i) {
+    int64_t label;
+    if (classIds(a)) {
+      // A bad label is a data bug; counting it as a miss would hide it.
+      NNC_TRY(label, classId("accuracy", t, i, rows.k));
+    } else {
+      label = argmaxOf(&t.data[i * rows.k], rows.k, 1);
+    }
+    hits += argmaxOf(&y.data[i * rows.k], rows.k, 1) == label;
+  }
+  a.out.data[0] = static_cast<double>(hits) / static_cast<double>(rows.n);
+  return ok();
+}
+
+// ---- registry entries ---------------------------------------------------
+
+void addSoftmaxFamily(std::vector<OpDef>& r) {
   const AttrSpec axisLast{"axis", AttrKind::Int, Attr{int64_t{-1}}};
 
   r.push_back({.name = "softmax",
                .operands = {"x"},
                .attrs = {axisLast},
-               .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return softmaxShape("softmax", in, a); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     logSoftmax(*a.in[0], axisOf(a), a.out);
-                     for (double& v : a.out.data) v = std::exp(v);
-                     return ok();
-                   },
+               .shape = softmaxShape,
+               .eval = softmaxEval,
                .grad = softmaxGrad,
                .lower = lowerSoftmax,
                .summary = "exp(x) / sum(exp(x)) along an axis (default last), max-subtracted"});
@@ -325,138 +575,59 @@ void addLossOps(std::vector<OpDef>& r) {
   r.push_back({.name = "log_softmax",
                .operands = {"x"},
                .attrs = {axisLast},
-               .shape = [](const std::vector<TensorType>& in,
-                           const Attrs& a) { return softmaxShape("log_softmax", in, a); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     logSoftmax(*a.in[0], axisOf(a), a.out);
-                     return ok();
-                   },
+               .shape = logSoftmaxShape,
+               .eval = logSoftmaxEval,
                .grad = logSoftmaxGrad,
                .lower = lowerLogSoftmax,
                .summary = "x - logsumexp(x) along an axis (default last), max-subtracted"});
 
   r.push_back({.name = "softmax_cross_entropy",
                .operands = {"logits", "t"},
-               .shape = [](const std::vector<TensorType>& in,
-                           const Attrs&) { return classShape("softmax_cross_entropy", "logits", in); },
-               .eval =
-                   [](const EvalArgs& a) -> Status {
-                     const Tensor &z = *a.in[0], &t = *a.in[1];
-                     Rows rows(z);
-                     Tensor ls(z.type);
-                     logSoftmax(z, z.type.rank() - 1, ls);
-                     double s = 0;
-                     for (int64_t i = 0; i < rows.n; ++i) {
-                       const double* l = &ls.data[i * rows.k];
-                       if (classIds(a)) {
-                         NNC_TRY(int64_t c, classId("softmax_cross_entropy", t, i, rows.k));
-                         s -= l[c];
-                       } else {
-                         // Zero targets are skipped so a -inf (masked) logit adds 0, not NaN.
-                         for (int64_t c = 0; c < rows.k; ++c)
-                           if (double w = t.data[i * rows.k + c]; w != 0) s -= w * l[c];
-                       }
-                     }
-                     a.out.data[0] = s / static_cast<double>(rows.n);
-                     return ok();
-                   },
+               .shape = softmaxCrossEntropyShape,
+               .eval = softmaxCrossEntropyEval,
                .grad = softmaxCrossEntropyGrad,
                .lower = lowerSoftmaxCrossEntropy,
                .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities"});
 
   r.push_back({.name = "softmax_cross_entropy_grad",
                .operands = {"logits", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) -> Expected<TensorType> {
-                 NNC_CHECK(classShape("softmax_cross_entropy_grad", "logits", in));
-                 return in[0];
-               },
-               .eval =
-                   [](const EvalArgs& a) -> Status {
-                     const Tensor &z = *a.in[0], &t = *a.in[1];
-                     Rows rows(z);
-                     logSoftmax(z, z.type.rank() - 1, a.out);
-                     const double n = static_cast<double>(rows.n);
-                     for (int64_t i = 0; i < rows.n; ++i) {
-                       double* g = &a.out.data[i * rows.k];
-                       for (int64_t c = 0; c < rows.k; ++c) g[c] = std::exp(g[c]);
-                       if (classIds(a)) {
-                         NNC_TRY(int64_t c, classId("softmax_cross_entropy_grad", t, i, rows.k));
-                         g[c] -= 1;
-                       } else {
-                         for (int64_t c = 0; c < rows.k; ++c) g[c] -= t.data[i * rows.k + c];
-                       }
-                       for (int64_t c = 0; c < rows.k; ++c) g[c] /= n;
-                     }
-                     return ok();
-                   },
+               .shape = softmaxCrossEntropyGradShape,
+               .eval = softmaxCrossEntropyGradEval,
                .grad = softmaxCrossEntropyGradGrad,
                .lower = lowerSoftmaxCrossEntropyGrad,
                .summary = "(softmax(logits) - onehot(t)) / N: softmax_cross_entropy's gradient for logits"});
+}
 
+// Losses from probabilities or values, and the weight penalties.
+void addLossesAndPenalties(std::vector<OpDef>& r) {
   r.push_back({.name = "cross_entropy",
                .operands = {"p", "t"},
-               .shape = [](const std::vector<TensorType>& in,
-                           const Attrs&) { return classShape("cross_entropy", "p", in); },
-               .eval =
-                   [](const EvalArgs& a) -> Status {
-                     // The course notes' epsilon keeps log finite at p = 0.
-                     constexpr double eps = 1e-7;
-                     const Tensor &p = *a.in[0], &t = *a.in[1];
-                     Rows rows(p);
-                     double s = 0;
-                     for (int64_t i = 0; i < rows.n; ++i) {
-                       if (classIds(a)) {
-                         NNC_TRY(int64_t c, classId("cross_entropy", t, i, rows.k));
-                         s -= std::log(p.data[i * rows.k + c] + eps);
-                       } else {
-                         for (int64_t c = 0; c < rows.k; ++c)
-                           s -= t.data[i * rows.k + c] * std::log(p.data[i * rows.k + c] + eps);
-                       }
-                     }
-                     a.out.data[0] = s / static_cast<double>(rows.n);
-                     return ok();
-                   },
+               .shape = crossEntropyShape,
+               .eval = crossEntropyEval,
                .grad = crossEntropyGrad,
                .lower = lowerCrossEntropy,
                .summary = "-sum(t * log(p + 1e-7)) / N from probabilities; t: class ids or per-class"});
 
   r.push_back({.name = "mse",
                .operands = {"y", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("mse", "y", "t", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     double s = sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
-                     a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
-                     return ok();
-                   },
-               .grad = [](GradCtx& c) { return squaredErrorGrad(c, 2 / static_cast<double>(c.inTypes[0].numel())); },
+               .shape = mseShape,
+               .eval = mseEval,
+               .grad = mseGrad,
                .lower = lowerMse,
                .summary = "mean((y - t)^2)"});
 
   r.push_back({.name = "sse",
                .operands = {"y", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("sse", "y", "t", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     a.out.data[0] = 0.5 * sumPairs(a, [](double y, double t) { return (y - t) * (y - t); });
-                     return ok();
-                   },
-               .grad = [](GradCtx& c) { return squaredErrorGrad(c, 1.0); },
+               .shape = sseShape,
+               .eval = sseEval,
+               .grad = sseGrad,
                .lower = lowerSse,
                .summary = "0.5 * sum((y - t)^2), the course notes' mean_squared_error"});
 
   r.push_back({.name = "bce",
                .operands = {"p", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return sameShape("bce", "p", "t", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     double s = sumPairs(a, [](double p, double t) {
-                       return t * clampedLog(p) + (1 - t) * clampedLog(1 - p);
-                     });
-                     a.out.data[0] = -s / static_cast<double>(a.in[0]->numel());
-                     return ok();
-                   },
+               .shape = bceShape,
+               .eval = bceEval,
                .grad = bceGrad,
                .branches = bceBranches,
                .lower = lowerBce,
@@ -464,24 +635,8 @@ void addLossOps(std::vector<OpDef>& r) {
 
   r.push_back({.name = "bce_grad",
                .operands = {"p", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) -> Expected<TensorType> {
-                 NNC_CHECK(sameShape("bce_grad", "p", "t", in));
-                 return in[0];
-               },
-               .eval =
-                   [](const EvalArgs& a) {
-                     // An op of its own because a clamped log must give exactly 0
-                     // at p = 0 or 1, where composing ops gives 0·inf = NaN.
-                     const double n = static_cast<double>(a.in[0]->numel());
-                     for (size_t i = 0; i < a.out.data.size(); ++i) {
-                       const double p = a.in[0]->data[i], t = a.in[1]->data[i];
-                       double g = 0;
-                       if (!logClamped(p)) g -= t / p;
-                       if (!logClamped(1 - p)) g += (1 - t) / (1 - p);
-                       a.out.data[i] = g / n;
-                     }
-                     return ok();
-                   },
+               .shape = bceGradShape,
+               .eval = bceGradEval,
                .grad = bceGradGrad,
                .branches = bceBranches,
                .lower = lowerBceGrad,
@@ -489,31 +644,16 @@ void addLossOps(std::vector<OpDef>& r) {
 
   r.push_back({.name = "bce_with_logits",
                .operands = {"z", "t"},
-               .shape = [](const std::vector<TensorType>& in,
-                           const Attrs&) { return sameShape("bce_with_logits", "z", "t", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     // Stable form of -[t log σ(z) + (1-t) log(1-σ(z))]: exp never sees a positive argument.
-                     double s = sumPairs(a, [](double z, double t) {
-                       return std::max(z, 0.0) - z * t + std::log1p(std::exp(-std::abs(z)));
-                     });
-                     a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
-                     return ok();
-                   },
+               .shape = bceWithLogitsShape,
+               .eval = bceWithLogitsEval,
                .grad = bceWithLogitsGrad,
                .lower = lowerBceWithLogits,
                .summary = "binary cross-entropy from logits: mean(max(z,0) - z*t + log(1+exp(-|z|)))"});
 
   r.push_back({.name = "l1",
                .operands = {"x"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l1", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     double s = 0;
-                     for (double v : a.in[0]->data) s += std::abs(v);
-                     a.out.data[0] = s;
-                     return ok();
-                   },
+               .shape = l1Shape,
+               .eval = l1Eval,
                .grad = l1Grad,
                .branches = signBranches,
                .lower = lowerL1,
@@ -521,41 +661,22 @@ void addLossOps(std::vector<OpDef>& r) {
 
   r.push_back({.name = "l2",
                .operands = {"x"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return penaltyShape("l2", in); },
-               .eval =
-                   [](const EvalArgs& a) {
-                     double s = 0;
-                     for (double v : a.in[0]->data) s += v * v;
-                     a.out.data[0] = 0.5 * s;
-                     return ok();
-                   },
+               .shape = l2Shape,
+               .eval = l2Eval,
                .grad = l2Grad,
                .lower = lowerL2,
                .summary = "0.5 * sum(x^2), weight decay (the caller scales by lambda)"});
+}
+
+// Class ids and the metrics on them; none has a gradient.
+void addClassMetrics(std::vector<OpDef>& r) {
+  const AttrSpec axisLast{"axis", AttrKind::Int, Attr{int64_t{-1}}};
 
   r.push_back({.name = "one_hot",
                .operands = {"t"},
                .attrs = {{"depth", AttrKind::Int, std::nullopt}},
-               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
-                 if (in[0].dtype != DType::I32) return error("one_hot: t must be i32 class ids, got {}", typeString(in[0]));
-                 if (a.i("depth") < 1) return error("one_hot: depth must be at least 1, got {}", a.i("depth"));
-                 Shape s = in[0].shape;
-                 s.push_back(a.i("depth"));
-                 return TensorType{DType::F32, s};
-               },
-               .eval =
-                   [](const EvalArgs& a) -> Status {
-                     const Tensor& t = *a.in[0];
-                     int64_t depth = a.attrs.i("depth");
-                     for (int64_t i = 0; i < t.numel(); ++i) {
-                       double v = t.data[i];
-                       if (v < 0 || v >= static_cast<double>(depth))
-                         return error("one_hot: label {} at {} is out of range [0, {})", static_cast<int64_t>(v),
-                                      indexString(t.shape(), i), depth);
-                       a.out.data[i * depth + static_cast<int64_t>(v)] = 1.0;
-                     }
-                     return ok();
-                   },
+               .shape = oneHotShape,
+               .eval = oneHotEval,
                .noGradient = true,
                .lower = lowerOneHot,
                .summary = "i32 class ids -> f32 one-hot rows of the given depth"});
@@ -563,51 +684,27 @@ void addLossOps(std::vector<OpDef>& r) {
   r.push_back({.name = "argmax",
                .operands = {"x"},
                .attrs = {axisLast},
-               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
-                 NNC_TRY(int ax, normAxis("argmax", a.i("axis"), in[0]));
-                 if (in[0].shape[ax] < 1)
-                   return error("argmax: axis {} of {} is empty", a.i("axis"), typeString(in[0]));
-                 Shape s = in[0].shape;
-                 s.erase(s.begin() + ax);
-                 return TensorType{DType::I32, s};
-               },
-               .eval =
-                   [](const EvalArgs& a) {
-                     AxisView v(a.in[0]->shape(), axisOf(a));
-                     for (int64_t o = 0; o < v.outer; ++o)
-                       for (int64_t i = 0; i < v.inner; ++i)
-                         a.out.data[o * v.inner + i] =
-                             static_cast<double>(argmaxOf(&a.in[0]->data[v.at(o, 0, i)], v.n, v.inner));
-                     return ok();
-                   },
+               .shape = argmaxShape,
+               .eval = argmaxEval,
                .noGradient = true,
                .lower = lowerArgmax,
                .summary = "i32 index of the first maximum along an axis (default last), axis removed"});
 
   r.push_back({.name = "accuracy",
                .operands = {"y", "t"},
-               .shape = [](const std::vector<TensorType>& in, const Attrs&) { return classShape("accuracy", "y", in); },
-               .eval =
-                   [](const EvalArgs& a) -> Status {
-                     const Tensor &y = *a.in[0], &t = *a.in[1];
-                     Rows rows(y);
-                     int64_t hits = 0;
-                     for (int64_t i = 0; i < rows.n; ++i) {
-                       int64_t label;
-                       if (classIds(a)) {
-                         // A bad label is a data bug; counting it as a miss would hide it.
-                         NNC_TRY(label, classId("accuracy", t, i, rows.k));
-                       } else {
-                         label = argmaxOf(&t.data[i * rows.k], rows.k, 1);
-                       }
-                       hits += argmaxOf(&y.data[i * rows.k], rows.k, 1) == label;
-                     }
-                     a.out.data[0] = static_cast<double>(hits) / static_cast<double>(rows.n);
-                     return ok();
-                   },
+               .shape = accuracyShape,
+               .eval = accuracyEval,
                .noGradient = true,
                .lower = lowerAccuracy,
                .summary = "fraction of rows whose argmax(y) equals the label (class id or argmax of t)"});
+}
+
+}  // namespace
+
+void addLossOps(std::vector<OpDef>& r) {
+  addSoftmaxFamily(r);
+  addLossesAndPenalties(r);
+  addClassMetrics(r);
 }
 
 }  // namespace nnc

@@ -98,6 +98,7 @@ LowerOptions loweringFor(LowerOptions lo, const PassOptions& opt) {
   lo.fuseElementwise = lo.fuseElementwise && opt.enabled("elementwise");
   lo.fuseSoftmaxCe = lo.fuseSoftmaxCe && opt.enabled("softmax_ce");
   lo.planMemory = lo.planMemory && opt.optimize;
+  if (opt.log) lo.log = opt.dump;
   return lo;
 }
 

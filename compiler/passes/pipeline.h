@@ -57,7 +57,8 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
 LowerOptions mapCommits(LowerOptions lo, const std::vector<ValueId>& map);
 
 // The lowering options the fusions switch (elementwise, softmax_ce) and
-// memory planning under -O0, applied on top of `lo`.
+// memory planning under -O0, applied on top of `lo`; with `log`, lowering
+// logs its fusions where the passes log.
 LowerOptions loweringFor(LowerOptions lo, const PassOptions& opt);
 
 }  // namespace nnc
