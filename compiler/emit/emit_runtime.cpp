@@ -179,6 +179,7 @@ Expected<std::string> isaDefinitions(const std::string& text, std::string_view p
 }  // namespace
 
 Expected<std::vector<EmittedFile>> emitRuntime() {
+  NNC_TRY(const std::string activationH, source("runtime/activation.h"));
   NNC_TRY(const std::string gemmH, source("runtime/gemm.h"));
   NNC_TRY(const std::string convH, source("runtime/conv.h"));
   NNC_TRY(const std::string randomH, source("runtime/random_calls.h"));
@@ -212,6 +213,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
       gemmCpp.substr(0, begin) + std::string(kIsaChoice) + gemmCpp.substr(end + kIsaChoiceEnd.size());
 
   std::string src(kSourceTop);
+  src += banner("runtime/activation.h") + standalone(activationH);
   src += banner("runtime/gemm.h") + standalone(gemmH);
   src += banner("runtime/gemm_kernel.h") + standalone(kernelH);
   src += std::string(kIsaTop) + isa512 + "#elif NNC_GEMM_ISA == 256\n\n" + isa256 + "#else\n\n" + isa128 + "#endif\n\n";

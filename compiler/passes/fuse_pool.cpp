@@ -9,6 +9,7 @@
 // result is then never stored either.
 #include <algorithm>
 
+#include "compiler/ops/activation.h"
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {
@@ -23,7 +24,7 @@ ValueId reluOperand(const Graph& g, ValueId v, const std::vector<bool>& external
 
 bool isConvWithoutAct(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
-  return n.op->name == "conv2d_fused" && n.attrs.s("act") == "none";
+  return n.op->name == "conv2d_fused" && actAttr(n.attrs) == kActNone;
 }
 
 // k when a pooling's windows are k×k at stride k without padding over an
@@ -57,7 +58,7 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) 
           // train step's relu gradient reads z): pool inside the convolution.
           const Node& conv = g.node(z);
           Attrs a = conv.attrs;
-          a.set("act", std::string("relu"));
+          setActAttr(a, kActRelu);
           a.set("pool", pool);
           std::vector<ValueId> in;
           for (ValueId v : conv.inputs) in.push_back(r[v]);
