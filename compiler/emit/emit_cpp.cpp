@@ -91,8 +91,6 @@ bool uniform(const std::vector<float>& v) {
   return true;
 }
 
-int64_t rounded(int64_t floats) { return (std::max<int64_t>(floats, 1) + 15) / 16 * 16; }
-
 bool callsRuntime(const Program& p, const std::string& callee) {
   auto calls = [&](auto&& self, const std::vector<loop::Stmt>& body) -> bool {
     for (const loop::Stmt& s : body)
@@ -318,7 +316,7 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
     std::string id = ident(n.name);  // names the param's array: unique ("a.b" and "a_b" are both a_b)
     while (!paramIds.insert(id).second) id += "_";
     params.push_back({n.name, id, n.type, paramFloats, fileFloats, toFloats(it->second.data)});
-    paramFloats += rounded(n.type.numel());
+    paramFloats += alignedFloats(n.type.numel());
     fileFloats += n.type.numel();
   }
 
@@ -377,8 +375,8 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
     trainBody = train->launches();
   }
 
-  const int64_t inferFloats = rounded(infer.arenaFloats());
-  const int64_t trainFloats = train ? rounded(train->arenaFloats()) : 0;
+  const int64_t inferFloats = alignedFloats(infer.arenaFloats());
+  const int64_t trainFloats = train ? alignedFloats(train->arenaFloats()) : 0;
   const int64_t memoryFloats = paramFloats + inferFloats + trainFloats;
 
   // ---- NAME.hpp ----

@@ -485,7 +485,7 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   p.valueSlot.assign(g.size(), -1);
   auto addSlot = [&](std::string name, ValueId v, int64_t size) {
     Slot s{std::move(name), v, size, p.arenaFloats};
-    p.arenaFloats += (std::max<int64_t>(size, 1) + 15) / 16 * 16;  // 64-byte aligned slots
+    p.arenaFloats += alignedFloats(size);
     p.slots.push_back(std::move(s));
     return static_cast<int>(p.slots.size()) - 1;
   };
