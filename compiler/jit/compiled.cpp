@@ -29,7 +29,7 @@ Status addEntry(Module& m, const Program& p, const std::string& entry) {
   llvm::Module& mod = llvmModule(m);
   llvm::IRBuilder<> b(llvmContext(m));
   llvm::Function* f = createKernel(m, entry, {b.getPtrTy()});
-  if (!f) return error("JIT module already defines a function '{}'", entry);
+  NNC_INTERNAL_ASSERT(f, "in the JIT", "the module already defines a function '{}'", entry);
   f->getArg(0)->setName("arena");
   b.SetInsertPoint(llvm::BasicBlock::Create(llvmContext(m), "entry", f));
   auto slot = [&](int s) {

@@ -495,7 +495,7 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
     std::vector<int> slots;
     for (ValueId v : operands) {
       const int s = p.valueSlot[static_cast<size_t>(v)];
-      if (s < 0) return error("internal error: the kernel computing %{} reads %{} before it is computed", id, v);
+      NNC_INTERNAL_ASSERT(s >= 0, fmt::format("in lower, kernel of %{}", id), "reads %{} before it is computed", v);
       slots.push_back(s);
     }
     return slots;
