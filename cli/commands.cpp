@@ -71,7 +71,7 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
     NNC_TRY(auto w, readWeights(o.value("weights")));
     for (auto& [name, t] : w) {
       const ValueId v = g.findByName(name);
-      if (v == kNoValue || g.node(v).op->name != "param")
+      if (v == kNoValue || !g.node(v).op->is(OpId::Param))
         return error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name);
       feeds[name] = std::move(t);
     }
@@ -82,10 +82,10 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
     if (eq == std::string::npos) return error("--input takes NAME=FILE.npy, got '{}'", kv);
     const std::string name = kv.substr(0, eq);
     const ValueId v = g.findByName(name);
-    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
+    if (v == kNoValue || (!g.node(v).op->is(OpId::Input) && !g.node(v).op->is(OpId::Label)))
       return error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name);
     NNC_TRY(Tensor t, readNpy(kv.substr(eq + 1)));
-    labelsGiven |= g.node(v).op->name == "label";
+    labelsGiven |= g.node(v).op->is(OpId::Label);
     feeds[name] = std::move(t);
   }
   return feeds;
@@ -118,12 +118,12 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
   for (size_t i = 0; i < g.size(); ++i) {
     const Node& n = g.nodes[i];
     const std::string_view op = n.op->name;
-    if (op == "param" || op == "const") continue;
+    if (n.op->is(OpId::Param) || n.op->is(OpId::Const)) continue;
     // A node's parameter count is that of the params it reads directly; the
     // nodes of one layer call (dense, conv2d, ...) make one row, as in Keras.
     int64_t params = 0;
     for (ValueId v : n.inputs)
-      if (g.node(v).op->name == "param") params += g.type(v).numel();
+      if (g.node(v).op->is(OpId::Param)) params += g.type(v).numel();
     if (!n.layer.empty() && n.layer == lastLayer) {
       rows.back().type = typeString(n.type);
       rowParams.back() += params;

@@ -210,7 +210,7 @@ Expected<DataFit> fitData(const Graph& g, const DataSplits& d) {
     // The loss's logits, to count right answers during training at no cost.
     if (g.loss != kNoValue) {
       const Node& l = g.node(g.loss);
-      if ((l.op->name == "softmax_cross_entropy" || l.op->name == "cross_entropy") &&
+      if ((l.op->is(OpId::SoftmaxCrossEntropy) || l.op->is(OpId::CrossEntropy)) &&
           g.type(l.inputs[0]).shape == Shape{f.batch, classes})
         f.trainScores = l.inputs[0];
     }

@@ -23,7 +23,7 @@ Expected<ValueId> GradCtx::reduceTo(ValueId v, const Shape& to) {
 
 namespace {
 
-bool isTrainableParam(const Node& n) { return n.op->name == "param" && n.attrs.i("trainable") != 0; }
+bool isTrainableParam(const Node& n) { return n.op->is(OpId::Param) && n.attrs.i("trainable") != 0; }
 
 // Keeps the forward nodes and the backward nodes the gradients need; ids are
 // renumbered in order, so the graph stays topologically sorted.

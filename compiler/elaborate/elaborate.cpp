@@ -575,7 +575,7 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
       // The layer's params are named "<prefix>.W": the prefix names the layer.
       std::string prefix;
       for (size_t i = first; i < g_.size() && prefix.empty(); ++i)
-        if (g_.nodes[i].op->name == "param") prefix = g_.nodes[i].name.substr(0, g_.nodes[i].name.rfind('.'));
+        if (g_.nodes[i].op->is(OpId::Param)) prefix = g_.nodes[i].name.substr(0, g_.nodes[i].name.rfind('.'));
       for (size_t i = first; i < g_.size(); ++i)
         if (g_.nodes[i].op->kind != OpKind::Source)
           g_.nodes[i].layer = prefix.empty() ? e.text : e.text + " " + prefix;

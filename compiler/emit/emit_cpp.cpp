@@ -224,7 +224,7 @@ class ProgramPrinter {
     for (ValueId v = 0; v < static_cast<ValueId>(l_.graph.size()); ++v) {
       const Node& n = l_.graph.node(v);
       const int s = l_.program.valueSlot[static_cast<size_t>(v)];
-      if (s < 0 || n.op->name != "const") continue;
+      if (s < 0 || !n.op->is(OpId::Const)) continue;
       const std::vector<double>& vals = n.attrs.floats("value");
       std::vector<float> f(static_cast<size_t>(n.type.numel()));
       for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>(vals.size() == 1 ? vals[0] : vals.at(i));
@@ -442,7 +442,7 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
   for (const Operand& x : inputs) inferSig.push_back("const float* " + x.id);
   for (const Operand* t : inferLabels) inferSig.push_back("const float* " + t->id);
   for (const Operand& y : outs) inferSig.push_back("float* " + y.id);
-  const bool samples = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op->name == "normal"; });
+  const bool samples = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op->is(OpId::Normal); });
   h += fmt::format("  // Inference (dropout off, {}).\n  void infer({});\n",
                    samples ? "normal samples at their mean, batchnorm on its\n  // running statistics"
                            : "batchnorm on its running statistics",
@@ -651,7 +651,7 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
     const Node& n = g.node(o.value);
     return EmittedApi::Operand{o.name, o.id, o.type,
                                n.attrs.has("example") ? n.attrs.floats("example") : std::vector<double>{},
-                               n.op->name == "softmax"};
+                               n.op->is(OpId::Softmax)};
   };
   for (const Operand& x : inputs) api.inputs.push_back(apiOperand(x));
   for (const Operand* t : inferLabels) api.inferLabels.push_back(apiOperand(*t));

@@ -1,23 +1,31 @@
 #include "compiler/ops/activation.h"
 
-#include <utility>
-
 namespace nnc {
 
 namespace {
-constexpr std::pair<Activation, std::string_view> kNames[] = {
-    {kActNone, "none"}, {kActRelu, "relu"}, {kActSigmoid, "sigmoid"}, {kActTanh, "tanh"}};
+
+struct Entry {
+  Activation act;
+  std::string_view name;  // the "act" attribute's value
+  OpId op;                // the elementwise op computing it
+};
+
+constexpr Entry kActivations[] = {{kActNone, "none", OpId::Other},
+                                  {kActRelu, "relu", OpId::Relu},
+                                  {kActSigmoid, "sigmoid", OpId::Sigmoid},
+                                  {kActTanh, "tanh", OpId::Tanh}};
+
 }  // namespace
 
 std::optional<Activation> parseActivation(std::string_view name) {
-  for (const auto& [act, n] : kNames)
-    if (n == name) return act;
+  for (const Entry& e : kActivations)
+    if (e.name == name) return e.act;
   return std::nullopt;
 }
 
 std::string_view activationName(Activation act) {
-  for (const auto& [a, n] : kNames)
-    if (a == act) return n;
+  for (const Entry& e : kActivations)
+    if (e.act == act) return e.name;
   return "none";
 }
 
@@ -26,10 +34,15 @@ Activation actAttr(const Attrs& a) { return parseActivation(a.s("act")).value_or
 void setActAttr(Attrs& a, Activation act) { a.set("act", std::string(activationName(act))); }
 
 std::optional<Activation> activationOf(const OpDef& op) {
-  const std::optional<Activation> act = parseActivation(op.name);
-  return act == kActNone ? std::nullopt : act;
+  for (const Entry& e : kActivations)
+    if (e.op != OpId::Other && op.is(e.op)) return e.act;
+  return std::nullopt;
 }
 
-const OpDef& activationOp(Activation act) { return *findOp(activationName(act)); }
+const OpDef& activationOp(Activation act) {
+  for (const Entry& e : kActivations)
+    if (e.act == act && e.op != OpId::Other) return findOp(e.op);
+  return findOp(OpId::Relu);  // unreachable: kActNone has no op (see the header)
+}
 
 }  // namespace nnc

@@ -27,9 +27,9 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
          std::vector<ValueId>(n, kNoValue), std::vector<bool>(n, false)};
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& s = g.node(id);
-    if (s.op->name != "step") continue;
+    if (!s.op->is(OpId::Step)) continue;
     for (ValueId u : users[static_cast<size_t>(s.inputs[0])])
-      if (u < id && g.node(u).op->name == "relu" && g.type(u) == s.type) p.stepOfRelu[static_cast<size_t>(id)] = u;
+      if (u < id && g.node(u).op->is(OpId::Relu) && g.type(u) == s.type) p.stepOfRelu[static_cast<size_t>(id)] = u;
   }
   // The users of v once step(v)s are rewritten, other than `except`.
   auto onlyUser = [&](ValueId v, ValueId user) {
@@ -40,10 +40,10 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
   };
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& a = g.node(id);
-    if (a.op->name != "add" || a.inputs.size() != 2) continue;
+    if (!a.op->is(OpId::Add) || a.inputs.size() != 2) continue;
     for (int side = 0; side < 2; ++side) {
       const ValueId m = a.inputs[static_cast<size_t>(side)], b = a.inputs[static_cast<size_t>(1 - side)];
-      if (g.node(m).op->name != "matmul" || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
+      if (!g.node(m).op->is(OpId::Matmul) || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
       if (g.type(b).shape != Shape{a.type.shape.back()} || g.type(b).dtype != a.type.dtype) continue;
       p.biasMatmul[static_cast<size_t>(id)] = m;
       p.biasValue[static_cast<size_t>(id)] = b;
@@ -56,12 +56,12 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
     if (!activationOf(*act.op)) continue;
     const ValueId y = act.inputs[0];
     const Node& prod = g.node(y);
-    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || prod.op->name == "matmul" ||
-                      (prod.op->name == "conv2d_fused" && actAttr(prod.attrs) == kActNone);
+    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || prod.op->is(OpId::Matmul) ||
+                      (prod.op->is(OpId::Conv2dFused) && actAttr(prod.attrs) == kActNone);
     // A step(y) may only be rewritten onto a relu.
     bool ok = gemm && onlyUser(y, id);
     for (ValueId u : users[static_cast<size_t>(y)])
-      ok = ok && (u == id || act.op->name == "relu");
+      ok = ok && (u == id || act.op->is(OpId::Relu));
     if (!ok) continue;
     p.activation[static_cast<size_t>(id)] = true;
     p.absorbed[static_cast<size_t>(y)] = true;
@@ -81,7 +81,7 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
   // The fused GEMM computing add/matmul node y, with activation `act`.
   auto gemm = [&](ValueId id, ValueId y, Activation act) -> Status {
     const Node& prod = g.node(y);
-    if (prod.op->name == "conv2d_fused") {
+    if (prod.op->is(OpId::Conv2dFused)) {
       Attrs attrs = prod.attrs;
       setActAttr(attrs, act);
       std::vector<ValueId> in;
