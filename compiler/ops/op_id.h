@@ -10,18 +10,47 @@
 
 namespace nnc {
 
-#define NNC_OP_IDS(X)                                                                               \
-  X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div") X(Neg, "neg")                             \
-  X(Relu, "relu") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Step, "step")                             \
-  X(Reshape, "reshape") X(Flatten, "flatten") X(Transpose, "transpose")                             \
-  X(Const, "const") X(Param, "param") X(Input, "input") X(Label, "label") X(Normal, "normal")       \
-  X(Matmul, "matmul") X(Conv2d, "conv2d") X(Conv2dGradWeight, "conv2d_grad_weight")                 \
-  X(ConvTranspose2d, "conv_transpose2d") X(Maxpool2d, "maxpool2d") X(Maxpool2dGrad, "maxpool2d_grad") \
-  X(Batchnorm, "batchnorm") X(Softmax, "softmax") X(CrossEntropy, "cross_entropy")                  \
-  X(SoftmaxCrossEntropy, "softmax_cross_entropy") X(SoftmaxCrossEntropyGrad, "softmax_cross_entropy_grad") \
-  X(MatmulFused, "matmul_fused") X(MatmulUpdate, "matmul_update") X(Conv2dFused, "conv2d_fused")    \
-  X(Conv2dPoolFused, "conv2d_pool_fused") X(Conv2dGradWeightFused, "conv2d_grad_weight_fused")      \
-  X(ConvTranspose2dFused, "conv_transpose2d_fused") X(Maxpool2dRelu, "maxpool2d_relu")              \
+#define NNC_OP_IDS(X)                                       \
+  /* elementwise */                                         \
+  X(Add, "add")                                             \
+  X(Sub, "sub")                                             \
+  X(Mul, "mul")                                             \
+  X(Div, "div")                                             \
+  X(Neg, "neg")                                             \
+  X(Relu, "relu")                                           \
+  X(Sigmoid, "sigmoid")                                     \
+  X(Tanh, "tanh")                                           \
+  X(Step, "step")                                           \
+  /* shape */                                               \
+  X(Reshape, "reshape")                                     \
+  X(Flatten, "flatten")                                     \
+  X(Transpose, "transpose")                                 \
+  /* sources */                                             \
+  X(Const, "const")                                         \
+  X(Param, "param")                                         \
+  X(Input, "input")                                         \
+  X(Label, "label")                                         \
+  X(Normal, "normal")                                       \
+  /* nn and losses */                                       \
+  X(Matmul, "matmul")                                       \
+  X(Conv2d, "conv2d")                                       \
+  X(Conv2dGradWeight, "conv2d_grad_weight")                 \
+  X(ConvTranspose2d, "conv_transpose2d")                    \
+  X(Maxpool2d, "maxpool2d")                                 \
+  X(Maxpool2dGrad, "maxpool2d_grad")                        \
+  X(Batchnorm, "batchnorm")                                 \
+  X(Softmax, "softmax")                                     \
+  X(CrossEntropy, "cross_entropy")                          \
+  X(SoftmaxCrossEntropy, "softmax_cross_entropy")           \
+  X(SoftmaxCrossEntropyGrad, "softmax_cross_entropy_grad")  \
+  /* fused (compiler/ops/fused_ops.cpp) */                  \
+  X(MatmulFused, "matmul_fused")                            \
+  X(MatmulUpdate, "matmul_update")                          \
+  X(Conv2dFused, "conv2d_fused")                            \
+  X(Conv2dPoolFused, "conv2d_pool_fused")                   \
+  X(Conv2dGradWeightFused, "conv2d_grad_weight_fused")      \
+  X(ConvTranspose2dFused, "conv_transpose2d_fused")         \
+  X(Maxpool2dRelu, "maxpool2d_relu")                        \
   X(Maxpool2dReluGrad, "maxpool2d_relu_grad")
 
 enum class OpId : unsigned char {
