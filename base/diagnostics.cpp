@@ -2,6 +2,9 @@
 
 namespace nnc {
 
+const char* const kInternalErrorBanner =
+    "internal error in nnc (this is a bug in nnc, not in your model; please report it)";
+
 uint32_t SourceManager::add(std::string name, std::string text) {
   File f{std::move(name), std::move(text), {0}};
   for (size_t i = 0; i < f.text.size(); ++i)
@@ -38,6 +41,11 @@ std::string SourceManager::renderOne(std::string_view kind, SourceLoc loc,
 }
 
 std::string SourceManager::render(const Diagnostic& d) const {
+  if (d.internal()) {
+    std::string out = fmt::format("{}: {}\n", kInternalErrorBanner, d.message);
+    for (const DiagNote& n : d.notes) out += fmt::format("note: {}\n", n.message);
+    return out;
+  }
   std::string out = renderOne("error", d.loc, d.message);
   for (const DiagNote& n : d.notes) out += renderOne("note", n.loc, n.message);
   return out;

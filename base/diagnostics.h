@@ -23,10 +23,21 @@ struct DiagNote {
   std::string message;
 };
 
+// A diagnostic is a user error (the model, its options or its data are
+// wrong: it points into the model's source where it can) or an internal
+// error (nnc itself reached a state it should not: a pass broke an
+// invariant). Internal errors are made only by internalError and
+// NNC_INTERNAL_ASSERT and never point into the model, so a bug in nnc does
+// not read as a mistake on the line the user wrote.
 struct Diagnostic {
+  enum class Kind { User, Internal };
+
   SourceLoc loc;
   std::string message;
   std::vector<DiagNote> notes;
+  Kind kind = Kind::User;
+
+  bool internal() const { return kind == Kind::Internal; }
 
   Diagnostic&& note(SourceLoc l, std::string m) && {
     notes.push_back({l, std::move(m)});
@@ -36,17 +47,30 @@ struct Diagnostic {
 
 template <class... Args>
 Diagnostic error(SourceLoc loc, fmt::format_string<Args...> f, Args&&... args) {
-  return Diagnostic{loc, fmt::format(f, std::forward<Args>(args)...), {}};
+  return Diagnostic{loc, fmt::format(f, std::forward<Args>(args)...), {}, Diagnostic::Kind::User};
 }
 template <class... Args>
 Diagnostic error(fmt::format_string<Args...> f, Args&&... args) {
-  return Diagnostic{SourceLoc{}, fmt::format(f, std::forward<Args>(args)...), {}};
+  return Diagnostic{SourceLoc{}, fmt::format(f, std::forward<Args>(args)...), {}, Diagnostic::Kind::User};
+}
+
+// An internal error: `where` names the stage and the node, e.g. "in pass
+// fuse-epilogue at %12" or "in lower, kernel of %3"; the message says which
+// invariant broke.
+template <class... Args>
+Diagnostic internalError(std::string_view where, fmt::format_string<Args...> f, Args&&... args) {
+  return Diagnostic{SourceLoc{}, fmt::format("{}: {}", where, fmt::format(f, std::forward<Args>(args)...)), {},
+                    Diagnostic::Kind::Internal};
 }
 
 // Holds the files a diagnostic may point into, and renders diagnostics as
 //   file:line:col: error: message
 //     source line
 //     ^
+// and internal errors, whatever their location, as
+//   internal error in nnc (this is a bug in nnc, not in your model; please report it): where: message
+extern const char* const kInternalErrorBanner;  // what an internal error's rendering starts with
+
 class SourceManager {
  public:
   uint32_t add(std::string name, std::string text);
@@ -98,6 +122,12 @@ inline Status ok() { return Unit{}; }
   auto NNC_CAT(nnc_try_, __LINE__) = (expr);                            \
   if (!NNC_CAT(nnc_try_, __LINE__)) return std::move(NNC_CAT(nnc_try_, __LINE__).error()); \
   decl = std::move(*NNC_CAT(nnc_try_, __LINE__))
+// NNC_INTERNAL_ASSERT(cond, where, fmt, args...): returns internalError(where,
+// fmt, args...) unless cond holds. For states no input can cause, only a bug.
+#define NNC_INTERNAL_ASSERT(cond, ...)                                  \
+  do {                                                                  \
+    if (!(cond)) return ::nnc::internalError(__VA_ARGS__);              \
+  } while (0)
 // NNC_CHECK(f()): returns f()'s diagnostic if it failed.
 #define NNC_CHECK(expr)                                                 \
   do {                                                                  \

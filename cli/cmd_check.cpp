@@ -27,12 +27,12 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
   for (size_t i = 0; i < g.size(); ++i) {
     const Node& n = g.nodes[i];
     const std::string_view op = n.op->name;
-    if (op == "param" || op == "const") continue;
+    if (n.op->is(OpId::Param) || n.op->is(OpId::Const)) continue;
     // A node's parameter count is that of the params it reads directly; the
     // nodes of one layer call (dense, conv2d, ...) make one row, as in Keras.
     int64_t params = 0;
     for (ValueId v : n.inputs)
-      if (g.node(v).op->name == "param") params += g.type(v).numel();
+      if (g.node(v).op->is(OpId::Param)) params += g.type(v).numel();
     if (!n.layer.empty() && n.layer == lastLayer) {
       rows.back().type = typeString(n.type);
       rowParams.back() += params;

@@ -131,7 +131,7 @@ int runPredict(const Options& o, std::ostream& out, std::ostream& err) {
   }
   const int64_t sample = xt.numel() / batch, n = static_cast<int64_t>(x.size()) / sample;
   const int64_t classes = g.type(scores).shape[1];
-  const bool probs = g.node(scores).op->name == "softmax";
+  const bool probs = g.node(scores).op->is(OpId::Softmax);
   StepGraphs graphs{g, nullptr, scores, kNoValue, batch};
   graphs.inferLoss = false;
   auto s = jitInferStepper(graphs, *params, {});

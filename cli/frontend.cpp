@@ -34,7 +34,7 @@ std::optional<Loaded> load(const std::string& path, const ElaborateOptions& opt,
     Diagnostic& d = model.error();
     // Errors about the file as a whole point at its first line.
     if (!d.loc.valid()) d.loc = SourceLoc{file, 0, 0};
-    err << (d.loc.line == 0 ? fmt::format("{}: error: {}\n", path, d.message) : l.sm->render(d));
+    err << (d.loc.line == 0 && !d.internal() ? fmt::format("{}: error: {}\n", path, d.message) : l.sm->render(d));
     return std::nullopt;
   }
   l.model = model.take();

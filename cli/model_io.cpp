@@ -25,7 +25,7 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
     NNC_TRY(auto w, readWeights(o.value("weights")));
     for (auto& [name, t] : w) {
       const ValueId v = g.findByName(name);
-      if (v == kNoValue || g.node(v).op->name != "param")
+      if (v == kNoValue || !g.node(v).op->is(OpId::Param))
         return error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name);
       feeds[name] = std::move(t);
     }
@@ -36,10 +36,10 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
     if (eq == std::string::npos) return error("--input takes NAME=FILE.npy, got '{}'", kv);
     const std::string name = kv.substr(0, eq);
     const ValueId v = g.findByName(name);
-    if (v == kNoValue || (g.node(v).op->name != "input" && g.node(v).op->name != "label"))
+    if (v == kNoValue || (!g.node(v).op->is(OpId::Input) && !g.node(v).op->is(OpId::Label)))
       return error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name);
     NNC_TRY(Tensor t, readNpy(kv.substr(eq + 1)));
-    labelsGiven |= g.node(v).op->name == "label";
+    labelsGiven |= g.node(v).op->is(OpId::Label);
     feeds[name] = std::move(t);
   }
   return feeds;

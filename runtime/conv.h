@@ -19,6 +19,8 @@
 #pragma once
 #include <cstdint>
 
+#include "runtime/activation.h"
+
 namespace nnc {
 
 struct ConvGeom {
@@ -32,9 +34,6 @@ struct ConvGeom {
   int64_t ow() const { return w + 2 * pw < kw ? 0 : (w + 2 * pw - kw) / sw + 1; }
   int64_t patchSize() const { return c / groups * kh * kw; }  // K of one group's GEMM
 };
-
-// Activations the forward convolution can apply (as nnc_sgemm_ep's act).
-enum ConvAct : int { kActNone = 0, kActRelu = 1, kActSigmoid = 2, kActTanh = 3 };
 
 // y [n, f, oh, ow] = act(bias[f] + Σ_{c', i, j} w[f, c', i, j] · x[n, g·c/groups + c', oy·sh + i − ph,
 // ox·sw + j − pw]) (0 outside the image); bias [f] or null for none. Per image and group one GEMM
@@ -68,7 +67,7 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
 }  // namespace nnc
 
 extern "C" {
-// For generated code (loop IR calls); all integers int64_t, flags 0/1, act as ConvAct. When
+// For generated code (loop IR calls); all integers int64_t, flags 0/1, act an Activation. When
 // has_bias is 0 the bias pointer is not read.
 void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C, int64_t H,
                 int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,

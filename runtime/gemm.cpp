@@ -110,15 +110,15 @@ namespace {
 // One row's epilogue: c[n] = act(c[n] + bias), bias per column (BK 1), one
 // value for the row (BK 2) or none. Plain loops the compiler vectorizes
 // (bias, relu); sigmoid and tanh go through libm.
-template <int BK, int ACT>
+template <int BK, Activation ACT>
 void epilogueRow(float* c, int64_t n, const float* colBias, float rowBias) {
   for (int64_t j = 0; j < n; ++j) {
     float v = c[j];
     if constexpr (BK == 1) v += colBias[j];
     if constexpr (BK == 2) v += rowBias;
-    if constexpr (ACT == 1) v = v > 0.0f ? v : 0.0f;  // NaN -> 0, as relu's reference
-    if constexpr (ACT == 2) v = 1.0f / (1.0f + std::exp(-v));
-    if constexpr (ACT == 3) v = std::tanh(v);
+    if constexpr (ACT == kActRelu) v = v > 0.0f ? v : 0.0f;  // NaN -> 0, as relu's reference
+    if constexpr (ACT == kActSigmoid) v = 1.0f / (1.0f + std::exp(-v));
+    if constexpr (ACT == kActTanh) v = std::tanh(v);
     c[j] = v;
   }
 }
@@ -130,10 +130,10 @@ void epilogueRows(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
     const float* colBias = BK == 1 ? g.bias + n0 : nullptr;
     const float rowBias = BK == 2 ? g.bias[m] : 0.0f;
     switch (g.act) {
-      case 0: epilogueRow<BK, 0>(c, n1 - n0, colBias, rowBias); break;
-      case 1: epilogueRow<BK, 1>(c, n1 - n0, colBias, rowBias); break;
-      case 2: epilogueRow<BK, 2>(c, n1 - n0, colBias, rowBias); break;
-      default: epilogueRow<BK, 3>(c, n1 - n0, colBias, rowBias); break;
+      case kActNone: epilogueRow<BK, kActNone>(c, n1 - n0, colBias, rowBias); break;
+      case kActRelu: epilogueRow<BK, kActRelu>(c, n1 - n0, colBias, rowBias); break;
+      case kActSigmoid: epilogueRow<BK, kActSigmoid>(c, n1 - n0, colBias, rowBias); break;
+      default: epilogueRow<BK, kActTanh>(c, n1 - n0, colBias, rowBias); break;
     }
   }
 }

@@ -10,6 +10,8 @@
 #pragma once
 #include <cstdint>
 
+#include "runtime/activation.h"
+
 namespace nnc {
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
@@ -19,8 +21,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
 // applied to each element once its whole K sum is done, while its tile
 // column is in cache. biasKind: 0 none (bias is not read), 1 bias[n] per
 // column (a dense layer's bias, N values), 2 bias[m] per row (M values).
-// act: 0 none, 1 relu (x > 0 ? x : 0, so NaN gives 0), 2 sigmoid
-// (1 / (1 + exp(−x))), 3 tanh. As deterministic as sgemm.
+// act: an Activation (runtime/activation.h). As deterministic as sgemm.
 void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias, int biasKind, int act);
 
@@ -46,7 +47,7 @@ void nnc_sgemm(const float* A, const float* B, float* C, int64_t M, int64_t N, i
 // nnc::sgemmUpdate, lr read from lr[0]; out may equal W.
 void nnc_sgemm_update(const float* A, const float* B, const float* W, const float* lr, float* out, int64_t M,
                       int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t transA, int64_t transB);
-// nnc::sgemmEpilogue; bias_kind 0/1/2 and act 0..3 as documented there.
+// nnc::sgemmEpilogue; bias_kind 0/1/2 as documented there, act an Activation.
 void nnc_sgemm_ep(const float* A, const float* B, float* C, const float* bias, int64_t M, int64_t N, int64_t K,
                   int64_t lda, int64_t ldb, int64_t ldc, int64_t transA, int64_t transB, int64_t bias_kind,
                   int64_t act);

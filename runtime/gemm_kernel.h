@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/activation.h"
+
 namespace nnc::gemm {
 
 // op(B) read straight from an NCHW image instead of a matrix: the columns of
@@ -38,23 +40,23 @@ struct Args {
   const Patches* patch = nullptr;
   // Optional epilogue, applied to each element once its whole K sum is in C
   // (after the accumulate): C = act(C + bias), with bias[n] per column
-  // (biasKind 1) or bias[m] per row (2), none for 0; act 0 none, 1 relu,
-  // 2 sigmoid, 3 tanh. Row m and column n count from the whole C.
+  // (biasKind 1) or bias[m] per row (2), none for 0; act an Activation.
+  // Row m and column n count from the whole C.
   const float* bias = nullptr;
-  int biasKind = 0, act = 0;
+  int biasKind = 0, act = kActNone;
   // op(A)·op(B) is scaled by alpha before it is added to C (alpha 1: no
   // multiply): the in-place update W −= lr·dW is accumulate with −lr.
   float alpha = 1.0f;
   // Run on the calling thread alone (the caller is already one of several
   // threads): one block for all of C rather than a band per thread.
   bool serial = false;
-  bool hasEpilogue() const { return biasKind != 0 || act != 0; }
+  bool hasEpilogue() const { return biasKind != 0 || act != kActNone; }
 };
 
 // A convolution whose window is small (conv.cpp decides), computed directly:
 // rows [oy0, oy1) of one image's y [F, OH, OW] = act(bias[f] + Σ_k w[f·K + k]
 // · x[c, oy + i, ox + j]) with k = (c·KH + i)·KW + j, K = C·KH·KW, stride 1,
-// no padding, act 0 (none) or 1 (relu), bias null for none; row oy of filter
+// no padding, act kActNone or kActRelu, bias null for none; row oy of filter
 // f is stored at y + f·ldf + (oy − oy0)·OW. The register tile holds several
 // filters by two vectors of one output row and reads the image rows in
 // place: no packing, which is most of the cost of a GEMM whose K is 25.
@@ -65,7 +67,7 @@ struct Direct {
   float* y;
   int64_t C, H, W, F, KH, KW;
   int64_t oy0, oy1, ldf;
-  int act;
+  int act;  // an Activation
 };
 
 // The weight gradient of a Direct convolution, summed over images:

@@ -569,7 +569,7 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                                      : g.B + pc * g.ldb + jc + jr;
           const int64_t sb = doPackB ? NR : g.ldb;
           float* c = g.C + ic * g.ldc + jc + jr;
-          TileEpilogue ep{nullptr, finishInTile && g.biasKind == 1 ? g.bias + jc + jr : nullptr, g.act == 1};
+          TileEpilogue ep{nullptr, finishInTile && g.biasKind == 1 ? g.bias + jc + jr : nullptr, g.act == kActRelu};
           for (int64_t ir = 0; ir < mc; ir += Cfg::MR) {
             const int h = int(lesser(Cfg::MR, mc - ir));
             const bool rowA = !doPackA && !g.transA;
@@ -669,7 +669,7 @@ void directTile(const Direct& d, int64_t f0, int rows, int64_t at, const typenam
 #pragma GCC unroll 4
     for (int v = 0; v < NVEC; ++v) {
       T x = VV::add(acc[r][v], b);
-      if (d.act == 1) x = VV::relu(x);
+      if (d.act == kActRelu) x = VV::relu(x);
       VV::storem(out + v * VV::W, m[v], x);
     }
   }

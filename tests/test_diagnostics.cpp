@@ -170,3 +170,60 @@ TEST_CASE("diagnostics: oversized source", "[diagnostics]") {
   CHECK(where(big) == fmt::format("1:1: source is too large ({} bytes; the limit is {} bytes)", kMaxSourceBytes + 1,
                                   kMaxSourceBytes));
 }
+
+// Internal errors (a bug in nnc) against user errors (a mistake in the model).
+
+TEST_CASE("diagnostics: an internal error names nnc and the stage, never the model's line", "[diagnostics]") {
+  SourceManager sm;
+  const uint32_t file = sm.add("m.nn", "model m {\n  y = relu(x)\n}\n");
+  Diagnostic d = internalError("in pass fuse-epilogue at %12", "value %{} lost its producer", 7);
+  CHECK(d.internal());
+  CHECK(d.message == "in pass fuse-epilogue at %12: value %7 lost its producer");
+  const std::string want =
+      "internal error in nnc (this is a bug in nnc, not in your model; please report it): "
+      "in pass fuse-epilogue at %12: value %7 lost its producer\n";
+  CHECK(sm.render(d) == want);
+  // Lowering and the interpreter give a failing node's location to a
+  // diagnostic that has none; an internal one still shows no file:line:col or caret.
+  d.loc = SourceLoc{file, 2, 7};
+  CHECK(sm.render(d) == want);
+  // Its notes lose their locations too.
+  const Diagnostic noted = std::move(d).note(SourceLoc{file, 2, 3}, "the pass was rewriting relu");
+  CHECK(sm.render(noted) == want + "note: the pass was rewriting relu\n");
+}
+
+namespace {
+
+Status checkArity(size_t operands) {
+  NNC_INTERNAL_ASSERT(operands == 2, fmt::format("in lower, kernel of %{}", 3), "add has {} operands", operands);
+  return ok();
+}
+
+}  // namespace
+
+TEST_CASE("diagnostics: NNC_INTERNAL_ASSERT returns an internal error only when its condition fails", "[diagnostics]") {
+  CHECK(checkArity(2).ok());
+  const Status st = checkArity(3);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().internal());
+  CHECK(SourceManager().render(st.error()) ==
+        "internal error in nnc (this is a bug in nnc, not in your model; please report it): "
+        "in lower, kernel of %3: add has 3 operands\n");
+}
+
+TEST_CASE("diagnostics: a user error keeps file:line:col and the caret", "[diagnostics]") {
+  SourceManager sm;
+  const uint32_t file = sm.add("m.nn", "model m {\n  y = relu(x)\n}\n");
+  const Diagnostic d = error(SourceLoc{file, 2, 7}, "'{}' takes one operand", "relu");
+  CHECK_FALSE(d.internal());
+  CHECK(sm.render(d) ==
+        "m.nn:2:7: error: 'relu' takes one operand\n"
+        "    y = relu(x)\n"
+        "        ^\n");
+  // Without a location: just the message.
+  CHECK(sm.render(error("model '{}' has no loss", "m")) == "error: model 'm' has no loss\n");
+  // A parse error is a user error.
+  auto r = parse(sm, sm.add("n.nn", "model m { x = $ }"));
+  REQUIRE_FALSE(r);
+  CHECK_FALSE(r.error().internal());
+}

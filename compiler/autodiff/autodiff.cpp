@@ -23,7 +23,7 @@ Expected<ValueId> GradCtx::reduceTo(ValueId v, const Shape& to) {
 
 namespace {
 
-bool isTrainableParam(const Node& n) { return n.op->name == "param" && n.attrs.i("trainable") != 0; }
+bool isTrainableParam(const Node& n) { return n.op->is(OpId::Param) && n.attrs.i("trainable") != 0; }
 
 // Keeps the forward nodes and the backward nodes the gradients need; ids are
 // renumbered in order, so the graph stays topologically sorted.
@@ -112,7 +112,7 @@ Expected<GradGraph> differentiate(const Graph& forward, const GradOptions& opt) 
     }
     if (fwd.op->internal)
       return error(fwd.loc, "'{}' is a fused op: differentiate the graph before optimizing it", fwd.op->name);
-    if (!fwd.op->grad) return error(fwd.loc, "internal error: op '{}' has no gradient rule", fwd.op->name);
+    NNC_INTERNAL_ASSERT(fwd.op->grad, fmt::format("in autodiff at %{}", i), "op '{}' has no gradient rule", fwd.op->name);
     GradCtx ctx{g, static_cast<ValueId>(i), fwd.inputs, {}, fwd.type, fwd.attrs, dy, fwd.loc, {}};
     for (ValueId v : fwd.inputs) {
       ctx.inTypes.push_back(forward.type(v));
@@ -126,9 +126,9 @@ Expected<GradGraph> differentiate(const Graph& forward, const GradOptions& opt) 
         blocked[in] = true;
         continue;
       }
-      if (g.type(dx[k]).shape != forward.type(fwd.inputs[k]).shape)
-        return error(fwd.loc, "internal error: gradient rule of '{}' gives {} for operand {} of type {}", fwd.op->name,
-                     typeString(g.type(dx[k])), k, typeString(forward.type(fwd.inputs[k])));
+      NNC_INTERNAL_ASSERT(g.type(dx[k]).shape == forward.type(fwd.inputs[k]).shape, fmt::format("in autodiff at %{}", i),
+                          "gradient rule of '{}' gives {} for operand {} of type {}", fwd.op->name,
+                          typeString(g.type(dx[k])), k, typeString(forward.type(fwd.inputs[k])));
       parts[in].push_back(dx[k]);
     }
   }

@@ -52,7 +52,7 @@ Status inUnit(const TrainValue& v, const char* name, double x) {
 Status addRunningStats(Graph& g, std::vector<std::pair<ValueId, ValueId>>& updates) {
   const size_t forwardNodes = g.nodes.size();
   for (size_t i = 0; i < forwardNodes; ++i) {
-    if (g.nodes[i].op->name != "batchnorm") continue;
+    if (!g.nodes[i].op->is(OpId::Batchnorm)) continue;
     const Node bn = g.nodes[i];  // a copy: adding nodes moves them
     const ValueId x = bn.inputs[0], rmean = bn.inputs[3], rvar = bn.inputs[4];
     const TensorType xt = g.type(x), ct = g.type(rmean);

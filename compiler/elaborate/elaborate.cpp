@@ -583,7 +583,7 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
       // The layer's params are named "<prefix>.W": the prefix names the layer.
       std::string prefix;
       for (size_t i = first; i < g_.size() && prefix.empty(); ++i)
-        if (g_.nodes[i].op->name == "param") prefix = g_.nodes[i].name.substr(0, g_.nodes[i].name.rfind('.'));
+        if (g_.nodes[i].op->is(OpId::Param)) prefix = g_.nodes[i].name.substr(0, g_.nodes[i].name.rfind('.'));
       for (size_t i = first; i < g_.size(); ++i)
         if (g_.nodes[i].op->kind != OpKind::Source)
           g_.nodes[i].layer = prefix.empty() ? e.text : e.text + " " + prefix;
@@ -674,7 +674,7 @@ void Elaborator::recordDataFacts(Elaborated& out) const {
   }
   if (g.loss != kNoValue) {
     const Node& l = g.node(g.loss);
-    if ((l.op->name == "softmax_cross_entropy" || l.op->name == "cross_entropy") &&
+    if ((l.op->is(OpId::SoftmaxCrossEntropy) || l.op->is(OpId::CrossEntropy)) &&
         g.type(l.inputs[0]).rank() == 2 && g.type(l.inputs[0]).shape[0] == out.batch)
       out.lossScores = l.inputs[0];
   }

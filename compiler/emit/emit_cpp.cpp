@@ -79,7 +79,7 @@ Status placeParams(EmitModel& m) {
     std::string id = ident(n.name);  // names the param's array: unique ("a.b" and "a_b" are both a_b)
     while (!paramIds.insert(id).second) id += "_";
     m.params.push_back({n.name, id, n.type, m.paramFloats, m.fileFloats, toFloats(it->second.data)});
-    m.paramFloats += rounded(n.type.numel());
+    m.paramFloats += alignedFloats(n.type.numel());
     m.fileFloats += n.type.numel();
   }
   return ok();
@@ -166,7 +166,7 @@ EmittedApi apiOf(const EmitModel& m) {
     const Node& n = g.node(o.value);
     return EmittedApi::Operand{o.name, o.id, o.type,
                                n.attrs.has("example") ? n.attrs.floats("example") : std::vector<double>{},
-                               n.op->name == "softmax"};
+                               n.op->is(OpId::Softmax)};
   };
   for (const Operand& x : m.inputs) api.inputs.push_back(apiOperand(x));
   for (const Operand* t : m.inferLabels) api.inferLabels.push_back(apiOperand(*t));
@@ -195,8 +195,8 @@ Expected<std::vector<EmittedFile>> emitCpp(const Elaborated& model, const EmitCp
     m.train = &*train;
     NNC_CHECK(placeTrain(m, *programs.step));
   }
-  m.inferFloats = rounded(infer.arenaFloats());
-  m.trainFloats = train ? rounded(train->arenaFloats()) : 0;
+  m.inferFloats = alignedFloats(infer.arenaFloats());
+  m.trainFloats = train ? alignedFloats(train->arenaFloats()) : 0;
   m.memoryFloats = m.paramFloats + m.inferFloats + m.trainFloats;
 
   std::vector<EmittedFile> files = {{name + ".hpp", emitHeader(m)}, {name + ".cpp", emitSource(m)}};

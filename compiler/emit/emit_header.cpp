@@ -106,7 +106,7 @@ std::string entryDeclarations(const EmitModel& m) {
   for (const Operand& x : m.inputs) inferSig.push_back("const float* " + x.id);
   for (const Operand* t : m.inferLabels) inferSig.push_back("const float* " + t->id);
   for (const Operand& y : m.outs) inferSig.push_back("float* " + y.id);
-  const bool samples = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op->name == "normal"; });
+  const bool samples = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op->is(OpId::Normal); });
   h += fmt::format("  // Inference (dropout off, {}).\n  void infer({});\n",
                    samples ? "normal samples at their mean, batchnorm on its\n  // running statistics"
                            : "batchnorm on its running statistics",

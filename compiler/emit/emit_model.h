@@ -24,8 +24,6 @@ std::string floatArray(const std::vector<float>& v);
 std::vector<float> toFloats(const std::vector<double>& d);
 // Whether every value has the same bits as the first.
 bool uniform(const std::vector<float>& v);
-// Floats rounded up to a 64-byte multiple (at least one), as arena slots are.
-int64_t rounded(int64_t floats);
 // Whether a kernel of `p` calls runtime function `callee`.
 bool callsRuntime(const Program& p, const std::string& callee);
 std::string plural(int64_t n, const char* what);

@@ -24,7 +24,7 @@ namespace {
 Expected<std::string> source(std::string_view path) {
   for (const emit_sources::File& f : emit_sources::kFiles)
     if (path == f.path) return std::string(f.text);
-  return error("emit-cpp: nnc was built without the runtime source {}", path);
+  return internalError("in emit-cpp", "nnc was built without the runtime source {}", path);
 }
 
 // The file without `#pragma once` and without its #include "runtime/..."
@@ -46,7 +46,7 @@ std::string standalone(const std::string& text) {
 Expected<std::string> externC(const std::string& text, std::string_view path) {
   const size_t begin = text.find("extern \"C\" {\n");
   const size_t end = begin == std::string::npos ? begin : text.find("\n}\n", begin);
-  if (end == std::string::npos) return error("emit-cpp: {} has no extern \"C\" block", path);
+  NNC_INTERNAL_ASSERT(end != std::string::npos, "in emit-cpp", "{} has no extern \"C\" block", path);
   return text.substr(begin, end + 3 - begin);
 }
 
@@ -171,14 +171,15 @@ Isa genericIsa() {
 Expected<std::string> isaDefinitions(const std::string& text, std::string_view path) {
   const size_t begin = text.find("struct V {");
   const size_t end = begin == std::string::npos ? begin : text.find("#include \"runtime/gemm_tiles.h\"", begin);
-  if (end == std::string::npos)
-    return error("emit-cpp: {} no longer defines struct V and Cfg before including gemm_tiles.h", path);
+  NNC_INTERNAL_ASSERT(end != std::string::npos, "in emit-cpp",
+                      "{} no longer defines struct V and Cfg before including gemm_tiles.h", path);
   return fmt::format("// From {}:\n{}", path, text.substr(begin, end - begin));
 }
 
 }  // namespace
 
 Expected<std::vector<EmittedFile>> emitRuntime() {
+  NNC_TRY(const std::string activationH, source("runtime/activation.h"));
   NNC_TRY(const std::string gemmH, source("runtime/gemm.h"));
   NNC_TRY(const std::string convH, source("runtime/conv.h"));
   NNC_TRY(const std::string randomH, source("runtime/random_calls.h"));
@@ -204,14 +205,15 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
 
   const size_t begin = gemmCpp.find(kIsaChoiceBegin);
   const size_t end = begin == std::string::npos ? begin : gemmCpp.find(kIsaChoiceEnd, begin);
-  if (end == std::string::npos)
-    return error("emit-cpp: runtime/gemm.cpp no longer chooses its instruction set as emit-cpp expects "
-                 "(from '{}' to '{}'): update compiler/emit/emit_runtime.cpp",
-                 kIsaChoiceBegin, kIsaChoiceEnd.substr(0, kIsaChoiceEnd.size() - 1));
+  NNC_INTERNAL_ASSERT(end != std::string::npos, "in emit-cpp",
+                      "runtime/gemm.cpp no longer chooses its instruction set as emit-cpp expects "
+                      "(from '{}' to '{}'): update compiler/emit/emit_runtime.cpp",
+                      kIsaChoiceBegin, kIsaChoiceEnd.substr(0, kIsaChoiceEnd.size() - 1));
   const std::string gemmPortable =
       gemmCpp.substr(0, begin) + std::string(kIsaChoice) + gemmCpp.substr(end + kIsaChoiceEnd.size());
 
   std::string src(kSourceTop);
+  src += banner("runtime/activation.h") + standalone(activationH);
   src += banner("runtime/gemm.h") + standalone(gemmH);
   src += banner("runtime/gemm_kernel.h") + standalone(kernelH);
   src += std::string(kIsaTop) + isa512 + "#elif NNC_GEMM_ISA == 256\n\n" + isa256 + "#else\n\n" + isa128 + "#endif\n\n";

@@ -84,7 +84,6 @@ bool uniform(const std::vector<float>& v) {
   return true;
 }
 
-int64_t rounded(int64_t floats) { return (std::max<int64_t>(floats, 1) + 15) / 16 * 16; }
 
 bool callsRuntime(const Program& p, const std::string& callee) {
   auto calls = [&](auto&& self, const std::vector<loop::Stmt>& body) -> bool {

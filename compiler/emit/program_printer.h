@@ -101,7 +101,7 @@ class ProgramPrinter {
     for (ValueId v = 0; v < static_cast<ValueId>(l_.graph.size()); ++v) {
       const Node& n = l_.graph.node(v);
       const int s = l_.program.valueSlot[static_cast<size_t>(v)];
-      if (s < 0 || n.op->name != "const") continue;
+      if (s < 0 || !n.op->is(OpId::Const)) continue;
       const std::vector<double>& vals = n.attrs.floats("value");
       std::vector<float> f(static_cast<size_t>(n.type.numel()));
       for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>(vals.size() == 1 ? vals[0] : vals.at(i));

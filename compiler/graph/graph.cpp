@@ -59,9 +59,9 @@ Expected<ValueId> Graph::addSource(std::string_view opName, std::string name, Te
   }
   nodes.push_back(Node{op, {}, full.take(), std::move(type), std::move(name), loc, {}});
   ValueId id = static_cast<ValueId>(nodes.size() - 1);
-  if (opName == "input") inputs.push_back(id);
-  if (opName == "label") labels.push_back(id);
-  if (opName == "param") params.push_back(id);
+  if (op->is(OpId::Input)) inputs.push_back(id);
+  if (op->is(OpId::Label)) labels.push_back(id);
+  if (op->is(OpId::Param)) params.push_back(id);
   return id;
 }
 

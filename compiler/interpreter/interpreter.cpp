@@ -31,7 +31,7 @@ Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, 
     const std::string_view op = n.op->name;
     if (n.op->kind == OpKind::Source) {
       auto it = n.name.empty() ? feeds.end() : feeds.find(n.name);
-      if (op == "const") {
+      if (n.op->is(OpId::Const)) {
         const std::vector<double>& v = n.attrs.floats("value");
         vals[i] = Tensor(n.type);
         for (size_t k = 0; k < vals[i].data.size(); ++k) vals[i].data[k] = v.size() == 1 ? v[0] : v.at(k);
@@ -40,11 +40,11 @@ Expected<std::vector<Tensor>> interpret(const Graph& g, const TensorMap& feeds, 
           return error(n.loc, "{} '{}' is {}, but the value given is {}", op, n.name, typeString(n.type),
                        typeString(it->second.type));
         vals[i] = Tensor(n.type, it->second.data);
-      } else if (op == "input" && !n.attrs.floats("example").empty()) {
+      } else if (n.op->is(OpId::Input) && !n.attrs.floats("example").empty()) {
         const std::vector<double>& v = n.attrs.floats("example");
         vals[i] = Tensor(n.type);
         for (size_t k = 0; k < vals[i].data.size(); ++k) vals[i].data[k] = v.size() == 1 ? v[0] : v.at(k);
-      } else if (op == "param") {
+      } else if (n.op->is(OpId::Param)) {
         NNC_TRY(vals[i], initParam(n, opt.seed));
       } else {
         return error(n.loc, "no value given for {} '{}' ({})", op, n.name, typeString(n.type));

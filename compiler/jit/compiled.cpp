@@ -30,7 +30,7 @@ Status addEntry(Module& m, const Program& p, const std::string& entry) {
   llvm::Module& mod = llvmModule(m);
   llvm::IRBuilder<> b(llvmContext(m));
   llvm::Function* f = createKernel(m, entry, {b.getPtrTy()});
-  if (!f) return error("JIT module already defines a function '{}'", entry);
+  NNC_INTERNAL_ASSERT(f, "in the JIT", "the module already defines a function '{}'", entry);
   f->getArg(0)->setName("arena");
   b.SetInsertPoint(llvm::BasicBlock::Create(llvmContext(m), "entry", f));
   auto slot = [&](int s) {
@@ -163,7 +163,7 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   for (ValueId v = 0; v < static_cast<ValueId>(lowered.size()); ++v) {
     const Node& n = lowered.node(v);
     const int s = cp->program_.valueSlot[static_cast<size_t>(v)];
-    if (s < 0 || n.op->name != "const") continue;
+    if (s < 0 || !n.op->is(OpId::Const)) continue;
     float* d = cp->arena_ + cp->program_.slots[static_cast<size_t>(s)].offset;
     const std::vector<double>& vals = n.attrs.floats("value");
     for (int64_t i = 0; i < n.type.numel(); ++i)

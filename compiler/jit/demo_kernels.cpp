@@ -7,7 +7,7 @@ namespace nnc::jit {
 namespace {
 
 Diagnostic duplicate(const std::string& name) {
-  return error("JIT module already defines a function '{}'", name);
+  return internalError("in the JIT", "the module already defines a function '{}'", name);
 }
 
 }  // namespace

@@ -212,15 +212,15 @@ Status verify(llvm::Module& mod) {
     llvm::raw_string_ostream os(msg);
     if (llvm::verifyFunction(f, &os)) {
       std::string name = f.getName().str();
-      return error("LLVM IR verification failed for function '{}' (IR dumped to {}):\n{}", name,
-                   dumpIR(mod, name), llvm::StringRef(msg).trim().str());
+      return internalError("in the JIT", "LLVM IR verification failed for function '{}' (IR dumped to {}):\n{}", name,
+                           dumpIR(mod, name), llvm::StringRef(msg).trim().str());
     }
   }
   std::string msg;
   llvm::raw_string_ostream os(msg);
   if (llvm::verifyModule(mod, &os))
-    return error("LLVM IR verification failed for module '{}' (IR dumped to {}):\n{}", mod.getName().str(),
-                 dumpIR(mod, mod.getName().str()), llvm::StringRef(msg).trim().str());
+    return internalError("in the JIT", "LLVM IR verification failed for module '{}' (IR dumped to {}):\n{}",
+                         mod.getName().str(), dumpIR(mod, mod.getName().str()), llvm::StringRef(msg).trim().str());
   return ok();
 }
 
@@ -257,7 +257,7 @@ void Engine::optimize(llvm::Module& mod, llvm::TargetMachine& tm) const {
 }
 
 Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
-  if (!m || !m->impl().module) return error("JIT: no module to add");
+  NNC_INTERNAL_ASSERT(m && m->impl().module, "in the JIT", "no module to add");
   llvm::Module& mod = llvmModule(*m);
   NNC_CHECK(verify(mod));
   mod.setDataLayout(impl_->jit->getDataLayout());
@@ -272,7 +272,7 @@ Status Engine::add(std::unique_ptr<Module> m, std::string* optimizedIR) {
 
 Status Engine::addAll(std::vector<std::unique_ptr<Module>> ms, std::string* optimizedIR) {
   for (auto& m : ms) {
-    if (!m || !m->impl().module) return error("JIT: no module to add");
+    NNC_INTERNAL_ASSERT(m && m->impl().module, "in the JIT", "no module to add");
     NNC_CHECK(verify(llvmModule(*m)));
     llvmModule(*m).setDataLayout(impl_->jit->getDataLayout());
   }
@@ -299,7 +299,7 @@ Status Engine::addAll(std::vector<std::unique_ptr<Module>> ms, std::string* opti
     }
   });
   for (const std::string& f : failures)
-    if (!f.empty()) return error("JIT code generation failed: {}", f);
+    NNC_INTERNAL_ASSERT(f.empty(), "in the JIT", "code generation failed: {}", f);
   if (optimizedIR) {
     optimizedIR->clear();
     for (auto& m : ms) *optimizedIR += m->ir();

@@ -335,7 +335,7 @@ Status addKernel(Module& m, const loop::Kernel& k) {
   llvm::LLVMContext& ctx = llvmContext(m);
   std::vector<llvm::Type*> params(k.buffers.size(), llvm::PointerType::getUnqual(ctx));
   llvm::Function* f = createKernel(m, k.name, params);
-  if (!f) return error("JIT module already defines a function '{}'", k.name);
+  NNC_INTERNAL_ASSERT(f, "in the JIT", "the module already defines a function '{}'", k.name);
   for (size_t i = 0; i < k.buffers.size(); ++i) f->getArg(static_cast<unsigned>(i))->setName(k.buffers[i].name);
   // Never inlined into a program's entry: a kernel's code (its vector
   // reductions' order included) must not depend on which module it shares

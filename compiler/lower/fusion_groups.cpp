@@ -155,9 +155,9 @@ Groups multiOutputGroups(const Graph& g, const std::vector<bool>& isKernel, cons
 std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
   std::vector<ValueId> paired(g.size(), kNoValue);
   for (ValueId gr = 0; gr < static_cast<ValueId>(g.size()); ++gr) {
-    if (!live[static_cast<size_t>(gr)] || g.node(gr).op->name != "softmax_cross_entropy_grad") continue;
+    if (!live[static_cast<size_t>(gr)] || !g.node(gr).op->is(OpId::SoftmaxCrossEntropyGrad)) continue;
     for (ValueId l = 0; l < gr; ++l)
-      if (live[static_cast<size_t>(l)] && g.node(l).op->name == "softmax_cross_entropy" &&
+      if (live[static_cast<size_t>(l)] && g.node(l).op->is(OpId::SoftmaxCrossEntropy) &&
           g.node(l).inputs == g.node(gr).inputs && paired[static_cast<size_t>(l)] == kNoValue) {
         paired[static_cast<size_t>(l)] = gr;
         break;

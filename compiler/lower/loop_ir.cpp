@@ -333,15 +333,9 @@ std::string print(const Kernel& k) {
 }
 
 bool runtimeCallWrites(const std::string& callee, size_t pointer) {
-  // The output operand of each runtime function (compiler/lower/runtime_calls.h);
-  // an unknown function may write through any pointer.
-  static const std::pair<const char*, size_t> kOutputs[] = {
-      {"nnc_sgemm", 2},         {"nnc_sgemm_ep", 2},         {"nnc_sgemm_update", 4}, {"nnc_conv2d", 3},
-      {"nnc_conv2d_grad_weight", 2}, {"nnc_conv_transpose2d", 3}, {"nnc_dropout_mask", 0},
-      {"nnc_normal", 0}};
-  for (const auto& [name, out] : kOutputs)
-    if (callee == name) return pointer == out;
-  return true;
+  // An unknown function may write through any pointer.
+  const RuntimeCall* call = findRuntimeCall(callee);
+  return !call || pointer == static_cast<size_t>(call->output);
 }
 
 namespace {

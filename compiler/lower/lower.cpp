@@ -329,7 +329,7 @@ struct ProgramBuilder {
 
   int addSlot(std::string name, ValueId v, int64_t size) {
     Slot s{std::move(name), v, size, p.arenaFloats};
-    p.arenaFloats += (std::max<int64_t>(size, 1) + 15) / 16 * 16;  // 64-byte aligned slots
+    p.arenaFloats += alignedFloats(size);
     p.slots.push_back(std::move(s));
     return static_cast<int>(p.slots.size()) - 1;
   }
@@ -343,7 +343,7 @@ struct ProgramBuilder {
     std::vector<int> slots;
     for (ValueId v : operands) {
       const int s = p.valueSlot[static_cast<size_t>(v)];
-      if (s < 0) return error("internal error: the kernel computing %{} reads %{} before it is computed", id, v);
+      NNC_INTERNAL_ASSERT(s >= 0, fmt::format("in lower, kernel of %{}", id), "reads %{} before it is computed", v);
       slots.push_back(s);
     }
     return slots;

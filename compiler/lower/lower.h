@@ -4,6 +4,8 @@
 // lowerGraph turns a graph into a Program: one kernel per node (or per group
 // of fused nodes), in graph order, over slots of one arena.
 #pragma once
+#include <algorithm>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -56,6 +58,11 @@ Status lowerPointwise(LowerArgs& a);
 Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training);
 
 // ---- whole graphs ----
+
+// The floats an arena slot (or a block of emit-cpp's) of `floats` occupies:
+// rounded up to 16 floats, 64 bytes (a cache line, an AVX-512 vector), so
+// every slot starts 64-byte aligned; an empty one still takes 16.
+inline int64_t alignedFloats(int64_t floats) { return (std::max<int64_t>(floats, 1) + 15) / 16 * 16; }
 
 struct Slot {
   std::string name;      // the value's name, or "%id"

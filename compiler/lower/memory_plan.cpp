@@ -14,8 +14,6 @@ namespace nnc {
 
 namespace {
 
-int64_t rounded(int64_t floats) { return (std::max<int64_t>(floats, 1) + 15) / 16 * 16; }
-
 class FreeList {
  public:
   int64_t allocate(int64_t size) {
@@ -71,7 +69,7 @@ void planMemory(Program& p, const std::vector<bool>& pinned) {
     }
   FreeList arena;
   for (size_t s = 0; s < n; ++s)
-    if (pinned[s] || first[s] < 0) p.slots[s].offset = arena.allocate(rounded(p.slots[s].size));
+    if (pinned[s] || first[s] < 0) p.slots[s].offset = arena.allocate(alignedFloats(p.slots[s].size));
   std::vector<std::vector<size_t>> born(p.launches.size()), dying(p.launches.size());
   for (size_t s = 0; s < n; ++s)
     if (!pinned[s] && first[s] >= 0) {
@@ -79,8 +77,8 @@ void planMemory(Program& p, const std::vector<bool>& pinned) {
       dying[static_cast<size_t>(last[s])].push_back(s);
     }
   for (size_t l = 0; l < p.launches.size(); ++l) {
-    for (size_t s : born[l]) p.slots[s].offset = arena.allocate(rounded(p.slots[s].size));
-    for (size_t s : dying[l]) arena.release(p.slots[s].offset, rounded(p.slots[s].size));
+    for (size_t s : born[l]) p.slots[s].offset = arena.allocate(alignedFloats(p.slots[s].size));
+    for (size_t s : dying[l]) arena.release(p.slots[s].offset, alignedFloats(p.slots[s].size));
   }
   p.arenaFloats = arena.end();
 }

@@ -43,21 +43,21 @@ void evalNormal(float* const* p, const int64_t* i, const float* f) { nnc_normal(
 const std::vector<RuntimeCall>& runtimeCalls() {
   static const std::vector<RuntimeCall> table = {
       // nnc_sgemm(A, B, C, M, N, K, lda, ldb, ldc, transA, transB, accumulate): runtime/gemm.h
-      {"nnc_sgemm", 3, 9, 0, reinterpret_cast<void*>(&nnc_sgemm), &evalSgemm},
+      {"nnc_sgemm", 3, 9, 0, 2, reinterpret_cast<void*>(&nnc_sgemm), &evalSgemm},
       // nnc_sgemm_ep(A, B, C, bias, M, N, K, lda, ldb, ldc, transA, transB, bias_kind, act): runtime/gemm.h
-      {"nnc_sgemm_ep", 4, 10, 0, reinterpret_cast<void*>(&nnc_sgemm_ep), &evalSgemmEp},
+      {"nnc_sgemm_ep", 4, 10, 0, 2, reinterpret_cast<void*>(&nnc_sgemm_ep), &evalSgemmEp},
       // nnc_sgemm_update(A, B, W, lr, out, M, N, K, lda, ldb, transA, transB): runtime/gemm.h
-      {"nnc_sgemm_update", 5, 7, 0, reinterpret_cast<void*>(&nnc_sgemm_update), &evalSgemmUpdate},
+      {"nnc_sgemm_update", 5, 7, 0, 4, reinterpret_cast<void*>(&nnc_sgemm_update), &evalSgemmUpdate},
       // nnc_conv2d(x, w, bias, y, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, act, pool): runtime/conv.h
-      {"nnc_conv2d", 4, 15, 0, reinterpret_cast<void*>(&nnc_conv2d), &evalConv2d},
+      {"nnc_conv2d", 4, 15, 0, 3, reinterpret_cast<void*>(&nnc_conv2d), &evalConv2d},
       // nnc_conv2d_grad_weight(x, dy, dw, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups): runtime/conv.h
-      {"nnc_conv2d_grad_weight", 3, 12, 0, reinterpret_cast<void*>(&nnc_conv2d_grad_weight), &evalConv2dGradWeight},
+      {"nnc_conv2d_grad_weight", 3, 12, 0, 2, reinterpret_cast<void*>(&nnc_conv2d_grad_weight), &evalConv2dGradWeight},
       // nnc_conv_transpose2d(dy, w, bias, dx, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias): runtime/conv.h
-      {"nnc_conv_transpose2d", 4, 13, 0, reinterpret_cast<void*>(&nnc_conv_transpose2d), &evalConvTranspose2d},
+      {"nnc_conv_transpose2d", 4, 13, 0, 3, reinterpret_cast<void*>(&nnc_conv_transpose2d), &evalConvTranspose2d},
       // nnc_dropout_mask(out, n, rate, scale): runtime/random_calls.h
-      {"nnc_dropout_mask", 1, 1, 2, reinterpret_cast<void*>(&nnc_dropout_mask), &evalDropoutMask},
+      {"nnc_dropout_mask", 1, 1, 2, 0, reinterpret_cast<void*>(&nnc_dropout_mask), &evalDropoutMask},
       // nnc_normal(out, n, mean, std): runtime/random_calls.h
-      {"nnc_normal", 1, 1, 2, reinterpret_cast<void*>(&nnc_normal), &evalNormal},
+      {"nnc_normal", 1, 1, 2, 0, reinterpret_cast<void*>(&nnc_normal), &evalNormal},
   };
   return table;
 }

@@ -6,6 +6,7 @@
 // sweeps with relu folded in.
 #include <algorithm>
 
+#include "compiler/ops/activation.h"
 #include "compiler/ops/lower_rules.h"
 
 namespace nnc {
@@ -14,31 +15,21 @@ namespace {
 
 using namespace lx;
 
-// The activation an epilogue applies, as the runtime numbers it.
-int64_t actCode(const std::string& act) {
-  if (act == "relu") return 1;
-  if (act == "sigmoid") return 2;
-  if (act == "tanh") return 3;
-  return 0;
-}
-
 Status checkAct(std::string_view op, const Attrs& a) {
   const std::string& act = a.s("act");
-  if (act != "none" && actCode(act) == 0) return error("{}: act must be none, relu, sigmoid or tanh, got \"{}\"", op, act);
+  if (!parseActivation(act)) return error("{}: act must be none, relu, sigmoid or tanh, got \"{}\"", op, act);
   return ok();
 }
 
-// out = op(out), by the elementwise op's own reference rule.
-Status applyElementwise(std::string_view op, Tensor& out, const EvalEnv& env) {
+// out = act(out), by the elementwise op's own reference rule.
+Status applyActivation(Activation act, Tensor& out, const EvalEnv& env) {
+  if (act == kActNone) return ok();
   const Tensor x = out;
   const Attrs none;
-  return findOp(op)->eval(EvalArgs{{&x}, none, out, env});
+  return activationOp(act).eval(EvalArgs{{&x}, none, out, env});
 }
 
-Status applyAct(const EvalArgs& e) {
-  const std::string& act = e.attrs.s("act");
-  return act == "none" ? ok() : applyElementwise(act, e.out, e.env);
-}
+Status applyAct(const EvalArgs& e) { return applyActivation(actAttr(e.attrs), e.out, e.env); }
 
 std::vector<AttrSpec> attrsOf(const std::vector<OpDef>& r, std::string_view base, std::vector<AttrSpec> extra = {}) {
   auto it = std::find_if(r.begin(), r.end(), [&](const OpDef& d) { return d.name == base; });
@@ -62,7 +53,7 @@ Status lowerConvFused(LowerArgs& a) {
   const bool bias = a.in.size() > 2;
   std::vector<int64_t> ints = convInts(convWindows(x, w, a.attrs()), w[0], a.attrs().i("groups"));
   ints.push_back(bias);
-  ints.push_back(actCode(a.attrs().s("act")));
+  ints.push_back(actAttr(a.attrs()));
   ints.push_back(a.attrs().has("pool") ? a.attrs().i("pool") : 0);
   a.k.body.push_back(loop::call("nnc_conv2d", {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
@@ -93,8 +84,8 @@ Status lowerConvTransposeFused(LowerArgs& a) {
 // the pool (the last partial window dropped, as maxpool2d's).
 Expected<TensorType> convPoolShape(const std::vector<TensorType>& in, const Attrs& a) {
   NNC_CHECK(checkAct("conv2d_pool_fused", a));
-  const std::string& act = a.s("act");
-  if (act != "none" && act != "relu") return error("conv2d_pool_fused: act must be none or relu, got \"{}\"", act);
+  if (actAttr(a) != kActNone && actAttr(a) != kActRelu)
+    return error("conv2d_pool_fused: act must be none or relu, got \"{}\"", a.s("act"));
   const int64_t pool = a.i("pool");
   NNC_TRY(TensorType t, findOp("conv2d")->shape(in, a));
   if (pool < 1 || t.shape[2] < pool || t.shape[3] < pool)
@@ -110,7 +101,7 @@ Status convPoolEval(const EvalArgs& e) {
   NNC_TRY(const TensorType zt, findOp("conv2d")->shape({e.in[0]->type, e.in[1]->type}, e.attrs));
   Tensor z(zt);
   NNC_CHECK(findOp("conv2d")->eval(EvalArgs{e.in, e.attrs, z, e.env}));
-  if (e.attrs.s("act") != "none") NNC_CHECK(applyElementwise(e.attrs.s("act"), z, e.env));
+  NNC_CHECK(applyActivation(actAttr(e.attrs), z, e.env));
   const int64_t pool = e.attrs.i("pool");
   Attrs pa;
   pa.set("kernel", std::vector<int64_t>{pool, pool});
@@ -128,7 +119,7 @@ Status lowerMatmulFused(LowerArgs& a) {
   auto ld = [](int64_t x) { return std::max<int64_t>(x, 1); };
   a.k.body.push_back(loop::call("nnc_sgemm_ep", {whole(a.in[0]), whole(a.in[1]), whole(a.out), whole(bias ? a.in[2] : a.in[1])},
                                 {m, n, k, ld(ta ? m : k), ld(tb ? k : n), ld(n), ta, tb, int64_t{bias},
-                                 actCode(a.attrs().s("act"))}));
+                                 actAttr(a.attrs())}));
   return ok();
 }
 
@@ -253,7 +244,7 @@ void addFusedOps(std::vector<OpDef>& r) {
                .shape = [](const std::vector<TensorType>& in, const Attrs& a) { return findOp("maxpool2d")->shape(in, a); },
                .eval = [](const EvalArgs& e) -> Status {
                  NNC_CHECK(findOp("maxpool2d")->eval(e));
-                 return applyElementwise("relu", e.out, e.env);
+                 return applyActivation(kActRelu, e.out, e.env);
                },
                .noGradient = true,
                .lower = [](LowerArgs& a) { return lowerMaxpool2d(a, poolWindows(a.inTypes[0].shape, a.attrs()), true); },
@@ -267,7 +258,7 @@ void addFusedOps(std::vector<OpDef>& r) {
                },
                .eval = [](const EvalArgs& e) -> Status {
                  Tensor relu = *e.in[0];
-                 NNC_CHECK(applyElementwise("relu", relu, e.env));
+                 NNC_CHECK(applyActivation(kActRelu, relu, e.env));
                  NNC_CHECK(findOp("maxpool2d_grad")->eval(EvalArgs{{&relu, e.in[1]}, e.attrs, e.out, e.env}));
                  for (size_t i = 0; i < e.out.data.size(); ++i)
                    if (!(e.in[0]->data[i] > 0)) e.out.data[i] = 0;

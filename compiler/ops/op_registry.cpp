@@ -1,10 +1,29 @@
 #include "compiler/ops/op_registry.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 namespace nnc {
 
 namespace {
+
+// Gives each op its handle (op_id.h). A handle naming no op would make every
+// test of it false without a word: that is a bug in nnc, stopped here before
+// any model is compiled.
+void nameHandles(std::vector<OpDef>& r) {
+  for (size_t i = 1; i < kOpIdCount; ++i) {
+    auto it = std::find_if(r.begin(), r.end(), [&](const OpDef& d) { return d.name == kOpIdNames[i]; });
+    if (it == r.end()) {
+      std::fprintf(stderr, "nnc: internal error: op handle '%.*s' (compiler/ops/op_id.h) names no op\n",
+                   static_cast<int>(kOpIdNames[i].size()), kOpIdNames[i].data());
+      std::abort();
+    }
+    it->id = static_cast<OpId>(i);
+  }
+}
+
 const std::vector<OpDef>& registry() {
   static const std::vector<OpDef> ops = [] {
     std::vector<OpDef> r;
@@ -15,9 +34,21 @@ const std::vector<OpDef>& registry() {
     addNNOps(r);
     addLossOps(r);
     addFusedOps(r);
+    nameHandles(r);
     return r;
   }();
   return ops;
+}
+
+// The op of each handle (index: OpId); [0], OpId::Other, is null.
+const std::vector<const OpDef*>& byId() {
+  static const std::vector<const OpDef*> defs = [] {
+    std::vector<const OpDef*> d(kOpIdCount, nullptr);
+    for (const OpDef& op : registry())
+      if (op.id != OpId::Other) d[static_cast<size_t>(op.id)] = &op;
+    return d;
+  }();
+  return defs;
 }
 }  // namespace
 
@@ -29,6 +60,8 @@ const std::vector<const OpDef*>& allOps() {
   }();
   return ptrs;
 }
+
+const OpDef& findOp(OpId id) { return *byId()[static_cast<size_t>(id)]; }
 
 const OpDef* findOp(std::string_view name) {
   for (const OpDef* d : allOps())

@@ -11,6 +11,7 @@
 #include "base/tensor.h"
 #include "compiler/graph/attrs.h"
 #include "compiler/lower/loop_ir.h"
+#include "compiler/ops/op_id.h"
 #include "runtime/rng.h"
 
 namespace nnc {
@@ -66,6 +67,7 @@ enum class OpKind {
 
 struct OpDef {
   std::string_view name;
+  OpId id = OpId::Other;  // filled in by the registry from the name (op_id.h)
   std::vector<std::string_view> operands;  // names, for named arguments
   int minOperands = -1;                    // -1: all operands required
   bool variadic = false;                   // the last operand repeats (concat)
@@ -89,12 +91,14 @@ struct OpDef {
   bool internal = false;
   std::string_view summary;  // one line for `nnc help ops`
 
+  bool is(OpId op) const { return id == op; }
   int requiredOperands() const {
     return minOperands < 0 ? static_cast<int>(operands.size()) : minOperands;
   }
 };
 
 const OpDef* findOp(std::string_view name);
+const OpDef& findOp(OpId id);  // any id but OpId::Other
 const std::vector<const OpDef*>& allOps();
 
 // Checks operand count and attributes (unknown names, kinds, required ones)

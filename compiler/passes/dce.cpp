@@ -13,7 +13,7 @@ Expected<Optimized> eliminateDead(const Graph& g, const std::vector<bool>& exter
   const std::vector<bool> live = liveNodes(g, roots);
   Rewriter r(g);
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id)
-    if (live[static_cast<size_t>(id)] || (g.node(id).op->kind == OpKind::Source && g.node(id).op->name != "const"))
+    if (live[static_cast<size_t>(id)] || (g.node(id).op->kind == OpKind::Source && !g.node(id).op->is(OpId::Const)))
       r.copy(id);
   return r.finish();
 }

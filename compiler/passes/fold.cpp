@@ -26,7 +26,7 @@ Expected<Optimized> foldConstants(const Graph& g, const std::vector<bool>&) {
     bool foldable = n.op->kind == OpKind::Compute && n.op->eval && !n.inputs.empty() &&
                     !n.op->random && n.type.numel() <= kMaxFolded;
     // Operands as already rewritten: a chain of constant ops folds in one pass.
-    for (ValueId v : n.inputs) foldable = foldable && r.out().node(r[v]).op->name == "const";
+    for (ValueId v : n.inputs) foldable = foldable && r.out().node(r[v]).op->is(OpId::Const);
     if (!foldable) {
       r.copy(id);
       continue;

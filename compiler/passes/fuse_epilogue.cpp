@@ -5,13 +5,12 @@
 // The pre-activation z then has no store of its own. Training also reads z
 // in relu's gradient, step(z); since relu(z) > 0 exactly where z > 0, that
 // becomes step(relu(z)), leaving the activation z's only user.
+#include "compiler/ops/activation.h"
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {
 
 namespace {
-
-bool isAct(std::string_view op) { return op == "relu" || op == "sigmoid" || op == "tanh"; }
 
 struct Plan {
   std::vector<bool> absorbed;       // computed inside its consumer's fused node
@@ -28,9 +27,9 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
          std::vector<ValueId>(n, kNoValue), std::vector<bool>(n, false)};
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& s = g.node(id);
-    if (s.op->name != "step") continue;
+    if (!s.op->is(OpId::Step)) continue;
     for (ValueId u : users[static_cast<size_t>(s.inputs[0])])
-      if (u < id && g.node(u).op->name == "relu" && g.type(u) == s.type) p.stepOfRelu[static_cast<size_t>(id)] = u;
+      if (u < id && g.node(u).op->is(OpId::Relu) && g.type(u) == s.type) p.stepOfRelu[static_cast<size_t>(id)] = u;
   }
   // The users of v once step(v)s are rewritten, other than `except`.
   auto onlyUser = [&](ValueId v, ValueId user) {
@@ -41,10 +40,10 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
   };
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& a = g.node(id);
-    if (a.op->name != "add" || a.inputs.size() != 2) continue;
+    if (!a.op->is(OpId::Add) || a.inputs.size() != 2) continue;
     for (int side = 0; side < 2; ++side) {
       const ValueId m = a.inputs[static_cast<size_t>(side)], b = a.inputs[static_cast<size_t>(1 - side)];
-      if (g.node(m).op->name != "matmul" || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
+      if (!g.node(m).op->is(OpId::Matmul) || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
       if (g.type(b).shape != Shape{a.type.shape.back()} || g.type(b).dtype != a.type.dtype) continue;
       p.biasMatmul[static_cast<size_t>(id)] = m;
       p.biasValue[static_cast<size_t>(id)] = b;
@@ -54,15 +53,15 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
   }
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& act = g.node(id);
-    if (!isAct(act.op->name)) continue;
+    if (!activationOf(*act.op)) continue;
     const ValueId y = act.inputs[0];
     const Node& prod = g.node(y);
-    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || prod.op->name == "matmul" ||
-                      (prod.op->name == "conv2d_fused" && prod.attrs.s("act") == "none");
+    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || prod.op->is(OpId::Matmul) ||
+                      (prod.op->is(OpId::Conv2dFused) && actAttr(prod.attrs) == kActNone);
     // A step(y) may only be rewritten onto a relu.
     bool ok = gemm && onlyUser(y, id);
     for (ValueId u : users[static_cast<size_t>(y)])
-      ok = ok && (u == id || act.op->name == "relu");
+      ok = ok && (u == id || act.op->is(OpId::Relu));
     if (!ok) continue;
     p.activation[static_cast<size_t>(id)] = true;
     p.absorbed[static_cast<size_t>(y)] = true;
@@ -80,11 +79,11 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
   const Plan p = plan(g, external);
   Rewriter r(g);
   // The fused GEMM computing add/matmul node y, with activation `act`.
-  auto gemm = [&](ValueId id, ValueId y, const std::string& act) -> Status {
+  auto gemm = [&](ValueId id, ValueId y, Activation act) -> Status {
     const Node& prod = g.node(y);
-    if (prod.op->name == "conv2d_fused") {
+    if (prod.op->is(OpId::Conv2dFused)) {
       Attrs attrs = prod.attrs;
-      attrs.set("act", act);
+      setActAttr(attrs, act);
       std::vector<ValueId> in;
       for (ValueId v : prod.inputs) in.push_back(r[v]);
       NNC_CHECK(r.replace(id, "conv2d_fused", std::move(in), attrs));
@@ -95,7 +94,7 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
     std::vector<ValueId> in{r[mm.inputs[0]], r[mm.inputs[1]]};
     if (m != y) in.push_back(r[p.biasValue[static_cast<size_t>(y)]]);
     Attrs attrs = mm.attrs;
-    attrs.set("act", act);
+    setActAttr(attrs, act);
     NNC_CHECK(r.replace(id, "matmul_fused", std::move(in), attrs));
     return ok();
   };
@@ -104,9 +103,9 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
     const size_t i = static_cast<size_t>(id);
     if (p.absorbed[i]) continue;
     if (p.activation[i]) {
-      NNC_CHECK(gemm(id, n.inputs[0], std::string(n.op->name)));
+      NNC_CHECK(gemm(id, n.inputs[0], *activationOf(*n.op)));
     } else if (p.biasMatmul[i] != kNoValue) {
-      NNC_CHECK(gemm(id, id, "none"));
+      NNC_CHECK(gemm(id, id, kActNone));
     } else if (p.stepOfRelu[i] != kNoValue) {
       NNC_CHECK(r.replace(id, "step", {r[p.stepOfRelu[i]]}, n.attrs));
     } else {

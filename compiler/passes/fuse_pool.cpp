@@ -9,6 +9,7 @@
 // result is then never stored either.
 #include <algorithm>
 
+#include "compiler/ops/activation.h"
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {
@@ -18,12 +19,12 @@ namespace {
 // relu(z)'s operand z, or kNoValue.
 ValueId reluOperand(const Graph& g, ValueId v, const std::vector<bool>& external) {
   const Node& n = g.node(v);
-  return n.op->name == "relu" && !external[static_cast<size_t>(v)] ? n.inputs[0] : kNoValue;
+  return n.op->is(OpId::Relu) && !external[static_cast<size_t>(v)] ? n.inputs[0] : kNoValue;
 }
 
 bool isConvWithoutAct(const Graph& g, ValueId v) {
   const Node& n = g.node(v);
-  return n.op->name == "conv2d_fused" && n.attrs.s("act") == "none";
+  return n.op->is(OpId::Conv2dFused) && actAttr(n.attrs) == kActNone;
 }
 
 // k when a pooling's windows are k×k at stride k without padding over an
@@ -48,7 +49,7 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) 
   Rewriter r(g);
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     const Node& n = g.node(id);
-    if (n.op->name == "maxpool2d") {
+    if (n.op->is(OpId::Maxpool2d)) {
       if (const ValueId z = reluOperand(g, n.inputs[0], external); z != kNoValue) {
         if (const int64_t pool = tilingPool(n.attrs, g.type(z).shape);
             pool > 0 && isConvWithoutAct(g, z) && !external[static_cast<size_t>(z)] &&
@@ -57,7 +58,7 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) 
           // train step's relu gradient reads z): pool inside the convolution.
           const Node& conv = g.node(z);
           Attrs a = conv.attrs;
-          a.set("act", std::string("relu"));
+          setActAttr(a, kActRelu);
           a.set("pool", pool);
           std::vector<ValueId> in;
           for (ValueId v : conv.inputs) in.push_back(r[v]);
@@ -69,12 +70,12 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external) 
       }
     }
     // mul(maxpool2d_grad(relu(z), dy), step(z)), either operand order.
-    if (n.op->name == "mul" && n.inputs.size() == 2) {
+    if (n.op->is(OpId::Mul) && n.inputs.size() == 2) {
       bool done = false;
       for (int side = 0; side < 2 && !done; ++side) {
         const ValueId a = n.inputs[static_cast<size_t>(side)], s = n.inputs[static_cast<size_t>(1 - side)];
         const Node &pg = g.node(a), &st = g.node(s);
-        if (pg.op->name != "maxpool2d_grad" || st.op->name != "step" || external[static_cast<size_t>(a)] ||
+        if (!pg.op->is(OpId::Maxpool2dGrad) || !st.op->is(OpId::Step) || external[static_cast<size_t>(a)] ||
             users[static_cast<size_t>(a)].size() != 1 || g.type(a) != n.type)
           continue;
         const ValueId z = reluOperand(g, pg.inputs[0], external);

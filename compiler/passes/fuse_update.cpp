@@ -15,14 +15,14 @@ Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     const Node& n = g.node(id);
     bool done = false;
-    if (n.op->name == "sub" && n.inputs.size() == 2 && g.type(n.inputs[0]) == n.type) {
+    if (n.op->is(OpId::Sub) && n.inputs.size() == 2 && g.type(n.inputs[0]) == n.type) {
       const ValueId w = n.inputs[0], scaled = n.inputs[1];
       const Node& mul = g.node(scaled);
-      if (mul.op->name == "mul" && mul.inputs.size() == 2 && onlyUse(scaled))
+      if (mul.op->is(OpId::Mul) && mul.inputs.size() == 2 && onlyUse(scaled))
         for (int side = 0; side < 2 && !done; ++side) {
           const ValueId lr = mul.inputs[static_cast<size_t>(side)], prod = mul.inputs[static_cast<size_t>(1 - side)];
           const Node& mm = g.node(prod);
-          if (!g.type(lr).shape.empty() || g.type(lr).dtype != n.type.dtype || mm.op->name != "matmul" ||
+          if (!g.type(lr).shape.empty() || g.type(lr).dtype != n.type.dtype || !mm.op->is(OpId::Matmul) ||
               !onlyUse(prod) || g.type(prod) != n.type || prod == w || lr == w)
             continue;
           NNC_CHECK(r.replace(id, "matmul_update", {r[w], r[lr], r[mm.inputs[0]], r[mm.inputs[1]]}, mm.attrs));

@@ -74,15 +74,15 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
     for (ValueId& m : cur.map)
       if (m != kNoValue) m = next.map[static_cast<size_t>(m)];
     cur.graph = std::move(next.graph);
+    for (ValueId r : roots)
+      NNC_INTERNAL_ASSERT(cur.map[static_cast<size_t>(r)] != kNoValue, fmt::format("in pass {}", pass.name),
+                          "dropped value %{} that the caller reads", r);
     if (opt.dump && opt.log) *opt.dump << fmt::format("pass {:<14} {:>4} -> {:>4} nodes\n", pass.name, before, cur.graph.size());
     if (opt.dump && (opt.dumpAfter == pass.name || opt.dumpAfter == "all")) {
       *opt.dump << fmt::format("# after {}\n", pass.name);
       *opt.dump << printGraph(cur.graph);
     }
   }
-  for (ValueId r : roots)
-    if (cur.map[static_cast<size_t>(r)] == kNoValue)
-      return error("internal error: the optimizer dropped value %{} that the caller reads", r);
   return cur;
 }
 

@@ -51,7 +51,7 @@ std::vector<std::vector<ValueId>> usersOf(const Graph& g) {
 
 bool isConstFill(const Graph& g, ValueId v, double x) {
   const Node& n = g.node(v);
-  if (n.op->name != "const" || !n.attrs.has("value")) return false;
+  if (!n.op->is(OpId::Const) || !n.attrs.has("value")) return false;
   for (double e : n.attrs.floats("value"))
     if (e != x) return false;
   return true;

@@ -23,27 +23,27 @@ std::vector<int64_t> permOf(const Node& n) {
   return p;
 }
 
-bool isReshape(const Node& n) { return n.op->name == "reshape" || n.op->name == "flatten"; }
+bool isReshape(const Node& n) { return n.op->is(OpId::Reshape) || n.op->is(OpId::Flatten); }
 
 // The operand x is what `n` computes, if an identity applies.
 ValueId identityOperand(const Graph& g, const Node& n) {
-  const std::string_view op = n.op->name;
+  const OpDef& op = *n.op;
   auto same = [&](ValueId x) { return g.type(x) == n.type ? x : kNoValue; };
   if (n.inputs.size() == 2) {
     const ValueId a = n.inputs[0], b = n.inputs[1];
-    if (op == "mul") {
+    if (op.is(OpId::Mul)) {
       if (isConstFill(g, b, 1)) return same(a);
       if (isConstFill(g, a, 1)) return same(b);
     }
-    if (op == "add") {
+    if (op.is(OpId::Add)) {
       if (isConstFill(g, b, 0)) return same(a);
       if (isConstFill(g, a, 0)) return same(b);
     }
-    if (op == "sub" && isConstFill(g, b, 0)) return same(a);
-    if (op == "div" && isConstFill(g, b, 1)) return same(a);
+    if (op.is(OpId::Sub) && isConstFill(g, b, 0)) return same(a);
+    if (op.is(OpId::Div) && isConstFill(g, b, 1)) return same(a);
   }
-  if (op == "neg" && g.node(n.inputs[0]).op->name == "neg") return same(g.node(n.inputs[0]).inputs[0]);
-  if (isReshape(n) || (op == "transpose" && n.type.shape.size() <= 1)) return same(n.inputs[0]);
+  if (op.is(OpId::Neg) && g.node(n.inputs[0]).op->is(OpId::Neg)) return same(g.node(n.inputs[0]).inputs[0]);
+  if (isReshape(n) || (op.is(OpId::Transpose) && n.type.shape.size() <= 1)) return same(n.inputs[0]);
   return kNoValue;
 }
 
@@ -69,7 +69,7 @@ Expected<Optimized> simplify(const Graph& g, const std::vector<bool>& external) 
       NNC_CHECK(r.replace(id, "reshape", {r[inner.inputs[0]]}, {{"shape", n.type.shape}}));
       continue;
     }
-    if (n.op->name == "transpose" && inner.op->name == "transpose" && &inner != &n) {
+    if (n.op->is(OpId::Transpose) && inner.op->is(OpId::Transpose) && &inner != &n) {
       const std::vector<int64_t> outer = permOf(n), first = permOf(inner);
       std::vector<int64_t> composed(outer.size());
       bool identity = true;
