@@ -24,7 +24,7 @@ Expected<TensorMap> weightsFor(const Options& o, const Graph& g) {
 }
 
 // A sample file as samples of the model's input: .npy ([n, ...] or one
-// sample; u8 arrays scaled by 1/255) or an image (PNG, PGM, PPM), scaled to [0, 1].
+// sample; integer arrays but bools scaled by 1/255) or an image (PNG, PGM, PPM), scaled to [0, 1].
 Expected<std::vector<float>> readSamples(const std::string& path, const TensorType& xt) {
   const int64_t sample = xt.numel() / xt.shape[0];
   std::vector<float> x;
@@ -35,9 +35,11 @@ Expected<std::vector<float>> readSamples(const std::string& path, const TensorTy
     if (t.numel() == 0 || t.numel() % sample != 0)
       return error("'{}' holds {} values, not a whole number of samples of {} ({} values each)", path, t.numel(),
                    shapeString(Shape(xt.shape.begin() + 1, xt.shape.end())), sample);
-    // u8 arrays (pixels, as NumPy saves images) are scaled like the training
-    // images; bool and wider integers are values, as the data loaders take them.
-    const double scale = npyIsU8(bytes) ? 1.0 / 255 : 1.0;
+    // Integer arrays (u8 pixels, as NumPy saves images) are scaled like the
+    // training images; bools are 0 and 1 already (True was read as 1/255).
+    const std::string descr = npyDescr(bytes);
+    const bool isBool = descr.size() == 3 && descr[1] == 'b';
+    const double scale = t.type.dtype == DType::I32 && !isBool ? 1.0 / 255 : 1.0;
     for (double v : t.data) x.push_back(static_cast<float>(v * scale));
     return x;
   }

@@ -340,14 +340,19 @@ Status checkWritable(const Tensor& t, const std::string& path, std::string_view 
 
 }  // namespace
 
-bool npyIsU8(std::string_view b) {
+std::string npyDescr(std::string_view b) {
   const std::string_view head = b.substr(0, std::min<size_t>(b.size(), 4096));
   size_t at = head.find("descr");
-  if (at == std::string_view::npos) return false;
+  if (at == std::string_view::npos) return "";
   at = head.find_first_of("'\"", head.find(':', at));
-  if (at == std::string_view::npos) return false;
+  if (at == std::string_view::npos) return "";
   const size_t end = head.find(head[at], at + 1);
-  return end != std::string_view::npos && end - at == 4 && head.substr(at + 2, 2) == "u1";
+  return end == std::string_view::npos ? "" : std::string(head.substr(at + 1, end - at - 1));
+}
+
+bool npyIsU8(std::string_view b) {
+  const std::string d = npyDescr(b);
+  return d.size() == 3 && d.substr(1) == "u1";
 }
 
 Expected<Tensor> parseNpy(std::string_view bytes, const std::string& what) {

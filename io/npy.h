@@ -17,9 +17,11 @@ namespace nnc {
 // it reads only regular files (io/file_io.h's InputFile).
 Expected<Tensor> readNpy(const std::string& path);
 // Whether NPY bytes hold u1 (8-bit) data, which readers give as I32 like
-// every integer dtype: the data scale = "auto" and nnc predict divide by 255
-// (bool, b1, is not among them: its values are 0 and 1).
+// every integer dtype: the data's scale = "auto" divides those by 255 (bool,
+// b1, is not among them: its values are 0 and 1).
 bool npyIsU8(std::string_view bytes);
+// The 'descr' of NPY bytes ("<f4", "|b1"), or "" where there is none.
+std::string npyDescr(std::string_view bytes);
 // The bytes of an NPY file, read only after its header matched its size.
 Expected<std::string> readNpyBytes(const std::string& path);
 Expected<Tensor> parseNpy(std::string_view bytes, const std::string& what);
