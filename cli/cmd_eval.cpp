@@ -58,8 +58,10 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err) {
       out << fmt::format("{} = {}\n", name, formatTensor(t, o.flag("f64")));
     } else {
       const std::string path = (std::filesystem::path(dir) / (name + ".npy")).string();
-      if (auto st = writeNpy(path, t); !st) return fail(st.error());
-      out << fmt::format("wrote {} {}\n", path, typeString(t.type));
+      // --f64 computed doubles: they are written as f8, not rounded to f4.
+      if (auto st = writeNpy(path, t, o.flag("f64")); !st) return fail(st.error());
+      out << fmt::format("wrote {} {}{}\n", path, typeString(t.type),
+                         o.flag("f64") && t.type.dtype == DType::F32 ? " (as f64)" : "");
     }
   }
   return 0;

@@ -24,18 +24,22 @@ Expected<TensorMap> weightsFor(const Options& o, const Graph& g) {
 }
 
 // A sample file as samples of the model's input: .npy ([n, ...] or one
-// sample; integers scaled by 1/255) or an image (PNG, PGM, PPM), scaled to [0, 1].
+// sample; integer arrays but bools scaled by 1/255) or an image (PNG, PGM, PPM), scaled to [0, 1].
 Expected<std::vector<float>> readSamples(const std::string& path, const TensorType& xt) {
   const int64_t sample = xt.numel() / xt.shape[0];
   std::vector<float> x;
   auto isNpy = [&] { return path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0; };
   if (isNpy()) {
-    NNC_TRY(Tensor t, readNpy(path));
+    NNC_TRY(std::string bytes, readNpyBytes(path));
+    NNC_TRY(Tensor t, parseNpy(bytes, path));
     if (t.numel() == 0 || t.numel() % sample != 0)
       return error("'{}' holds {} values, not a whole number of samples of {} ({} values each)", path, t.numel(),
                    shapeString(Shape(xt.shape.begin() + 1, xt.shape.end())), sample);
-    // Integer arrays (u8 pixels, as NumPy saves images) are scaled like the training images.
-    const double scale = t.type.dtype == DType::I32 ? 1.0 / 255 : 1.0;
+    // Integer arrays (u8 pixels, as NumPy saves images) are scaled like the
+    // training images; bools are 0 and 1 already (True was read as 1/255).
+    const std::string descr = npyDescr(bytes);
+    const bool isBool = descr.size() == 3 && descr[1] == 'b';
+    const double scale = t.type.dtype == DType::I32 && !isBool ? 1.0 / 255 : 1.0;
     for (double v : t.data) x.push_back(static_cast<float>(v * scale));
     return x;
   }
@@ -57,6 +61,12 @@ Expected<std::vector<float>> readSamples(const std::string& path, const TensorTy
 }  // namespace
 
 int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
+  // Checked first: 0 would silently mean "every test sample".
+  auto limitOpt = countOption(o, "limit", 0, true);
+  if (!limitOpt) {
+    err << "nnc eval: " << limitOpt.error().message << "\n";
+    return 1;
+  }
   auto l = loadFor(o, err);
   if (!l) return 1;
   auto fail = reporter(*l, err);
@@ -75,8 +85,7 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   graphs.perSample = fit->perSample;
   auto s = jitInferStepper(graphs, *params, {});
   if (!s) return fail(s.error());
-  int64_t limit = 0;
-  if (o.flag("limit")) limit = std::atoll(o.value("limit").c_str());
+  const int64_t limit = *limitOpt;
   auto sc = evaluate(**s, *fit, data->test, limit);
   if (!sc) return fail(sc.error());
   if (sc->seen == 0) return fail(error("the test split ({} samples) makes no batch of {}", data->test.count, fit->batch));

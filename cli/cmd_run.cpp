@@ -34,22 +34,17 @@ struct RunSetup {
   Augment augment;
 };
 
-Expected<int64_t> positiveInt(const Options& o, const std::string& name, int64_t dflt) {
-  if (!o.flag(name)) return dflt;
-  const std::string s = o.value(name);
-  if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789") != std::string::npos)
-    return error("--{} takes a non-negative integer, got '{}'", name, s);
-  return static_cast<int64_t>(std::stoll(s));
-}
-
 Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>& train) {
   RunSetup r;
   std::string augment;
   if (train) {
     for (const auto& [key, v] : train->settings) {
-      if (key == "epochs") r.epochs = static_cast<int64_t>(v.number);
-      if (key == "iterations") r.iterations = static_cast<int64_t>(v.number);
-      if (key == "limit") r.limit = static_cast<int64_t>(v.number);
+      if (key == "epochs" || key == "iterations" || key == "limit") {
+        // 0 would silently mean "all" (or, for epochs, train nothing).
+        if (v.kind != "int" || v.number < 1)
+          return error(v.loc, "{} is a positive whole number (leave it out for the default)", key);
+        (key == "epochs" ? r.epochs : key == "iterations" ? r.iterations : r.limit) = static_cast<int64_t>(v.number);
+      }
       if (key == "seed") r.seed = static_cast<uint64_t>(v.number);
       if (key == "log_every") r.logEvery = static_cast<int64_t>(v.number);
       if (key == "shuffle") r.shuffle = v.number != 0;
@@ -70,13 +65,13 @@ Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>&
       }
     }
   }
-  NNC_TRY(r.epochs, positiveInt(o, "epochs", r.epochs));
-  NNC_TRY(r.iterations, positiveInt(o, "iterations", r.iterations));
-  NNC_TRY(r.limit, positiveInt(o, "limit", r.limit));
-  NNC_TRY(r.testLimit, positiveInt(o, "test-limit", r.testLimit));
-  NNC_TRY(r.logEvery, positiveInt(o, "log-every", r.logEvery));
+  NNC_TRY(r.epochs, countOption(o, "epochs", r.epochs, true));
+  NNC_TRY(r.iterations, countOption(o, "iterations", r.iterations, true));
+  NNC_TRY(r.limit, countOption(o, "limit", r.limit, true));
+  NNC_TRY(r.testLimit, countOption(o, "test-limit", r.testLimit, true));
+  NNC_TRY(r.logEvery, countOption(o, "log-every", r.logEvery, false));
   if (o.flag("seed")) {
-    NNC_TRY(int64_t s, positiveInt(o, "seed", 0));
+    NNC_TRY(int64_t s, countOption(o, "seed", 0, false));
     r.seed = static_cast<uint64_t>(s);
   }
   if (o.flag("augment")) augment = o.value("augment");

@@ -55,6 +55,9 @@ inline auto reporter(const Loaded& l, std::ostream& err) {
 // --weights W.npz and --input NAME=F.npy as interpreter feeds.
 Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGiven);
 Expected<uint64_t> seedOption(const Options& o);  // --seed, default 42
+// --NAME N: dflt when absent; a non-negative integer, and with `positive`
+// one above 0 (where 0 would have to mean "all", it is refused in words).
+Expected<int64_t> countOption(const Options& o, const std::string& name, int64_t dflt, bool positive);
 // Replaces every param of `params` (g's) by its value in `path` (a checkpoint
 // folder or an .npz); a param missing there or of another shape is an error.
 Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g);

@@ -8,6 +8,10 @@
 
 namespace nnc::cli {
 
+namespace {
+constexpr uint64_t kMaxSourceBytes = uint64_t{16} << 20;
+}  // namespace
+
 Expected<Elaborated> compileSource(SourceManager& sm, const std::string& name, std::string text,
                                    const ElaborateOptions& opt) {
   const uint32_t file = sm.add(name, std::move(text));
@@ -17,7 +21,9 @@ Expected<Elaborated> compileSource(SourceManager& sm, const std::string& name, s
 
 std::optional<Loaded> load(const std::string& path, const ElaborateOptions& opt, std::ostream& err) {
   Loaded l;
-  auto text = readFile(path);
+  // Model sources are kilobytes; the cap keeps a wrong argument (a data
+  // file, a disk image) from being read whole before the parser objects.
+  auto text = readFile(path, kMaxSourceBytes, "a model source");
   if (!text) {
     err << l.sm->render(text.error());
     return std::nullopt;

@@ -1,6 +1,7 @@
 // What commands read besides the model's text: the model built with
 // --model and --set, and values for its params, inputs and labels from
 // --weights and --input.
+#include <cmath>
 #include <ostream>
 
 #include "cli/commands.h"
@@ -38,7 +39,15 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
     const ValueId v = g.findByName(name);
     if (v == kNoValue || (!g.node(v).op->is(OpId::Input) && !g.node(v).op->is(OpId::Label)))
       return error("--input {}: model '{}' has no input or label named '{}'", kv, g.name, name);
-    NNC_TRY(Tensor t, readNpy(kv.substr(eq + 1)));
+    const std::string file = kv.substr(eq + 1);
+    NNC_TRY(Tensor t, readNpy(file));
+    // An i32 input or label (class ids) takes integers only: 1.5 is no class.
+    if (g.type(v).dtype == DType::I32)
+      for (size_t i = 0; i < t.data.size(); ++i)
+        if (t.data[i] != std::floor(t.data[i]))
+          return error("'{}' holds {} at index {}, but {} '{}' of model '{}' is {}: it takes whole numbers (class "
+                       "ids), not fractions",
+                       file, t.data[i], i, g.node(v).op->name, name, g.name, typeString(g.type(v)));
     labelsGiven |= g.node(v).op->is(OpId::Label);
     feeds[name] = std::move(t);
   }

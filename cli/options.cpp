@@ -97,6 +97,17 @@ Expected<uint64_t> seedOption(const Options& o) {
   return static_cast<uint64_t>(std::stoull(s));
 }
 
+Expected<int64_t> countOption(const Options& o, const std::string& name, int64_t dflt, bool positive) {
+  if (!o.flag(name)) return dflt;
+  const std::string s = o.value(name);
+  if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789") != std::string::npos)
+    return error("--{} takes a {} integer, got '{}'", name, positive ? "positive" : "non-negative", s);
+  const auto n = static_cast<int64_t>(std::stoll(s));
+  if (positive && n == 0)
+    return error("--{} 0: give a positive count (leave --{} out for the default)", name, name);
+  return n;
+}
+
 Status applyThreads(const Options& o) {
   if (!o.flag("threads")) return ok();
   const std::string v = o.value("threads");

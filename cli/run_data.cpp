@@ -22,8 +22,12 @@ std::string kindOfPath(const std::string& p) {
   if (endsWith(p, ".npz")) return "npz";
   if (endsWith(p, ".csv")) return "csv";
   if (exists(p + "/x_train.npy")) return "npy";
-  for (const char* f : {"/train-images-idx3-ubyte", "/train-images-idx3-ubyte.gz"})
-    if (exists(p + f)) return "idx";
+  // Any of the four IDX files marks an IDX folder, so one missing file is
+  // reported by name (not as an images folder without class folders).
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                        "t10k-labels-idx1-ubyte"})
+    for (const char* gz : {"", ".gz"})
+      if (exists(p + "/" + f + gz)) return "idx";
   return exists(p) ? "images" : "idx";
 }
 
@@ -209,9 +213,23 @@ Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {
     // Compiled code compares class ids but cannot report one out of range:
     // the data are checked here, once, against the model's number of classes.
     for (ValueId v : m.scores)
-      if (f.scores == kNoValue && g.type(v).shape[1] < classes)
+      if (f.scores == kNoValue && g.type(v).shape[1] < classes) {
+        // The labels are what is out of range (or the model too small): the
+        // message names the label file and the first label beyond the
+        // output, with the model's line as a note.
+        const int64_t scored = g.type(v).shape[1];
+        for (const Dataset* s : {&tr, &d.test})
+          for (size_t i = 0; i < s->labels.size(); ++i)
+            if (s->labels[i] >= scored)
+              return error("'{}': label {} (sample {} of the {} split) is out of range for model '{}', whose output "
+                           "'{}' scores {} classes (0..{})",
+                           s->labelSource.empty() ? "the data" : s->labelSource, s->labels[i], i,
+                           s == &tr ? "training" : "test", g.name,
+                           g.node(v).name, scored, scored - 1)
+                  .note(g.node(v).loc, fmt::format("output '{}' is {}", g.node(v).name, typeString(g.type(v))));
         return error(g.node(v).loc, "the data have {} classes, but output '{}' scores {}: {}", classes, g.node(v).name,
-                     g.type(v).shape[1], typeString(g.type(v)));
+                     scored, typeString(g.type(v)));
+      }
     // The loss's logits, to count right answers during training at no cost.
     if (m.lossScores != kNoValue && g.type(m.lossScores).shape[1] == classes) f.trainScores = m.lossScores;
   } else if (tt.dtype != DType::F32 || tt.numel() != f.batch * tr.targetSize) {

@@ -60,7 +60,7 @@ Status writeCheckpoint(const std::string& dir, const Checkpoint& c) {
     return error("cannot create checkpoint folder '{}': {}", dir, std::strerror(errno));
   // What the current checkpoint.json names, removed once it no longer does.
   std::vector<std::string> old;
-  if (auto text = readFile(dir + "/checkpoint.json"))
+  if (auto text = readFile(dir + "/checkpoint.json", uint64_t{16} << 20, "a checkpoint's checkpoint.json"))
     if (auto j = parseJson(*text, dir))
       for (const char* k : {"params", "optimizer_state"})
         if (const Json* f = j->find(k); f && f->kind == Json::Kind::String) old.push_back(f->text);
@@ -77,7 +77,8 @@ Status writeCheckpoint(const std::string& dir, const Checkpoint& c) {
 Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   if (!isDir(dir)) return error("checkpoint '{}' is not a folder (nnc run --save DIR writes one)", dir);
   const std::string meta = dir + "/checkpoint.json";
-  auto text = readFile(meta);
+  // A checkpoint.json is a few hundred bytes; 16 MiB is far beyond any.
+  auto text = readFile(meta, uint64_t{16} << 20, "a checkpoint's checkpoint.json");
   if (!text) return error("checkpoint '{}' has no checkpoint.json: {}", dir, text.error().message);
   NNC_TRY(Json j, parseJson(*text, meta));
   auto field = [&](const char* k, Json::Kind kind) -> Expected<const Json*> {

@@ -40,6 +40,24 @@ std::string joinNames(const std::vector<std::string>& names) {
   return s;
 }
 
+// The first `shown` names, then "… and N more" for the rest.
+std::string fewNames(const std::vector<std::string>& names, size_t shown) {
+  if (names.size() <= shown + 1) return joinNames(names);
+  std::vector<std::string> first(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(shown));
+  return fmt::format("{} … and {} more", joinNames(first), names.size() - shown);
+}
+
+// A whole text file (a CSV file): a NUL byte in its first 64 KiB means it
+// is no text at all (a binary file, /dev/zero's copy, a sparse file), which
+// is said before the rest is read.
+Expected<std::string> readTextFile(const std::string& path, std::string_view kind) {
+  NNC_TRY(InputFile f, InputFile::open(path));
+  NNC_TRY(std::string head, f.readUpTo(0, 64 << 10));
+  if (const size_t nul = head.find('\0'); nul != std::string::npos)
+    return error("'{}' holds a NUL byte at offset {}: it is not {} (a text file)", path, nul, kind);
+  return f.read(0, f.size());
+}
+
 // Class ids from any numbers: integers, or floats holding integers.
 Status setLabels(Dataset& d, const std::vector<double>& v, const std::string& what) {
   d.labels.resize(v.size());
@@ -53,18 +71,6 @@ Status setLabels(Dataset& d, const std::vector<double>& v, const std::string& wh
     d.labels[i] = static_cast<int32_t>(x);
   }
   return ok();
-}
-
-// NPY/NPZ readers give every integer dtype as I32; u1 features are told by
-// the 'descr' in the header itself.
-bool npyIsU8(std::string_view b) {
-  const std::string_view head = b.substr(0, std::min<size_t>(b.size(), 4096));
-  size_t at = head.find("descr");
-  if (at == std::string_view::npos) return false;
-  at = head.find_first_of("'\"", head.find(':', at));
-  if (at == std::string_view::npos) return false;
-  const size_t end = head.find(head[at], at + 1);
-  return end != std::string_view::npos && end - at == 4 && head.substr(at + 2, 2) == "u1";
 }
 
 Expected<Dataset> fromArrays(const Tensor& x, const Tensor& y, const std::string& xName, const std::string& yName,
@@ -93,13 +99,14 @@ Expected<Dataset> fromArrays(const Tensor& x, const Tensor& y, const std::string
       return error("'{}' has shape {}; class labels are [N] (floats as targets need regression)", yName,
                    shapeString(ys));
     NNC_CHECK(setLabels(d, y.data, yName));
+    d.labelSource = yName;
   }
   d.images.assign(x.data.begin(), x.data.end());
   return d;
 }
 
 Expected<Loaded> loadNpz(const DataSpec& spec) {
-  NNC_TRY(std::string bytes, readFile(spec.path));
+  NNC_TRY(std::string bytes, readZipFile(spec.path));
   NNC_TRY(std::vector<ZipMember> members, parseZip(bytes, spec.path));
   std::map<std::string, const ZipMember*> byKey;
   std::vector<std::string> keys;
@@ -133,8 +140,8 @@ Expected<Loaded> loadNpyFolder(const DataSpec& spec) {
   auto split = [&](const std::string& s) -> Expected<Dataset> {
     const std::string xName = (fs::path(spec.path) / ("x_" + s + ".npy")).string();
     const std::string yName = (fs::path(spec.path) / ("y_" + s + ".npy")).string();
-    NNC_TRY(std::string xb, readFile(xName));
-    NNC_TRY(std::string yb, readFile(yName));
+    NNC_TRY(std::string xb, readNpyBytes(xName));
+    NNC_TRY(std::string yb, readNpyBytes(yName));
     l.u8 = l.u8 && npyIsU8(xb);
     NNC_TRY(Tensor x, parseNpy(xb, xName));
     NNC_TRY(Tensor y, parseNpy(yb, yName));
@@ -162,7 +169,7 @@ std::vector<std::string_view> splitCells(std::string_view line) {
 }
 
 Expected<Dataset> loadCsv(const std::string& path, const DataSpec& spec) {
-  NNC_TRY(std::string text, readFile(path));
+  NNC_TRY(std::string text, readTextFile(path, "a CSV file"));
   std::vector<std::string_view> header;
   size_t labelCol = 0, lineNo = 0;
   Dataset d;
@@ -182,7 +189,9 @@ Expected<Dataset> loadCsv(const std::string& path, const DataSpec& spec) {
       std::vector<std::string> names(header.begin(), header.end());
       const auto n = std::count(names.begin(), names.end(), spec.label);
       if (n == 0)
-        return error("'{}' has no label column '{}'; its header names: {}", path, spec.label, joinNames(names));
+        return error("'{}' has no label column '{}'; its header names: {} (csv(..., label = \"NAME\") names "
+                     "the label column)",
+                     path, spec.label, fewNames(names, 5));
       if (n > 1) return error("'{}' has {} columns named '{}'", path, n, spec.label);
       if (header.size() < 2) return error("'{}' has no feature columns, only the label '{}'", path, spec.label);
       labelCol = static_cast<size_t>(std::find(names.begin(), names.end(), spec.label) - names.begin());
@@ -218,6 +227,7 @@ Expected<Dataset> loadCsv(const std::string& path, const DataSpec& spec) {
   if (header.empty()) return error("'{}' is empty: a CSV file needs a header line and data rows", path);
   if (d.count == 0) return error("'{}' has a header but no data rows", path);
   d.targetSize = spec.regression ? 1 : 0;
+  d.labelSource = path;
   return d;
 }
 
@@ -297,6 +307,7 @@ Expected<Dataset> loadImageFolder(const std::string& dir, std::vector<std::strin
   d.channels = shape.channels;
   d.rows = shape.height;
   d.cols = shape.width;
+  d.labelSource = dir;
   return d;
 }
 
@@ -316,6 +327,19 @@ Expected<Loaded> loadImages(const DataSpec& spec) {
   return l;
 }
 
+// 8-bit data, which scale = "auto" divides by 255: every feature value of
+// every split is an integer from 0 to 255, and some value is above 1 (so
+// 0/1 data, already in [0, 1], stay as they are).
+bool looksU8(const std::vector<const Dataset*>& splits) {
+  float most = 0;
+  for (const Dataset* d : splits)
+    for (float v : d->images) {
+      if (!(v >= 0 && v <= 255 && v == std::floor(v))) return false;
+      most = std::max(most, v);
+    }
+  return most > 1;
+}
+
 Expected<Loaded> loadCsvs(const DataSpec& spec) {
   Loaded l;
   NNC_TRY(l.train, loadCsv(spec.path, spec));
@@ -325,6 +349,7 @@ Expected<Loaded> loadCsvs(const DataSpec& spec) {
     NNC_TRY(l.test, loadCsv(spec.testPath, spec));
     l.testName = spec.testPath;
   }
+  l.u8 = l.hasTest ? looksU8({&l.train, &l.test}) : looksU8({&l.train});
   return l;
 }
 
@@ -345,6 +370,7 @@ Dataset subset(const Dataset& d, const std::vector<int64_t>& idx) {
   s.targetSize = d.targetSize;
   s.classes = d.classes;
   s.classNames = d.classNames;
+  s.labelSource = d.labelSource;
   s.count = static_cast<int64_t>(idx.size());
   const int64_t size = d.sampleSize();
   s.images.reserve(idx.size() * static_cast<size_t>(size));
@@ -440,10 +466,22 @@ Status keepClasses(Dataset& d, const std::vector<int32_t>& keep, bool renumber, 
 
 Status checkSplits(const Loaded& l, const DataSpec& spec) {
   const Dataset &a = l.train, &b = l.test;
-  if (a.sampleSize() != b.sampleSize() || a.targetSize != b.targetSize)
-    return error("'{}' has samples of {}×{}×{} features ({} targets) but '{}' has {}×{}×{} ({} targets)",
-                 l.trainName, a.channels, a.rows, a.cols, a.targetSize, l.testName, b.channels, b.rows, b.cols,
-                 b.targetSize);
+  // The whole shape, not only the count: 14×56 test images are not 28×28.
+  if (a.channels != b.channels || a.rows != b.rows || a.cols != b.cols || a.targetSize != b.targetSize) {
+    auto shapeOf = [&](const Dataset& d) {
+      std::string t = d.rows == 1 && d.channels == 1 ? fmt::format("{} features", d.cols)
+                                                     : fmt::format("{}×{}×{}", d.channels, d.rows, d.cols);
+      if (spec.regression) t += fmt::format(", {} target{}", d.targetSize, d.targetSize == 1 ? "" : "s");
+      return t;
+    };
+    const std::string where = l.trainName == l.testName
+                                  ? fmt::format("the training split of '{}' has samples of {}, but its test split "
+                                                "has {}",
+                                                l.trainName, shapeOf(a), shapeOf(b))
+                                  : fmt::format("'{}' (training) has samples of {}, but '{}' (test) has {}",
+                                                l.trainName, shapeOf(a), l.testName, shapeOf(b));
+    return error("{}: both splits must have samples of the same shape", where);
+  }
   if (spec.classes > 0)
     for (const auto* s : {&l.train, &l.test})
       for (size_t i = 0; i < s->labels.size(); ++i)

@@ -18,6 +18,7 @@ struct Dataset {              // one split
   int64_t count = 0, rows = 0, cols = 0, channels = 1, targetSize = 0;
   int32_t classes = 0;                  // max label + 1 (loadData: over both splits), or DataSpec::classes
   std::vector<std::string> classNames;  // image folders: subfolder names in sorted order; else empty
+  std::string labelSource;  // where the labels were read, for messages: a file ('x.csv', 'dir/y_train.npy', 'a.npz:y_train') or image folder
   int64_t sampleSize() const { return channels * rows * cols; }
 };
 

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "io/file_io.h"
@@ -40,33 +42,80 @@ std::string parentDir(const std::string& path) {
 
 }  // namespace
 
-Expected<std::string> readFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+const char* nodeKind(mode_t m) {
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a plain file";
+}
+
+Expected<InputFile> InputFile::open(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return error("cannot open '{}': {}", path, std::strerror(errno));
-  std::string out;
   struct stat st;
-  if (::fstat(fd, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      return error("cannot read '{}': {}", path, std::strerror(EISDIR));
-    }
-    // Only a hint: pipes and /proc files report 0 and are read to EOF anyway.
-    if (S_ISREG(st.st_mode) && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return error("cannot read '{}': {}", path, std::strerror(e));
   }
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return error("cannot read '{}': {}", path, std::strerror(EISDIR));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return error("cannot read '{}': it is {}, not a regular file; nnc reads its inputs from files", path,
+                 nodeKind(st.st_mode));
+  }
+  // Reads of a regular file never block; clearing the flag is only tidiness.
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return InputFile(fd, static_cast<uint64_t>(st.st_size), path);
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<std::string> InputFile::readUpTo(uint64_t offset, uint64_t n) const {
+  if (offset >= size_) return std::string();
+  n = std::min(n, size_ - offset);
+  std::string out;
+  try {
+    out.resize(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    return error("cannot read '{}': out of memory for its {} bytes", path_, n);
+  }
+  uint64_t got = 0;
+  while (got < n) {
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(n - got, uint64_t{1} << 30));
+    ssize_t r = ::pread(fd_, out.data() + got, chunk, static_cast<off_t>(offset + got));
+    if (r < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return error("cannot read '{}': {}", path, std::strerror(e));
+      return error("cannot read '{}': {}", path_, std::strerror(errno));
     }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    if (r == 0) break;  // shorter than fstat said: it shrank
+    got += static_cast<uint64_t>(r);
   }
-  ::close(fd);
+  out.resize(static_cast<size_t>(got));
   return out;
+}
+
+Expected<std::string> InputFile::read(uint64_t offset, uint64_t n) const {
+  NNC_TRY(std::string out, readUpTo(offset, n));
+  if (out.size() != n)
+    return error("cannot read '{}': it ends after {} bytes, though it was {} bytes when opened (did it shrink?)",
+                 path_, offset + out.size(), size_);
+  return out;
+}
+
+Expected<std::string> readFile(const std::string& path, uint64_t maxBytes, std::string_view kind) {
+  NNC_TRY(InputFile f, InputFile::open(path));
+  if (f.size() > maxBytes)
+    return error("'{}' is {} bytes, more than the {} nnc reads as {}", path, f.size(), maxBytes, kind);
+  return f.read(0, f.size());
 }
 
 Status writeFileAtomic(const std::string& path, std::string_view bytes) {

@@ -284,6 +284,23 @@ struct LutIterator {
   bool operator==(const LutIterator& o) const { return p == o.p; }
 };
 
+// A file (or inflated stream) of `size` bytes must hold exactly the header
+// and the data it describes.
+Status checkExtent(const Header& h, uint64_t size, const std::string& what, bool gz) {
+  const char* has = gz ? "inflates to" : "has";
+  const uint64_t avail = size - h.headerBytes;
+  std::string described = h.type == kIdxU8
+                              ? fmt::format("{} bytes", dimsString(h.shape))
+                              : fmt::format("{} {} values ({} bytes)", dimsString(h.shape), typeName(h.type),
+                                            h.dataBytes);
+  if (avail < h.dataBytes)
+    return error("'{}' is truncated: header says {}, file {} {} after the {}-byte header", what, described, has,
+                 avail, h.headerBytes);
+  if (avail > h.dataBytes)
+    return error("'{}' has {} bytes after the {} its IDX header describes", what, avail - h.dataBytes, described);
+  return ok();
+}
+
 // scaleU8: u8 elements become byte / 255.0f (the dataset's pixels) rather
 // than the byte's value, in the same pass.
 Expected<IdxArray> parseDecoded(std::string_view b, const std::string& what, bool gz, bool scaleU8 = false) {
@@ -300,16 +317,7 @@ Expected<IdxArray> parseDecoded(std::string_view b, const std::string& what, boo
     return error("'{}' is truncated: its IDX header has {} dimensions ({} bytes) but the file {} {} bytes", what,
                  static_cast<int>(static_cast<unsigned char>(b[3])), h.headerBytes, has, b.size());
   }
-  const uint64_t avail = b.size() - h.headerBytes;
-  std::string described = h.type == kIdxU8
-                              ? fmt::format("{} bytes", dimsString(h.shape))
-                              : fmt::format("{} {} values ({} bytes)", dimsString(h.shape), typeName(h.type),
-                                            h.dataBytes);
-  if (avail < h.dataBytes)
-    return error("'{}' is truncated: header says {}, file {} {} after the {}-byte header", what, described, has,
-                 avail, h.headerBytes);
-  if (avail > h.dataBytes)
-    return error("'{}' has {} bytes after the {} its IDX header describes", what, avail - h.dataBytes, described);
+  NNC_CHECK(checkExtent(h, b.size(), what, gz));
 
   IdxArray a;
   a.type = h.type;
@@ -376,8 +384,21 @@ Expected<IdxArray> parseIdx(std::string_view bytes, const std::string& what, boo
 
 // Reads the file into memory rather than mapping it: a mapping turns a file
 // truncated by another process mid-read into SIGBUS instead of an error.
+// A raw file's header is checked against the file's size before its data
+// are read; a gzipped one is inflated no further than its header allows.
 Expected<IdxArray> readIdx(const std::string& path, bool scaleU8) {
-  NNC_TRY(std::string bytes, readFile(path));
+  NNC_TRY(InputFile f, InputFile::open(path));
+  NNC_TRY(std::string head, f.readUpTo(0, 4 + 4 * 255));
+  const bool gz = head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+                  static_cast<unsigned char>(head[1]) == 0x8b;
+  if (!gz) {
+    Header h;
+    Diagnostic err;
+    // Bad or short headers: parseIdx says why from these same bytes.
+    if (parseHeader(head, path, "", &h, &err) == HeaderState::Ok) NNC_CHECK(checkExtent(h, f.size(), path, false));
+    else if (f.size() > head.size()) return parseIdx(head, path, scaleU8);
+  }
+  NNC_TRY(std::string bytes, f.read(0, f.size()));
   return parseIdx(bytes, path, scaleU8);
 }
 

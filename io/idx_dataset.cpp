@@ -68,6 +68,7 @@ Expected<Dataset> loadIdxDataset(const std::string& dir, const std::string& spli
     maxLabel = std::max(maxLabel, d.labels[i]);
   }
   d.classes = maxLabel + 1;
+  d.labelSource = labelsPath;
   d.images = std::move(images.values);  // already scaled by readIdx
   return d;
 }

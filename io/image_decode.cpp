@@ -285,7 +285,9 @@ Expected<Image> decodeImage(std::string_view b, const std::string& what) {
 }
 
 Expected<Image> readImage(const std::string& path) {
-  NNC_TRY(std::string bytes, readFile(path));
+  // The largest image nnc decodes (kMaxImagePixels of 16-bit RGBA) is
+  // 512 MiB uncompressed; a bigger file is not one of them.
+  NNC_TRY(std::string bytes, readFile(path, uint64_t{1} << 30, "an image"));
   return decodeImage(bytes, path);
 }
 

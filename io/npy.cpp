@@ -21,6 +21,9 @@ constexpr size_t kAlign = 64;
 // NumPy pads the header after the dict so that the first axis can later grow
 // to any length in place; matching it keeps our files byte-identical to its.
 constexpr size_t kGrowthAxisMaxDigits = 21;
+// readNpy reads this much before trusting the header: NumPy's headers are a
+// few hundred bytes (at most 64 KiB in version 1.0).
+constexpr uint64_t kMaxHeaderRead = uint64_t{1} << 20;
 
 uint64_t loadLE(const char* p, int n) {
   uint64_t v = 0;
@@ -193,7 +196,17 @@ Expected<ElemType> parseDescr(const std::string& d, const std::string& label) {
   return t;
 }
 
-Expected<Tensor> parseNpyLabeled(std::string_view b, const std::string& label) {
+// Where the data start and how many bytes they take, from the preamble and
+// header alone: `b` need only hold those, `fileSize` is the whole file's.
+struct Layout {
+  ElemType et;
+  Shape shape;
+  int64_t count = 0;
+  size_t dataAt = 0;
+  uint64_t dataBytes = 0;
+};
+
+Expected<Layout> parseLayout(std::string_view b, uint64_t fileSize, const std::string& label) {
   if (b.size() < kMagic.size() + 2) {
     if (b.empty()) return error("{} is empty, not an NPY file", label);
     if (kMagic.substr(0, std::min(b.size(), kMagic.size())) == b.substr(0, std::min(b.size(), kMagic.size())))
@@ -211,14 +224,17 @@ Expected<Tensor> parseNpyLabeled(std::string_view b, const std::string& label) {
   if (b.size() < preamble)
     return error("{} is truncated: {} bytes, too short for the NPY preamble", label, b.size());
   uint64_t hlen = loadLE(b.data() + 8, static_cast<int>(lenBytes));
-  if (hlen > b.size() - preamble)
+  if (hlen > fileSize - preamble)
     return error("{} is truncated: the header says it is {} bytes, file has {} bytes after the preamble", label,
-                 hlen, b.size() - preamble);
+                 hlen, fileSize - preamble);
+  if (hlen > b.size() - preamble)
+    return error("{} has a {}-byte NPY header, more than the {} nnc reads", label, hlen, b.size() - preamble);
   std::string_view text = b.substr(preamble, static_cast<size_t>(hlen));
-  const size_t dataAt = preamble + static_cast<size_t>(hlen);
+  Layout l;
+  l.dataAt = preamble + static_cast<size_t>(hlen);
 
   NNC_TRY(Header h, HeaderParser(text, label).parse());
-  NNC_TRY(ElemType et, parseDescr(h.descr, label));
+  NNC_TRY(l.et, parseDescr(h.descr, label));
   if (h.fortran) return error("{} is in Fortran order ('fortran_order': True), which is not supported", label);
 
   // Multiply in the order tensor.cpp's numel does, so any shape accepted
@@ -228,17 +244,33 @@ Expected<Tensor> parseNpyLabeled(std::string_view b, const std::string& label) {
     if (__builtin_mul_overflow(count, d, &count))
       return error("{} has shape {}, whose element count overflows", label, shapeString(h.shape));
   int64_t needBytes;
-  if (__builtin_mul_overflow(count, static_cast<int64_t>(et.size), &needBytes))
+  if (__builtin_mul_overflow(count, static_cast<int64_t>(l.et.size), &needBytes))
     return error("{} has shape {}, whose byte size overflows", label, shapeString(h.shape));
-  const size_t haveBytes = b.size() - dataAt;
+  const uint64_t haveBytes = fileSize - l.dataAt;
   if (static_cast<uint64_t>(needBytes) > haveBytes)
     return error("{} is truncated: header says {} values of {} bytes, file has {} bytes of data", label, count,
-                 et.size, haveBytes);
-  // Trailing bytes are ignored, as numpy.load ignores them.
+                 l.et.size, haveBytes);
+  // numpy.load ignores trailing bytes, but they mean the file is not what
+  // its header says (a concatenation, a padded or damaged copy).
+  if (static_cast<uint64_t>(needBytes) < haveBytes)
+    return error("{} has {} bytes after the {} values of {} bytes its header describes (shape {})", label,
+                 haveBytes - static_cast<uint64_t>(needBytes), count, l.et.size, shapeString(h.shape));
+  l.shape = h.shape;
+  l.count = count;
+  l.dataBytes = static_cast<uint64_t>(needBytes);
+  return l;
+}
+
+Expected<Tensor> parseNpyLabeled(std::string_view b, const std::string& label) {
+  NNC_TRY(Layout l, parseLayout(b, b.size(), label));
+  const ElemType et = l.et;
+  const int64_t count = l.count;
+  const size_t dataAt = l.dataAt;
+  Shape shape = l.shape;
 
   Tensor t;
   t.type.dtype = et.kind == Kind::Float ? DType::F32 : DType::I32;
-  t.type.shape = h.shape;
+  t.type.shape = shape;
   t.data.resize(static_cast<size_t>(count));
   const char* p = b.data() + dataAt;
   for (int64_t i = 0; i < count; ++i, p += et.size) {
@@ -308,17 +340,44 @@ Status checkWritable(const Tensor& t, const std::string& path, std::string_view 
 
 }  // namespace
 
+std::string npyDescr(std::string_view b) {
+  const std::string_view head = b.substr(0, std::min<size_t>(b.size(), 4096));
+  size_t at = head.find("descr");
+  if (at == std::string_view::npos) return "";
+  at = head.find_first_of("'\"", head.find(':', at));
+  if (at == std::string_view::npos) return "";
+  const size_t end = head.find(head[at], at + 1);
+  return end == std::string_view::npos ? "" : std::string(head.substr(at + 1, end - at - 1));
+}
+
+bool npyIsU8(std::string_view b) {
+  const std::string d = npyDescr(b);
+  return d.size() == 3 && d.substr(1) == "u1";
+}
+
 Expected<Tensor> parseNpy(std::string_view bytes, const std::string& what) {
   return parseNpyLabeled(bytes, fmt::format("'{}'", what));
 }
 
+Expected<std::string> readNpyBytes(const std::string& path) {
+  // The header first: the data are read only once the file's size is
+  // exactly what it describes, so a padded or mislabelled file costs a few
+  // kilobytes, not its size in memory.
+  NNC_TRY(InputFile f, InputFile::open(path));
+  const std::string label = fmt::format("'{}'", path);
+  NNC_TRY(std::string head, f.readUpTo(0, kMaxHeaderRead));
+  NNC_TRY(Layout l, parseLayout(head, f.size(), label));
+  (void)l;
+  return f.read(0, f.size());
+}
+
 Expected<Tensor> readNpy(const std::string& path) {
-  NNC_TRY(std::string bytes, readFile(path));
+  NNC_TRY(std::string bytes, readNpyBytes(path));
   return parseNpy(bytes, path);
 }
 
 Expected<std::map<std::string, Tensor>> readNpz(const std::string& path) {
-  NNC_TRY(std::string bytes, readFile(path));
+  NNC_TRY(std::string bytes, readZipFile(path));
   return parseNpz(bytes, path);
 }
 
@@ -338,10 +397,11 @@ Expected<std::map<std::string, Tensor>> parseNpz(std::string_view bytes, const s
   return out;
 }
 
-std::string serializeNpy(const Tensor& t) {
+std::string serializeNpy(const Tensor& t, bool f64) {
   const Shape& shape = t.type.shape;
+  const bool f8 = f64 && t.type.dtype == DType::F32;
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-                                 t.type.dtype == DType::F32 ? "<f4" : "<i4", shapeRepr(shape));
+                                 f8 ? "<f8" : t.type.dtype == DType::F32 ? "<f4" : "<i4", shapeRepr(shape));
   if (!shape.empty()) {
     size_t digits = std::to_string(shape[0]).size();
     if (digits < kGrowthAxisMaxDigits) dict.append(kGrowthAxisMaxDigits - digits, ' ');
@@ -360,7 +420,7 @@ std::string serializeNpy(const Tensor& t) {
   }
 
   const size_t count = t.data.size();
-  const size_t item = 4;
+  const size_t item = f8 ? 8 : 4;
   std::string out;
   out.reserve(kMagic.size() + 2 + lenBytes + hlen + pad + count * item);
   out += kMagic;
@@ -371,7 +431,9 @@ std::string serializeNpy(const Tensor& t) {
   out.append(pad, ' ');
   out.push_back('\n');
   for (double v : t.data) {
-    if (t.type.dtype == DType::F32)
+    if (f8)
+      storeLE(out, std::bit_cast<uint64_t>(v), 8);
+    else if (t.type.dtype == DType::F32)
       storeLE(out, std::bit_cast<uint32_t>(static_cast<float>(v)), 4);
     else
       storeLE(out, static_cast<uint32_t>(toI32(v)), 4);
@@ -379,9 +441,9 @@ std::string serializeNpy(const Tensor& t) {
   return out;
 }
 
-Status writeNpy(const std::string& path, const Tensor& t) {
+Status writeNpy(const std::string& path, const Tensor& t, bool f64) {
   NNC_CHECK(checkWritable(t, path, ""));
-  return writeFileAtomic(path, serializeNpy(t));
+  return writeFileAtomic(path, serializeNpy(t, f64));
 }
 
 Status writeNpz(const std::string& path, const std::map<std::string, Tensor>& arrays) {

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <set>
 
+#include "io/file_io.h"
+
 namespace nnc {
 namespace {
 
@@ -81,6 +83,32 @@ Expected<std::string> inflateRaw(std::string_view in, uint32_t usize, const std:
 }
 
 }  // namespace
+
+Expected<std::string> readZipFile(const std::string& path) {
+  NNC_TRY(InputFile f, InputFile::open(path));
+  const uint64_t size = f.size();
+  if (size < kEndSize) return error("'{}' is not a ZIP archive (too short: {} bytes)", path, size);
+  // The end record and its comment close the archive: find it in the last
+  // 64 KiB before reading the rest, so a file that is no archive (or one
+  // padded with bytes after it) is refused without being read whole.
+  const uint64_t tailAt = size > kEndSize + 0xffff ? size - kEndSize - 0xffff : 0;
+  NNC_TRY(std::string tail, f.read(tailAt, size - tailAt));
+  size_t end = SIZE_MAX;
+  for (size_t p = tail.size() - kEndSize + 1; p-- > 0;)
+    if (rd32(tail, p) == kEndSig && p + kEndSize + rd16(tail, p + 20) <= tail.size()) {
+      end = p;
+      break;
+    }
+  if (end == SIZE_MAX)
+    return tailAt == 0 ? error("'{}' is not a ZIP archive (no end-of-central-directory record)", path)
+                       : error("'{}' is not a ZIP archive (no end-of-central-directory record in its last {} bytes)",
+                               path, tail.size());
+  const size_t closes = end + kEndSize + rd16(tail, end + 20);
+  if (closes != tail.size())
+    return error("'{}' has {} bytes after the end of its ZIP archive (its end record and comment)", path,
+                 tail.size() - closes);
+  return f.read(0, size);
+}
 
 Expected<std::vector<ZipMember>> parseZip(std::string_view b, const std::string& what) {
   const size_t size = b.size();

@@ -18,6 +18,11 @@ struct ZipMember {
 // Members in central-directory order, CRC-checked. `what` names the archive in
 // errors. Every length and offset is checked against `bytes`, so hostile
 // input yields an error, never an out-of-bounds read or a huge allocation.
+// The bytes of a ZIP archive, read only after its end record was found at
+// the very end of the file (bytes after it are refused, as is anything but a
+// regular file).
+Expected<std::string> readZipFile(const std::string& path);
+
 Expected<std::vector<ZipMember>> parseZip(std::string_view bytes, const std::string& what);
 
 // A whole archive of stored (uncompressed) members with a fixed timestamp, so
