@@ -34,12 +34,20 @@ std::vector<OptionSpec> withModelOptions(std::vector<OptionSpec> v) {
 }  // namespace
 
 std::vector<OptionSpec> withPassOptions(std::vector<OptionSpec> v) {
+  // The names come from the pass table, so the help cannot fall behind it.
+  auto joined = [](const std::vector<std::string>& names, const char* sep) {
+    std::string s;
+    for (const std::string& n : names) s += (s.empty() ? "" : sep) + n;
+    return s;
+  };
+  static const std::string noFuse = "turn fusions or passes off: " + joined(fusionNames(), ",") +
+                                    " (or all), " + joined(passNames(), ",");
+  static const std::string dumpAfter =
+      "print the graph after PASS (" + joined(passNames(), ", ") + "), the loop IR after lower, or all";
   const std::vector<OptionSpec> passes = {
       {"O", true, "", "-O0..-O3: optimization level (default -O3); -O0 also turns every graph pass and fusion off"},
-      {"no-fuse", true, "LIST", "turn fusions or passes off: conv,pool,epilogue,update,softmax_ce,elementwise (or all), "
-                                "simplify,fold,cse,dce"},
-      {"dump-after", true, "PASS", "print the graph after PASS (simplify, fold, cse, dce, fuse-conv, fuse-pool, "
-                                   "fuse-epilogue, fuse-update), the loop IR after lower, or all"}};
+      {"no-fuse", true, "LIST", noFuse.c_str()},
+      {"dump-after", true, "PASS", dumpAfter.c_str()}};
   v.insert(v.end(), passes.begin(), passes.end());
   return withModelOptions(std::move(v));
 }

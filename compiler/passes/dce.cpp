@@ -2,7 +2,7 @@
 // Other sources stay: the caller feeds every input and param by id whether
 // or not it is read.
 #include "compiler/graph/graph_util.h"
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

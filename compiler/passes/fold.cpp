@@ -2,7 +2,7 @@
 // evaluated once by the op's reference rule and rounded to f32 as the
 // compiled code would hold it. Random ops never fold; large results are
 // left to compute at run time rather than bloat the program.
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

@@ -2,7 +2,7 @@
 // packs each image's patches straight into its panels, so the column matrix
 // (simple_convnet: 57,600 × 25 floats a step, forward and backward) is never
 // written, and the forward result lands in NCHW without a permute.
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

@@ -6,7 +6,7 @@
 // in relu's gradient, step(z); since relu(z) > 0 exactly where z > 0, that
 // becomes step(relu(z)), leaving the activation z's only user.
 #include "compiler/ops/activation.h"
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

@@ -10,7 +10,7 @@
 #include <algorithm>
 
 #include "compiler/ops/activation.h"
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

@@ -4,7 +4,7 @@
 // The GEMM adds −lr·op(a)·op(b) to each finished tile (runtime/gemm.h,
 // sgemmUpdate), so the weight gradient is never stored; with the in-place
 // update (compiler/lower/update_in_place.cpp) it lands straight in W.
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 

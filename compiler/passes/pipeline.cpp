@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc {
 

@@ -43,15 +43,4 @@ std::vector<std::vector<ValueId>> usersOf(const Graph& g);
 // The value is a const whose every element equals x.
 bool isConstFill(const Graph& g, ValueId v, double x);
 
-// The passes (see pipeline.cpp for their order). `external` marks values
-// the caller reads: they keep their value and a node of their own.
-Expected<Optimized> simplify(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> foldConstants(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> eliminateCommon(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> eliminateDead(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> fuseConv(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
-Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
-
 }  // namespace nnc::passes

@@ -8,7 +8,7 @@
 // softmax_cross_entropy_grad(z, t)·1 becomes the gradient itself.
 #include <numeric>
 
-#include "compiler/passes/rewriter.h"
+#include "compiler/passes/passes.h"
 
 namespace nnc::passes {
 
