@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "io/file_io.h"
 #include "io/json.h"
@@ -47,6 +48,13 @@ std::string toJson(const Checkpoint& c, const std::string& paramsFile, const std
   return s;
 }
 
+// A JSON number that converts to int64_t exactly: epochs and steps. (Casting
+// 1e300 or NaN to an integer is undefined behaviour, found by fuzz_checkpoint.)
+bool isCount(const Json& v) {
+  return v.kind == Json::Kind::Number && v.number >= 0 && v.number <= 9007199254740992.0 &&
+         v.number == std::floor(v.number);
+}
+
 std::map<std::string, Tensor> asF32(const std::map<std::string, Tensor>& m) {
   std::map<std::string, Tensor> out = m;
   for (auto& [_, t] : out) t.type.dtype = DType::F32;
@@ -74,13 +82,8 @@ Status writeCheckpoint(const std::string& dir, const Checkpoint& c) {
   return ok();
 }
 
-Expected<Checkpoint> readCheckpoint(const std::string& dir) {
-  if (!isDir(dir)) return error("checkpoint '{}' is not a folder (nnc run --save DIR writes one)", dir);
-  const std::string meta = dir + "/checkpoint.json";
-  // A checkpoint.json is a few hundred bytes; 16 MiB is far beyond any.
-  auto text = readFile(meta, uint64_t{16} << 20, "a checkpoint's checkpoint.json");
-  if (!text) return error("checkpoint '{}' has no checkpoint.json: {}", dir, text.error().message);
-  NNC_TRY(Json j, parseJson(*text, meta));
+Expected<CheckpointMeta> parseCheckpointJson(std::string_view text, const std::string& meta) {
+  NNC_TRY(Json j, parseJson(text, meta));
   auto field = [&](const char* k, Json::Kind kind) -> Expected<const Json*> {
     const Json* f = j.find(k);
     if (!f || f->kind != kind) return error("{}: missing or malformed field '{}'", meta, k);
@@ -91,7 +94,8 @@ Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   if (format->text != kFormat || version->number != kVersion)
     return error("{}: not an nnc checkpoint of version {} (format '{}', version {})", meta, kVersion, format->text,
                  version->text);
-  Checkpoint c;
+  CheckpointMeta m;
+  Checkpoint& c = m.meta;
   NNC_TRY(const Json* model, field("model", Json::Kind::String));
   NNC_TRY(const Json* epoch, field("epoch", Json::Kind::Number));
   NNC_TRY(const Json* step, field("step", Json::Kind::Number));
@@ -101,6 +105,8 @@ Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   NNC_TRY(const Json* state, field("optimizer_state", Json::Kind::String));
   NNC_TRY(const Json* rng, field("rng", Json::Kind::Object));
   NNC_TRY(const Json* metrics, field("metrics", Json::Kind::Array));
+  for (const auto& [k, v] : {std::pair{"epoch", epoch}, std::pair{"step", step}})
+    if (!isCount(*v)) return error("{}: field '{}' is not a whole number from 0 to 2^53 (it is {})", meta, k, v->text);
   c.model = model->text;
   c.epoch = static_cast<int64_t>(epoch->number);
   c.step = static_cast<int64_t>(step->number);
@@ -112,13 +118,29 @@ Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   }
   for (const Json& row : metrics->items) {
     auto num = [](const Json& v) { return v.kind == Json::Kind::Number ? v.number : kNoMetric; };
-    if (row.kind != Json::Kind::Array || row.items.size() != 6 || row.items[2].kind != Json::Kind::String)
-      return error("{}: a metrics row is not [epoch, step, split, loss, accuracy, samples_per_sec]", meta);
-    c.metrics.push_back({static_cast<int64_t>(num(row.items[0])), static_cast<int64_t>(num(row.items[1])),
+    if (row.kind != Json::Kind::Array || row.items.size() != 6 || !isCount(row.items[0]) ||
+        !isCount(row.items[1]) || row.items[2].kind != Json::Kind::String)
+      return error("{}: a metrics row is not [epoch, step, split, loss, accuracy, samples_per_sec] "
+                   "(epoch and step whole numbers from 0 to 2^53, split a string)",
+                   meta);
+    c.metrics.push_back({static_cast<int64_t>(row.items[0].number), static_cast<int64_t>(row.items[1].number),
                          row.items[2].text, num(row.items[3]), num(row.items[4]), num(row.items[5])});
   }
-  NNC_TRY(c.params, readNpz(dir + "/" + params->text));
-  NNC_TRY(c.state, readNpz(dir + "/" + state->text));
+  m.paramsFile = params->text;
+  m.stateFile = state->text;
+  return m;
+}
+
+Expected<Checkpoint> readCheckpoint(const std::string& dir) {
+  if (!isDir(dir)) return error("checkpoint '{}' is not a folder (nnc run --save DIR writes one)", dir);
+  const std::string meta = dir + "/checkpoint.json";
+  // A checkpoint.json is a few hundred bytes; 16 MiB is far beyond any.
+  auto text = readFile(meta, uint64_t{16} << 20, "a checkpoint's checkpoint.json");
+  if (!text) return error("checkpoint '{}' has no checkpoint.json: {}", dir, text.error().message);
+  NNC_TRY(CheckpointMeta m, parseCheckpointJson(*text, meta));
+  Checkpoint c = std::move(m.meta);
+  NNC_TRY(c.params, readNpz(dir + "/" + m.paramsFile));
+  NNC_TRY(c.state, readNpz(dir + "/" + m.stateFile));
   return c;
 }
 

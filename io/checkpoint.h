@@ -10,6 +10,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/diagnostics.h"
@@ -32,6 +33,14 @@ struct Checkpoint {
 Status writeCheckpoint(const std::string& dir, const Checkpoint& c);
 // Errors name the folder and what is missing or malformed.
 Expected<Checkpoint> readCheckpoint(const std::string& dir);
+// checkpoint.json's text, validated, without reading the NPZs it names:
+// meta.params and meta.state stay empty; paramsFile and stateFile are the
+// names it gives them. `what` names the text in every error.
+struct CheckpointMeta {
+  Checkpoint meta;
+  std::string paramsFile, stateFile;
+};
+Expected<CheckpointMeta> parseCheckpointJson(std::string_view text, const std::string& what);
 // For --weights: a checkpoint folder (its params) or an .npz of params.
 Expected<std::map<std::string, Tensor>> readWeights(const std::string& path);
 

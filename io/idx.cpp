@@ -277,7 +277,7 @@ struct LutIterator {
   LutIterator& operator+=(difference_type n) { p += n; return *this; }
   LutIterator& operator-=(difference_type n) { p -= n; return *this; }
   LutIterator operator+(difference_type n) const { return {p + n, table}; }
-  friend LutIterator operator+(difference_type n, LutIterator it) { return it + n; }
+  [[maybe_unused]] friend LutIterator operator+(difference_type n, LutIterator it) { return it + n; }
   LutIterator operator-(difference_type n) const { return {p - n, table}; }
   difference_type operator-(const LutIterator& o) const { return p - o.p; }
   auto operator<=>(const LutIterator& o) const { return p <=> o.p; }

@@ -7,8 +7,21 @@
 
 #include "runtime/gemm_kernel.h"
 
+// The instruction set of every function below, inlined intrinsics
+// included. GCC: `#pragma GCC target`. Clang ignores that pragma (the
+// intrinsics then fail to inline: "requires target feature 'avx2'") and
+// takes the same attribute through `#pragma clang attribute` instead. Either
+// way only these functions get AVX2: no per-file -mavx2, which would also
+// compile the standard-library templates this file instantiates with AVX2,
+// and the linker may keep those copies for the whole program. (emit-cpp
+// copies only `struct V` to the include below and picks the ISA by the
+// compiler's target macros: nothing here reaches the emitted runtime.)
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 namespace nnc::gemm {
 namespace {
@@ -69,4 +82,8 @@ Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &dire
 
 }  // namespace nnc::gemm
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

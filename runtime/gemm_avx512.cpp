@@ -9,12 +9,21 @@
 
 #include "runtime/gemm_kernel.h"
 
+// The instruction set of every function below, as in gemm_avx2.cpp: GCC
+// through `#pragma GCC target`, Clang (which ignores that pragma) through
+// `#pragma clang attribute`; no per-file -m flags.
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
+#endif
 // GCC 12's shuffle intrinsics pass _mm512_undefined_ps(), a self-initialized
 // variable that -Wmaybe-uninitialized flags once inlined.
+#ifndef __clang__
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace nnc::gemm {
 namespace {
@@ -81,5 +90,9 @@ Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &
 
 }  // namespace nnc::gemm
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+#endif

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "io/checkpoint.h"
+#include "io/file_io.h"
 #include "io/idx.h"
 #include "io/json.h"
 #include "io/npy.h"
@@ -309,4 +310,28 @@ TEST_CASE("a non-finite loss stops the run and names the first op producing it",
   CHECK_THAT(r.err, Catch::Contains("m.nn:5:") && Catch::Contains("the loss became NaN at epoch 1, step 1") &&
                         Catch::Contains("the first non-finite value (NaN) comes from log 'z': f32[100, 10]"));
   std::filesystem::remove_all(dir);
+}
+
+// Inputs of tests/fuzz/seeds/checkpoint/regress-*.json: numbers that do not
+// convert to int64_t (1e300, -5e19, a null step) were cast regardless,
+// undefined behaviour (UBSan: "outside the range of representable values").
+TEST_CASE("checkpoint.json: epochs and steps that are no whole count are errors in words", "[checkpoint][fuzz]") {
+  auto err = [](const std::string& file) {
+    auto text = readFile(sourcePath("tests/fuzz/seeds/checkpoint/" + file));
+    REQUIRE(text);
+    auto c = parseCheckpointJson(*text, file);
+    REQUIRE_FALSE(c);
+    return c.error().message;
+  };
+  CHECK_THAT(err("regress-epoch-1e300.json"),
+             Catch::Contains("field 'epoch' is not a whole number from 0 to 2^53 (it is 1e300)"));
+  CHECK_THAT(err("regress-step-negative.json"), Catch::Contains("field 'step' is not a whole number"));
+  CHECK_THAT(err("regress-metrics-step-null.json"), Catch::Contains("a metrics row is not [epoch, step"));
+  auto ok = parseCheckpointJson(*readFile(sourcePath("tests/fuzz/seeds/checkpoint/checkpoint.json")), "seed");
+  REQUIRE(ok);
+  CHECK(ok->meta.epoch == 2);
+  CHECK(ok->meta.step == 120);
+  CHECK(ok->meta.seed == 18446744073709551615ull);
+  CHECK(ok->meta.metrics.size() == 3);
+  CHECK(ok->paramsFile == "params-000002.npz");
 }
