@@ -13,6 +13,10 @@ uint32_t SourceManager::add(std::string name, std::string text) {
   return static_cast<uint32_t>(files_.size());
 }
 
+// The UTF-8 byte-order mark the lexer skips at the start of a file (as
+// dsl/lexer.cpp): line 1 is shown without it, so carets match its columns.
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
 std::string_view SourceManager::lineText(SourceLoc loc) const {
   if (!loc.valid() || loc.file > files_.size()) return {};
   const File& f = files_[loc.file - 1];
@@ -21,6 +25,7 @@ std::string_view SourceManager::lineText(SourceLoc loc) const {
   size_t e = f.text.find('\n', b);
   if (e == std::string::npos) e = f.text.size();
   if (e > b && f.text[e - 1] == '\r') --e;
+  if (loc.line == 1 && std::string_view(f.text).substr(b, e - b).starts_with(kUtf8Bom)) b += kUtf8Bom.size();
   return std::string_view(f.text).substr(b, e - b);
 }
 

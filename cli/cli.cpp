@@ -1,6 +1,9 @@
 // `nnc COMMAND FILE [options]`: dispatch, option parsing and help.
 #include "cli/cli.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
 
@@ -61,7 +64,7 @@ const std::vector<CommandInfo>& commands() {
        withModelOptions({}), runCheck},
       {"graph", "nnc graph FILE [--dot] [options]",
        "Print the model's graph IR, one node per line (or as Graphviz with --dot).",
-       withPassOptions({{"dot", false, "", "print Graphviz instead of text"},
+       withPassOptions({{"dot", false, "", "print Graphviz instead of text (the --dump-after graphs too)"},
                         {"train", false, "", "the whole train step (forward, backward, update)"},
                         {"optimized", false, "", "the graph after the optimizer's passes (see -O, --no-fuse)"},
                         {"verbose", false, "", "with --optimized: a line per pass", 'v'}}),
@@ -70,7 +73,7 @@ const std::vector<CommandInfo>& commands() {
        "Run the reference interpreter forward and print the outputs (and the loss when labels are given). With a "
        "checkpoint folder (nnc run --save) and no --input: score the trained model on its test data (JIT): accuracy "
        "and loss, per class.",
-       withModelOptions({{"weights", true, "W.npz|DIR", "param values by name (missing ones are initialized), or a checkpoint folder"},
+       withPassOptions({{"weights", true, "W.npz|DIR", "param values by name (missing ones are initialized), or a checkpoint folder"},
                          {"data", true, "PATH", "with a checkpoint: the data to score (default: the train block's)"},
                          {"limit", true, "N", "with a checkpoint: score the first N test samples"},
                          {"threads", true, "N", "threads (default 0: every core)"},
@@ -83,7 +86,7 @@ const std::vector<CommandInfo>& commands() {
       {"predict", "nnc predict FILE --weights CKPT --input F [--input F ...] [--top K]",
        "Print the top K classes (default 3) and their probabilities for each sample of the inputs: .npy files "
        "([n, ...] or one sample; integer pixels scaled by 1/255) or images (PNG, PGM, PPM; resized to the model's input).",
-       withModelOptions({{"weights", true, "DIR", "a checkpoint folder (nnc run --save) or an .npz of params"},
+       withPassOptions({{"weights", true, "DIR", "a checkpoint folder (nnc run --save) or an .npz of params"},
                          {"input", true, "F", "samples (repeatable)"},
                          {"top", true, "K", "classes shown per sample (default 3)"},
                          {"data", true, "PATH", "the data the model was trained on, for class names"},
@@ -124,7 +127,7 @@ const std::vector<CommandInfo>& commands() {
        runRun},
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
        "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",
-       withPassOptions({{"output", true, "F.ll", "write the IR to a file instead of printing it", 'o'},
+       withPassOptions({{"output", true, "F.ll", "write the IR (one module) to a file instead of printing it; - is standard output", 'o'},
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
       {"emit-cpp",
@@ -246,12 +249,25 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 }
 
 int main(int argc, char** argv) {
+  int code = 1;
   try {
-    return run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+    code = run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
   } catch (const std::bad_alloc&) {
     std::cerr << "nnc: out of memory\n";
     return 1;
   }
+  // Output that never arrived (a full disk, /dev/full, a closed pipe's
+  // EPIPE where SIGPIPE is ignored) is a failure, not a success: the
+  // stream's state covers what was written so far, the flush the rest.
+  errno = 0;
+  std::cout.flush();
+  const bool lost = !std::cout || std::fflush(stdout) != 0 || std::ferror(stdout);
+  if (lost) {
+    const int e = errno;
+    std::cerr << "nnc: error writing to standard output" << (e ? fmt::format(": {}", std::strerror(e)) : "") << "\n";
+    return 1;
+  }
+  return code;
 }
 
 }  // namespace nnc::cli

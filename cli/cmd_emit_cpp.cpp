@@ -50,6 +50,9 @@ int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err) {
   const Graph& g = l->model.graph;
   const std::string dir = o.value("output");
   if (dir.empty()) return fail(error("-o OUTDIR is required: the folder to write the C++ files into"));
+  if (dir == "-")
+    return fail(error("-o -: emit-cpp writes several files (the model's class, the runtime, main_example.cpp, "
+                      "CMakeLists.txt), not one for standard output; give the folder to write them into"));
   auto passes = passOptions(o, &out);
   if (!passes) return fail(passes.error());
   if (auto level = optLevelOption(o); !level) return fail(level.error());

@@ -46,12 +46,8 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     p = cp.take();
   }
   if (dumping) return 0;
-  const std::string path = o.value("output");
-  if (path.empty()) {
-    out << p->optimizedIR();
-    return 0;
-  }
-  if (auto st = writeFileAtomic(path, p->optimizedIR()); !st) return fail(st.error());
+  // One module, whatever the threads compiled (llvm-as, opt and llc take it).
+  if (auto st = writeOutput(o.value("output"), p->optimizedIR(), out); !st) return fail(st.error());
   return 0;
 }
 

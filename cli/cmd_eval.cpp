@@ -19,6 +19,12 @@ int runEval(const Options& o, std::ostream& out, std::ostream& err) {
   if (!l) return 1;
   const Graph& g = l->model.graph;
   auto fail = reporter(*l, err);
+  // The interpreter runs the graph as written: nothing of it is compiled.
+  for (const char* opt : {"O", "no-fuse", "dump-after"})
+    if (o.flag(opt))
+      return fail(error("{}: nnc eval compiles (and so optimizes) only with --weights CKPT and no --input; here the "
+                        "reference interpreter runs the graph as written",
+                        std::string_view(opt) == "O" ? "-O" + o.value("O") : fmt::format("--{}", opt)));
   bool labelsGiven = false;
   auto fed = readFeeds(o, g, labelsGiven);
   if (!fed) return fail(fed.error());

@@ -15,6 +15,11 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   auto fail = reporter(*l, err);
   auto passes = passOptions(o, &out);
   if (!passes) return fail(passes.error());
+  // Graphviz reads the dumps' "# after PASS" lines as comments; the loop IR
+  // is no graph and has no Graphviz form.
+  passes->dot = o.flag("dot");
+  if (passes->dot && passes->dumpAfter == "lower")
+    return fail(error("--dot --dump-after=lower: the loop IR has no Graphviz form (leave out --dot to print it)"));
   Graph g = l->model.graph;
   std::vector<ValueId> roots;
   for (const auto& [_, v] : g.outputs) roots.push_back(v);
@@ -30,7 +35,8 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   if (o.flag("optimized") || !passes->dumpAfter.empty()) {
     // Lowered only for its dump: --optimized alone prints the optimized graph.
     Graph optimized;
-    if (passes->dumpAfter == "lower" || passes->dumpAfter == "all") {
+    // With --dot, "all" is every graph pass: the loop IR has no Graphviz form.
+    if (passes->dumpAfter == "lower" || (passes->dumpAfter == "all" && !passes->dot)) {
       auto prog = compileProgram(g, roots, lo, *passes);
       if (!prog) return fail(prog.error());
       optimized = std::move(prog->graph);

@@ -16,6 +16,15 @@
 namespace nnc::cli {
 namespace {
 
+// -O0..-O3 and --no-fuse (and --dump-after, dumped to `out`), as nnc run
+// compiles with them.
+Expected<JitSetup> jitSetupFor(const Options& o, std::ostream& out) {
+  JitSetup js;
+  NNC_TRY(js.optLevel, optLevelOption(o));
+  NNC_TRY(js.passes, passOptions(o, &out));
+  return js;
+}
+
 Expected<TensorMap> weightsFor(const Options& o, const Graph& g) {
   if (!o.flag("weights")) return error("--weights DIR (a checkpoint from nnc run --save) is required");
   NNC_TRY(TensorMap params, initParams(g, 42));
@@ -83,7 +92,9 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   StepGraphs graphs{g, nullptr, fit->scores, kNoValue, fit->batch};
   graphs.metric = fit->metric;
   graphs.perSample = fit->perSample;
-  auto s = jitInferStepper(graphs, *params, {});
+  auto js = jitSetupFor(o, out);
+  if (!js) return fail(js.error());
+  auto s = jitInferStepper(graphs, *params, *js);
   if (!s) return fail(s.error());
   const int64_t limit = *limitOpt;
   auto sc = evaluate(**s, *fit, data->test, limit);
@@ -143,7 +154,9 @@ int runPredict(const Options& o, std::ostream& out, std::ostream& err) {
   const bool probs = g.node(scores).op->is(OpId::Softmax);
   StepGraphs graphs{g, nullptr, scores, kNoValue, batch};
   graphs.inferLoss = false;
-  auto s = jitInferStepper(graphs, *params, {});
+  auto js = jitSetupFor(o, out);
+  if (!js) return fail(js.error());
+  auto s = jitInferStepper(graphs, *params, *js);
   if (!s) return fail(s.error());
   auto spec = dataSpecFrom(o, l->model.train);
   const auto names = spec ? classNames(*spec, Dataset{}) : std::vector<std::string>{};

@@ -36,35 +36,13 @@ struct RunSetup {
 
 Expected<RunSetup> setupFrom(const Options& o, const std::optional<TrainConfig>& train) {
   RunSetup r;
-  std::string augment;
-  if (train) {
-    for (const auto& [key, v] : train->settings) {
-      if (key == "epochs" || key == "iterations" || key == "limit") {
-        // 0 would silently mean "all" (or, for epochs, train nothing).
-        if (v.kind != "int" || v.number < 1)
-          return error(v.loc, "{} is a positive whole number (leave it out for the default)", key);
-        (key == "epochs" ? r.epochs : key == "iterations" ? r.iterations : r.limit) = static_cast<int64_t>(v.number);
-      }
-      if (key == "seed") r.seed = static_cast<uint64_t>(v.number);
-      if (key == "log_every") r.logEvery = static_cast<int64_t>(v.number);
-      if (key == "shuffle") r.shuffle = v.number != 0;
-      if (key == "eval_train") r.evalTrain = v.number != 0;
-      if (key == "flag_quantile") {
-        if ((v.kind != "float" && v.kind != "int") || !(v.number > 0 && v.number <= 1))
-          return error(v.loc, "flag_quantile is the share of training samples not flagged, in (0, 1]");
-        r.flagQuantile = v.number;
-      }
-      if (key == "validation") {
-        if ((v.kind != "float" && v.kind != "int") || !(v.number >= 0 && v.number < 1))
-          return error(v.loc, "validation is the fraction of training samples held out, in [0, 1)");
-        r.validation = v.number;
-      }
-      if (key == "augment") {
-        if (v.kind != "string") return error(v.loc, "augment is a string such as \"shift=2,hflip\"");
-        augment = v.text;
-      }
-    }
-  }
+  // The train block's, checked by the elaborator with the same rules.
+  NNC_TRY(const RunSettings t, runSettingsFrom(train));
+  r.epochs = t.epochs, r.iterations = t.iterations, r.limit = t.limit, r.logEvery = t.logEvery;
+  r.seed = t.seed;
+  r.validation = t.validation, r.flagQuantile = t.flagQuantile;
+  r.shuffle = t.shuffle, r.evalTrain = t.evalTrain;
+  std::string augment = t.augment;
   NNC_TRY(r.epochs, countOption(o, "epochs", r.epochs, true));
   NNC_TRY(r.iterations, countOption(o, "iterations", r.iterations, true));
   NNC_TRY(r.limit, countOption(o, "limit", r.limit, true));

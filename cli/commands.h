@@ -74,6 +74,10 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err);
 int runBench(const Options& o, std::ostream& out, std::ostream& err);
 
+// What -o PATH names: no PATH or "-" is `out` (standard output), anything
+// else a file, written atomically.
+Status writeOutput(const std::string& path, std::string_view text, std::ostream& out);
+
 // --threads N (0 or absent: every core), applied to the thread pool.
 Status applyThreads(const Options& o);
 // -O0..-O3 (default 3).

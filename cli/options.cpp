@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "io/file_io.h"
 #include "runtime/parallel.h"
 
 namespace nnc::cli {
@@ -106,6 +107,14 @@ Expected<int64_t> countOption(const Options& o, const std::string& name, int64_t
   if (positive && n == 0)
     return error("--{} 0: give a positive count (leave --{} out for the default)", name, name);
   return n;
+}
+
+Status writeOutput(const std::string& path, std::string_view text, std::ostream& out) {
+  if (path.empty() || path == "-") {
+    out << text;
+    return ok();
+  }
+  return writeFileAtomic(path, text);
 }
 
 Status applyThreads(const Options& o) {

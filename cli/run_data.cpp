@@ -142,29 +142,8 @@ Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfi
 }
 
 Expected<Augment> augmentFrom(const std::string& text) {
-  Augment a;
-  size_t at = 0;
-  while (at < text.size()) {
-    size_t end = text.find(',', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(at, end - at);
-    const size_t eq = item.find('=');
-    const std::string name = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    char* stop = nullptr;
-    const double v = std::strtod(value.c_str(), &stop);
-    const bool number = !value.empty() && *stop == '\0' && std::isfinite(v);
-    if (name == "shift" && number && v >= 0 && v == std::floor(v) && v < 64) {
-      a.shift = static_cast<int64_t>(v);
-    } else if (name == "hflip" && value.empty()) {
-      a.hflip = true;
-    } else if (name == "binarize" && (value.empty() || number)) {
-      a.binarize = value.empty() ? 0.5 : v;
-    } else {
-      return error("augment '{}': expected shift=K (pixels), hflip or binarize[=THRESHOLD], separated by commas", item);
-    }
-    at = end + 1;
-  }
-  return a;
+  NNC_TRY(const AugmentSpec a, nnc::augmentFrom(text));
+  return Augment{a.shift, a.hflip, a.binarize};
 }
 
 Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/run_stepper.h"
+#include "compiler/elaborate/train_settings.h"
 #include "io/augment.h"
 #include "io/dataset.h"
 

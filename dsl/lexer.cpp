@@ -95,10 +95,17 @@ std::string describe(const Token& t) {
   return fmt::format("'{}'", t.text);
 }
 
+// A UTF-8 byte-order mark (base/diagnostics.cpp's lineText leaves it out too).
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
 Lexer::Lexer(const SourceManager& sm, uint32_t file) : src_(sm.text(file)), file_(file) {
   if (src_.size() > kMaxSourceBytes)
     fail(nnc::error(locAt(0), "source is too large ({} bytes; the limit is {} bytes)", src_.size(),
                     kMaxSourceBytes));
+  // A UTF-8 byte-order mark, as editors on Windows write, opens the file but
+  // is not part of its first line (nor a column of it); anywhere else it is
+  // refused as any other non-ASCII character is.
+  if (src_.starts_with(kUtf8Bom)) pos_ = lineStart_ = kUtf8Bom.size();
 }
 
 SourceLoc Lexer::locAt(size_t pos) const {

@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
+#include "compiler/passes/pipeline.h"
 #include "io/npy.h"
+#include "runtime/parallel.h"
 #include "test_util.h"
 
 using namespace nnc;
@@ -296,5 +300,213 @@ TEST_CASE("nnc run reports missing data and mismatched shapes in words", "[cli][
   auto s = runCli({"run", dir + "/m.nn", "--limit", "10"});
   CHECK(s.code == 1);
   CHECK_THAT(s.err, Catch::Contains("the data are 1×28×28 images per sample, but model 'm' takes input f32[10, 100] (expected [batch, 784]"));
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+std::string slurp(const std::string& path) { return nnc::test::readText(path); }
+
+// A small classifier trained in a moment on a six-row CSV, for the commands
+// that need a checkpoint.
+const char* kSmallModel =
+    "model m(batch = 2) {\n"
+    "    input x: f32[batch, 4]\n"
+    "    label t: i32[batch]\n"
+    "    logits = dense(x, 3)\n"
+    "    loss = softmax_cross_entropy(logits, t)\n"
+    "    output probs = softmax(logits)\n"
+    "}\n";
+
+}  // namespace
+
+// Issue 18, item 15.
+TEST_CASE("emit-llvm -o - is standard output, not a file named '-'", "[cli]") {
+  namespace fs = std::filesystem;
+  REQUIRE_FALSE(fs::exists("-"));
+  auto r = runCli({"emit-llvm", sourcePath("examples/mnist_mlp.nn"), "--infer", "-o", "-"});
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("define void @infer"));
+  CHECK_FALSE(fs::exists("-"));
+  fs::remove("-");
+  auto l = runCli({"emit-llvm", sourcePath("examples/mnist_mlp.nn"), "--infer", "--output=-"});
+  CHECK(l.out == r.out);
+  CHECK_FALSE(fs::exists("-"));
+  fs::remove("-");
+  // emit-cpp writes a folder of files: refused in words, nothing written.
+  auto c = runCli({"emit-cpp", sourcePath("examples/mnist_mlp.nn"), "-o", "-"});
+  CHECK(c.code == 1);
+  CHECK_THAT(c.err, Catch::Contains("-o -: emit-cpp writes several files"));
+  CHECK_FALSE(fs::exists("-"));
+  fs::remove_all("-");
+}
+
+// Issue 18, item 16: one module per thread was printed one after another.
+TEST_CASE("nnc emit-llvm -o F.ll writes one module that llvm-as accepts", "[cli][jit]") {
+  const std::string dir = tempDir("emit_llvm_one");
+  const int threads = threadCount();
+  setThreadCount(3);  // three modules to link, whatever the machine
+  auto r = runCli({"emit-llvm", sourcePath("examples/mnist_mlp.nn"), "-o", dir + "/step.ll"});
+  auto i = runCli({"emit-llvm", sourcePath("examples/simple_convnet.nn"), "--infer", "-o", dir + "/infer.ll"});
+  setThreadCount(threads);
+  INFO(r.err << i.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(i.code == 0);
+  for (const char* f : {"/step.ll", "/infer.ll"}) {
+    const std::string ir = slurp(dir + f);
+    INFO(f);
+    CHECK(std::count(ir.begin(), ir.end(), '\n') > 100);
+    size_t modules = 0;
+    for (size_t at = ir.find("; ModuleID"); at != std::string::npos; at = ir.find("; ModuleID", at + 1)) ++modules;
+    CHECK(modules == 1);
+    CHECK(ir.find("source_filename = \"") != std::string::npos);
+  }
+  CHECK_THAT(slurp(dir + "/step.ll"), Catch::Contains("define void @train_step"));
+  if (std::system("command -v llvm-as-19 > /dev/null 2>&1") != 0) {
+    WARN("llvm-as-19 is not installed: the written IR was not assembled");
+  } else {
+    for (const char* f : {"/step.ll", "/infer.ll"}) {
+      const std::string cmd = "llvm-as-19 '" + dir + f + "' -o /dev/null 2> '" + dir + "/as.err'";
+      INFO(f << ": " << slurp(dir + "/as.err"));
+      CHECK(std::system(cmd.c_str()) == 0);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 17.
+TEST_CASE("the nnc binary exits 1 when standard output cannot be written", "[cli]") {
+  const std::string bin = NNC_BINARY, dir = tempDir("dev_full");
+  const std::string gates = sourcePath("examples/gates.nn");
+  for (const std::string& args : std::vector<std::string>{"check " + gates, "graph " + gates, "--help", "help ops"}) {
+    INFO(args);
+    const int st = std::system((bin + " " + args + " > /dev/full 2> '" + dir + "/err'").c_str());
+    CHECK(WEXITSTATUS(st) == 1);
+    CHECK_THAT(slurp(dir + "/err"), Catch::Contains("nnc: error writing to standard output"));
+  }
+  // A failure already reported keeps its own message and exit code.
+  const int bad = std::system((bin + " check /nonexistent.nn > /dev/full 2> '" + dir + "/err'").c_str());
+  CHECK(WEXITSTATUS(bad) == 1);
+  CHECK_THAT(slurp(dir + "/err"), Catch::Contains("/nonexistent.nn"));
+  CHECK(std::system((bin + " check " + gates + " > /dev/null").c_str()) == 0);
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 19.
+TEST_CASE("nnc graph --dot --dump-after=PASS prints the dumps as Graphviz", "[cli][passes]") {
+  const std::string mlp = sourcePath("examples/mnist_mlp.nn");
+  auto one = runCli({"graph", mlp, "--dot", "--dump-after=fuse-epilogue"});
+  INFO(one.err);
+  REQUIRE(one.code == 0);
+  CHECK(one.out.rfind("# after fuse-epilogue\ndigraph ", 0) == 0);
+  CHECK(one.out.find("graph mnist_mlp {") == std::string::npos);  // the text form's header
+  CHECK(one.out.find("matmul_fused") != std::string::npos);
+  auto all = runCli({"graph", mlp, "--train", "--dot", "--dump-after=all"});
+  REQUIRE(all.code == 0);
+  size_t dumps = 0, digraphs = 0;
+  for (size_t at = all.out.find("# after "); at != std::string::npos; at = all.out.find("# after ", at + 1)) ++dumps;
+  for (size_t at = all.out.find("\ndigraph "); at != std::string::npos; at = all.out.find("\ndigraph ", at + 1)) ++digraphs;
+  // One dump per pass run (dce runs twice), as -v logs them.
+  auto log = runCli({"graph", mlp, "--train", "--optimized", "-v"});
+  size_t runs = 0;
+  for (size_t at = log.out.find("\npass "); at != std::string::npos; at = log.out.find("\npass ", at + 1)) ++runs;
+  runs += log.out.rfind("pass ", 0) == 0;
+  CHECK(runs > passNames().size() - 1);
+  CHECK(dumps == runs);
+  CHECK(digraphs == dumps);
+  CHECK(all.out.find("# after lower") == std::string::npos);
+  auto text = runCli({"graph", mlp, "--dump-after=fuse-epilogue"});
+  CHECK(text.out.rfind("# after fuse-epilogue\ngraph mnist_mlp {", 0) == 0);
+  auto lower = runCli({"graph", mlp, "--dot", "--dump-after=lower"});
+  CHECK(lower.code == 1);
+  CHECK_THAT(lower.err, Catch::Contains("the loop IR has no Graphviz form"));
+}
+
+// Issue 18, item 20: -O and --no-fuse, documented for every command that
+// compiles, are taken by predict and eval with a checkpoint.
+TEST_CASE("nnc predict and nnc eval --weights CKPT take -O and --no-fuse", "[cli][passes]") {
+  const std::string dir = tempDir("predict_opts");
+  std::ofstream(dir + "/m.nn") << kSmallModel;
+  {
+    std::ofstream csv(dir + "/d.csv");
+    csv << "label,a,b,c,d\n";
+    for (int i = 0; i < 40; ++i) csv << i % 3 << "," << i % 7 << ",1,0," << (5 * i) % 11 << "\n";
+  }
+  auto train = runCli({"run", dir + "/m.nn", "--data", dir + "/d.csv", "--save", dir + "/ck", "-q"});
+  INFO(train.out << train.err);
+  REQUIRE(train.code == 0);
+  REQUIRE(writeNpy(dir + "/x.npy", Tensor(TensorType{DType::F32, {2, 4}}, {0, 1, 0, 5, 3, 1, 0, 2})));
+  const std::vector<std::string> predict = {"predict", dir + "/m.nn", "--weights", dir + "/ck", "--input", dir + "/x.npy"};
+  auto base = runCli(predict);
+  INFO(base.err);
+  REQUIRE(base.code == 0);
+  for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
+           {"-O0"}, {"-O1"}, {"--no-fuse=all"}, {"--no-fuse", "epilogue,softmax_ce"}}) {
+    auto args = predict;
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = runCli(args);
+    INFO(extra[0] << ": " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out == base.out);
+  }
+  // Applied, not only accepted: the dump shows what was compiled.
+  auto fused = runCli({"predict", dir + "/m.nn", "--weights", dir + "/ck", "--input", dir + "/x.npy", "--dump-after=lower"});
+  auto unfused = runCli({"predict", dir + "/m.nn", "--weights", dir + "/ck", "--input", dir + "/x.npy", "--dump-after=lower",
+                         "--no-fuse=epilogue"});
+  REQUIRE(fused.code == 0);
+  REQUIRE(unfused.code == 0);
+  CHECK_THAT(fused.out, Catch::Contains("# after lower") && Catch::Contains("matmul_fused"));
+  CHECK_THAT(unfused.out, Catch::Contains("# after lower") && !Catch::Contains("matmul_fused"));
+  auto bad = runCli({"predict", dir + "/m.nn", "--weights", dir + "/ck", "--input", dir + "/x.npy", "--no-fuse=bogus"});
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--no-fuse: unknown fusion or pass 'bogus'"));
+  const std::vector<std::string> eval = {"eval", dir + "/m.nn", "--weights", dir + "/ck", "--data", dir + "/d.csv"};
+  auto e0 = runCli(eval);
+  INFO(e0.err);
+  REQUIRE(e0.code == 0);
+  for (const char* extra : {"-O0", "-O2", "--no-fuse=all"}) {
+    auto args = eval;
+    args.push_back(extra);
+    auto r = runCli(args);
+    INFO(extra << ": " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out == e0.out);
+  }
+  // The interpreter compiles nothing: refused in words rather than ignored.
+  auto interp = runCli({"eval", dir + "/m.nn", "--input", "x=" + dir + "/x.npy", "-O1"});
+  CHECK(interp.code == 1);
+  CHECK_THAT(interp.err, Catch::Contains("-O1: nnc eval compiles (and so optimizes) only with --weights CKPT"));
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 20: nnc check accepted train settings nnc run refused.
+TEST_CASE("nnc check refuses the train settings nnc run refuses, at file:line:col", "[cli][train]") {
+  const std::string dir = tempDir("check_train");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"optimizer = sgd(lr = 0.1, momentum = 0.9)", "optimizer 'sgd' has no argument 'momentum' (its arguments: lr)"},
+      {"schedule = exponential(gamma = 0.9)",
+       "unknown schedule 'exponential' (known: constant(), step(every, gamma), cosine(total))"},
+      {"schedule = cosine(total = 3, warmup = 1)", "schedule 'cosine' has no argument 'warmup' (its arguments: total)"},
+      {"augment = \"rotate=10\"",
+       "augment 'rotate=10': expected shift=K (pixels), hflip or binarize[=THRESHOLD], separated by commas"},
+      {"regularize = l2(lambda = \"big\")", "regularize 'l2': lambda takes a number"},
+      {"epochs = 0", "epochs is a positive whole number (leave it out for the default)"},
+      {"validation = 1.5", "validation is the fraction of training samples held out, in [0, 1)"},
+  };
+  for (const auto& [setting, message] : cases) {
+    INFO(setting);
+    std::ofstream(dir + "/m.nn") << kSmallModel << "train m {\n    data = csv(\"d.csv\")\n    " << setting << "\n}\n";
+    auto check = runCli({"check", dir + "/m.nn"});
+    CHECK(check.code == 1);
+    CHECK_THAT(check.err, Catch::StartsWith(dir + "/m.nn:10:") && Catch::Contains("error: " + message + "\n"));
+    // The same rules, the same message, from every command.
+    for (const char* cmd : {"run", "graph", "emit-llvm"}) {
+      auto r = runCli({cmd, dir + "/m.nn"});
+      INFO(cmd);
+      CHECK(r.code == 1);
+      CHECK(r.err == check.err);
+    }
+  }
   std::filesystem::remove_all(dir);
 }

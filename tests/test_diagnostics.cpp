@@ -124,6 +124,26 @@ TEST_CASE("diagnostics: NUL bytes and invalid UTF-8", "[diagnostics]") {
         "               ^\n");
 }
 
+TEST_CASE("diagnostics: a UTF-8 byte-order mark opens a file, and only there", "[diagnostics]") {
+  const std::string bom = "\xEF\xBB\xBF";
+  CHECK(render(bom + "model m { input x: f32[2] output y = relu(x) }\n") == "OK");
+  CHECK(render(bom + "# saved by Notepad\r\nmodel m {}\r\n") == "OK");
+  // Columns count from the first character after it, and the line shown
+  // leaves it out, so the caret sits under the culprit.
+  CHECK(render(bom + "model m { x = (a + b }") ==
+        "m.nn:1:22: error: expected ')' to close '(', found '}'\n"
+        "  model m { x = (a + b }\n"
+        "                       ^\n");
+  CHECK(render(bom + "model m {\n  x = 1 $\n}\n").find("m.nn:2:9: error: ") == 0);
+  // Anywhere else it is a character like any other outside ASCII.
+  CHECK(render("model m { x = 1" + bom + " }") ==
+        "m.nn:1:16: error: unexpected character U+FEFF (only ASCII is allowed outside strings and comments)\n"
+        "  model m { x = 1" + bom + " }\n"
+        "                 ^\n");
+  CHECK(where("\n" + bom + "model m {}") == "2:1: unexpected character U+FEFF (only ASCII is allowed outside strings and comments)");
+  CHECK(where(bom + bom + "model m {}") == "1:1: unexpected character U+FEFF (only ASCII is allowed outside strings and comments)");
+}
+
 TEST_CASE("diagnostics: number literals out of range", "[diagnostics]") {
   CHECK(render("model m { x = 99999999999999999999 }") ==
         "m.nn:1:15: error: integer literal too large\n"

@@ -2,6 +2,8 @@
 // of steps, a few hundred test samples); the quick ones also run in full and
 // must reach what examples/README.md reports they show.
 #include <catch2/catch.hpp>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,10 +17,31 @@ using nnc::test::sourcePath;
 
 namespace {
 
+bool endsWithNn(const std::string& name) { return name.size() >= 3 && name.compare(name.size() - 3, 3, ".nn") == 0; }
+
+// Every file under examples/ whose name ends in ".nn" (".nn" itself included:
+// path(".nn").extension() is empty, so a template saved without a name would
+// slip past an extension test): the ones `git ls-files` lists, or, where git
+// or the repository is absent, the ones a directory walk finds.
 std::vector<std::string> exampleFiles() {
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(sourcePath("examples")))
-    if (e.is_regular_file() && e.path().extension() == ".nn") files.push_back(e.path().string());
+  const std::string cmd = "git -C '" + sourcePath("") + "' ls-files -z -- examples 2>/dev/null";
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    std::string listed;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) listed.append(buf, n);
+    const int status = ::pclose(p);
+    if (status == 0)
+      for (size_t at = 0; at < listed.size();) {
+        const size_t end = std::min(listed.find('\0', at), listed.size());
+        const std::string rel = listed.substr(at, end - at);
+        if (endsWithNn(std::filesystem::path(rel).filename().string())) files.push_back(sourcePath(rel));
+        at = end + 1;
+      }
+  }
+  if (files.empty())
+    for (const auto& e : std::filesystem::recursive_directory_iterator(sourcePath("examples")))
+      if (e.is_regular_file() && endsWithNn(e.path().filename().string())) files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -35,6 +58,18 @@ double last(const std::string& out, const std::string& what) {
 }
 
 }  // namespace
+
+TEST_CASE("every .nn file under examples/ is a model nnc check accepts", "[examples]") {
+  const auto files = exampleFiles();
+  REQUIRE(files.size() >= 30);
+  for (const std::string& f : files) {
+    INFO(f);
+    CHECK(std::filesystem::path(f).filename() != ".nn");  // an unfilled template, committed by mistake
+    auto r = runCli({"check", f});
+    INFO(r.out << r.err);
+    CHECK(r.code == 0);
+  }
+}
 
 TEST_CASE("every example runs at reduced size", "[examples]") {
   const auto files = exampleFiles();

@@ -278,3 +278,69 @@ TEST_CASE("every command of docs/tutorial.md runs and prints what the tutorial s
 
   fs::remove_all(dir);
 }
+
+namespace {
+
+// The train step's kernels as nnc lowers it (docs quote the count).
+int kernelsOf(const std::string& model, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"graph", sourcePath(model), "--train", "--dump-after=lower"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = nnc::test::runCli(args);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  int n = 0;
+  for (const std::string& l : lines(r.out)) n += l.rfind("kernel ", 0) == 0;
+  return n;
+}
+
+}  // namespace
+
+// Issue 18, item 23: the tutorial's command test reads every number as "some
+// number", so counts the docs quote went stale unnoticed (38 and 114 kernels,
+// a pass list without fuse-update). These are compared exactly.
+TEST_CASE("the kernel counts and the pass list the docs quote are nnc's", "[tutorial][passes]") {
+  const std::string tutorial = readText(sourcePath("docs/tutorial.md"));
+  const int fused = kernelsOf("examples/mnist_mlp.nn"), unfused = kernelsOf("examples/mnist_mlp.nn", {"--no-fuse=all"});
+  const auto cmds = extractCommands(tutorial);
+  // The two grep -c commands show the counts themselves.
+  CHECK(command(cmds, "build/nnc graph examples/mnist_mlp.nn --train --dump-after=lower |").shown ==
+        std::vector<std::string>{std::to_string(fused)});
+  CHECK(command(cmds, "build/nnc graph examples/mnist_mlp.nn --train --dump-after=lower --no-fuse=all").shown ==
+        std::vector<std::string>{std::to_string(unfused)});
+  // The prose before them.
+  std::smatch m;
+  REQUIRE(std::regex_search(tutorial, m,
+                            std::regex(R"(The training step of the same model is ([0-9]+) kernels;\s+with every fusion turned off \(`--no-fuse=all`\) it is ([0-9]+))")));
+  CHECK(std::stoi(m[1]) == fused);
+  CHECK(std::stoi(m[2]) == unfused);
+  // nnc bench's table: the kernels column of the train step's two rows.
+  const Command& bench = command(cmds, "build/nnc bench examples/mnist_mlp.nn");
+  int rows = 0;
+  for (const std::string& l : bench.shown) {
+    std::smatch b;
+    if (!std::regex_search(l, b, std::regex(R"(^train_step\s+(fused|unfused)\s+(\S+\s+){5}([0-9]+)\s)"))) continue;
+    ++rows;
+    CHECK(std::stoi(b[3]) == (b[1] == "fused" ? fused : unfused));
+  }
+  CHECK(rows == 2);
+  // The pass log, line for line (the node counts are deterministic): every
+  // pass nnc runs, none it does not.
+  const Command& passes = command(cmds, "build/nnc graph examples/mnist_mlp.nn --train --optimized -v");
+  const auto r = nnc::test::runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--optimized", "-v"});
+  REQUIRE(r.code == 0);
+  std::vector<std::string> log;
+  for (const std::string& l : lines(r.out))
+    if (l.rfind("pass ", 0) == 0) log.push_back(l);
+  CHECK(passes.shown == log);
+  REQUIRE(std::regex_search(tutorial, m, std::regex(R"(backward and the Adam update together \(([0-9]+) nodes\))")));
+  REQUIRE_FALSE(log.empty());
+  CHECK(log[0].find(" " + std::string(m[1]) + " -> ") != std::string::npos);
+  // docs/performance.md's compile-time rows name the train steps' kernel counts.
+  const std::string perf = readText(sourcePath("docs/performance.md"));
+  for (const char* model : {"mnist_mlp", "simple_convnet"}) {
+    INFO(model);
+    REQUIRE(std::regex_search(perf, m, std::regex(std::string(R"(\| compile the train step, `)") + model +
+                                                   R"(` \(([0-9]+) kernels)")));
+    CHECK(std::stoi(m[1]) == kernelsOf(std::string("examples/") + model + ".nn"));
+  }
+}

@@ -1,48 +1,10 @@
 #include "compiler/autodiff/train_step.h"
 
 #include <cmath>
-#include <numbers>
 
 namespace nnc {
 
 namespace {
-
-struct NumArg {
-  std::string_view name;
-  double* value;
-};
-
-std::string argList(const std::vector<NumArg>& known) {
-  std::string s;
-  for (const auto& a : known) s += (s.empty() ? "" : ", ") + std::string(a.name);
-  return s.empty() ? "none" : s;
-}
-
-// Reads a call's named number arguments; `positional`: the name the one
-// positional argument stands for (the optimizers' `sgd(0.1)` is lr), if any.
-Status readArgs(const TrainValue& v, const std::string& what, const std::vector<NumArg>& known,
-                std::string_view positional) {
-  if (v.positional.size() > (positional.empty() ? 0u : 1u))
-    return error(v.loc, "{} '{}' takes named arguments ({})", what, v.kind, argList(known));
-  auto set = [&](std::string_view name, const TrainValue& a) -> Status {
-    for (const auto& k : known)
-      if (k.name == name) {
-        if (a.kind != "int" && a.kind != "float")
-          return error(a.loc, "{} '{}': {} takes a number", what, v.kind, name);
-        *k.value = a.number;
-        return ok();
-      }
-    return error(a.loc, "{} '{}' has no argument '{}' (its arguments: {})", what, v.kind, name, argList(known));
-  };
-  if (!v.positional.empty()) NNC_CHECK(set(positional, v.positional[0]));
-  for (const auto& [name, a] : v.args) NNC_CHECK(set(name, a));
-  return ok();
-}
-
-Status inUnit(const TrainValue& v, const char* name, double x) {
-  if (x >= 0 && x < 1) return ok();
-  return error(v.loc, "{}'s {} must be in [0, 1), got {}", v.kind, name, x);
-}
 
 // Each training-mode batchnorm moves its running statistics toward the
 // batch's, as PyTorch does: r ← (1 − m)·r + m·batch, with the unbiased
@@ -87,88 +49,11 @@ Status addRunningStats(Graph& g, std::vector<std::pair<ValueId, ValueId>>& updat
 
 }  // namespace
 
-double ScheduleSpec::lrAt(double baseLr, int64_t step) const {
-  if (kind == "step") return baseLr * std::pow(gamma, static_cast<double>(step / every));
-  if (kind == "cosine") {
-    const double s = static_cast<double>(std::min(step, total)) / static_cast<double>(total);
-    return baseLr * 0.5 * (1 + std::cos(std::numbers::pi * s));
-  }
-  return baseLr;
-}
-
-Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train) {
-  OptimizerSpec o;
-  if (!train) return o;
-  auto it = train->settings.find("optimizer");
-  if (it == train->settings.end()) return o;
-  const TrainValue& v = it->second;
-  o.kind = v.kind;
-  std::vector<NumArg> known = {{"lr", &o.lr}};
-  if (v.kind == "sgd") {
-  } else if (v.kind == "momentum" || v.kind == "nesterov") {
-    known.push_back({"momentum", &o.momentum});
-  } else if (v.kind == "adagrad") {
-    known.push_back({"eps", &o.eps});
-  } else if (v.kind == "rmsprop") {
-    known.push_back({"decay_rate", &o.decayRate});
-    known.push_back({"eps", &o.eps});
-  } else if (v.kind == "adam") {
-    o.lr = 0.001;
-    o.eps = 1e-8;
-    known.push_back({"beta1", &o.beta1});
-    known.push_back({"beta2", &o.beta2});
-    known.push_back({"eps", &o.eps});
-  } else {
-    return error(v.loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)", v.kind);
-  }
-  NNC_CHECK(readArgs(v, "optimizer", known, "lr"));
-  if (!(o.lr > 0)) return error(v.loc, "the learning rate must be positive, got {}", o.lr);
-  if (!(o.eps > 0)) return error(v.loc, "{}'s eps must be positive, got {}", v.kind, o.eps);
-  NNC_CHECK(inUnit(v, "momentum", o.momentum));
-  NNC_CHECK(inUnit(v, "decay_rate", o.decayRate));
-  NNC_CHECK(inUnit(v, "beta1", o.beta1));
-  NNC_CHECK(inUnit(v, "beta2", o.beta2));
-  return o;
-}
-
-Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train) {
-  ScheduleSpec s;
-  if (!train) return s;
-  auto it = train->settings.find("schedule");
-  if (it == train->settings.end()) return s;
-  const TrainValue& v = it->second;
-  s.kind = v.kind;
-  double every = 0, total = 0;
-  if (v.kind == "constant") {
-    NNC_CHECK(readArgs(v, "schedule", {}, ""));
-  } else if (v.kind == "step") {
-    NNC_CHECK(readArgs(v, "schedule", {{"every", &every}, {"gamma", &s.gamma}}, ""));
-    if (!(every >= 1) || every != std::floor(every) || every > 1e15)
-      return error(v.loc, "step(every = N) takes a whole number of steps N >= 1");
-    if (!(s.gamma > 0)) return error(v.loc, "step's gamma must be positive, got {}", s.gamma);
-    s.every = static_cast<int64_t>(every);
-  } else if (v.kind == "cosine") {
-    NNC_CHECK(readArgs(v, "schedule", {{"total", &total}}, ""));
-    if (!(total >= 1) || total != std::floor(total) || total > 1e15)
-      return error(v.loc, "cosine(total = T) takes a whole number of steps T >= 1");
-    s.total = static_cast<int64_t>(total);
-  } else {
-    return error(v.loc, "unknown schedule '{}' (known: constant(), step(every, gamma), cosine(total))", v.kind);
-  }
-  return s;
-}
-
 Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train) {
-  if (!train) return ok();
-  auto it = train->settings.find("regularize");
-  if (it == train->settings.end()) return ok();
-  const TrainValue& r = it->second;
-  double lambda = 0;
-  if (!r.positional.empty()) lambda = r.positional[0].number;
-  else if (auto l = r.args.find("lambda"); l != r.args.end()) lambda = l->second.number;
-  else return error(r.loc, "regularize takes l1(lambda) or l2(lambda)");
-  auto st = addWeightDecay(g, r.kind, lambda);
-  if (!st) st.error().loc = r.loc;
+  NNC_TRY(const std::optional<RegularizeSpec> r, regularizeFrom(train));
+  if (!r) return ok();
+  auto st = addWeightDecay(g, r->kind, r->lambda);
+  if (!st) st.error().loc = r->loc;
   return st;
 }
 

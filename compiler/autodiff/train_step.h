@@ -15,47 +15,10 @@
 
 #include "compiler/autodiff/autodiff.h"
 #include "compiler/elaborate/elaborate.h"
+#include "compiler/elaborate/train_settings.h"
 #include "compiler/lower/lower.h"
 
 namespace nnc {
-
-// The course notes' optimizers. Defaults as the notes have them; eps is the
-// notes' 1e-7 for adagrad and rmsprop and PyTorch's 1e-8 for adam.
-//   sgd(lr=0.01):                W −= lr·g
-//   momentum(lr=0.01, momentum=0.9): v = m·v − lr·g; W += v
-//   nesterov(lr=0.01, momentum=0.9): v' = m·v − lr·g; W += m·m·v − (1+m)·lr·g
-//        (the notes' form, = W + m·v' − lr·g; equal to
-//        torch.optim.SGD(momentum=m, nesterov=True) at a constant lr)
-//   adagrad(lr=0.01, eps=1e-7):  h += g²; W −= lr·g/(√h + eps)
-//   rmsprop(lr=0.01, decay_rate=0.99, eps=1e-7): h = ρh + (1−ρ)g²; W −= lr·g/(√h + eps)
-//   adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8): torch.optim.Adam,
-//        bias-corrected: W −= lr·(m/(1−β1ᵗ))/(√(v/(1−β2ᵗ)) + eps)
-// Momentum and nesterov keep lr inside v (the notes' form), so under a
-// schedule they differ from PyTorch, which scales its buffer by the current lr.
-struct OptimizerSpec {
-  std::string kind = "sgd";
-  double lr = 0.01;
-  double momentum = 0.9;
-  double decayRate = 0.99;
-  double beta1 = 0.9, beta2 = 0.999;
-  double eps = 1e-7;
-};
-
-// `schedule = step(every = N, gamma = g)`: lr·g^⌊s/N⌋;
-// `schedule = cosine(total = T)`: lr·(1 + cos(π·min(s, T)/T))/2;
-// s counts optimizer steps (mini-batches) already taken, from 0.
-struct ScheduleSpec {
-  std::string kind = "constant";
-  int64_t every = 1;
-  double gamma = 0.1;
-  int64_t total = 1;
-  double lrAt(double baseLr, int64_t step) const;
-};
-
-// From the train block's `optimizer = adam(lr = 0.001)`; the default is sgd(0.01).
-// Unknown optimizers and argument names are errors that list the known ones.
-Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train);
-Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train);
 
 struct TrainStep {
   GradGraph grads;  // forward + backward (+ weight decay), then the update nodes

@@ -9,6 +9,7 @@
 
 #include "compiler/elaborate/ct_value.h"
 #include "compiler/elaborate/layers.h"
+#include "compiler/elaborate/train_settings.h"
 
 namespace nnc {
 
@@ -648,6 +649,9 @@ Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
       return error(en.value->loc, "'{}' must be a non-negative integer", en.key);
     c.settings[en.key] = std::move(v);
   }
+  // What the settings mean, checked here so that every command (nnc check
+  // too) refuses what nnc run would.
+  NNC_CHECK(checkTrainSettings(c));
   return c;
 }
 

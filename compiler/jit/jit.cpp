@@ -7,6 +7,10 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/AsmParser/Parser.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/Linker/Linker.h>
+#include <llvm/Support/SourceMgr.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -224,6 +228,40 @@ Status verify(llvm::Module& mod) {
   return ok();
 }
 
+// The modules' IR as one module, as `llvm-as` and `opt` take it: each one
+// printed and parsed again into one context (they have a context each), then
+// linked, which resolves the calls from one module into another. Named for
+// the first module without its ".N" part suffix.
+Expected<std::string> linkedIR(const std::vector<std::unique_ptr<Module>>& ms) {
+  if (ms.size() == 1) return ms[0]->ir();
+  llvm::LLVMContext ctx;
+  std::string name = ms.empty() ? "nnc" : llvmModule(*ms[0]).getName().str();
+  if (const size_t dot = name.rfind('.');
+      dot != std::string::npos && dot + 1 < name.size() &&
+      std::all_of(name.begin() + static_cast<std::ptrdiff_t>(dot) + 1, name.end(), [](unsigned char c) { return std::isdigit(c); }))
+    name.resize(dot);
+  auto linked = std::make_unique<llvm::Module>(name, ctx);
+  if (!ms.empty()) {
+    linked->setTargetTriple(llvmModule(*ms[0]).getTargetTriple());
+    linked->setDataLayout(llvmModule(*ms[0]).getDataLayout());
+  }
+  llvm::Linker linker(*linked);
+  for (const auto& m : ms) {
+    const std::string text = m->ir();
+    llvm::SMDiagnostic diag;
+    std::unique_ptr<llvm::Module> part = llvm::parseAssemblyString(text, diag, ctx);
+    if (!part)
+      return internalError("in the JIT", "cannot read back the IR of module '{}': {}", llvmModule(*m).getName().str(),
+                           diag.getMessage().str());
+    if (linker.linkInModule(std::move(part)))
+      return internalError("in the JIT", "cannot link module '{}' into one module", llvmModule(*m).getName().str());
+  }
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  linked->print(os, nullptr);
+  return s;
+}
+
 }  // namespace
 
 void Engine::optimize(llvm::Module& mod, llvm::TargetMachine& tm) const {
@@ -301,8 +339,7 @@ Status Engine::addAll(std::vector<std::unique_ptr<Module>> ms, std::string* opti
   for (const std::string& f : failures)
     NNC_INTERNAL_ASSERT(f.empty(), "in the JIT", "code generation failed: {}", f);
   if (optimizedIR) {
-    optimizedIR->clear();
-    for (auto& m : ms) *optimizedIR += m->ir();
+    NNC_TRY(*optimizedIR, linkedIR(ms));
   }
   for (size_t i = 0; i < ms.size(); ++i) {
     auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objects[i].data(), objects[i].size()),

@@ -63,7 +63,8 @@ class Engine {
   Status add(std::unique_ptr<Module> m, std::string* optimizedIR = nullptr);
   // The same for several modules at once, optimized and compiled to object
   // code in parallel on the thread pool (runtime/parallel.h); functions may
-  // call across modules. With optimizedIR, the modules' IR one after another.
+  // call across modules. With optimizedIR, their IR linked into one module
+  // (one valid .ll file, as llvm-as and opt take it).
   Status addAll(std::vector<std::unique_ptr<Module>> ms, std::string* optimizedIR = nullptr);
 
   // The address of a function added earlier; compiles it on first lookup.

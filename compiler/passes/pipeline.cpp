@@ -80,7 +80,7 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
     if (opt.dump && opt.log) *opt.dump << fmt::format("pass {:<14} {:>4} -> {:>4} nodes\n", pass.name, before, cur.graph.size());
     if (opt.dump && (opt.dumpAfter == pass.name || opt.dumpAfter == "all")) {
       *opt.dump << fmt::format("# after {}\n", pass.name);
-      *opt.dump << printGraph(cur.graph);
+      *opt.dump << (opt.dot ? printDot(cur.graph) : printGraph(cur.graph));
     }
   }
   return cur;

@@ -31,6 +31,7 @@ struct PassOptions {
   std::string dumpAfter;          // a pass name, "lower", or "all"
   std::ostream* dump = nullptr;   // where dumps go (and -v's pass log)
   bool log = false;               // one line per pass: nodes before -> after
+  bool dot = false;               // graph dumps as Graphviz (each a digraph after its "# after" line)
 
   bool enabled(const std::string& name) const { return optimize && disabled.count(name) == 0; }
   // Everything off but the cleanups and memory planning: what `nnc bench`
