@@ -103,7 +103,9 @@ const std::vector<CommandInfo>& commands() {
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
                          {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
                          {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch"},
-                         {"resume", true, "DIR", "continue from a checkpoint where it stopped"},
+                         {"resume", true, "DIR", "continue from a checkpoint where it stopped (its seed too)"},
+                         {"overwrite", false, "", "let --save DIR replace a checkpoint already in DIR (without "
+                                                  "it: refused, unless DIR is --resume's)"},
                          {"quiet", false, "", "no progress bar or step lines: one line per epoch", 'q'},
                          {"seed", true, "N", "seed for initialization and shuffling (default 42)"},
                          {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},

@@ -29,8 +29,15 @@ struct Checkpoint {
   std::vector<MetricRow> metrics;          // the run's log up to here
 };
 
+// Also removes what a run killed mid-save left in `dir`: the previous pair,
+// NPZs of other epochs (params-*.npz, optimizer-*.npz) and temporary files
+// (NAME.tmp.PID) of nnc's names whose process is gone; nothing else.
 Status writeCheckpoint(const std::string& dir, const Checkpoint& c);
-// Errors name the folder and what is missing or malformed.
+// Whether `dir` holds a checkpoint.json (nnc run refuses to --save over one).
+bool holdsCheckpoint(const std::string& dir);
+// Errors name the folder and what is missing or malformed: every field is
+// checked (type, range, whole numbers), and the NPZs it names must be plain
+// names of files in `dir`.
 Expected<Checkpoint> readCheckpoint(const std::string& dir);
 // For --weights: a checkpoint folder (its params) or an .npz of params.
 Expected<std::map<std::string, Tensor>> readWeights(const std::string& path);
