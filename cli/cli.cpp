@@ -122,7 +122,8 @@ const std::vector<CommandInfo>& commands() {
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
       {"emit-cpp",
-       "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS]",
+       "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS] "
+       "[--force]",
        "Write the model as standalone C++17 with no dependency: a class with infer (and train_step) printed from the "
        "kernels the JIT compiles, the runtime it calls, main_example.cpp and a CMakeLists.txt.",
        withPassOptions({{"output", true, "OUTDIR", "the folder to write the files into", 'o'},
@@ -134,6 +135,8 @@ const std::vector<CommandInfo>& commands() {
                         {"train", false, "", "also train_step: forward, backward and the train block's optimizer"},
                         {"batch", true, "N", "the batch size fixed in the code (--set batch=N)"},
                         {"namespace", true, "NS", "the C++ namespace of the class (default nnc_model)"},
+                        {"force", false, "", "replace files in OUTDIR that nnc did not write or that were edited "
+                                             "since (default: refused; OUTDIR/.nnc-emitted lists nnc's)"},
                         {"seed", true, "N", "seed for the params' initializers (default 42)"}}),
        runEmitCpp},
       {"bench", "nnc bench FILE [--threads N] [--json] [options]",
