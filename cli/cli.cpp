@@ -102,7 +102,8 @@ const std::vector<CommandInfo>& commands() {
                          {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
                          {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
-                         {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch"},
+                         {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch (into a "
+                                               "folder without one, or --resume's; see --overwrite)"},
                          {"resume", true, "DIR", "continue from a checkpoint where it stopped (its seed too)"},
                          {"overwrite", false, "", "let --save DIR replace a checkpoint already in DIR (without "
                                                   "it: refused, unless DIR is --resume's)"},
