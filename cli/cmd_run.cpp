@@ -166,11 +166,12 @@ Status checkOutputs(const Options& o, const RunArgs& a) {
     NNC_CHECK(checkPlotPath(a.plotPath));
     NNC_CHECK(checkWritableFile(a.plotPath, "--plot"));
   }
-  if (o.flag("overwrite") && a.saveDir.empty()) return error("--overwrite is for --save DIR: it lets a run replace the checkpoint in DIR");
+  if (o.flag("overwrite") && a.saveDir.empty())
+    return error("--overwrite is for --save DIR: it lets a run replace the checkpoint in DIR");
   if (a.saveDir.empty()) return ok();
   NNC_CHECK(checkWritableFolder(a.saveDir, "--save"));
-  if (!holdsCheckpoint(a.saveDir) || o.flag("overwrite") || (!a.resumeDir.empty() && sameFolder(a.saveDir, a.resumeDir)))
-    return ok();
+  const bool itsOwn = !a.resumeDir.empty() && sameFolder(a.saveDir, a.resumeDir);
+  if (!holdsCheckpoint(a.saveDir) || o.flag("overwrite") || itsOwn) return ok();
   std::string what = "a checkpoint";
   if (auto c = readCheckpoint(a.saveDir)) what = fmt::format("a checkpoint of '{}' after epoch {}", c->model, c->epoch);
   return error("--save {}: the folder holds {}, which this run would replace; give --resume {} to continue it, "
@@ -191,7 +192,8 @@ Expected<RunArgs> parseRunArgs(const Options& o, const Elaborated& model, std::o
   NNC_TRY(a.setup, setupFrom(o, model.train));
   a.metricsPath = o.value("metrics"), a.plotPath = o.value("plot");
   a.saveDir = o.value("save"), a.resumeDir = o.value("resume");
-  if (o.flag("resume") && a.resumeDir.empty()) return error("--resume takes a checkpoint folder (nnc run --save DIR writes one)");
+  if (o.flag("resume") && a.resumeDir.empty())
+    return error("--resume takes a checkpoint folder (nnc run --save DIR writes one)");
   if (o.flag("save") && a.saveDir.empty()) return error("--save takes a folder to write the checkpoint into");
   NNC_CHECK(checkOutputs(o, a));
   if (!a.resumeDir.empty()) {

@@ -145,10 +145,12 @@ Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   constexpr double kMaxInt = 9007199254740992.0;
   auto whole = [&](const Json& v, double lo, const std::string& what) -> Expected<int64_t> {
     if (v.kind != Json::Kind::Number || !std::isfinite(v.number) || std::floor(v.number) != v.number ||
-        v.number < lo || v.number > kMaxInt)
-      return error("{}: {} is {}, not a whole number of at least {}", meta, what,
-                   v.kind == Json::Kind::Number ? v.text : v.kind == Json::Kind::String ? jsonQuote(v.text) : "not a number",
-                   lo);
+        v.number < lo || v.number > kMaxInt) {
+      const std::string is = v.kind == Json::Kind::Number   ? v.text
+                             : v.kind == Json::Kind::String ? jsonQuote(v.text)
+                                                            : "not a number";
+      return error("{}: {} is {}, not a whole number of at least {}", meta, what, is, lo);
+    }
     return static_cast<int64_t>(v.number);
   };
   // The NPZs' names: plain names of files in this folder, nothing that
