@@ -113,8 +113,11 @@ const std::vector<CommandInfo>& commands() {
                          {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
                          {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
-                         {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch"},
-                         {"resume", true, "DIR", "continue from a checkpoint where it stopped"},
+                         {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch (into a "
+                                               "folder without one, or --resume's; see --overwrite)"},
+                         {"resume", true, "DIR", "continue from a checkpoint where it stopped (its seed too)"},
+                         {"overwrite", false, "", "let --save DIR replace a checkpoint already in DIR (without "
+                                                  "it: refused, unless DIR is --resume's)"},
                          {"quiet", false, "", "no progress bar or step lines: one line per epoch", 'q'},
                          {"seed", true, "N", "seed for initialization and shuffling (default 42)"},
                          {"log-every", true, "N", "print the loss every N steps (0: never; default 100)"},
@@ -131,7 +134,8 @@ const std::vector<CommandInfo>& commands() {
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
       {"emit-cpp",
-       "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS]",
+       "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS] "
+       "[--force]",
        "Write the model as standalone C++17 with no dependency: a class with infer (and train_step) printed from the "
        "kernels the JIT compiles, the runtime it calls, main_example.cpp and a CMakeLists.txt.",
        withPassOptions({{"output", true, "OUTDIR", "the folder to write the files into", 'o'},
@@ -143,6 +147,8 @@ const std::vector<CommandInfo>& commands() {
                         {"train", false, "", "also train_step: forward, backward and the train block's optimizer"},
                         {"batch", true, "N", "the batch size fixed in the code (--set batch=N)"},
                         {"namespace", true, "NS", "the C++ namespace of the class (default nnc_model)"},
+                        {"force", false, "", "replace files in OUTDIR that nnc did not write or that were edited "
+                                             "since (default: refused; OUTDIR/.nnc-emitted lists nnc's)"},
                         {"seed", true, "N", "seed for the params' initializers (default 42)"}}),
        runEmitCpp},
       {"bench", "nnc bench FILE [--threads N] [--json] [options]",

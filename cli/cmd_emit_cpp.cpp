@@ -1,6 +1,10 @@
 // nnc emit-cpp: the model as standalone C++ (compiler/emit/emit_cpp.h) in a
-// folder: NAME.hpp, NAME.cpp, the runtime, main_example.cpp, CMakeLists.txt.
+// folder: NAME.hpp, NAME.cpp, the runtime, main_example.cpp, CMakeLists.txt,
+// and .nnc-emitted, the list of what it wrote (files it may replace later).
 #include <filesystem>
+#include <map>
+#include <string_view>
+#include <vector>
 #include <ostream>
 
 #include "cli/commands.h"
@@ -26,6 +30,66 @@ bool validNamespace(const std::string& ns) {
     if (end == std::string::npos) return true;
     at = end + 2;
   }
+}
+
+// OUTDIR/.nnc-emitted: the files emit-cpp wrote there, each with the hash of
+// what it wrote, so that a second emit-cpp may replace its own unchanged
+// output but not a file the user wrote or edited (without --force).
+constexpr const char* kManifest = ".nnc-emitted";
+
+uint64_t fnv1a(std::string_view bytes) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+// name → hash; an unreadable or malformed manifest vouches for nothing.
+std::map<std::string, uint64_t> readManifest(const std::string& dir) {
+  std::map<std::string, uint64_t> m;
+  auto text = readFile((std::filesystem::path(dir) / kManifest).string(), uint64_t{1} << 20, "emit-cpp's manifest");
+  if (!text) return m;
+  size_t at = 0;
+  while (at < text->size()) {
+    size_t end = text->find('\n', at);
+    if (end == std::string::npos) end = text->size();
+    const std::string line = text->substr(at, end - at);
+    at = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    if (line.size() < 19 || line.compare(16, 2, "  ") != 0) continue;
+    const std::string hex = line.substr(0, 16), name = line.substr(18);
+    if (hex.find_first_not_of("0123456789abcdef") != std::string::npos || name.empty() ||
+        name.find('/') != std::string::npos)
+      continue;
+    m[name] = std::stoull(hex, nullptr, 16);
+  }
+  return m;
+}
+
+std::string manifestText(const std::map<std::string, uint64_t>& m) {
+  std::string s =
+      "# nnc emit-cpp: the files it wrote in this folder and the FNV-1a 64 hash of each, as written.\n"
+      "# emit-cpp replaces these while they are unchanged, and nothing else without --force.\n";
+  for (const auto& [name, h] : m) s += fmt::format("{:016x}  {}\n", h, name);
+  return s;
+}
+
+// The files of `files` that exist in `dir` and that emit-cpp may not
+// replace: not in the manifest, or changed since it wrote them (a file
+// already holding exactly what would be written is no loss either way).
+std::vector<std::string> foreignFiles(const std::string& dir, const std::vector<EmittedFile>& files,
+                                      const std::map<std::string, uint64_t>& manifest) {
+  std::vector<std::string> foreign;
+  for (const EmittedFile& f : files) {
+    const std::string path = (std::filesystem::path(dir) / f.name).string();
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) continue;
+    auto text = readFile(path);
+    if (text && *text == f.text) continue;
+    auto it = manifest.find(f.name);
+    if (text && it != manifest.end() && it->second == fnv1a(*text)) continue;
+    foreign.push_back(f.name);
+  }
+  return foreign;
 }
 
 }  // namespace
@@ -88,10 +152,32 @@ int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail(error("cannot create the folder '{}': {}", dir, ec.message()));
+  std::map<std::string, uint64_t> manifest = readManifest(dir);
+  if (!o.flag("force")) {
+    const std::vector<std::string> foreign = foreignFiles(dir, *files, manifest);
+    if (!foreign.empty()) {
+      std::string names;
+      for (const std::string& n : foreign) names += (names.empty() ? "'" : ", '") + n + "'";
+      const bool one = foreign.size() == 1;
+      return fail(error("-o {}: {} {} already there and {} not written by nnc emit-cpp (or {} changed since); "
+                        "nothing was written. Give another folder, or --force to replace {}",
+                        dir, names, one ? "is" : "are", one ? "was" : "were", one ? "was" : "were",
+                        one ? "it" : "them"));
+    }
+  }
+  // Entries for files of an earlier emit-cpp that this one does not write
+  // (another model's, a .weights file) stay while those files are unchanged.
+  for (auto it = manifest.begin(); it != manifest.end();) {
+    auto text = readFile((std::filesystem::path(dir) / it->first).string());
+    it = text && fnv1a(*text) == it->second ? std::next(it) : manifest.erase(it);
+  }
   for (const EmittedFile& f : *files) {
     const std::string path = (std::filesystem::path(dir) / f.name).string();
     if (auto st = writeFileAtomic(path, f.text); !st) return fail(st.error());
+    manifest[f.name] = fnv1a(f.text);
   }
+  if (auto st = writeFileAtomic((std::filesystem::path(dir) / kManifest).string(), manifestText(manifest)); !st)
+    return fail(st.error());
   if (passes->dumpAfter.empty()) {
     std::string names;
     for (const EmittedFile& f : *files) names += (names.empty() ? "" : ", ") + f.name;

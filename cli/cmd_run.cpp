@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <iostream>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "cli/run_data.h"
 #include "cli/run_stepper.h"
 #include "io/checkpoint.h"
+#include "io/file_io.h"
 #include "io/metrics.h"
 #include "io/plot.h"
 #include "io/progress.h"
@@ -120,7 +122,40 @@ struct RunArgs {
   bool verbose = false, quiet = false;
   RunSetup setup;
   std::string metricsPath, plotPath, saveDir, resumeDir;
+  std::optional<Checkpoint> resumed;  // --resume's checkpoint, read and checked up front
 };
+
+bool sameFolder(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return a == b || std::filesystem::equivalent(a, b, ec);
+}
+
+// Every output is checked before any data are read or any epoch trained:
+// a path that cannot be written would otherwise fail after the first epoch.
+// --save into a folder holding a checkpoint would replace it (the previous
+// pair is removed once a new one is written): only that checkpoint's own
+// run (--resume DIR) or --overwrite may.
+Status checkOutputs(const Options& o, const RunArgs& a) {
+  if (!a.metricsPath.empty()) {
+    NNC_CHECK(checkMetricsPath(a.metricsPath));
+    NNC_CHECK(checkWritableFile(a.metricsPath, "--metrics"));
+  }
+  if (!a.plotPath.empty()) {
+    NNC_CHECK(checkPlotPath(a.plotPath));
+    NNC_CHECK(checkWritableFile(a.plotPath, "--plot"));
+  }
+  if (o.flag("overwrite") && a.saveDir.empty())
+    return error("--overwrite is for --save DIR: it lets a run replace the checkpoint in DIR");
+  if (a.saveDir.empty()) return ok();
+  NNC_CHECK(checkWritableFolder(a.saveDir, "--save"));
+  const bool itsOwn = !a.resumeDir.empty() && sameFolder(a.saveDir, a.resumeDir);
+  if (!holdsCheckpoint(a.saveDir) || o.flag("overwrite") || itsOwn) return ok();
+  std::string what = "a checkpoint";
+  if (auto c = readCheckpoint(a.saveDir)) what = fmt::format("a checkpoint of '{}' after epoch {}", c->model, c->epoch);
+  return error("--save {}: the folder holds {}, which this run would replace; give --resume {} to continue it, "
+               "--overwrite to replace it, or another folder",
+               a.saveDir, what, a.saveDir);
+}
 
 Expected<RunArgs> parseRunArgs(const Options& o, const Elaborated& model, std::ostream& out) {
   RunArgs a;
@@ -135,8 +170,21 @@ Expected<RunArgs> parseRunArgs(const Options& o, const Elaborated& model, std::o
   NNC_TRY(a.setup, setupFrom(o, model.train));
   a.metricsPath = o.value("metrics"), a.plotPath = o.value("plot");
   a.saveDir = o.value("save"), a.resumeDir = o.value("resume");
-  if (!a.metricsPath.empty()) NNC_CHECK(checkMetricsPath(a.metricsPath));
-  if (!a.plotPath.empty()) NNC_CHECK(checkPlotPath(a.plotPath));
+  if (o.flag("resume") && a.resumeDir.empty())
+    return error("--resume takes a checkpoint folder (nnc run --save DIR writes one)");
+  if (o.flag("save") && a.saveDir.empty()) return error("--save takes a folder to write the checkpoint into");
+  NNC_CHECK(checkOutputs(o, a));
+  if (!a.resumeDir.empty()) {
+    NNC_TRY(a.resumed, readCheckpoint(a.resumeDir));
+    // The seed goes into every step (dropout, random ops) and the validation
+    // split: the resumed run continues with the checkpoint's, and an
+    // explicit other one is a different run.
+    if (o.flag("seed") && a.setup.seed != a.resumed->seed)
+      return error("--seed {}: checkpoint '{}' was trained with seed {}; a resumed run continues with it (leave "
+                   "--seed out)",
+                   a.setup.seed, a.resumeDir, a.resumed->seed);
+    a.setup.seed = a.resumed->seed;
+  }
   return a;
 }
 
@@ -181,8 +229,8 @@ Status initialValues(const Graph& g, const TrainStep& step, uint64_t seed, Train
 
 // Where a checkpoint left off: its params, state, random generators,
 // epoch, step and metrics.
-Status resumeFrom(const std::string& resumeDir, const Graph& g, const TrainStep& step, TrainingState& t) {
-  NNC_TRY(Checkpoint c, readCheckpoint(resumeDir));
+Status resumeFrom(const std::string& resumeDir, Checkpoint& c, const Graph& g, const TrainStep& step,
+                  TrainingState& t) {
   if (c.model != g.name || c.optimizer != step.optimizer.kind)
     return error("checkpoint '{}' is of model '{}' trained with {}, not '{}' with {}", resumeDir, c.model, c.optimizer,
                  g.name, step.optimizer.kind);
@@ -266,18 +314,38 @@ Expected<bool> Trainer::run(const std::string& backend) {
   samples_ = setup_.limit ? std::min(setup_.limit, train_.count) : train_.count;
   steps_ = samples_ / batch_;
   if (steps_ == 0) return error("{} training samples make no batch of {}", samples_, batch_);
+  // The epochs and the step to stop before, counted on from where a
+  // checkpoint left off: --epochs N trains epochs up to N, each of steps_
+  // steps (whatever --limit the checkpoint's run had); --iterations N stops
+  // after N steps in all, the checkpoint's included.
   epochs_ = setup_.epochs;
-  if (setup_.iterations) epochs_ = (setup_.iterations + steps_ - 1) / steps_;
-  lastStep_ = setup_.iterations ? setup_.iterations : epochs_ * steps_;
+  int64_t left = 0;
+  if (setup_.iterations) {
+    left = setup_.iterations - t_.globalStep;
+    epochs_ = t_.firstEpoch - 1 + (std::max<int64_t>(left, 0) + steps_ - 1) / steps_;
+    lastStep_ = setup_.iterations;
+  } else {
+    left = (epochs_ - t_.firstEpoch + 1) * steps_;
+    lastStep_ = t_.globalStep + std::max<int64_t>(left, 0);
+  }
   out_ << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
                       "thread{})\n",
                       g_.name, d_.spec.path, steps_ * batch_, batch_, steps_, step_.optimizer.kind, backend,
                       threadCount(), threadCount() == 1 ? "" : "s");
-  if (t_.firstEpoch > epochs_) {
-    out_ << fmt::format("checkpoint '{}' is at epoch {}: nothing left to train\n", a_.resumeDir, t_.firstEpoch - 1);
+  if (left <= 0) {
+    if (setup_.iterations)
+      out_ << fmt::format("checkpoint '{}' is at step {}: nothing left to train (--iterations {} counts the "
+                          "checkpoint's steps)\n",
+                          a_.resumeDir, t_.globalStep, setup_.iterations);
+    else
+      out_ << fmt::format("checkpoint '{}' is at epoch {}: nothing left to train (--epochs N counts the checkpoint's "
+                          "epochs)\n",
+                          a_.resumeDir, t_.firstEpoch - 1);
     return false;
   }
-  if (t_.firstEpoch > 1) out_ << fmt::format("resuming from '{}' after epoch {}\n", a_.resumeDir, t_.firstEpoch - 1);
+  if (t_.firstEpoch > 1)
+    out_ << fmt::format("resuming from '{}' after epoch {} (step {})\n", a_.resumeDir, t_.firstEpoch - 1,
+                        t_.globalStep);
   // A live bar on a terminal; plain step lines in logs and pipes.
   live_ = !a_.quiet && &out_ == &std::cout && ::isatty(STDOUT_FILENO);
   progress_.emplace(out_, live_);
@@ -428,7 +496,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   // Where training starts: from scratch, or where a checkpoint left off.
   setRandomSeed(setup.seed);  // dropout masks
   if (!args->resumeDir.empty())
-    if (auto st = resumeFrom(args->resumeDir, g, *step, t); !st) return fail(st.error());
+    if (auto st = resumeFrom(args->resumeDir, *args->resumed, g, *step, t); !st) return fail(st.error());
 
   StepGraphs graphs{g, &*step, fit.scores, fit.trainScores, fit.batch};
   graphs.metric = fit.metric;

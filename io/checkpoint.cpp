@@ -1,12 +1,13 @@
 #include "io/checkpoint.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <utility>
 
 #include "io/file_io.h"
 #include "io/json.h"
@@ -21,6 +22,54 @@ constexpr int kVersion = 1;
 bool isDir(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// nnc's own names in a checkpoint folder: PREFIX-DIGITS.npz.
+bool isPairFile(const std::string& name) {
+  for (const char* prefix : {"params-", "optimizer-"}) {
+    const std::string p = prefix;
+    if (name.size() <= p.size() + 4 || name.compare(0, p.size(), p) != 0 ||
+        name.compare(name.size() - 4, 4, ".npz") != 0)
+      continue;
+    const std::string digits = name.substr(p.size(), name.size() - p.size() - 4);
+    if (digits.find_first_not_of("0123456789") == std::string::npos) return true;
+  }
+  return false;
+}
+
+// A temporary file writeFileAtomic leaves when killed: one of nnc's names,
+// ".tmp.", a pid. The pid, or 0 when `name` is not one.
+pid_t staleTemporary(const std::string& name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos) return 0;
+  const std::string base = name.substr(0, at), pid = name.substr(at + 5);
+  if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) return 0;
+  if (base != "checkpoint.json" && !isPairFile(base)) return 0;
+  return static_cast<pid_t>(std::stol(pid));
+}
+
+// What a run killed mid-save leaves in `dir`: temporary files of processes
+// no longer running (or of this one), and params/optimizer NPZs of epochs
+// other than the current pair. Nothing else is touched.
+void removeLeftovers(const std::string& dir, const std::string& paramsFile, const std::string& stateFile) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> doomed;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (isPairFile(name)) {
+      if (name != paramsFile && name != stateFile) doomed.push_back(name);
+    } else if (pid_t pid = staleTemporary(name)) {
+      // Another live process may be writing it right now.
+      if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) doomed.push_back(name);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& name : doomed) {
+    struct stat st;
+    const std::string path = dir + "/" + name;
+    if (::lstat(path.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) ::unlink(path.c_str());
+  }
 }
 
 std::string number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : "null"; }
@@ -48,13 +97,6 @@ std::string toJson(const Checkpoint& c, const std::string& paramsFile, const std
   return s;
 }
 
-// A JSON number that converts to int64_t exactly: epochs and steps. (Casting
-// 1e300 or NaN to an integer is undefined behaviour, found by fuzz_checkpoint.)
-bool isCount(const Json& v) {
-  return v.kind == Json::Kind::Number && v.number >= 0 && v.number <= 9007199254740992.0 &&
-         v.number == std::floor(v.number);
-}
-
 std::map<std::string, Tensor> asF32(const std::map<std::string, Tensor>& m) {
   std::map<std::string, Tensor> out = m;
   for (auto& [_, t] : out) t.type.dtype = DType::F32;
@@ -66,20 +108,19 @@ std::map<std::string, Tensor> asF32(const std::map<std::string, Tensor>& m) {
 Status writeCheckpoint(const std::string& dir, const Checkpoint& c) {
   if (!isDir(dir) && ::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
     return error("cannot create checkpoint folder '{}': {}", dir, std::strerror(errno));
-  // What the current checkpoint.json names, removed once it no longer does.
-  std::vector<std::string> old;
-  if (auto text = readFile(dir + "/checkpoint.json", uint64_t{16} << 20, "a checkpoint's checkpoint.json"))
-    if (auto j = parseJson(*text, dir))
-      for (const char* k : {"params", "optimizer_state"})
-        if (const Json* f = j->find(k); f && f->kind == Json::Kind::String) old.push_back(f->text);
   const std::string paramsFile = fmt::format("params-{:06}.npz", c.epoch);
   const std::string stateFile = fmt::format("optimizer-{:06}.npz", c.epoch);
   NNC_CHECK(writeNpz(dir + "/" + paramsFile, asF32(c.params)));
   NNC_CHECK(writeNpz(dir + "/" + stateFile, asF32(c.state)));
   NNC_CHECK(writeFileAtomic(dir + "/checkpoint.json", toJson(c, paramsFile, stateFile)));
-  for (const std::string& f : old)
-    if (f != paramsFile && f != stateFile && f.find('/') == std::string::npos) ::unlink((dir + "/" + f).c_str());
+  // The previous pair, and whatever a run killed mid-save left behind.
+  removeLeftovers(dir, paramsFile, stateFile);
   return ok();
+}
+
+bool holdsCheckpoint(const std::string& dir) {
+  struct stat st;
+  return ::lstat((dir + "/checkpoint.json").c_str(), &st) == 0;
 }
 
 Expected<CheckpointMeta> parseCheckpointJson(std::string_view text, const std::string& meta) {
@@ -91,44 +132,89 @@ Expected<CheckpointMeta> parseCheckpointJson(std::string_view text, const std::s
   };
   NNC_TRY(const Json* format, field("format", Json::Kind::String));
   NNC_TRY(const Json* version, field("version", Json::Kind::Number));
-  if (format->text != kFormat || version->number != kVersion)
+  if (format->text != kFormat || version->text != std::to_string(kVersion))
     return error("{}: not an nnc checkpoint of version {} (format '{}', version {})", meta, kVersion, format->text,
                  version->text);
-  CheckpointMeta m;
-  Checkpoint& c = m.meta;
-  NNC_TRY(const Json* model, field("model", Json::Kind::String));
+  Checkpoint c;
+  // Integers within [lo, hi], as a double holds them exactly (2^53).
+  constexpr double kMaxInt = 9007199254740992.0;
+  auto whole = [&](const Json& v, double lo, const std::string& what) -> Expected<int64_t> {
+    if (v.kind != Json::Kind::Number || !std::isfinite(v.number) || std::floor(v.number) != v.number ||
+        v.number < lo || v.number > kMaxInt) {
+      const std::string is = v.kind == Json::Kind::Number   ? v.text
+                             : v.kind == Json::Kind::String ? jsonQuote(v.text)
+                                                            : "not a number";
+      return error("{}: {} is {}, not a whole number of at least {}", meta, what, is, lo);
+    }
+    return static_cast<int64_t>(v.number);
+  };
+  // The NPZs' names: plain names of files in this folder, nothing that
+  // leads out of it.
+  auto plainName = [&](const char* k) -> Expected<std::string> {
+    NNC_TRY(const Json* f, field(k, Json::Kind::String));
+    const std::string& n = f->text;
+    if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos || n.find('\\') != std::string::npos ||
+        n.find('\0') != std::string::npos)
+      return error("{}: field '{}' is {}, not the name of a file in the checkpoint folder", meta, k, jsonQuote(n));
+    return n;
+  };
+  auto nonEmpty = [&](const char* k) -> Expected<std::string> {
+    NNC_TRY(const Json* f, field(k, Json::Kind::String));
+    if (f->text.empty()) return error("{}: field '{}' is empty", meta, k);
+    return f->text;
+  };
+  NNC_TRY(c.model, nonEmpty("model"));
   NNC_TRY(const Json* epoch, field("epoch", Json::Kind::Number));
   NNC_TRY(const Json* step, field("step", Json::Kind::Number));
   NNC_TRY(const Json* seed, field("seed", Json::Kind::String));
-  NNC_TRY(const Json* opt, field("optimizer", Json::Kind::String));
-  NNC_TRY(const Json* params, field("params", Json::Kind::String));
-  NNC_TRY(const Json* state, field("optimizer_state", Json::Kind::String));
+  NNC_TRY(c.optimizer, nonEmpty("optimizer"));
+  NNC_TRY(const std::string paramsFile, plainName("params"));
+  NNC_TRY(const std::string stateFile, plainName("optimizer_state"));
   NNC_TRY(const Json* rng, field("rng", Json::Kind::Object));
   NNC_TRY(const Json* metrics, field("metrics", Json::Kind::Array));
-  for (const auto& [k, v] : {std::pair{"epoch", epoch}, std::pair{"step", step}})
-    if (!isCount(*v)) return error("{}: field '{}' is not a whole number from 0 to 2^53 (it is {})", meta, k, v->text);
-  c.model = model->text;
-  c.epoch = static_cast<int64_t>(epoch->number);
-  c.step = static_cast<int64_t>(step->number);
-  c.seed = std::strtoull(seed->text.c_str(), nullptr, 10);
-  c.optimizer = opt->text;
+  // A checkpoint is written after an epoch, and every epoch takes a step.
+  NNC_TRY(c.epoch, whole(*epoch, 1, "field 'epoch' (the epochs completed)"));
+  NNC_TRY(c.step, whole(*step, 0, "field 'step' (the optimizer steps taken)"));
+  if (c.step < c.epoch)
+    return error("{}: field 'step' is {}, fewer than the {} epochs completed (each takes at least one step)", meta,
+                 c.step, c.epoch);
+  // The seed is a string of decimal digits: 64 bits do not fit a double.
+  {
+    const std::string& t = seed->text;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(t.c_str(), &end, 10);
+    if (t.empty() || t.size() > 20 || t.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE ||
+        end != t.c_str() + t.size())
+      return error("{}: field 'seed' is {}, not a whole number from 0 to 18446744073709551615 in a string", meta,
+                   jsonQuote(t));
+    c.seed = v;
+  }
   for (const auto& [name, v] : rng->fields) {
     if (v.kind != Json::Kind::String) return error("{}: rng '{}' is not a string", meta, name);
     c.rng[name] = v.text;
   }
-  for (const Json& row : metrics->items) {
-    auto num = [](const Json& v) { return v.kind == Json::Kind::Number ? v.number : kNoMetric; };
-    if (row.kind != Json::Kind::Array || row.items.size() != 6 || !isCount(row.items[0]) ||
-        !isCount(row.items[1]) || row.items[2].kind != Json::Kind::String)
-      return error("{}: a metrics row is not [epoch, step, split, loss, accuracy, samples_per_sec] "
-                   "(epoch and step whole numbers from 0 to 2^53, split a string)",
-                   meta);
-    c.metrics.push_back({static_cast<int64_t>(row.items[0].number), static_cast<int64_t>(row.items[1].number),
-                         row.items[2].text, num(row.items[3]), num(row.items[4]), num(row.items[5])});
+  for (size_t i = 0; i < metrics->items.size(); ++i) {
+    const Json& row = metrics->items[i];
+    if (row.kind != Json::Kind::Array || row.items.size() != 6 || row.items[2].kind != Json::Kind::String)
+      return error("{}: metrics row {} is not [epoch, step, split, loss, accuracy, samples_per_sec]", meta, i + 1);
+    const std::string where = fmt::format("metrics row {}", i + 1);
+    NNC_TRY(int64_t e, whole(row.items[0], 1, where + "'s epoch"));
+    NNC_TRY(int64_t st, whole(row.items[1], 0, where + "'s step"));
+    if (e > c.epoch || st > c.step)
+      return error("{}: {} (epoch {}, step {}) is beyond the checkpoint's epoch {}, step {}", meta, where, e, st,
+                   c.epoch, c.step);
+    double v[3];
+    static const char* const kNames[] = {"loss", "accuracy", "samples_per_sec"};
+    for (int k = 0; k < 3; ++k) {
+      const Json& x = row.items[static_cast<size_t>(3 + k)];
+      if (x.kind != Json::Kind::Number && x.kind != Json::Kind::Null)
+        return error("{}: {}'s {} is neither a number nor null", meta, where, kNames[k]);
+      v[k] = x.kind == Json::Kind::Number ? x.number : kNoMetric;
+    }
+    c.metrics.push_back({e, st, row.items[2].text, v[0], v[1], v[2]});
   }
-  m.paramsFile = params->text;
-  m.stateFile = state->text;
-  return m;
+  return CheckpointMeta{std::move(c), paramsFile, stateFile};
 }
 
 Expected<Checkpoint> readCheckpoint(const std::string& dir) {

@@ -30,8 +30,15 @@ struct Checkpoint {
   std::vector<MetricRow> metrics;          // the run's log up to here
 };
 
+// Also removes what a run killed mid-save left in `dir`: the previous pair,
+// NPZs of other epochs (params-*.npz, optimizer-*.npz) and temporary files
+// (NAME.tmp.PID) of nnc's names whose process is gone; nothing else.
 Status writeCheckpoint(const std::string& dir, const Checkpoint& c);
-// Errors name the folder and what is missing or malformed.
+// Whether `dir` holds a checkpoint.json (nnc run refuses to --save over one).
+bool holdsCheckpoint(const std::string& dir);
+// Errors name the folder and what is missing or malformed: every field is
+// checked (type, range, whole numbers), and the NPZs it names must be plain
+// names of files in `dir`.
 Expected<Checkpoint> readCheckpoint(const std::string& dir);
 // checkpoint.json's text, validated, without reading the NPZs it names:
 // meta.params and meta.state stay empty; paramsFile and stateFile are the

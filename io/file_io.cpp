@@ -40,7 +40,50 @@ std::string parentDir(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Why `dir` cannot hold new files, or "" when it can.
+std::string folderProblem(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return fmt::format("the folder '{}' does not exist", dir);
+    if (errno == ENOTDIR) return fmt::format("'{}' is not a folder (a part of it is a file)", dir);
+    return fmt::format("'{}': {}", dir, std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return fmt::format("'{}' is a file, not a folder", dir);
+  // W for the new entry, X to reach it; EROFS too (a read-only mount).
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return fmt::format("the folder '{}' is not writable: {}", dir, std::strerror(errno));
+  return "";
+}
+
 }  // namespace
+
+Status checkWritableFile(const std::string& path, std::string_view what) {
+  if (path.empty()) return error("{}: the file name is empty", what);
+  if (path.back() == '/') return error("{} {}: that names a folder, not a file", what, path);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return error("{} {}: it is a folder, not a file", what, path);
+    if (!S_ISREG(st.st_mode)) return ok();  // a device or FIFO: written into, not replaced
+  }
+  if (std::string why = folderProblem(parentDir(path)); !why.empty()) return error("{} {}: {}", what, path, why);
+  return ok();
+}
+
+Status checkWritableFolder(const std::string& dir, std::string_view what) {
+  if (dir.empty()) return error("{}: the folder name is empty", what);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return error("{} {}: it is a file, not a folder", what, dir);
+    if (std::string why = folderProblem(dir); !why.empty()) return error("{} {}: {}", what, dir, why);
+    return ok();
+  }
+  if (errno == ENOTDIR) return error("{} {}: a part of the path is a file, not a folder", what, dir);
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  if (std::string why = folderProblem(parentDir(d)); !why.empty())
+    return error("{} {}: cannot create it there: {}", what, dir, why);
+  return ok();
+}
 
 const char* nodeKind(mode_t m) {
   if (S_ISFIFO(m)) return "a FIFO (named pipe)";

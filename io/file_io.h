@@ -12,6 +12,16 @@ namespace nnc {
 // never sees a half-written file. Errors (full disk, missing folder) in words.
 Status writeFileAtomic(const std::string& path, std::string_view bytes);
 
+// Whether `writeFileAtomic(path, ...)` can succeed, checked before any work
+// is done: the folder holding `path` exists, is a folder and is writable, and
+// `path` itself is not a folder. `what` names the option in the message
+// ("--metrics"). A device or FIFO (/dev/stdout) passes: it is written into.
+Status checkWritableFile(const std::string& path, std::string_view what);
+// Whether `dir` is, or can be created as, a writable folder: an existing
+// folder that is writable, or a name not taken in a writable existing folder
+// (one level is created, as mkdir does).
+Status checkWritableFolder(const std::string& dir, std::string_view what);
+
 // A regular file open for reading. Anything else (a FIFO, which would block
 // in open, /dev/zero, which never ends, a socket, a folder) is refused in
 // words: every nnc input is a file whose size says how much there is to read.

@@ -324,9 +324,9 @@ TEST_CASE("checkpoint.json: epochs and steps that are no whole count are errors 
     return c.error().message;
   };
   CHECK_THAT(err("regress-epoch-1e300.json"),
-             Catch::Contains("field 'epoch' is not a whole number from 0 to 2^53 (it is 1e300)"));
-  CHECK_THAT(err("regress-step-negative.json"), Catch::Contains("field 'step' is not a whole number"));
-  CHECK_THAT(err("regress-metrics-step-null.json"), Catch::Contains("a metrics row is not [epoch, step"));
+             Catch::Contains("field 'epoch' (the epochs completed) is 1e300, not a whole number of at least 1"));
+  CHECK_THAT(err("regress-step-negative.json"), Catch::Contains("field 'step' (the optimizer steps taken) is -"));
+  CHECK_THAT(err("regress-metrics-step-null.json"), Catch::Contains("metrics row 2's step is not a number, not a whole number of at least 0"));
   auto ok = parseCheckpointJson(*readFile(sourcePath("tests/fuzz/seeds/checkpoint/checkpoint.json")), "seed");
   REQUIRE(ok);
   CHECK(ok->meta.epoch == 2);
@@ -334,4 +334,212 @@ TEST_CASE("checkpoint.json: epochs and steps that are no whole count are errors 
   CHECK(ok->meta.seed == 18446744073709551615ull);
   CHECK(ok->meta.metrics.size() == 3);
   CHECK(ok->paramsFile == "params-000002.npz");
+}
+
+namespace {
+
+// A small nnc run of mnist_mlp (batch 100) with `extra` options.
+test::CliResult smallRun(std::vector<std::string> extra) {
+  std::vector<std::string> a = {"run",          sourcePath("examples/mnist_mlp.nn"), "--test-limit", "100",
+                                "--log-every", "0",                                  "--threads",    "1",
+                                "--quiet"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return runCli(a);
+}
+
+// checkpoint.json of `dir` with `from` replaced by `to` (once).
+void editMeta(const std::string& dir, const std::string& from, const std::string& to) {
+  std::string text = test::readText(dir + "/checkpoint.json");
+  const size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), to);
+  std::ofstream(dir + "/checkpoint.json", std::ios::binary | std::ios::trunc) << text;
+}
+
+}  // namespace
+
+// Issue 18, item 9.
+TEST_CASE("nnc run --save refuses to replace a checkpoint unless --resume DIR or --overwrite", "[checkpoint][cli]") {
+  const std::string dir = tempDir("save_over");
+  const std::string ck = dir + "/ck";
+  REQUIRE(smallRun({"--limit", "200", "--epochs", "2", "--save", ck}).code == 0);
+  const std::string meta = test::readText(ck + "/checkpoint.json");
+  // Another run into the same folder, even of another model, would delete it.
+  for (const char* model : {"examples/mnist_mlp.nn", "examples/optimizers/mnist_adam.nn"}) {
+    auto r = runCli({"run", sourcePath(model), "--limit", "200", "--test-limit", "100", "--save", ck, "-q"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains("--save " + ck + ": the folder holds a checkpoint of 'mnist_mlp' after epoch 2") &&
+                          Catch::Contains("--resume " + ck) && Catch::Contains("--overwrite"));
+    CHECK_THAT(r.out, !Catch::Contains("training"));  // refused before any data are read
+  }
+  CHECK(test::readText(ck + "/checkpoint.json") == meta);
+  CHECK(std::filesystem::exists(ck + "/params-000002.npz"));
+  // Resuming from another checkpoint does not make this one replaceable.
+  REQUIRE(smallRun({"--limit", "200", "--save", dir + "/other"}).code == 0);
+  CHECK(smallRun({"--limit", "200", "--epochs", "3", "--resume", dir + "/other", "--save", ck}).code == 1);
+  // Continuing it is fine, and so is --overwrite.
+  auto cont = smallRun({"--limit", "200", "--epochs", "3", "--resume", ck, "--save", ck});
+  INFO(cont.out << cont.err);
+  CHECK(cont.code == 0);
+  CHECK_THAT(cont.out, Catch::Contains("epoch 3:"));
+  auto over = smallRun({"--limit", "200", "--epochs", "1", "--save", ck, "--overwrite"});
+  CHECK(over.code == 0);
+  auto back = readCheckpoint(ck);
+  REQUIRE(back);
+  CHECK(back->epoch == 1);
+  CHECK_FALSE(std::filesystem::exists(ck + "/params-000003.npz"));
+  // --overwrite means nothing without --save.
+  CHECK_THAT(smallRun({"--limit", "200", "--overwrite"}).err, Catch::Contains("--overwrite is for --save DIR"));
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 12.
+TEST_CASE("checkpoint: the next save removes what a save killed midway left, and only that", "[checkpoint]") {
+  const std::string dir = tempDir("leftovers");
+  REQUIRE(writeCheckpoint(dir, sample()));  // epoch 3
+  // A pid no process has any more.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = std::to_string(child);
+  const std::vector<std::string> leftovers = {"checkpoint.json.tmp." + dead, "params-000004.npz.tmp." + dead,
+                                              "optimizer-000004.npz.tmp." + dead, "params-000002.npz",
+                                              "optimizer-000001.npz"};
+  // Not nnc's names, or a temporary file of a live process (pid 1): kept.
+  const std::vector<std::string> kept = {"notes.txt", "params-best.npz", "params-000002.npz.bak", "data.tmp." + dead,
+                                         "checkpoint.json.tmp.1", "params-000002.npz.tmp.x"};
+  for (const auto& f : leftovers) std::ofstream(dir + "/" + f) << "x";
+  for (const auto& f : kept) std::ofstream(dir + "/" + f) << "x";
+  Checkpoint c = sample();
+  c.epoch = 4;
+  REQUIRE(writeCheckpoint(dir, c));
+  for (const auto& f : leftovers) CHECK_FALSE(std::filesystem::exists(dir + "/" + f));
+  for (const auto& f : kept) CHECK(std::filesystem::exists(dir + "/" + f));
+  CHECK_FALSE(std::filesystem::exists(dir + "/params-000003.npz"));
+  CHECK(std::filesystem::exists(dir + "/params-000004.npz"));
+  CHECK(std::filesystem::exists(dir + "/optimizer-000004.npz"));
+  auto back = readCheckpoint(dir);
+  REQUIRE(back);
+  CHECK(back->epoch == 4);
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 13.
+TEST_CASE("checkpoint: every field of checkpoint.json is checked, and no name leads out of the folder",
+          "[checkpoint]") {
+  const std::string dir = tempDir("fields");
+  const std::string ck = dir + "/ck";
+  REQUIRE(writeCheckpoint(ck, sample()));
+  const std::string good = test::readText(ck + "/checkpoint.json");
+  // A complete, valid NPZ outside the checkpoint folder.
+  std::filesystem::copy_file(ck + "/params-000003.npz", dir + "/outside.npz");
+  auto refused = [&](const std::string& from, const std::string& to) {
+    std::ofstream(ck + "/checkpoint.json", std::ios::binary | std::ios::trunc) << good;
+    editMeta(ck, from, to);
+    auto c = readCheckpoint(ck);
+    INFO(from << " → " << to);
+    REQUIRE_FALSE(c);
+    return c.error().message;
+  };
+  const auto contains = [](const std::string& s) { return Catch::Contains(s); };
+  CHECK_THAT(refused("\"epoch\": 3", "\"epoch\": -1"), contains("field 'epoch' (the epochs completed) is -1"));
+  CHECK_THAT(refused("\"epoch\": 3", "\"epoch\": 0"), contains("field 'epoch'"));
+  CHECK_THAT(refused("\"epoch\": 3", "\"epoch\": 2.5"), contains("is 2.5, not a whole number"));
+  CHECK_THAT(refused("\"epoch\": 3", "\"epoch\": 1e300"), contains("field 'epoch'"));
+  CHECK_THAT(refused("\"epoch\": 3", "\"epoch\": \"3\""), contains("malformed field 'epoch'"));
+  CHECK_THAT(refused("\"step\": 1800", "\"step\": -5"), contains("field 'step' (the optimizer steps taken) is -5"));
+  CHECK_THAT(refused("\"step\": 1800", "\"step\": 2"), contains("field 'step' is 2, fewer than the 3 epochs"));
+  CHECK_THAT(refused("\"step\": 1800", "\"step\": 0.5"), contains("field 'step'"));
+  CHECK_THAT(refused("\"seed\": \"18446744073709551615\"", "\"seed\": \"abc\""), contains("field 'seed' is \"abc\""));
+  CHECK_THAT(refused("\"seed\": \"18446744073709551615\"", "\"seed\": \"-1\""), contains("field 'seed'"));
+  CHECK_THAT(refused("\"seed\": \"18446744073709551615\"", "\"seed\": \"18446744073709551616\""),
+             contains("field 'seed'"));
+  CHECK_THAT(refused("\"seed\": \"18446744073709551615\"", "\"seed\": \"\""), contains("field 'seed'"));
+  CHECK_THAT(refused("\"seed\": \"18446744073709551615\"", "\"seed\": 7"), contains("malformed field 'seed'"));
+  CHECK_THAT(refused("\"params-000003.npz\"", "\"../outside.npz\""),
+             contains("field 'params' is \"../outside.npz\", not the name of a file in the checkpoint folder"));
+  CHECK_THAT(refused("\"params-000003.npz\"", "\"" + dir + "/outside.npz\""), contains("field 'params'"));
+  CHECK_THAT(refused("\"params-000003.npz\"", "\"..\""), contains("field 'params'"));
+  CHECK_THAT(refused("\"optimizer-000003.npz\"", "\"../../x.npz\""), contains("field 'optimizer_state'"));
+  CHECK_THAT(refused("\"optimizer-000003.npz\"", "\"\""), contains("field 'optimizer_state'"));
+  CHECK_THAT(refused("\"model\": \"m\"", "\"model\": \"\""), contains("field 'model' is empty"));
+  CHECK_THAT(refused("\"optimizer\": \"adam\"", "\"optimizer\": 1"), contains("malformed field 'optimizer'"));
+  CHECK_THAT(refused("\"version\": 1", "\"version\": 1.5"), contains("not an nnc checkpoint of version 1"));
+  CHECK_THAT(refused("[1, 600, \"train\"", "[-1, 600, \"train\""), contains("metrics row 1's epoch is -1"));
+  CHECK_THAT(refused("[1, 600, \"train\"", "[1, 0.5, \"train\""), contains("metrics row 1's step is 0.5"));
+  CHECK_THAT(refused("[1, 600, \"train\"", "[9, 600, \"train\""), contains("metrics row 1 (epoch 9, step 600) is beyond"));
+  CHECK_THAT(refused("[1, 600, \"test\", 0.25", "[1, 600, \"test\", \"low\""),
+             contains("metrics row 2's loss is neither a number nor null"));
+  CHECK_THAT(refused("\"rng\": {", "\"rng\": {\"x\": 1, "), contains("rng 'x' is not a string"));
+  std::ofstream(ck + "/checkpoint.json", std::ios::binary | std::ios::trunc) << good;
+  REQUIRE(readCheckpoint(ck));
+  // Through nnc run: "epoch": -1 used to train and write params-000000.npz.
+  const std::string run = dir + "/run";
+  REQUIRE(smallRun({"--limit", "200", "--epochs", "1", "--save", run}).code == 0);
+  editMeta(run, "\"epoch\": 1", "\"epoch\": -1");
+  auto r = smallRun({"--limit", "200", "--epochs", "2", "--resume", run, "--save", run});
+  INFO(r.out << r.err);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("checkpoint.json: field 'epoch' (the epochs completed) is -1"));
+  CHECK_THAT(r.out, !Catch::Contains("training"));
+  CHECK_FALSE(std::filesystem::exists(run + "/params-000000.npz"));
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 13: the seed a checkpoint names is the one its resumed run uses.
+TEST_CASE("nnc run --resume continues with the checkpoint's seed, and refuses another --seed", "[checkpoint][cli]") {
+  const std::string dir = tempDir("resume_seed");
+  auto whole = smallRun({"--limit", "200", "--epochs", "2", "--seed", "7", "--save", dir + "/whole"});
+  REQUIRE(whole.code == 0);
+  REQUIRE(smallRun({"--limit", "200", "--epochs", "1", "--seed", "7", "--save", dir + "/part"}).code == 0);
+  auto other = smallRun({"--limit", "200", "--epochs", "2", "--seed", "8", "--resume", dir + "/part"});
+  CHECK(other.code == 1);
+  CHECK_THAT(other.err, Catch::Contains("--seed 8: checkpoint '" + dir + "/part' was trained with seed 7"));
+  // Without --seed: the checkpoint's 7, not the default 42.
+  auto rest = smallRun({"--limit", "200", "--epochs", "2", "--resume", dir + "/part", "--save", dir + "/part"});
+  INFO(rest.out << rest.err);
+  REQUIRE(rest.code == 0);
+  auto a = readCheckpoint(dir + "/whole"), b = readCheckpoint(dir + "/part");
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(b->seed == 7);
+  for (const auto& [name, t] : a->params) CHECK(b->params.at(name).data == t.data);
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 18, item 14: the step cap was epochs × this run's steps per epoch,
+// counted from step 0, so a checkpoint of a run with a larger --limit was
+// already past it: "resuming ... after epoch 1", nothing trained, exit 0.
+TEST_CASE("nnc run --resume --epochs N trains the epochs left whatever --limit the checkpoint had",
+          "[checkpoint][cli]") {
+  const std::string dir = tempDir("resume_limit");
+  const std::string ck = dir + "/ck";
+  REQUIRE(smallRun({"--limit", "400", "--epochs", "1", "--save", ck}).code == 0);  // 4 steps
+  auto r = smallRun({"--limit", "200", "--epochs", "2", "--resume", ck, "--save", ck});  // 2 steps per epoch
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("resuming from '" + ck + "' after epoch 1 (step 4)"));
+  CHECK_THAT(r.out, Catch::Contains("epoch 2: train loss"));
+  auto c = readCheckpoint(ck);
+  REQUIRE(c);
+  CHECK(c->epoch == 2);
+  CHECK(c->step == 6);
+  // Nothing left: said so, in words that say how to train more.
+  auto done = smallRun({"--limit", "200", "--epochs", "2", "--resume", ck});
+  CHECK(done.code == 0);
+  CHECK_THAT(done.out, Catch::Contains("is at epoch 2: nothing left to train (--epochs N counts the checkpoint's"));
+  // --iterations counts the steps of the whole run, the checkpoint's included.
+  auto it = smallRun({"--limit", "200", "--iterations", "6", "--resume", ck});
+  CHECK_THAT(it.out, Catch::Contains("is at step 6: nothing left to train (--iterations 6"));
+  auto more = smallRun({"--limit", "200", "--iterations", "9", "--resume", ck, "--save", ck});
+  INFO(more.out << more.err);
+  REQUIRE(more.code == 0);
+  CHECK_THAT(more.out, Catch::Contains("epoch 3:") && Catch::Contains("epoch 4:") && !Catch::Contains("epoch 5:"));
+  c = readCheckpoint(ck);
+  REQUIRE(c);
+  CHECK(c->epoch == 4);
+  CHECK(c->step == 9);
+  std::filesystem::remove_all(dir);
 }

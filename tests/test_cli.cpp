@@ -510,3 +510,58 @@ TEST_CASE("nnc check refuses the train settings nnc run refuses, at file:line:co
   }
   std::filesystem::remove_all(dir);
 }
+
+// Issue 18, item 11: the outputs used to be tried only after the first epoch
+// had trained, and that epoch was lost with its result line.
+TEST_CASE("nnc run checks --save, --metrics and --plot paths before training", "[cli]") {
+  const std::string dir = tempDir("out_paths");
+  std::ofstream(dir + "/file") << "x";
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "200", "--test-limit", "100",
+                                  "--threads", "1", "-q"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return runCli(a);
+  };
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--metrics", dir + "/no/such/m.csv"}, "--metrics " + dir + "/no/such/m.csv: the folder '" + dir + "/no/such' does not exist"},
+      {{"--plot", dir + "/no/p.svg"}, "--plot " + dir + "/no/p.svg: the folder '" + dir + "/no' does not exist"},
+      {{"--metrics", dir + "/file/m.jsonl"}, "'" + dir + "/file' is a file, not a folder"},
+      {{"--plot", dir + "/file/sub/p.svg"}, "--plot " + dir + "/file/sub/p.svg: '" + dir + "/file/sub' is not a folder"},
+      {{"--save", dir + "/no/ck"}, "--save " + dir + "/no/ck: cannot create it there: the folder '" + dir + "/no' does not exist"},
+      {{"--save", dir + "/file"}, "--save " + dir + "/file: it is a file, not a folder"},
+      {{"--save", dir + "/file/ck"}, "--save " + dir + "/file/ck: a part of the path is a file, not a folder"},
+  };
+  for (const Case& c : cases) {
+    auto r = run(c.args);
+    INFO(c.args[0] << " " << c.args[1] << "\n" << r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains(c.says));
+    CHECK_THAT(r.out, !Catch::Contains("training"));  // nothing read, nothing trained
+  }
+  std::filesystem::create_directories(dir + "/m.csv");
+  CHECK_THAT(run({"--metrics", dir + "/m.csv"}).err, Catch::Contains("m.csv: it is a folder, not a file"));
+  // A read-only folder (root may write anywhere, so only as another user).
+  if (::geteuid() != 0) {
+    std::filesystem::create_directories(dir + "/ro");
+    std::filesystem::permissions(dir + "/ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    for (const char* opt : {"--metrics", "--plot", "--save"}) {
+      const std::string name = std::string(opt) == "--save" ? "/ro/ck" : std::string(opt) == "--plot" ? "/ro/p.svg" : "/ro/m.csv";
+      auto r = run({opt, dir + name});
+      CHECK(r.code == 1);
+      CHECK_THAT(r.err, Catch::Contains("the folder '" + dir + "/ro' is not writable"));
+      CHECK_THAT(r.out, !Catch::Contains("training"));
+    }
+    std::filesystem::permissions(dir + "/ro", std::filesystem::perms::owner_all);
+  }
+  // Writable places still work: a new --save folder, existing files replaced.
+  std::ofstream(dir + "/m2.csv") << "old";
+  auto good = run({"--save", dir + "/ck", "--metrics", dir + "/m2.csv", "--plot", dir + "/p.svg"});
+  INFO(good.out << good.err);
+  CHECK(good.code == 0);
+  CHECK_THAT(test::readText(dir + "/m2.csv"), Catch::StartsWith("epoch,step"));
+  std::filesystem::remove_all(dir);
+}

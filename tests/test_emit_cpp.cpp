@@ -586,3 +586,58 @@ TEST_CASE("emit-cpp: errors in words", "[emit][cpp]") {
   CHECK_THAT(readText(dir + "/three_layer.hpp"), Catch::Contains("namespace acme::models {"));
   fs::remove_all(dir);
 }
+
+// Issue 18, item 10: emit-cpp used to overwrite a user's CMakeLists.txt and
+// main_example.cpp in the -o folder.
+TEST_CASE("emit-cpp replaces only its own unchanged files unless --force", "[emit][cpp]") {
+  const std::string dir = nnc::test::tempDir("emit_over");
+  const std::string model = sourcePath("examples/three_layer.nn");
+  auto emit = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"emit-cpp", model, "-o", dir};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return runCli(a);
+  };
+  // A project of the user's own, with a CMakeLists.txt and a main_example.cpp.
+  std::ofstream(dir + "/CMakeLists.txt") << "project(mine)\n";
+  std::ofstream(dir + "/main_example.cpp") << "int main() { return 0; }\n";
+  std::ofstream(dir + "/notes.txt") << "mine\n";
+  auto refused = emit({});
+  INFO(refused.out << refused.err);
+  CHECK(refused.code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("-o " + dir + ": 'main_example.cpp', 'CMakeLists.txt' are already there and "
+                                          "were not written by nnc emit-cpp") &&
+                              Catch::Contains("nothing was written") && Catch::Contains("--force"));
+  CHECK(readText(dir + "/CMakeLists.txt") == "project(mine)\n");
+  CHECK(readText(dir + "/main_example.cpp") == "int main() { return 0; }\n");
+  CHECK_FALSE(fs::exists(dir + "/three_layer.cpp"));  // all or nothing
+  // An empty folder: written, with the list of what was written.
+  fs::remove(dir + "/CMakeLists.txt");
+  fs::remove(dir + "/main_example.cpp");
+  REQUIRE(emit({}).code == 0);
+  const std::string manifest = readText(dir + "/.nnc-emitted");
+  CHECK_THAT(manifest, Catch::Contains("  CMakeLists.txt\n") && Catch::Contains("  three_layer.hpp\n") &&
+                           !Catch::Contains("notes.txt"));
+  CHECK(readText(dir + "/notes.txt") == "mine\n");
+  // Its own unchanged output is replaced (here with other code: -O0).
+  const std::string before = readText(dir + "/three_layer.cpp");
+  auto again = emit({"-O0"});
+  INFO(again.err);
+  CHECK(again.code == 0);
+  CHECK(readText(dir + "/three_layer.cpp") != before);
+  // A file the user edited since is not.
+  std::ofstream(dir + "/main_example.cpp", std::ios::app) << "// my change\n";
+  auto edited = emit({});
+  CHECK(edited.code == 1);
+  CHECK_THAT(edited.err, Catch::Contains("'main_example.cpp' is already there and was not written by nnc emit-cpp "
+                                         "(or was changed since)") && Catch::Contains("--force to replace it"));
+  CHECK_THAT(readText(dir + "/main_example.cpp"), Catch::EndsWith("// my change\n"));
+  // --force replaces it, and the manifest vouches for the new file.
+  REQUIRE(emit({"--force"}).code == 0);
+  CHECK_THAT(readText(dir + "/main_example.cpp"), !Catch::Contains("// my change"));
+  CHECK(emit({"-O0"}).code == 0);
+  // A damaged manifest vouches for nothing.
+  std::ofstream(dir + "/.nnc-emitted", std::ios::trunc) << "garbage\n";
+  CHECK(emit({}).code == 1);
+  CHECK(readText(dir + "/notes.txt") == "mine\n");
+  fs::remove_all(dir);
+}
