@@ -507,6 +507,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     if (auto st = resumeFrom(args->resumeDir, g, *step, t); !st) return fail(st.error());
 
   std::unique_ptr<Stepper> stepper;
+  const Resident before = residentMemory();
   if (args->verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
   if (args->backend == "jit") {
     auto j = jitStepper(graphs, t.params, t.state,
@@ -522,6 +523,14 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
     }
   } else {
     stepper = interpStepper(graphs, t.params, t.state);
+  }
+  if (args->verbose) {
+    // What compiling took (LLVM's working memory and the code; the arenas'
+    // pages count only once written: the params here, the rest by the first step).
+    const Resident after = residentMemory();
+    out << fmt::format("memory: resident {} with the data read, {} with both programs compiled and the params set "
+                       "(peak {})\n",
+                       humanBytes(before.now), humanBytes(after.now), humanBytes(after.peak));
   }
   if (o.flag("profile")) {
     if (auto st = profileRun(*stepper, data->data.train, fit.batch, *step, setup.seed, out); !st) return fail(st.error());

@@ -159,6 +159,11 @@ std::optional<MemoryLimit> availableMemory() {
   return best;
 }
 
+Resident residentMemory() {
+  return {std::max<int64_t>(readKey("/proc/self/status", "VmRSS:"), 0) * 1024,
+          std::max<int64_t>(readKey("/proc/self/status", "VmHWM:"), 0) * 1024};
+}
+
 Expected<std::optional<int64_t>> parseMemorySize(const std::string& text) {
   if (text == "off") return std::optional<int64_t>{};
   size_t used = 0;

@@ -56,6 +56,13 @@ struct MemoryLimit {
 };
 std::optional<MemoryLimit> availableMemory();
 
+// This process's resident memory now and at its peak (VmRSS and VmHWM in
+// /proc/self/status), in bytes; 0 where unknown. For `nnc run -v`.
+struct Resident {
+  int64_t now = 0, peak = 0;
+};
+Resident residentMemory();
+
 // --memory-limit SIZE: bytes with an optional K, M, G or T suffix (binary:
 // 1K = 1024), "4G", "1.5G", "800M"; "off" gives nullopt (no check).
 Expected<std::optional<int64_t>> parseMemorySize(const std::string& text);
