@@ -115,7 +115,7 @@ const std::vector<CommandInfo>& commands() {
                           "(4G, 800M, bytes; default: the memory available, MemAvailable or the cgroup's limit); "
                           "off: no check"},
                          {"threads", true, "N", "threads (default 0: every core)"},
-                         {"verbose", false, "", "print the time spent in each compilation stage", 'v'},
+                         {"verbose", false, "", "print the time spent in each compilation stage and the resident memory", 'v'},
                          {"profile", false, "", "time 20 train steps kernel by kernel (JIT), print the costliest, exit"}}),
        runRun},
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
