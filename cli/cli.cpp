@@ -124,8 +124,12 @@ const std::vector<CommandInfo>& commands() {
                          {"metrics", true, "F.csv", "write a row per logged step and per epoch (.csv or .jsonl)"},
                          {"plot", true, "F.svg", "draw loss and accuracy curves as SVG, updated every epoch"},
                          {"backend", true, "jit|interp", "what runs the step: native code (default) or the reference interpreter"},
+                         {"memory-limit", true, "SIZE|off",
+                          "refuse to start if the run's memory (as nnc check prints it, plus the data) exceeds SIZE "
+                          "(4G, 800M, bytes; default: the memory available, MemAvailable or the cgroup's limit); "
+                          "off: no check"},
                          {"threads", true, "N", "threads (default 0: every core)"},
-                         {"verbose", false, "", "print the time spent in each compilation stage", 'v'},
+                         {"verbose", false, "", "print the time spent in each compilation stage and the resident memory", 'v'},
                          {"profile", false, "", "time 20 train steps kernel by kernel (JIT), print the costliest, exit"}}),
        runRun},
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/frontend.h"
+#include "cli/memory_need.h"
 #include "compiler/autodiff/gradcheck.h"
 #include "compiler/autodiff/train_step.h"
 #include "compiler/jit/compiled.h"
@@ -126,6 +127,9 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
       }
   }
 
+  // What nnc run would hold with the fused programs (cli/memory_need.h).
+  auto need = memoryNeed(g, trainable ? &*step : nullptr, *fusedPasses, l->model.lossScores);
+  if (!need) return fail(need.error());
   const int64_t batch = std::max<int64_t>(l->model.batch, 1);
   auto speedup = [&](size_t i) { return runs[i].median() / std::max(runs[i - 1].median(), 1e-9); };
   if (o.flag("json")) {
@@ -142,7 +146,10 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
     out << "],\n \"speedup\": {";
     for (size_t i = 1; i < runs.size(); i += 2)
       out << fmt::format("{}\"{}\": {:.3f}", i > 1 ? ", " : "", runs[i].program, speedup(i));
-    out << "}}\n";
+    out << fmt::format("}},\n \"memory_bytes\": {{\"params\": {}, \"optimizer_state\": {}, \"train_arena\": {}, "
+                       "\"infer_arena\": {}, \"train_run\": {}, \"inference\": {}}}}}\n",
+                       4 * need->paramFloats, 4 * need->stateFloats, 4 * need->trainArenaFloats,
+                       4 * need->inferArenaFloats, need->training ? need->trainBytes() : 0, need->inferBytes());
     return 0;
   }
   out << fmt::format("nnc bench {}: batch {}, {} thread{}, GEMM {}, -O{}{}\n", g.name, batch, threadCount(),
@@ -160,6 +167,7 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
                          speedup(i), runs[i].min() / std::max(runs[i - 1].min(), 1e-9),
                          double(runs[i].compiled->arenaBytes()) / double(std::max<int64_t>(runs[i - 1].compiled->arenaBytes(), 1)));
   }
+  out << "\n" << memoryLines(*need, "");
   return 0;
 }
 

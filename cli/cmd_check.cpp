@@ -1,7 +1,10 @@
-// nnc check: the model's layers, their output shapes and parameter counts.
+// nnc check: the model's layers, their output shapes and parameter counts,
+// and the memory a train run and inference will need (cli/memory_need.h).
 #include <ostream>
 
 #include "cli/commands.h"
+#include "cli/memory_need.h"
+#include "compiler/autodiff/train_step.h"
 
 namespace nnc::cli {
 
@@ -70,6 +73,22 @@ int runCheck(const Options& o, std::ostream& out, std::ostream& err) {
   if (g.loss != kNoValue) out << fmt::format("  loss: {} {}\n", nodeLabel(g, g.loss), typeString(g.type(g.loss)));
   for (const auto& [name, v] : g.outputs) out << fmt::format("  output: {} {}\n", name, typeString(g.type(v)));
   if (l->model.train) out << fmt::format("  train: {} settings\n", l->model.train->settings.size());
+  // The memory plan of both programs as nnc run compiles them (lowered, not
+  // JIT-compiled: milliseconds even for a large model). A model that cannot
+  // be trained (no loss, a param no gradient reaches) is sized for inference.
+  std::optional<TrainStep> step;
+  if (g.loss != kNoValue)
+    if (auto s = buildTrainStep(g, l->model.train)) step = s.take();
+  auto need = memoryNeed(g, step ? &*step : nullptr, PassOptions{}, l->model.lossScores);
+  if (!need) {
+    out << fmt::format("  memory: not planned: {}\n", need.error().message);
+    return 0;
+  }
+  out << "\n" << memoryLines(*need, "  ");
+  const int64_t bytes = need->training ? need->trainBytes() : need->inferBytes();
+  if (auto avail = availableMemory(); avail && bytes > avail->bytes)
+    out << fmt::format("  note: that is more than the {} available ({}): nnc run will refuse it\n",
+                       humanBytes(avail->bytes), avail->source);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/frontend.h"
+#include "cli/memory_need.h"
 #include "cli/run_data.h"
 #include "cli/run_stepper.h"
 #include "io/checkpoint.h"
@@ -105,9 +106,10 @@ Diagnostic firstNonFinite(const StepGraphs& s, const TensorMap& params, const Te
 }
 
 // The state to return to when a loss turns out not finite: every snapshot
-// interval, so that a replay from it to the failing step is short.
+// interval, so that a replay from it to the failing step is short. The
+// params and state are the stepper's to remember (Stepper::remember: the
+// JIT keeps one f32 copy, not f64 tensors).
 struct Snapshot {
-  TensorMap params, state;
   std::string dropout, augment;
   int64_t step = 0;  // the step (within the epoch) it was taken before
 };
@@ -374,7 +376,10 @@ Status Trainer::trainEpoch(int64_t epoch) {
   double lossSum = 0;
   int64_t right = 0, scored = 0, done = 0;
   for (int64_t s = 0; s < steps_ && t_.globalStep < lastStep_; ++s, ++t_.globalStep, ++done) {
-    if (s % kSnapshotEvery == 0) snap_ = {stepper_.params(), stepper_.state(), saveRandomState(), t_.augmentRng.save(), s};
+    if (s % kSnapshotEvery == 0) {
+      stepper_.remember();
+      snap_ = {saveRandomState(), t_.augmentRng.save(), s};
+    }
     prepare(s);
     const double lr = step_.lrAt(t_.globalStep);
     const uint64_t stepSeed = setup_.seed + static_cast<uint64_t>(t_.globalStep);
@@ -412,8 +417,7 @@ Status Trainer::trainEpoch(int64_t epoch) {
 // the interpreter to name the op.
 Diagnostic Trainer::replayNonFinite(int64_t epoch, int64_t s, double loss, double lr, uint64_t stepSeed) {
   progress_->clear();
-  stepper_.set(snap_.params);
-  stepper_.set(snap_.state);
+  stepper_.rewind();
   restoreRandomState(snap_.dropout);
   t_.augmentRng.restore(snap_.augment);
   for (int64_t r = snap_.step; r < s; ++r) {
@@ -469,12 +473,54 @@ Status Trainer::writeEpochFiles(int64_t epoch) {
   return ok();
 }
 
+// Refuses a run whose memory (the compiler's plan for the programs this run
+// compiles, the host copies, the data set loaded) exceeds what is available:
+// the limit given by --memory-limit, else what was available when the run
+// started (`avail`, read before the data were loaded). Before any param or
+// arena is allocated.
+Status checkMemory(const Options& o, const std::optional<MemoryLimit>& avail, const Graph& g, const TrainStep& step,
+                   const StepGraphs& graphs, const RunArgs& args, const RunData& data) {
+  std::optional<MemoryLimit> limit = avail;
+  if (o.flag("memory-limit")) {
+    NNC_TRY(std::optional<int64_t> given, parseMemorySize(o.value("memory-limit")));
+    if (!given) return ok();
+    limit = MemoryLimit{*given, "--memory-limit"};
+  }
+  if (!limit) return ok();  // nothing says how much there is (no /proc/meminfo)
+  const Graph& sg = step.grads.graph;
+  std::vector<ValueId> trainTargets = {sg.loss}, inferTargets;
+  if (graphs.trainScores != kNoValue) trainTargets.push_back(graphs.trainScores);
+  for (ValueId v : {graphs.scores, g.loss, graphs.metric, graphs.perSample})
+    if (v != kNoValue) inferTargets.push_back(v);
+  NNC_TRY(MemoryNeed m, memoryNeed(g, &step, args.passes, kNoValue, trainTargets, inferTargets));
+  int64_t dataBytes = 0;
+  for (const Dataset* d : {&data.data.train, &data.data.test, &data.validation})
+    dataBytes += static_cast<int64_t>(4 * (d->images.capacity() + d->labels.capacity() + d->targets.capacity()));
+  const bool jit = args.backend == "jit";
+  const int64_t model = jit ? m.trainBytes() : m.interpBytes, need = model + dataBytes;
+  if (need <= limit->bytes) return ok();
+  std::string parts =
+      jit ? fmt::format("params {}, optimizer state {} (both inside the train-step arena of {}), inference arena {}, "
+                        "host copy of params and state {}, host batches {}",
+                        humanBytes(4 * m.paramFloats), humanBytes(4 * m.stateFloats), humanBytes(4 * m.trainArenaFloats),
+                        humanBytes(4 * m.inferArenaFloats), humanBytes(4 * m.hostCopyFloats),
+                        humanBytes(8 * m.batchFloats))
+          : fmt::format("the interpreter's f64 values of a step and copies of params {} and optimizer state {}",
+                        humanBytes(8 * m.paramFloats), humanBytes(8 * m.stateFloats));
+  return error(
+      "model '{}' needs {} ({} bytes) to train with --backend {}, more than the {} ({} bytes) available ({}): {}, the "
+      "data set {}; a smaller batch or model fits in less, and --memory-limit SIZE (or 'off') overrides the check",
+      g.name, humanBytes(need), groupThousands(need), args.backend, humanBytes(limit->bytes),
+      groupThousands(limit->bytes), limit->source, parts, humanBytes(dataBytes));
+}
+
 }  // namespace
 
 // Options → data → train step and initial values (or a checkpoint's) →
 // the step backend → the epochs → the per-class report.
 int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::optional<MemoryLimit> avail = availableMemory();  // before the data take theirs
   auto l = loadFor(o, err);
   if (!l) return 1;
   const double parseMs = secondsSince(t0) * 1e3;
@@ -491,25 +537,46 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   auto step = buildTrainStep(g, l->model.train);
   if (!step) return fail(step.error());
   const double diffMs = secondsSince(t1) * 1e3;
+  StepGraphs graphs{g, &*step, fit.scores, fit.trainScores, fit.batch};
+  graphs.metric = fit.metric;
+  graphs.perSample = fit.perSample;
+  if (auto st = checkMemory(o, avail, g, *step, graphs, *args, *data); !st) return fail(st.error());
   TrainingState t{{}, {}, Rng(setup.seed), Rng(setup.seed ^ 0x6175676d656e74ULL), {}};
-  if (auto st = initialValues(g, *step, setup.seed, t); !st) return fail(st.error());
+  // The JIT from scratch initializes each param straight into its arena
+  // (initStepperValues, below): no f64 copy of all params is ever made.
+  const bool streamInit = args->backend == "jit" && args->resumeDir.empty();
+  if (!streamInit)
+    if (auto st = initialValues(g, *step, setup.seed, t); !st) return fail(st.error());
   // Where training starts: from scratch, or where a checkpoint left off.
   setRandomSeed(setup.seed);  // dropout masks
   if (!args->resumeDir.empty())
     if (auto st = resumeFrom(args->resumeDir, *args->resumed, g, *step, t); !st) return fail(st.error());
 
-  StepGraphs graphs{g, &*step, fit.scores, fit.trainScores, fit.batch};
-  graphs.metric = fit.metric;
-  graphs.perSample = fit.perSample;
   std::unique_ptr<Stepper> stepper;
+  const Resident before = residentMemory();
   if (args->verbose) out << fmt::format("parse + check {:.1f} ms, differentiate {:.1f} ms\n", parseMs, diffMs);
   if (args->backend == "jit") {
     auto j = jitStepper(graphs, t.params, t.state,
                         JitSetup{args->optLevel, args->passes, o.flag("profile"), args->verbose ? &out : nullptr});
     if (!j) return fail(j.error());
     stepper = j.take();
+    // Host copies of what the arena now holds are dropped; kept are only
+    // values it does not (a frozen param), for checkpoints.
+    if (streamInit) {
+      if (auto st = initStepperValues(*stepper, g, *step, setup.seed, t.params, t.state); !st) return fail(st.error());
+    } else {
+      dropHeld(*stepper, t.params, t.state);
+    }
   } else {
     stepper = interpStepper(graphs, t.params, t.state);
+  }
+  if (args->verbose) {
+    // What compiling took (LLVM's working memory and the code; the arenas'
+    // pages count only once written: the params here, the rest by the first step).
+    const Resident after = residentMemory();
+    out << fmt::format("memory: resident {} with the data read, {} with both programs compiled and the params set "
+                       "(peak {})\n",
+                       humanBytes(before.now), humanBytes(after.now), humanBytes(after.peak));
   }
   if (o.flag("profile")) {
     if (auto st = profileRun(*stepper, data->data.train, fit.batch, *step, setup.seed, out); !st) return fail(st.error());

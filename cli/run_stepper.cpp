@@ -80,6 +80,12 @@ class InterpStepper : public Stepper {
       if (auto st = state_.find(name); st != state_.end()) st->second.data = t.data;
     }
   }
+  bool holds(const std::string& name) const override { return params_.count(name) || state_.count(name); }
+  void remember() override { saved_ = {params_, state_}; }
+  void rewind() override {
+    params_ = saved_.first;
+    state_ = saved_.second;
+  }
 
  private:
   TensorMap inputs() const {
@@ -94,6 +100,7 @@ class InterpStepper : public Stepper {
   Tensor x_, t_;
   std::vector<ValueId> targets_;
   std::vector<float> scores_, trainScores_, perSample_;
+  std::pair<TensorMap, TensorMap> saved_;
 };
 
 // The train step and inference as two compiled programs, each one native
@@ -185,6 +192,22 @@ class JitStepper : public Stepper {
     dirty_ = train_ != nullptr;
   }
 
+  bool holds(const std::string& name) const override {
+    if (!s_.step) return false;
+    const Graph& sg = s_.step->grads.graph;
+    for (const auto* pairs : {&s_.step->updates, &s_.step->state})
+      for (auto [node, _] : *pairs)
+        if (sg.node(node).name == name) return train_->data(node) != nullptr;
+    return false;
+  }
+
+  // Params and state in one f32 buffer, in updates-then-state order.
+  void remember() override { copySaved(true); }
+  void rewind() override {
+    copySaved(false);
+    dirty_ = true;
+  }
+
   Status profile(int steps, std::ostream& out) {
     const Program& p = train_->program();
     std::vector<double> total(p.launches.size(), 0.0);
@@ -219,9 +242,28 @@ class JitStepper : public Stepper {
     return out;
   }
 
+  void copySaved(bool save) {
+    if (!s_.step) return;
+    size_t at = 0;
+    for (const auto* pairs : {&s_.step->updates, &s_.step->state})
+      for (auto [node, _] : *pairs) {
+        float* d = train_->data(node);
+        if (!d) continue;
+        const size_t n = static_cast<size_t>(train_->size(node));
+        if (save) {
+          if (saved_.size() < at + n) saved_.resize(at + n);
+          std::copy_n(d, n, saved_.data() + at);
+        } else {
+          std::copy_n(saved_.data() + at, n, d);
+        }
+        at += n;
+      }
+  }
+
   const StepGraphs& s_;
   std::unique_ptr<jit::CompiledProgram> train_, infer_;
   bool dirty_ = true;
+  std::vector<float> saved_;  // remember()'s copy
 };
 
 }  // namespace
@@ -240,6 +282,26 @@ Expected<std::unique_ptr<Stepper>> jitStepper(const StepGraphs& s, const TensorM
 Expected<std::unique_ptr<Stepper>> jitInferStepper(const StepGraphs& s, const TensorMap& params, const JitSetup& setup) {
   if (s.step) return error("jitInferStepper: a train step was given");
   return jitStepper(s, params, {}, setup);
+}
+
+Status initStepperValues(Stepper& s, const Graph& g, const TrainStep& step, uint64_t seed, TensorMap& kept,
+                         TensorMap& keptState) {
+  const Graph& sg = step.grads.graph;
+  auto one = [&](const Node& n, TensorMap& keep) -> Status {
+    TensorMap v;
+    NNC_TRY(v[n.name], initParam(n, seed));
+    s.set(v);
+    if (!s.holds(n.name)) keep[n.name] = std::move(v[n.name]);
+    return ok();
+  };
+  for (ValueId p : g.params) NNC_CHECK(one(g.node(p), kept));
+  for (auto [node, _] : step.state) NNC_CHECK(one(sg.node(node), keptState));
+  return ok();
+}
+
+void dropHeld(const Stepper& s, TensorMap& params, TensorMap& state) {
+  for (TensorMap* m : {&params, &state})
+    for (auto it = m->begin(); it != m->end();) it = s.holds(it->first) ? m->erase(it) : std::next(it);
 }
 
 Status profileSteps(Stepper& s, int steps, std::ostream& out) {

@@ -49,6 +49,13 @@ class Stepper {
   virtual TensorMap params() = 0;
   virtual TensorMap state() = 0;
   virtual void set(const TensorMap& values) = 0;  // names of either kind
+  // Whether params() or state() returns the value `name` (the backend holds
+  // and updates it); the caller need not keep a copy of what it holds.
+  virtual bool holds(const std::string& name) const = 0;
+  // Remembers the params and state (the JIT: one f32 copy, its buffer kept
+  // between calls); rewind() returns to what was remembered last.
+  virtual void remember() = 0;
+  virtual void rewind() = 0;
 };
 
 std::unique_ptr<Stepper> interpStepper(const StepGraphs& s, TensorMap params, TensorMap state);
@@ -63,6 +70,16 @@ Expected<std::unique_ptr<Stepper>> jitStepper(const StepGraphs& s, const TensorM
                                               const JitSetup& setup);
 // Inference alone (nnc eval, nnc predict): feed(…, false) and infer().
 Expected<std::unique_ptr<Stepper>> jitInferStepper(const StepGraphs& s, const TensorMap& params, const JitSetup& setup);
+// Initializes the train step's params and optimizer state of `s` from their
+// initializers one at a time, each f64 tensor freed once set (the JIT holds
+// them as f32 in its arena), instead of keeping a host copy of all of them:
+// what `nnc run` does when it starts from scratch. Into `kept` go those `s`
+// does not hold (a frozen param, one no loss depends on), which the caller
+// keeps for checkpoints; with the JIT that is usually nothing.
+Status initStepperValues(Stepper& s, const Graph& g, const TrainStep& step, uint64_t seed, TensorMap& kept,
+                         TensorMap& keptState);
+// Drops from `params` and `state` the values `s` holds (after they were set).
+void dropHeld(const Stepper& s, TensorMap& params, TensorMap& state);
 // Runs `steps` train steps kernel by kernel on the batch fed last and prints
 // the kernels taking the most time (a JIT stepper only).
 Status profileSteps(Stepper& jit, int steps, std::ostream& out);
