@@ -216,6 +216,9 @@ Status resumeFrom(const std::string& resumeDir, const Graph& g, const TrainStep&
       if (it->second.type.shape != v.type.shape)
         return error("checkpoint '{}': '{}' is {}, but the model's is {}", resumeDir, name,
                      shapeString(it->second.type.shape), shapeString(v.type.shape));
+      NNC_CHECK(requireFinite(it->second.data, v.type.shape,
+                              fmt::format("{} '{}' in checkpoint '{}'", m == &t.params ? "param" : "state", name,
+                                          resumeDir)));
       v.data = it->second.data;
     }
   if (!t.shuffle.restore(c.rng["shuffle"]) || !t.augmentRng.restore(c.rng["augment"]) ||
@@ -291,9 +294,16 @@ Expected<bool> Trainer::run(const std::string& backend) {
   epochs_ = setup_.epochs;
   if (setup_.iterations) epochs_ = (setup_.iterations + steps_ - 1) / steps_;
   lastStep_ = setup_.iterations ? setup_.iterations : epochs_ * steps_;
-  out_ << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
+  // Whole batches only (PyTorch's drop_last=True): the header says how many
+  // samples each epoch leaves out (others each epoch when shuffled).
+  const int64_t left = samples_ - steps_ * batch_;
+  const std::string leftOut =
+      left == 0 ? ""
+                : fmt::format(" of {}: {} left out of each epoch, a partial batch{}", samples_, left,
+                              setup_.shuffle ? " (other samples each epoch: shuffled)" : "");
+  out_ << fmt::format("training {} on {} ({} samples{}, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
                       "thread{})\n",
-                      g_.name, d_.spec.path, steps_ * batch_, batch_, steps_, step_.optimizer.kind, backend,
+                      g_.name, d_.spec.path, steps_ * batch_, leftOut, batch_, steps_, step_.optimizer.kind, backend,
                       threadCount(), threadCount() == 1 ? "" : "s");
   if (t_.firstEpoch > epochs_) {
     out_ << fmt::format("checkpoint '{}' is at epoch {}: nothing left to train\n", a_.resumeDir, t_.firstEpoch - 1);
