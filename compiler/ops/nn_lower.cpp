@@ -412,9 +412,12 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
       s.push_back(loop::store(arg, at, select(beats(cand, b), pos, tie)));
       s.push_back(loop::store(best, at, cand, Combine::Max));
     }
+    // From 0 (relu), a window whose maximum is NaN routes nothing: its
+    // winner, the first NaN, has step(x) = 0.
+    const ExprP routed = floor == 0.0f ? select(eq(ld(best, at), ld(best, at)), ld(dy, window), num(0)) : ld(dy, window);
     for (int64_t j = 0; j < g.kw; ++j) {
       s.push_back(loop::store(sel, cell(j), j == 0 ? ld(arg, at) : sub(ld(arg, at), num(static_cast<double>(j)))));
-      s.push_back(loop::store(dyx, cell(j), ld(dy, window)));
+      s.push_back(loop::store(dyx, cell(j), routed));
     }
     return s;
   }));
@@ -471,8 +474,9 @@ Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   scanWindowMax(a, g, best, floor, init, record);
   emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
   sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    return std::vector<Stmt>{
-        loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)), Combine::Add)};
+    // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
+    const ExprP d = relu ? select(eq(ld(best, t.window), ld(best, t.window)), ld(dy, t.window), num(0)) : ld(dy, t.window);
+    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), d, num(0)), Combine::Add)};
   });
   return ok();
 }
