@@ -21,7 +21,12 @@ enum Activation : int {
 inline float reluOf(float x) { return x < 0.0f ? 0.0f : x; }
 
 // The larger of a and b, NaN if either is NaN (PyTorch's max_pool2d and
-// maximum); ties keep a. Comparisons the compiler vectorizes.
-inline float maxOrNaN(float a, float b) { return b > a || b != b ? b : a; }
+// maximum); ties keep a. Two selects, not `b > a || b != b` (whose
+// short-circuit GCC leaves as branches): maxps(b, a), which gives a where
+// either is NaN, then b where b is NaN; loops of it vectorize.
+inline float maxOrNaN(float a, float b) {
+  const float m = b > a ? b : a;
+  return b != b ? b : m;
+}
 
 }  // namespace nnc
