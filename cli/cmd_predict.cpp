@@ -49,6 +49,7 @@ Expected<std::vector<float>> readSamples(const std::string& path, const TensorTy
     const std::string descr = npyDescr(bytes);
     const bool isBool = descr.size() == 3 && descr[1] == 'b';
     const double scale = t.type.dtype == DType::I32 && !isBool ? 1.0 / 255 : 1.0;
+    NNC_CHECK(requireFinite(t.data, t.type.shape, fmt::format("--input '{}'", path)));
     for (double v : t.data) x.push_back(static_cast<float>(v * scale));
     return x;
   }

@@ -244,6 +244,9 @@ Status resumeFrom(const std::string& resumeDir, Checkpoint& c, const Graph& g, c
       if (it->second.type.shape != v.type.shape)
         return error("checkpoint '{}': '{}' is {}, but the model's is {}", resumeDir, name,
                      shapeString(it->second.type.shape), shapeString(v.type.shape));
+      NNC_CHECK(requireFinite(it->second.data, v.type.shape,
+                              fmt::format("{} '{}' in checkpoint '{}'", m == &t.params ? "param" : "state", name,
+                                          resumeDir)));
       v.data = it->second.data;
     }
   if (!t.shuffle.restore(c.rng["shuffle"]) || !t.augmentRng.restore(c.rng["augment"]) ||
@@ -330,9 +333,16 @@ Expected<bool> Trainer::run(const std::string& backend) {
     left = (epochs_ - t_.firstEpoch + 1) * steps_;
     lastStep_ = t_.globalStep + std::max<int64_t>(left, 0);
   }
-  out_ << fmt::format("training {} on {} ({} samples, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
+  // Whole batches only (PyTorch's drop_last=True): the header says how many
+  // samples each epoch leaves out (others each epoch when shuffled).
+  const int64_t dropped = samples_ - steps_ * batch_;
+  const std::string leftOut =
+      dropped == 0 ? ""
+                : fmt::format(" of {}: {} left out of each epoch, a partial batch{}", samples_, dropped,
+                              setup_.shuffle ? " (other samples each epoch: shuffled)" : "");
+  out_ << fmt::format("training {} on {} ({} samples{}, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
                       "thread{})\n",
-                      g_.name, d_.spec.path, steps_ * batch_, batch_, steps_, step_.optimizer.kind, backend,
+                      g_.name, d_.spec.path, steps_ * batch_, leftOut, batch_, steps_, step_.optimizer.kind, backend,
                       threadCount(), threadCount() == 1 ? "" : "s");
   if (left <= 0) {
     if (setup_.iterations)

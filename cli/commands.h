@@ -61,6 +61,11 @@ Expected<int64_t> countOption(const Options& o, const std::string& name, int64_t
 // Replaces every param of `params` (g's) by its value in `path` (a checkpoint
 // folder or an .npz); a param missing there or of another shape is an error.
 Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g);
+// An error naming `what` (e.g. "param 'W1' in ckpt/") and the first NaN or
+// infinite value's flat index and, for `shape` of rank 2 or more, its index
+// per axis; ok if every value is finite. A NaN there would flow into every
+// output (or, through an old relu, vanish) with exit 0, so readers refuse.
+Status requireFinite(const std::vector<double>& data, const Shape& shape, const std::string& what);
 
 int runCheck(const Options& o, std::ostream& out, std::ostream& err);
 int runGraph(const Options& o, std::ostream& out, std::ostream& err);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ostream>
 
+#include <fmt/ranges.h>
+
 #include "cli/commands.h"
 #include "cli/frontend.h"
 #include "io/checkpoint.h"
@@ -28,6 +30,7 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
       const ValueId v = g.findByName(name);
       if (v == kNoValue || !g.node(v).op->is(OpId::Param))
         return error("'{}' in {} is not a param of model '{}'", name, o.value("weights"), g.name);
+      NNC_CHECK(requireFinite(t.data, t.type.shape, fmt::format("param '{}' in '{}'", name, o.value("weights"))));
       feeds[name] = std::move(t);
     }
   }
@@ -48,10 +51,33 @@ Expected<TensorMap> readFeeds(const Options& o, const Graph& g, bool& labelsGive
           return error("'{}' holds {} at index {}, but {} '{}' of model '{}' is {}: it takes whole numbers (class "
                        "ids), not fractions",
                        file, t.data[i], i, g.node(v).op->name, name, g.name, typeString(g.type(v)));
+    NNC_CHECK(requireFinite(t.data, t.type.shape, fmt::format("--input {} ('{}')", name, file)));
     labelsGiven |= g.node(v).op->is(OpId::Label);
     feeds[name] = std::move(t);
   }
   return feeds;
+}
+
+Status requireFinite(const std::vector<double>& data, const Shape& shape, const std::string& what) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (std::isfinite(data[i])) continue;
+    std::string at;
+    if (shape.size() >= 2 && static_cast<int64_t>(data.size()) == numel(shape)) {
+      std::vector<int64_t> idx(shape.size());
+      auto rest = static_cast<int64_t>(i);
+      for (size_t d = shape.size(); d-- > 0;) {
+        idx[d] = rest % shape[d];
+        rest /= shape[d];
+      }
+      at = fmt::format(" ([{}])", fmt::join(idx, ", "));
+    }
+    const char* word = std::isnan(data[i]) ? "NaN" : data[i] > 0 ? "inf" : "-inf";
+    size_t bad = 0;
+    for (double v : data) bad += !std::isfinite(v);
+    return error("{} holds {} at index {}{} ({} non-finite value{} of {}): refusing to compute with it", what, word, i,
+                 at, bad, bad == 1 ? "" : "s", data.size());
+  }
+  return ok();
 }
 
 Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g) {
@@ -62,6 +88,7 @@ Status overlayWeights(TensorMap& params, const std::string& path, const Graph& g
     if (it->second.type.shape != t.type.shape)
       return error("'{}': '{}' is {}, but model '{}' has {}", path, name, shapeString(it->second.type.shape), g.name,
                    typeString(t.type));
+    NNC_CHECK(requireFinite(it->second.data, t.type.shape, fmt::format("param '{}' in '{}'", name, path)));
     t.data = it->second.data;
   }
   return ok();

@@ -243,34 +243,55 @@ Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64
   r.right.assign(static_cast<size_t>(classes), 0);
   r.total.assign(static_cast<size_t>(classes), 0);
   Batch b;
+  std::vector<int64_t> rows(static_cast<size_t>(fit.batch));
   double lossSum = 0, metricSum = 0;
-  int64_t batches = 0;
-  for (int64_t first = 0; first + fit.batch <= count; first += fit.batch, ++batches) {
-    makeBatch(d, all, first, fit.batch, b);
+  int64_t samples = 0;
+  for (int64_t first = 0; first < count; first += fit.batch) {
+    // The last batch may be short: padded with copies of its last sample,
+    // whose rows are not scored.
+    const int64_t real = std::min(fit.batch, count - first);
+    for (int64_t k = 0; k < fit.batch; ++k) rows[static_cast<size_t>(k)] = first + std::min(k, real - 1);
+    makeBatch(d, rows, 0, fit.batch, b);
     s.feed(b, false);
     NNC_TRY(auto sc, s.infer());
-    lossSum += sc.loss;
-    metricSum += sc.metric;
+    double loss = sc.loss, metric = sc.metric;
     if (sc.perSample) {
-      r.perSample.insert(r.perSample.end(), sc.perSample, sc.perSample + fit.batch);
+      r.perSample.insert(r.perSample.end(), sc.perSample, sc.perSample + real);
       if (!d.labels.empty())
-        r.sampleClass.insert(r.sampleClass.end(), d.labels.begin() + first, d.labels.begin() + first + fit.batch);
+        r.sampleClass.insert(r.sampleClass.end(), d.labels.begin() + first, d.labels.begin() + first + real);
     }
-    if (!fit.classify || !sc.scores) continue;
-    for (int64_t i = 0; i < fit.batch; ++i, ++r.seen) {
-      const float* row = sc.scores + i * classes;
-      const int32_t want = d.labels[static_cast<size_t>(first + i)];
-      const bool hit = std::max_element(row, row + classes) - row == want;
-      r.right[static_cast<size_t>(want)] += hit;
-      r.total[static_cast<size_t>(want)] += 1;
+    if (fit.classify && sc.scores)
+      for (int64_t i = 0; i < real; ++i, ++r.seen) {
+        const float* row = sc.scores + i * classes;
+        const int32_t want = d.labels[static_cast<size_t>(first + i)];
+        const bool hit = std::max_element(row, row + classes) - row == want;
+        r.right[static_cast<size_t>(want)] += hit;
+        r.total[static_cast<size_t>(want)] += 1;
+      }
+    if (real < fit.batch) {
+      // The loss and metric are means over the whole batch, padding included
+      // (inference is per sample: batchnorm uses its running statistics).
+      // A batch of the padding sample alone gives its share, taken out:
+      // mean over the real rows = (batch · mean − pad rows · pad mean) / real.
+      // (A summed loss comes out scaled to a whole batch, as the others'.)
+      std::fill(rows.begin(), rows.end(), first + real - 1);
+      makeBatch(d, rows, 0, fit.batch, b);
+      s.feed(b, false);
+      NNC_TRY(auto pad, s.infer());
+      const auto n = static_cast<double>(fit.batch), extra = static_cast<double>(fit.batch - real);
+      loss = (n * sc.loss - extra * pad.loss) / static_cast<double>(real);
+      metric = (n * sc.metric - extra * pad.metric) / static_cast<double>(real);
     }
+    lossSum += loss * static_cast<double>(real);
+    metricSum += metric * static_cast<double>(real);
+    samples += real;
   }
   int64_t right = 0;
   for (int64_t x : r.right) right += x;
   r.accuracy = fit.classify && r.seen ? static_cast<double>(right) / static_cast<double>(r.seen) : std::nan("");
-  if (!fit.classify && fit.metric != kNoValue && batches) r.accuracy = metricSum / static_cast<double>(batches);
-  r.loss = batches ? lossSum / static_cast<double>(batches) : std::nan("");
-  if (!fit.classify) r.seen = batches * fit.batch;
+  if (!fit.classify && fit.metric != kNoValue && samples) r.accuracy = metricSum / static_cast<double>(samples);
+  r.loss = samples ? lossSum / static_cast<double>(samples) : std::nan("");
+  if (!fit.classify) r.seen = samples;
   return r;
 }
 

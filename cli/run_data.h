@@ -54,7 +54,10 @@ struct Score {
   std::vector<float> perSample;       // fit.perSample's values, one per sample seen
   std::vector<int32_t> sampleClass;   // their classes (when the data have them)
 };
-// The first `limit` samples (0: all) of `d`, in whole batches, in eval mode.
+// The first `limit` samples (0: all) of `d`, every one, in eval mode: the
+// last batch, if short, padded (its padding rows not scored; the loss and an
+// `accuracy` output corrected to the real rows); loss and metric averaged
+// per sample.
 Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit);
 
 // A label-less model's per-sample output, per class of the test split: its

@@ -9,9 +9,24 @@ namespace nnc {
 
 enum Activation : int {
   kActNone = 0,
-  kActRelu = 1,     // x > 0 ? x : 0, so NaN gives 0
+  kActRelu = 1,     // x < 0 ? 0 : x (reluOf), so NaN stays NaN
   kActSigmoid = 2,  // 1 / (1 + e^-x)
   kActTanh = 3,
 };
+
+// relu as every runtime path computes it: x < 0 ? 0 : x, which is x86's
+// max(0, x) (maxps returns its second operand when either is NaN), so a NaN
+// propagates as in PyTorch; -0 stays -0 here where the reference gives +0,
+// equal under ==.
+inline float reluOf(float x) { return x < 0.0f ? 0.0f : x; }
+
+// The larger of a and b, NaN if either is NaN (PyTorch's max_pool2d and
+// maximum); ties keep a. Two selects, not `b > a || b != b` (whose
+// short-circuit GCC leaves as branches): maxps(b, a), which gives a where
+// either is NaN, then b where b is NaN; loops of it vectorize.
+inline float maxOrNaN(float a, float b) {
+  const float m = b > a ? b : a;
+  return b != b ? b : m;
+}
 
 }  // namespace nnc

@@ -74,8 +74,8 @@ void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool,
       float* __restrict out = y + f * ldy;
       const float b = bias ? bias[f] : 0.0f;
       for (int64_t px = 0; px < pw; ++px) {
-        const float m = std::max(std::max(r0[2 * px], r0[2 * px + 1]), std::max(r1[2 * px], r1[2 * px + 1])) + b;
-        out[px] = act == kActRelu ? (m > 0.0f ? m : 0.0f) : m;
+        const float m = maxOrNaN(maxOrNaN(r0[2 * px], r0[2 * px + 1]), maxOrNaN(r1[2 * px], r1[2 * px + 1])) + b;
+        out[px] = act == kActRelu ? reluOf(m) : m;
       }
     }
     return;
@@ -84,9 +84,9 @@ void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool,
     for (int64_t px = 0; px < pw; ++px) {
       float m = z[f * ldz + px * pool];
       for (int64_t i = 0; i < pool; ++i)
-        for (int64_t j = 0; j < pool; ++j) m = std::max(m, z[f * ldz + i * ow + px * pool + j]);
+        for (int64_t j = 0; j < pool; ++j) m = maxOrNaN(m, z[f * ldz + i * ow + px * pool + j]);
       if (bias) m += bias[f];
-      y[f * ldy + px] = act == kActRelu ? (m > 0.0f ? m : 0.0f) : m;
+      y[f * ldy + px] = act == kActRelu ? reluOf(m) : m;
     }
 }
 

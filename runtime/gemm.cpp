@@ -116,7 +116,7 @@ void epilogueRow(float* c, int64_t n, const float* colBias, float rowBias) {
     float v = c[j];
     if constexpr (BK == 1) v += colBias[j];
     if constexpr (BK == 2) v += rowBias;
-    if constexpr (ACT == kActRelu) v = v > 0.0f ? v : 0.0f;  // NaN -> 0, as relu's reference
+    if constexpr (ACT == kActRelu) v = reluOf(v);  // NaN stays NaN, as relu's reference
     if constexpr (ACT == kActSigmoid) v = 1.0f / (1.0f + std::exp(-v));
     if constexpr (ACT == kActTanh) v = std::tanh(v);
     c[j] = v;

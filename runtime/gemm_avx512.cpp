@@ -42,8 +42,9 @@ struct V {
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
-  // max returns its second operand for NaN: x > 0 ? x : 0, as relu's reference.
-  static T relu(T a) { return _mm512_max_ps(a, _mm512_setzero_ps()); }
+  // max returns its second operand when either is NaN: max(0, x) keeps a NaN
+  // x, as relu's reference (reluOf in runtime/activation.h).
+  static T relu(T a) { return _mm512_max_ps(_mm512_setzero_ps(), a); }
   // Lane masks for packing image patches (gemm_tiles.h, packRuns).
   static constexpr bool kLaneMasks = true;
   static Mask range(int a, int b) { return Mask(((1u << b) - 1u) & ~((1u << a) - 1u)); }  // lanes [a, b)

@@ -40,7 +40,7 @@ struct V {
   static T mul(T a, T b) { return a * b; }
   static T relu(T a) {
     T r;
-    for (int i = 0; i < 4; ++i) r[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    for (int i = 0; i < 4; ++i) r[i] = reluOf(a[i]);  // NaN stays NaN
     return r;
   }
   // Masks are lane counts here: image patches are packed run by run

@@ -6,6 +6,7 @@
 // set this CPU runs, and bit-identical results on 1 and 2 threads.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -266,13 +267,87 @@ TEST_CASE("conv2d applies each activation after the bias", "[conv_runtime]") {
   }
 }
 
-TEST_CASE("conv2d's relu maps NaN to 0 and keeps the sign of the rest", "[conv_runtime]") {
-  // A 1×1 convolution with weight 1 passes x through: relu(NaN) = 0 as the
-  // reference's x > 0 ? x : 0.
-  const std::vector<float> x{NAN, -1.0f, 2.0f, -0.0f}, w{1.0f};
-  std::vector<float> y(4, -777.0f);
-  nnc_conv2d(x.data(), w.data(), w.data(), y.data(), 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0);
-  CHECK(y == std::vector<float>{0.0f, 0.0f, 2.0f, 0.0f});
+// relu as PyTorch's: NaN stays NaN, inf stays inf, the rest max(x, 0).
+void requireRelu(const std::vector<float>& got, const std::vector<float>& in, const std::string& what) {
+  REQUIRE(got.size() == in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    INFO(what << " element " << i << " of " << in[i] << ": " << got[i]);
+    if (std::isnan(in[i]))
+      REQUIRE(std::isnan(got[i]));
+    else
+      REQUIRE(got[i] == (in[i] > 0 ? in[i] : 0.0f));
+  }
+}
+
+TEST_CASE("conv2d's relu and pooling and the GEMM's relu keep NaN on every instruction set", "[conv_runtime]") {
+  Restore restore;
+  const float inf = INFINITY;
+  // One image row of 16: NaN, ±inf, -0, signs (the direct kernel takes
+  // rows of at least 8); a 1×1 convolution with weight 1 passes x through.
+  std::vector<float> x(32);
+  const float head[] = {NAN, -1.0f, 2.0f, -0.0f, inf, -inf, 3.0f, -2.0f};
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i < 8 ? head[i] : float(int(i % 5) - 2);
+  x[21] = NAN;
+  const std::vector<float> w{1.0f}, zero{0.0f};
+  for (const std::string& isa : isas()) {
+    REQUIRE(nnc::setSgemmIsa(isa.c_str()));
+    INFO(isa);
+    std::vector<float> y(32, -777.0f);
+    // Direct (unpadded, stride 1) and through the GEMM (padded by 1 row: the
+    // middle two of its four rows are x).
+    nnc_conv2d(x.data(), w.data(), zero.data(), y.data(), 1, 1, 2, 16, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0);
+    requireRelu(y, x, "direct conv2d relu");
+    std::vector<float> yp(64, -777.0f);
+    nnc_conv2d(x.data(), w.data(), zero.data(), yp.data(), 1, 1, 2, 16, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0);
+    requireRelu(std::vector<float>(yp.begin() + 16, yp.begin() + 48), x, "GEMM conv2d relu");
+    // Max-pooled, 2×2 (x's two rows: windows of columns 2p, 2p+1): a window
+    // with a NaN gives NaN, relu or not.
+    for (int64_t act : {0, 1}) {
+      std::vector<float> z(8, -777.0f);
+      nnc_conv2d(x.data(), w.data(), zero.data(), z.data(), 1, 1, 2, 16, 1, 1, 1, 1, 1, 0, 0, 1, 1, act, 2);
+      for (size_t p = 0; p < 8; ++p) {
+        const float c[] = {x[2 * p], x[2 * p + 1], x[16 + 2 * p], x[16 + 2 * p + 1]};
+        const bool nan = std::isnan(c[0]) || std::isnan(c[1]) || std::isnan(c[2]) || std::isnan(c[3]);
+        const float m = std::max(std::max(c[0], c[1]), std::max(c[2], c[3]));
+        INFO("pooled window " << p << " act " << act << ": " << z[p]);
+        if (nan)
+          REQUIRE(std::isnan(z[p]));
+        else
+          REQUIRE(z[p] == (act && m < 0 ? 0.0f : m));
+      }
+    }
+  }
+}
+
+TEST_CASE("the GEMM epilogue's relu keeps NaN on every instruction set", "[conv_runtime]") {
+  Restore restore;
+  // C = relu(A·1 + bias): each C row is its A row's sum plus the bias, small
+  // integers (exact); a NaN or inf in an A row makes its whole row NaN or inf.
+  struct Case {
+    int64_t m, n, k;
+  };
+  for (const Case c : {Case{3, 5, 4}, Case{20, 40, 8}, Case{37, 70, 300}}) {
+    std::vector<float> a(size_t(c.m * c.k)), b(size_t(c.k * c.n), 1.0f), bias(size_t(c.n));
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(int(i * 7 % 5) - 2);
+    for (size_t j = 0; j < bias.size(); ++j) bias[j] = float(int(j % 3) - 1);
+    a[size_t(1 * c.k + c.k / 2)] = NAN;
+    a[size_t(2 * c.k)] = INFINITY;
+    if (c.m > 10) a[size_t(9 * c.k + 1)] = -INFINITY;
+    std::vector<float> want(size_t(c.m * c.n));
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t j = 0; j < c.n; ++j) {
+        float s = 0;
+        for (int64_t kk = 0; kk < c.k; ++kk) s += a[size_t(i * c.k + kk)];
+        want[size_t(i * c.n + j)] = s + bias[size_t(j)];
+      }
+    for (const std::string& isa : isas()) {
+      REQUIRE(nnc::setSgemmIsa(isa.c_str()));
+      std::vector<float> y(want.size(), -777.0f);
+      nnc_sgemm_ep(a.data(), b.data(), y.data(), bias.data(), c.m, c.n, c.k, c.k, c.n, c.n, 0, 0, 1, 1);
+      requireRelu(y, want, isa + " sgemm relu " + std::to_string(c.m) + "x" + std::to_string(c.n) + "x" +
+                               std::to_string(c.k));
+    }
+  }
 }
 
 TEST_CASE("convolutions give the same bits on 1 and 2 threads", "[conv_runtime]") {

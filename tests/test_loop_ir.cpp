@@ -1,8 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "compiler/lower/loop_ir.h"
 #include "test_util.h"
@@ -134,4 +138,105 @@ TEST_CASE("loop IR: the LLVM printer's code computes what the evaluator does", "
   for (size_t k = 0; k < a.size(); ++k) a[k] = static_cast<float>(k % 7) - 3.0f;
   reinterpret_cast<void (*)(float*, float*)>(*r)(a.data(), b.data());
   for (size_t k = 0; k < a.size(); ++k) CHECK(b[k] == std::max(a[k], 0.0f));
+}
+
+namespace {
+// max, min and a max= reduction over x[0..n) against y: out0 = max(x, y),
+// out1 = min(x, y), out2[0] = -inf max= every x.
+Kernel extremaKernel(int64_t n) {
+  Kernel k{"extrema", "", {{"x", n}, {"y", n}, {"mx", n}, {"mn", n}, {"red", 1}}, {}, 0};
+  const int i = k.newVar(), j = k.newVar();
+  const Affine at = Affine::var(i);
+  k.body.push_back(loopOver(i, n,
+                            {store(2, at, apply(Op::Max, {load(0, at), load(1, at)})),
+                             store(3, at, apply(Op::Min, {load(0, at), load(1, at)}))},
+                            true));
+  k.body.push_back(store(4, Affine::constant(0), constant(-INFINITY)));
+  k.body.push_back(loopOver(j, n, {store(4, Affine::constant(0), load(0, Affine::var(j)), Combine::Max)}));
+  return k;
+}
+
+// NaN at a few places in x and y (one in the vector body, one in the
+// remainder), the rest small integers; every printer must give NaN there.
+void extremaInputs(int64_t n, std::vector<float>& x, std::vector<float>& y) {
+  x.assign(size_t(n), 0);
+  y.assign(size_t(n), 0);
+  for (int64_t k = 0; k < n; ++k) x[size_t(k)] = float(k % 7) - 3, y[size_t(k)] = float(k % 5) - 2;
+  x[3] = NAN;
+  y[40] = NAN;
+  x[size_t(n - 1)] = NAN;
+}
+
+void checkExtrema(const std::vector<float>& x, const std::vector<float>& y, const float* mx, const float* mn,
+                  float red, const std::string& who) {
+  for (size_t k = 0; k < x.size(); ++k) {
+    INFO(who << " element " << k << ": max " << mx[k] << ", min " << mn[k]);
+    if (std::isnan(x[k]) || std::isnan(y[k])) {
+      REQUIRE(std::isnan(mx[k]));
+      REQUIRE(std::isnan(mn[k]));
+    } else {
+      REQUIRE(mx[k] == std::max(x[k], y[k]));
+      REQUIRE(mn[k] == std::min(x[k], y[k]));
+    }
+  }
+  INFO(who << " max= reduction: " << red);
+  REQUIRE(std::isnan(red));
+}
+}  // namespace
+
+TEST_CASE("loop IR: max, min and max= propagate NaN in the evaluator, the JIT and printed C++", "[loopir][jit]") {
+  const int64_t n = 101;
+  std::vector<float> x, y;
+  extremaInputs(n, x, y);
+  {
+    std::vector<float> mx(n), mn(n), red(1);
+    evaluate(extremaKernel(n), {x.data(), y.data(), mx.data(), mn.data(), red.data()});
+    checkExtrema(x, y, mx.data(), mn.data(), red[0], "evaluator");
+  }
+  {
+    auto engine = nnc::jit::Engine::create(3);
+    REQUIRE(engine);
+    auto m = std::make_unique<nnc::jit::Module>("extrema");
+    REQUIRE(nnc::jit::addKernel(*m, extremaKernel(n)));
+    REQUIRE((*engine)->add(std::move(m)));
+    auto f = (*engine)->lookup("extrema");
+    REQUIRE(f);
+    std::vector<float> mx(n), mn(n), red(1);
+    reinterpret_cast<void (*)(float*, float*, float*, float*, float*)>(*f)(x.data(), y.data(), mx.data(), mn.data(),
+                                                                           red.data());
+    checkExtrema(x, y, mx.data(), mn.data(), red[0], "JIT");
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("nnc_loopir_nan_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream src(dir / "k.cpp");
+    src << "#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"
+        << cppPrelude() << printCpp(extremaKernel(n))
+        << "int main() {\n"
+           "  float x[101], y[101], mx[101], mn[101], red[1];\n"
+           "  for (int k = 0; k < 101; ++k) x[k] = float(k % 7) - 3, y[k] = float(k % 5) - 2;\n"
+           "  x[3] = NAN; y[40] = NAN; x[100] = NAN;\n"
+           "  extrema(x, y, mx, mn, red);\n"
+           "  for (int k = 0; k < 101; ++k) std::printf(\"%g %g\\n\", mx[k], mn[k]);\n"
+           "  std::printf(\"%g\\n\", red[0]);\n"
+           "}\n";
+  }
+  for (const char* flags : {"-O2", "-O3 -march=native"}) {
+    INFO(flags);
+    const std::string cmd = std::string("g++ -std=c++17 -Wall -Wextra -Werror ") + flags + " -o " +
+                            (dir / "k").string() + " " + (dir / "k.cpp").string() + " && " + (dir / "k").string() +
+                            " > " + (dir / "out").string();
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in(dir / "out");
+    std::vector<float> mx(n), mn(n);
+    std::string a, b;
+    auto num = [](const std::string& s) { return s.find("nan") != std::string::npos ? NAN : std::stof(s); };
+    for (int64_t k = 0; k < n; ++k) {
+      REQUIRE(in >> a >> b);
+      mx[size_t(k)] = num(a), mn[size_t(k)] = num(b);
+    }
+    REQUIRE(in >> a);
+    checkExtrema(x, y, mx.data(), mn.data(), num(a), std::string("g++ ") + flags);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -91,6 +91,30 @@ TEST_CASE("binary ops compute their function", "[ops]") {
   REQUIRE(std::isnan(mx.data[1]));
 }
 
+TEST_CASE("relu keeps NaN and inf as PyTorch's: reference, evaluator and JIT", "[ops]") {
+  // evalOp also runs the lowered kernel in the loop-IR evaluator and the JIT
+  // and requires NaN where the reference has NaN. 19 elements: the JIT's
+  // vector body and its remainder both see a NaN.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  std::vector<double> v{nan, inf, -inf, 1, -2, 0, -0.0};
+  while (v.size() < 19) v.push_back(double(v.size() % 3) - 1);
+  v[17] = nan;
+  const Tensor r = evalOp("relu", {tensor({19}, v)});
+  REQUIRE(std::isnan(r.data[0]));
+  REQUIRE(std::isnan(r.data[17]));
+  CHECK(r.data[1] == inf);
+  CHECK(r.data[2] == 0);
+  CHECK(r.data[3] == 1);
+  CHECK(r.data[4] == 0);
+  CHECK(!std::signbit(r.data[6]));  // relu(-0) = +0, as PyTorch's
+  // leaky_relu and the gradient-side ops keep their rules: NaN stays NaN.
+  REQUIRE(std::isnan(evalOp("leaky_relu", {tensor({19}, v)}).data[0]));
+  // sqrt(x - 0.5) of x < 0.5 is NaN, and relu must not hide it.
+  const Tensor s = evalOp("relu", {evalOp("sqrt", {tensor({2}, {-0.25, 4})})});
+  REQUIRE(std::isnan(s.data[0]));
+  CHECK(s.data[1] == 2);
+}
+
 TEST_CASE("binary op shape errors name the op and both types", "[ops]") {
   requireError(inferOp("add", {f32({100, 40}), f32({30})}), {"add: cannot broadcast", "f32[100, 40]", "f32[30]"});
   requireError(inferOp("mul", {f32({2, 3}), f32({4, 1, 2})}), {"mul:", "f32[2, 3]", "f32[4, 1, 2]"});

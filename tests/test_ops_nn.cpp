@@ -518,15 +518,50 @@ TEST_CASE("lowered pooling: padding, overlapping and skipping windows, ties", "[
                {0, 5, 0, 0});
   requireClose(evalOp("maxpool2d_gather", {tie, tensor({1, 1, 2, 2}, {7, 8, 9, 10})}, {{"kernel", int64_t{2}}}),
                {1, 1, 1, 1}, {8});
-  // -inf and NaN never beat the running maximum's −inf start: such a window
-  // stays -inf and routes no gradient. (Through the lowered kernel directly:
-  // the op-test hook cannot compare infinite results.)
+  // -inf never beats the running maximum's −inf start: such a window stays
+  // -inf and routes no gradient; a NaN is the window's maximum (PyTorch's
+  // max_pool2d propagates it) and takes its gradient. (Through the lowered
+  // kernel directly: == cannot compare NaN, so the NaN is checked apart.)
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> odd = {-inf, std::nanf(""), 2, -inf};
-  CHECK(runLowered("maxpool2d", {f32({1, 1, 2, 2})}, {odd}, {{"kernel", int64_t{1}}}) ==
-        std::vector<float>{-inf, -inf, 2, -inf});
+  const std::vector<float> pooled = runLowered("maxpool2d", {f32({1, 1, 2, 2})}, {odd}, {{"kernel", int64_t{1}}});
+  REQUIRE(pooled.size() == 4);
+  CHECK(std::isnan(pooled[1]));
+  CHECK((pooled[0] == -inf && pooled[2] == 2 && pooled[3] == -inf));
   CHECK(runLowered("maxpool2d_grad", {f32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, {odd, {1, 2, 3, 4}},
-                   {{"kernel", int64_t{1}}}) == std::vector<float>{0, 0, 3, 0});
+                   {{"kernel", int64_t{1}}}) == std::vector<float>{0, 2, 3, 0});
+}
+
+TEST_CASE("max-pooling propagates NaN as PyTorch's max_pool2d: reference, evaluator and JIT", "[ops]") {
+  // evalOp checks the loop-IR evaluator and the JIT against the reference,
+  // NaN for NaN. Windows of 2×2 tiling a 4×6 image (the tiled lowering) and
+  // 3×3 at stride 2 with padding (the window sweep); one window holds two
+  // NaNs, whose first (row-major) takes the gradient.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> v(24);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double(int(i * 5 % 11) - 5);
+  v[1] = nan;   // window (0, 0)
+  v[9] = nan;   // window (0, 2), second row: after ...
+  v[10] = nan;  // ... its neighbour in the first column of the window's pair
+  v[16] = -std::numeric_limits<double>::infinity();
+  const Tensor x = tensor({1, 1, 4, 6}, v);
+  for (const Attrs& a : {Attrs{{"kernel", int64_t{2}}},
+                         Attrs{{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}}}) {
+    const Tensor y = evalOp("maxpool2d", {x}, a);
+    const Tensor yr = evalOp("maxpool2d_relu", {x}, a);
+    REQUIRE(std::isnan(y.data[0]));
+    REQUIRE(std::isnan(yr.data[0]));
+    int64_t nans = 0;
+    for (double d : y.data) nans += std::isnan(d);
+    CHECK(nans >= 2);
+    Tensor dy = y;
+    for (size_t i = 0; i < dy.data.size(); ++i) dy.data[i] = double(i + 1);
+    const Tensor dx = evalOp("maxpool2d_grad", {x, dy}, a);
+    // Window 0's gradient goes to its NaN (the 3×3 sweep's window 1 too).
+    CHECK(dx.data[1] == (a.i("kernel") == 2 ? 1 : 3));
+    evalOp("maxpool2d_relu_grad", {x, dy}, a);
+    evalOp("maxpool2d_gather", {x, x}, a);
+  }
 }
 
 TEST_CASE("lowered batchnorm on a larger random batch", "[ops]") {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 
+#include "io/checkpoint.h"
 #include "io/npy.h"
 #include "runtime/rng.h"
 #include "test_util.h"
@@ -157,5 +158,83 @@ TEST_CASE("nnc run: NPZ arrays and an image folder, unflattened for a convolutio
   r = runCli({"run", dir + "/b.nn", "--quiet", "--augment", "rotate=5"});
   CHECK(r.code == 1);
   CHECK_THAT(r.err, Catch::Contains("augment 'rotate=5': expected shift=K"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nnc run and eval score every test sample: a short last batch padded and its padding not counted",
+          "[run][data]") {
+  const std::string dir = tempDir("partial");
+  writeBlobs(dir + "/train.csv", 437, 1);
+  writeBlobs(dir + "/test.csv", 103, 2);
+  std::ofstream(dir + "/m.nn") << kTwoClassModel
+                               << "train blobs { data = csv(\"train.csv\", label = \"cls\", test = \"test.csv\")\n"
+                                  "               optimizer = adam(lr = 0.01) epochs = 3 seed = 3 }\n";
+  auto r = runCli({"run", dir + "/m.nn", "--quiet", "--save", dir + "/ckpt"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  // Training keeps whole batches (drop_last) and says what that leaves out.
+  CHECK_THAT(r.out, Catch::Contains("(420 samples of 437: 17 left out of each epoch, a partial batch (other samples "
+                                    "each epoch: shuffled), batch 20, 21 steps per epoch"));
+  // Testing scores all 103, not 100.
+  CHECK_THAT(r.out, Catch::Contains("test accuracy"));
+  CHECK_THAT(r.out, Catch::Contains("(103 samples)"));
+  // eval --weights on the test split: every sample, and the loss and
+  // accuracy of the padded batch 20 equal those of batch 1 (no padding).
+  auto e20 = runCli({"eval", dir + "/m.nn", "--weights", dir + "/ckpt"});
+  auto e1 = runCli({"eval", dir + "/m.nn", "--weights", dir + "/ckpt", "--set", "batch=1"});
+  INFO(e20.out << e20.err << e1.out << e1.err);
+  REQUIRE(e20.code == 0);
+  REQUIRE(e1.code == 0);
+  CHECK_THAT(e20.out, Catch::Contains("(103 samples)"));
+  CHECK(lastMetric(e20.out, "accuracy") == lastMetric(e1.out, "accuracy"));
+  CHECK(lastMetric(e20.out, "loss") == Approx(lastMetric(e1.out, "loss")).epsilon(1e-3));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("NaN or inf in loaded params and inputs is refused, naming the tensor and the first bad index",
+          "[run][data]") {
+  const std::string dir = tempDir("nonfinite");
+  writeBlobs(dir + "/train.csv", 100, 1);
+  std::ofstream(dir + "/m.nn") << kTwoClassModel
+                               << "train blobs { data = csv(\"train.csv\", label = \"cls\", test_fraction = 0.2)\n"
+                                  "               optimizer = adam(lr = 0.01) epochs = 1 seed = 3 }\n";
+  auto r = runCli({"run", dir + "/m.nn", "--quiet", "--save", dir + "/ckpt"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto c = readCheckpoint(dir + "/ckpt");
+  REQUIRE(c);
+  REQUIRE(!c->params.empty());
+  auto& [name, t] = *c->params.begin();
+  REQUIRE(t.data.size() > 5);
+  t.data[5] = std::nan("");
+  t.data[7] = INFINITY;
+  REQUIRE(writeCheckpoint(dir + "/bad", *c));
+  const std::string want = fmt::format("param '{}' in '{}' holds NaN at index 5", name, dir + "/bad");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"eval", dir + "/m.nn", "--weights", dir + "/bad"},
+        std::vector<std::string>{"run", dir + "/m.nn", "--quiet", "--resume", dir + "/bad", "--epochs", "2"}}) {
+    auto e = runCli(args);
+    INFO(args[0] << ": " << e.out << e.err);
+    CHECK(e.code == 1);
+    CHECK_THAT(e.err, Catch::Contains(args[0] == "run" ? fmt::format("param '{}' in checkpoint '{}' holds NaN at index 5",
+                                                                     name, dir + "/bad")
+                                                       : want));
+    CHECK_THAT(e.err, Catch::Contains("2 non-finite values"));
+  }
+  // predict's samples: the first bad value by sample and feature.
+  Tensor x(TensorType{DType::F32, {3, 2}}, {0.1, 0.2, 0.3, 0.4, -INFINITY, 0.6});
+  REQUIRE(writeNpy(dir + "/x.npy", x));
+  auto p = runCli({"predict", dir + "/m.nn", "--weights", dir + "/ckpt", "--input", dir + "/x.npy"});
+  INFO(p.out << p.err);
+  CHECK(p.code == 1);
+  CHECK_THAT(p.err, Catch::Contains(fmt::format("--input '{}' holds -inf at index 4 ([2, 0])", dir + "/x.npy")));
+  // eval --input: the interpreter's inputs too.
+  Tensor xi(TensorType{DType::F32, {20, 2}});
+  xi.data[3] = std::nan("");
+  REQUIRE(writeNpy(dir + "/xi.npy", xi));
+  auto ei = runCli({"eval", dir + "/m.nn", "--input", "x=" + dir + "/xi.npy"});
+  INFO(ei.out << ei.err);
+  CHECK(ei.code == 1);
+  CHECK_THAT(ei.err, Catch::Contains(fmt::format("--input x ('{}') holds NaN at index 3 ([1, 1])", dir + "/xi.npy")));
   std::filesystem::remove_all(dir);
 }

@@ -142,6 +142,15 @@ class Codegen {
     return b_.CreateCall(fn, args);
   }
 
+  // Op::Max (Op::Min): b > a (b < a) ? b : a, which x86 selects as one
+  // maxps (minps), then b where b is NaN; a NaN a falls through both. NaN if
+  // either operand is, ties keep a.
+  llvm::Value* extremum(llvm::Value* a, llvm::Value* b, bool max) {
+    llvm::Value* wins = max ? b_.CreateFCmpOGT(b, a) : b_.CreateFCmpOLT(b, a);
+    llvm::Value* m = b_.CreateSelect(wins, b, a);
+    return b_.CreateSelect(b_.CreateFCmpUNO(b, b), b, m);
+  }
+
   llvm::Value* expr(const loop::Expr& e) {
     using loop::Op;
     auto arg = [&](size_t i) { return expr(*e.args[i]); };
@@ -165,9 +174,11 @@ class Codegen {
       case Op::Sub: return b_.CreateFSub(arg(0), arg(1));
       case Op::Mul: return b_.CreateFMul(arg(0), arg(1));
       case Op::Div: return b_.CreateFDiv(arg(0), arg(1));
-      // maxnum/minnum match std::fmax/fmin, the evaluator's and the C++ printer's.
-      case Op::Max: return intrinsic(llvm::Intrinsic::maxnum, {arg(0), arg(1)});
-      case Op::Min: return intrinsic(llvm::Intrinsic::minnum, {arg(0), arg(1)});
+      // NaN-propagating, as the evaluator's maxOf/minOf and the C++ printer's
+      // nnc_max/nnc_min: not maxnum (which drops a NaN) nor llvm.maximum
+      // (which also orders -0 below +0, in a longer sequence on x86).
+      case Op::Max: return extremum(arg(0), arg(1), true);
+      case Op::Min: return extremum(arg(0), arg(1), false);
       case Op::Greater:
         return b_.CreateSelect(b_.CreateFCmpOGT(arg(0), arg(1)), llvm::ConstantFP::get(b_.getFloatTy(), 1.0),
                                llvm::ConstantFP::get(b_.getFloatTy(), 0.0));
@@ -308,7 +319,7 @@ class Codegen {
             add->setFastMathFlags(f);
             v = add;
           } else {
-            v = intrinsic(llvm::Intrinsic::maxnum, {old, v});
+            v = extremum(old, v, true);
           }
         }
         b_.CreateStore(v, p);

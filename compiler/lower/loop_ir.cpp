@@ -170,8 +170,8 @@ std::string exprText(const Expr& e, const Kernel& k, bool cpp) {
     case Op::Sub: return fmt::format("({} - {})", arg(0), arg(1));
     case Op::Mul: return fmt::format("({} * {})", arg(0), arg(1));
     case Op::Div: return fmt::format("({} / {})", arg(0), arg(1));
-    case Op::Max: return fmt::format("{}({}, {})", cpp ? "nnc_fmax" : "max", arg(0), arg(1));
-    case Op::Min: return fmt::format("{}({}, {})", cpp ? "nnc_fmin" : "min", arg(0), arg(1));
+    case Op::Max: return fmt::format("{}({}, {})", cpp ? "nnc_max" : "max", arg(0), arg(1));
+    case Op::Min: return fmt::format("{}({}, {})", cpp ? "nnc_min" : "min", arg(0), arg(1));
     case Op::Pow: return fmt::format("{}pow({}, {})", fn, arg(0), arg(1));
     case Op::Greater:
       return cpp ? fmt::format("({} > {} ? 1.0f : 0.0f)", arg(0), arg(1)) : fmt::format("({} > {})", arg(0), arg(1));
@@ -312,7 +312,7 @@ void stmtText(const Stmt& s, const Kernel& k, bool cpp, int depth, std::string& 
       if (s.combine == Combine::Assign) out += fmt::format("{}{} = {};\n", pad, target, v);
       if (s.combine == Combine::Add) out += fmt::format("{}{} += {};\n", pad, target, v);
       if (s.combine == Combine::Max)
-        out += cpp ? fmt::format("{}{} = nnc_fmax({}, {});\n", pad, target, target, v)
+        out += cpp ? fmt::format("{}{} = nnc_max({}, {});\n", pad, target, target, v)
                    : fmt::format("{}{} max= {};\n", pad, target, v);
       return;
     }
@@ -368,10 +368,17 @@ struct BufferUse {
 }  // namespace
 
 std::string cppPrelude() {
-  return "// max and min with std::fmax's NaN rule (a NaN operand loses), as plain\n"
-         "// comparisons the compiler can vectorize (std::fmax is a libm call).\n"
-         "[[maybe_unused]] static inline float nnc_fmax(float a, float b) { return b != b ? a : (a >= b ? a : b); }\n"
-         "[[maybe_unused]] static inline float nnc_fmin(float a, float b) { return b != b ? a : (a <= b ? a : b); }\n"
+  return "// max and min that propagate NaN (NaN if either operand is; ties keep a),\n"
+         "// as PyTorch's maximum and max_pool2d, in comparisons the compiler vectorizes.\n"
+         "// Two selects each (a short-circuit || would stay a branch and not vectorize).\n"
+         "[[maybe_unused]] static inline float nnc_max(float a, float b) {\n"
+         "  const float m = b > a ? b : a;\n"
+         "  return b != b ? b : m;\n"
+         "}\n"
+         "[[maybe_unused]] static inline float nnc_min(float a, float b) {\n"
+         "  const float m = b < a ? b : a;\n"
+         "  return b != b ? b : m;\n"
+         "}\n"
          "// c > 0 ? x : y with both operands evaluated, as the loop IR means it: their\n"
          "// loads are then unconditional, and the compiler vectorizes the select.\n"
          "[[maybe_unused]] static inline float nnc_select(float c, float x, float y) { return c > 0 ? x : y; }\n"
@@ -422,6 +429,12 @@ std::string printCpp(const Kernel& k) {
 
 namespace {
 
+// Op::Max and Op::Min (and a max= store, max(old, v)): NaN if either operand
+// is NaN, else the larger (smaller); ties keep a. The JIT's and printed
+// C++'s comparisons compute the same.
+float maxOf(float a, float b) { return b > a || b != b ? b : a; }
+float minOf(float a, float b) { return b < a || b != b ? b : a; }
+
 struct Eval {
   const std::vector<float*>& bufs;
   std::vector<int64_t> vars;
@@ -448,8 +461,8 @@ struct Eval {
       case Op::Sub: return arg(0) - arg(1);
       case Op::Mul: return arg(0) * arg(1);
       case Op::Div: return arg(0) / arg(1);
-      case Op::Max: return std::fmax(arg(0), arg(1));
-      case Op::Min: return std::fmin(arg(0), arg(1));
+      case Op::Max: return maxOf(arg(0), arg(1));
+      case Op::Min: return minOf(arg(0), arg(1));
       case Op::Pow: return std::pow(arg(0), arg(1));
       case Op::Greater: return arg(0) > arg(1) ? 1.0f : 0.0f;
       case Op::Equal: return arg(0) == arg(1) ? 1.0f : 0.0f;
@@ -483,7 +496,7 @@ struct Eval {
       case Stmt::Kind::Store: {
         float& dst = bufs[static_cast<size_t>(s.buf)][at(s.index)];
         const float v = value(*s.value);
-        dst = s.combine == Combine::Assign ? v : s.combine == Combine::Add ? dst + v : std::fmax(dst, v);
+        dst = s.combine == Combine::Assign ? v : s.combine == Combine::Add ? dst + v : maxOf(dst, v);
         return;
       }
     }

@@ -29,7 +29,7 @@ struct Affine {
 enum class Op : uint8_t {
   Const, Load, Index,                                 // leaves; Index: a loop variable's value
   Neg, Exp, Log, Sqrt, Tanh, Abs,                     // unary
-  Add, Sub, Mul, Div, Max, Min, Pow,                  // binary
+  Add, Sub, Mul, Div, Max, Min, Pow,                  // binary; Max/Min: NaN if either is NaN, ties keep a
   Greater, Equal,                                     // a > b ? 1 : 0, a == b ? 1 : 0
   Select,                                             // a > 0 ? b : c
 };
@@ -53,6 +53,7 @@ ExprP indexOf(int var);  // the loop variable's current value, as a float
 ExprP apply(Op op, std::vector<ExprP> args);
 
 // How a store combines with the value already there.
+// Max: old = max(old, v), Op::Max's rule (a NaN sticks, a NaN v wins).
 enum class Combine : uint8_t { Assign, Add, Max };
 
 // An argument of a runtime call: a pointer into a buffer.
@@ -122,8 +123,8 @@ std::string print(const Kernel& k);
 // unnamed. It needs <cmath>, <cstdint>, cppPrelude() and, for calls, the
 // runtime functions' declarations (emit-cpp copies them, runtime/*.h).
 std::string printCpp(const Kernel& k);
-// What printCpp's code uses besides the standard library: nnc_fmax and
-// nnc_fmin (std::fmax's NaN rule, as comparisons that vectorize).
+// What printCpp's code uses besides the standard library: nnc_max and
+// nnc_min (Op::Max's rule: NaN propagates, as comparisons that vectorize).
 std::string cppPrelude();
 // Whether the runtime function `callee` writes through its `pointer`-th
 // pointer argument (its output); true for any pointer of an unknown one.

@@ -104,8 +104,8 @@ ExprP select(ExprP cond, ExprP a, ExprP b) {
   return loop::apply(Op::Select, {std::move(cond), std::move(a), std::move(b)});
 }
 ExprP num(double v) { return loop::constant(static_cast<float>(v)); }
-// 1 unless x is NaN. Max/Min are fmax/fmin, which drop NaN: the reference
-// propagates it, so maximum/minimum are built from comparisons instead.
+// 1 unless x is NaN. (Op::Max/Min propagate NaN too, but keep their first
+// operand on ties, where maximum/minimum follow std::max/min's.)
 ExprP notNaN(const ExprP& x) { return bin(Op::Equal, x, x); }
 
 template <Op O>
@@ -129,8 +129,9 @@ ExprP squareFormula(const Operands& x, const Attrs&) { return bin(Op::Mul, x[0],
 ExprP signFormula(const Operands& x, const Attrs&) {
   return select(x[0], num(1), select(loop::apply(Op::Neg, {x[0]}), num(-1), x[0]));
 }
-// Select rather than Max(x, 0): NaN and -0 give 0 as in the reference.
-ExprP reluFormula(const Operands& x, const Attrs&) { return select(x[0], x[0], num(0)); }
+// Max(0, x) = x > 0 or x NaN ? x : 0: NaN propagates and -0 gives +0, as the
+// reference (and PyTorch's relu).
+ExprP reluFormula(const Operands& x, const Attrs&) { return bin(Op::Max, num(0), x[0]); }
 ExprP leakyReluFormula(const Operands& x, const Attrs& attrs) {
   return select(x[0], x[0], bin(Op::Mul, num(attrs.f("alpha")), x[0]));
 }
@@ -343,7 +344,11 @@ void addElementwiseOps(std::vector<OpDef>& r) {
   r.push_back(noGrad(unary<"sign", ([](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x; })>(
                          "-1, 0 or 1 by the sign of x", signFormula),
                      signBranches));
-  r.push_back(withGrad(unary<"relu", ([](double x) { return x > 0 ? x : 0.0; })>("max(x, 0)", reluFormula), reluGrad,
+  // NaN stays NaN, as in PyTorch and NumPy: a NaN made upstream must reach
+  // the loss (and the non-finite-loss guard) rather than turn into 0.
+  r.push_back(withGrad(unary<"relu", ([](double x) { return x > 0 || std::isnan(x) ? x : 0.0; })>(
+                           "max(x, 0); NaN stays NaN", reluFormula),
+                       reluGrad,
                        signBranches));
   r.push_back({.name = "leaky_relu",
                .operands = {"x"},

@@ -260,6 +260,9 @@ void addFusedOps(std::vector<OpDef>& r) {
                  Tensor relu = *e.in[0];
                  NNC_CHECK(applyActivation(kActRelu, relu, e.env));
                  NNC_CHECK(findOp("maxpool2d_grad")->eval(EvalArgs{{&relu, e.in[1]}, e.attrs, e.out, e.env}));
+                 // step(x) is 0 at NaN too: a window whose maximum is NaN
+                 // (its first NaN wins) routes nothing, as the graph this
+                 // op replaces computes.
                  for (size_t i = 0; i < e.out.data.size(); ++i)
                    if (!(e.in[0]->data[i] > 0)) e.out.data[i] = 0;
                  return ok();

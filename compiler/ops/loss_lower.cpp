@@ -40,9 +40,9 @@ int axisOf(const LowerArgs& a) {
 
 // Statements for one o of a parallel loop over the slices: lse[o, i] =
 // max + log Σ exp(x − max) along the axis, as the reference (max first,
-// so exp never overflows). The max starts from the slice's first element:
-// fmax then ignores NaN as the reference's std::max from −inf does, and a
-// NaN anywhere still turns the sum, hence the slice, into NaN.
+// so exp never overflows). The max starts from the slice's first element;
+// a NaN anywhere makes the max (max= propagates it) or else the sum NaN,
+// hence the slice, as in the reference.
 std::vector<Stmt> logSumExp(loop::Kernel& k, int x, const Slices& s, int o, int lse, int sum) {
   auto over = [&](bool axis, auto body) {
     const int kk = k.newVar(), i = k.newVar();

@@ -82,6 +82,11 @@ inline ExprP gt(ExprP a, ExprP b) { return bin(Op::Greater, std::move(a), std::m
 inline ExprP select(ExprP cond, ExprP a, ExprP b) {
   return loop::apply(Op::Select, {std::move(cond), std::move(a), std::move(b)});
 }
+// 1 if x is NaN, else 0.
+inline ExprP isNaN(const ExprP& x) { return sub(num(1), eq(x, x)); }
+// 1 where x takes over a running maximum m as the reference's scans do:
+// x > m, or x is the first NaN (m not NaN yet); then max(m, x) is x.
+inline ExprP beats(const ExprP& x, const ExprP& m) { return add(gt(x, m), mul(isNaN(x), eq(m, m))); }
 // The value of an affine function of loop variables, as a float (exact for
 // the small window positions and class ids it is used for).
 inline ExprP valueOf(const Affine& a) {

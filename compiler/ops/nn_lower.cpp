@@ -261,8 +261,9 @@ void sweepWindows(LowerArgs& a, const PatchGeom& g, const std::function<std::vec
 }
 
 // The running maximum of each window in best[window], as the reference
-// keeps it: an element replaces it only when strictly greater (the first
-// maximum wins ties, NaN never wins, −inf never beats the start). `init`
+// keeps it: an element replaces it only when strictly greater, or when it is
+// the window's first NaN (the first maximum wins ties, a NaN sticks, −inf
+// never beats the start). `init`
 // and `record` add what else is kept per window; record's statements run
 // before best moves, so `beats` compares with the old maximum.
 void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
@@ -277,7 +278,7 @@ void scanWindowMax(LowerArgs& a, const PatchGeom& g, int best, float floor,
         return s;
       },
       [&](const Tap& t) {
-        std::vector<Stmt> s = record(t, gt(ld(x, t.pixel), ld(best, t.window)));
+        std::vector<Stmt> s = record(t, beats(ld(x, t.pixel), ld(best, t.window)));
         s.push_back(loop::store(best, t.window, ld(x, t.pixel), Combine::Max));
         return s;
       },
@@ -349,8 +350,8 @@ struct Tiles {
   Stmt nest(std::vector<Stmt> body) const { return loops({{n, g.n}, {c, g.c}}, std::move(body), true); }
 };
 
-// The window maximum from `floor`: fmax skips NaN, as the reference's
-// `x > best` never takes one.
+// The window maximum from `floor`: Op::Max propagates NaN, as the
+// reference's scan takes the first NaN.
 void tiledMax(LowerArgs& a, const PatchGeom& geom, float floor) {
   const Tiles t(a, geom);
   const PatchGeom& g = t.g;
@@ -395,7 +396,8 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
     std::vector<Stmt> s{loop::store(cm, cell, num(floor)), loop::store(ci, cell, num(static_cast<double>(g.kh) * kw))};
     for (int64_t i = 0; i < g.kh; ++i) {
       const ExprP xi = ld(x, pixel(i));
-      s.push_back(loop::store(ci, cell, select(gt(xi, ld(cm, cell)), num(static_cast<double>(i) * kw), ld(ci, cell))));
+      s.push_back(
+          loop::store(ci, cell, select(beats(xi, ld(cm, cell)), num(static_cast<double>(i) * kw), ld(ci, cell))));
       s.push_back(loop::store(cm, cell, bin(Op::Max, ld(cm, cell), xi)));
     }
     return s;
@@ -404,13 +406,18 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
     std::vector<Stmt> s{loop::store(best, at, ld(cm, cell(0))), loop::store(arg, at, ld(ci, cell(0)))};
     for (int64_t j = 1; j < g.kw; ++j) {
       const ExprP cand = ld(cm, cell(j)), pos = add(ld(ci, cell(j)), num(static_cast<double>(j)));
-      const ExprP old = ld(arg, at), tie = select(eq(cand, ld(best, at)), select(gt(old, pos), pos, old), old);
-      s.push_back(loop::store(arg, at, select(gt(cand, ld(best, at)), pos, tie)));
+      // Two NaN column maxima tie too: the first NaN in row-major order wins.
+      const ExprP b = ld(best, at), same = add(eq(cand, b), mul(isNaN(cand), isNaN(b)));
+      const ExprP old = ld(arg, at), tie = select(same, select(gt(old, pos), pos, old), old);
+      s.push_back(loop::store(arg, at, select(beats(cand, b), pos, tie)));
       s.push_back(loop::store(best, at, cand, Combine::Max));
     }
+    // From 0 (relu), a window whose maximum is NaN routes nothing: its
+    // winner, the first NaN, has step(x) = 0.
+    const ExprP routed = floor == 0.0f ? select(eq(ld(best, at), ld(best, at)), ld(dy, window), num(0)) : ld(dy, window);
     for (int64_t j = 0; j < g.kw; ++j) {
       s.push_back(loop::store(sel, cell(j), j == 0 ? ld(arg, at) : sub(ld(arg, at), num(static_cast<double>(j)))));
-      s.push_back(loop::store(dyx, cell(j), ld(dy, window)));
+      s.push_back(loop::store(dyx, cell(j), routed));
     }
     return s;
   }));
@@ -427,7 +434,8 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
 
 }  // namespace
 
-// Padding is −inf: max= (fmax) skips NaN, as the reference's `x > best`.
+// Padding is −inf: max= propagates NaN, as the reference's scan takes the
+// first NaN (PyTorch's max_pool2d propagates it too).
 // With `relu`, relu(maxpool(x)) = maxpool(x) from 0 instead of −inf.
 // Windows that tile the image (kernel = stride, no padding) take tiledMax.
 Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
@@ -466,8 +474,9 @@ Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   scanWindowMax(a, g, best, floor, init, record);
   emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
   sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    return std::vector<Stmt>{
-        loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), ld(dy, t.window), num(0)), Combine::Add)};
+    // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
+    const ExprP d = relu ? select(eq(ld(best, t.window), ld(best, t.window)), ld(dy, t.window), num(0)) : ld(dy, t.window);
+    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), d, num(0)), Combine::Add)};
   });
   return ok();
 }

@@ -340,7 +340,8 @@ Expected<TensorType> poolShape(std::string_view op, const std::vector<TensorType
 
 // Calls f(window, pixel) for every pooling window in output order, with the
 // flat index into x of the window's maximum: the first one in row-major
-// window order on ties, -1 if nothing beats the -inf padding. Max-pooling,
+// window order on ties, the first NaN if there is one (so a NaN propagates,
+// as in PyTorch's max_pool2d), -1 if nothing beats the -inf padding. Max-pooling,
 // its gradient and its branch pattern all go through here, so the gradient
 // is routed to exactly the element the forward pass picked.
 template <class F>
@@ -358,7 +359,7 @@ void forEachWindowMax(const Tensor& x, const PatchGeom& g, F&& f) {
               const int64_t row = y * g.sh - g.ph + i, col = xo * g.sw - g.pw + j;
               if (!inside(g, row, col)) continue;
               const int64_t at = at4(x.shape(), n, c, row, col);
-              if (x.data[at] > best) {
+              if (x.data[at] > best || (std::isnan(x.data[at]) && !std::isnan(best))) {
                 best = x.data[at];
                 arg = at;
               }
