@@ -8,6 +8,9 @@
 #include <atomic>
 #include <vector>
 
+#include "runtime/conv_depthwise.h"
+#include "runtime/conv_direct.h"
+#include "runtime/conv_winograd.h"
 #include "runtime/gemm_kernel.h"
 #include "runtime/parallel.h"
 
@@ -56,7 +59,7 @@ int64_t weightGradChunks(const ConvGeom& g) {
 // one channel: K = 25) go direct (gemm::Direct): with K that short, packing
 // the patches costs as much as the products. A function of the shapes only,
 // as every choice here.
-bool directFits(const ConvGeom& g, int act) {
+bool smallDirectFits(const ConvGeom& g, int act) {
   return g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && act <= kActRelu && g.patchSize() <= 64 && g.ow() >= 8;
 }
 
@@ -90,12 +93,10 @@ void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool,
     }
 }
 
-}  // namespace
-
-void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act, int64_t pool) {
+void gemmConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act, int64_t pool) {
   const int64_t s = g.oh() * g.ow(), cg = g.c / g.groups, fg = g.f / g.groups, k = g.patchSize();
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
-  const bool direct = directFits(g, act);
+  const bool direct = smallDirectFits(g, act);
   if (pool > 0) {
     // Per image and group: z, the convolution before bias and act, a band
     // of 8 filters by one row of windows at a time (direct, into a buffer
@@ -155,7 +156,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   });
 }
 
-void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float* dw) {
+void gemmConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   const int64_t s = g.oh() * g.ow(), cg = g.c / g.groups, fg = g.f / g.groups, k = g.patchSize();
   const int64_t size = g.f * k;
   if (size <= 0) return;
@@ -163,7 +164,7 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
     std::fill(dw, dw + size, 0.0f);
     return;
   }
-  if (g.groups == 1 && directFits(g, kActNone) && gemm::lanes() > 1) {
+  if (g.groups == 1 && smallDirectFits(g, kActNone) && gemm::lanes() > 1) {
     // Direct: each chunk of images sums into its own lane-wise partial
     // [F·K, lanes]; the partials, then the lanes, are added in order.
     const int64_t chunks = std::min<int64_t>(g.n, 16), lanes = gemm::lanes(), part = size * lanes;
@@ -216,7 +217,7 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
     });
 }
 
-void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
+void gemmConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
   const int64_t s = g.oh() * g.ow(), cg = g.c / g.groups, fg = g.f / g.groups, k = g.patchSize();
   const int64_t plane = g.h * g.w;
   if (g.n <= 0 || g.c <= 0 || plane <= 0) return;
@@ -240,6 +241,118 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
   });
 }
 
+}  // namespace
+
+const char* convAlgoName(ConvAlgo a) {
+  static const char* const names[kConvAlgoCount] = {"auto", "gemm", "direct", "winograd", "depthwise"};
+  const int i = int(a);
+  return i >= 0 && i < kConvAlgoCount ? names[i] : nullptr;
+}
+
+bool convAlgoFromName(const char* name, ConvAlgo* out) {
+  for (int i = 0; i < kConvAlgoCount; ++i) {
+    const char* n = convAlgoName(ConvAlgo(i));
+    int j = 0;
+    while (n[j] != 0 && n[j] == name[j]) ++j;
+    if (n[j] == 0 && name[j] == 0) {
+      *out = ConvAlgo(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool convAlgoFits(ConvAlgo a, const ConvGeom& g, ConvDir d, int act, int64_t pool) {
+  // A fused max-pooling follows any algorithm (conv2d pools its rows); it
+  // takes act none or relu.
+  if (pool > 0 && act != kActNone && act != kActRelu) return a == ConvAlgo::Gemm || a == ConvAlgo::Auto;
+  switch (a) {
+    case ConvAlgo::Auto:
+    case ConvAlgo::Gemm: return true;
+    case ConvAlgo::Direct: return directFits(g, d, act);
+    case ConvAlgo::Winograd: return winogradFits(g, d, act);
+    case ConvAlgo::Depthwise: return depthwiseFits(g, d, act);
+  }
+  return false;
+}
+
+ConvAlgo convAlgoChoose(const ConvGeom& g, ConvDir d, int act, int64_t pool) {
+  (void)g, (void)d, (void)act, (void)pool;
+  return ConvAlgo::Gemm;
+}
+
+namespace {
+
+// Auto resolved, and a forced algorithm that cannot compute the shapes
+// replaced by the GEMM (which computes every one).
+ConvAlgo resolve(ConvAlgo a, const ConvGeom& g, ConvDir d, int act = kActNone, int64_t pool = 0) {
+  if (a == ConvAlgo::Auto) a = convAlgoChoose(g, d, act, pool);
+  return convAlgoFits(a, g, d, act, pool) ? a : ConvAlgo::Gemm;
+}
+
+// Forward by algorithm a, without pooling.
+void forwardBy(ConvAlgo a, const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
+  switch (a) {
+    case ConvAlgo::Direct: directConv2d(g, x, w, bias, y, act); return;
+    case ConvAlgo::Winograd: winogradConv2d(g, x, w, bias, y, act); return;
+    case ConvAlgo::Depthwise: depthwiseConv2d(g, x, w, bias, y, act); return;
+    default: gemmConv2d(g, x, w, bias, y, act, 0); return;
+  }
+}
+
+}  // namespace
+
+void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act, int64_t pool,
+            ConvAlgo algo) {
+  const ConvAlgo a = resolve(algo, g, ConvDir::Forward, act, pool);
+  if (a == ConvAlgo::Gemm) return gemmConv2d(g, x, w, bias, y, act, pool);
+  if (pool <= 0) return forwardBy(a, g, x, w, bias, y, act);
+  // Pooled: each image's convolution (before bias and act) into a buffer of
+  // this thread, then its windows' maxima, bias and act (poolRows).
+  const int64_t s = g.oh() * g.ow(), ph = g.oh() / pool, pw = g.ow() / pool;
+  if (g.n <= 0 || g.f <= 0 || s <= 0) return;
+  ConvGeom one = g;
+  one.n = 1;
+  forItems(g.n, [&](int64_t b, bool) {
+    float* z = threadBuffer(size_t(g.f * s));
+    forwardBy(a, one, x + b * g.c * g.h * g.w, w, nullptr, z, kActNone);
+    for (int64_t py = 0; py < ph; ++py)
+      poolRows(z + py * pool * g.ow(), g.f, s, g.ow(), pool, bias, act, y + b * g.f * ph * pw + py * pw, ph * pw);
+  });
+}
+
+void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, ConvAlgo algo) {
+  switch (resolve(algo, g, ConvDir::WeightGrad)) {
+    case ConvAlgo::Direct: return directConvWeightGrad(g, x, dy, dw, db);
+    case ConvAlgo::Winograd: return winogradConvWeightGrad(g, x, dy, dw, db);
+    case ConvAlgo::Depthwise: return depthwiseConvWeightGrad(g, x, dy, dw, db);
+    default: break;
+  }
+  gemmConvWeightGrad(g, x, dy, dw);
+  if (!db) return;
+  // db[f] = Σ_n Σ_p dy[n, f, p], images in order.
+  const int64_t s = g.oh() * g.ow();
+  parallelFor(g.f, 1, [&](int64_t f0, int64_t f1) {
+    for (int64_t f = f0; f < f1; ++f) {
+      float sum = 0.0f;
+      for (int64_t b = 0; b < g.n; ++b) {
+        const float* r = dy + (b * g.f + f) * s;
+        for (int64_t p = 0; p < s; ++p) sum += r[p];
+      }
+      db[f] = sum;
+    }
+  });
+}
+
+void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx, ConvAlgo algo) {
+  switch (resolve(algo, g, ConvDir::InputGrad)) {
+    case ConvAlgo::Direct: return directConvInputGrad(g, dy, w, bias, dx);
+    case ConvAlgo::Winograd: return winogradConvInputGrad(g, dy, w, bias, dx);
+    case ConvAlgo::Depthwise: return depthwiseConvInputGrad(g, dy, w, bias, dx);
+    default: return gemmConvInputGrad(g, dy, w, bias, dx);
+  }
+}
+
 }  // namespace nnc
 
 namespace {
@@ -253,19 +366,22 @@ nnc::ConvGeom geomOf(int64_t N, int64_t C, int64_t H, int64_t W, int64_t F, int6
 
 extern "C" void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C,
                            int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
-                           int64_t PW, int64_t groups, int64_t has_bias, int64_t act, int64_t pool) {
+                           int64_t PW, int64_t groups, int64_t has_bias, int64_t act, int64_t pool, int64_t algo) {
   nnc::conv2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, w, has_bias ? bias : nullptr, y, int(act),
-              pool);
+              pool, nnc::ConvAlgo(algo));
 }
 
 extern "C" void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, int64_t N, int64_t C, int64_t H,
                                        int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
-                                       int64_t PH, int64_t PW, int64_t groups) {
-  nnc::conv2dGradWeight(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, dy, dw);
+                                       int64_t PH, int64_t PW, int64_t groups, int64_t algo) {
+  nnc::conv2dGradWeight(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, dy, dw, nullptr,
+                        nnc::ConvAlgo(algo));
 }
 
 extern "C" void nnc_conv_transpose2d(const float* dy, const float* w, const float* bias, float* dx, int64_t N,
                                      int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH,
-                                     int64_t SW, int64_t PH, int64_t PW, int64_t groups, int64_t has_bias) {
-  nnc::convTranspose2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), dy, w, has_bias ? bias : nullptr, dx);
+                                     int64_t SW, int64_t PH, int64_t PW, int64_t groups, int64_t has_bias,
+                                     int64_t algo) {
+  nnc::convTranspose2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), dy, w, has_bias ? bias : nullptr, dx,
+                       nnc::ConvAlgo(algo));
 }

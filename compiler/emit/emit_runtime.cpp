@@ -192,7 +192,6 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   NNC_TRY(const std::string isa512, isaDefinitions(avx512, "runtime/gemm_avx512.cpp"));
   NNC_TRY(const std::string isa256, isaDefinitions(avx2, "runtime/gemm_avx2.cpp"));
   NNC_TRY(const std::string isa128, isaDefinitions(generic, "runtime/gemm_generic.cpp"));
-  NNC_TRY(const std::string convCpp, source("runtime/conv.cpp"));
   NNC_TRY(const std::string rngH, source("runtime/rng.h"));
   NNC_TRY(const std::string randomCpp, source("runtime/random_calls.cpp"));
 
@@ -219,8 +218,14 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   src += std::string(kIsaTop) + isa512 + "#elif NNC_GEMM_ISA == 256\n\n" + isa256 + "#else\n\n" + isa128 + "#endif\n\n";
   src += standalone(tilesH) + std::string(kIsaEnd);
   src += banner("runtime/gemm.cpp") + standalone(gemmPortable);
-  src += banner("runtime/conv.h") + standalone(convH);
-  src += banner("runtime/conv.cpp") + standalone(convCpp);
+  // The convolutions: the shared geometry, each algorithm's header, the
+  // dispatching conv.h, then the algorithms and the dispatch.
+  for (std::string_view path : {"runtime/conv_geom.h", "runtime/conv_direct.h", "runtime/conv_winograd.h",
+                                "runtime/conv_depthwise.h", "runtime/conv.h", "runtime/conv_direct.cpp",
+                                "runtime/conv_winograd.cpp", "runtime/conv_depthwise.cpp", "runtime/conv.cpp"}) {
+    NNC_TRY(const std::string text, source(path));
+    src += banner(path) + standalone(text);
+  }
   src += banner("runtime/rng.h") + standalone(rngH);
   src += banner("runtime/random_calls.cpp") + standalone(randomCpp);
   return std::vector<EmittedFile>{{"nnc_runtime.h", header}, {"nnc_runtime.cpp", src}};

@@ -55,6 +55,7 @@ Status lowerConvFused(LowerArgs& a) {
   ints.push_back(bias);
   ints.push_back(actAttr(a.attrs()));
   ints.push_back(a.attrs().has("pool") ? a.attrs().i("pool") : 0);
+  ints.push_back(0);  // ConvAlgo::Auto
   a.k.body.push_back(loop::call("nnc_conv2d", {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
   return ok();
@@ -63,8 +64,9 @@ Status lowerConvFused(LowerArgs& a) {
 Status lowerConvGradWeightFused(LowerArgs& a) {
   const Shape &x = a.inTypes[0].shape, &dy = a.inTypes[1].shape, &dw = a.outType().shape;
   const PatchGeom g = convWindows(x, dw, a.attrs());
-  a.k.body.push_back(loop::call("nnc_conv2d_grad_weight", {whole(a.in[0]), whole(a.in[1]), whole(a.out)},
-                                convInts(g, dy[1], a.attrs().i("groups"))));
+  std::vector<int64_t> ints = convInts(g, dy[1], a.attrs().i("groups"));
+  ints.push_back(0);  // ConvAlgo::Auto
+  a.k.body.push_back(loop::call("nnc_conv2d_grad_weight", {whole(a.in[0]), whole(a.in[1]), whole(a.out)}, std::move(ints)));
   return ok();
 }
 
@@ -74,6 +76,7 @@ Status lowerConvTransposeFused(LowerArgs& a) {
   const bool bias = a.in.size() > 2;
   std::vector<int64_t> ints = convInts(convWindows(a.outType().shape, w, a.attrs()), dy[1], a.attrs().i("groups"));
   ints.push_back(bias);
+  ints.push_back(0);  // ConvAlgo::Auto
   a.k.body.push_back(loop::call("nnc_conv_transpose2d",
                                 {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));

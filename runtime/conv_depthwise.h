@@ -1,0 +1,22 @@
+// Depthwise convolution (one filter per input channel): forward, input gradient and weight gradient
+// (runtime/conv_geom.h for the geometry). Called by conv.cpp's dispatch when
+// the algorithm is ConvAlgo::Depthwise; results depend only on the inputs, never on
+// the thread count.
+#pragma once
+#include "runtime/conv_geom.h"
+
+namespace nnc {
+
+// Whether direction d of g is one this algorithm computes (act: the forward
+// activation, an Activation; kActNone or kActRelu at least).
+bool depthwiseFits(const ConvGeom& g, ConvDir d, int act);
+
+// y [n, f, oh, ow] = act(bias[f] + conv(x, w)); bias null for none.
+void depthwiseConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act);
+// dx [n, c, h, w] = bias[c] (0 when null) + conv2d's input gradient of dy [n, f, oh, ow] (overwritten).
+void depthwiseConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx);
+// dw [f, c/groups, kh, kw] = Σ over images and windows dy · x (overwritten); db [f] = Σ dy over n, oy, ox
+// (overwritten) unless null.
+void depthwiseConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+
+}  // namespace nnc
