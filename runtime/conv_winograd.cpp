@@ -22,6 +22,7 @@
 #include "runtime/conv_winograd.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -29,14 +30,17 @@
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
 
+#if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
+#include <immintrin.h>
+#endif
+
 namespace nnc {
 
 namespace {
 
 constexpr int kWinoLanes = 16;  // tiles a transform works on at once
 
-// G (6×3) of F(4, 3), in double: the filter transforms are computed in
-// double and rounded once.
+// G (6×3) of F(4, 3).
 constexpr double kWinoG[6][3] = {{1.0 / 4, 0, 0},
                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -44,37 +48,35 @@ constexpr double kWinoG[6][3] = {{1.0 / 4, 0, 0},
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0, 0, 1}};
 
-// One tile row of one channel, its 6 input rows split into phases:
-// src[(i·4 + r)·ld + q] = image row i, column 4q + r (0 outside the image).
-struct WinoIn {
+// The transforms work on n tiles of a chunk, 16 at a time (lane l = tile
+// t0 + l); tile t's window starts at src + off[t] (off holds n entries
+// rounded up to 16, the extra ones readable). Their results are stored
+// contiguous in t: out + p·ldo + t for transform-domain position p.
+struct WinoIn {  // V = Bᵀ d B of 6×6 windows, rows ld apart
   const float* src;
-  int64_t ld;
-  int64_t tiles;  // tw
-  float* out;     // V[p] at out + p·ldo, tile q at + q
+  const int32_t* off;
+  int64_t ld, n;
+  float* out;
   int64_t ldo;
 };
 
-// One tile row of one filter: M[p] at m + p·ldm (tile q at + q) to output
-// rows y + i·w (i < rows, columns < cols), + bias, relu when act says so.
+// Y = Aᵀ M A + bias, relu when act says so, of M[p] at m + p·ldm + t, to
+// the tile's 4×4 outputs at y + offY[t] (rows w apart), the first rows[t]
+// rows and cols[t] columns of them (the image's edge cuts the rest).
 struct WinoOut {
   const float* m;
-  int64_t ldm;
-  int64_t tiles;
+  int64_t ldm, n;
   float* y;
-  int64_t w, rows, cols;
+  const int64_t* offY;
+  const uint8_t* rows;
+  const uint8_t* cols;
+  int64_t w;
   float bias;
   int act;
 };
 
-// The weight gradient's transform of one tile row of dy: src as WinoIn's
-// with 4 rows, to dZ[p] = (A dy Aᵀ)[p] at out + p·ldo.
-struct WinoGrad {
-  const float* src;
-  int64_t ld;
-  int64_t tiles;
-  float* out;
-  int64_t ldo;
-};
+// The weight gradient's transform of dy: Z = A dy Aᵀ of 4×4 windows.
+using WinoGrad = WinoIn;
 
 // Bᵀ on 6 values (a column or row of the tile).
 #define NNC_WINO_BT(d, o)                              \
@@ -87,33 +89,43 @@ struct WinoGrad {
     o[5] = 4 * d[1] - 5 * d[3] + d[5];                 \
   } while (0)
 
-__attribute__((always_inline)) inline void winoInBody(const WinoIn& a) {
-  constexpr int L = kWinoLanes;
-  for (int64_t q0 = 0; q0 < a.tiles; q0 += L) {
-    const int64_t n = std::min<int64_t>(L, a.tiles - q0);
-    float t[6][6][L];  // [i][j]: Bᵀ applied down each column j
-    for (int j = 0; j < 6; ++j) {
-      const float* s = a.src + (j % 4) * a.ld + q0 + j / 4;
-      for (int l = 0; l < L; ++l) {
-        float d[6], o[6];
-        for (int i = 0; i < 6; ++i) d[i] = s[i * 4 * a.ld + l];
-        NNC_WINO_BT(d, o);
-        for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
-      }
-    }
-    float v[36][L];
-    for (int i = 0; i < 6; ++i)
-      for (int l = 0; l < L; ++l) {
-        float d[6], o[6];
-        for (int j = 0; j < 6; ++j) d[j] = t[i][j][l];
-        NNC_WINO_BT(d, o);
-        for (int j = 0; j < 6; ++j) v[i * 6 + j][l] = o[j];
-      }
-    if (n == L)
-      for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + q0, v[p], sizeof(float) * L);
-    else
-      for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + q0, v[p], sizeof(float) * size_t(n));
+// The rows × cols windows of tiles t0 .. t0 + 15: raw[i·cols + j][l] =
+// src[off[t0 + l] + i·ld + j]. Scalar here; the instruction sets with
+// gathers have their own (below).
+template <int rows, int cols>
+void winoGatherScalar(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
+  for (int l = 0; l < kWinoLanes; ++l) {
+    const float* s = a.src + a.off[t0 + l];
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) raw[i * cols + j][l] = s[i * a.ld + j];
   }
+}
+
+// V = Bᵀ d B of the 16 gathered windows, n of them stored.
+__attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int64_t t0, const float (*raw)[kWinoLanes]) {
+  constexpr int L = kWinoLanes;
+  const int64_t n = std::min<int64_t>(L, a.n - t0);
+  float t[6][6][L];  // [i][j]: Bᵀ applied down each column j
+  for (int j = 0; j < 6; ++j)
+    for (int l = 0; l < L; ++l) {
+      float d[6], o[6];
+      for (int i = 0; i < 6; ++i) d[i] = raw[i * 6 + j][l];
+      NNC_WINO_BT(d, o);
+      for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
+    }
+  float v[36][L];
+  for (int i = 0; i < 6; ++i)
+    for (int l = 0; l < L; ++l) {
+      float d[6], o[6];
+      for (int j = 0; j < 6; ++j) d[j] = t[i][j][l];
+      NNC_WINO_BT(d, o);
+      for (int j = 0; j < 6; ++j) v[i * 6 + j][l] = o[j];
+    }
+  if (n == L)
+    for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + t0, v[p], sizeof(float) * L);
+  else
+    for (int p = 0; p < 36; ++p)
+      for (int64_t l = 0; l < n; ++l) a.out[p * a.ldo + t0 + l] = v[p][l];
 }
 
 // Aᵀ (4×6) on 6 values.
@@ -127,37 +139,36 @@ __attribute__((always_inline)) inline void winoInBody(const WinoIn& a) {
 
 __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
   constexpr int L = kWinoLanes;
-  for (int64_t q0 = 0; q0 < a.tiles; q0 += L) {
-    const int64_t n = std::min<int64_t>(L, a.tiles - q0);
+  for (int64_t t0 = 0; t0 < a.n; t0 += L) {
+    const int64_t n = std::min<int64_t>(L, a.n - t0);
     float t[4][6][L];  // [i][j]: Aᵀ down each column j
     for (int j = 0; j < 6; ++j)
       for (int l = 0; l < L; ++l) {
         float m[6], o[4];
-        for (int i = 0; i < 6; ++i) m[i] = a.m[(i * 6 + j) * a.ldm + q0 + l];
+        for (int i = 0; i < 6; ++i) m[i] = a.m[(i * 6 + j) * a.ldm + t0 + l];
         NNC_WINO_AT(m, o);
         for (int i = 0; i < 4; ++i) t[i][j][l] = o[i];
       }
-    float r[4][4][L];  // [i][j]: output row i, column 4(q0 + l) + j
+    float r[16][L];  // [4i + j]: output row i, column j of tile l
     for (int i = 0; i < 4; ++i)
       for (int l = 0; l < L; ++l) {
         float m[6], o[4];
         for (int j = 0; j < 6; ++j) m[j] = t[i][j][l];
         NNC_WINO_AT(m, o);
-        for (int j = 0; j < 4; ++j) {
-          const float v = o[j] + a.bias;
-          r[i][j][l] = a.act == kActRelu ? reluOf(v) : v;
-        }
+        for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = o[j] + a.bias;
       }
-    const int64_t x0 = 4 * q0;
-    for (int64_t i = 0; i < std::min<int64_t>(4, a.rows); ++i) {
-      float* row = a.y + i * a.w + x0;
-      if (x0 + 4 * L <= a.cols && n == L) {
-        for (int l = 0; l < L; ++l)
-          for (int j = 0; j < 4; ++j) row[4 * l + j] = r[i][j][l];
+    if (a.act == kActRelu)
+      for (int k = 0; k < 16; ++k)
+        for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
+    for (int64_t l = 0; l < n; ++l) {
+      float* y = a.y + a.offY[t0 + l];
+      const int rows = a.rows[t0 + l], cols = a.cols[t0 + l];
+      if (rows == 4 && cols == 4) {
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) y[i * a.w + j] = r[i * 4 + j][l];
       } else {
-        for (int64_t l = 0; l < n; ++l)
-          for (int j = 0; j < 4; ++j)
-            if (x0 + 4 * l + j < a.cols) row[4 * l + j] = r[i][j][l];
+        for (int i = 0; i < rows; ++i)
+          for (int j = 0; j < cols; ++j) y[i * a.w + j] = r[i * 4 + j][l];
       }
     }
   }
@@ -174,30 +185,31 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
     o[5] = d[3];                                         \
   } while (0)
 
-__attribute__((always_inline)) inline void winoGradBody(const WinoGrad& a) {
+// Z = A dy Aᵀ of the 16 gathered 4×4 windows, n of them stored.
+__attribute__((always_inline)) inline void winoGradTransform(const WinoGrad& a, int64_t t0, const float (*raw)[kWinoLanes]) {
   constexpr int L = kWinoLanes;
-  for (int64_t q0 = 0; q0 < a.tiles; q0 += L) {
-    const int64_t n = std::min<int64_t>(L, a.tiles - q0);
-    float t[6][4][L];  // [i][j]: A down each column j
-    for (int j = 0; j < 4; ++j) {
-      const float* s = a.src + j * a.ld + q0;
-      for (int l = 0; l < L; ++l) {
-        float d[4], o[6];
-        for (int i = 0; i < 4; ++i) d[i] = s[i * 4 * a.ld + l];
-        NNC_WINO_A(d, o);
-        for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
-      }
+  const int64_t n = std::min<int64_t>(L, a.n - t0);
+  float t[6][4][L];  // [i][j]: A down each column j
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < L; ++l) {
+      float d[4], o[6];
+      for (int i = 0; i < 4; ++i) d[i] = raw[i * 4 + j][l];
+      NNC_WINO_A(d, o);
+      for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
     }
-    float z[36][L];
-    for (int i = 0; i < 6; ++i)
-      for (int l = 0; l < L; ++l) {
-        float d[4], o[6];
-        for (int j = 0; j < 4; ++j) d[j] = t[i][j][l];
-        NNC_WINO_A(d, o);
-        for (int j = 0; j < 6; ++j) z[i * 6 + j][l] = o[j];
-      }
-    for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + q0, z[p], sizeof(float) * size_t(n));
-  }
+  float z[36][L];
+  for (int i = 0; i < 6; ++i)
+    for (int l = 0; l < L; ++l) {
+      float d[4], o[6];
+      for (int j = 0; j < 4; ++j) d[j] = t[i][j][l];
+      NNC_WINO_A(d, o);
+      for (int j = 0; j < 6; ++j) z[i * 6 + j][l] = o[j];
+    }
+  if (n == L)
+    for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + t0, z[p], sizeof(float) * L);
+  else
+    for (int p = 0; p < 36; ++p)
+      for (int64_t l = 0; l < n; ++l) a.out[p * a.ldo + t0 + l] = z[p][l];
 }
 
 // The transforms per instruction set: the same loops, vectorized for the
@@ -208,19 +220,55 @@ struct WinoKernels {
   void (*grad)(const WinoGrad&);
 };
 
-void winoInGeneric(const WinoIn& a) { winoInBody(a); }
-void winoOutGeneric(const WinoOut& a) { winoOutBody(a); }
-void winoGradGeneric(const WinoGrad& a) { winoGradBody(a); }
+// Each wrapper: the windows gathered, then the transform loops inlined and
+// vectorized for the wrapper's target.
+#define NNC_WINO_KERNELS(NAME, ATTR, GATHER)                                             \
+  ATTR void winoIn##NAME(const WinoIn& a) {                                               \
+    for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
+      alignas(64) float raw[36][kWinoLanes];                                              \
+      GATHER<6, 6>(a, t0, raw);                                                           \
+      winoInTransform(a, t0, raw);                                                        \
+    }                                                                                     \
+  }                                                                                       \
+  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody(a); }                           \
+  ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
+    for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
+      alignas(64) float raw[16][kWinoLanes];                                              \
+      GATHER<4, 4>(a, t0, raw);                                                           \
+      winoGradTransform(a, t0, raw);                                                      \
+    }                                                                                     \
+  }
+
+NNC_WINO_KERNELS(Generic, , winoGatherScalar)
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
-#define NNC_WINO_TARGET(NAME, TARGET)                                                  \
-  __attribute__((target(TARGET))) void winoIn##NAME(const WinoIn& a) { winoInBody(a); }    \
-  __attribute__((target(TARGET))) void winoOut##NAME(const WinoOut& a) { winoOutBody(a); } \
-  __attribute__((target(TARGET))) void winoGrad##NAME(const WinoGrad& a) { winoGradBody(a); }
-NNC_WINO_TARGET(Avx512, "avx512f,avx512vl,avx512dq,avx512bw,fma")
-NNC_WINO_TARGET(Avx2, "avx2,fma")
-#undef NNC_WINO_TARGET
+#define NNC_WINO_AVX512 "avx512f,avx512vl,avx512dq,avx512bw,fma"
+// One 16-lane gather per window element.
+template <int rows, int cols>
+__attribute__((target(NNC_WINO_AVX512))) void winoGather512(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
+  const __m512i idx = _mm512_loadu_si512(a.off + t0);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j)
+      _mm512_store_ps(raw[i * cols + j],
+                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(0xffff),
+                                               _mm512_add_epi32(idx, _mm512_set1_epi32(int(i * a.ld + j))), a.src, 4));
+}
+// Two 8-lane gathers per window element.
+template <int rows, int cols>
+__attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0 + 8));
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      const __m256i k = _mm256_set1_epi32(int(i * a.ld + j));
+      _mm256_store_ps(raw[i * cols + j], _mm256_i32gather_ps(a.src, _mm256_add_epi32(lo, k), 4));
+      _mm256_store_ps(raw[i * cols + j] + 8, _mm256_i32gather_ps(a.src, _mm256_add_epi32(hi, k), 4));
+    }
+}
+NNC_WINO_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoGather512)
+NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256)
 #endif
+#undef NNC_WINO_KERNELS
 
 // The GEMM's instruction set (setSgemmIsa) picks the transforms' too.
 WinoKernels winoKernels() {
@@ -233,13 +281,13 @@ WinoKernels winoKernels() {
 }
 
 // The tile grid of g and the chunks it is cut into: units are tile rows
-// (image b, tile row ty), `per` consecutive ones a chunk, T = per·tw tiles.
+// (image b, tile row ty), `per` consecutive ones a chunk, T <= per·tw tiles.
 // A function of the shapes only. The chunk's transformed operands
 // (36·(C + F)·T floats) are kept near 1.5 MB so they stay in L2 between the
 // transforms and the GEMMs, but at least ~64 tiles so the GEMMs have
 // columns enough.
 struct WinoPlan {
-  int64_t th, tw, units, per, chunks, T, Q;
+  int64_t th, tw, units, per, chunks, T;
 };
 
 WinoPlan winoPlan(const ConvGeom& g, int64_t cin, int64_t cout) {
@@ -252,56 +300,82 @@ WinoPlan winoPlan(const ConvGeom& g, int64_t cin, int64_t cout) {
   p.per = std::clamp<int64_t>(tiles / p.tw, 1, std::max<int64_t>(p.units, 1));
   p.chunks = (p.units + p.per - 1) / p.per;
   p.T = p.per * p.tw;
-  p.Q = (p.tw + kWinoLanes - 1) / kWinoLanes * kWinoLanes + 1;
   return p;
 }
 
-// A buffer of this thread, reused across calls; `pad` floats past n stay
+// A buffer of this thread, reused across calls, with 16 floats past n
 // readable (the transforms' last lanes read them and drop the results).
 float* winoBuffer(std::vector<float>& buf, size_t n) {
   if (buf.size() < n + kWinoLanes) buf.resize(n + kWinoLanes);
   return buf.data();
 }
 
-// rows image rows starting at y0 (of an h × w channel x), padding pw on the
-// left, split into phases: dst[(i·4 + r)·Q + q] = x[y0 + i][4q + r − pw] or 0.
-void winoSplitRows(const float* x, int64_t h, int64_t w, int64_t y0, int rows, int64_t pw, int64_t Q, float* dst) {
-  for (int i = 0; i < rows; ++i) {
-    const int64_t y = y0 + i;
-    float* d = dst + i * 4 * Q;
-    if (y < 0 || y >= h) {
-      std::fill(d, d + 4 * Q, 0.0f);
-      continue;
-    }
-    const float* row = x + y * w;
-    for (int r = 0; r < 4; ++r) {
-      float* dr = d + r * Q;
-      for (int64_t q = 0; q < Q; ++q) {
-        const int64_t c = 4 * q + r - pw;
-        dr[q] = c >= 0 && c < w ? row[c] : 0.0f;
+// Images b0 .. b1 − 1 of x [n, ch, h, w] copied into dst [b − b0, ch, hp, wp]
+// with pixel (y, x) at (y + py, x + px) and zeros around: the transforms
+// then read every window without bounds checks.
+void winoPad(const float* x, int64_t b0, int64_t b1, int64_t ch, int64_t h, int64_t w, int64_t py, int64_t px,
+             int64_t hp, int64_t wp, float* dst) {
+  for (int64_t b = b0; b < b1; ++b)
+    for (int64_t c = 0; c < ch; ++c) {
+      const float* src = x + (b * ch + c) * h * w;
+      float* d = dst + ((b - b0) * ch + c) * hp * wp;
+      for (int64_t Y = 0; Y < hp; ++Y) {
+        float* row = d + Y * wp;
+        const int64_t y = Y - py;
+        if (y < 0 || y >= h) {
+          std::fill(row, row + wp, 0.0f);
+          continue;
+        }
+        // Rows are short (7 to 56 pixels): a loop, not a call to memcpy.
+        const float* __restrict in = src + y * w;
+        float* __restrict out = row + px;
+        for (int64_t X = 0; X < px; ++X) row[X] = 0.0f;
+        for (int64_t X = 0; X < w; ++X) out[X] = in[X];
+        for (int64_t X = px + w; X < wp; ++X) row[X] = 0.0f;
       }
     }
-  }
+}
+
+// The window offsets of units u0 .. u1 − 1 in a winoPad buffer of `plane`
+// floats per image (hp × wp per channel, ch channels), rounded up to 16
+// entries; returns the tile count.
+int64_t winoOffsets(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t plane, int64_t wp, std::vector<int32_t>& off) {
+  const int64_t T = (u1 - u0) * pl.tw, b0 = u0 / pl.th;
+  off.resize(size_t((T + kWinoLanes - 1) / kWinoLanes * kWinoLanes));
+  for (int64_t u = u0; u < u1; ++u)
+    for (int64_t tx = 0; tx < pl.tw; ++tx)
+      off[size_t((u - u0) * pl.tw + tx)] = int32_t((u / pl.th - b0) * plane + 4 * (u % pl.th) * wp + 4 * tx);
+  std::fill(off.begin() + T, off.end(), off[0]);
+  return T;
 }
 
 // U[p][o][i] = (G g Gᵀ)[p] of the filter g = w[o][i] (wT false) or of
 // w[i][o] turned 180° (wT true: the input gradient's filters), O×I of them.
 void winoFilters(const float* w, int64_t O, int64_t I, bool wT, float* U) {
+  float G[6][3];
+  for (int p = 0; p < 6; ++p)
+    for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
   parallelFor(O, 1, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i = 0; i < I; ++i) {
-        double g[3][3];
+        float g[3][3];
         for (int a = 0; a < 3; ++a)
           for (int b = 0; b < 3; ++b) g[a][b] = wT ? w[((i * O + o) * 3 + 2 - a) * 3 + 2 - b] : w[((o * I + i) * 3 + a) * 3 + b];
-        double t[6][3];
+        float t[6][3];
         for (int p = 0; p < 6; ++p)
-          for (int b = 0; b < 3; ++b) t[p][b] = kWinoG[p][0] * g[0][b] + kWinoG[p][1] * g[1][b] + kWinoG[p][2] * g[2][b];
+          for (int b = 0; b < 3; ++b) t[p][b] = G[p][0] * g[0][b] + G[p][1] * g[1][b] + G[p][2] * g[2][b];
+        float* u = U + o * I + i;
         for (int p = 0; p < 6; ++p)
-          for (int r = 0; r < 6; ++r)
-            U[((p * 6 + r) * O + o) * I + i] =
-                float(t[p][0] * kWinoG[r][0] + t[p][1] * kWinoG[r][1] + t[p][2] * kWinoG[r][2]);
+          for (int r = 0; r < 6; ++r) u[(p * 6 + r) * O * I] = t[p][0] * G[r][0] + t[p][1] * G[r][1] + t[p][2] * G[r][2];
       }
   });
+}
+
+// The transformed filters' buffer of this thread, reused across calls.
+float* winoFilterBuffer(int64_t F, int64_t C) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < size_t(36 * F * C)) buf.resize(size_t(36 * F * C));
+  return buf.data();
 }
 
 // The forward core on g (3×3, stride 1) with transformed filters U
@@ -310,28 +384,36 @@ void winoForward(const ConvGeom& g, const float* x, const float* U, const float*
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
+  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2;
+  const int64_t imagesPer = pl.per / pl.th + 2;  // the most images a chunk touches
   parallelFor(pl.chunks, 1, [&](int64_t c0, int64_t c1) {
-    thread_local std::vector<float> vbuf, mbuf, sbuf;
+    thread_local std::vector<float> pbuf, vbuf, mbuf;
+    thread_local std::vector<int32_t> off;
+    thread_local std::vector<int64_t> offY;
+    thread_local std::vector<uint8_t> rows, cols;
+    float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
     float* M = winoBuffer(mbuf, size_t(36 * F * pl.T));
-    float* S = winoBuffer(sbuf, size_t(24 * pl.Q));
     for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per), T = (u1 - u0) * pl.tw;
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t b = u / pl.th, ty = u % pl.th;
-        for (int64_t c = 0; c < C; ++c) {
-          winoSplitRows(x + (b * C + c) * g.h * g.w, g.h, g.w, 4 * ty - g.ph, 6, g.pw, pl.Q, S);
-          k.in(WinoIn{S, pl.Q, pl.tw, V + c * T + (u - u0) * pl.tw, C * T});
-        }
+      const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
+      const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
+      winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+      const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, off);
+      offY.resize(size_t(T));
+      rows.resize(size_t(T));
+      cols.resize(size_t(T));
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
+        offY[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
+        rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
+        cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
       }
+      for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, off.data(), wp, T, V + c * T, C * T});
       for (int p = 0; p < 36; ++p)
         sgemm(false, false, F, T, C, U + p * F * C, C, V + p * C * T, T, M + p * F * T, T, false);
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t b = u / pl.th, ty = u % pl.th;
-        for (int64_t f = 0; f < F; ++f)
-          k.out(WinoOut{M + f * T + (u - u0) * pl.tw, F * T, pl.tw, y + ((b * F + f) * oh + 4 * ty) * ow, ow,
-                        std::min<int64_t>(4, oh - 4 * ty), ow, bias ? bias[f] : 0.0f, act});
-      }
+      for (int64_t f = 0; f < F; ++f)
+        k.out(WinoOut{M + f * T, F * T, T, y + f * oh * ow, offY.data(), rows.data(), cols.data(), ow,
+                      bias ? bias[f] : 0.0f, act});
     }
   });
 }
@@ -345,9 +427,9 @@ bool winogradFits(const ConvGeom& g, ConvDir, int act) {
 }
 
 void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
-  std::vector<float> U(size_t(36 * g.f * g.c));
-  winoFilters(w, g.f, g.c, false, U.data());
-  winoForward(g, x, U.data(), bias, y, act);
+  float* U = winoFilterBuffer(g.f, g.c);
+  winoFilters(w, g.f, g.c, false, U);
+  winoForward(g, x, U, bias, y, act);
 }
 
 void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
@@ -360,71 +442,93 @@ void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, c
   t.w = g.ow();
   t.ph = 2 - g.ph;
   t.pw = 2 - g.pw;
-  std::vector<float> U(size_t(36 * g.f * g.c));
-  winoFilters(w, g.c, g.f, true, U.data());
-  winoForward(t, dy, U.data(), bias, dx, kActNone);
+  float* U = winoFilterBuffer(g.f, g.c);
+  winoFilters(w, g.c, g.f, true, U);
+  winoForward(t, dy, U, bias, dx, kActNone);
 }
 
 void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
-  std::vector<float> dU(size_t(36 * F * C)), V(size_t(36 * C * pl.T) + kWinoLanes), Z(size_t(36 * F * pl.T) + kWinoLanes);
+  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2, hd = 4 * pl.th, wd = 4 * pl.tw;
+  const int64_t imagesPer = pl.per / pl.th + 2;
+  // This thread's buffers, reused across calls (fresh ones cost page faults).
+  thread_local std::vector<float> dUbuf, vbuf, zbuf, pbuf, dbuf;
+  thread_local std::vector<int32_t> offX, offD;
+  float* dU = winoBuffer(dUbuf, size_t(36 * F * C));
+  float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
+  float* Z = winoBuffer(zbuf, size_t(36 * F * pl.T));
+  float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
+  float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
   // Chunks in order, each summed into dU by the 36 GEMMs (K = its tiles):
   // the order of every sum is fixed by the shapes.
   for (int64_t ch = 0; ch < pl.chunks; ++ch) {
-    const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per), T = (u1 - u0) * pl.tw;
-    parallelFor((u1 - u0) * C, 1, [&](int64_t i0, int64_t i1) {
-      thread_local std::vector<float> sbuf;
-      float* S = winoBuffer(sbuf, size_t(24 * pl.Q));
+    const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
+    const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
+    winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+    winoPad(dy, b0, b1, F, oh, ow, 0, 0, hd, wd, D);
+    const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
+    winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
+    // Named here: inside the workers' lambda offX would be the worker's own.
+    const int32_t* ox = offX.data();
+    const int32_t* od = offD.data();
+    parallelFor(C + F, 1, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t u = u0 + i / C, c = i % C, b = u / pl.th, ty = u % pl.th;
-        winoSplitRows(x + (b * C + c) * g.h * g.w, g.h, g.w, 4 * ty - g.ph, 6, g.pw, pl.Q, S);
-        k.in(WinoIn{S, pl.Q, pl.tw, V.data() + c * T + (u - u0) * pl.tw, C * T});
-      }
-    });
-    parallelFor((u1 - u0) * F, 1, [&](int64_t i0, int64_t i1) {
-      thread_local std::vector<float> sbuf;
-      float* S = winoBuffer(sbuf, size_t(16 * pl.Q));
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t u = u0 + i / F, f = i % F, b = u / pl.th, ty = u % pl.th;
-        // dy rows 4ty .. 4ty + 3, unpadded (0 past the edge).
-        winoSplitRows(dy + (b * F + f) * oh * ow, oh, ow, 4 * ty, 4, 0, pl.Q, S);
-        k.grad(WinoGrad{S, pl.Q, pl.tw, Z.data() + f * T + (u - u0) * pl.tw, F * T});
+        if (i < C)
+          k.in(WinoIn{P + i * hp * wp, ox, wp, T, V + i * T, C * T});
+        else
+          k.grad(WinoGrad{D + (i - C) * hd * wd, od, wd, T, Z + (i - C) * T, F * T});
       }
     });
     parallelFor(36, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
-        sgemm(false, true, F, C, T, Z.data() + p * F * T, T, V.data() + p * C * T, T, dU.data() + p * F * C, C, ch > 0);
+        sgemm(false, true, F, C, T, Z + p * F * T, T, V + p * C * T, T, dU + p * F * C, C, ch > 0);
     });
   }
-  // dw = Gᵀ dU G, in double.
+  // dw = Gᵀ dU G, C filters at a time so the loops run along dU's rows.
+  float G[6][3];
+  for (int p = 0; p < 6; ++p)
+    for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
   parallelFor(F, 1, [&](int64_t f0, int64_t f1) {
-    for (int64_t f = f0; f < f1; ++f)
-      for (int64_t c = 0; c < C; ++c) {
-        double t[3][6];
-        for (int a = 0; a < 3; ++a)
-          for (int r = 0; r < 6; ++r) {
-            double s = 0;
-            for (int p = 0; p < 6; ++p) s += kWinoG[p][a] * dU[size_t(((p * 6 + r) * F + f) * C + c)];
-            t[a][r] = s;
+    std::vector<float> t(size_t(18 * C)), out(size_t(9 * C));
+    for (int64_t f = f0; f < f1; ++f) {
+      std::fill(t.begin(), t.end(), 0.0f);
+      std::fill(out.begin(), out.end(), 0.0f);
+      for (int p = 0; p < 6; ++p)
+        for (int r = 0; r < 6; ++r) {
+          const float* d = dU + ((p * 6 + r) * F + f) * C;
+          for (int a = 0; a < 3; ++a) {
+            float* ta = t.data() + (a * 6 + r) * C;
+            for (int64_t c = 0; c < C; ++c) ta[c] += G[p][a] * d[c];
           }
-        for (int a = 0; a < 3; ++a)
+        }
+      for (int a = 0; a < 3; ++a)
+        for (int r = 0; r < 6; ++r)
           for (int b = 0; b < 3; ++b) {
-            double s = 0;
-            for (int r = 0; r < 6; ++r) s += t[a][r] * kWinoG[r][b];
-            dw[((f * C + c) * 3 + a) * 3 + b] = float(s);
+            const float* ta = t.data() + (a * 6 + r) * C;
+            float* o = out.data() + (a * 3 + b) * C;
+            for (int64_t c = 0; c < C; ++c) o[c] += ta[c] * G[r][b];
           }
-      }
+      for (int64_t c = 0; c < C; ++c)
+        for (int k = 0; k < 9; ++k) dw[(f * C + c) * 9 + k] = out[size_t(k * C + c)];
+    }
   });
   if (!db) return;
+  // db[f] = Σ dy[:, f]: 16 running sums (lane k takes the positions ≡ k
+  // mod 16, images in order), then added in lane order.
   parallelFor(F, 1, [&](int64_t f0, int64_t f1) {
+    const int64_t s = oh * ow, s16 = s / 16 * 16;
     for (int64_t f = f0; f < f1; ++f) {
-      float sum = 0.0f;
+      float acc[16] = {};
       for (int64_t b = 0; b < g.n; ++b) {
-        const float* r = dy + (b * F + f) * oh * ow;
-        for (int64_t p = 0; p < oh * ow; ++p) sum += r[p];
+        const float* r = dy + (b * F + f) * s;
+        for (int64_t p = 0; p < s16; p += 16)
+          for (int k = 0; k < 16; ++k) acc[k] += r[p + k];
+        for (int64_t p = s16; p < s; ++p) acc[p - s16] += r[p];
       }
+      float sum = 0.0f;
+      for (int k = 0; k < 16; ++k) sum += acc[k];
       db[f] = sum;
     }
   });
