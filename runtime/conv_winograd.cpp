@@ -453,39 +453,42 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const WinoKernels k = winoKernels();
   const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2, hd = 4 * pl.th, wd = 4 * pl.tw;
   const int64_t imagesPer = pl.per / pl.th + 2;
-  // This thread's buffers, reused across calls (fresh ones cost page faults).
-  thread_local std::vector<float> dUbuf, vbuf, zbuf, pbuf, dbuf;
-  thread_local std::vector<int32_t> offX, offD;
-  float* dU = winoBuffer(dUbuf, size_t(36 * F * C));
-  float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
-  float* Z = winoBuffer(zbuf, size_t(36 * F * pl.T));
-  float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
-  float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
-  // Chunks in order, each summed into dU by the 36 GEMMs (K = its tiles):
-  // the order of every sum is fixed by the shapes.
-  for (int64_t ch = 0; ch < pl.chunks; ++ch) {
-    const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-    const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
-    winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
-    winoPad(dy, b0, b1, F, oh, ow, 0, 0, hd, wd, D);
-    const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
-    winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
-    // Named here: inside the workers' lambda offX would be the worker's own.
-    const int32_t* ox = offX.data();
-    const int32_t* od = offD.data();
-    parallelFor(C + F, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        if (i < C)
-          k.in(WinoIn{P + i * hp * wp, ox, wp, T, V + i * T, C * T});
-        else
-          k.grad(WinoGrad{D + (i - C) * hd * wd, od, wd, T, Z + (i - C) * T, F * T});
+  // The chunks are cut into `groups` runs (a function of the shapes, never
+  // of the thread count), each summed in chunk order into its own partial
+  // dU by its thread; the partials are then added in run order. No barrier
+  // inside a run: the threads share the runs.
+  const int64_t groups = std::min<int64_t>(pl.chunks, 4), size = 36 * F * C;
+  thread_local std::vector<float> partBuf;
+  float* parts = winoBuffer(partBuf, size_t(groups * size));
+  parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
+    thread_local std::vector<float> vbuf, zbuf, pbuf, dbuf;
+    thread_local std::vector<int32_t> offX, offD;
+    float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
+    float* Z = winoBuffer(zbuf, size_t(36 * F * pl.T));
+    float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
+    float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
+    for (int64_t r = r0; r < r1; ++r) {
+      float* dUr = parts + r * size;
+      const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
+      for (int64_t ch = first; ch < last; ++ch) {
+        const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
+        const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
+        winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+        winoPad(dy, b0, b1, F, oh, ow, 0, 0, hd, wd, D);
+        const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
+        winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
+        for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * T, C * T});
+        for (int64_t f = 0; f < F; ++f) k.grad(WinoGrad{D + f * hd * wd, offD.data(), wd, T, Z + f * T, F * T});
+        for (int p = 0; p < 36; ++p)
+          sgemm(false, true, F, C, T, Z + p * F * T, T, V + p * C * T, T, dUr + p * F * C, C, ch > first);
       }
-    });
-    parallelFor(36, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p)
-        sgemm(false, true, F, C, T, Z + p * F * T, T, V + p * C * T, T, dU + p * F * C, C, ch > 0);
-    });
-  }
+    }
+  });
+  float* dU = parts;
+  parallelFor(size, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t r = 1; r < groups; ++r)
+      for (int64_t i = i0; i < i1; ++i) dU[i] += parts[r * size + i];
+  });
   // dw = Gᵀ dU G, C filters at a time so the loops run along dU's rows.
   float G[6][3];
   for (int p = 0; p < 6; ++p)
