@@ -314,16 +314,20 @@ float* winoBuffer(std::vector<float>& buf, size_t n) {
   return buf.data();
 }
 
-// Images b0 .. b1 − 1 of x [n, ch, h, w] copied into dst [b − b0, ch, hp, wp]
+// The images of units u0 .. u1 − 1 (b0 .. b1 − 1) of x [n, ch, h, w] copied into dst [b − b0, ch, hp, wp]
 // with pixel (y, x) at (y + py, x + px) and zeros around: the transforms
 // then read every window without bounds checks.
-void winoPad(const float* x, int64_t b0, int64_t b1, int64_t ch, int64_t h, int64_t w, int64_t py, int64_t px,
-             int64_t hp, int64_t wp, float* dst) {
+// Only the rows the tile rows of units u0 .. u1 − 1 read are written
+// (4·ty .. 4·ty + 3 + extra).
+void winoPad(const float* x, const WinoPlan& pl, int64_t u0, int64_t u1, int64_t extra, int64_t ch, int64_t h,
+             int64_t w, int64_t py, int64_t px, int64_t hp, int64_t wp, float* dst) {
+  const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
   for (int64_t b = b0; b < b1; ++b)
     for (int64_t c = 0; c < ch; ++c) {
       const float* src = x + (b * ch + c) * h * w;
       float* d = dst + ((b - b0) * ch + c) * hp * wp;
-      for (int64_t Y = 0; Y < hp; ++Y) {
+      const int64_t ty0 = b == b0 ? u0 % pl.th : 0, ty1 = b == b1 - 1 ? (u1 - 1) % pl.th + 1 : pl.th;
+      for (int64_t Y = 4 * ty0; Y < std::min(hp, 4 * ty1 + extra); ++Y) {
         float* row = d + Y * wp;
         const int64_t y = Y - py;
         if (y < 0 || y >= h) {
@@ -360,7 +364,10 @@ void winoFilters(const float* w, int64_t O, int64_t I, bool wT, float* U) {
   for (int p = 0; p < 6; ++p)
     for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
   parallelFor(O, 1, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
+    // One output channel's 36 rows of I values at a time, written out row by
+    // row (36 values scattered O·I apart per filter thrash the TLB).
+    std::vector<float> rowsBuf(size_t(36 * I));
+    for (int64_t o = o0; o < o1; ++o) {
       for (int64_t i = 0; i < I; ++i) {
         float g[3][3];
         for (int a = 0; a < 3; ++a)
@@ -368,10 +375,13 @@ void winoFilters(const float* w, int64_t O, int64_t I, bool wT, float* U) {
         float t[6][3];
         for (int p = 0; p < 6; ++p)
           for (int b = 0; b < 3; ++b) t[p][b] = G[p][0] * g[0][b] + G[p][1] * g[1][b] + G[p][2] * g[2][b];
-        float* u = U + o * I + i;
         for (int p = 0; p < 6; ++p)
-          for (int r = 0; r < 6; ++r) u[(p * 6 + r) * O * I] = t[p][0] * G[r][0] + t[p][1] * G[r][1] + t[p][2] * G[r][2];
+          for (int r = 0; r < 6; ++r)
+            rowsBuf[size_t((p * 6 + r) * I + i)] = t[p][0] * G[r][0] + t[p][1] * G[r][1] + t[p][2] * G[r][2];
       }
+      for (int p = 0; p < 36; ++p)
+        std::memcpy(U + (p * O + o) * I, rowsBuf.data() + p * I, sizeof(float) * size_t(I));
+    }
   });
 }
 
@@ -400,8 +410,7 @@ void winoForward(const ConvGeom& g, const float* x, const float* U, const float*
     float* M = winoBuffer(mbuf, size_t(36 * F * pl.T));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-      const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
-      winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+      winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
       const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, off);
       offY.resize(size_t(T));
       rows.resize(size_t(T));
@@ -482,9 +491,8 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
       for (int64_t ch = first; ch < last; ++ch) {
         const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-        const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
-        winoPad(x, b0, b1, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
-        winoPad(dy, b0, b1, F, oh, ow, 0, 0, hd, wd, D);
+        winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+        winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D);
         const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
         winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
         for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * T, C * T});
