@@ -5,16 +5,18 @@
 //   peak_fma/<t>T      a register-only FMA loop at the widest vector width
 //                      the CPU has (AVX-512, else AVX2+FMA, else scalar) on t
 //                      threads; its GFLOP/s is the FMA peak. Each conv row's
-//                      pct_peak divides by t × the 1-thread peak measured at
-//                      start-up (the same loop), so the 2-thread rows are
-//                      judged against two whole cores.
+//                      pct_peak divides by t × the 1-thread peak (the same
+//                      loop, best of 5, measured once when the first conv row
+//                      finishes), so the 2-thread rows are judged against two
+//                      whole cores.
 //   triad_dram/<t>T,   STREAM's triad a = b + s·c over 3 × 64 MiB (far
 //   triad_l2/<t>T      beyond any L2 or L3 here) and 3 × 64 KiB per thread
 //                      (L2-resident); bytes = 3 arrays × 4 B per element,
 //                      write-allocate traffic not counted, as STREAM does.
 //                      The depthwise rows' pct_bw divides their bytes
 //                      (input + weights + output, each read or written once)
-//                      by the DRAM triad measured at start-up on t threads.
+//                      by the DRAM triad on t threads (best of 5, measured
+//                      once when the first depthwise row finishes).
 //   conv/<shape>/<dir>/<algo>/<t>T
 //                      GFLOP/s = 2 · ConvGeom::macs() (the direct method's
 //                      count, also for Winograd, whose "effective" rate may
