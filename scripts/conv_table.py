@@ -11,6 +11,14 @@ direction × algorithm × threads with ms per call, GFLOP/s (2 · the direct
 method's multiply-adds), % of the FMA peak (threads × the 1-thread peak) and,
 for the depthwise shapes, % of the DRAM triad bandwidth at that thread count.
 The fastest algorithm of each shape, direction and thread count is in bold.
+
+--cpu-time judges the rows by the process's CPU time instead of the wall
+clock (for a shared machine, where the wall clock counts the time other
+processes held the cores): ms is CPU time ÷ threads, GFLOP/s per that, and
+% of peak against the peak_fma/T:1 row's GFLOP/s per CPU-second, % of
+bandwidth against the triad_dram row's bytes per CPU-second of its threads.
+A thread pool that spins while it waits counts its spinning as CPU time, so
+2-thread imbalance still shows.
 Standard library only.
 """
 import argparse
@@ -37,9 +45,9 @@ SHAPES = {
 DIRS = {"forward": "forward", "input_grad": "input grad", "weight_grad": "weight grad"}
 
 
-def to_ms(b):
+def to_ms(b, key="real_time"):
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
-    return b["real_time"] * scale
+    return b[key] * scale
 
 
 def load(args):
@@ -63,6 +71,7 @@ def main():
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "bench_conv"))
     ap.add_argument("--json", help="read this JSON instead of running the benchmark")
     ap.add_argument("--save", help="also write the benchmark's JSON here")
+    ap.add_argument("--cpu-time", action="store_true", help="judge rows by process CPU time (shared machines)")
     ap.add_argument("extra", nargs="*", help="flags passed to the benchmark (after --)")
     args = ap.parse_args()
     data = load(args)
@@ -82,7 +91,7 @@ def main():
         rows.append({"shape": shape, "dir": direction, "algo": algo, "threads": int(threads.rstrip("T")),
                      "ms": to_ms(b), "gflops": b["GFLOP/s"], "pct_peak": b.get("pct_peak"),
                      "pct_bw": b.get("pct_bw"), "gbs": b.get("GB/s"), "peak": b.get("peak_GFLOP/s"),
-                     "dram": b.get("dram_GB/s")})
+                     "dram": b.get("dram_GB/s"), "cpu_ms": to_ms(b, "cpu_time")})
 
     ctx = data.get("context", {})
     print(f"Conv-layer table, `bench/bench_conv` ({ctx.get('date', '?')}, {ctx.get('num_cpus', '?')} CPUs "
@@ -112,6 +121,26 @@ def main():
     print("- % of peak is against threads × the 1-thread FMA peak; % of bandwidth (depthwise rows) against "
           "the DRAM triad at that thread count, bytes = input + weights + output once.")
     print()
+
+    if args.cpu_time:
+        p1 = limits.get(("peak_fma", 1))
+        if p1 is None:
+            sys.exit("--cpu-time needs the peak_fma/T:1 row in the same run")
+        peak_cpu = p1["GFLOP/s"] * to_ms(p1) / to_ms(p1, "cpu_time")  # GFLOP per CPU-second
+        print(f"- --cpu-time: rows judged by process CPU time; FMA peak {peak_cpu:.1f} GFLOP per CPU-second "
+              "(peak_fma/T:1); ms = CPU time ÷ threads")
+        print()
+        for r in rows:
+            wall = r["ms"]
+            r["ms"] = r["cpu_ms"] / r["threads"]
+            r["gflops"] = r["gflops"] * wall / r["ms"]
+            r["pct_peak"] = 100.0 * r["gflops"] / (r["threads"] * peak_cpu)
+            tr = limits.get(("triad_dram", r["threads"]))
+            if r["gbs"] is not None and tr is not None:
+                # the triad's bytes per second of its threads' CPU time, likewise
+                dram_cpu = tr["GB/s"] * to_ms(tr) / (to_ms(tr, "cpu_time") / r["threads"])
+                r["gbs"] = r["gbs"] * wall / r["ms"]
+                r["pct_bw"] = 100.0 * r["gbs"] / dram_cpu
 
     best = {}
     for r in rows:
