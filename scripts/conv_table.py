@@ -129,6 +129,11 @@ def main():
         peak_cpu = p1["GFLOP/s"] * to_ms(p1) / to_ms(p1, "cpu_time")  # GFLOP per CPU-second
         print(f"- --cpu-time: rows judged by process CPU time; FMA peak {peak_cpu:.1f} GFLOP per CPU-second "
               "(peak_fma/T:1); ms = CPU time ÷ threads")
+        for t in (1, 2):
+            tr = limits.get(("triad_dram", t))
+            if tr is not None:
+                print(f"- --cpu-time: DRAM triad on {t} thread{'s' if t > 1 else ''} "
+                      f"{tr['GB/s'] * to_ms(tr) / (to_ms(tr, 'cpu_time') / t):.1f} GB/s (bytes ÷ CPU time per thread: as if its threads had their cores to themselves)")
         print()
         for r in rows:
             wall = r["ms"]
