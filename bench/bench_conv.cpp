@@ -1,183 +1,353 @@
-// Implicit-im2col convolutions (runtime/conv.h) against the explicit path
-// the lowering used before them: an im2col buffer [N·OH·OW, C·KH·KW], one
-// nnc_sgemm per group, and a permute to NCHW with the bias (forward), or
-// dy permuted to rows and one transposed GEMM per group (weight gradient),
-// or a GEMM into the whole column matrix and col2im (input gradient).
-// Shapes: 0, simple_convnet's convolution (batch 100, 1×28×28, 30 filters
-// 5×5); 1, a ResNet-style 3×3 layer (batch 64, 64×56×56, 64 filters, pad
-// 1); 2, its stride-2 downsampling to 128 channels. The arguments are the
-// shape and the thread count. The explicit path's buffers are allocated
-// before the timing; the *_gemm_only variants time its GEMM alone (im2col
-// and permutes done once outside the loop), the bound a faster im2col
-// could reach.
+// The conv-layer table of issue 19: every shape × direction (forward, input
+// gradient = convTranspose2d, weight gradient) × algorithm × thread count,
+// with the limits the rows are judged against measured in the same run.
+//
+//   peak_fma/<t>T      a register-only FMA loop at the widest vector width
+//                      the CPU has (AVX-512, else AVX2+FMA, else scalar) on t
+//                      threads; its GFLOP/s is the FMA peak. Each conv row's
+//                      pct_peak divides by t × the 1-thread peak (the same
+//                      loop, best of 5, measured once when the first conv row
+//                      finishes), so the 2-thread rows are judged against two
+//                      whole cores.
+//   triad_dram/<t>T,   STREAM's triad a = b + s·c over 3 × 64 MiB (far
+//   triad_l2/<t>T      beyond any L2 or L3 here) and 3 × 64 KiB per thread
+//                      (L2-resident); bytes = 3 arrays × 4 B per element,
+//                      write-allocate traffic not counted, as STREAM does.
+//                      The depthwise rows' pct_bw divides their bytes
+//                      (input + weights + output, each read or written once)
+//                      by the DRAM triad on t threads (best of 5, measured
+//                      once when the first depthwise row finishes).
+//   conv/<shape>/<dir>/<algo>/<t>T
+//                      GFLOP/s = 2 · ConvGeom::macs() (the direct method's
+//                      count, also for Winograd, whose "effective" rate may
+//                      then exceed the peak) per second.
+//
+// The peak and conv rows also record the process's CPU time (all threads):
+// on a shared machine, where the wall clock includes the time other
+// processes held our cores, scripts/conv_table.py --cpu-time judges each row
+// by the work per CPU-second against the peak loop's per CPU-second.
+//
+// Only the algorithms convAlgoFits accepts for a shape and direction are
+// registered, so rows appear as the Direct, Winograd and Depthwise kernels
+// land. scripts/conv_table.py turns the JSON output into the markdown table.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define NNC_BENCH_X86 1
+#endif
+
 #include "runtime/conv.h"
-#include "runtime/gemm.h"
 #include "runtime/parallel.h"
 
 namespace {
 
-const nnc::ConvGeom kShapes[] = {
-    {100, 1, 28, 28, 30, 5, 5, 1, 1, 0, 0, 1},
-    {64, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1},
-    {64, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1, 1},
+// ------------------------------------------------------------ FMA peak ----
+
+// Iterations of the loops below: each does kAcc independent FMAs on full
+// vectors. 16 accumulators cover 2 FMA ports × 4-cycle latency twice over,
+// so the loop is throughput-bound on every core we know of.
+constexpr int kAcc = 16;
+
+#ifdef NNC_BENCH_X86
+__attribute__((target("avx512f"))) float fmaLoop512(int64_t iters) {
+  __m512 acc[kAcc];
+  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
+  // m slightly below 1 and a small addend keep the values finite and normal.
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+  }
+  for (int i = 1; i < kAcc; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  // Stored and summed by hand: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized.
+  float out[16];
+  _mm512_storeu_ps(out, acc[0]);
+  float s = 0;
+  for (float v : out) s += v;
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) float fmaLoop256(int64_t iters) {
+  __m256 acc[kAcc];
+  for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
+  }
+  for (int i = 1; i < kAcc; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+  float out[8];
+  _mm256_storeu_ps(out, acc[0]);
+  float s = 0;
+  for (float v : out) s += v;
+  return s;
+}
+#endif
+
+float fmaLoopScalar(int64_t iters) {
+  float acc[kAcc];
+  for (int i = 0; i < kAcc; ++i) acc[i] = float(i) * 1e-3f;
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kAcc; ++i) acc[i] = __builtin_fmaf(acc[i], 0.999999f, 1e-6f);
+  }
+  float s = 0;
+  for (float v : acc) s += v;
+  return s;
+}
+
+struct FmaIsa {
+  const char* name;
+  int lanes;
+  float (*loop)(int64_t);
 };
 
-struct Data {
-  nnc::ConvGeom g;
-  std::vector<float> x, w, b, y, dy, dw, dx, col, rows;
-  explicit Data(const nnc::ConvGeom& geom) : g(geom) {
+FmaIsa fmaIsa() {
+#ifdef NNC_BENCH_X86
+  if (__builtin_cpu_supports("avx512f")) return {"avx512", 16, fmaLoop512};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2+fma", 8, fmaLoop256};
+#endif
+  return {"scalar", 1, fmaLoopScalar};
+}
+
+double fmaFlops(int64_t iters) { return 2.0 * kAcc * fmaIsa().lanes * double(iters); }
+
+// Runs fn(thread index) on `threads` threads at once (thread 0 the caller).
+template <class Fn>
+void onThreads(int threads, Fn fn) {
+  std::vector<std::thread> others;
+  for (int t = 1; t < threads; ++t) others.emplace_back(fn, t);
+  fn(0);
+  for (auto& th : others) th.join();
+}
+
+using Clock = std::chrono::steady_clock;
+
+// The 1-thread FMA peak in FLOP/s, measured once (best of 5 short runs, so
+// a moment of contention on a shared machine does not lower the bar).
+double peakPerCore() {
+  static const double peak = [] {
+    const FmaIsa isa = fmaIsa();
+    const int64_t iters = 20'000'000;
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = Clock::now();
+      benchmark::DoNotOptimize(isa.loop(iters));
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      best = std::max(best, fmaFlops(iters) / s);
+    }
+    return best;
+  }();
+  return peak;
+}
+
+void BM_peak_fma(benchmark::State& state) {
+  const int threads = int(state.range(0));
+  const FmaIsa isa = fmaIsa();
+  const int64_t iters = 4'000'000;
+  for (auto _ : state)
+    onThreads(threads, [&](int) { benchmark::DoNotOptimize(isa.loop(iters)); });
+  state.SetLabel(isa.name);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(fmaFlops(iters) * threads * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_peak_fma)
+    ->Name("peak_fma")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("T")
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// ----------------------------------------------------------- bandwidth ----
+
+struct Triad {
+  int64_t elems;  // per array per thread
+  std::vector<std::unique_ptr<float[]>> a, b, c;
+  Triad(int threads, int64_t perThread) : elems(perThread) {
+    for (int t = 0; t < threads; ++t) {
+      a.emplace_back(new float[size_t(elems)]);
+      b.emplace_back(new float[size_t(elems)]);
+      c.emplace_back(new float[size_t(elems)]);
+      std::fill_n(a.back().get(), elems, 0.0f);
+      std::fill_n(b.back().get(), elems, 1.0f);
+      std::fill_n(c.back().get(), elems, 2.0f);
+    }
+  }
+  void run(int threads) {
+    onThreads(threads, [&](int t) {
+      float* __restrict x = a[size_t(t)].get();
+      const float* __restrict y = b[size_t(t)].get();
+      const float* __restrict z = c[size_t(t)].get();
+      for (int64_t i = 0; i < elems; ++i) x[i] = y[i] + 3.0f * z[i];
+      benchmark::ClobberMemory();
+    });
+  }
+  double bytes(int threads) const { return 3.0 * 4.0 * double(elems) * threads; }
+};
+
+constexpr int64_t kDramElems = 16 << 20;  // 64 MiB per array (all threads together)
+constexpr int64_t kL2Elems = 16 << 10;    // 64 KiB per array per thread
+
+// The DRAM triad's bytes/s on t threads, measured once per t (best of 5).
+double dramBandwidth(int threads) {
+  static double bw[3] = {0, 0, 0};
+  if (bw[threads] == 0) {
+    Triad tr(threads, kDramElems / threads);
+    tr.run(threads);
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = Clock::now();
+      tr.run(threads);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      bw[threads] = std::max(bw[threads], tr.bytes(threads) / s);
+    }
+  }
+  return bw[threads];
+}
+
+void BM_triad(benchmark::State& state, bool dram) {
+  const int threads = int(state.range(0));
+  Triad tr(threads, dram ? kDramElems / threads : kL2Elems);
+  tr.run(threads);
+  for (auto _ : state) tr.run(threads);
+  state.counters["GB/s"] =
+      benchmark::Counter(tr.bytes(threads) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_triad, dram, true)
+    ->Name("triad_dram")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("T")
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_triad, l2, false)
+    ->Name("triad_l2")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("T")
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+
+// -------------------------------------------------------- convolutions ----
+
+struct Shape {
+  const char* name;
+  nnc::ConvGeom g;  // {n, c, h, w, f, kh, kw, sh, sw, ph, pw, groups}
+};
+
+const Shape kShapes[] = {
+    {"3x3_32-32_28", {64, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1}},
+    {"3x3_64-64_14", {64, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1}},
+    {"3x3_128-128_7", {64, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1}},
+    {"3x3_1-32_28", {64, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1}},
+    {"3x3s2_32-64_28", {64, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1}},
+    {"1x1_64-128_7", {64, 64, 7, 7, 128, 1, 1, 1, 1, 0, 0, 1}},
+    {"1x1_128-64_14", {64, 128, 14, 14, 64, 1, 1, 1, 1, 0, 0, 1}},
+    {"dw3x3_64_14", {64, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 64}},
+    {"dw3x3s2_64_14", {64, 64, 14, 14, 64, 3, 3, 2, 2, 1, 1, 64}},
+    {"5x5_1-30_28_n100", {100, 1, 28, 28, 30, 5, 5, 1, 1, 0, 0, 1}},
+};
+
+const nnc::ConvDir kDirs[] = {nnc::ConvDir::Forward, nnc::ConvDir::InputGrad, nnc::ConvDir::WeightGrad};
+const char* dirName(nnc::ConvDir d) {
+  return d == nnc::ConvDir::Forward ? "forward" : d == nnc::ConvDir::InputGrad ? "input_grad" : "weight_grad";
+}
+const nnc::ConvAlgo kAlgos[] = {nnc::ConvAlgo::Gemm, nnc::ConvAlgo::Direct, nnc::ConvAlgo::Winograd,
+                                nnc::ConvAlgo::Depthwise};
+
+struct Tensors {
+  std::vector<float> x, w, b, y, dy, dw, db, dx;
+  explicit Tensors(const nnc::ConvGeom& g) {
     std::mt19937 rng(42);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     auto fill = [&](std::vector<float>& v, int64_t n) {
       v.resize(size_t(n));
       for (float& e : v) e = u(rng);
     };
-    const int64_t s = g.oh() * g.ow();
     fill(x, g.n * g.c * g.h * g.w);
     fill(w, g.f * g.patchSize());
     fill(b, g.f);
-    fill(dy, g.n * g.f * s);
-    y.resize(dy.size());
-    dw.resize(w.size());
-    dx.resize(x.size());
-  }
-  int64_t s() const { return g.oh() * g.ow(); }
-  int64_t cols() const { return g.c * g.kh * g.kw; }
-  int64_t rowsP() const { return g.n * s(); }
-
-  // col[(n·S + p)·cols + (c·KH + i)·KW + j] = x[n, c, window], 0 on padding,
-  // as the lowering's im2col loop nest writes it (n, oy, ox, c, i, j).
-  void im2col() {
-    col.resize(size_t(rowsP() * cols()));
-    float* dst = col.data();
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t oy = 0; oy < g.oh(); ++oy)
-        for (int64_t ox = 0; ox < g.ow(); ++ox)
-          for (int64_t c = 0; c < g.c; ++c) {
-            const float* plane = x.data() + (n * g.c + c) * g.h * g.w;
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const int64_t r = oy * g.sh + i - g.ph;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t q = ox * g.sw + j - g.pw;
-                *dst++ = r >= 0 && r < g.h && q >= 0 && q < g.w ? plane[r * g.w + q] : 0.0f;
-              }
-            }
-          }
-  }
-  void explicitForward(bool gemmOnly = false) {
-    if (!gemmOnly) im2col();
-    rows.resize(size_t(rowsP() * g.f));
-    nnc::sgemm(false, true, rowsP(), g.f, cols(), col.data(), cols(), w.data(), cols(), rows.data(), g.f, false);
-    if (gemmOnly) return;
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t p = 0; p < s(); ++p)
-          y[size_t((n * g.f + f) * s() + p)] = rows[size_t((n * s() + p) * g.f + f)] + b[size_t(f)];
-  }
-  void explicitGradWeight(bool gemmOnly = false) {
-    if (gemmOnly) {
-      nnc::sgemm(true, false, g.f, cols(), rowsP(), rows.data(), g.f, col.data(), cols(), dw.data(), cols(), false);
-      return;
-    }
-    im2col();
-    rows.resize(size_t(rowsP() * g.f));
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t p = 0; p < s(); ++p)
-          rows[size_t((n * s() + p) * g.f + f)] = dy[size_t((n * g.f + f) * s() + p)];
-    nnc::sgemm(true, false, g.f, cols(), rowsP(), rows.data(), g.f, col.data(), cols(), dw.data(), cols(), false);
-  }
-  void explicitInputGrad(bool gemmOnly = false) {
-    if (gemmOnly) {
-      nnc::sgemm(false, false, rowsP(), cols(), g.f, rows.data(), g.f, w.data(), cols(), col.data(), cols(), false);
-      return;
-    }
-    rows.resize(size_t(rowsP() * g.f));
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t p = 0; p < s(); ++p)
-          rows[size_t((n * s() + p) * g.f + f)] = dy[size_t((n * g.f + f) * s() + p)];
-    col.resize(size_t(rowsP() * cols()));
-    nnc::sgemm(false, false, rowsP(), cols(), g.f, rows.data(), g.f, w.data(), cols(), col.data(), cols(), false);
-    std::fill(dx.begin(), dx.end(), 0.0f);
-    const float* src = col.data();
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t oy = 0; oy < g.oh(); ++oy)
-        for (int64_t ox = 0; ox < g.ow(); ++ox)
-          for (int64_t c = 0; c < g.c; ++c) {
-            float* plane = dx.data() + (n * g.c + c) * g.h * g.w;
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const int64_t r = oy * g.sh + i - g.ph;
-              for (int64_t j = 0; j < g.kw; ++j, ++src) {
-                const int64_t q = ox * g.sw + j - g.pw;
-                if (r >= 0 && r < g.h && q >= 0 && q < g.w) plane[r * g.w + q] += *src;
-              }
-            }
-          }
+    fill(dy, g.n * g.f * g.oh() * g.ow());
+    y.assign(dy.size(), 0.0f);
+    dw.assign(w.size(), 0.0f);
+    db.assign(b.size(), 0.0f);
+    dx.assign(x.size(), 0.0f);
   }
 };
 
-enum class Kind { Forward, GradWeight, InputGrad };
-
-// mode 0: implicit; 1: explicit; 2: only the explicit path's GEMM (its
-// im2col and permutes done once, outside the timing).
-void run(benchmark::State& state, Kind kind, int mode) {
-  Data d(kShapes[state.range(0)]);
-  nnc::setThreadCount(int(state.range(1)));
-  const bool implicit = mode == 0, gemmOnly = mode == 2;
-  if (!implicit) {  // the explicit path's buffers, allocated and touched outside the timing
-    d.im2col();
-    d.rows.resize(size_t(d.rowsP() * d.g.f));
-  }
+void BM_conv(benchmark::State& state, nnc::ConvGeom g, nnc::ConvDir dir, nnc::ConvAlgo algo, int threads) {
+  Tensors t(g);
+  nnc::setThreadCount(threads);
   for (auto _ : state) {
-    switch (kind) {
-      case Kind::Forward:
-        if (implicit)
-          nnc::conv2d(d.g, d.x.data(), d.w.data(), d.b.data(), d.y.data(), nnc::kActNone);
-        else
-          d.explicitForward(gemmOnly);
-        benchmark::DoNotOptimize(d.y.data());
+    switch (dir) {
+      case nnc::ConvDir::Forward:
+        nnc::conv2d(g, t.x.data(), t.w.data(), t.b.data(), t.y.data(), nnc::kActNone, 0, algo);
+        benchmark::DoNotOptimize(t.y.data());
         break;
-      case Kind::GradWeight:
-        if (implicit)
-          nnc::conv2dGradWeight(d.g, d.x.data(), d.dy.data(), d.dw.data());
-        else
-          d.explicitGradWeight(gemmOnly);
-        benchmark::DoNotOptimize(d.dw.data());
+      case nnc::ConvDir::InputGrad:
+        nnc::convTranspose2d(g, t.dy.data(), t.w.data(), nullptr, t.dx.data(), algo);
+        benchmark::DoNotOptimize(t.dx.data());
         break;
-      case Kind::InputGrad:
-        if (implicit)
-          nnc::convTranspose2d(d.g, d.dy.data(), d.w.data(), nullptr, d.dx.data());
-        else
-          d.explicitInputGrad(gemmOnly);
-        benchmark::DoNotOptimize(d.dx.data());
+      case nnc::ConvDir::WeightGrad:
+        // db as a train step asks for it: the bias gradient is part of this kernel.
+        nnc::conv2dGradWeight(g, t.x.data(), t.dy.data(), t.dw.data(), t.db.data(), algo);
+        benchmark::DoNotOptimize(t.dw.data());
         break;
     }
+    benchmark::ClobberMemory();
   }
-  const double flops = 2.0 * double(d.g.n * d.g.f * d.s()) * double(d.g.patchSize());
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  const double flops = 2.0 * g.macs(), iters = double(state.iterations());
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * iters * 1e-9, benchmark::Counter::kIsRate);
+  // kIsRate divides by the time, so flops / (threads · peak) per iteration gives the fraction.
+  state.counters["pct_peak"] =
+      benchmark::Counter(100.0 * flops * iters / (threads * peakPerCore()), benchmark::Counter::kIsRate);
+  // The limits the percentages divide by, so every row carries its own bar.
+  state.counters["peak_GFLOP/s"] = threads * peakPerCore() * 1e-9;
+  if (g.groups > 1 && g.groups == g.c) {
+    // Each direction touches two activations and the weights once: forward x, w → y;
+    // input gradient dy, w → dx; weight gradient x, dy → dw.
+    const double act = 4.0 * double(g.n * g.c * g.h * g.w), out = 4.0 * double(g.n * g.f * g.oh() * g.ow()),
+                 wts = 4.0 * double(g.f * g.patchSize());
+    const double bytes = act + out + wts;
+    state.counters["GB/s"] = benchmark::Counter(bytes * iters * 1e-9, benchmark::Counter::kIsRate);
+    state.counters["pct_bw"] =
+        benchmark::Counter(100.0 * bytes * iters / dramBandwidth(threads), benchmark::Counter::kIsRate);
+    state.counters["dram_GB/s"] = dramBandwidth(threads) * 1e-9;
+  }
+  state.SetLabel(nnc::convAlgoName(algo));
 }
 
-void args(benchmark::internal::Benchmark* b) {
-  for (int shape : {0, 1, 2})
-    for (int threads : {1, 2}) b->Args({shape, threads});
-  b->Unit(benchmark::kMillisecond)->UseRealTime();
-}
-
-BENCHMARK_CAPTURE(run, forward_implicit, Kind::Forward, 0)->Apply(args);
-BENCHMARK_CAPTURE(run, forward_explicit, Kind::Forward, 1)->Apply(args);
-BENCHMARK_CAPTURE(run, forward_explicit_gemm_only, Kind::Forward, 2)->Apply(args);
-BENCHMARK_CAPTURE(run, grad_weight_implicit, Kind::GradWeight, 0)->Apply(args);
-BENCHMARK_CAPTURE(run, grad_weight_explicit, Kind::GradWeight, 1)->Apply(args);
-BENCHMARK_CAPTURE(run, grad_weight_explicit_gemm_only, Kind::GradWeight, 2)->Apply(args);
-BENCHMARK_CAPTURE(run, input_grad_implicit, Kind::InputGrad, 0)->Apply(args);
-BENCHMARK_CAPTURE(run, input_grad_explicit, Kind::InputGrad, 1)->Apply(args);
-BENCHMARK_CAPTURE(run, input_grad_explicit_gemm_only, Kind::InputGrad, 2)->Apply(args);
+// Registered before main runs (benchmark_main's), so the list follows
+// convAlgoFits of the runtime this program was linked with.
+const bool kRegistered = [] {
+  for (const Shape& s : kShapes)
+    for (nnc::ConvDir d : kDirs)
+      for (nnc::ConvAlgo a : kAlgos) {
+        if (!nnc::convAlgoFits(a, s.g, d)) continue;
+        for (int threads : {1, 2}) {
+          const std::string name = std::string("conv/") + s.name + "/" + dirName(d) + "/" + nnc::convAlgoName(a) +
+                                   "/" + std::to_string(threads) + "T";
+          benchmark::RegisterBenchmark(name.c_str(), BM_conv, s.g, d, a, threads)
+              ->Unit(benchmark::kMillisecond)
+              ->MeasureProcessCPUTime()
+              ->UseRealTime()
+              ->MinTime(0.2);
+        }
+      }
+  return true;
+}();
 
 }  // namespace

@@ -13,6 +13,9 @@ written against) and nothing else. By default glibc malloc is told not to hand
 memory back to the OS (see tune_malloc; --stock-malloc turns that off).
 
 Workloads (batch 100 unless noted), matching examples/*.nn:
+  vgg, mobile_resnet  examples/cnn/*.nn (issue 19), batch 64: train step with
+                   Adam lr 1e-3 (eager), inference TorchScript frozen
+                   (+ optimize_for_inference); --only NAME runs just these
   mnist_mlp        784-40-20-10, relu, He init, softmax CE (mean), SGD lr 0.1
   simple_convnet   conv(1->30, 5x5, s1, p0, bias) - relu - maxpool 2x2/2 -
                    flatten - dense 4320->100 - relu - dense 100->10 - CE
@@ -92,6 +95,64 @@ class SimpleConvNet(nn.Module):
         p = F.max_pool2d(c, kernel_size=2, stride=2)   # [N, 30, 12, 12]
         h = F.relu(self.fc1(torch.flatten(p, 1)))      # [N, 100]
         return self.fc2(h)                             # [N, 10]
+
+
+class Vgg(nn.Module):
+    """examples/cnn/vgg.nn: two stages of two 3x3 pad-1 convs (32 ch @28², 64 ch
+    @14²), each closed by a 2x2 max-pool, dense 3136->128 - relu - dense 128->10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 32, 3, padding=1)
+        self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
+        self.conv4 = nn.Conv2d(64, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        c = F.relu(self.conv2(F.relu(self.conv1(x))))    # [N, 32, 28, 28]
+        p = F.max_pool2d(c, kernel_size=2, stride=2)     # [N, 32, 14, 14]
+        c = F.relu(self.conv4(F.relu(self.conv3(p))))    # [N, 64, 14, 14]
+        p = F.max_pool2d(c, kernel_size=2, stride=2)     # [N, 64, 7, 7]
+        h = F.relu(self.fc1(torch.flatten(p, 1)))
+        return self.fc2(h)
+
+
+class ConvBn(nn.Module):
+    """conv2d (with bias, as nnc's layer call) followed by batchnorm (eps 1e-5, momentum 0.1)."""
+
+    def __init__(self, c, f, k, stride=1, pad=0, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c, f, k, stride=stride, padding=pad, groups=groups)
+        self.bn = nn.BatchNorm2d(f, eps=1e-5, momentum=0.1)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class MobileResnet(nn.Module):
+    """examples/cnn/mobile_resnet.nn: 3x3 stem 1->32 @28², stride-2 3x3 32->64,
+    a residual block of two 3x3 64->64 @14², depthwise 3x3 stride 2 @14²->7²,
+    1x1 64->128 @7², every conv batchnormed; global average pool, dense 128->10."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvBn(1, 32, 3, 1, 1)
+        self.down = ConvBn(32, 64, 3, 2, 1)
+        self.r1 = ConvBn(64, 64, 3, 1, 1)
+        self.r2 = ConvBn(64, 64, 3, 1, 1)
+        self.dw = ConvBn(64, 64, 3, 2, 1, groups=64)
+        self.pw = ConvBn(64, 128, 1)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        s = F.relu(self.stem(x))
+        d = F.relu(self.down(s))
+        r = self.r2(F.relu(self.r1(d)))
+        b = F.relu(d + r)
+        p = F.relu(self.pw(F.relu(self.dw(b))))
+        return self.fc(p.mean((2, 3)))
 
 
 class Probs(nn.Module):
@@ -248,7 +309,7 @@ def wait_quiet(max_s, need=3):
     return time.perf_counter() - t0
 
 
-def bench_all(threads, scale, log, quiet_wait=0.0, retries=0, blas_threads=1):
+def bench_all(threads, scale, log, quiet_wait=0.0, retries=0, blas_threads=1, only=None):
     ob = set_threads(threads, blas_threads)
     log(f"threads: torch {torch.get_num_threads()}, openblas {ob}")
     results = []
@@ -288,58 +349,90 @@ def bench_all(threads, scale, log, quiet_wait=0.0, retries=0, blas_threads=1):
         results.append(best)
 
     B = 100
-    # 1. mnist_mlp train step (SGD lr 0.1)
-    torch.manual_seed(SEED)
-    mlp = MnistMlp()
-    x, t = make_batch(B, (784,))
-    run("mnist_mlp train step (SGD)",
-        train_step_fn(mlp, torch.optim.SGD(mlp.parameters(), lr=0.1), x, t), B, 4.0)
-    # mnist_mlp inference (probs), eager no_grad -- nnc also benches this
-    mlp_probs = Probs(mlp).eval()
+    # --only picks the issue-19 models (section 4) alone.
+    if not only:
+        # 1. mnist_mlp train step (SGD lr 0.1)
+        torch.manual_seed(SEED)
+        mlp = MnistMlp()
+        x, t = make_batch(B, (784,))
+        run("mnist_mlp train step (SGD)",
+            train_step_fn(mlp, torch.optim.SGD(mlp.parameters(), lr=0.1), x, t), B, 4.0)
+        # mnist_mlp inference (probs), eager no_grad -- nnc also benches this
+        mlp_probs = Probs(mlp).eval()
 
-    def mlp_infer():
+        def mlp_infer():
+            with torch.no_grad():
+                mlp_probs(x)
+        run("mnist_mlp infer (eager, no_grad)", mlp_infer, B, 2.0)
+
+        # 2. simple_convnet train step, SGD and Adam
+        xc, tc = make_batch(B, (1, 28, 28))
+        torch.manual_seed(SEED)
+        net = SimpleConvNet()
+        run("simple_convnet train step (SGD)",
+            train_step_fn(net, torch.optim.SGD(net.parameters(), lr=0.1), xc, tc), B, 6.0)
+        torch.manual_seed(SEED)
+        net = SimpleConvNet()
+        run("simple_convnet train step (Adam)",
+            train_step_fn(net, torch.optim.Adam(net.parameters(), lr=1e-3), xc, tc), B, 6.0)
+
+        # 3. simple_convnet inference: eager no_grad, TorchScript frozen
+        torch.manual_seed(SEED)
+        probs = Probs(SimpleConvNet()).eval()
+
+        def infer_eager():
+            with torch.no_grad():
+                probs(xc)
+        run("simple_convnet infer (eager, no_grad)", infer_eager, B, 3.0)
+
+        scripted = torch.jit.freeze(torch.jit.script(probs))
+        label = "simple_convnet infer (TorchScript frozen)"
+        if hasattr(torch.jit, "optimize_for_inference"):
+            scripted = torch.jit.optimize_for_inference(scripted)
+            label = "simple_convnet infer (TorchScript frozen+opt)"
         with torch.no_grad():
-            mlp_probs(x)
-    run("mnist_mlp infer (eager, no_grad)", mlp_infer, B, 2.0)
+            ref = probs(xc)
+            got = scripted(xc)
+            got = scripted(xc)
+        if not torch.allclose(ref, got, atol=1e-4, rtol=1e-3):
+            log(f"  WARNING: TorchScript output differs from eager (max abs {(ref - got).abs().max():.3g})")
 
-    # 2. simple_convnet train step, SGD and Adam
-    xc, tc = make_batch(B, (1, 28, 28))
-    torch.manual_seed(SEED)
-    net = SimpleConvNet()
-    run("simple_convnet train step (SGD)",
-        train_step_fn(net, torch.optim.SGD(net.parameters(), lr=0.1), xc, tc), B, 6.0)
-    torch.manual_seed(SEED)
-    net = SimpleConvNet()
-    run("simple_convnet train step (Adam)",
-        train_step_fn(net, torch.optim.Adam(net.parameters(), lr=1e-3), xc, tc), B, 6.0)
+        def infer_jit():
+            with torch.no_grad():
+                scripted(xc)
+        run(label, infer_jit, B, 3.0, min_warmup=10)
 
-    # 3. simple_convnet inference: eager no_grad, TorchScript frozen
-    torch.manual_seed(SEED)
-    probs = Probs(SimpleConvNet()).eval()
-
-    def infer_eager():
+    # 4. the issue-19 CNNs at batch 64 (Adam lr 1e-3): train step eager,
+    # inference (probs) TorchScript frozen, as simple_convnet's
+    for mname, cls in (("vgg", Vgg), ("mobile_resnet", MobileResnet)):
+        if only and mname not in only:
+            continue
+        xm, tm = make_batch(64, (1, 28, 28))
+        torch.manual_seed(SEED)
+        net = cls()
+        run(f"{mname} train step (Adam)",
+            train_step_fn(net, torch.optim.Adam(net.parameters(), lr=1e-3), xm, tm), 64, 6.0)
+        torch.manual_seed(SEED)
+        pm = Probs(cls()).eval()  # eval: batchnorm uses its running statistics, as nnc's inference
+        sm = torch.jit.freeze(torch.jit.script(pm))
+        label = f"{mname} infer (TorchScript frozen)"
+        if hasattr(torch.jit, "optimize_for_inference"):
+            sm = torch.jit.optimize_for_inference(sm)
+            label = f"{mname} infer (TorchScript frozen+opt)"
         with torch.no_grad():
-            probs(xc)
-    run("simple_convnet infer (eager, no_grad)", infer_eager, B, 3.0)
+            ref, got = pm(xm), sm(xm)
+            got = sm(xm)
+        if not torch.allclose(ref, got, atol=1e-4, rtol=1e-3):
+            log(f"  WARNING: TorchScript output differs from eager (max abs {(ref - got).abs().max():.3g})")
 
-    scripted = torch.jit.freeze(torch.jit.script(probs))
-    label = "simple_convnet infer (TorchScript frozen)"
-    if hasattr(torch.jit, "optimize_for_inference"):
-        scripted = torch.jit.optimize_for_inference(scripted)
-        label = "simple_convnet infer (TorchScript frozen+opt)"
-    with torch.no_grad():
-        ref = probs(xc)
-        got = scripted(xc)
-        got = scripted(xc)
-    if not torch.allclose(ref, got, atol=1e-4, rtol=1e-3):
-        log(f"  WARNING: TorchScript output differs from eager (max abs {(ref - got).abs().max():.3g})")
+        def infer_m(sm=sm, xm=xm):
+            with torch.no_grad():
+                sm(xm)
+        run(label, infer_m, 64, 3.0, min_warmup=10)
+    if only:
+        return results
 
-    def infer_jit():
-        with torch.no_grad():
-            scripted(xc)
-    run(label, infer_jit, B, 3.0, min_warmup=10)
-
-    # 4. microbenchmarks
+    # 5. microbenchmarks
     g = torch.Generator().manual_seed(SEED)
     # (a) simple_convnet's conv, no input grad
     xa = torch.rand(100, 1, 28, 28, generator=g)
@@ -421,6 +514,8 @@ def main():
                          f"busy (> {QUIET_OK} CPUs) during it; keeps the quietest attempt")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply every time budget (default 1.0: about 40 s per thread count)")
+    ap.add_argument("--only", action="append", choices=["vgg", "mobile_resnet"],
+                    help="run only this issue-19 model (repeatable): its train step and inference")
     args = ap.parse_args()
     threads = args.threads or [1, 2]
 
@@ -444,7 +539,7 @@ def main():
     t0 = time.time()
     results = []
     for n in threads:
-        results += bench_all(n, args.scale, log, args.quiet_wait, args.retries, args.blas_threads)
+        results += bench_all(n, args.scale, log, args.quiet_wait, args.retries, args.blas_threads, args.only)
     meta["loadavg_end"] = load_avg()
     meta["wall_s"] = round(time.time() - t0, 1)
 

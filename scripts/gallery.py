@@ -115,6 +115,12 @@ SECTIONS = [
      [("blocks/depthwise_separable.nn", "a depthwise 3×3 (groups = channels) + pointwise 1×1 block"),
       ("blocks/residual.nn", "two residual blocks (skip connections)")],
      ""),
+    ("CNNs at the FMA limit (issue 19)",
+     "Batch 64, Adam lr 0.001, the shapes of `bench/bench_conv.cpp`'s conv-layer table; "
+     "`bench/torch_reference.py` builds both in PyTorch.",
+     [("cnn/vgg.nn", "VGG-style: 3×3 pad-1 convolutions, 32 channels @28² and 64 @14², max-pooling, 1 epoch"),
+      ("cnn/mobile_resnet.nn", "batchnorm, a stride-2 3×3, a residual block, a depthwise 3×3 at stride 2, a 1×1, 1 epoch")],
+     ""),
 ]
 
 NUM = r"([-0-9.e+]+|NaN)"
