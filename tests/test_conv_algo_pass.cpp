@@ -117,7 +117,7 @@ TEST_CASE("conv-algo gives each fused convolution the runtime's choice for its g
          dw->geom.ph == want.ph && dw->geom.groups == want.groups));
 }
 
-TEST_CASE("--conv-algo reaches the runtime calls where it fits; elsewhere the runtime's choice, said under -v",
+TEST_CASE("a forced --conv-algo reaches the runtime calls where it fits, elsewhere the runtime's choice, said under -v",
           "[passes][cli]") {
   for (int a = 0; a < kConvAlgoCount; ++a) {
     const ConvAlgo forced = ConvAlgo(a);
