@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "compiler/jit/jit.h"
+#include "compiler/ops/conv_algo.h"
 #include "compiler/ops/op_registry.h"
 
 namespace nnc::cli {
@@ -47,10 +48,14 @@ std::vector<OptionSpec> withPassOptions(std::vector<OptionSpec> v) {
                                     " (or all), " + joined(passNames(), ",");
   static const std::string dumpAfter =
       "print the graph after PASS (" + joined(passNames(), ", ") + "), the loop IR after lower, or all";
+  static const std::string convAlgo = "the convolution algorithm of every convolution it fits (" + convAlgoNames() +
+                                      "; default auto: the runtime's choice per layer; a layer it does not fit keeps "
+                                      "that, said under -v)";
   const std::vector<OptionSpec> passes = {
       {"O", true, "", "-O0..-O3: optimization level (default -O3); -O0 also turns every graph pass and fusion off"},
       {"no-fuse", true, "LIST", noFuse.c_str()},
-      {"dump-after", true, "PASS", dumpAfter.c_str()}};
+      {"dump-after", true, "PASS", dumpAfter.c_str()},
+      {"conv-algo", true, "ALGO", convAlgo.c_str()}};
   v.insert(v.end(), passes.begin(), passes.end());
   return withModelOptions(std::move(v));
 }
@@ -155,10 +160,13 @@ const std::vector<CommandInfo>& commands() {
                                              "since (default: refused; OUTDIR/.nnc-emitted lists nnc's)"},
                         {"seed", true, "N", "seed for the params' initializers (default 42)"}}),
        runEmitCpp},
-      {"bench", "nnc bench FILE [--threads N] [--json] [options]",
-       "Compile the train step and inference fused and unfused and time them side by side.",
+      {"bench", "nnc bench FILE [--threads N] [--json] [--conv-algos] [options]",
+       "Compile the train step and inference fused and unfused and time them side by side; list each convolution "
+       "with the algorithm chosen for it.",
        withPassOptions({{"threads", true, "N", "threads (default 0: every core)"},
                         {"json", false, "", "print JSON instead of a table"},
+                        {"conv-algos", false, "", "also time the fused programs once per convolution algorithm forced "
+                                                  "(auto, then each that fits some layer), side by side"},
                         {"min-time", true, "S", "seconds of timing per program (default 2)"}}),
        runBench},
   };

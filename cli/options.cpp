@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "compiler/ops/conv_algo.h"
 #include "io/file_io.h"
 #include "runtime/parallel.h"
 
@@ -167,6 +168,10 @@ Expected<PassOptions> passOptions(const Options& o, std::ostream* dump) {
   }
   if (!p.dumpAfter.empty() && std::find(fusionNames().begin(), fusionNames().end(), p.dumpAfter) != fusionNames().end())
     p.dumpAfter = "fuse-" + p.dumpAfter;  // --dump-after=conv means the pass fuse-conv
+  if (o.flag("conv-algo")) {
+    p.convAlgo = o.value("conv-algo");
+    NNC_CHECK(parseConvAlgo("--conv-algo", p.convAlgo));
+  }
   return p;
 }
 

@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "compiler/passes/pipeline.h"
+#include "runtime/conv_geom.h"
 #include "io/npy.h"
 #include "runtime/parallel.h"
 #include "test_util.h"
@@ -272,11 +274,70 @@ TEST_CASE("nnc bench prints fused against unfused, --no-fuse and --dump-after ar
   CHECK_THAT(lowered.out, Catch::Contains("_fused_softmax_ce(logits[1000], t[100], loss[1]"));
 }
 
+TEST_CASE("nnc bench lists each convolution's algorithm, --conv-algos times each forced one", "[cli][passes]") {
+  // Small batch: the output's shape is under test, not the timings.
+  const std::vector<std::string> base{"bench", sourcePath("examples/blocks/depthwise_separable.nn"), "--set", "batch=2",
+                                      "--min-time", "0.001", "--threads", "1", "--conv-algos"};
+  auto r = runCli(base);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const size_t layers = r.out.find("\nconvolutions of the fused programs"), forced = r.out.find("\nconvolution algorithms forced");
+  REQUIRE(layers != std::string::npos);
+  REQUIRE(forced != std::string::npos);
+  CHECK(r.out.find("train_step  speedup") < layers);  // after the fused-vs-unfused table
+  CHECK(layers < forced);
+  // One row per fused convolution: 3 forward, 2 input and 3 weight
+  // gradients in the train step; inference's three forward, two pooled.
+  const std::string table = r.out.substr(layers, forced - layers);
+  std::map<std::string, int> rows;
+  const std::regex row(R"(\n(train_step|infer) +(\S+( \w+)?) +(conv\w+) +(forward|input grad|weight grad) +(\d+x\d+x\d+x\d+ -> \d+, [^\n]*[^ ]) +(\w+)(?=\n))");
+  for (auto it = std::sregex_iterator(table.begin(), table.end(), row); it != std::sregex_iterator(); ++it) {
+    ++rows[(*it)[1].str() + " " + (*it)[5].str()];
+    ConvAlgo a{};
+    CHECK(convAlgoFromName((*it)[7].str().c_str(), &a));
+    CHECK(a != ConvAlgo::Auto);  // the pass wrote a concrete one
+  }
+  CHECK(rows == std::map<std::string, int>{{"train_step forward", 3}, {"train_step input grad", 2},
+                                           {"train_step weight grad", 3}, {"infer forward", 3}});
+  CHECK_THAT(table, Catch::Contains("2x32x14x14 -> 32, 3x3 s1 p1 g32"));  // the depthwise layer
+  CHECK_THAT(table, Catch::Contains("2x32x14x14 -> 64, 1x1 s1 p0 pool2"));
+  // Per program, auto first, then the GEMM (it fits every layer), each
+  // other algorithm only where it fits some layer.
+  const std::string timed = r.out.substr(forced);
+  const std::regex algoRow(R"(\n(train_step|infer) +(\w+) +(\d+)/(\d+) +[0-9.]+ +[0-9.]+ +\d+ +\d+ +[0-9.]+x)");
+  std::vector<std::string> seen;
+  for (auto it = std::sregex_iterator(timed.begin(), timed.end(), algoRow); it != std::sregex_iterator(); ++it) {
+    seen.push_back((*it)[1].str() + " " + (*it)[2].str());
+    CHECK(std::stoi((*it)[3]) >= 1);
+    CHECK(std::stoi((*it)[4]) == ((*it)[1] == "infer" ? 3 : 8));
+    if ((*it)[2] == "auto" || (*it)[2] == "gemm") CHECK((*it)[3] == (*it)[4]);
+  }
+  REQUIRE(seen.size() >= 4);
+  CHECK(seen[0] == "train_step auto");
+  CHECK(seen[1] == "train_step gemm");
+  CHECK(std::count(seen.begin(), seen.end(), "infer auto") == 1);
+  CHECK(std::count(seen.begin(), seen.end(), "infer gemm") == 1);
+  // The same in JSON; without --conv-algos no forced timings.
+  std::vector<std::string> json = base;
+  json.back() = "--json";
+  auto j = runCli(json);
+  REQUIRE(j.code == 0);
+  CHECK_THAT(j.out, Catch::Contains("\"conv_layers\": [\n  {\"program\": \"train_step\", \"node\": \"%4 conv1\", "
+                                    "\"op\": \"conv2d_fused\", \"direction\": \"forward\", \"geometry\": \"2x1x28x28 -> 32, 3x3 s1 p1\""));
+  CHECK(j.out.find("\"conv_algos\"") == std::string::npos);
+  // A forced algorithm shows in the list.
+  auto g = runCli({"bench", sourcePath("examples/simple_convnet.nn"), "--set", "batch=2", "--min-time", "0.001",
+                   "--conv-algo=gemm"});
+  REQUIRE(g.code == 0);
+  CHECK_THAT(g.out, Catch::Matches("(.|\n)*\ninfer +p +conv2d_pool_fused +forward +2x1x28x28 -> 30, 5x5 s1 p0 pool2 +gemm\n(.|\n)*"));
+}
+
 TEST_CASE("lowering's fusions: -v logs what each grouped, and which are off", "[cli][passes]") {
   // compiler/lower/fusion_groups.cpp: one line per fusion, after the passes.
   auto on = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower", "-v"});
   REQUIRE(on.code == 0);
   CHECK_THAT(on.out, Catch::Contains("pass dce             139 ->  139 nodes\n"
+                                     "pass conv-algo       139 ->  139 nodes\n"
                                      "fuse elementwise      70 values computed in their reader's loop\n"
                                      "fuse multi-output      7 groups of 20 values in all, one loop each\n"
                                      "fuse softmax_ce        1 loss and gradient pairs, one kernel each\n"

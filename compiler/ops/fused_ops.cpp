@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "compiler/ops/activation.h"
+#include "compiler/ops/conv_algo.h"
 #include "compiler/ops/lower_rules.h"
 
 namespace nnc {
@@ -39,44 +40,55 @@ std::vector<AttrSpec> attrsOf(const std::vector<OpDef>& r, std::string_view base
 }
 
 const AttrSpec kAct{"act", AttrKind::String, Attr{std::string("none")}};
+// The convolution algorithm (compiler/ops/conv_algo.h): "auto" leaves it to
+// the runtime; the conv-algo pass writes a concrete one.
+const AttrSpec kAlgo{"algo", AttrKind::String, Attr{std::string("auto")}};
 
 loop::CallArg whole(int buf) { return {buf, {}}; }
 
 // The forward convolution's geometry, as the runtime's conv calls take it:
 // N, C, H, W of the image, F filters, KH, KW, SH, SW, PH, PW, groups.
-std::vector<int64_t> convInts(const PatchGeom& g, int64_t filters, int64_t groups) {
-  return {g.n, g.c, g.h, g.w, filters, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, groups};
+std::vector<int64_t> convInts(const ConvGeom& g) {
+  return {g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.groups};
+}
+
+// The runtime's view of the node being lowered (compiler/ops/conv_algo.h:
+// the conv-algo pass chose its algorithm from the same geometry).
+FusedConv fusedConv(const LowerArgs& a) { return *fusedConvOf(*a.node.op, a.inTypes, a.outType(), a.attrs()); }
+
+int64_t algoInt(const LowerArgs& a) { return static_cast<int64_t>(convAlgoAttr(a.attrs())); }
+
+Status checkAlgo(std::string_view op, const Attrs& a) {
+  NNC_CHECK(parseConvAlgo(fmt::format("{}: algo", op), a.s("algo")));
+  return ok();
 }
 
 Status lowerConvFused(LowerArgs& a) {
-  const Shape &x = a.inTypes[0].shape, &w = a.inTypes[1].shape;
+  const FusedConv c = fusedConv(a);
   const bool bias = a.in.size() > 2;
-  std::vector<int64_t> ints = convInts(convWindows(x, w, a.attrs()), w[0], a.attrs().i("groups"));
+  std::vector<int64_t> ints = convInts(c.geom);
   ints.push_back(bias);
-  ints.push_back(actAttr(a.attrs()));
-  ints.push_back(a.attrs().has("pool") ? a.attrs().i("pool") : 0);
-  ints.push_back(0);  // ConvAlgo::Auto
+  ints.push_back(c.act);
+  ints.push_back(c.pool);
+  ints.push_back(algoInt(a));
   a.k.body.push_back(loop::call("nnc_conv2d", {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
   return ok();
 }
 
 Status lowerConvGradWeightFused(LowerArgs& a) {
-  const Shape &x = a.inTypes[0].shape, &dy = a.inTypes[1].shape, &dw = a.outType().shape;
-  const PatchGeom g = convWindows(x, dw, a.attrs());
-  std::vector<int64_t> ints = convInts(g, dy[1], a.attrs().i("groups"));
-  ints.push_back(0);  // ConvAlgo::Auto
+  std::vector<int64_t> ints = convInts(fusedConv(a).geom);
+  ints.push_back(algoInt(a));
   a.k.body.push_back(loop::call("nnc_conv2d_grad_weight", {whole(a.in[0]), whole(a.in[1]), whole(a.out)}, std::move(ints)));
   return ok();
 }
 
 // Our result is the forward convolution's input image.
 Status lowerConvTransposeFused(LowerArgs& a) {
-  const Shape &dy = a.inTypes[0].shape, &w = a.inTypes[1].shape;
   const bool bias = a.in.size() > 2;
-  std::vector<int64_t> ints = convInts(convWindows(a.outType().shape, w, a.attrs()), dy[1], a.attrs().i("groups"));
+  std::vector<int64_t> ints = convInts(fusedConv(a).geom);
   ints.push_back(bias);
-  ints.push_back(0);  // ConvAlgo::Auto
+  ints.push_back(algoInt(a));
   a.k.body.push_back(loop::call("nnc_conv_transpose2d",
                                 {whole(a.in[0]), whole(a.in[1]), whole(bias ? a.in[2] : a.in[1]), whole(a.out)},
                                 std::move(ints)));
@@ -87,6 +99,7 @@ Status lowerConvTransposeFused(LowerArgs& a) {
 // the pool (the last partial window dropped, as maxpool2d's).
 Expected<TensorType> convPoolShape(const std::vector<TensorType>& in, const Attrs& a) {
   NNC_CHECK(checkAct("conv2d_pool_fused", a));
+  NNC_CHECK(checkAlgo("conv2d_pool_fused", a));
   if (actAttr(a) != kActNone && actAttr(a) != kActRelu)
     return error("conv2d_pool_fused: act must be none or relu, got \"{}\"", a.s("act"));
   const int64_t pool = a.i("pool");
@@ -175,9 +188,10 @@ void addFusedOps(std::vector<OpDef>& r) {
   r.push_back({.name = "conv2d_fused",
                .operands = {"x", "W", "b"},
                .minOperands = 2,
-               .attrs = attrsOf(r, "conv2d", {kAct}),
+               .attrs = attrsOf(r, "conv2d", {kAct, kAlgo}),
                .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
                  NNC_CHECK(checkAct("conv2d_fused", a));
+                 NNC_CHECK(checkAlgo("conv2d_fused", a));
                  return findOp("conv2d")->shape(in, a);
                },
                .eval = [](const EvalArgs& e) -> Status {
@@ -191,7 +205,7 @@ void addFusedOps(std::vector<OpDef>& r) {
   r.push_back({.name = "conv2d_pool_fused",
                .operands = {"x", "W", "b"},
                .minOperands = 2,
-               .attrs = attrsOf(r, "conv2d", {kAct, {"pool", AttrKind::Int, std::nullopt}}),
+               .attrs = attrsOf(r, "conv2d", {kAct, {"pool", AttrKind::Int, std::nullopt}, kAlgo}),
                .shape = convPoolShape,
                .eval = convPoolEval,
                .noGradient = true,
@@ -201,8 +215,9 @@ void addFusedOps(std::vector<OpDef>& r) {
                           "result is never stored"});
   r.push_back({.name = "conv2d_grad_weight_fused",
                .operands = {"x", "dy"},
-               .attrs = attrsOf(r, "conv2d_grad_weight"),
-               .shape = [](const std::vector<TensorType>& in, const Attrs& a) {
+               .attrs = attrsOf(r, "conv2d_grad_weight", {kAlgo}),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
+                 NNC_CHECK(checkAlgo("conv2d_grad_weight_fused", a));
                  return findOp("conv2d_grad_weight")->shape(in, a);
                },
                .eval = [](const EvalArgs& e) -> Status { return findOp("conv2d_grad_weight")->eval(e); },
@@ -213,8 +228,9 @@ void addFusedOps(std::vector<OpDef>& r) {
   r.push_back({.name = "conv_transpose2d_fused",
                .operands = {"x", "W", "b"},
                .minOperands = 2,
-               .attrs = attrsOf(r, "conv_transpose2d"),
-               .shape = [](const std::vector<TensorType>& in, const Attrs& a) {
+               .attrs = attrsOf(r, "conv_transpose2d", {kAlgo}),
+               .shape = [](const std::vector<TensorType>& in, const Attrs& a) -> Expected<TensorType> {
+                 NNC_CHECK(checkAlgo("conv_transpose2d_fused", a));
                  return findOp("conv_transpose2d")->shape(in, a);
                },
                .eval = [](const EvalArgs& e) -> Status { return findOp("conv_transpose2d")->eval(e); },

@@ -17,5 +17,7 @@ Expected<Optimized> fuseConv(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
+// The one pass that reads options: opt.convAlgo (and opt.log for its notes).
+Expected<Optimized> chooseConvAlgos(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
 
 }  // namespace nnc::passes

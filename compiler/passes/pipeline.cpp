@@ -11,7 +11,13 @@ namespace nnc {
 
 namespace {
 
-using PassFn = Expected<Optimized> (*)(const Graph&, const std::vector<bool>&);
+using PassFn = Expected<Optimized> (*)(const Graph&, const std::vector<bool>&, const PassOptions&);
+
+// A pass that takes no options.
+template <Expected<Optimized> (*F)(const Graph&, const std::vector<bool>&)>
+Expected<Optimized> plain(const Graph& g, const std::vector<bool>& external, const PassOptions&) {
+  return F(g, external);
+}
 
 struct Pass {
   std::string name;
@@ -22,18 +28,20 @@ struct Pass {
 // The order matters: cleanups first, so fusions see the simplest graph;
 // pool before epilogue, so a relu feeding a max-pool goes into the pooling
 // (it shrinks there 4×) rather than into the convolution's store; a last
-// dce drops what fusion left unused.
+// dce drops what fusion left unused; conv-algo comes last, when each
+// convolution's final form (its fused activation and pooling) is known.
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> p = {
-      {"simplify", "", passes::simplify},
-      {"fold", "", passes::foldConstants},
-      {"cse", "", passes::eliminateCommon},
-      {"dce", "", passes::eliminateDead},
-      {"fuse-conv", "conv", passes::fuseConv},
-      {"fuse-pool", "pool", passes::fusePool},
-      {"fuse-epilogue", "epilogue", passes::fuseEpilogue},
-      {"fuse-update", "update", passes::fuseUpdate},
-      {"dce", "", passes::eliminateDead},
+      {"simplify", "", plain<passes::simplify>},
+      {"fold", "", plain<passes::foldConstants>},
+      {"cse", "", plain<passes::eliminateCommon>},
+      {"dce", "", plain<passes::eliminateDead>},
+      {"fuse-conv", "conv", plain<passes::fuseConv>},
+      {"fuse-pool", "pool", plain<passes::fusePool>},
+      {"fuse-epilogue", "epilogue", plain<passes::fuseEpilogue>},
+      {"fuse-update", "update", plain<passes::fuseUpdate>},
+      {"dce", "", plain<passes::eliminateDead>},
+      {"conv-algo", "", passes::chooseConvAlgos},
   };
   return p;
 }
@@ -70,7 +78,7 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
     for (ValueId r : roots)
       if (const ValueId m = cur.map[static_cast<size_t>(r)]; m != kNoValue) external[static_cast<size_t>(m)] = true;
     const size_t before = cur.graph.size();
-    NNC_TRY(Optimized next, pass.run(cur.graph, external));
+    NNC_TRY(Optimized next, pass.run(cur.graph, external, opt));
     for (ValueId& m : cur.map)
       if (m != kNoValue) m = next.map[static_cast<size_t>(m)];
     cur.graph = std::move(next.graph);

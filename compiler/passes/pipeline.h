@@ -32,6 +32,9 @@ struct PassOptions {
   std::ostream* dump = nullptr;   // where dumps go (and -v's pass log)
   bool log = false;               // one line per pass: nodes before -> after
   bool dot = false;               // graph dumps as Graphviz (each a digraph after its "# after" line)
+  // --conv-algo: the algorithm the conv-algo pass gives every fused
+  // convolution it fits (a convAlgoName); empty or "auto": the runtime's choice.
+  std::string convAlgo;
 
   bool enabled(const std::string& name) const { return optimize && disabled.count(name) == 0; }
   // Everything off but the cleanups and memory planning: what `nnc bench`
