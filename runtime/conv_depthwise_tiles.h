@@ -10,22 +10,54 @@
 // rows are read from the caller's padded copy with no edge tests, and only
 // the last vector of a row is masked.
 
-// One vector of outputs at src + x (MASKED: the row's last, under m), the
-// tap count NT a template argument (0: d.taps at run time). No lambdas: GCC
-// compiles those without the instruction set of the pragma around them.
-template <int NT, bool MASKED>
-typename V::T depthwiseSum(const DepthwiseRows& d, const typename V::T* wv, const int64_t* off, const float* src,
-                           typename V::T acc, typename V::Mask m) {
+// One vector of outputs at src + x of each of R rows (MASKED: the rows'
+// last, under m), the tap count NT a template argument (0: d.taps at run
+// time). R rows at once: a row's sum is a chain of dependent FMAs, and a
+// plane's rows are often a single vector wide. No lambdas: GCC compiles
+// those without the instruction set of the pragma around them.
+template <int NT, int R, bool MASKED>
+void depthwiseSum(const DepthwiseRows& d, const typename V::T* wv, const int64_t* off, const float* src,
+                  typename V::T bias, typename V::Mask m, float* out) {
+  using T = typename V::T;
+  T acc[R];
+#pragma GCC unroll 4
+  for (int k = 0; k < R; ++k) acc[k] = bias;
   if constexpr (NT > 0) {
 #pragma GCC unroll 25
-    for (int t = 0; t < NT; ++t) acc = V::fma(wv[t], MASKED ? V::loadm(src + off[t], m) : V::load(src + off[t]), acc);
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+      for (int k = 0; k < R; ++k) {
+        const float* p = src + k * d.lds + off[t];
+        acc[k] = V::fma(wv[t], MASKED ? V::loadm(p, m) : V::load(p), acc[k]);
+      }
   } else {
     for (int64_t t = 0; t < d.taps; ++t) {
-      const float* p = src + d.off[t];
-      acc = V::fma(V::bcast(d.w[t]), MASKED ? V::loadm(p, m) : V::load(p), acc);
+      const T wt = V::bcast(d.w[t]);
+#pragma GCC unroll 4
+      for (int k = 0; k < R; ++k) {
+        const float* p = src + k * d.lds + d.off[t];
+        acc[k] = V::fma(wt, MASKED ? V::loadm(p, m) : V::load(p), acc[k]);
+      }
     }
   }
-  return d.act == kActRelu ? V::relu(acc) : acc;
+#pragma GCC unroll 4
+  for (int k = 0; k < R; ++k) {
+    const T v = d.act == kActRelu ? V::relu(acc[k]) : acc[k];
+    if (MASKED)
+      V::storem(out + k * d.ldo, m, v);
+    else
+      V::store(out + k * d.ldo, v);
+  }
+}
+
+template <int NT, int R>
+void depthwiseRowBlock(const DepthwiseRows& d, const typename V::T* wv, const int64_t* off, int64_t r,
+                       typename V::T bias, int64_t whole, typename V::Mask tail) {
+  const float* src = d.src + r * d.lds;
+  float* out = d.out + r * d.ldo;
+  int64_t x = 0;
+  for (; x < whole; x += V::W) depthwiseSum<NT, R, false>(d, wv, off, src + x, bias, tail, out + x);
+  if (x < d.count) depthwiseSum<NT, R, true>(d, wv, off, src + x, bias, tail, out + x);
 }
 
 // The tap counts with kernels of their own; others take the loop with a
@@ -44,13 +76,9 @@ void depthwiseRowsOf(const DepthwiseRows& d) {
   const T bias = V::bcast(d.bias);
   const int64_t whole = d.count / V::W * V::W;
   const typename V::Mask tail = V::mask(int(d.count - whole));
-  for (int64_t r = 0; r < d.rows; ++r) {
-    const float* src = d.src + r * d.lds;
-    float* out = d.out + r * d.ldo;
-    int64_t x = 0;
-    for (; x < whole; x += V::W) V::store(out + x, depthwiseSum<NT, false>(d, wv, off, src + x, bias, tail));
-    if (x < d.count) V::storem(out + x, tail, depthwiseSum<NT, true>(d, wv, off, src + x, bias, tail));
-  }
+  int64_t r = 0;
+  for (; r + 4 <= d.rows; r += 4) depthwiseRowBlock<NT, 4>(d, wv, off, r, bias, whole, tail);
+  for (; r < d.rows; ++r) depthwiseRowBlock<NT, 1>(d, wv, off, r, bias, whole, tail);
 }
 
 void depthwiseRowsTile(const DepthwiseRows& d) {
@@ -126,5 +154,34 @@ void depthwiseGradTile(const DepthwiseGrad& d) {
     else
       depthwiseGradGroup<false>(d, t0, n);
     t0 += n;
+  }
+}
+
+// Row by row: at stride 1 a vector copy (the last vector masked on both
+// sides: neither the image nor the buffer is touched past the row); at
+// larger strides one pass per phase, a strided gather the compiler
+// vectorizes as it can.
+void depthwisePadTile(const DepthwisePad& d) {
+  for (int64_t Y = 0; Y < d.rows; ++Y) {
+    const int64_t y = Y - d.ph;
+    if (y < 0 || y >= d.h) continue;
+    const float* src = d.x + y * d.w;
+    for (int64_t r = 0; r < d.sw; ++r) {
+      // Index u of phase r is padded column u·sw + r, image column u·sw + r − pw.
+      const int64_t lo = d.pw - r + d.sw - 1;
+      const int64_t u0 = lo > 0 ? lo / d.sw : 0, u1 = lesser(d.len, (d.w - 1 + d.pw - r) / d.sw + 1);
+      float* dst = d.buf + Y * d.sw * d.len + r * d.len;
+      if (d.sw == 1) {
+        const float* s = src - d.pw;
+        int64_t u = u0;
+        for (; u + V::W <= u1; u += V::W) V::store(dst + u, V::load(s + u));
+        if (u < u1) {
+          const typename V::Mask m = V::mask(int(u1 - u));
+          V::storem(dst + u, m, V::loadm(s + u, m));
+        }
+      } else {
+        for (int64_t u = u0; u < u1; ++u) dst[u] = src[u * d.sw + r - d.pw];
+      }
+    }
   }
 }

@@ -81,7 +81,7 @@ struct Cfg {
 }  // namespace
 
 Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &depthwiseRowsTile, &depthwiseGradTile}; }
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
 
 }  // namespace nnc::gemm
 

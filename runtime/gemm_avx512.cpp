@@ -89,7 +89,7 @@ struct Cfg {
 }  // namespace
 
 Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &depthwiseRowsTile, &depthwiseGradTile}; }
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
 
 }  // namespace nnc::gemm
 

@@ -63,6 +63,6 @@ struct Cfg {
 }  // namespace
 
 Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &depthwiseRowsTile, &depthwiseGradTile}; }
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
 
 }  // namespace nnc::gemm

@@ -101,6 +101,17 @@ struct DepthwiseRows {
   int64_t count, rows, lds, ldo;
 };
 
+// The padded copy DepthwiseRows reads: image rows y < h of x [h, w] go to
+// rows y + ph of buf, whose row Y holds sw phases of len floats (padded
+// column X at phase X mod sw, index X div sw, image column X − pw), for
+// Y < rows and indices < len. Only the image's pixels are written: the
+// zeros around them are the caller's, written once for every plane.
+struct DepthwisePad {
+  const float* x;
+  float* buf;
+  int64_t h, w, ph, pw, sw, len, rows;
+};
+
 // The weight gradient of DepthwiseRows, lane-wise (W = Isa::lanes): for
 // t < taps, acc[t·W + l] += Σ over r < rows and x < count, x ≡ l (mod W), of
 // dy[r·lddy + x] · src[r·lds + off[t] + x], the sums in the order of r, then
@@ -128,10 +139,11 @@ struct Isa {
   // Null where the instruction set has no lane masks.
   bool (*directGrad)(const DirectGrad& d);
   int lanes;
-  // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows and
-  // DepthwiseGrad above), in conv_depthwise_tiles.h.
+  // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows,
+  // DepthwiseGrad and DepthwisePad above), in conv_depthwise_tiles.h.
   void (*depthwiseRows)(const DepthwiseRows& d);
   void (*depthwiseGrad)(const DepthwiseGrad& d);
+  void (*depthwisePad)(const DepthwisePad& d);
 };
 
 Isa avx512Isa();
@@ -157,9 +169,10 @@ void direct(const Direct& d);
 // has none (rows narrower than its vectors, no lane masks).
 bool directGrad(const DirectGrad& d);
 int lanes();
-// DepthwiseRows and DepthwiseGrad in the current instruction set, on the calling thread.
+// DepthwiseRows, DepthwiseGrad and DepthwisePad in the current instruction set, on the calling thread.
 void depthwiseRows(const DepthwiseRows& d);
 void depthwiseGrad(const DepthwiseGrad& d);
+void depthwisePad(const DepthwisePad& d);
 
 // The threaded driver behind sgemm: any Args (patches, epilogue included).
 // Nothing for M or N <= 0; for K <= 0, C = epilogue(accumulate ? C : 0). kc
