@@ -168,8 +168,9 @@ void depthwisePadTile(const DepthwisePad& d) {
     const float* src = d.x + y * d.w;
     for (int64_t r = 0; r < d.sw; ++r) {
       // Index u of phase r is padded column u·sw + r, image column u·sw + r − pw.
-      const int64_t lo = d.pw - r + d.sw - 1;
-      const int64_t u0 = lo > 0 ? lo / d.sw : 0, u1 = lesser(d.len, (d.w - 1 + d.pw - r) / d.sw + 1);
+      // (Both numerators can be negative, where / rounds towards zero.)
+      const int64_t lo = d.pw - r + d.sw - 1, hi = d.w - 1 + d.pw - r;
+      const int64_t u0 = lo > 0 ? lo / d.sw : 0, u1 = hi < 0 ? 0 : lesser(d.len, hi / d.sw + 1);
       float* dst = d.buf + Y * d.sw * d.len + r * d.len;
       if (d.sw == 1) {
         const float* s = src - d.pw;

@@ -25,6 +25,8 @@ std::vector<ConvGeom> depthwiseGeoms() {
       {2, 3, 10, 17, 3, 3, 5, 3, 2, 2, 0, 3},    // unequal strides, kernel and padding
       {1, 5, 1, 1, 5, 3, 3, 1, 1, 1, 1, 5},      // 1×1 plane
       {1, 3, 2, 3, 6, 3, 3, 1, 1, 1, 1, 3},      // 2×3 plane, multiplier 2
+      {1, 2, 3, 1, 2, 1, 1, 2, 2, 0, 0, 2},      // one column at stride 2: a phase with no pixel
+      {1, 2, 1, 2, 2, 2, 2, 3, 3, 1, 1, 2},      // 1×2 plane at stride 3
       {1, 2, 2, 3, 2, 3, 3, 2, 2, 2, 2, 2},      // padding beyond the plane
       {3, 4, 6, 7, 4, 1, 1, 2, 2, 2, 2, 4},      // 1×1 window, pad 2: dy rows reaching no pixel
       {1, 2, 5, 16, 2, 3, 3, 1, 1, 1, 1, 2},     // rows of 16 windows: whole vectors
