@@ -119,7 +119,7 @@ void depthwiseConvInputGrad(const ConvGeom& g, const float* dy, const float* w, 
     }
   parallelFor(g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
     float* buf = depthwiseScratch(0, size_t(m * plane));
-    float* phaseRows = depthwiseScratch(1, size_t(g.h * g.w));
+    float* phaseRows = depthwiseScratch(1, size_t(g.sw * g.h * g.w));
     std::fill(buf, buf + m * plane, 0.0f);
     std::vector<float> wt(off.size());
     for (int64_t q = p0; q < p1; ++q) {
@@ -137,21 +137,36 @@ void depthwiseConvInputGrad(const ConvGeom& g, const float* dy, const float* w, 
         const int64_t y0 = ((ry - g.ph) % g.sh + g.sh) % g.sh;
         if (y0 >= g.h) continue;
         const int64_t ny = (g.h - 1 - y0) / g.sh + 1, uy0 = (y0 + g.ph) / g.sh;
+        const bool direct = g.sw == 1;  // dx's rows are the phase's rows
         for (int64_t rx = 0; rx < g.sw; ++rx) {
           const int64_t x0 = ((rx - g.pw) % g.sw + g.sw) % g.sw;
           if (x0 >= g.w) continue;
           const int64_t nx = (g.w - 1 - x0) / g.sw + 1, ux0 = (x0 + g.pw) / g.sw;
           const int64_t t0 = first[size_t(ry * g.sw + rx)], nt = first[size_t(ry * g.sw + rx + 1)] - t0;
-          const bool direct = g.sw == 1;  // dx's row is the phase's row
+          // Not direct: phase rx into block x0 of phaseRows, then interleaved.
           gemm::depthwiseRows(gemm::DepthwiseRows{buf + (uy0 + A) * stride + ux0 + B, off.data() + t0,
                                                   wt.data() + t0, nt, bc, kActNone,
-                                                  direct ? out + y0 * g.w + x0 : phaseRows, nx, ny, stride,
-                                                  direct ? g.sh * g.w : nx});
-          if (direct) continue;
-          for (int64_t r = 0; r < ny; ++r) {
-            const float* __restrict s = phaseRows + r * nx;
-            float* __restrict d = out + (y0 + r * g.sh) * g.w + x0;
-            for (int64_t u = 0; u < nx; ++u) d[u * g.sw] = s[u];
+                                                  direct ? out + y0 * g.w + x0 : phaseRows + x0 * g.h * g.w, nx,
+                                                  ny, stride, direct ? g.sh * g.w : nx});
+        }
+        if (direct) continue;
+        const int64_t nx0 = (g.w + g.sw - 1) / g.sw, nx1 = (g.w - 1 + g.sw - 1) / g.sw;  // blocks x0 = 0, 1
+        for (int64_t r = 0; r < ny; ++r) {
+          float* __restrict d = out + (y0 + r * g.sh) * g.w;
+          if (g.sw == 2) {  // a loop the compiler turns into vector interleaves
+            const float* __restrict s0 = phaseRows + r * nx0;
+            const float* __restrict s1 = phaseRows + g.h * g.w + r * nx1;
+            for (int64_t u = 0; u < nx1; ++u) {
+              d[2 * u] = s0[u];
+              d[2 * u + 1] = s1[u];
+            }
+            if (nx0 > nx1) d[2 * nx1] = s0[nx1];
+            continue;
+          }
+          for (int64_t x0 = 0; x0 < std::min(g.sw, g.w); ++x0) {
+            const int64_t nx = (g.w - 1 - x0) / g.sw + 1;
+            const float* __restrict s = phaseRows + x0 * g.h * g.w + r * nx;
+            for (int64_t u = 0; u < nx; ++u) d[x0 + u * g.sw] = s[u];
           }
         }
       }

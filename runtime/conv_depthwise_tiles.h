@@ -157,6 +157,37 @@ void depthwiseGradTile(const DepthwiseGrad& d) {
   }
 }
 
+// Lanes 0, 2, 4, … (ODD: 1, 3, 5, …) of the 2·W lanes of a then b: one
+// permute of two registers where the instruction set has it.
+template <bool ODD, size_t... I>
+typename V::T depthwiseHalf(typename V::T a, typename V::T b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, int(2 * I + (ODD ? 1 : 0))...);
+}
+
+// Stride 2: both phases of a padded row from one pass over the image row,
+// 2·W pixels a step (masked past the row's end: the zeros that puts into
+// the buffer land on its padding, which holds zeros anyway).
+void depthwisePadPairs(const DepthwisePad& d, const float* src, float* dst) {
+  constexpr int W = V::W;
+  float* odd = dst + d.len;
+  int64_t u = 0;
+  for (; u < d.len && 2 * u < d.pw; ++u)  // the left padding's column pairs, partly pixels
+    for (int r = 0; r < 2; ++r) {
+      const int64_t x = 2 * u + r - d.pw;
+      if (x >= 0 && x < d.w) (r ? odd : dst)[u] = src[x];
+    }
+  for (; u < d.len; u += W) {
+    const int64_t x = 2 * u - d.pw;
+    if (x >= d.w) break;
+    const int64_t left = d.w - x;
+    const typename V::T a = V::loadm(src + x, V::mask(int(lesser(W, left))));
+    const typename V::T b = left > W ? V::loadm(src + x + W, V::mask(int(lesser(W, left - W)))) : V::zero();
+    const typename V::Mask m = V::mask(int(lesser(W, d.len - u)));
+    V::storem(dst + u, m, depthwiseHalf<false>(a, b, std::make_index_sequence<W>{}));
+    V::storem(odd + u, m, depthwiseHalf<true>(a, b, std::make_index_sequence<W>{}));
+  }
+}
+
 // Row by row: at stride 1 a vector copy (the last vector masked on both
 // sides: neither the image nor the buffer is touched past the row); at
 // larger strides one pass per phase, a strided gather the compiler
@@ -166,6 +197,10 @@ void depthwisePadTile(const DepthwisePad& d) {
     const int64_t y = Y - d.ph;
     if (y < 0 || y >= d.h) continue;
     const float* src = d.x + y * d.w;
+    if (d.sw == 2) {
+      depthwisePadPairs(d, src, d.buf + Y * 2 * d.len);
+      continue;
+    }
     for (int64_t r = 0; r < d.sw; ++r) {
       // Index u of phase r is padded column u·sw + r, image column u·sw + r − pw.
       // (Both numerators can be negative, where / rounds towards zero.)
