@@ -156,6 +156,9 @@ void addPatches(const Patches& geometry, float* img, const float* col, int64_t l
 void direct(const Direct& d) { currentIsa().direct(d); }
 bool directGrad(const DirectGrad& d) { return currentIsa().directGrad(d); }
 int lanes() { return currentIsa().lanes; }
+void depthwiseRows(const DepthwiseRows& d) { currentIsa().depthwiseRows(d); }
+void depthwiseGrad(const DepthwiseGrad& d) { currentIsa().depthwiseGrad(d); }
+void depthwisePad(const DepthwisePad& d) { currentIsa().depthwisePad(d); }
 
 void run(Args g) {
   const int64_t M = g.M, N = g.N, K = g.K;

@@ -76,10 +76,12 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_depthwise_tiles.h"
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
+Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
 
 }  // namespace nnc::gemm
 

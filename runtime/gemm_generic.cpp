@@ -58,9 +58,11 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_depthwise_tiles.h"
 
 }  // namespace
 
-Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
 
 }  // namespace nnc::gemm

@@ -82,6 +82,51 @@ struct DirectGrad {
   int64_t n, C, H, W, F, KH, KW;
 };
 
+// Depthwise convolution (conv_depthwise.cpp): one channel's plane at a time,
+// read from a padded copy the caller made (zeros around the image, columns
+// deinterleaved by stride), so that every tap is a fixed offset from the
+// start of a row and the rows need no edge tests. For r < rows and
+// x < count:
+//   out[r·ldo + x] = act(bias + Σ_{t < taps} w[t] · src[r·lds + off[t] + x])
+// act kActNone or kActRelu; taps 0 writes the bias. Every src element the
+// sums name exists; the last vector of a row is loaded under a mask.
+struct DepthwiseRows {
+  const float* src;
+  const int64_t* off;
+  const float* w;
+  int64_t taps;
+  float bias;
+  int act;
+  float* out;
+  int64_t count, rows, lds, ldo;
+};
+
+// The padded copy DepthwiseRows reads: image rows y < h of x [h, w] go to
+// rows y + ph of buf, whose row Y holds sw phases of len floats (padded
+// column X at phase X mod sw, index X div sw, image column X − pw), for
+// Y < rows and indices < len. Only the image's pixels are written: the
+// zeros around them are the caller's, written once for every plane.
+struct DepthwisePad {
+  const float* x;
+  float* buf;
+  int64_t h, w, ph, pw, sw, len, rows;
+};
+
+// The weight gradient of DepthwiseRows, lane-wise (W = Isa::lanes): for
+// t < taps, acc[t·W + l] += Σ over r < rows and x < count, x ≡ l (mod W), of
+// dy[r·lddy + x] · src[r·lds + off[t] + x], the sums in the order of r, then
+// x; with db also acc[taps·W + l] += the same sums of dy alone. The caller
+// adds the lanes, in order.
+struct DepthwiseGrad {
+  const float* src;
+  const int64_t* off;
+  int64_t taps;
+  const float* dy;
+  float* acc;
+  bool db;
+  int64_t count, rows, lds, lddy;
+};
+
 // One instruction set's implementation: computes C[m0:m1, n0:n1] (all of K),
 // packing into this thread's scratch buffers.
 struct Isa {
@@ -94,6 +139,11 @@ struct Isa {
   // Null where the instruction set has no lane masks.
   bool (*directGrad)(const DirectGrad& d);
   int lanes;
+  // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows,
+  // DepthwiseGrad and DepthwisePad above), in conv_depthwise_tiles.h.
+  void (*depthwiseRows)(const DepthwiseRows& d);
+  void (*depthwiseGrad)(const DepthwiseGrad& d);
+  void (*depthwisePad)(const DepthwisePad& d);
 };
 
 Isa avx512Isa();
@@ -119,6 +169,10 @@ void direct(const Direct& d);
 // has none (rows narrower than its vectors, no lane masks).
 bool directGrad(const DirectGrad& d);
 int lanes();
+// DepthwiseRows, DepthwiseGrad and DepthwisePad in the current instruction set, on the calling thread.
+void depthwiseRows(const DepthwiseRows& d);
+void depthwiseGrad(const DepthwiseGrad& d);
+void depthwisePad(const DepthwisePad& d);
 
 // The threaded driver behind sgemm: any Args (patches, epilogue included).
 // Nothing for M or N <= 0; for K <= 0, C = epilogue(accumulate ? C : 0). kc
