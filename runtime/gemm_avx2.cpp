@@ -76,10 +76,11 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_direct_tiles.h"
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
+Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose}; }
 
 }  // namespace nnc::gemm
 

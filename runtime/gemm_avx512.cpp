@@ -84,10 +84,11 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_direct_tiles.h"
 
 }  // namespace
 
-Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
+Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose}; }
 
 }  // namespace nnc::gemm
 

@@ -58,9 +58,10 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_direct_tiles.h"
 
 }  // namespace
 
-Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W}; }
+Isa genericIsa() { return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose}; }
 
 }  // namespace nnc::gemm

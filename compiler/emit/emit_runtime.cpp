@@ -160,7 +160,7 @@ constexpr std::string_view kIsaEnd = R"(
 
 Isa genericIsa() {
   return {NNC_GEMM_ISA == 512 ? "avx512" : NNC_GEMM_ISA == 256 ? "avx2" : "generic", Cfg::MR, int(NR), &block,
-          &scatterPatches, &directConv, &directConvGrad, V::W};
+          &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose};
 }
 
 }  // namespace nnc::gemm
@@ -186,6 +186,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   NNC_TRY(const std::string gemmCpp, source("runtime/gemm.cpp"));
   NNC_TRY(const std::string kernelH, source("runtime/gemm_kernel.h"));
   NNC_TRY(const std::string tilesH, source("runtime/gemm_tiles.h"));
+  NNC_TRY(const std::string dirTilesH, source("runtime/conv_direct_tiles.h"));
   NNC_TRY(const std::string avx512, source("runtime/gemm_avx512.cpp"));
   NNC_TRY(const std::string avx2, source("runtime/gemm_avx2.cpp"));
   NNC_TRY(const std::string generic, source("runtime/gemm_generic.cpp"));
@@ -216,7 +217,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   src += banner("runtime/gemm.h") + standalone(gemmH);
   src += banner("runtime/gemm_kernel.h") + standalone(kernelH);
   src += std::string(kIsaTop) + isa512 + "#elif NNC_GEMM_ISA == 256\n\n" + isa256 + "#else\n\n" + isa128 + "#endif\n\n";
-  src += standalone(tilesH) + std::string(kIsaEnd);
+  src += standalone(tilesH) + standalone(dirTilesH) + std::string(kIsaEnd);
   src += banner("runtime/gemm.cpp") + standalone(gemmPortable);
   // The convolutions: the shared geometry, each algorithm's header, the
   // dispatching conv.h, then the algorithms and the dispatch.
