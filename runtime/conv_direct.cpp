@@ -175,15 +175,17 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
                                fpad, nf, nc, OH, OW, g.sh * Wp, g.sw, part.data() + f0 * K + k0 * width, n0 == 0,
                                last ? dw + f0 * K + k0 : nullptr, K};
         gemm::directGradRows(r);
-        if (db && k0 == 0)
-          for (int64_t f = f0; f < f0 + nf; ++f) {
-            float sum = n0 == 0 ? 0.0f : db[f];
-            for (int64_t b = 0; b < nc; ++b) {
-              const float* d = dy + ((n0 + b) * g.f + f) * P;
-              for (int64_t p = 0; p < P; ++p) sum += d[p];
-            }
-            db[f] = sum;
+        if (db && k0 == 0) {
+          // From dyT, f innermost: each filter's sum is still one chain over
+          // images and positions in order, but the chains run side by side.
+          float sum[64];  // blockF <= 64 (directNvMax · lanes)
+          for (int f = 0; f < nf; ++f) sum[f] = n0 == 0 ? 0.0f : db[f0 + f];
+          for (int64_t q = 0; q < nc * P; ++q) {
+            const float* d = dyT + q * fpad + f0;
+            for (int f = 0; f < nf; ++f) sum[f] += d[f];
           }
+          std::copy(sum, sum + nf, db + f0);
+        }
       }
     }
   });

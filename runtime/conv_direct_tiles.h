@@ -16,6 +16,9 @@
 constexpr int kDirAcc = V::W == 16 ? 28 : 12;
 constexpr int kDirNvMax = V::W == 16 ? 4 : 2;
 constexpr int kDirRMax = V::W == 16 ? 14 : 12;
+// The weight gradient's tile also keeps R row pointers and its NV dy vectors
+// live: past 24 accumulators GCC spills a dy vector into every FMA's operand.
+constexpr int kDirGradAcc = V::W == 16 ? 24 : 10;
 
 // A finished tile, R pixels (or patch rows) by NV vectors of filters, with
 // bias and relu, transposed W rows at a time to filters by pixels:
@@ -149,7 +152,7 @@ struct DirGradTable {
   DirGradFn fn[2][kDirNvMax][kDirRMax];
   template <int SW, int NV, int R>
   constexpr void put() {
-    if constexpr (R * NV <= kDirAcc) fn[SW - 1][NV - 1][R - 1] = &dirGradTile<R, NV, SW>;
+    if constexpr (R * NV <= kDirGradAcc) fn[SW - 1][NV - 1][R - 1] = &dirGradTile<R, NV, SW>;
     if constexpr (R < kDirRMax) put<SW, NV, R + 1>();
     else if constexpr (NV < kDirNvMax) put<SW, NV + 1, 1>();
     else if constexpr (SW < 2) put<SW + 1, 1, 1>();
@@ -161,7 +164,7 @@ constexpr DirGradTable kDirGradTiles;
 // The nk patch rows of a in runs as even as the accumulators allow.
 void dirGradRows(const DirectGradRows& a) {
   const int nv = (a.nf + V::W - 1) / V::W;
-  const int64_t rmax = kDirAcc / nv < kDirRMax ? kDirAcc / nv : kDirRMax;
+  const int64_t rmax = kDirGradAcc / nv < kDirRMax ? kDirGradAcc / nv : kDirRMax;
   const int64_t runs = (a.nk + rmax - 1) / rmax, len = (a.nk + runs - 1) / runs;
   for (int64_t k = 0; k < a.nk; k += len) {
     const int64_t r = a.nk - k < len ? a.nk - k : len;
