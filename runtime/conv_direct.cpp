@@ -79,8 +79,12 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
       for (int64_t l = 0; l < width; ++l) panel[k * width + l] = l < nf ? w[(f0 + l) * K + k] : 0.0f;
   }
   const int64_t ys = OH * OW;
+  // Slices of the weight panel of about 16 KB (L1 beside the image rows).
+  const int64_t kmax = std::max<int64_t>(16, 4096 / blockF), slices = (K + kmax - 1) / kmax;
+  const int64_t kc = (K + slices - 1) / slices;
   parallelFor(g.n * blocks, 1, [&](int64_t i0, int64_t i1) {
-    float* buf = padded ? directPadBuffer(size_t(g.c * plane)) : nullptr;
+    float* part = directPadBuffer(size_t((padded ? g.c * plane : 0) + ys * blockF));
+    float* buf = padded ? part + ys * blockF : nullptr;
     int64_t have = -1;
     for (int64_t it = i0; it < i1; ++it) {
       const int64_t n = it / blocks, b = it % blocks, f0 = b * blockF;
@@ -91,7 +95,7 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
       }
       gemm::DirectRows r{padded ? buf : img, off.data(), K, wp.data() + f0 * K, bias ? bias + f0 : nullptr,
                          act == kActRelu, int(std::min(blockF, g.f - f0)), y + (n * g.f + f0) * ys, ys, OH, OW,
-                         g.sh * Wp, g.sw};
+                         g.sh * Wp, g.sw, kc, part};
       gemm::directRows(r);
     }
   });

@@ -54,15 +54,15 @@ void dirStore(typename V::T (&acc)[R][NV], int nf, const float* bias, bool relu,
 }
 
 template <int R, int NV, int SW>
-void dirTile(const DirectRows& a, const float* in, float* y) {
+void dirTile(const DirectRows& a, const float* in, float* y, int64_t k0, int64_t k1, float* part) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-  const float* wp = a.wp;
-  for (int64_t k = 0; k < a.K; ++k, wp += NV * V::W) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = k0 == 0 ? V::zero() : V::load(part + (r * NV + v) * V::W);
+  const float* wp = a.wp + k0 * NV * V::W;
+  for (int64_t k = k0; k < k1; ++k, wp += NV * V::W) {
     const float* p = in + a.off[k];
     T wv[NV];
 #pragma GCC unroll 4
@@ -74,10 +74,14 @@ void dirTile(const DirectRows& a, const float* in, float* y) {
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, wv[v], acc[r][v]);
     }
   }
-  dirStore<R, NV>(acc, a.nf, a.bias, a.relu, y, a.ldf);
+  if (k1 == a.K) return dirStore<R, NV>(acc, a.nf, a.bias, a.relu, y, a.ldf);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
 }
 
-using DirTileFn = void (*)(const DirectRows&, const float*, float*);
+using DirTileFn = void (*)(const DirectRows&, const float*, float*, int64_t, int64_t, float*);
 
 // kDirTiles.fn[SW − 1][NV − 1][R − 1], null where R·NV exceeds kDirAcc.
 struct DirTileTable {
@@ -95,16 +99,23 @@ constexpr DirTileTable kDirTiles;
 
 // Every row of one image's output for one filter block: each row cut into
 // runs of at most as many pixels as the accumulators allow, as even as
-// possible (a 28-wide row: two of 14, not 14 + 14 by luck; a 9-wide: 9).
+// possible (a 28-wide row: two of 14; a 9-wide: 9). K is swept in slices of
+// a.kc so that a slice of the weight panel stays in L1 across all the
+// image's tiles, the running sums waiting in a.part (tile layout) between
+// slices; each sum still runs over k in order.
 void dirRows(const DirectRows& a) {
   const int nv = (a.nf + V::W - 1) / V::W;
   const int64_t rmax = kDirAcc / nv < kDirRMax ? kDirAcc / nv : kDirRMax;
   const int64_t runs = (a.OW + rmax - 1) / rmax, len = (a.OW + runs - 1) / runs;
-  for (int64_t oy = 0; oy < a.OH; ++oy)
-    for (int64_t ox = 0; ox < a.OW; ox += len) {
-      const int64_t r = a.OW - ox < len ? a.OW - ox : len;
-      kDirTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.in + oy * a.rowStep + ox * a.SW, a.y + oy * a.OW + ox);
-    }
+  for (int64_t k0 = 0; k0 < a.K; k0 += a.kc) {
+    const int64_t k1 = a.K - k0 < a.kc ? a.K : k0 + a.kc;
+    for (int64_t oy = 0; oy < a.OH; ++oy)
+      for (int64_t ox = 0; ox < a.OW; ox += len) {
+        const int64_t r = a.OW - ox < len ? a.OW - ox : len;
+        kDirTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.in + oy * a.rowStep + ox * a.SW, a.y + oy * a.OW + ox, k0, k1,
+                                              a.part + (oy * a.OW + ox) * nv * V::W);
+      }
+  }
 }
 
 // The weight gradient's tile: R patch rows k by NV vectors of filters, summed

@@ -97,6 +97,10 @@ struct DirectRows {
   int nf;
   float* y;
   int64_t ldf, OH, OW, rowStep, SW;
+  // K in slices of kc (a function of the shapes: the order of each sum);
+  // part: [OH·OW][nv·lanes] for the sums between slices.
+  int64_t kc;
+  float* part;
 };
 
 // The direct convolution's weight gradient for one block of nf filters and
