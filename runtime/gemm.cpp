@@ -156,6 +156,13 @@ void addPatches(const Patches& geometry, float* img, const float* col, int64_t l
 void direct(const Direct& d) { currentIsa().direct(d); }
 bool directGrad(const DirectGrad& d) { return currentIsa().directGrad(d); }
 int lanes() { return currentIsa().lanes; }
+void directRows(const DirectRows& a) { currentIsa().directRows(a); }
+int directNvMax() { return currentIsa().directNvMax; }
+void directGradRows(const DirectGradRows& a) { currentIsa().directGradRows(a); }
+void transposeRows(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
+                   int64_t ldd) {
+  currentIsa().transposeRows(src, rows, padRows, cols, lds, dst, ldd);
+}
 void depthwiseRows(const DepthwiseRows& d) { currentIsa().depthwiseRows(d); }
 void depthwiseGrad(const DepthwiseGrad& d) { currentIsa().depthwiseGrad(d); }
 void depthwisePad(const DepthwisePad& d) { currentIsa().depthwisePad(d); }

@@ -76,12 +76,16 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_direct_tiles.h"
 #include "runtime/conv_depthwise_tiles.h"
 
 }  // namespace
 
-Isa avx2Isa() { return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
+Isa avx2Isa() {
+  return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
+          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
+}
 
 }  // namespace nnc::gemm
 

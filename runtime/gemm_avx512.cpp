@@ -84,12 +84,16 @@ struct Cfg {
 };
 
 #include "runtime/gemm_tiles.h"
+#include "runtime/conv_direct_tiles.h"
 #include "runtime/conv_depthwise_tiles.h"
 
 }  // namespace
 
-Isa avx512Isa() { return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile}; }
+Isa avx512Isa() {
+  return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
+          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
+}
 
 }  // namespace nnc::gemm
 

@@ -82,6 +82,47 @@ struct DirectGrad {
   int64_t n, C, H, W, F, KH, KW;
 };
 
+// The register-blocked direct convolution (runtime/conv_direct.cpp,
+// conv_direct_tiles.h): rows of one image's output for one block of nf
+// filters, y[f·ldf + oy·OW + ox] = act(bias[f] + Σ_k wp[k·nv·lanes + f] ·
+// in[oy·rowStep + ox·SW + off[k]]) for f < nf, oy < OH, ox < OW, with nv =
+// ceil(nf / lanes) (at most Isa::directNvMax), SW 1 or 2 and act none or relu.
+struct DirectRows {
+  const float* in;     // the (padded) image
+  const int32_t* off;  // [K]: where patch element k sits from a window's start
+  int64_t K;
+  const float* wp;    // [K][nv·lanes], zero past nf
+  const float* bias;  // [nf] or null
+  bool relu;
+  int nf;
+  float* y;
+  int64_t ldf, OH, OW, rowStep, SW;
+  // K in slices of kc (a function of the shapes: the order of each sum);
+  // part: [OH·OW][nv·lanes] for the sums between slices.
+  int64_t kc;
+  float* part;
+};
+
+// The direct convolution's weight gradient for one block of nf filters and
+// nk patch rows: dw[f·K + k] (or the running sums part, [nk][nv·lanes],
+// tile-native) = Σ over the nimg images, oy, ox of dyT[(n·OH·OW + oy·OW +
+// ox)·ldT + f] · in[n·imgStride + oy·rowStep + ox·SW + off[k]], added to
+// part unless first; dw null: the sums stay in part for the next chunk.
+struct DirectGradRows {
+  const float* in;
+  int64_t imgStride;
+  const int32_t* off;  // [nk]
+  int64_t nk;
+  const float* dyT;  // at the block's first filter; zero past nf
+  int64_t ldT;
+  int nf;
+  int64_t nimg, OH, OW, rowStep, SW;
+  float* part;
+  bool first;
+  float* dw;  // at (first filter, first row), rows K apart; or null
+  int64_t K;
+};
+
 // Depthwise convolution (conv_depthwise.cpp): one channel's plane at a time,
 // read from a padded copy the caller made (zeros around the image, columns
 // deinterleaved by stride), so that every tap is a fixed offset from the
@@ -139,6 +180,13 @@ struct Isa {
   // Null where the instruction set has no lane masks.
   bool (*directGrad)(const DirectGrad& d);
   int lanes;
+  // The direct convolution's (DirectRows above), kept together.
+  void (*directRows)(const DirectRows& a);
+  int directNvMax;
+  void (*directGradRows)(const DirectGradRows& a);
+  // dst[c·ldd + r] = src[r·lds + c] (r < rows), 0 for rows ≤ r < padRows (a multiple of lanes).
+  void (*transposeRows)(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
+                        int64_t ldd);
   // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows,
   // DepthwiseGrad and DepthwisePad above), in conv_depthwise_tiles.h.
   void (*depthwiseRows)(const DepthwiseRows& d);
@@ -169,6 +217,12 @@ void direct(const Direct& d);
 // has none (rows narrower than its vectors, no lane masks).
 bool directGrad(const DirectGrad& d);
 int lanes();
+// DirectRows in the current instruction set, on the calling thread.
+void directRows(const DirectRows& a);
+int directNvMax();
+void directGradRows(const DirectGradRows& a);
+void transposeRows(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
+                   int64_t ldd);
 // DepthwiseRows, DepthwiseGrad and DepthwisePad in the current instruction set, on the calling thread.
 void depthwiseRows(const DepthwiseRows& d);
 void depthwiseGrad(const DepthwiseGrad& d);

@@ -129,7 +129,7 @@ void parallelFor(int64_t n, int64_t /*grain*/, const Fn& fn) {
 constexpr std::string_view kIsaTop = R"(
 // ---- the instruction set: runtime/gemm_avx512.cpp, gemm_avx2.cpp or
 // gemm_generic.cpp, as the compiler's target allows (-march=native: the
-// CPU's best), then runtime/gemm_tiles.h and conv_depthwise_tiles.h ----
+// CPU's best), then runtime/gemm_tiles.h, conv_direct_tiles.h and conv_depthwise_tiles.h ----
 
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && \
     defined(__FMA__)
@@ -160,7 +160,8 @@ constexpr std::string_view kIsaEnd = R"(
 
 Isa genericIsa() {
   return {NNC_GEMM_ISA == 512 ? "avx512" : NNC_GEMM_ISA == 256 ? "avx2" : "generic", Cfg::MR, int(NR), &block,
-          &scatterPatches, &directConv, &directConvGrad, V::W, &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
+          &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
 }
 
 }  // namespace nnc::gemm
@@ -186,6 +187,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   NNC_TRY(const std::string gemmCpp, source("runtime/gemm.cpp"));
   NNC_TRY(const std::string kernelH, source("runtime/gemm_kernel.h"));
   NNC_TRY(const std::string tilesH, source("runtime/gemm_tiles.h"));
+  NNC_TRY(const std::string dirTilesH, source("runtime/conv_direct_tiles.h"));
   NNC_TRY(const std::string depthwiseTilesH, source("runtime/conv_depthwise_tiles.h"));
   NNC_TRY(const std::string avx512, source("runtime/gemm_avx512.cpp"));
   NNC_TRY(const std::string avx2, source("runtime/gemm_avx2.cpp"));
@@ -217,7 +219,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   src += banner("runtime/gemm.h") + standalone(gemmH);
   src += banner("runtime/gemm_kernel.h") + standalone(kernelH);
   src += std::string(kIsaTop) + isa512 + "#elif NNC_GEMM_ISA == 256\n\n" + isa256 + "#else\n\n" + isa128 + "#endif\n\n";
-  src += standalone(tilesH) + standalone(depthwiseTilesH) + std::string(kIsaEnd);
+  src += standalone(tilesH) + standalone(dirTilesH) + standalone(depthwiseTilesH) + std::string(kIsaEnd);
   src += banner("runtime/gemm.cpp") + standalone(gemmPortable);
   // The convolutions: the shared geometry, each algorithm's header, the
   // dispatching conv.h, then the algorithms and the dispatch.

@@ -1,0 +1,201 @@
+// The register tiles of the direct convolution (runtime/conv_direct.cpp),
+// written once over the V of gemm_tiles.h and included right after it by
+// gemm_avx512.cpp, gemm_avx2.cpp and gemm_generic.cpp (inside their
+// anonymous namespace; no standard-library calls, as there).
+//
+// A tile is R output pixels of one row by NV vectors of filters: each step k
+// of the patch broadcasts R input values (x at the pixel's window start plus
+// off[k]) against NV vectors of packed weights. Vectorizing over filters
+// rather than pixels needs no junk columns, no phase planes for stride 2 and
+// no tails in the pixel direction: any row width is R-tiled exactly, and a
+// 7-wide row still fills 28 accumulators (7 pixels × 64 filters). The cost
+// is a W×W transpose per tile on the way to NCHW, small beside K·R·NV FMAs.
+
+// Accumulators a tile may hold (the registers left for NV weights and a
+// broadcast), the widest filter block and the longest pixel run.
+constexpr int kDirAcc = V::W == 16 ? 28 : 12;
+constexpr int kDirNvMax = V::W == 16 ? 4 : 2;
+constexpr int kDirRMax = V::W == 16 ? 14 : 12;
+// The weight gradient's tile also keeps R row pointers and its NV dy vectors
+// live: past 24 accumulators GCC spills a dy vector into every FMA's operand.
+constexpr int kDirGradAcc = V::W == 16 ? 24 : 10;
+
+// A finished tile, R pixels (or patch rows) by NV vectors of filters, with
+// bias and relu, transposed W rows at a time to filters by pixels:
+// y[f·ldf + r] for f < nf, r < R.
+template <int R, int NV>
+void dirStore(typename V::T (&acc)[R][NV], int nf, const float* bias, bool relu, float* y, int64_t ldf) {
+  using T = typename V::T;
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int nfv = nf - v * V::W < V::W ? nf - v * V::W : V::W;
+    if (nfv <= 0) break;
+    if (bias) {
+      const T b = V::loadm(bias + v * V::W, V::mask(nfv));
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][v] = V::add(acc[r][v], b);
+    }
+    if (relu)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][v] = V::relu(acc[r][v]);
+    // Pixels by filters to filters by pixels, W pixels at a time.
+#pragma GCC unroll 4
+    for (int r0 = 0; r0 < R; r0 += V::W) {
+      T blk[V::W];
+#pragma GCC unroll 16
+      for (int t = 0; t < V::W; ++t) blk[t] = r0 + t < R ? acc[r0 + t < R ? r0 + t : 0][v] : V::zero();
+      V::transpose(blk);
+      const int nr = R - r0 < V::W ? R - r0 : V::W;
+      const typename V::Mask m = V::mask(nr);
+      float* yv = y + v * V::W * ldf + r0;
+      for (int i = 0; i < nfv; ++i) V::storem(yv + i * ldf, m, blk[i]);
+    }
+  }
+}
+
+template <int R, int NV, int SW>
+void dirTile(const DirectRows& a, const float* in, float* y, int64_t k0, int64_t k1, float* part) {
+  using T = typename V::T;
+  T acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = k0 == 0 ? V::zero() : V::load(part + (r * NV + v) * V::W);
+  const float* wp = a.wp + k0 * NV * V::W;
+  for (int64_t k = k0; k < k1; ++k, wp += NV * V::W) {
+    const float* p = in + a.off[k];
+    T wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) wv[v] = V::load(wp + v * V::W);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T xr = V::bcast(p[r * SW]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, wv[v], acc[r][v]);
+    }
+  }
+  if (k1 == a.K) return dirStore<R, NV>(acc, a.nf, a.bias, a.relu, y, a.ldf);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
+}
+
+using DirTileFn = void (*)(const DirectRows&, const float*, float*, int64_t, int64_t, float*);
+
+// kDirTiles.fn[SW − 1][NV − 1][R − 1], null where R·NV exceeds kDirAcc.
+struct DirTileTable {
+  DirTileFn fn[2][kDirNvMax][kDirRMax];
+  template <int SW, int NV, int R>
+  constexpr void put() {
+    if constexpr (R * NV <= kDirAcc) fn[SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW>;
+    if constexpr (R < kDirRMax) put<SW, NV, R + 1>();
+    else if constexpr (NV < kDirNvMax) put<SW, NV + 1, 1>();
+    else if constexpr (SW < 2) put<SW + 1, 1, 1>();
+  }
+  constexpr DirTileTable() : fn{} { put<1, 1, 1>(); }
+};
+constexpr DirTileTable kDirTiles;
+
+// Every row of one image's output for one filter block: each row cut into
+// runs of at most as many pixels as the accumulators allow, as even as
+// possible (a 28-wide row: two of 14; a 9-wide: 9). K is swept in slices of
+// a.kc so that a slice of the weight panel stays in L1 across all the
+// image's tiles, the running sums waiting in a.part (tile layout) between
+// slices; each sum still runs over k in order.
+void dirRows(const DirectRows& a) {
+  const int nv = (a.nf + V::W - 1) / V::W;
+  const int64_t rmax = kDirAcc / nv < kDirRMax ? kDirAcc / nv : kDirRMax;
+  const int64_t runs = (a.OW + rmax - 1) / rmax, len = (a.OW + runs - 1) / runs;
+  for (int64_t k0 = 0; k0 < a.K; k0 += a.kc) {
+    const int64_t k1 = a.K - k0 < a.kc ? a.K : k0 + a.kc;
+    for (int64_t oy = 0; oy < a.OH; ++oy)
+      for (int64_t ox = 0; ox < a.OW; ox += len) {
+        const int64_t r = a.OW - ox < len ? a.OW - ox : len;
+        kDirTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.in + oy * a.rowStep + ox * a.SW, a.y + oy * a.OW + ox, k0, k1,
+                                              a.part + (oy * a.OW + ox) * nv * V::W);
+      }
+  }
+}
+
+// The weight gradient's tile: R patch rows k by NV vectors of filters, summed
+// over every position of every image of the chunk in order (images, rows,
+// columns), starting from the running sums in part (or 0) and ending in part
+// or, transposed, in dw.
+template <int R, int NV, int SW>
+void dirGradTile(const DirectGradRows& a, const int32_t* off, float* part, float* dw) {
+  using T = typename V::T;
+  T acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = a.first ? V::zero() : V::load(part + (r * NV + v) * V::W);
+  const int64_t P = a.OH * a.OW;
+  for (int64_t n = 0; n < a.nimg; ++n)
+    for (int64_t oy = 0; oy < a.OH; ++oy) {
+      const float* row = a.in + n * a.imgStride + oy * a.rowStep;
+      const float* q[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) q[r] = row + off[r];
+      const float* d = a.dyT + (n * P + oy * a.OW) * a.ldT;
+      for (int64_t ox = 0; ox < a.OW; ++ox, d += a.ldT) {
+        T dv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) dv[v] = V::load(d + v * V::W);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const T xr = V::bcast(q[r][ox * SW]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, dv[v], acc[r][v]);
+        }
+      }
+    }
+  if (dw) return dirStore<R, NV>(acc, a.nf, nullptr, false, dw, a.K);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
+}
+
+using DirGradFn = void (*)(const DirectGradRows&, const int32_t*, float*, float*);
+
+struct DirGradTable {
+  DirGradFn fn[2][kDirNvMax][kDirRMax];
+  template <int SW, int NV, int R>
+  constexpr void put() {
+    if constexpr (R * NV <= kDirGradAcc) fn[SW - 1][NV - 1][R - 1] = &dirGradTile<R, NV, SW>;
+    if constexpr (R < kDirRMax) put<SW, NV, R + 1>();
+    else if constexpr (NV < kDirNvMax) put<SW, NV + 1, 1>();
+    else if constexpr (SW < 2) put<SW + 1, 1, 1>();
+  }
+  constexpr DirGradTable() : fn{} { put<1, 1, 1>(); }
+};
+constexpr DirGradTable kDirGradTiles;
+
+// The nk patch rows of a in runs as even as the accumulators allow.
+void dirGradRows(const DirectGradRows& a) {
+  const int nv = (a.nf + V::W - 1) / V::W;
+  const int64_t rmax = kDirGradAcc / nv < kDirRMax ? kDirGradAcc / nv : kDirRMax;
+  const int64_t runs = (a.nk + rmax - 1) / rmax, len = (a.nk + runs - 1) / runs;
+  for (int64_t k = 0; k < a.nk; k += len) {
+    const int64_t r = a.nk - k < len ? a.nk - k : len;
+    kDirGradTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.off + k, a.part + k * nv * V::W, a.dw ? a.dw + k : nullptr);
+  }
+}
+
+// dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols, and 0 for rows ≤ r
+// < padRows (a multiple of W): W×W blocks through registers.
+void dirTranspose(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
+                  int64_t ldd) {
+  using T = typename V::T;
+  for (int64_t r0 = 0; r0 < padRows; r0 += V::W)
+    for (int64_t c0 = 0; c0 < cols; c0 += V::W) {
+      const int nc = cols - c0 < V::W ? int(cols - c0) : V::W;
+      const typename V::Mask m = V::mask(nc);
+      T blk[V::W];
+#pragma GCC unroll 16
+      for (int t = 0; t < V::W; ++t) blk[t] = r0 + t < rows ? V::loadm(src + (r0 + t) * lds + c0, m) : V::zero();
+      V::transpose(blk);
+      for (int t = 0; t < nc; ++t) V::store(dst + (c0 + t) * ldd + r0, blk[t]);
+    }
+}
