@@ -205,7 +205,7 @@ TEST_CASE("jit models: deduplicated kernels give the same bytes as one function 
         auto cp = jit::CompiledProgram::create(sg, {sg.loss}, step->lowering(), co);
         if (!cp) FAIL(cp.error().message);
         const auto kernels = static_cast<int>((*cp)->program().kernels.size());
-        if (dedupe)
+        if (dedupe && std::string(ex.file) != "optimizers/mnist_adam.nn")  // its kernels all differ
           CHECK((*cp)->times().kernelsCompiled < kernels);
         else
           CHECK((*cp)->times().kernelsCompiled == kernels);
