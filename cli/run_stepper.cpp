@@ -131,9 +131,9 @@ class JitStepper : public Stepper {
       auto line = [&](const char* what, const jit::CompiledProgram& p) {
         const jit::CompileTimes& t = p.times();
         *setup.verbose << fmt::format(
-            "  {:<10} {:3} kernels, arena {:.1f} MiB: passes {:.1f} ms, lower {:.1f} ms, LLVM IR {:.1f} ms, JIT setup "
+            "  {:<10} {:3} kernels ({} compiled), arena {:.1f} MiB: passes {:.1f} ms, lower {:.1f} ms, LLVM IR {:.1f} ms, JIT setup "
             "{:.1f} ms, optimize + codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms\n",
-            what, p.program().kernels.size(), static_cast<double>(p.arenaBytes()) / (1 << 20), t.passesMs, t.lowerMs,
+            what, p.program().kernels.size(), t.kernelsCompiled, static_cast<double>(p.arenaBytes()) / (1 << 20), t.passesMs, t.lowerMs,
             t.irMs, t.engineMs, t.optimizeMs, t.codegenMs, t.totalMs);
       };
       line("train_step", *train_);

@@ -27,7 +27,9 @@ struct Example {
 };
 
 const Example kExamples[] = {{"three_layer.nn", 0},    {"gates.nn", 0},      {"mnist_mlp.nn", 8},
-                             {"simple_convnet.nn", 4}, {"multilayer.nn", 8}, {"optimizers/mnist_adam.nn", 8}};
+                             {"simple_convnet.nn", 4}, {"multilayer.nn", 8}, {"optimizers/mnist_adam.nn", 8},
+                             // Kernels repeated across layers and params: run through one function each.
+                             {"blocks/residual.nn", 2}, {"batchnorm/on.nn", 4}};
 
 Elaborated loadExample(const Example& ex, SourceManager& sm) {
   const std::string path = std::string(NNC_SOURCE_DIR) + "/examples/" + ex.file;
@@ -179,5 +181,47 @@ TEST_CASE("jit models: train steps give the same bytes on 1 and 2 threads", "[ji
   }
   setThreadCount(0);
   CHECK(results[0] == results[1]);
+  }
+}
+
+// One function per set of identical kernels (CompileOptions::dedupe) runs
+// each launch on its own buffers: the step's bytes are those of a function
+// per kernel, on 1 and 2 compile and run threads alike.
+TEST_CASE("jit models: deduplicated kernels give the same bytes as one function each", "[jit][models]") {
+  for (const Example ex : {Example{"blocks/residual.nn", 8}, Example{"batchnorm/on.nn", 16}, Example{"optimizers/mnist_adam.nn", 16}}) {
+    INFO(ex.file);
+    SourceManager sm;
+    Elaborated m = loadExample(ex, sm);
+    auto step = buildTrainStep(m.graph, m.train);
+    REQUIRE(step);
+    const Graph& sg = step->grads.graph;
+    std::vector<std::vector<float>> results;
+    for (bool dedupe : {false, true})
+      for (int threads : {1, 2}) {
+        INFO("dedupe " << dedupe << ", threads " << threads);
+        setThreadCount(threads);
+        jit::CompileOptions co;
+        co.dedupe = dedupe;
+        auto cp = jit::CompiledProgram::create(sg, {sg.loss}, step->lowering(), co);
+        if (!cp) FAIL(cp.error().message);
+        const auto kernels = static_cast<int>((*cp)->program().kernels.size());
+        if (dedupe && std::string(ex.file) != "optimizers/mnist_adam.nn")  // its kernels all differ
+          CHECK((*cp)->times().kernelsCompiled < kernels);
+        else
+          CHECK((*cp)->times().kernelsCompiled == kernels);
+        auto params = initParams(sg, 42);
+        REQUIRE(params);
+        TensorMap feeds = randomFeeds(sg, 5);
+        feeds[sg.node(step->lr).name] = Tensor(sg.type(step->lr), {0.01});
+        for (const auto& [name, t] : *params) fillSlot(**cp, sg.findByName(name), t);
+        for (const auto& [name, t] : feeds) fillSlot(**cp, sg.findByName(name), t);
+        for (int i = 0; i < 3; ++i) (*cp)->run();
+        std::vector<float> all((*cp)->data(sg.loss), (*cp)->data(sg.loss) + 1);
+        for (const auto& pairs : {step->updates, step->state})
+          for (auto [param, _] : pairs) all.insert(all.end(), (*cp)->data(param), (*cp)->data(param) + (*cp)->size(param));
+        results.push_back(std::move(all));
+      }
+    setThreadCount(0);
+    for (size_t i = 1; i < results.size(); ++i) CHECK(results[i] == results[0]);
   }
 }

@@ -276,3 +276,59 @@ TEST_CASE("jit program: relu then max pooling fuses, and the fused step matches 
     requireSame("dx", (*cp)->data(*dx), (*want)[static_cast<size_t>(*dx)]);
   }
 }
+
+// Two launches of kernels that differ only in names, on different slots of
+// one program: one function is compiled and each launch computes its own.
+TEST_CASE("jit program: identical kernels on different buffers share one function", "[jit]") {
+  Program p = single(scaleBias(1000, 129));
+  Kernel twin = scaleBias(1000, 129);
+  twin.name = "scale_bias_twin";
+  twin.buffers = {{"x2", 1000 * 129}, {"b2", 129}, {"y2", 1000 * 129}};
+  Kernel other = scaleBias(1000, 129);
+  other.name = "scale_bias_other";
+  other.body[0].body[0].body[0].value = apply(Op::Add, {apply(Op::Mul, {load(0, Affine::var(0, 129) + Affine::var(1)), constant(3)}),
+                                                         load(1, Affine::var(1))});
+  CHECK(structuralKey(twin) == structuralKey(p.kernels[0]));
+  CHECK(structuralKey(other) != structuralKey(p.kernels[0]));
+  for (const Kernel* k : {&twin, &other}) {
+    Launch l{static_cast<int>(p.kernels.size()), {}};
+    for (const Buffer& b : k->buffers) {
+      l.slots.push_back(static_cast<int>(p.slots.size()));
+      p.slots.push_back({b.name, static_cast<ValueId>(p.slots.size()), b.size, p.arenaFloats});
+      p.arenaFloats += (b.size + 15) / 16 * 16;
+    }
+    p.kernels.push_back(*k);
+    p.launches.push_back(l);
+  }
+  auto m = std::make_unique<jit::Module>("t");
+  REQUIRE(jit::addProgram(*m, p, "step"));
+  CHECK(m->ir().find("define void @scale_bias(") != std::string::npos);
+  CHECK(m->ir().find("define void @scale_bias_twin(") == std::string::npos);
+  CHECK(m->ir().find("define void @scale_bias_other(") != std::string::npos);
+
+  Run r = compile(p);
+  std::vector<std::vector<float>> inputs;
+  for (int launch = 0; launch < 3; ++launch) {
+    std::vector<float> x(1000 * 129), b(129);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * (launch + 3)) % 101) * 0.25f - 5;
+    for (size_t j = 0; j < b.size(); ++j) b[j] = static_cast<float>(j + launch) * 0.5f;
+    const std::vector<int>& s = p.launches[static_cast<size_t>(launch)].slots;
+    std::copy(x.begin(), x.end(), r.arena.begin() + p.slots[static_cast<size_t>(s[0])].offset);
+    std::copy(b.begin(), b.end(), r.arena.begin() + p.slots[static_cast<size_t>(s[1])].offset);
+    inputs.push_back(std::move(x));
+    inputs.push_back(std::move(b));
+  }
+  for (int threads : {1, 2}) {
+    setThreadCount(threads);
+    r.fn(r.arena.data());
+    for (int launch = 0; launch < 3; ++launch) {
+      INFO("launch " << launch << ", threads " << threads);
+      const std::vector<int>& s = p.launches[static_cast<size_t>(launch)].slots;
+      std::vector<float> want(1000 * 129);
+      evaluate(p.kernels[static_cast<size_t>(launch)],
+               {inputs[static_cast<size_t>(2 * launch)].data(), inputs[static_cast<size_t>(2 * launch + 1)].data(), want.data()});
+      CHECK(std::equal(want.begin(), want.end(), r.arena.begin() + p.slots[static_cast<size_t>(s[2])].offset));
+    }
+  }
+  setThreadCount(0);
+}

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
+#include <unordered_map>
 
 #include "compiler/jit/llvm_module.h"
 #include "compiler/lower/compile_program.h"
@@ -24,9 +26,21 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 
 namespace {
 
+// For each kernel, the first one of the program with its structural key
+// (loop::structuralKey): the one whose function every launch of either calls.
+// A step repeats kernels a lot (Adam's update per param shape, batchnorm's
+// backward per channel count, a block's layers), and LLVM's time grows with
+// the functions it is given, not with the launches.
+std::vector<size_t> representatives(const std::vector<loop::Kernel>& kernels) {
+  std::unordered_map<std::string, size_t> first;
+  std::vector<size_t> rep(kernels.size());
+  for (size_t i = 0; i < kernels.size(); ++i) rep[i] = first.try_emplace(loop::structuralKey(kernels[i]), i).first->second;
+  return rep;
+}
+
 // `void entry(float* arena)`: each launch on its slots, then the commits.
 // Kernels defined in other modules are declared here and linked by the JIT.
-Status addEntry(Module& m, const Program& p, const std::string& entry) {
+Status addEntry(Module& m, const Program& p, const std::vector<size_t>& rep, const std::string& entry) {
   llvm::Module& mod = llvmModule(m);
   llvm::IRBuilder<> b(llvmContext(m));
   llvm::Function* f = createKernel(m, entry, {b.getPtrTy()});
@@ -41,7 +55,7 @@ Status addEntry(Module& m, const Program& p, const std::string& entry) {
     std::vector<llvm::Value*> args;
     for (int s : l.slots) args.push_back(slot(s));
     std::vector<llvm::Type*> types(args.size(), b.getPtrTy());
-    llvm::FunctionCallee k = mod.getOrInsertFunction(p.kernels[static_cast<size_t>(l.kernel)].name,
+    llvm::FunctionCallee k = mod.getOrInsertFunction(p.kernels[rep[static_cast<size_t>(l.kernel)]].name,
                                                      llvm::FunctionType::get(b.getVoidTy(), types, false));
     b.CreateCall(k, args);
   }
@@ -89,12 +103,15 @@ double compileCost(const loop::Kernel& k) {
 }  // namespace
 
 Status addProgram(Module& m, const Program& p, const std::string& entry) {
-  for (const loop::Kernel& k : p.kernels) NNC_CHECK(addKernel(m, k));
-  return addEntry(m, p, entry);
+  const std::vector<size_t> rep = representatives(p.kernels);
+  for (size_t i = 0; i < p.kernels.size(); ++i)
+    if (rep[i] == i) NNC_CHECK(addKernel(m, p.kernels[i]));
+  return addEntry(m, p, rep, entry);
 }
 
 struct CompiledProgram::Impl {
   std::unique_ptr<Engine> engine;
+  std::vector<size_t> rep;  // per kernel: the kernel whose function runs it
 };
 
 CompiledProgram::~CompiledProgram() { std::free(arenaBlock_); }
@@ -117,16 +134,27 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
   // the entry goes with the first.
   auto t0 = std::chrono::steady_clock::now();
   const std::string name = g.name.empty() ? "nnc" : g.name;
-  const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(cp->program_.kernels.size(), 1));
+  const std::vector<loop::Kernel>& kernels = cp->program_.kernels;
+  cp->impl_ = std::make_unique<Impl>();
+  if (opt.dedupe) {
+    cp->impl_->rep = representatives(kernels);
+  } else {
+    cp->impl_->rep.resize(kernels.size());
+    std::iota(cp->impl_->rep.begin(), cp->impl_->rep.end(), size_t{0});
+  }
+  const std::vector<size_t>& rep = cp->impl_->rep;
+  std::vector<size_t> order;
+  std::vector<double> cost(kernels.size());
+  for (size_t i = 0; i < kernels.size(); ++i)
+    if (rep[i] == i) {
+      order.push_back(i);
+      cost[i] = compileCost(kernels[i]);
+    }
+  cp->times_.kernelsCompiled = static_cast<int>(order.size());
+  const size_t parts = std::clamp<size_t>(static_cast<size_t>(threadCount()), 1, std::max<size_t>(order.size(), 1));
   std::vector<std::unique_ptr<Module>> modules;
   for (size_t i = 0; i < parts; ++i) modules.push_back(std::make_unique<Module>(name + "." + std::to_string(i)));
-  const std::vector<loop::Kernel>& kernels = cp->program_.kernels;
-  std::vector<size_t> order(kernels.size());
-  std::vector<double> cost(kernels.size()), load(parts, 0.0);
-  for (size_t i = 0; i < kernels.size(); ++i) {
-    order[i] = i;
-    cost[i] = compileCost(kernels[i]);
-  }
+  std::vector<double> load(parts, 0.0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
   for (size_t i : order) {
     const size_t m = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
@@ -135,10 +163,9 @@ Expected<std::unique_ptr<CompiledProgram>> CompiledProgram::create(const Graph& 
     if (opt.profile) addThunk(*modules[m], kernels[i]);
   }
   cp->profiling_ = opt.profile;
-  NNC_CHECK(addEntry(*modules[0], cp->program_, opt.entry));
+  NNC_CHECK(addEntry(*modules[0], cp->program_, rep, opt.entry));
   cp->times_.irMs = msSince(t0);
 
-  cp->impl_ = std::make_unique<Impl>();
   t0 = std::chrono::steady_clock::now();
   NNC_TRY(cp->impl_->engine, Engine::create(opt.optLevel));
   cp->times_.engineMs = msSince(t0);
@@ -192,7 +219,7 @@ void CompiledProgram::run() { entry_(arena_); }
 Expected<std::vector<double>> CompiledProgram::profile() {
   std::vector<double> ms;
   for (const Launch& l : program_.launches) {
-    const loop::Kernel& k = program_.kernels[static_cast<size_t>(l.kernel)];
+    const loop::Kernel& k = program_.kernels[impl_->rep[static_cast<size_t>(l.kernel)]];
     if (!profiling_) return error("profile: the program was compiled without CompileOptions::profile");
     NNC_TRY(void* fn, impl_->engine->lookup(k.name + ".thunk"));
     std::vector<float*> args;

@@ -16,6 +16,9 @@ struct CompileOptions {
   std::string entry = "nnc_step";
   bool keepIR = false;   // keep the optimized IR for `nnc emit-llvm`
   bool profile = false;  // also compile a thunk per kernel, for profile()
+  // Compile one function for kernels identical but for their buffers and
+  // launch it on each one's (off: one function per kernel, for comparing).
+  bool dedupe = true;
   PassOptions passes;    // the graph passes and fusions (all on by default)
 };
 
@@ -26,6 +29,7 @@ struct CompileTimes {
   double passesMs = 0, lowerMs = 0, irMs = 0, optimizeMs = 0, codegenMs = 0;
   double engineMs = 0;  // creating the LLJIT instance
   double totalMs = 0;   // all of create(), the arena included
+  int kernelsCompiled = 0;  // functions given to LLVM: the kernels less those identical to an earlier one
 };
 
 class CompiledProgram {

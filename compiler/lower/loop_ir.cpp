@@ -1,5 +1,6 @@
 #include "compiler/lower/loop_ir.h"
 
+#include <bit>
 #include <cmath>
 #include <stdexcept>
 
@@ -508,6 +509,72 @@ struct Eval {
 void evaluate(const Kernel& k, const std::vector<float*>& buffers) {
   Eval e{buffers, std::vector<int64_t>(static_cast<size_t>(k.numVars), 0)};
   for (const Stmt& s : k.body) e.run(s);
+}
+
+
+namespace {
+
+struct KeyWriter {
+  std::string out;
+  template <class T>
+  void pod(T v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void affine(const Affine& a) {
+    pod(a.c);
+    pod(a.terms.size());
+    for (const auto& [v, c] : a.terms) {
+      pod(v);
+      pod(c);
+    }
+  }
+  void expr(const Expr& e) {
+    pod(e.op);
+    pod(std::bit_cast<uint32_t>(e.value));
+    pod(e.buf);
+    affine(e.index);
+    pod(e.args.size());
+    for (const ExprP& a : e.args) expr(*a);
+  }
+  void stmt(const Stmt& s) {
+    pod(s.kind);
+    pod(s.var);
+    pod(s.extent);
+    pod(s.parallel);
+    pod(s.buf);
+    affine(s.index);
+    pod(s.value != nullptr);
+    if (s.value) expr(*s.value);
+    pod(s.combine);
+    affine(s.cond);
+    pod(s.lo);
+    pod(s.hi);
+    pod(s.callee.size());
+    out += s.callee;
+    pod(s.pointers.size());
+    for (const CallArg& a : s.pointers) {
+      pod(a.buf);
+      affine(a.offset);
+    }
+    pod(s.ints.size());
+    for (int64_t i : s.ints) pod(i);
+    pod(s.floats.size());
+    for (float f : s.floats) pod(std::bit_cast<uint32_t>(f));
+    pod(s.body.size());
+    for (const Stmt& b : s.body) stmt(b);
+  }
+};
+
+}  // namespace
+
+std::string structuralKey(const Kernel& k) {
+  KeyWriter w;
+  w.pod(k.numVars);
+  w.pod(k.buffers.size());
+  for (const Buffer& b : k.buffers) w.pod(b.size);
+  w.pod(k.body.size());
+  for (const Stmt& s : k.body) w.stmt(s);
+  return std::move(w.out);
 }
 
 }  // namespace nnc::loop

@@ -130,6 +130,13 @@ std::string cppPrelude();
 // pointer argument (its output); true for any pointer of an unknown one.
 bool runtimeCallWrites(const std::string& callee, size_t pointer);
 
+// Everything code generation reads from a kernel except its name, comment
+// and buffer names, as bytes: two kernels with the same key compile to the
+// same function up to its symbol, so a program compiles one and launches it
+// on each kernel's buffers (the JIT's dedupe). Floats by their bits: -0 and
+// each NaN stay apart.
+std::string structuralKey(const Kernel& k);
+
 // Runs the kernel on buffers (one per Kernel::buffers entry, of its size);
 // the reference for what every printer's code must compute.
 void evaluate(const Kernel& k, const std::vector<float*>& buffers);
