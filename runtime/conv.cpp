@@ -317,17 +317,25 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   const ConvAlgo a = resolve(algo, g, ConvDir::Forward, act, pool);
   if (a == ConvAlgo::Gemm) return gemmConv2d(g, x, w, bias, y, act, pool);
   if (pool <= 0) return forwardBy(a, g, x, w, bias, y, act);
-  // Pooled: each image's convolution (before bias and act) into a buffer of
-  // this thread, then its windows' maxima, bias and act (poolRows).
+  // Pooled: the convolution (before bias and act) of a chunk of images into
+  // a buffer of this thread, then its windows' maxima, bias and act
+  // (poolRows). Chunks of several images (about 2 MB of results, a function
+  // of the shapes only) keep Winograd's GEMMs and the direct kernel's
+  // weight panels as wide as unpooled.
   const int64_t s = g.oh() * g.ow(), ph = g.oh() / pool, pw = g.ow() / pool;
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
-  ConvGeom one = g;
-  one.n = 1;
-  forItems(g.n, [&](int64_t b, bool) {
-    float* z = threadBuffer(size_t(g.f * s));
-    forwardBy(a, one, x + b * g.c * g.h * g.w, w, nullptr, z, kActNone);
-    for (int64_t py = 0; py < ph; ++py)
-      poolRows(z + py * pool * g.ow(), g.f, s, g.ow(), pool, bias, act, y + b * g.f * ph * pw + py * pw, ph * pw);
+  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / (g.f * s), 1, g.n);
+  const int64_t chunks = (g.n + per - 1) / per;
+  forItems(chunks, [&](int64_t q, bool) {
+    ConvGeom part = g;
+    const int64_t b0 = q * per;
+    part.n = std::min(per, g.n - b0);
+    float* z = threadBuffer(size_t(part.n * g.f * s));
+    forwardBy(a, part, x + b0 * g.c * g.h * g.w, w, nullptr, z, kActNone);
+    for (int64_t b = 0; b < part.n; ++b)
+      for (int64_t py = 0; py < ph; ++py)
+        poolRows(z + b * g.f * s + py * pool * g.ow(), g.f, s, g.ow(), pool, bias, act,
+                 y + (b0 + b) * g.f * ph * pw + py * pw, ph * pw);
   });
 }
 
