@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "runtime/conv_depthwise.h"
@@ -250,15 +251,11 @@ const char* convAlgoName(ConvAlgo a) {
 }
 
 bool convAlgoFromName(const char* name, ConvAlgo* out) {
-  for (int i = 0; i < kConvAlgoCount; ++i) {
-    const char* n = convAlgoName(ConvAlgo(i));
-    int j = 0;
-    while (n[j] != 0 && n[j] == name[j]) ++j;
-    if (n[j] == 0 && name[j] == 0) {
+  for (int i = 0; i < kConvAlgoCount; ++i)
+    if (std::strcmp(convAlgoName(ConvAlgo(i)), name) == 0) {
       *out = ConvAlgo(i);
       return true;
     }
-  }
   return false;
 }
 

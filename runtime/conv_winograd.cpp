@@ -105,24 +105,27 @@ void winoGatherScalar(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
   }
 }
 
-// V = Bᵀ d B of the 16 gathered windows, n of them stored.
-__attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int64_t t0, const float (*raw)[kWinoLanes]) {
+// The separable transform X·d·Xᵀ (X 6×K, X::apply mapping K values to 6)
+// of the 16 gathered K×K windows, n of them stored at out[p·ldo + t0 + l]:
+// the input's Bᵀ d B and the weight gradient's A dy Aᵀ.
+template <int K, typename X>
+__attribute__((always_inline)) inline void winoSeparable(const WinoIn& a, int64_t t0, const float (*raw)[kWinoLanes]) {
   constexpr int L = kWinoLanes;
   const int64_t n = std::min<int64_t>(L, a.n - t0);
-  float t[6][6][L];  // [i][j]: Bᵀ applied down each column j
-  for (int j = 0; j < 6; ++j)
+  float t[6][K][L];  // [i][j]: X applied down each column j
+  for (int j = 0; j < K; ++j)
     for (int l = 0; l < L; ++l) {
-      float d[6], o[6];
-      for (int i = 0; i < 6; ++i) d[i] = raw[i * 6 + j][l];
-      NNC_WINO_BT(d, o);
+      float d[K], o[6];
+      for (int i = 0; i < K; ++i) d[i] = raw[i * K + j][l];
+      X::apply(d, o);
       for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
     }
   float v[36][L];
   for (int i = 0; i < 6; ++i)
     for (int l = 0; l < L; ++l) {
-      float d[6], o[6];
-      for (int j = 0; j < 6; ++j) d[j] = t[i][j][l];
-      NNC_WINO_BT(d, o);
+      float d[K], o[6];
+      for (int j = 0; j < K; ++j) d[j] = t[i][j][l];
+      X::apply(d, o);
       for (int j = 0; j < 6; ++j) v[i * 6 + j][l] = o[j];
     }
   if (n == L)
@@ -130,6 +133,15 @@ __attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int6
   else
     for (int p = 0; p < 36; ++p)
       for (int64_t l = 0; l < n; ++l) a.out[p * a.ldo + t0 + l] = v[p][l];
+}
+
+struct WinoBt {
+  __attribute__((always_inline)) static void apply(const float* d, float* o) { NNC_WINO_BT(d, o); }
+};
+
+// V = Bᵀ d B of the 16 gathered windows, n of them stored.
+__attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int64_t t0, const float (*raw)[kWinoLanes]) {
+  winoSeparable<6, WinoBt>(a, t0, raw);
 }
 
 // Aᵀ (4×6) on 6 values.
@@ -189,31 +201,13 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
     o[5] = d[3];                                         \
   } while (0)
 
+struct WinoA {
+  __attribute__((always_inline)) static void apply(const float* d, float* o) { NNC_WINO_A(d, o); }
+};
+
 // Z = A dy Aᵀ of the 16 gathered 4×4 windows, n of them stored.
 __attribute__((always_inline)) inline void winoGradTransform(const WinoGrad& a, int64_t t0, const float (*raw)[kWinoLanes]) {
-  constexpr int L = kWinoLanes;
-  const int64_t n = std::min<int64_t>(L, a.n - t0);
-  float t[6][4][L];  // [i][j]: A down each column j
-  for (int j = 0; j < 4; ++j)
-    for (int l = 0; l < L; ++l) {
-      float d[4], o[6];
-      for (int i = 0; i < 4; ++i) d[i] = raw[i * 4 + j][l];
-      NNC_WINO_A(d, o);
-      for (int i = 0; i < 6; ++i) t[i][j][l] = o[i];
-    }
-  float z[36][L];
-  for (int i = 0; i < 6; ++i)
-    for (int l = 0; l < L; ++l) {
-      float d[4], o[6];
-      for (int j = 0; j < 4; ++j) d[j] = t[i][j][l];
-      NNC_WINO_A(d, o);
-      for (int j = 0; j < 6; ++j) z[i * 6 + j][l] = o[j];
-    }
-  if (n == L)
-    for (int p = 0; p < 36; ++p) std::memcpy(a.out + p * a.ldo + t0, z[p], sizeof(float) * L);
-  else
-    for (int p = 0; p < 36; ++p)
-      for (int64_t l = 0; l < n; ++l) a.out[p * a.ldo + t0 + l] = z[p][l];
+  winoSeparable<4, WinoA>(a, t0, raw);
 }
 
 // The transforms per instruction set: the same loops, vectorized for the
