@@ -32,6 +32,7 @@
 
 #include "runtime/activation.h"
 #include "runtime/gemm.h"
+#include "runtime/gemm_kernel.h"
 #include "runtime/parallel.h"
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
@@ -153,6 +154,24 @@ __attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int6
     o[3] = m[1] - m[2] + 8 * m[3] - 8 * m[4] + m[5];        \
   } while (0)
 
+// The 16 finished outputs r[4i + j] of tiles t0 .. t0 + n − 1 to their
+// places, element by element. The instruction sets with 16-lane vectors
+// transpose them instead (winoStore512).
+inline void winoStoreScalar(const WinoOut& a, int64_t t0, int64_t n, const float (*r)[kWinoLanes]) {
+  for (int64_t l = 0; l < n; ++l) {
+    float* y = a.y + a.offY[t0 + l];
+    const int rows = a.rows[t0 + l], cols = a.cols[t0 + l];
+    if (rows == 4 && cols == 4) {
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) y[i * a.w + j] = r[i * 4 + j][l];
+    } else {
+      for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < cols; ++j) y[i * a.w + j] = r[i * 4 + j][l];
+    }
+  }
+}
+
+template <void (*Store)(const WinoOut&, int64_t, int64_t, const float (*)[kWinoLanes])>
 __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
   constexpr int L = kWinoLanes;
   for (int64_t t0 = 0; t0 < a.n; t0 += L) {
@@ -165,7 +184,7 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
         NNC_WINO_AT(m, o);
         for (int i = 0; i < 4; ++i) t[i][j][l] = o[i];
       }
-    float r[16][L];  // [4i + j]: output row i, column j of tile l
+    alignas(64) float r[16][L];  // [4i + j]: output row i, column j of tile l
     for (int i = 0; i < 4; ++i)
       for (int l = 0; l < L; ++l) {
         float m[6], o[4];
@@ -176,17 +195,7 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
     if (a.act == kActRelu)
       for (int k = 0; k < 16; ++k)
         for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
-    for (int64_t l = 0; l < n; ++l) {
-      float* y = a.y + a.offY[t0 + l];
-      const int rows = a.rows[t0 + l], cols = a.cols[t0 + l];
-      if (rows == 4 && cols == 4) {
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) y[i * a.w + j] = r[i * 4 + j][l];
-      } else {
-        for (int i = 0; i < rows; ++i)
-          for (int j = 0; j < cols; ++j) y[i * a.w + j] = r[i * 4 + j][l];
-      }
-    }
+    Store(a, t0, n, r);
   }
 }
 
@@ -220,7 +229,7 @@ struct WinoKernels {
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
 // vectorized for the wrapper's target.
-#define NNC_WINO_KERNELS(NAME, ATTR, GATHER)                                             \
+#define NNC_WINO_KERNELS(NAME, ATTR, GATHER, STORE)                                      \
   ATTR void winoIn##NAME(const WinoIn& a) {                                               \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
       alignas(64) float raw[36][kWinoLanes];                                              \
@@ -228,7 +237,7 @@ struct WinoKernels {
       winoInTransform(a, t0, raw);                                                        \
     }                                                                                     \
   }                                                                                       \
-  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody(a); }                           \
+  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody<STORE>(a); }                    \
   ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
       alignas(64) float raw[16][kWinoLanes];                                              \
@@ -237,19 +246,61 @@ struct WinoKernels {
     }                                                                                     \
   }
 
-NNC_WINO_KERNELS(Generic, , winoGatherScalar)
+NNC_WINO_KERNELS(Generic, , winoGatherScalar, winoStoreScalar)
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
 #define NNC_WINO_AVX512 "avx512f,avx512vl,avx512dq,avx512bw,fma"
-// One 16-lane gather per window element.
+// The windows' rows loaded whole and transposed in registers (a gather per
+// element costs several times more): each 6-wide row as 8 floats (2 past
+// the window, inside the padded buffer or its slack), tiles l and l + 8 in
+// the halves of a zmm, then 8×8 transposes within the halves; each 4-wide
+// row as 4 floats, tiles 4s + q in lane s of vector q, then 4×4 transposes
+// within 128-bit lanes. Lane l of raw[i·cols + j] is tile t0 + l either way.
 template <int rows, int cols>
 __attribute__((target(NNC_WINO_AVX512))) void winoGather512(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
-  const __m512i idx = _mm512_loadu_si512(a.off + t0);
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j)
-      _mm512_store_ps(raw[i * cols + j],
-                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(0xffff),
-                                               _mm512_add_epi32(idx, _mm512_set1_epi32(int(i * a.ld + j))), a.src, 4));
+  static_assert(cols == 6 || cols == 4, "the input's 6×6 and dy's 4×4 windows");
+  const float* base[kWinoLanes];
+  for (int l = 0; l < kWinoLanes; ++l) base[l] = a.src + a.off[t0 + l];
+  for (int i = 0; i < rows; ++i) {
+    const int64_t r = i * a.ld;
+    if constexpr (cols == 6) {
+      __m512 z[8];
+      for (int l = 0; l < 8; ++l)
+        z[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(base[l] + r)), _mm256_loadu_ps(base[l + 8] + r),
+                                  1);
+      __m512 t[8], q[8];
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm512_unpacklo_ps(z[k], z[k + 1]);
+        t[k + 1] = _mm512_unpackhi_ps(z[k], z[k + 1]);
+      }
+      for (int k = 0; k < 8; k += 4) {
+        q[k] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
+        q[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xee);
+        q[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        q[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xee);
+      }
+      // q[j] and q[j + 4] hold elements j (128-bit lanes 0, 2) and j + 4
+      // (lanes 1, 3) of tiles 0–3 / 8–11 and 4–7 / 12–15.
+      const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+      const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+      for (int j = 0; j < 4; ++j) _mm512_store_ps(raw[i * 6 + j], _mm512_permutex2var_ps(q[j], lo, q[j + 4]));
+      for (int j = 0; j < 2; ++j) _mm512_store_ps(raw[i * 6 + 4 + j], _mm512_permutex2var_ps(q[j], hi, q[j + 4]));
+    } else {
+      __m512 v[4];
+      for (int k = 0; k < 4; ++k) {
+        __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(base[k] + r));
+        x = _mm512_insertf32x4(x, _mm_loadu_ps(base[4 + k] + r), 1);
+        x = _mm512_insertf32x4(x, _mm_loadu_ps(base[8 + k] + r), 2);
+        v[k] = _mm512_insertf32x4(x, _mm_loadu_ps(base[12 + k] + r), 3);
+      }
+      const __m512 t0v = _mm512_unpacklo_ps(v[0], v[1]), t1v = _mm512_unpackhi_ps(v[0], v[1]);
+      const __m512 t2v = _mm512_unpacklo_ps(v[2], v[3]), t3v = _mm512_unpackhi_ps(v[2], v[3]);
+      _mm512_store_ps(raw[i * 4 + 0], _mm512_shuffle_ps(t0v, t2v, 0x44));
+      _mm512_store_ps(raw[i * 4 + 1], _mm512_shuffle_ps(t0v, t2v, 0xee));
+      _mm512_store_ps(raw[i * 4 + 2], _mm512_shuffle_ps(t1v, t3v, 0x44));
+      _mm512_store_ps(raw[i * 4 + 3], _mm512_shuffle_ps(t1v, t3v, 0xee));
+    }
+  }
 }
 // Two 8-lane gathers per window element.
 template <int rows, int cols>
@@ -263,8 +314,47 @@ __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t 
       _mm256_store_ps(raw[i * cols + j] + 8, _mm256_i32gather_ps(a.src, _mm256_add_epi32(hi, k), 4));
     }
 }
-NNC_WINO_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoGather512)
-NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256)
+// r (16 outputs × 16 tiles) transposed in registers to one vector per
+// tile, lane 4i + j, stored as rows of 4 (masked at the image's edges):
+// 4 stores per tile instead of 16.
+__attribute__((target(NNC_WINO_AVX512))) void winoStore512(const WinoOut& a, int64_t t0, int64_t n,
+                                                          const float (*r)[kWinoLanes]) {
+  __m512 v[16], u[16];
+  for (int k = 0; k < 16; ++k) v[k] = _mm512_load_ps(r[k]);
+  for (int k = 0; k < 16; k += 2) {
+    u[k] = _mm512_unpacklo_ps(v[k], v[k + 1]);
+    u[k + 1] = _mm512_unpackhi_ps(v[k], v[k + 1]);
+  }
+  for (int k = 0; k < 16; k += 4) {
+    const __m512d p = _mm512_castps_pd(u[k]), q = _mm512_castps_pd(u[k + 1]);
+    const __m512d s = _mm512_castps_pd(u[k + 2]), t = _mm512_castps_pd(u[k + 3]);
+    v[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(p, s));
+    v[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p, s));
+    v[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(q, t));
+    v[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(q, t));
+  }
+  for (int k = 0; k < 4; ++k) {
+    u[k] = _mm512_shuffle_f32x4(v[k], v[k + 4], 0x88);
+    u[k + 4] = _mm512_shuffle_f32x4(v[k], v[k + 4], 0xdd);
+    u[k + 8] = _mm512_shuffle_f32x4(v[k + 8], v[k + 12], 0x88);
+    u[k + 12] = _mm512_shuffle_f32x4(v[k + 8], v[k + 12], 0xdd);
+  }
+  for (int k = 0; k < 8; ++k) {
+    v[k] = _mm512_shuffle_f32x4(u[k], u[k + 8], 0x88);
+    v[k + 8] = _mm512_shuffle_f32x4(u[k], u[k + 8], 0xdd);
+  }
+  for (int64_t l = 0; l < n; ++l) {
+    float* y = a.y + a.offY[t0 + l];
+    const int rows = a.rows[t0 + l];
+    const __mmask8 m = __mmask8((1u << a.cols[t0 + l]) - 1u);
+    _mm_mask_storeu_ps(y, m, _mm512_castps512_ps128(v[l]));
+    if (rows > 1) _mm_mask_storeu_ps(y + a.w, m, _mm512_extractf32x4_ps(v[l], 1));
+    if (rows > 2) _mm_mask_storeu_ps(y + 2 * a.w, m, _mm512_extractf32x4_ps(v[l], 2));
+    if (rows > 3) _mm_mask_storeu_ps(y + 3 * a.w, m, _mm512_extractf32x4_ps(v[l], 3));
+  }
+}
+NNC_WINO_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoGather512, winoStore512)
+NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoStoreScalar)
 #endif
 #undef NNC_WINO_KERNELS
 
@@ -351,57 +441,113 @@ int64_t winoOffsets(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t plane, i
   return T;
 }
 
-// U[p][o][i] = (G g Gᵀ)[p] of the filter g = w[o][i] (wT false) or of
-// w[i][o] turned 180° (wT true: the input gradient's filters), O×I of them.
-void winoFilters(const float* w, int64_t O, int64_t I, bool wT, float* U) {
+// The transformed filters as the direct convolution's weight panels
+// (gemm::DirectRows), one set per transform-domain position p: panel p
+// holds O·I of U[p][o][i] = (G g Gᵀ)[p] of g = w[o][i] (wT false) or of
+// w[i][o] turned 180° (wT true: the input gradient's filters), in blocks of
+// blockF filters [block][I][width] (width: the block's filters rounded up to
+// lanes, zero past them), block b at b·blockF·I. Packed once per call, so the
+// 36 transform-domain products read their filters with no packing of their own.
+struct WinoPanels {
+  int64_t lanes, blockF, blocks, stride;  // stride: floats per position
+  float* U;
+};
+
+// Block b of O filters: its first filter, count and padded width.
+struct WinoBlock {
+  int64_t f0, nf, width;
+};
+WinoBlock winoBlock(int64_t O, int64_t blockF, int64_t lanes, int64_t b) {
+  const int64_t f0 = b * blockF, nf = std::min(blockF, O - f0);
+  return {f0, nf, (nf + lanes - 1) / lanes * lanes};
+}
+
+void winoFilters(const float* w, int64_t O, int64_t I, bool wT, const WinoPanels& pk) {
   float G[6][3];
   for (int p = 0; p < 6; ++p)
     for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
-  parallelFor(O, 1, [&](int64_t o0, int64_t o1) {
-    // One output channel's 36 rows of I values at a time, written out row by
-    // row (36 values scattered O·I apart per filter thrash the TLB).
-    std::vector<float> rowsBuf(size_t(36 * I));
-    for (int64_t o = o0; o < o1; ++o) {
-      for (int64_t i = 0; i < I; ++i) {
-        float g[3][3];
+  // One input i and block of filters at a time, the filters side by side
+  // (the loops run along them and vectorize), so that each panel row is
+  // written whole: 36 rows of `width` floats, not 36·width scattered floats.
+  parallelFor(I, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> gBuf(size_t(9 * pk.blockF)), tBuf(size_t(18 * pk.blockF)), rBuf(size_t(36 * pk.blockF));
+    float* __restrict gv = gBuf.data();
+    float* __restrict tv = tBuf.data();
+    float* __restrict rv = rBuf.data();
+    const int64_t L = pk.blockF;
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t blk = 0; blk < pk.blocks; ++blk) {
+        const WinoBlock bk = winoBlock(O, pk.blockF, pk.lanes, blk);
         for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b) g[a][b] = wT ? w[((i * O + o) * 3 + 2 - a) * 3 + 2 - b] : w[((o * I + i) * 3 + a) * 3 + b];
-        float t[6][3];
+          for (int b = 0; b < 3; ++b)
+            for (int64_t l = 0; l < L; ++l) {
+              const int64_t o = bk.f0 + l;
+              gv[(a * 3 + b) * L + l] = l >= bk.nf ? 0.0f
+                                        : wT       ? w[((i * O + o) * 3 + 2 - a) * 3 + 2 - b]
+                                                   : w[((o * I + i) * 3 + a) * 3 + b];
+            }
         for (int p = 0; p < 6; ++p)
-          for (int b = 0; b < 3; ++b) t[p][b] = G[p][0] * g[0][b] + G[p][1] * g[1][b] + G[p][2] * g[2][b];
+          for (int b = 0; b < 3; ++b)
+            for (int64_t l = 0; l < L; ++l)
+              tv[(p * 3 + b) * L + l] =
+                  G[p][0] * gv[b * L + l] + G[p][1] * gv[(3 + b) * L + l] + G[p][2] * gv[(6 + b) * L + l];
         for (int p = 0; p < 6; ++p)
           for (int r = 0; r < 6; ++r)
-            rowsBuf[size_t((p * 6 + r) * I + i)] = t[p][0] * G[r][0] + t[p][1] * G[r][1] + t[p][2] * G[r][2];
+            for (int64_t l = 0; l < L; ++l)
+              rv[(p * 6 + r) * L + l] = tv[(p * 3) * L + l] * G[r][0] + tv[(p * 3 + 1) * L + l] * G[r][1] +
+                                        tv[(p * 3 + 2) * L + l] * G[r][2];
+        for (int p = 0; p < 36; ++p)
+          std::memcpy(pk.U + p * pk.stride + bk.f0 * I + i * bk.width, rv + p * L, sizeof(float) * size_t(bk.width));
       }
-      for (int p = 0; p < 36; ++p)
-        std::memcpy(U + (p * O + o) * I, rowsBuf.data() + p * I, sizeof(float) * size_t(I));
-    }
   });
 }
 
-// The transformed filters' buffer of this thread, reused across calls.
-float* winoFilterBuffer(int64_t F, int64_t C) {
+// The panels of O×I filters in this thread's buffer, reused across calls.
+// Blocks of two vectors of filters below 128 inputs: the tile then holds 13
+// or 14 tiles of them, and its transposing store (dirStore, 16 rows at a
+// time) fills its rows twice as well as a 7-tile one of four vectors; from
+// 128 inputs on, the store is a small part and four vectors read V half as
+// often (measured on 64→64 @14² and 128→128 @7²).
+WinoPanels winoPanelBuffer(int64_t O, int64_t I) {
   thread_local std::vector<float> buf;
-  if (buf.size() < size_t(36 * F * C)) buf.resize(size_t(36 * F * C));
-  return buf.data();
+  WinoPanels pk;
+  pk.lanes = gemm::lanes();
+  pk.blockF = pk.lanes * (I >= 128 ? gemm::directNvMax() : std::min(2, gemm::directNvMax()));
+  pk.blocks = (O + pk.blockF - 1) / pk.blockF;
+  pk.stride = (O + pk.lanes - 1) / pk.lanes * pk.lanes * I;
+  if (buf.size() < size_t(36 * pk.stride)) buf.resize(size_t(36 * pk.stride));
+  pk.U = buf.data();
+  return pk;
 }
 
-// The forward core on g (3×3, stride 1) with transformed filters U
-// [36][F][C]: y = act(bias + conv).
-void winoForward(const ConvGeom& g, const float* x, const float* U, const float* bias, float* y, int act) {
+// K slices of the products: about 16 KB of a panel (L1 beside the rows of V
+// it meets), as conv_direct.cpp's forward; a function of the shapes only.
+int64_t winoKc(int64_t K, int64_t blockF) {
+  const int64_t kmax = std::max<int64_t>(16, 4096 / blockF), slices = (K + kmax - 1) / kmax;
+  return (K + slices - 1) / slices;
+}
+
+// The forward core on g (3×3, stride 1) with the filter panels pk:
+// y = act(bias + conv). Per position p, M[p] [F, T] = U[p] · V[p] is the
+// direct convolution's register tile over a 1×T "image" of C channels T
+// apart (off[c] = c·T): V is read in place by broadcasts, and U's panel
+// once per tile.
+void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const float* bias, float* y, int act) {
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
   const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2;
   const int64_t imagesPer = pl.per / pl.th + 2;  // the most images a chunk touches
+  const int64_t kc = winoKc(C, pk.blockF);
   parallelFor(pl.chunks, 1, [&](int64_t c0, int64_t c1) {
-    thread_local std::vector<float> pbuf, vbuf, mbuf;
-    thread_local std::vector<int32_t> off;
+    thread_local std::vector<float> pbuf, vbuf, mbuf, partBuf;
+    thread_local std::vector<int32_t> off, offC;
     thread_local std::vector<int64_t> offY;
     thread_local std::vector<uint8_t> rows, cols;
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
     float* M = winoBuffer(mbuf, size_t(36 * F * pl.T));
+    float* part = winoBuffer(partBuf, size_t(pl.T * pk.blockF));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
       winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
@@ -409,6 +555,8 @@ void winoForward(const ConvGeom& g, const float* x, const float* U, const float*
       offY.resize(size_t(T));
       rows.resize(size_t(T));
       cols.resize(size_t(T));
+      offC.resize(size_t(C));
+      for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * T);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
         offY[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
@@ -417,7 +565,11 @@ void winoForward(const ConvGeom& g, const float* x, const float* U, const float*
       }
       for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, off.data(), wp, T, V + c * T, C * T});
       for (int p = 0; p < 36; ++p)
-        sgemm(false, false, F, T, C, U + p * F * C, C, V + p * C * T, T, M + p * F * T, T, false);
+        for (int64_t b = 0; b < pk.blocks; ++b) {
+          const WinoBlock bk = winoBlock(F, pk.blockF, pk.lanes, b);
+          gemm::directRows(gemm::DirectRows{V + p * C * T, offC.data(), C, pk.U + p * pk.stride + bk.f0 * C, nullptr,
+                                            false, int(bk.nf), M + p * F * T + bk.f0 * T, T, 1, T, 0, 1, kc, part});
+        }
       for (int64_t f = 0; f < F; ++f)
         k.out(WinoOut{M + f * T, F * T, T, y + f * oh * ow, offY.data(), rows.data(), cols.data(), ow,
                       bias ? bias[f] : 0.0f, act});
@@ -440,9 +592,9 @@ bool winogradFits(const ConvGeom& g, ConvDir, int act) {
 }
 
 void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
-  float* U = winoFilterBuffer(g.f, g.c);
-  winoFilters(w, g.f, g.c, false, U);
-  winoForward(g, x, U, bias, y, act);
+  const WinoPanels pk = winoPanelBuffer(g.f, g.c);
+  winoFilters(w, g.f, g.c, false, pk);
+  winoForward(g, x, pk, bias, y, act);
 }
 
 void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
@@ -455,9 +607,9 @@ void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, c
   t.w = g.ow();
   t.ph = 2 - g.ph;
   t.pw = 2 - g.pw;
-  float* U = winoFilterBuffer(g.f, g.c);
-  winoFilters(w, g.c, g.f, true, U);
-  winoForward(t, dy, U, bias, dx, kActNone);
+  const WinoPanels pk = winoPanelBuffer(g.c, g.f);
+  winoFilters(w, g.c, g.f, true, pk);
+  winoForward(t, dy, pk, bias, dx, kActNone);
 }
 
 void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
@@ -467,19 +619,26 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2, hd = 4 * pl.th, wd = 4 * pl.tw;
   const int64_t imagesPer = pl.per / pl.th + 2;
   // The chunks are cut into `groups` runs (a function of the shapes, never
-  // of the thread count), each summed in chunk order into its own partial
-  // dU by its thread; the partials are then added in run order. No barrier
-  // inside a run: the threads share the runs.
+  // of the thread count), each summed in chunk order by its thread, in the
+  // direct convolution's weight-gradient tile (gemm::DirectGradRows: C rows
+  // of V[p] against Z[p] transposed, the running sums in `sums` between
+  // chunks, tile-native), its last chunk storing the run's dU; the runs are
+  // then added in run order. No barrier inside a run: the threads share the
+  // runs.
   const int64_t groups = std::min<int64_t>(pl.chunks, 4), size = 36 * F * C;
+  const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
+  const int64_t blocks = (F + blockF - 1) / blockF, fpad = (F + lanes - 1) / lanes * lanes;
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> vbuf, zbuf, pbuf, dbuf;
-    thread_local std::vector<int32_t> offX, offD;
+    thread_local std::vector<float> vbuf, zbuf, ztbuf, pbuf, dbuf, sbuf;
+    thread_local std::vector<int32_t> offX, offD, offC;
     float* V = winoBuffer(vbuf, size_t(36 * C * pl.T));
     float* Z = winoBuffer(zbuf, size_t(36 * F * pl.T));
+    float* ZT = winoBuffer(ztbuf, size_t(pl.T * fpad));
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
+    float* sums = winoBuffer(sbuf, size_t(36 * fpad * C));
     for (int64_t r = r0; r < r1; ++r) {
       float* dUr = parts + r * size;
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
@@ -489,10 +648,20 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
         winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D);
         const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
         winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
+        offC.resize(size_t(C));
+        for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * T);
         for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * T, C * T});
         for (int64_t f = 0; f < F; ++f) k.grad(WinoGrad{D + f * hd * wd, offD.data(), wd, T, Z + f * T, F * T});
-        for (int p = 0; p < 36; ++p)
-          sgemm(false, true, F, C, T, Z + p * F * T, T, V + p * C * T, T, dUr + p * F * C, C, ch > first);
+        for (int p = 0; p < 36; ++p) {
+          gemm::transposeRows(Z + p * F * T, F, fpad, T, T, ZT, fpad);
+          for (int64_t b = 0; b < blocks; ++b) {
+            const WinoBlock bk = winoBlock(F, blockF, lanes, b);
+            gemm::directGradRows(gemm::DirectGradRows{
+                V + p * C * T, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1, 1, T, 0, 1,
+                sums + p * fpad * C + bk.f0 * C, ch == first, ch + 1 == last ? dUr + p * F * C + bk.f0 * C : nullptr,
+                C});
+          }
+        }
       }
     }
   });
