@@ -219,12 +219,49 @@ __attribute__((always_inline)) inline void winoGradTransform(const WinoGrad& a, 
   winoSeparable<4, WinoA>(a, t0, raw);
 }
 
+// U[p][o][i] = (G g Gᵀ)[p] of filter o's I 3×3 windows g = w[o][i] (wT
+// false) or w[i][o] turned 180° (wT true: the input gradient's), stored at
+// out + p·ldo + i: 64 inputs at a time side by side, so the loops run along
+// i and vectorize.
+struct WinoFilterRow {
+  const float* w;
+  int64_t O, I, o;
+  bool wT;
+  float* out;
+  int64_t ldo;
+};
+
+__attribute__((always_inline)) inline void winoFilterBody(const WinoFilterRow& a) {
+  constexpr int B = 64;
+  float G[6][3];
+  for (int p = 0; p < 6; ++p)
+    for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
+  for (int64_t i0 = 0; i0 < a.I; i0 += B) {
+    const int n = int(std::min<int64_t>(B, a.I - i0));
+    float g[9][B], t[18][B];
+    for (int k = 0; k < 9; ++k)
+      for (int l = 0; l < n; ++l) {
+        const int64_t i = i0 + l;
+        g[k][l] = a.wT ? a.w[(i * a.O + a.o) * 9 + 8 - k] : a.w[(a.o * a.I + i) * 9 + k];
+      }
+    for (int p = 0; p < 6; ++p)
+      for (int b = 0; b < 3; ++b)
+        for (int l = 0; l < n; ++l) t[p * 3 + b][l] = G[p][0] * g[b][l] + G[p][1] * g[3 + b][l] + G[p][2] * g[6 + b][l];
+    for (int p = 0; p < 6; ++p)
+      for (int r = 0; r < 6; ++r) {
+        float* o = a.out + (p * 6 + r) * a.ldo + i0;
+        for (int l = 0; l < n; ++l) o[l] = t[p * 3][l] * G[r][0] + t[p * 3 + 1][l] * G[r][1] + t[p * 3 + 2][l] * G[r][2];
+      }
+  }
+}
+
 // The transforms per instruction set: the same loops, vectorized for the
 // target each wrapper names (GCC and Clang inline the bodies into it).
 struct WinoKernels {
   void (*in)(const WinoIn&);
   void (*out)(const WinoOut&);
   void (*grad)(const WinoGrad&);
+  void (*filter)(const WinoFilterRow&);
 };
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
@@ -238,6 +275,7 @@ struct WinoKernels {
     }                                                                                     \
   }                                                                                       \
   ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody<STORE>(a); }                    \
+  ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }                \
   ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
       alignas(64) float raw[16][kWinoLanes];                                              \
@@ -362,10 +400,10 @@ NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoS
 WinoKernels winoKernels() {
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
   const char* isa = sgemmIsa();
-  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512};
-  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2};
+  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512, &winoFilterAvx512};
+  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2, &winoFilterAvx2};
 #endif
-  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric};
+  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric, &winoFilterGeneric};
 }
 
 // The tile grid of g and the chunks it is cut into: units are tile rows
@@ -477,42 +515,23 @@ WinoBlock winoBlock(int64_t O, int64_t blockF, int64_t lanes, int64_t b) {
 }
 
 void winoFilters(const float* w, int64_t O, int64_t I, bool wT, const WinoPanels& pk) {
-  float G[6][3];
-  for (int p = 0; p < 6; ++p)
-    for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
-  // One input i and block of filters at a time, the filters side by side
-  // (the loops run along them and vectorize), so that each panel row is
-  // written whole: 36 rows of `width` floats, not 36·width scattered floats.
-  parallelFor(I, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> gBuf(size_t(9 * pk.blockF)), tBuf(size_t(18 * pk.blockF)), rBuf(size_t(36 * pk.blockF));
-    float* __restrict gv = gBuf.data();
-    float* __restrict tv = tBuf.data();
-    float* __restrict rv = rBuf.data();
-    const int64_t L = pk.blockF;
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t blk = 0; blk < pk.blocks; ++blk) {
-        const WinoBlock bk = winoBlock(O, pk.blockF, pk.lanes, blk);
-        for (int a = 0; a < 3; ++a)
-          for (int b = 0; b < 3; ++b)
-            for (int64_t l = 0; l < L; ++l) {
-              const int64_t o = bk.f0 + l;
-              gv[(a * 3 + b) * L + l] = l >= bk.nf ? 0.0f
-                                        : wT       ? w[((i * O + o) * 3 + 2 - a) * 3 + 2 - b]
-                                                   : w[((o * I + i) * 3 + a) * 3 + b];
-            }
-        for (int p = 0; p < 6; ++p)
-          for (int b = 0; b < 3; ++b)
-            for (int64_t l = 0; l < L; ++l)
-              tv[(p * 3 + b) * L + l] =
-                  G[p][0] * gv[b * L + l] + G[p][1] * gv[(3 + b) * L + l] + G[p][2] * gv[(6 + b) * L + l];
-        for (int p = 0; p < 6; ++p)
-          for (int r = 0; r < 6; ++r)
-            for (int64_t l = 0; l < L; ++l)
-              rv[(p * 6 + r) * L + l] = tv[(p * 3) * L + l] * G[r][0] + tv[(p * 3 + 1) * L + l] * G[r][1] +
-                                        tv[(p * 3 + 2) * L + l] * G[r][2];
-        for (int p = 0; p < 36; ++p)
-          std::memcpy(pk.U + p * pk.stride + bk.f0 * I + i * bk.width, rv + p * L, sizeof(float) * size_t(bk.width));
-      }
+  // First U[p][o][i] in the instruction set's vectors (winoFilterBody),
+  // then each block of filters transposed into its panel (transposeRows:
+  // 16×16 blocks through registers, zero past the last filter).
+  thread_local std::vector<float> uBuf;
+  if (uBuf.size() < size_t(36 * O * I)) uBuf.resize(size_t(36 * O * I));
+  float* Ut = uBuf.data();
+  const WinoKernels k = winoKernels();
+  parallelFor(O, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) k.filter(WinoFilterRow{w, O, I, o, wT, Ut + o * I, O * I});
+  });
+  parallelFor(36 * pk.blocks, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t p = j / pk.blocks;
+      const WinoBlock bk = winoBlock(O, pk.blockF, pk.lanes, j % pk.blocks);
+      gemm::transposeRows(Ut + (p * O + bk.f0) * I, bk.nf, bk.width, I, I, pk.U + p * pk.stride + bk.f0 * I,
+                          bk.width);
+    }
   });
 }
 
