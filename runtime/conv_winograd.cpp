@@ -657,17 +657,19 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   // The chunks are cut into `groups` runs (a function of the shapes, never
   // of the thread count), each summed in chunk order by its thread, in the
   // direct convolution's weight-gradient tile (gemm::DirectGradRows: C rows
-  // of V[p] against Z[p] transposed, the running sums in `sums` between
-  // chunks, tile-native), its last chunk storing the run's dU; the runs are
-  // then added in run order. No barrier inside a run: the threads share the
-  // runs.
-  const int64_t groups = std::min<int64_t>(pl.chunks, 4), size = 36 * F * C;
+  // of V[p] against Z[p] transposed), into the run's own running sums,
+  // which stay tile-native ([36][filter block][C][width]); no barrier inside
+  // a run, the threads share the runs. The runs are then added in run order
+  // and turned into dw = Gᵀ dU G in one pass that reads the sums where
+  // they are, a vector of filters at a time.
+  const int64_t groups = std::min<int64_t>(pl.chunks, 4);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t blocks = (F + blockF - 1) / blockF, fpad = (F + lanes - 1) / lanes * lanes;
+  const int64_t size = 36 * fpad * C;  // one run's sums
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> vbuf, zbuf, ztbuf, pbuf, dbuf, sbuf;
+    thread_local std::vector<float> vbuf, zbuf, ztbuf, pbuf, dbuf;
     thread_local std::vector<int32_t> offX, offD, offC;
     const int64_t ld = pl.ld;
     const int64_t sV = winoPosStride(C, ld), sZ = winoPosStride(F, ld);
@@ -676,9 +678,8 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
     float* ZT = winoBuffer(ztbuf, size_t(pl.T * fpad));
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
-    float* sums = winoBuffer(sbuf, size_t(36 * fpad * C));
     for (int64_t r = r0; r < r1; ++r) {
-      float* dUr = parts + r * size;
+      float* sums = parts + r * size;
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
       for (int64_t ch = first; ch < last; ++ch) {
         const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
@@ -694,46 +695,45 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
           gemm::transposeRows(Z + p * sZ, F, fpad, T, ld, ZT, fpad);
           for (int64_t b = 0; b < blocks; ++b) {
             const WinoBlock bk = winoBlock(F, blockF, lanes, b);
-            gemm::directGradRows(gemm::DirectGradRows{
-                V + p * sV, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1, 1, T, 0, 1,
-                sums + p * fpad * C + bk.f0 * C, ch == first, ch + 1 == last ? dUr + p * F * C + bk.f0 * C : nullptr,
-                C});
+            gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1,
+                                                      1, T, 0, 1, sums + p * fpad * C + bk.f0 * C, ch == first,
+                                                      nullptr, C});
           }
         }
       }
     }
   });
-  float* dU = parts;
-  parallelFor(size, 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t r = 1; r < groups; ++r)
-      for (int64_t i = i0; i < i1; ++i) dU[i] += parts[r * size + i];
-  });
-  // dw = Gᵀ dU G, C filters at a time so the loops run along dU's rows.
+  // dw[f][c] = Gᵀ dU G with dU[p] = Σ_r (run r's sums), r in order: for one
+  // input c and filter block, the block's filters side by side.
   float G[6][3];
   for (int p = 0; p < 6; ++p)
     for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
-  parallelFor(F, 1, [&](int64_t f0, int64_t f1) {
-    std::vector<float> t(size_t(18 * C)), out(size_t(9 * C));
-    for (int64_t f = f0; f < f1; ++f) {
-      std::fill(t.begin(), t.end(), 0.0f);
-      std::fill(out.begin(), out.end(), 0.0f);
-      for (int p = 0; p < 6; ++p)
+  parallelFor(blocks * C, 1, [&](int64_t j0, int64_t j1) {
+    constexpr int Wmax = 64;  // blockF <= 64 (directNvMax · lanes)
+    for (int64_t j = j0; j < j1; ++j) {
+      const WinoBlock bk = winoBlock(F, blockF, lanes, j / C);
+      const int64_t c = j % C, L = bk.width;
+      float u[36][Wmax], t[3][6][Wmax], o[9][Wmax];
+      for (int p = 0; p < 36; ++p) {
+        const float* src = parts + p * fpad * C + bk.f0 * C + c * L;
+        for (int64_t l = 0; l < L; ++l) u[p][l] = src[l];
+        for (int64_t r = 1; r < groups; ++r)
+          for (int64_t l = 0; l < L; ++l) u[p][l] += src[r * size + l];
+      }
+      for (int a = 0; a < 3; ++a)
         for (int r = 0; r < 6; ++r) {
-          const float* d = dU + ((p * 6 + r) * F + f) * C;
-          for (int a = 0; a < 3; ++a) {
-            float* ta = t.data() + (a * 6 + r) * C;
-            for (int64_t c = 0; c < C; ++c) ta[c] += G[p][a] * d[c];
-          }
+          for (int64_t l = 0; l < L; ++l) t[a][r][l] = 0.0f;
+          for (int p = 0; p < 6; ++p)
+            for (int64_t l = 0; l < L; ++l) t[a][r][l] += G[p][a] * u[p * 6 + r][l];
         }
       for (int a = 0; a < 3; ++a)
-        for (int r = 0; r < 6; ++r)
-          for (int b = 0; b < 3; ++b) {
-            const float* ta = t.data() + (a * 6 + r) * C;
-            float* o = out.data() + (a * 3 + b) * C;
-            for (int64_t c = 0; c < C; ++c) o[c] += ta[c] * G[r][b];
-          }
-      for (int64_t c = 0; c < C; ++c)
-        for (int k = 0; k < 9; ++k) dw[(f * C + c) * 9 + k] = out[size_t(k * C + c)];
+        for (int b = 0; b < 3; ++b) {
+          for (int64_t l = 0; l < L; ++l) o[a * 3 + b][l] = 0.0f;
+          for (int r = 0; r < 6; ++r)
+            for (int64_t l = 0; l < L; ++l) o[a * 3 + b][l] += t[a][r][l] * G[r][b];
+        }
+      for (int64_t l = 0; l < bk.nf; ++l)
+        for (int q = 0; q < 9; ++q) dw[((bk.f0 + l) * C + c) * 9 + q] = o[q][l];
     }
   });
   if (!db) return;
