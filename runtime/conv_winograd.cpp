@@ -262,7 +262,12 @@ struct WinoKernels {
   void (*out)(const WinoOut&);
   void (*grad)(const WinoGrad&);
   void (*filter)(const WinoFilterRow&);
+  void (*copy)(float* dst, const float* src, int64_t n);  // winoPad's rows
 };
+
+inline void winoCopyScalar(float* __restrict dst, const float* __restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
 // vectorized for the wrapper's target.
@@ -352,6 +357,15 @@ __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t 
       _mm256_store_ps(raw[i * cols + j] + 8, _mm256_i32gather_ps(a.src, _mm256_add_epi32(hi, k), 4));
     }
 }
+// A short row under masks: GCC turns the scalar loop into a call to memcpy,
+// which costs more than the copy at these lengths.
+__attribute__((target(NNC_WINO_AVX512))) void winoCopy512(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+}
+
 // r (16 outputs × 16 tiles) transposed in registers to one vector per
 // tile, lane 4i + j, stored as rows of 4 (masked at the image's edges):
 // 4 stores per tile instead of 16.
@@ -400,10 +414,10 @@ NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoS
 WinoKernels winoKernels() {
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
   const char* isa = sgemmIsa();
-  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512, &winoFilterAvx512};
-  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2, &winoFilterAvx2};
+  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512, &winoFilterAvx512, &winoCopy512};
+  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2, &winoFilterAvx2, &winoCopyScalar};
 #endif
-  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric, &winoFilterGeneric};
+  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric, &winoFilterGeneric, &winoCopyScalar};
 }
 
 // The tile grid of g and the chunks it is cut into: units are tile rows
@@ -450,35 +464,29 @@ float* winoBuffer(std::vector<float>& buf, size_t n) {
   return buf.data() + (64 - at % 64) % 64 / sizeof(float);
 }
 
-// The images of units u0 .. u1 − 1 (b0 .. b1 − 1) of x [n, ch, h, w] copied into dst [b − b0, ch, hp, wp]
-// with pixel (y, x) at (y + py, x + px) and zeros around: the transforms
-// then read every window without bounds checks.
-// Only the rows the tile rows of units u0 .. u1 − 1 read are written
-// (4·ty .. 4·ty + 3 + extra).
+// The images of units u0 .. u1 − 1 (b0 .. b1 − 1) of x [n, ch, h, w]
+// copied into dst [b − b0, ch, hp, wp] with pixel (y, x) at (y + py,
+// x + px): the transforms then read every window without bounds checks.
+// Only the image's pixels are written, and only in the rows the tile rows of
+// units u0 .. u1 − 1 read (4·ty .. 4·ty + 3 + extra): the zeros around
+// them sit at the same places for every chunk, so the caller writes them
+// once per call (winoPadZero). `copy` moves one row (short: 7 to 56 pixels).
 void winoPad(const float* x, const WinoPlan& pl, int64_t u0, int64_t u1, int64_t extra, int64_t ch, int64_t h,
-             int64_t w, int64_t py, int64_t px, int64_t hp, int64_t wp, float* dst) {
+             int64_t w, int64_t py, int64_t px, int64_t hp, int64_t wp, float* dst,
+             void (*copy)(float*, const float*, int64_t)) {
   const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
   for (int64_t b = b0; b < b1; ++b)
     for (int64_t c = 0; c < ch; ++c) {
       const float* src = x + (b * ch + c) * h * w;
-      float* d = dst + ((b - b0) * ch + c) * hp * wp;
+      float* d = dst + ((b - b0) * ch + c) * hp * wp + px;
       const int64_t ty0 = b == b0 ? u0 % pl.th : 0, ty1 = b == b1 - 1 ? (u1 - 1) % pl.th + 1 : pl.th;
-      for (int64_t Y = 4 * ty0; Y < std::min(hp, 4 * ty1 + extra); ++Y) {
-        float* row = d + Y * wp;
-        const int64_t y = Y - py;
-        if (y < 0 || y >= h) {
-          std::fill(row, row + wp, 0.0f);
-          continue;
-        }
-        // Rows are short (7 to 56 pixels): a loop, not a call to memcpy.
-        const float* __restrict in = src + y * w;
-        float* __restrict out = row + px;
-        for (int64_t X = 0; X < px; ++X) row[X] = 0.0f;
-        for (int64_t X = 0; X < w; ++X) out[X] = in[X];
-        for (int64_t X = px + w; X < wp; ++X) row[X] = 0.0f;
-      }
+      const int64_t y0 = std::max<int64_t>(0, 4 * ty0 - py), y1 = std::min(h, std::min(hp, 4 * ty1 + extra) - py);
+      for (int64_t y = y0; y < y1; ++y) copy(d + (y + py) * wp, src + y * w, w);
     }
 }
+
+// A winoPad buffer of `floats` floats zeroed, before a call's first chunk.
+void winoPadZero(float* buf, int64_t floats) { std::fill(buf, buf + floats, 0.0f); }
 
 // The window offsets of units u0 .. u1 − 1 in a winoPad buffer of `plane`
 // floats per image (hp × wp per channel, ch channels), rounded up to 16
@@ -519,17 +527,17 @@ void winoFilters(const float* w, int64_t O, int64_t I, bool wT, const WinoPanels
   // then each block of filters transposed into its panel (transposeRows:
   // 16×16 blocks through registers, zero past the last filter).
   thread_local std::vector<float> uBuf;
-  if (uBuf.size() < size_t(36 * O * I)) uBuf.resize(size_t(36 * O * I));
-  float* Ut = uBuf.data();
+  const int64_t sU = winoPosStride(O, I);
+  float* Ut = winoBuffer(uBuf, size_t(36 * sU));
   const WinoKernels k = winoKernels();
   parallelFor(O, 1, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o) k.filter(WinoFilterRow{w, O, I, o, wT, Ut + o * I, O * I});
+    for (int64_t o = o0; o < o1; ++o) k.filter(WinoFilterRow{w, O, I, o, wT, Ut + o * I, sU});
   });
   parallelFor(36 * pk.blocks, 1, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t p = j / pk.blocks;
       const WinoBlock bk = winoBlock(O, pk.blockF, pk.lanes, j % pk.blocks);
-      gemm::transposeRows(Ut + (p * O + bk.f0) * I, bk.nf, bk.width, I, I, pk.U + p * pk.stride + bk.f0 * I,
+      gemm::transposeRows(Ut + p * sU + bk.f0 * I, bk.nf, bk.width, I, I, pk.U + p * pk.stride + bk.f0 * I,
                           bk.width);
     }
   });
@@ -578,6 +586,7 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
     thread_local std::vector<int64_t> offY;
     thread_local std::vector<uint8_t> rows, cols;
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
+    winoPadZero(P, imagesPer * C * hp * wp);
     const int64_t ld = pl.ld;
     const int64_t sV = winoPosStride(C, ld), sM = winoPosStride(F, ld);
     float* V = winoBuffer(vbuf, size_t(36 * sV));
@@ -585,7 +594,7 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
     float* part = winoBuffer(partBuf, size_t(pl.T * pk.blockF));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-      winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
+      winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
       const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, off);
       offY.resize(size_t(T));
       rows.resize(size_t(T));
@@ -678,13 +687,15 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
     float* ZT = winoBuffer(ztbuf, size_t(pl.T * fpad));
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
+    winoPadZero(P, imagesPer * C * hp * wp);
+    winoPadZero(D, imagesPer * F * hd * wd);
     for (int64_t r = r0; r < r1; ++r) {
       float* sums = parts + r * size;
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
       for (int64_t ch = first; ch < last; ++ch) {
         const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-        winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P);
-        winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D);
+        winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
+        winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D, k.copy);
         const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
         winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
         offC.resize(size_t(C));
