@@ -271,6 +271,9 @@ inline void winoCopyScalar(float* __restrict dst, const float* __restrict src, i
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
 // vectorized for the wrapper's target.
+#define NNC_WINO_OUT_KERNELS(NAME, ATTR, STORE)                                          \
+  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody<STORE>(a); }                    \
+  ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }
 #define NNC_WINO_KERNELS(NAME, ATTR, GATHER, STORE)                                      \
   ATTR void winoIn##NAME(const WinoIn& a) {                                               \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
@@ -279,72 +282,129 @@ inline void winoCopyScalar(float* __restrict dst, const float* __restrict src, i
       winoInTransform(a, t0, raw);                                                        \
     }                                                                                     \
   }                                                                                       \
-  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody<STORE>(a); }                    \
-  ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }                \
   ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
       alignas(64) float raw[16][kWinoLanes];                                              \
       GATHER<4, 4>(a, t0, raw);                                                           \
       winoGradTransform(a, t0, raw);                                                      \
     }                                                                                     \
-  }
+  }                                                                                       \
+  NNC_WINO_OUT_KERNELS(NAME, ATTR, STORE)
 
 NNC_WINO_KERNELS(Generic, , winoGatherScalar, winoStoreScalar)
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
 #define NNC_WINO_AVX512 "avx512f,avx512vl,avx512dq,avx512bw,fma"
 // The windows' rows loaded whole and transposed in registers (a gather per
-// element costs several times more): each 6-wide row as 8 floats (2 past
+// element costs several times more): row r of the 16 windows at base[l] + r,
+// lane l of d[j] its element j. A 6-wide row is loaded as 8 floats (2 past
 // the window, inside the padded buffer or its slack), tiles l and l + 8 in
-// the halves of a zmm, then 8×8 transposes within the halves; each 4-wide
-// row as 4 floats, tiles 4s + q in lane s of vector q, then 4×4 transposes
-// within 128-bit lanes. Lane l of raw[i·cols + j] is tile t0 + l either way.
-template <int rows, int cols>
-__attribute__((target(NNC_WINO_AVX512))) void winoGather512(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
-  static_assert(cols == 6 || cols == 4, "the input's 6×6 and dy's 4×4 windows");
-  const float* base[kWinoLanes];
-  for (int l = 0; l < kWinoLanes; ++l) base[l] = a.src + a.off[t0 + l];
-  for (int i = 0; i < rows; ++i) {
-    const int64_t r = i * a.ld;
-    if constexpr (cols == 6) {
-      __m512 z[8];
-      for (int l = 0; l < 8; ++l)
-        z[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(base[l] + r)), _mm256_loadu_ps(base[l + 8] + r),
-                                  1);
-      __m512 t[8], q[8];
-      for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm512_unpacklo_ps(z[k], z[k + 1]);
-        t[k + 1] = _mm512_unpackhi_ps(z[k], z[k + 1]);
-      }
-      for (int k = 0; k < 8; k += 4) {
-        q[k] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
-        q[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xee);
-        q[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-        q[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xee);
-      }
-      // q[j] and q[j + 4] hold elements j (128-bit lanes 0, 2) and j + 4
-      // (lanes 1, 3) of tiles 0–3 / 8–11 and 4–7 / 12–15.
-      const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-      const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-      for (int j = 0; j < 4; ++j) _mm512_store_ps(raw[i * 6 + j], _mm512_permutex2var_ps(q[j], lo, q[j + 4]));
-      for (int j = 0; j < 2; ++j) _mm512_store_ps(raw[i * 6 + 4 + j], _mm512_permutex2var_ps(q[j], hi, q[j + 4]));
-    } else {
-      __m512 v[4];
-      for (int k = 0; k < 4; ++k) {
-        __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(base[k] + r));
-        x = _mm512_insertf32x4(x, _mm_loadu_ps(base[4 + k] + r), 1);
-        x = _mm512_insertf32x4(x, _mm_loadu_ps(base[8 + k] + r), 2);
-        v[k] = _mm512_insertf32x4(x, _mm_loadu_ps(base[12 + k] + r), 3);
-      }
-      const __m512 t0v = _mm512_unpacklo_ps(v[0], v[1]), t1v = _mm512_unpackhi_ps(v[0], v[1]);
-      const __m512 t2v = _mm512_unpacklo_ps(v[2], v[3]), t3v = _mm512_unpackhi_ps(v[2], v[3]);
-      _mm512_store_ps(raw[i * 4 + 0], _mm512_shuffle_ps(t0v, t2v, 0x44));
-      _mm512_store_ps(raw[i * 4 + 1], _mm512_shuffle_ps(t0v, t2v, 0xee));
-      _mm512_store_ps(raw[i * 4 + 2], _mm512_shuffle_ps(t1v, t3v, 0x44));
-      _mm512_store_ps(raw[i * 4 + 3], _mm512_shuffle_ps(t1v, t3v, 0xee));
+// the halves of a zmm, then 8×8 transposes within the halves; a 4-wide one
+// as 4 floats, tiles 4s + q in 128-bit lane s of vector q, then 4×4
+// transposes within the lanes.
+__attribute__((target(NNC_WINO_AVX512))) inline void winoRow6x512(const float* const* base, int64_t r, __m512* d) {
+  __m512 z[8], t[8], q[8];
+  for (int l = 0; l < 8; ++l)
+    z[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(base[l] + r)), _mm256_loadu_ps(base[l + 8] + r), 1);
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm512_unpacklo_ps(z[k], z[k + 1]);
+    t[k + 1] = _mm512_unpackhi_ps(z[k], z[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    q[k] = _mm512_shuffle_ps(t[k], t[k + 2], 0x44);
+    q[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], 0xee);
+    q[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+    q[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], 0xee);
+  }
+  // q[j] and q[j + 4] hold elements j (128-bit lanes 0, 2) and j + 4
+  // (lanes 1, 3) of tiles 0–3 / 8–11 and 4–7 / 12–15.
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int j = 0; j < 4; ++j) d[j] = _mm512_permutex2var_ps(q[j], lo, q[j + 4]);
+  for (int j = 0; j < 2; ++j) d[4 + j] = _mm512_permutex2var_ps(q[j], hi, q[j + 4]);
+}
+
+__attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* const* base, int64_t r, __m512* d) {
+  __m512 v[4];
+  for (int k = 0; k < 4; ++k) {
+    __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(base[k] + r));
+    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[4 + k] + r), 1);
+    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[8 + k] + r), 2);
+    v[k] = _mm512_insertf32x4(x, _mm_loadu_ps(base[12 + k] + r), 3);
+  }
+  const __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
+  const __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
+  d[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+  d[1] = _mm512_shuffle_ps(t0, t2, 0xee);
+  d[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+  d[3] = _mm512_shuffle_ps(t1, t3, 0xee);
+}
+
+// Bᵀ (6 values) and A (4 values to 6) on vectors, common terms shared.
+struct WinoBt512 {
+  static constexpr int K = 6;
+  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
+    winoRow6x512(b, r, d);
+  }
+  __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
+    const __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
+    const __m512 d12 = _mm512_add_ps(d[1], d[2]), d34 = _mm512_add_ps(d[3], d[4]);
+    const __m512 m12 = _mm512_sub_ps(d[1], d[2]), m43 = _mm512_sub_ps(d[4], d[3]);
+    const __m512 m31 = _mm512_sub_ps(d[3], d[1]), m42 = _mm512_sub_ps(d[4], d[2]);
+    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    o[1] = _mm512_fnmadd_ps(four, d12, d34);
+    o[2] = _mm512_fmadd_ps(four, m12, m43);
+    o[3] = _mm512_fmadd_ps(two, m31, m42);
+    o[4] = _mm512_fnmadd_ps(two, m31, m42);
+    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+  }
+};
+struct WinoA512 {
+  static constexpr int K = 4;
+  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
+    winoRow4x512(b, r, d);
+  }
+  __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
+    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+    const __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[0]);
+    const __m512 f = _mm512_fmadd_ps(_mm512_set1_ps(8), d[3], _mm512_add_ps(d[1], d[1]));
+    o[0] = d[0];
+    o[1] = _mm512_add_ps(s02, s13);
+    o[2] = _mm512_sub_ps(s02, s13);
+    o[3] = _mm512_add_ps(e, f);
+    o[4] = _mm512_sub_ps(e, f);
+    o[5] = d[3];
+  }
+};
+
+// X d Xᵀ of 16 windows at a time: each K-wide row transformed as soon as it
+// is loaded (along the row), then the 6 columns of those (down the rows),
+// stored straight to out[p·ldo + t] (masked past n): no window copy.
+template <typename X>
+__attribute__((target(NNC_WINO_AVX512))) void winoSeparable512(const WinoIn& a) {
+  constexpr int K = X::K;
+  for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {
+    const int64_t n = std::min<int64_t>(kWinoLanes, a.n - t0);
+    const __mmask16 m = __mmask16((1u << n) - 1u);
+    const float* base[kWinoLanes];
+    for (int l = 0; l < kWinoLanes; ++l) base[l] = a.src + a.off[t0 + l];
+    __m512 d[K][K], t[6][K];  // t[i][j]: X down column j
+    for (int i = 0; i < K; ++i) X::row(base, i * a.ld, d[i]);
+    for (int j = 0; j < K; ++j) {
+      __m512 c[K], o[6];
+      for (int i = 0; i < K; ++i) c[i] = d[i][j];
+      X::apply(c, o);
+      for (int i = 0; i < 6; ++i) t[i][j] = o[i];
+    }
+    for (int i = 0; i < 6; ++i) {
+      __m512 o[6];
+      X::apply(t[i], o);
+      for (int b = 0; b < 6; ++b) _mm512_mask_storeu_ps(a.out + (i * 6 + b) * a.ldo + t0, m, o[b]);
     }
   }
 }
+__attribute__((target(NNC_WINO_AVX512))) void winoInAvx512(const WinoIn& a) { winoSeparable512<WinoBt512>(a); }
+__attribute__((target(NNC_WINO_AVX512))) void winoGradAvx512(const WinoGrad& a) { winoSeparable512<WinoA512>(a); }
 // Two 8-lane gathers per window element.
 template <int rows, int cols>
 __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
@@ -405,10 +465,11 @@ __attribute__((target(NNC_WINO_AVX512))) void winoStore512(const WinoOut& a, int
     if (rows > 3) _mm_mask_storeu_ps(y + 3 * a.w, m, _mm512_extractf32x4_ps(v[l], 3));
   }
 }
-NNC_WINO_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoGather512, winoStore512)
+NNC_WINO_OUT_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoStore512)
 NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoStoreScalar)
 #endif
 #undef NNC_WINO_KERNELS
+#undef NNC_WINO_OUT_KERNELS
 
 // The GEMM's instruction set (setSgemmIsa) picks the transforms' too.
 WinoKernels winoKernels() {
