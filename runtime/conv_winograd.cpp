@@ -295,6 +295,12 @@ NNC_WINO_KERNELS(Generic, , winoGatherScalar, winoStoreScalar)
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
 #define NNC_WINO_AVX512 "avx512f,avx512vl,avx512dq,avx512bw,fma"
+// GCC 12's shuffle intrinsics pass _mm512_undefined_ps(), a self-initialized
+// variable that -Wmaybe-uninitialized flags once inlined (as in gemm_avx512.cpp).
+#ifndef __clang__
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // The windows' rows loaded whole and transposed in registers (a gather per
 // element costs several times more): row r of the 16 windows at base[l] + r,
 // lane l of d[j] its element j. A 6-wide row is loaded as 8 floats (2 past
@@ -467,6 +473,9 @@ __attribute__((target(NNC_WINO_AVX512))) void winoStore512(const WinoOut& a, int
 }
 NNC_WINO_OUT_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoStore512)
 NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoStoreScalar)
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 #endif
 #undef NNC_WINO_KERNELS
 #undef NNC_WINO_OUT_KERNELS
@@ -735,7 +744,7 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t groups = std::min<int64_t>(pl.chunks, 4);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t blocks = (F + blockF - 1) / blockF, fpad = (F + lanes - 1) / lanes * lanes;
-  const int64_t size = 36 * fpad * C;  // one run's sums
+  const int64_t sS = winoPosStride(fpad, C), size = 36 * sS;  // one run's sums, positions sS apart
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
@@ -768,15 +777,30 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
           for (int64_t b = 0; b < blocks; ++b) {
             const WinoBlock bk = winoBlock(F, blockF, lanes, b);
             gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1,
-                                                      1, T, 0, 1, sums + p * fpad * C + bk.f0 * C, ch == first,
+                                                      1, T, 0, 1, sums + p * sS + bk.f0 * C, ch == first,
                                                       nullptr, C});
           }
         }
       }
     }
   });
-  // dw[f][c] = Gᵀ dU G with dU[p] = Σ_r (run r's sums), r in order: for one
-  // input c and filter block, the block's filters side by side.
+  // dU = Σ_r (run r's sums), r in order, into run 0's, streaming; then
+  // dw[f][c] = Gᵀ dU G for one input c and filter block at a time, the
+  // block's filters side by side.
+  if (groups > 1)
+    parallelFor(36 * fpad * C, 4096, [&](int64_t i0, int64_t i1) {
+      // i counts the 36 positions' fpad·C sums, which lie sS apart.
+      const int64_t per = fpad * C;
+      for (int64_t i = i0; i < i1;) {
+        const int64_t p = i / per, e = std::min(i1, (p + 1) * per);
+        float* __restrict d = parts + p * sS - p * per;
+        for (int64_t r = 1; r < groups; ++r) {
+          const float* __restrict src = d + r * size;
+          for (int64_t j = i; j < e; ++j) d[j] += src[j];
+        }
+        i = e;
+      }
+    });
   float G[6][3];
   for (int p = 0; p < 6; ++p)
     for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
@@ -787,10 +811,8 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
       const int64_t c = j % C, L = bk.width;
       float u[36][Wmax], t[3][6][Wmax], o[9][Wmax];
       for (int p = 0; p < 36; ++p) {
-        const float* src = parts + p * fpad * C + bk.f0 * C + c * L;
+        const float* src = parts + p * sS + bk.f0 * C + c * L;
         for (int64_t l = 0; l < L; ++l) u[p][l] = src[l];
-        for (int64_t r = 1; r < groups; ++r)
-          for (int64_t l = 0; l < L; ++l) u[p][l] += src[r * size + l];
       }
       for (int a = 0; a < 3; ++a)
         for (int r = 0; r < 6; ++r) {
