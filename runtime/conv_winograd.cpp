@@ -155,8 +155,7 @@ __attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int6
   } while (0)
 
 // The 16 finished outputs r[4i + j] of tiles t0 .. t0 + n − 1 to their
-// places, element by element. The instruction sets with 16-lane vectors
-// transpose them instead (winoStore512).
+// places, element by element (AVX-512 has winoOutAvx512 of its own).
 inline void winoStoreScalar(const WinoOut& a, int64_t t0, int64_t n, const float (*r)[kWinoLanes]) {
   for (int64_t l = 0; l < n; ++l) {
     float* y = a.y + a.offY[t0 + l];
@@ -432,46 +431,62 @@ __attribute__((target(NNC_WINO_AVX512))) void winoCopy512(float* dst, const floa
   }
 }
 
-// r (16 outputs × 16 tiles) transposed in registers to one vector per
-// tile, lane 4i + j, stored as rows of 4 (masked at the image's edges):
-// 4 stores per tile instead of 16.
-__attribute__((target(NNC_WINO_AVX512))) void winoStore512(const WinoOut& a, int64_t t0, int64_t n,
-                                                          const float (*r)[kWinoLanes]) {
-  __m512 v[16], u[16];
-  for (int k = 0; k < 16; ++k) v[k] = _mm512_load_ps(r[k]);
-  for (int k = 0; k < 16; k += 2) {
-    u[k] = _mm512_unpacklo_ps(v[k], v[k + 1]);
-    u[k + 1] = _mm512_unpackhi_ps(v[k], v[k + 1]);
-  }
-  for (int k = 0; k < 16; k += 4) {
-    const __m512d p = _mm512_castps_pd(u[k]), q = _mm512_castps_pd(u[k + 1]);
-    const __m512d s = _mm512_castps_pd(u[k + 2]), t = _mm512_castps_pd(u[k + 3]);
-    v[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(p, s));
-    v[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p, s));
-    v[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(q, t));
-    v[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(q, t));
-  }
-  for (int k = 0; k < 4; ++k) {
-    u[k] = _mm512_shuffle_f32x4(v[k], v[k + 4], 0x88);
-    u[k + 4] = _mm512_shuffle_f32x4(v[k], v[k + 4], 0xdd);
-    u[k + 8] = _mm512_shuffle_f32x4(v[k + 8], v[k + 12], 0x88);
-    u[k + 12] = _mm512_shuffle_f32x4(v[k + 8], v[k + 12], 0xdd);
-  }
-  for (int k = 0; k < 8; ++k) {
-    v[k] = _mm512_shuffle_f32x4(u[k], u[k + 8], 0x88);
-    v[k + 8] = _mm512_shuffle_f32x4(u[k], u[k + 8], 0xdd);
-  }
-  for (int64_t l = 0; l < n; ++l) {
-    float* y = a.y + a.offY[t0 + l];
-    const int rows = a.rows[t0 + l];
-    const __mmask8 m = __mmask8((1u << a.cols[t0 + l]) - 1u);
-    _mm_mask_storeu_ps(y, m, _mm512_castps512_ps128(v[l]));
-    if (rows > 1) _mm_mask_storeu_ps(y + a.w, m, _mm512_extractf32x4_ps(v[l], 1));
-    if (rows > 2) _mm_mask_storeu_ps(y + 2 * a.w, m, _mm512_extractf32x4_ps(v[l], 2));
-    if (rows > 3) _mm_mask_storeu_ps(y + 3 * a.w, m, _mm512_extractf32x4_ps(v[l], 3));
+// Aᵀ (6 values to 4) on vectors, common terms shared.
+__attribute__((target(NNC_WINO_AVX512))) inline void winoAt512(const __m512* m, __m512* o) {
+  const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+  o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d34, d12);
+  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), s34, s12);
+  o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m[5]);
+}
+
+// Y = Aᵀ M A (+ bias, relu) of 16 tiles at a time in registers; each output
+// row i of the 16 tiles (r[i][j], lane l: tile l's column j) interleaved by
+// two rounds of unpacks into 4 vectors whose 128-bit lane s holds tile
+// 4s + q's row (vector q), stored as rows of 4 pixels, masked at the image's
+// edges. M's rows are ld apart (a multiple of 16), so the last 16 lanes read
+// are inside them.
+__attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
+  const __m512 bias = _mm512_set1_ps(a.bias), zero = _mm512_setzero_ps();
+  for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {
+    const int64_t n = std::min<int64_t>(kWinoLanes, a.n - t0);
+    __m512 t[4][6];  // [i][j]: Aᵀ down column j
+    for (int j = 0; j < 6; ++j) {
+      __m512 c[6], o[4];
+      for (int i = 0; i < 6; ++i) c[i] = _mm512_loadu_ps(a.m + (i * 6 + j) * a.ldm + t0);
+      winoAt512(c, o);
+      for (int i = 0; i < 4; ++i) t[i][j] = o[i];
+    }
+    __m512 rowv[4][4];  // [i][q]: output row i of tiles 4s + q in 128-bit lane s
+    for (int i = 0; i < 4; ++i) {
+      __m512 r[4];
+      winoAt512(t[i], r);
+      for (int j = 0; j < 4; ++j) {
+        r[j] = _mm512_add_ps(r[j], bias);
+        if (a.act == kActRelu) r[j] = _mm512_max_ps(zero, r[j]);
+      }
+      const __m512 lo01 = _mm512_unpacklo_ps(r[0], r[1]), hi01 = _mm512_unpackhi_ps(r[0], r[1]);
+      const __m512 lo23 = _mm512_unpacklo_ps(r[2], r[3]), hi23 = _mm512_unpackhi_ps(r[2], r[3]);
+      rowv[i][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
+      rowv[i][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
+      rowv[i][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
+      rowv[i][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
+    }
+    alignas(64) float rows[4][4][kWinoLanes];  // [i][q], lane 4s + j: tile 4s + q, column j
+    for (int i = 0; i < 4; ++i)
+      for (int q = 0; q < 4; ++q) _mm512_store_ps(rows[i][q], rowv[i][q]);
+    for (int64_t l = 0; l < n; ++l) {
+      float* y = a.y + a.offY[t0 + l];
+      const int nr = a.rows[t0 + l];
+      const __mmask8 m = __mmask8((1u << a.cols[t0 + l]) - 1u);
+      const int q = int(l % 4), s = int(l / 4);
+      for (int i = 0; i < nr; ++i) _mm_mask_storeu_ps(y + i * a.w, m, _mm_load_ps(rows[i][q] + 4 * s));
+    }
   }
 }
-NNC_WINO_OUT_KERNELS(Avx512, __attribute__((target(NNC_WINO_AVX512))), winoStore512)
+__attribute__((target(NNC_WINO_AVX512))) void winoFilterAvx512(const WinoFilterRow& a) { winoFilterBody(a); }
+
 NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoStoreScalar)
 #ifndef __clang__
 #pragma GCC diagnostic pop
