@@ -261,11 +261,14 @@ struct WinoKernels {
   void (*out)(const WinoOut&);
   void (*grad)(const WinoGrad&);
   void (*filter)(const WinoFilterRow&);
-  void (*copy)(float* dst, const float* src, int64_t n);  // winoPad's rows
+  // winoPad's rows: dst[r·ldd + i] = src[r·lds + i] for r < rows, i < n.
+  void (*copy)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t n);
 };
 
-inline void winoCopyScalar(float* __restrict dst, const float* __restrict src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __restrict src, int64_t lds, int64_t rows,
+                           int64_t n) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) dst[r * ldd + i] = src[r * lds + i];
 }
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
@@ -424,11 +427,13 @@ __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t 
 }
 // A short row under masks: GCC turns the scalar loop into a call to memcpy,
 // which costs more than the copy at these lengths.
-__attribute__((target(NNC_WINO_AVX512))) void winoCopy512(float* dst, const float* src, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
-  }
+__attribute__((target(NNC_WINO_AVX512))) void winoCopy512(float* dst, int64_t ldd, const float* src, int64_t lds,
+                                                         int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+      _mm512_mask_storeu_ps(dst + r * ldd + i, m, _mm512_maskz_loadu_ps(m, src + r * lds + i));
+    }
 }
 
 // Aᵀ (6 values to 4) on vectors, common terms shared.
@@ -555,10 +560,10 @@ float* winoBuffer(std::vector<float>& buf, size_t n) {
 // Only the image's pixels are written, and only in the rows the tile rows of
 // units u0 .. u1 − 1 read (4·ty .. 4·ty + 3 + extra): the zeros around
 // them sit at the same places for every chunk, so the caller writes them
-// once per call (winoPadZero). `copy` moves one row (short: 7 to 56 pixels).
+// once per call (winoPadZero). `copy` moves the rows (short: 7 to 56 pixels).
 void winoPad(const float* x, const WinoPlan& pl, int64_t u0, int64_t u1, int64_t extra, int64_t ch, int64_t h,
              int64_t w, int64_t py, int64_t px, int64_t hp, int64_t wp, float* dst,
-             void (*copy)(float*, const float*, int64_t)) {
+             void (*copy)(float*, int64_t, const float*, int64_t, int64_t, int64_t)) {
   const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
   for (int64_t b = b0; b < b1; ++b)
     for (int64_t c = 0; c < ch; ++c) {
@@ -566,7 +571,7 @@ void winoPad(const float* x, const WinoPlan& pl, int64_t u0, int64_t u1, int64_t
       float* d = dst + ((b - b0) * ch + c) * hp * wp + px;
       const int64_t ty0 = b == b0 ? u0 % pl.th : 0, ty1 = b == b1 - 1 ? (u1 - 1) % pl.th + 1 : pl.th;
       const int64_t y0 = std::max<int64_t>(0, 4 * ty0 - py), y1 = std::min(h, std::min(hp, 4 * ty1 + extra) - py);
-      for (int64_t y = y0; y < y1; ++y) copy(d + (y + py) * wp, src + y * w, w);
+      if (y1 > y0) copy(d + (y0 + py) * wp, wp, src + y0 * w, w, y1 - y0, w);
     }
 }
 
