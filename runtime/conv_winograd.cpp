@@ -634,16 +634,15 @@ void winoFilters(const float* w, int64_t O, int64_t I, bool wT, const WinoPanels
 }
 
 // The panels of O×I filters in this thread's buffer, reused across calls.
-// Blocks of two vectors of filters below 128 inputs: the tile then holds 13
-// or 14 tiles of them, and its transposing store (dirStore, 16 rows at a
-// time) fills its rows twice as well as a 7-tile one of four vectors; from
-// 128 inputs on, the store is a small part and four vectors read V half as
-// often (measured on 64→64 @14² and 128→128 @7²).
+// Blocks of at most two vectors of filters: the tile then holds 13 or 14
+// tiles of them, and its transposing store (dirStore, 16 rows at a time)
+// fills its rows twice as well as a 7-tile one of four vectors (measured
+// faster on 64→64 @14² and 128→128 @7² both).
 WinoPanels winoPanelBuffer(int64_t O, int64_t I) {
   thread_local std::vector<float> buf;
   WinoPanels pk;
   pk.lanes = gemm::lanes();
-  pk.blockF = pk.lanes * (I >= 128 ? gemm::directNvMax() : std::min(2, gemm::directNvMax()));
+  pk.blockF = pk.lanes * std::min(2, gemm::directNvMax());
   pk.blocks = (O + pk.blockF - 1) / pk.blockF;
   pk.stride = (O + pk.lanes - 1) / pk.lanes * pk.lanes * I;
   if (buf.size() < size_t(36 * pk.stride)) buf.resize(size_t(36 * pk.stride));
@@ -762,7 +761,9 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   // and turned into dw = Gᵀ dU G in one pass that reads the sums where
   // they are, a vector of filters at a time.
   const int64_t groups = std::min<int64_t>(pl.chunks, 4);
-  const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
+  // Blocks of two vectors of filters, as the forward's (measured faster on
+  // 128→128 @7² than four).
+  const int64_t lanes = gemm::lanes(), blockF = lanes * std::min(2, gemm::directNvMax());
   const int64_t blocks = (F + blockF - 1) / blockF, fpad = (F + lanes - 1) / lanes * lanes;
   const int64_t sS = winoPosStride(fpad, C), size = 36 * sS;  // one run's sums, positions sS apart
   thread_local std::vector<float> partBuf;
@@ -825,7 +826,7 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   for (int p = 0; p < 6; ++p)
     for (int b = 0; b < 3; ++b) G[p][b] = float(kWinoG[p][b]);
   parallelFor(blocks * C, 1, [&](int64_t j0, int64_t j1) {
-    constexpr int Wmax = 64;  // blockF <= 64 (directNvMax · lanes)
+    constexpr int Wmax = 64;  // blockF <= 64 (two vectors of at most 16 lanes)
     for (int64_t j = j0; j < j1; ++j) {
       const WinoBlock bk = winoBlock(F, blockF, lanes, j / C);
       const int64_t c = j % C, L = bk.width;
