@@ -1,28 +1,33 @@
 // Winograd F(4×4, 3×3) with Lavin & Gray's matrices (interpolation points
 // 0, ±1, ±2, ∞). Each 4×4 output tile of one image and filter is
 // Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A over the 6×6 input tile d, so per
-// transform-domain position p (36 of them) the channel sum is one GEMM
-// M[p] [F, T] = U[p] [F, C] · V[p] [C, T] over a chunk of T tiles: 36 GEMMs
-// of C multiply-adds per output where the direct method needs 9·C per pixel
-// (4× fewer multiplications), plus the transforms.
+// transform-domain position p (36 of them) the channel sum is one product
+// M[p] [F, T] = U[p] [F, C] · V[p] [C, T] over a chunk of T tiles: 36
+// products of C multiply-adds per output where the direct method needs 9·C
+// per pixel (4× fewer multiplications), plus the transforms.
 //
-// Layout: the tiles of a chunk are whole tile rows (an image's row of tw
-// tiles), consecutive in the batch, so small maps put several images into
-// one GEMM (7×7: 2×2 tiles per image). The chunk's images are first copied
-// with their zero padding around them (winoPad), so every 6×6 window is read
-// without bounds checks; the transforms then work on 16 tiles at once, lane
-// l = tile t0 + l, the windows gathered (AVX-512 / AVX2 gathers, scalar
-// loads on the generic path) and the results stored contiguous in T. Their
-// loops are compiled per instruction set (the wino*Avx512 / Avx2 / Generic
-// wrappers below), chosen like the GEMM's by nnc::sgemmIsa().
+// The products are the direct convolution's register tiles (gemm::DirectRows
+// and, for the weight gradient, gemm::DirectGradRows): V[p] read in place as
+// a 1×T image of C channels, the filters packed once per call into the
+// tile's panels, so nothing is packed per product. A chunk (whole tile rows,
+// consecutive in the batch: small maps put several images in one) is padded
+// (winoPad), transformed into V, multiplied and transformed back while its
+// ~0.5 MB of operands are in L2. The transforms work on 16 tiles at once,
+// lane l = tile t0 + l, and store contiguous in T (rows 64-byte aligned,
+// positions kept off 4 KB multiples so a tile's 36 stores do not share an L1
+// set). Their loops are compiled per instruction set (the wino*Avx512 / Avx2
+// / Generic functions below), chosen like the GEMM's by nnc::sgemmIsa():
+// AVX-512 loads each window row whole and transposes in registers, the
+// generic and AVX2 paths gather.
 //
 // Error against the double reference (max |error| / max |reference|,
-// operands uniform in [-1, 1], 4 images): forward 4.3e-6 / 4.9e-6 / 6.7e-6,
-// input gradient 4.8e-6 / 6.0e-6 / 9.3e-6, weight gradient 4.8e-6 / 5.1e-6 /
-// 1.8e-6 on 32→32 @28², 64→64 @14², 128→128 @7², where the GEMM's is
-// 2e-7 – 8e-7: the transforms' coefficients (5 and 4 in Bᵀ, 8 in Aᵀ) amplify
-// the float rounding 10–30×. Within conv_test_util.h's tolerance on every
-// shape the tests try (tests/test_conv_winograd.cpp bounds it).
+// operands uniform in [-1, 1], 4 images; AVX-512, the other paths within
+// 8.2e-6): forward 4.7e-6 / 4.7e-6 / 6.8e-6, input gradient 4.3e-6 /
+// 7.2e-6 / 7.5e-6, weight gradient 3.6e-6 / 2.4e-6 / 2.0e-6 on 32→32 @28²,
+// 64→64 @14², 128→128 @7², where the GEMM's is 1.4e-7 – 5.9e-7: the
+// transforms' coefficients (5 and 4 in Bᵀ, 8 in Aᵀ) amplify the float
+// rounding 10–30×. Within conv_test_util.h's tolerance on every shape the
+// tests try (tests/test_conv_winograd.cpp bounds it).
 #include "runtime/conv_winograd.h"
 
 #include <algorithm>
@@ -170,7 +175,6 @@ inline void winoStoreScalar(const WinoOut& a, int64_t t0, int64_t n, const float
   }
 }
 
-template <void (*Store)(const WinoOut&, int64_t, int64_t, const float (*)[kWinoLanes])>
 __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
   constexpr int L = kWinoLanes;
   for (int64_t t0 = 0; t0 < a.n; t0 += L) {
@@ -194,7 +198,7 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
     if (a.act == kActRelu)
       for (int k = 0; k < 16; ++k)
         for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
-    Store(a, t0, n, r);
+    winoStoreScalar(a, t0, n, r);
   }
 }
 
@@ -255,7 +259,8 @@ __attribute__((always_inline)) inline void winoFilterBody(const WinoFilterRow& a
 }
 
 // The transforms per instruction set: the same loops, vectorized for the
-// target each wrapper names (GCC and Clang inline the bodies into it).
+// target each wrapper names (GCC and Clang inline the bodies into it), and
+// AVX-512's own (below).
 struct WinoKernels {
   void (*in)(const WinoIn&);
   void (*out)(const WinoOut&);
@@ -273,10 +278,7 @@ inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __re
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
 // vectorized for the wrapper's target.
-#define NNC_WINO_OUT_KERNELS(NAME, ATTR, STORE)                                          \
-  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody<STORE>(a); }                    \
-  ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }
-#define NNC_WINO_KERNELS(NAME, ATTR, GATHER, STORE)                                      \
+#define NNC_WINO_KERNELS(NAME, ATTR, GATHER)                                             \
   ATTR void winoIn##NAME(const WinoIn& a) {                                               \
     for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
       alignas(64) float raw[36][kWinoLanes];                                              \
@@ -291,9 +293,10 @@ inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __re
       winoGradTransform(a, t0, raw);                                                      \
     }                                                                                     \
   }                                                                                       \
-  NNC_WINO_OUT_KERNELS(NAME, ATTR, STORE)
+  ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody(a); }                           \
+  ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }
 
-NNC_WINO_KERNELS(Generic, , winoGatherScalar, winoStoreScalar)
+NNC_WINO_KERNELS(Generic, , winoGatherScalar)
 
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
 #define NNC_WINO_AVX512 "avx512f,avx512vl,avx512dq,avx512bw,fma"
@@ -492,13 +495,12 @@ __attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
 }
 __attribute__((target(NNC_WINO_AVX512))) void winoFilterAvx512(const WinoFilterRow& a) { winoFilterBody(a); }
 
-NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256, winoStoreScalar)
+NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256)
 #ifndef __clang__
 #pragma GCC diagnostic pop
 #endif
 #endif
 #undef NNC_WINO_KERNELS
-#undef NNC_WINO_OUT_KERNELS
 
 // The GEMM's instruction set (setSgemmIsa) picks the transforms' too.
 WinoKernels winoKernels() {
