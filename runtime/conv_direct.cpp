@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "runtime/activation.h"
@@ -139,13 +140,15 @@ void directConvInputGrad(const ConvGeom& g, const float* dy, const float* w, con
   directForward(t, dy, wt.data(), bias, dx, kActNone);
 }
 
-// Images in chunks of a fixed size (the shapes choose it, never the thread
-// count): each chunk is padded and its dy transposed to [n][p][f] once per
-// thread, then every (filter block, row range) item of the thread adds the
-// chunk's sums to its running sums, which stay in the tile layout until the
-// last chunk stores them. Each dw element is one chain over images and
-// positions in order; db[f] is summed beside it, by the thread owning the
-// filter block's first rows.
+// The images in groups (their number a function of the shapes, never of
+// the thread count), each summed on its own into running sums that stay in
+// the tile layout ([k][width] per filter block) between its chunks; dw and
+// db are then the groups' sums added in group order. Work items are (group,
+// filter block, row range), group-major: a thread pads a chunk and
+// transposes its dy to [n][p][f] once for all of its items of the group, so
+// with as many threads as groups no thread repeats another's copies, and
+// each dw element is one fixed chain whichever thread computed each part.
+// As many groups as their running sums allow in about 2 MB (L2), 2 to 8.
 void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize(), P = OH * OW;
   const int64_t Hp = g.h + 2 * g.ph, Wp = g.w + 2 * g.pw, plane = Hp * Wp, img = g.c * plane;
@@ -153,46 +156,77 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
   const std::vector<int32_t> off = directOffsets(g);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t fblocks = (g.f + blockF - 1) / blockF, fpad = (g.f + lanes - 1) / lanes * lanes;
-  // Row ranges of at most 96 rows: enough items for two threads on every
-  // shape of the table, long enough for full tiles.
-  const int64_t kparts = (K + 95) / 96, klen = (K + kparts - 1) / kparts;
-  const int64_t chunk = std::min<int64_t>(g.n, std::max<int64_t>(1, 512 / std::max<int64_t>(P, 1)));
-  std::vector<float> part(size_t(fpad * K));
-  parallelFor(fblocks * kparts, 1, [&](int64_t i0, int64_t i1) {
+  // Row ranges of at most 96 rows: long enough for full tiles, short enough
+  // that a range's running sums stay in L1 across a chunk.
+  const int64_t kparts = (K + 95) / 96, klen = (K + kparts - 1) / kparts, items = fblocks * kparts;
+  // Per group: the running sums [fpad·K] (block b at b·blockF·K, as [k][width]), then db's [fpad].
+  const int64_t stride = fpad * K + fpad;
+  const int64_t want = std::clamp<int64_t>((int64_t(1) << 19) / stride, 2, 8);
+  const int64_t per = (g.n + want - 1) / want, groups = (g.n + per - 1) / per;
+  // Chunks of about 512 positions.
+  const int64_t chunk = std::min<int64_t>(per, std::max<int64_t>(1, 512 / std::max<int64_t>(P, 1)));
+  // Every element read is written first: each group starts with first set.
+  std::unique_ptr<float[]> part(new float[size_t(groups * stride)]);
+  parallelFor(groups * items, 1, [&](int64_t i0, int64_t i1) {
     float* buf = directPadBuffer(size_t(chunk * ((padded ? img : 0) + P * fpad)));
     float* dyT = buf + (padded ? chunk * img : 0);
-    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-      const int64_t nc = std::min(chunk, g.n - n0);
-      const float* in = x + n0 * g.c * g.h * g.w;
-      if (padded) {
-        for (int64_t b = 0; b < nc; ++b) directPad(in + b * g.c * g.h * g.w, g.c, g.h, g.w, g.ph, g.pw, buf + b * img);
-        in = buf;
-      }
-      for (int64_t b = 0; b < nc; ++b)
-        gemm::transposeRows(dy + (n0 + b) * g.f * P, g.f, fpad, P, P, dyT + b * P * fpad, fpad);
-      for (int64_t it = i0; it < i1; ++it) {
-        const int64_t fb = it / kparts, k0 = it % kparts * klen, f0 = fb * blockF;
-        const int nf = int(std::min(blockF, g.f - f0));
-        const int64_t width = (nf + lanes - 1) / lanes * lanes;
-        const bool last = n0 + nc == g.n;
-        gemm::DirectGradRows r{in, padded ? img : g.c * g.h * g.w, off.data() + k0, std::min(klen, K - k0), dyT + f0,
-                               fpad, nf, nc, OH, OW, g.sh * Wp, g.sw, part.data() + f0 * K + k0 * width, n0 == 0,
-                               last ? dw + f0 * K + k0 : nullptr, K};
-        gemm::directGradRows(r);
-        if (db && k0 == 0) {
-          // From dyT, f innermost: each filter's sum is still one chain over
-          // images and positions in order, but the chains run side by side.
-          float sum[64];  // blockF <= 64 (directNvMax · lanes)
-          for (int f = 0; f < nf; ++f) sum[f] = n0 == 0 ? 0.0f : db[f0 + f];
-          for (int64_t q = 0; q < nc * P; ++q) {
-            const float* d = dyT + q * fpad + f0;
-            for (int f = 0; f < nf; ++f) sum[f] += d[f];
+    for (int64_t q = i0 / items; q * items < i1; ++q) {
+      const int64_t j0 = std::max(i0, q * items) - q * items, j1 = std::min(i1, (q + 1) * items) - q * items;
+      float* gp = part.get() + q * stride;
+      float* gdb = gp + fpad * K;
+      const int64_t nq0 = q * per, nq1 = std::min(g.n, (q + 1) * per);
+      for (int64_t n0 = nq0; n0 < nq1; n0 += chunk) {
+        const int64_t nc = std::min(chunk, nq1 - n0);
+        const float* in = x + n0 * g.c * g.h * g.w;
+        if (padded) {
+          for (int64_t b = 0; b < nc; ++b)
+            directPad(in + b * g.c * g.h * g.w, g.c, g.h, g.w, g.ph, g.pw, buf + b * img);
+          in = buf;
+        }
+        for (int64_t b = 0; b < nc; ++b)
+          gemm::transposeRows(dy + (n0 + b) * g.f * P, g.f, fpad, P, P, dyT + b * P * fpad, fpad);
+        for (int64_t it = j0; it < j1; ++it) {
+          const int64_t fb = it / kparts, k0 = it % kparts * klen, f0 = fb * blockF;
+          const int nf = int(std::min(blockF, g.f - f0));
+          const int64_t width = (nf + lanes - 1) / lanes * lanes;
+          gemm::DirectGradRows r{in,   padded ? img : g.c * g.h * g.w, off.data() + k0, std::min(klen, K - k0),
+                                 dyT + f0, fpad, nf, nc, OH, OW, g.sh * Wp, g.sw, gp + f0 * K + k0 * width,
+                                 n0 == nq0, nullptr, K};
+          gemm::directGradRows(r);
+          if (db && k0 == 0) {
+            // From dyT, f innermost: each filter's sum is still one chain over
+            // the group's images and positions in order, the chains side by side.
+            float* s = gdb + f0;
+            if (n0 == nq0) std::fill(s, s + nf, 0.0f);
+            for (int64_t p = 0; p < nc * P; ++p) {
+              const float* d = dyT + p * fpad + f0;
+              for (int f = 0; f < nf; ++f) s[f] += d[f];
+            }
           }
-          std::copy(sum, sum + nf, db + f0);
         }
       }
     }
   });
+  // Group 0's sums += each later group's, in group order (vectors along
+  // the filters), then into dw [f][k].
+  parallelFor(K, 1, [&](int64_t ka, int64_t kz) {
+    for (int64_t f0 = 0; f0 < g.f; f0 += blockF) {
+      const int64_t nf = std::min(blockF, g.f - f0), width = (nf + lanes - 1) / lanes * lanes;
+      float* s0 = part.get() + f0 * K;
+      for (int64_t q = 1; q < groups; ++q) {
+        const float* sq = s0 + q * stride;
+        for (int64_t i = ka * width; i < kz * width; ++i) s0[i] += sq[i];
+      }
+      for (int64_t f = 0; f < nf; ++f)
+        for (int64_t k = ka; k < kz; ++k) dw[(f0 + f) * K + k] = s0[k * width + f];
+    }
+  });
+  if (db)
+    for (int64_t f = 0; f < g.f; ++f) {
+      float sum = part[size_t(fpad * K + f)];
+      for (int64_t q = 1; q < groups; ++q) sum += part[size_t(q * stride + fpad * K + f)];
+      db[f] = sum;
+    }
 }
 
 }  // namespace nnc
