@@ -36,19 +36,28 @@ float* directPadBuffer(size_t floats) {
   return buf.data();
 }
 
+// Row copies and fills as plain loops: the rows are short (7–30 floats),
+// where a call to memcpy or memset per row cost more than the copying.
+void copyFloats(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+void zeroFloats(float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
+}
+
 // Image [C, H, W] into [C, H + 2·ph, W + 2·pw] with zeros around.
 void directPad(const float* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, float* out) {
   const int64_t Wp = W + 2 * pw, Hp = H + 2 * ph;
   for (int64_t c = 0; c < C; ++c) {
     float* o = out + c * Hp * Wp;
-    std::memset(o, 0, sizeof(float) * size_t(ph * Wp));
+    zeroFloats(o, ph * Wp + pw);
     for (int64_t y = 0; y < H; ++y) {
-      float* row = o + (ph + y) * Wp;
-      std::memset(row, 0, sizeof(float) * size_t(pw));
-      std::memcpy(row + pw, x + (c * H + y) * W, sizeof(float) * size_t(W));
-      std::memset(row + pw + W, 0, sizeof(float) * size_t(pw));
+      float* row = o + (ph + y) * Wp + pw;
+      copyFloats(row, x + (c * H + y) * W, W);
+      // The right padding of this row and the left of the next, at once.
+      zeroFloats(row + W, y + 1 < H ? 2 * pw : pw);
     }
-    std::memset(o + (ph + H) * Wp, 0, sizeof(float) * size_t(ph * Wp));
+    zeroFloats(o + (ph + H) * Wp, ph * Wp);
   }
 }
 
@@ -62,6 +71,29 @@ std::vector<int32_t> directOffsets(const ConvGeom& g) {
   return off;
 }
 
+// w [F, K] as panels [F / block][K][block] of directNvMax vectors of
+// filters, zero past F: block b starts at b·block·K (every block before it
+// is block wide).
+std::vector<float> directPanels(const float* w, int64_t F, int64_t K) {
+  const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
+  std::vector<float> wp(size_t((F + lanes) * K));
+  for (int64_t f0 = 0; f0 < F; f0 += blockF) {
+    const int64_t nf = std::min(blockF, F - f0), width = (nf + lanes - 1) / lanes * lanes;
+    float* panel = wp.data() + f0 * K;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < width; ++l) panel[k * width + l] = l < nf ? w[(f0 + l) * K + k] : 0.0f;
+  }
+  return wp;
+}
+
+// K's slice (DirectRows::kc): weight-panel slices of about 16 KB, which stay
+// in L1 beside the image rows.
+int64_t directSlice(int64_t K) {
+  const int64_t blockF = gemm::lanes() * gemm::directNvMax();
+  const int64_t kmax = std::max<int64_t>(16, 4096 / blockF), slices = (K + kmax - 1) / kmax;
+  return (K + slices - 1) / slices;
+}
+
 // The forward convolution of g (groups 1, sw 1 or 2) with weights w [F, K].
 void directForward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize();
@@ -71,18 +103,8 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
   const std::vector<int32_t> off = directOffsets(g);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t blocks = (g.f + blockF - 1) / blockF;
-  // Block b starts at f0·K: every block before it is blockF wide.
-  std::vector<float> wp(size_t((g.f + lanes) * K));
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t f0 = b * blockF, nf = std::min(blockF, g.f - f0), width = (nf + lanes - 1) / lanes * lanes;
-    float* panel = wp.data() + f0 * K;
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t l = 0; l < width; ++l) panel[k * width + l] = l < nf ? w[(f0 + l) * K + k] : 0.0f;
-  }
-  const int64_t ys = OH * OW;
-  // Slices of the weight panel of about 16 KB (L1 beside the image rows).
-  const int64_t kmax = std::max<int64_t>(16, 4096 / blockF), slices = (K + kmax - 1) / kmax;
-  const int64_t kc = (K + slices - 1) / slices;
+  const std::vector<float> wp = directPanels(w, g.f, K);
+  const int64_t ys = OH * OW, kc = directSlice(K);
   parallelFor(g.n * blocks, 1, [&](int64_t i0, int64_t i1) {
     float* part = directPadBuffer(size_t((padded ? g.c * plane : 0) + ys * blockF));
     float* buf = padded ? part + ys * blockF : nullptr;
@@ -117,7 +139,13 @@ bool directFits(const ConvGeom& g, ConvDir d, int act) {
     return false;
   switch (d) {
     case ConvDir::Forward: return (act == kActNone || act == kActRelu) && (g.sw == 1 || g.sw == 2) && g.sh >= 1;
-    case ConvDir::InputGrad: return g.c >= 8 && g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw;
+    case ConvDir::InputGrad:
+      // Stride 1 with padding below the window: the forward kernel on dy's
+      // own padded copy. Otherwise by phases, dy padded to at most oh + kh + h
+      // + ph rows.
+      return g.c >= 8 && double(g.f) * double(g.oh() + 2 * g.kh + g.h + 2 * g.ph) *
+                                 double(g.ow() + 2 * g.kw + g.w + 2 * g.pw) <=
+                             double(std::numeric_limits<int32_t>::max());
     case ConvDir::WeightGrad: return g.sw == 1 || g.sw == 2;
   }
   return false;
@@ -127,7 +155,143 @@ void directConv2d(const ConvGeom& g, const float* x, const float* w, const float
   directForward(g, x, w, bias, y, act);
 }
 
+namespace {
+
+// One phase (a, b) of a strided input gradient: the rows y ≡ a − ph (mod
+// sh) and columns x ≡ b − pw (mod sw) of dx, at y = sh·u + a − ph for u0
+// ≤ u < u0 + nu (likewise x, v), take only the taps i = a + sh·t, j = b +
+// sw·s of the window, from dy[u − t, v − s]: a stride-1 correlation of dy
+// with that sub-kernel, flipped (ta × tb taps; none where a ≥ kh or b ≥ kw).
+struct DirPhase {
+  int64_t a, b, ta, tb, u0, nu, v0, nv;
+};
+
+DirPhase directPhase(const ConvGeom& g, int64_t a, int64_t b) {
+  auto axis = [](int64_t r, int64_t k, int64_t s, int64_t p, int64_t n, int64_t* t, int64_t* u0, int64_t* nu) {
+    *t = r < k ? (k - r + s - 1) / s : 0;
+    *u0 = p > r ? (p - r + s - 1) / s : 0;
+    const int64_t last = n - 1 + p - r;  // sh·u ≤ last
+    *nu = last < 0 ? 0 : std::max<int64_t>(0, last / s + 1 - *u0);
+  };
+  DirPhase ph{a, b, 0, 0, 0, 0, 0, 0};
+  axis(a, g.kh, g.sh, g.ph, g.h, &ph.ta, &ph.u0, &ph.nu);
+  axis(b, g.kw, g.sw, g.pw, g.w, &ph.tb, &ph.v0, &ph.nv);
+  return ph;
+}
+
+// The input gradient by phases (any stride, any padding): each image's dy
+// is copied once into a zero-padded [F][Hq][Wq] buffer (ceil(kh/sh) − 1
+// rows above, ceil(kw/sw) − 1 columns left, zeros below and right as far as
+// any phase reads), each phase's correlation (its own packed weights, K =
+// F·ta·tb) goes through the register tiles into a buffer of this thread,
+// and its pixels are interleaved into dx. Every dx element is one phase's
+// one tile sum in k order, so the thread count changes nothing.
+void directInputGradPhased(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
+  const int64_t OH = g.oh(), OW = g.ow(), kk = g.kh * g.kw, H = g.h, W = g.w;
+  const int64_t pt = (g.kh + g.sh - 1) / g.sh - 1, pl = (g.kw + g.sw - 1) / g.sw - 1;
+  // Every phase, q = a·sw + b, empty ones (no pixels of dx) included.
+  std::vector<DirPhase> phases;
+  int64_t hq = OH, wq = OW, most = 0;
+  for (int64_t a = 0; a < g.sh; ++a)
+    for (int64_t b = 0; b < g.sw; ++b) {
+      const DirPhase p = directPhase(g, a, b);
+      phases.push_back(p);
+      if (p.nu <= 0 || p.nv <= 0) continue;
+      hq = std::max(hq, p.u0 + p.nu);
+      wq = std::max(wq, p.v0 + p.nv);
+      most = std::max(most, p.nu * p.nv);
+    }
+  hq += pt;
+  wq += pl;
+  const int64_t plane = hq * wq, blockF = gemm::lanes() * gemm::directNvMax();
+  // Stride 2 along rows: both phases of a row parity side by side in the
+  // buffer, then each dx row written once, alternating them.
+  const int64_t slots = g.sw == 2 ? 2 : 1;
+  // Per phase: w'[c, (f·ta + t)·tb + s] = w[f, c, a + sh·(ta − 1 − t), b + sw·(tb − 1 − s)], as panels.
+  std::vector<std::vector<float>> wp(phases.size());
+  std::vector<std::vector<int32_t>> off(phases.size());
+  std::vector<int64_t> kc(phases.size());
+  for (size_t q = 0; q < phases.size(); ++q) {
+    const DirPhase& p = phases[q];
+    const int64_t K = g.f * p.ta * p.tb;
+    if (K == 0 || p.nu <= 0 || p.nv <= 0) continue;
+    std::vector<float> wt(size_t(g.c * K));
+    off[q].resize(size_t(K));
+    for (int64_t f = 0; f < g.f; ++f)
+      for (int64_t t = 0; t < p.ta; ++t)
+        for (int64_t s = 0; s < p.tb; ++s) {
+          const int64_t k = (f * p.ta + t) * p.tb + s, i = p.a + g.sh * (p.ta - 1 - t), j = p.b + g.sw * (p.tb - 1 - s);
+          off[q][size_t(k)] = int32_t(f * plane + t * wq + s);
+          for (int64_t c = 0; c < g.c; ++c) wt[size_t(c * K + k)] = w[(f * g.c + c) * kk + i * g.kw + j];
+        }
+    wp[q] = directPanels(wt.data(), g.c, K);
+    kc[q] = directSlice(K);
+  }
+  parallelFor(g.n, 1, [&](int64_t n0, int64_t n1) {
+    float* pad = directPadBuffer(size_t(g.f * plane + slots * g.c * most + most * blockF));
+    float* out = pad + g.f * plane;
+    float* part = out + slots * g.c * most;
+    zeroFloats(pad, g.f * plane);
+    for (int64_t n = n0; n < n1; ++n) {
+      // Only the image's pixels: the zeros around them stay from the fill.
+      const float* d = dy + n * g.f * OH * OW;
+      for (int64_t f = 0; f < g.f; ++f)
+        for (int64_t y = 0; y < OH; ++y) copyFloats(pad + f * plane + (y + pt) * wq + pl, d + (f * OH + y) * OW, OW);
+      float* img = dx + n * g.c * H * W;
+      for (size_t q = 0; q < phases.size(); ++q) {
+        const DirPhase& p = phases[q];
+        const int64_t K = g.f * p.ta * p.tb, ys = p.nu * p.nv;
+        float* o = out + (slots == 2 ? p.b : 0) * g.c * most;
+        if (ys <= 0) {
+        } else if (K == 0) {
+          for (int64_t c = 0; c < g.c; ++c) std::fill(o + c * ys, o + (c + 1) * ys, bias ? bias[c] : 0.0f);
+        } else {
+          // Output (u, v) reads rows u − ta + 1 + t of dy, padded row + pt.
+          const float* in = pad + (p.u0 - p.ta + 1 + pt) * wq + (p.v0 - p.tb + 1 + pl);
+          for (int64_t c0 = 0; c0 < g.c; c0 += blockF) {
+            gemm::DirectRows r{in,    off[q].data(), K, wp[q].data() + c0 * K, bias ? bias + c0 : nullptr, false,
+                               int(std::min(blockF, g.c - c0)), o + c0 * ys, ys, p.nu, p.nv, wq, 1, kc[q], part};
+            gemm::directRows(r);
+          }
+        }
+        if (slots == 2) {
+          if (p.b == 0) continue;
+          // Both phases of rows a: even columns x (x + pw ≡ pw mod 2) come
+          // from phase b = pw mod 2, odd ones from the other, in order.
+          const DirPhase& p0 = phases[q - 1];
+          const int64_t e = g.pw % 2, ne = e == 0 ? p0.nv : p.nv, no = e == 0 ? p.nv : p0.nv;
+          const float* se = out + e * g.c * most;
+          const float* so = out + (1 - e) * g.c * most;
+          for (int64_t c = 0; c < g.c; ++c)
+            for (int64_t u = 0; u < p.nu; ++u) {
+              const float* ev = se + c * p.nu * ne + u * ne;
+              const float* od = so + c * p.nu * no + u * no;
+              float* row = img + (c * H + g.sh * (p.u0 + u) + p.a - g.ph) * W;
+              for (int64_t m = 0; m < W / 2; ++m) {
+                row[2 * m] = ev[m];
+                row[2 * m + 1] = od[m];
+              }
+              if (W % 2) row[W - 1] = ev[W / 2];
+            }
+          continue;
+        }
+        for (int64_t c = 0; c < g.c; ++c)
+          for (int64_t u = 0; u < p.nu; ++u) {
+            const float* src = o + c * ys + u * p.nv;
+            float* row = img + (c * H + g.sh * (p.u0 + u) + p.a - g.ph) * W + g.sw * p.v0 + p.b - g.pw;
+            if (g.sw == 1) copyFloats(row, src, p.nv);
+            else
+              for (int64_t v = 0; v < p.nv; ++v) row[g.sw * v] = src[v];
+          }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void directConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
+  if (g.sh != 1 || g.sw != 1 || g.ph >= g.kh || g.pw >= g.kw) return directInputGradPhased(g, dy, w, bias, dx);
   const int64_t kk = g.kh * g.kw;
   std::vector<float> wt(size_t(g.c * g.f * kk));
   for (int64_t f = 0; f < g.f; ++f)
