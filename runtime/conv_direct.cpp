@@ -313,6 +313,8 @@ void directConvInputGrad(const ConvGeom& g, const float* dy, const float* w, con
 // with as many threads as groups no thread repeats another's copies, and
 // each dw element is one fixed chain whichever thread computed each part.
 // As many groups as their running sums allow in about 2 MB (L2), 2 to 8.
+constexpr int64_t kGradChunk = 256;
+
 void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize(), P = OH * OW;
   const int64_t Hp = g.h + 2 * g.ph, Wp = g.w + 2 * g.pw, plane = Hp * Wp, img = g.c * plane;
@@ -327,8 +329,8 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
   const int64_t stride = fpad * K + fpad;
   const int64_t want = std::clamp<int64_t>((int64_t(1) << 19) / stride, 2, 8);
   const int64_t per = (g.n + want - 1) / want, groups = (g.n + per - 1) / per;
-  // Chunks of about 512 positions.
-  const int64_t chunk = std::min<int64_t>(per, std::max<int64_t>(1, 512 / std::max<int64_t>(P, 1)));
+  // Chunks of about kGradChunk positions.
+  const int64_t chunk = std::min<int64_t>(per, std::max<int64_t>(1, kGradChunk / std::max<int64_t>(P, 1)));
   // Every element read is written first: each group starts with first set.
   std::unique_ptr<float[]> part(new float[size_t(groups * stride)]);
   parallelFor(groups * items, 1, [&](int64_t i0, int64_t i1) {
@@ -347,14 +349,21 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
             directPad(in + b * g.c * g.h * g.w, g.c, g.h, g.w, g.ph, g.pw, buf + b * img);
           in = buf;
         }
-        for (int64_t b = 0; b < nc; ++b)
-          gemm::transposeRows(dy + (n0 + b) * g.f * P, g.f, fpad, P, P, dyT + b * P * fpad, fpad);
+        // dy^T block by block, [block][n][p][width]: each block's tiles
+        // stream a dense array rather than every other pair of lines.
+        for (int64_t f0 = 0; f0 < g.f; f0 += blockF) {
+          const int64_t nf = std::min(blockF, g.f - f0), width = (nf + lanes - 1) / lanes * lanes;
+          for (int64_t b = 0; b < nc; ++b)
+            gemm::transposeRows(dy + ((n0 + b) * g.f + f0) * P, nf, width, P, P, dyT + (chunk * f0 + b * width) * P,
+                                width);
+        }
         for (int64_t it = j0; it < j1; ++it) {
           const int64_t fb = it / kparts, k0 = it % kparts * klen, f0 = fb * blockF;
           const int nf = int(std::min(blockF, g.f - f0));
           const int64_t width = (nf + lanes - 1) / lanes * lanes;
+          const float* dyb = dyT + chunk * f0 * P;
           gemm::DirectGradRows r{in,   padded ? img : g.c * g.h * g.w, off.data() + k0, std::min(klen, K - k0),
-                                 dyT + f0, fpad, nf, nc, OH, OW, g.sh * Wp, g.sw, gp + f0 * K + k0 * width,
+                                 dyb,  width, nf, nc, OH, OW, g.sh * Wp, g.sw, gp + f0 * K + k0 * width,
                                  n0 == nq0, nullptr, K};
           gemm::directGradRows(r);
           if (db && k0 == 0) {
@@ -363,7 +372,7 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
             float* s = gdb + f0;
             if (n0 == nq0) std::fill(s, s + nf, 0.0f);
             for (int64_t p = 0; p < nc * P; ++p) {
-              const float* d = dyT + p * fpad + f0;
+              const float* d = dyb + p * width;
               for (int f = 0; f < nf; ++f) s[f] += d[f];
             }
           }
