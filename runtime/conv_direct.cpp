@@ -11,9 +11,14 @@
 // k order, whichever thread computes it, so results do not depend on the
 // thread count.
 //
-// Input gradient (stride 1): the forward convolution of dy with the flipped,
-// transposed weights w'[c, f, kh−1−i, kw−1−j] and padding kh−1−ph, which
-// gives back an H×W map.
+// Input gradient, stride 1 with padding below the window: the forward
+// convolution of dy with the flipped, transposed weights w'[c, f, kh−1−i,
+// kw−1−j] and padding kh−1−ph, which gives back an H×W map. Any other
+// stride or padding by phases (directInputGradPhased): sh·sw stride-1
+// correlations of dy with sub-kernels, interleaved into dx.
+//
+// Weight gradient: images in groups summed separately, then added in group
+// order (directConvWeightGrad).
 #include "runtime/conv_direct.h"
 
 #include <algorithm>
@@ -127,11 +132,11 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
 }  // namespace
 
 // Groups of one only (depthwise and grouped shapes are other algorithms'),
-// window strides of 1 or 2 along a row (the tiles are instantiated for
-// those), activations the tiles apply (none, relu), offsets within int32.
-// The input gradient only at stride 1 with padding below the window (its
-// transposed convolution then has a padding of its own ≥ 0), and with at
-// least 8 input channels: they are its filters, the vector lanes.
+// window strides of 1 or 2 along a row forward and for the weight gradient
+// (the tiles are instantiated for those), activations the tiles apply
+// (none, relu), offsets within int32. The input gradient at any stride and
+// padding (its phases are stride-1 correlations), with at least 8 input
+// channels: they are its filters, the vector lanes.
 bool directFits(const ConvGeom& g, ConvDir d, int act) {
   if (g.groups != 1 || g.n <= 0 || g.c <= 0 || g.f <= 0 || g.oh() <= 0 || g.ow() <= 0) return false;
   if (double(g.c) * double(g.h + 2 * g.ph + g.kh) * double(g.w + 2 * g.pw + g.kw) >
