@@ -11,14 +11,23 @@
 // 7-wide row still fills 28 accumulators (7 pixels × 64 filters). The cost
 // is a W×W transpose per tile on the way to NCHW, small beside K·R·NV FMAs.
 
-// Accumulators a tile may hold (the registers left for NV weights and a
-// broadcast), the widest filter block and the longest pixel run.
-constexpr int kDirAcc = V::W == 16 ? 28 : 12;
-constexpr int kDirNvMax = V::W == 16 ? 4 : 2;
+// The vector registers a tile may fill: R·NV accumulators, NV weight
+// vectors and one broadcast (R·NV + NV + 1 ≤ kDirRegs, or GCC spills an
+// accumulator into the inner loop: 7×4 on AVX-512 did), the widest filter
+// block and the longest pixel run. Two vectors of filters at most: 14×2
+// tiles (and 2 rows × 7 on 7-wide maps) beat 6×4 ones forward, whose
+// transposes per pixel cost more, and the weight gradient's 12×2 beat its
+// 6×4 (measured: 74 vs 70 % and 62 vs 46 % of the peak on 64→64 @ 14²).
+constexpr int kDirRegs = V::W == 16 ? 32 : 16;
+constexpr int kDirNvMax = 2;
 constexpr int kDirRMax = V::W == 16 ? 14 : 12;
+// Rows narrower than this may be tiled two at a time (RW below).
+constexpr int kDirRwMax = 7;
 // The weight gradient's tile also keeps R row pointers and its NV dy vectors
 // live: past 24 accumulators GCC spills a dy vector into every FMA's operand.
 constexpr int kDirGradAcc = V::W == 16 ? 24 : 10;
+
+constexpr bool dirFits(int r, int nv) { return r <= kDirRMax && r * nv + nv + 1 <= kDirRegs; }
 
 // A finished tile, R pixels (or patch rows) by NV vectors of filters, with
 // bias and relu, transposed W rows at a time to filters by pixels:
@@ -53,68 +62,142 @@ void dirStore(typename V::T (&acc)[R][NV], int nf, const float* bias, bool relu,
   }
 }
 
-template <int R, int NV, int SW>
-void dirTile(const DirectRows& a, const float* in, float* y, int64_t k0, int64_t k1, float* part) {
+// One tile's filters: nf of them (at most NV vectors) from column v0·W of
+// the panel, whose rows are ldw floats apart; bias at their first or null.
+struct DirBlock {
+  const float* wp;
+  int64_t ldw;
+  int nf;
+  const float* bias;
+};
+
+// RW 0: R pixels of one row. RW > 0: two whole rows of RW pixels each
+// (R = 2·RW), so that 7-wide maps still fill the registers; their outputs
+// (and the running sums) are contiguous all the same, since the rows are
+// whole.
+template <int R, int NV, int SW, int RW>
+void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = k0 == 0 ? V::zero() : V::load(part + (r * NV + v) * V::W);
-  const float* wp = a.wp + k0 * NV * V::W;
-  for (int64_t k = k0; k < k1; ++k, wp += NV * V::W) {
+  const int64_t ldw = b.ldw, rowStep = RW > 0 ? a.rowStep : 0;
+  const float* wp = b.wp + k0 * ldw;
+  for (int64_t k = k0; k < k1; ++k, wp += ldw) {
     const float* p = in + a.off[k];
     T wv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) wv[v] = V::load(wp + v * V::W);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const T xr = V::bcast(p[r * SW]);
+      const T xr = V::bcast(RW > 0 ? p[(r / (RW > 0 ? RW : 1)) * rowStep + r % (RW > 0 ? RW : 1) * SW] : p[r * SW]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, wv[v], acc[r][v]);
     }
   }
-  if (k1 == a.K) return dirStore<R, NV>(acc, a.nf, a.bias, a.relu, y, a.ldf);
+  if (k1 == a.K) return dirStore<R, NV>(acc, b.nf, b.bias, a.relu, y, a.ldf);
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
 }
 
-using DirTileFn = void (*)(const DirectRows&, const float*, float*, int64_t, int64_t, float*);
+using DirTileFn = void (*)(const DirectRows&, const DirBlock&, const float*, float*, int64_t, int64_t, float*);
 
-// kDirTiles.fn[SW − 1][NV − 1][R − 1], null where R·NV exceeds kDirAcc.
+// kDirTiles.fn[SW − 1][NV − 1][R − 1] (one row) and .two[SW − 1][NV −
+// 1][RW − 1] (two rows of RW), null where the registers do not hold them.
 struct DirTileTable {
   DirTileFn fn[2][kDirNvMax][kDirRMax];
+  DirTileFn two[2][kDirNvMax][kDirRwMax];
   template <int SW, int NV, int R>
   constexpr void put() {
-    if constexpr (R * NV <= kDirAcc) fn[SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW>;
+    if constexpr (dirFits(R, NV)) fn[SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW, 0>;
+    if constexpr (R <= kDirRwMax && dirFits(2 * R, NV)) two[SW - 1][NV - 1][R - 1] = &dirTile<2 * R, NV, SW, R>;
     if constexpr (R < kDirRMax) put<SW, NV, R + 1>();
     else if constexpr (NV < kDirNvMax) put<SW, NV + 1, 1>();
     else if constexpr (SW < 2) put<SW + 1, 1, 1>();
   }
-  constexpr DirTileTable() : fn{} { put<1, 1, 1>(); }
+  constexpr DirTileTable() : fn{}, two{} { put<1, 1, 1>(); }
 };
 constexpr DirTileTable kDirTiles;
 
-// Every row of one image's output for one filter block: each row cut into
-// runs of at most as many pixels as the accumulators allow, as even as
-// possible (a 28-wide row: two of 14; a 9-wide: 9). K is swept in slices of
-// a.kc so that a slice of the weight panel stays in L1 across all the
-// image's tiles, the running sums waiting in a.part (tile layout) between
-// slices; each sum still runs over k in order.
+// The longest run of one row a tile of nv vectors holds.
+constexpr int64_t dirRunMax(int nv) {
+  int64_t r = kDirRMax;
+  while (r > 1 && !dirFits(int(r), nv)) --r;
+  return r;
+}
+
+// A model of a tile's cost in half cycles: two FMAs a cycle, about four
+// more operations a step k (the weight loads, the offset, the loop), and
+// the transposes of the store.
+constexpr int64_t dirTileCost(int64_t K, int64_t r, int nv) {
+  return K * (r * nv + 4) + 96 * nv * ((r + V::W - 1) / V::W) + 60;
+}
+
+// One row's tiles of nv vectors: runs as even as the registers allow (a
+// 28-wide row: two of 14; a 9-wide: 9).
+struct DirRun {
+  int64_t len;
+  bool two;  // two whole rows per tile
+};
+constexpr DirRun dirRun(int64_t OW, int64_t OH, int nv) {
+  const int64_t rmax = dirRunMax(nv), runs = (OW + rmax - 1) / rmax;
+  return {(OW + runs - 1) / runs, OH >= 2 && OW <= kDirRwMax && dirFits(int(2 * OW), nv)};
+}
+constexpr int64_t dirBlockCost(int64_t K, int64_t OW, int64_t OH, int nv) {
+  const DirRun run = dirRun(OW, OH, nv);
+  if (run.two) return OH / 2 * dirTileCost(K, 2 * OW, nv) + OH % 2 * dirTileCost(K, OW, nv);
+  const int64_t full = OW / run.len, rest = OW % run.len;
+  return OH * (full * dirTileCost(K, run.len, nv) + (rest ? dirTileCost(K, rest, nv) : 0));
+}
+
+// Every row of one image's output for one filter block. The block's nv
+// vectors go in sub-blocks of nvs (the last one narrower), nvs the cheapest
+// by dirBlockCost: 64 filters on a 14-wide row as two passes of 14×2 rather
+// than tiles of 5×4, whose stores cost more. K is swept in slices of a.kc
+// so that a slice of the weight panel stays in L1 across all the image's
+// tiles, the running sums waiting in a.part between slices (each tile's at
+// its first pixel·nv·W plus its first vector·its pixels·W); each sum still
+// runs over k in order, and the choice is the shapes' alone.
 void dirRows(const DirectRows& a) {
   const int nv = (a.nf + V::W - 1) / V::W;
-  const int64_t rmax = kDirAcc / nv < kDirRMax ? kDirAcc / nv : kDirRMax;
-  const int64_t runs = (a.OW + rmax - 1) / rmax, len = (a.OW + runs - 1) / runs;
+  int nvs = nv;
+  int64_t best = -1;
+  for (int s = nv; s >= 1; --s) {
+    const int blocks = nv / s;
+    int64_t c = blocks * dirBlockCost(a.K, a.OW, a.OH, s);
+    if (nv % s) c += dirBlockCost(a.K, a.OW, a.OH, nv % s);
+    if (best < 0 || c < best) best = c, nvs = s;
+  }
+  const int64_t ldw = int64_t(nv) * V::W;
   for (int64_t k0 = 0; k0 < a.K; k0 += a.kc) {
     const int64_t k1 = a.K - k0 < a.kc ? a.K : k0 + a.kc;
-    for (int64_t oy = 0; oy < a.OH; ++oy)
-      for (int64_t ox = 0; ox < a.OW; ox += len) {
-        const int64_t r = a.OW - ox < len ? a.OW - ox : len;
-        kDirTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.in + oy * a.rowStep + ox * a.SW, a.y + oy * a.OW + ox, k0, k1,
-                                              a.part + (oy * a.OW + ox) * nv * V::W);
+    for (int v0 = 0; v0 < nv; v0 += nvs) {
+      const int w = nv - v0 < nvs ? nv - v0 : nvs;
+      const DirBlock b{a.wp + v0 * V::W, ldw, a.nf - v0 * V::W < w * V::W ? a.nf - v0 * V::W : w * V::W,
+                       a.bias ? a.bias + v0 * V::W : nullptr};
+      float* yb = a.y + v0 * V::W * a.ldf;
+      const DirRun run = dirRun(a.OW, a.OH, w);
+      for (int64_t oy = 0; oy < a.OH;) {
+        const int64_t pos = oy * a.OW;
+        float* part = a.part + pos * ldw;
+        if (run.two && oy + 1 < a.OH) {
+          kDirTiles.two[a.SW - 1][w - 1][a.OW - 1](a, b, a.in + oy * a.rowStep, yb + pos, k0, k1,
+                                                   part + v0 * 2 * a.OW * V::W);
+          oy += 2;
+          continue;
+        }
+        for (int64_t ox = 0; ox < a.OW; ox += run.len) {
+          const int64_t r = a.OW - ox < run.len ? a.OW - ox : run.len;
+          kDirTiles.fn[a.SW - 1][w - 1][r - 1](a, b, a.in + oy * a.rowStep + ox * a.SW, yb + pos + ox, k0, k1,
+                                               part + ox * ldw + v0 * r * V::W);
+        }
+        ++oy;
       }
+    }
   }
 }
 

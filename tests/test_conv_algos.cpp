@@ -18,7 +18,8 @@ const nnc::ConvAlgo kAlgos[] = {nnc::ConvAlgo::Direct, nnc::ConvAlgo::Winograd, 
 
 // Shapes each algorithm is built for (the benchmark table's, shrunk in batch
 // and size) besides the random ones: 3×3 pad 1 with channels past one
-// vector, stride 2, 1×1, depthwise at stride 1 and 2, multiplier 2.
+// vector, stride 2 and 3 (the direct input gradient by phases), 1×1,
+// depthwise at stride 1 and 2, multiplier 2.
 std::vector<ConvGeom> algoGeoms() {
   return {
       {2, 32, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1},   {1, 20, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1},
@@ -30,6 +31,7 @@ std::vector<ConvGeom> algoGeoms() {
       {1, 16, 12, 12, 16, 5, 5, 1, 1, 2, 2, 16},  {2, 1, 28, 28, 30, 5, 5, 1, 1, 0, 0, 1},
       {1, 8, 10, 10, 8, 3, 3, 1, 1, 0, 0, 1},     {1, 8, 10, 10, 8, 3, 3, 1, 1, 2, 2, 1},
       {1, 4, 11, 13, 6, 3, 3, 3, 3, 1, 1, 1},     {2, 12, 8, 8, 12, 3, 3, 1, 1, 1, 1, 3},
+      {1, 20, 13, 13, 24, 3, 3, 3, 3, 2, 2, 1},   {3, 9, 9, 12, 16, 3, 3, 2, 2, 0, 0, 1},
   };
 }
 

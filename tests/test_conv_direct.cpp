@@ -1,8 +1,10 @@
 // The direct convolution's own edge cases (runtime/conv_direct.cpp) against
 // the reference ops on every instruction set: rows shorter and longer than a
 // register tile, channel and filter counts off the vector width, batch 1,
-// padding 0/1/2, strides 1/2/3 (3: the GEMM takes it), rows as narrow as
-// one window; and that directFits takes the shapes it is built for.
+// padding 0/1/2/3, strides 1/2/3 (the input gradient by phases where the
+// stride is past 1 or the padding reaches the window; forward at stride 3
+// the GEMM's), rows as narrow as one window; and that directFits takes the
+// shapes it is built for.
 #include <catch2/catch.hpp>
 
 #include "conv_test_util.h"
@@ -26,6 +28,14 @@ std::vector<ConvGeom> directGeoms() {
       {3, 64, 7, 7, 70, 1, 1, 1, 1, 0, 0, 1},   // 1×1, filters past 64
       {1, 33, 4, 4, 130, 2, 2, 1, 1, 1, 1, 1},  // 2×2 with padding 1: 5×5 output
       {1, 40, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1}, // one 30-wide image, several weight-gradient row ranges
+      // The input gradient by phases (strides, or padding past the window):
+      {2, 9, 13, 11, 17, 3, 3, 3, 3, 2, 2, 1},  // stride 3, padding 2, odd sizes
+      {1, 24, 9, 9, 20, 5, 5, 2, 2, 2, 2, 1},   // 5×5 stride 2: phases of 3×3, 3×2, 2×3, 2×2 taps
+      {1, 10, 8, 8, 12, 3, 3, 1, 1, 3, 3, 1},   // stride 1, padding 3 ≥ the window
+      {3, 16, 7, 7, 8, 2, 2, 2, 2, 0, 0, 1},    // 2×2 stride 2, padding 0: one tap per phase
+      {1, 33, 15, 14, 30, 1, 1, 2, 2, 0, 0, 1}, // 1×1 stride 2: three phases without taps
+      {2, 8, 6, 10, 16, 4, 4, 3, 2, 1, 2, 1},   // 4×4, strides 3 and 2
+      {1, 17, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1}, // the table's stride-2 layer, C off the vector width
   };
 }
 
@@ -51,7 +61,11 @@ TEST_CASE("directFits takes the benchmark shapes", "[conv_runtime][conv_direct]"
   }
   CHECK(nnc::directFits(s1, ConvDir::InputGrad, 0));
   CHECK(nnc::directFits(p1, ConvDir::InputGrad, 0));
-  CHECK_FALSE(nnc::directFits(s2, ConvDir::InputGrad, 0));  // stride 2: not yet
+  CHECK(nnc::directFits(s2, ConvDir::InputGrad, 0));
+  const ConvGeom s3{2, 9, 13, 11, 17, 3, 3, 3, 3, 2, 2, 1}, c4{64, 4, 28, 28, 32, 3, 3, 2, 2, 1, 1, 1};
+  CHECK(nnc::directFits(s3, ConvDir::InputGrad, 0));
+  CHECK_FALSE(nnc::directFits(s3, ConvDir::Forward, 0));  // stride 3 along rows: no tile for it
+  CHECK_FALSE(nnc::directFits(c4, ConvDir::InputGrad, 0));  // 4 channels: a quarter of a vector
   CHECK_FALSE(nnc::directFits(s1, ConvDir::Forward, nnc::kActSigmoid));
   CHECK_FALSE(nnc::directFits(dw, ConvDir::Forward, 0));
 }
