@@ -182,7 +182,7 @@ TEST_CASE("golden: fuse-batchnorm on a convolution, batchnorm and relu", "[passe
   CHECK(test::matchesGolden(printGraph(o->graph), "batchnorm_relu.optimized"));
 }
 
-TEST_CASE("fuse-batchnorm: fused rules equal the unfused graph's; the JIT matches the interpreter, 1 and 2 threads alike",
+TEST_CASE("fuse-batchnorm: the fused rules equal the unfused graph's and the JIT matches the interpreter on 1 and 2 threads",
           "[passes][batchnorm][jit]") {
   for (const Shape4& shape : kShapes) {
     const std::string text = modelText(shape);
