@@ -16,6 +16,8 @@
 #include "compiler/jit/compiled.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/parallel.h"
+#include "op_test_util.h"
+#include "runtime/rng.h"
 #include "test_util.h"
 
 using namespace nnc;
@@ -258,6 +260,50 @@ TEST_CASE("fuse-batchnorm runs after autodiff: batchnorm's own gradient checks a
     for (const ParamCheck& p : r->params) {
       INFO(p.name << ": max rel " << p.maxRel);
       CHECK(p.ok);
+    }
+  }
+}
+
+namespace {
+
+Tensor randomOf(Shape shape, Rng& rng, double offset = 0) {
+  Tensor t(TensorType{DType::F32, std::move(shape)});
+  for (double& v : t.data) v = offset + rng.normal();
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("fused batchnorm ops: each lowering (loop evaluator, JIT) against its reference rule", "[ops][batchnorm]") {
+  Rng rng(31);
+  for (const Shape& xs : {Shape{4, 3, 5, 2}, Shape{6, 3}, Shape{1, 1, 1, 1}, Shape{3, 5, 1, 1}}) {
+    INFO(typeString(TensorType{DType::F32, xs}));
+    const int64_t c = xs[1];
+    // A mean far from 0, where E[x²] − mean² would cancel in f32.
+    test::evalOp("batchnorm_stats", {randomOf(xs, rng, 300)});
+    const Tensor x = randomOf(xs, rng), dy = randomOf(xs, rng), g = randomOf({c}, rng), b = randomOf({c}, rng);
+    const Tensor rm = randomOf({c}, rng);
+    Tensor rv = randomOf({c}, rng);
+    for (double& v : rv.data) v = std::abs(v) + 0.1;
+    const Tensor stats = test::evalOp("batchnorm_stats", {x});
+    for (bool training : {false, true}) {
+      // batchnorm_fused without stats is batchnorm then act, in either mode.
+      Tensor want = test::evalOp("batchnorm", {x, g, b, rm, rv}, {}, training);
+      test::requireClose(test::evalOp("batchnorm_fused", {x, g, b, rm, rv}, {}, training), xs, want.data, 1e-10, 1e-10);
+      if (training)
+        test::requireClose(test::evalOp("batchnorm_fused", {x, g, b, rm, rv, stats}, {}, true), xs, want.data, 1e-9, 1e-9);
+      for (double& v : want.data) v = std::max(v, 0.0);
+      const Tensor y = test::evalOp("batchnorm_fused", {x, g, b, rm, rv}, {{"act", std::string("relu")}}, training);
+      test::requireClose(y, xs, want.data, 1e-10, 1e-10);
+      if (!training) continue;
+      for (bool masked : {false, true}) {
+        std::vector<Tensor> in{dy, x, stats};
+        if (masked) in.push_back(y);
+        const Tensor sums = test::evalOp("batchnorm_grad_sums", in);
+        std::vector<Tensor> gin{dy, x, stats, g, sums};
+        if (masked) gin.push_back(y);
+        test::evalOp("batchnorm_grad_input", gin);
+      }
     }
   }
 }
