@@ -49,14 +49,15 @@ struct ModelCase {
 
 // Batchnorm (its running statistics committed like params; not after a
 // biased layer, whose bias would get a gradient of rounding noise, which
-// RMSprop amplifies), dropout (the runtime's random masks), a padded
-// convolution, average pooling, tanh, RMSprop, and an i32 output.
+// RMSprop amplifies; bn2 fused with its relu, and its input gradient),
+// dropout (the runtime's random masks), a padded convolution, average
+// pooling, tanh, RMSprop, and an i32 output.
 constexpr const char* kBnNet = R"(
 model bnnet(batch = 16) {
     input  x: f32[batch, 1, 8, 8]
     label  t: i32[batch]
     c = relu(conv2d(batchnorm(x, name = "bn1"), filters = 4, kernel = 3, stride = 1, pad = 1, name = "c1"))
-    p = avgpool2d(c, kernel = 2, stride = 2)
+    p = relu(batchnorm(avgpool2d(c, kernel = 2, stride = 2), name = "bn2"))
     h = dropout(tanh(dense(flatten(p), 12, name = "fc1")), rate = 0.25)
     logits = dense(h, 10, name = "fc2")
     loss = softmax_cross_entropy(logits, t)

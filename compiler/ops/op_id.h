@@ -21,6 +21,11 @@ namespace nnc {
   X(Sigmoid, "sigmoid")                                     \
   X(Tanh, "tanh")                                           \
   X(Step, "step")                                           \
+  X(Sqrt, "sqrt")                                           \
+  X(Square, "square")                                       \
+  /* reductions */                                          \
+  X(Sum, "sum")                                             \
+  X(Mean, "mean")                                           \
   /* shape */                                               \
   X(Reshape, "reshape")                                     \
   X(Flatten, "flatten")                                     \

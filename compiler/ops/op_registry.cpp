@@ -34,6 +34,7 @@ const std::vector<OpDef>& registry() {
     addNNOps(r);
     addLossOps(r);
     addFusedOps(r);
+    addBatchnormOps(r);
     nameHandles(r);
     return r;
   }();

@@ -114,5 +114,6 @@ void addShapeOps(std::vector<OpDef>& r);
 void addNNOps(std::vector<OpDef>& r);    // matmul, conv, pooling, dropout, batchnorm
 void addLossOps(std::vector<OpDef>& r);  // softmax family, losses, metrics
 void addFusedOps(std::vector<OpDef>& r); // internal: what the fusion passes make
+void addBatchnormOps(std::vector<OpDef>& r);  // internal: fuse-batchnorm's (batchnorm_ops.cpp)
 
 }  // namespace nnc

@@ -15,6 +15,7 @@ Expected<Optimized> eliminateCommon(const Graph& g, const std::vector<bool>& ext
 Expected<Optimized> eliminateDead(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseConv(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
+Expected<Optimized> fuseBatchnorm(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
 // The one pass that reads options: opt.convAlgo (and opt.log for its notes).

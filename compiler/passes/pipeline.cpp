@@ -38,6 +38,7 @@ const std::vector<Pass>& pipeline() {
       {"dce", "", plain<passes::eliminateDead>},
       {"fuse-conv", "conv", plain<passes::fuseConv>},
       {"fuse-pool", "pool", plain<passes::fusePool>},
+      {"fuse-batchnorm", "batchnorm", plain<passes::fuseBatchnorm>},
       {"fuse-epilogue", "epilogue", plain<passes::fuseEpilogue>},
       {"fuse-update", "update", plain<passes::fuseUpdate>},
       {"dce", "", plain<passes::eliminateDead>},
@@ -49,7 +50,7 @@ const std::vector<Pass>& pipeline() {
 }  // namespace
 
 const std::vector<std::string>& fusionNames() {
-  static const std::vector<std::string> names = {"conv", "pool", "epilogue", "update", "softmax_ce", "elementwise"};
+  static const std::vector<std::string> names = {"conv", "pool", "batchnorm", "epilogue", "update", "softmax_ce", "elementwise"};
   return names;
 }
 

@@ -18,6 +18,7 @@ namespace nnc {
 // The fusion groups `--no-fuse=` names, each a pass or a lowering option:
 //   conv        implicit im2col: convolutions pack patches straight from the image
 //   pool        relu before max-pooling computed inside the pooling (and its gradient)
+//   batchnorm   training batchnorm (and a following relu) as two sweeps, its gradient as two
 //   epilogue    bias and activation applied in the GEMM's store
 //   update      SGD's step W − lr·dW inside the GEMM computing dW (matmul_update)
 //   softmax_ce  softmax cross-entropy's loss and gradient in one kernel
