@@ -107,6 +107,11 @@ void gatherWindows(LowerArgs& a, int out, const PatchGeom& g, const std::functio
     }
 }
 
+// The flat index of a hit's window in an [N, C, OH, OW] tensor.
+Affine windowOf(const PatchGeom& g, const Hit& h) {
+  return v(h.n, g.c * g.oh() * g.ow()) + v(h.c, g.oh() * g.ow()) + h.oy * g.ow() + h.ox;
+}
+
 // Leading dimensions must be at least 1 even for empty matrices.
 int64_t ld1(int64_t x) { return std::max<int64_t>(x, 1); }
 
@@ -432,6 +437,29 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
   emit(a, t.nest(std::move(body)));
 }
 
+// Each window's share dy/(kh·kw), laid across its kw columns of the scratch,
+// then down each column into the kh rows: every dx element written once,
+// the uncovered ones with 0.
+void tiledAvgGrad(LowerArgs& a, const PatchGeom& geom) {
+  const Tiles t(a, geom);
+  const PatchGeom& g = t.g;
+  const int dy = a.in[0], dx = a.out, share = a.temp(g.n * t.span, "share");
+  const double part = 1.0 / static_cast<double>(g.kh * g.kw);
+  std::vector<Stmt> body;
+  body.push_back(t.across(a.k, [&](const Affine& window, const Affine&, const std::function<Affine(int64_t)>& cell) {
+    std::vector<Stmt> s;
+    for (int64_t j = 0; j < g.kw; ++j) s.push_back(loop::store(share, cell(j), mul(ld(dy, window), num(part))));
+    return s;
+  }));
+  body.push_back(t.down(a.k, [&](const Affine& cell, const std::function<Affine(int64_t)>& pixel) {
+    std::vector<Stmt> s;
+    for (int64_t i = 0; i < g.kh; ++i) s.push_back(loop::store(dx, pixel(i), ld(share, cell)));
+    return s;
+  }));
+  t.zeroUncovered(a.k, dx, body);
+  emit(a, t.nest(std::move(body)));
+}
+
 }  // namespace
 
 // Padding is −inf: max= propagates NaN, as the reference's scan takes the
@@ -452,13 +480,15 @@ Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
 }
 
 // Pass 1: each window's first arg-max position (i·KW + j; −1 for none) in a
-// temp. Pass 2: dx zeroed, then each window's dy added where its position
-// matches; the sweep is parallel over images only, so the scatter-add has no
-// race. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
+// temp. Pass 2, a gather (gatherWindows): each dx element is the sum, over
+// the windows covering it, of the dy of those whose arg-max it is, so every
+// element is written by one iteration, in a fixed order, and nothing is
+// zero-filled first; where windows do not overlap that is one window's dy
+// or 0. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
 // With `relu`, the scan starts from 0: a window whose maximum is not
 // positive has no arg-max, which is step(x)·maxpool2d_grad(relu(x), dy).
 // Windows that tile the image (kernel = stride, no padding) take
-// tiledMaxGrad's passes instead, which write each dx element once.
+// tiledMaxGrad's passes instead, which vectorize better.
 Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   const float floor = relu ? 0.0f : kNegInf;
   if (Tiles::fit(g)) {
@@ -472,12 +502,14 @@ Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
     return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
   };
   scanWindowMax(a, g, best, floor, init, record);
-  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
-    const ExprP d = relu ? select(eq(ld(best, t.window), ld(best, t.window)), ld(dy, t.window), num(0)) : ld(dy, t.window);
-    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), d, num(0)), Combine::Add)};
-  });
+  gatherWindows(
+      a, dx, g, [](int, int) { return num(0); },
+      [&](const Hit& h) {
+        const Affine w = windowOf(g, h);
+        // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
+        const ExprP d = relu ? select(eq(ld(best, w), ld(best, w)), ld(dy, w), num(0)) : ld(dy, w);
+        return select(eq(ld(arg, w), valueOf(h.i * g.kw + h.j)), d, num(0));
+      });
   return ok();
 }
 
@@ -504,14 +536,19 @@ Status lowerAvgpool2d(LowerArgs& a, const PatchGeom& g) {
   return ok();
 }
 
-// dx zeroed, then each dy spread over its window (parallel over images).
+// Each dx element gathers the shares of the windows covering it
+// (gatherWindows): written once, nothing zero-filled first. Windows that
+// tile the image take tiledAvgGrad.
 Status lowerAvgpool2dGrad(LowerArgs& a, const PatchGeom& g) {
+  if (Tiles::fit(g)) {
+    tiledAvgGrad(a, g);
+    return ok();
+  }
   const int dy = a.in[0], dx = a.out;
   const double share = 1.0 / static_cast<double>(g.kh * g.kw);
-  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    return std::vector<Stmt>{loop::store(dx, t.pixel, mul(ld(dy, t.window), num(share)), Combine::Add)};
-  });
+  gatherWindows(
+      a, dx, g, [](int, int) { return num(0); },
+      [&](const Hit& h) { return mul(ld(dy, windowOf(g, h)), num(share)); });
   return ok();
 }
 
