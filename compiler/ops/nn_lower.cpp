@@ -72,11 +72,15 @@ struct Hit {
 };
 
 // For every element (n, c, r, s) of the image of `g` (the result buffer
-// `out`): out = init(n, c) + Σ term(hit) over the windows covering it.
-// Without integer division, r is split as sh·q + ρ with ρ fixed per loop
-// nest; the kernel rows hitting r are then i = i0 + sh·t for a loop t, with
-// window row oy = q − t + dh (all affine). Each nest writes its own residue
-// class of elements, each element once.
+// `out`): out = init(n, c) + Σ term(hit) over the windows covering it, in
+// kernel row then column order. Without integer division, r is split as
+// sh·q + ρ with ρ fixed per loop nest; the kernel rows hitting r are then
+// i = i0 + sh·t for t < T, with window row oy = q − t + dh (all affine).
+// Each nest writes its own residue class of elements, each element once.
+// Where every one of the T rows (and columns) is a window, the interior,
+// the sum is one expression over the unrolled taps, a loop with no guard
+// that vectorizes; only the border rows and columns take guarded tap
+// loops. The image loop n is parallel, each plane is finished while hot.
 void gatherWindows(LowerArgs& a, int out, const PatchGeom& g, const std::function<ExprP(int n, int c)>& init,
                    const std::function<ExprP(const Hit&)>& term) {
   struct Residue {
@@ -91,20 +95,49 @@ void gatherWindows(LowerArgs& a, int out, const PatchGeom& g, const std::functio
     }
     return r;
   };
+  // The q range split into pieces, each interior (every t hits a window:
+  // 0 ≤ q − t + d < windows for all t < T) or not.
+  struct Piece {
+    int64_t lo, hi;
+    bool interior;
+  };
+  auto pieces = [](const Residue& r, int64_t windows) {
+    const int64_t lo = std::clamp<int64_t>(r.t - 1 - r.d, 0, r.q), hi = std::clamp<int64_t>(windows - r.d, lo, r.q);
+    std::vector<Piece> p;
+    for (const Piece& c : {Piece{0, lo, false}, Piece{lo, hi, true}, Piece{hi, r.q, false}})
+      if (c.hi > c.lo) p.push_back(c);
+    return p;
+  };
+  const int n = a.k.newVar(), c = a.k.newVar();
+  std::vector<Stmt> planes;
   for (const Residue& rh : residues(g.h, g.kh, g.sh, g.ph))
-    for (const Residue& rw : residues(g.w, g.kw, g.sw, g.pw)) {
-      const int n = a.k.newVar(), c = a.k.newVar(), q = a.k.newVar(), q2 = a.k.newVar();
-      const int t = a.k.newVar(), u = a.k.newVar();
-      const Affine dst = v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + (v(q, g.sh) + rh.rho) * g.w + v(q2, g.sw) + rw.rho;
-      const Hit hit{n, c, v(q) + v(t, -1) + rh.d, v(q2) + v(u, -1) + rw.d, v(t, g.sh) + rh.i0, v(u, g.sw) + rw.i0};
-      std::vector<Stmt> body{loop::store(out, dst, init(n, c))};
-      if (rh.t > 0 && rw.t > 0) {
-        Stmt acc = loop::guard(hit.oy, 0, g.oh(),
-                               {loop::guard(hit.ox, 0, g.ow(), {loop::store(out, dst, term(hit), Combine::Add)})});
-        body.push_back(loops({{t, rh.t}, {u, rw.t}}, {std::move(acc)}));
-      }
-      emit(a, loops({{n, g.n}, {c, g.c}, {q, rh.q}, {q2, rw.q}}, std::move(body), true));
-    }
+    for (const Residue& rw : residues(g.w, g.kw, g.sw, g.pw))
+      for (const Piece& pr : pieces(rh, g.oh()))
+        for (const Piece& pc : pieces(rw, g.ow())) {
+          const int q = a.k.newVar(), q2 = a.k.newVar();
+          const Affine qa = v(q) + pr.lo, q2a = v(q2) + pc.lo;
+          const Affine dst = v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + (qa * g.sh + rh.rho) * g.w + q2a * g.sw + rw.rho;
+          std::vector<Stmt> body;
+          if (pr.interior && pc.interior) {
+            ExprP sum = init(n, c);
+            for (int64_t t = 0; t < rh.t; ++t)
+              for (int64_t u = 0; u < rw.t; ++u)
+                sum = add(sum, term(Hit{n, c, qa + (rh.d - t), q2a + (rw.d - u), Affine::constant(t * g.sh + rh.i0),
+                                        Affine::constant(u * g.sw + rw.i0)}));
+            body.push_back(loop::store(out, dst, sum));
+          } else {
+            body.push_back(loop::store(out, dst, init(n, c)));
+            if (rh.t > 0 && rw.t > 0) {
+              const int t = a.k.newVar(), u = a.k.newVar();
+              const Hit hit{n, c, qa + v(t, -1) + rh.d, q2a + v(u, -1) + rw.d, v(t, g.sh) + rh.i0, v(u, g.sw) + rw.i0};
+              Stmt acc = loop::guard(hit.oy, 0, g.oh(),
+                                     {loop::guard(hit.ox, 0, g.ow(), {loop::store(out, dst, term(hit), Combine::Add)})});
+              body.push_back(loops({{t, rh.t}, {u, rw.t}}, {std::move(acc)}));
+            }
+          }
+          planes.push_back(loops({{q, pr.hi - pr.lo}, {q2, pc.hi - pc.lo}}, std::move(body)));
+        }
+  emit(a, loops({{n, g.n}, {c, g.c}}, std::move(planes), true));
 }
 
 // The flat index of a hit's window in an [N, C, OH, OW] tensor.
