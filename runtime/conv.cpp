@@ -386,10 +386,10 @@ extern "C" void nnc_conv2d(const float* x, const float* w, const float* bias, fl
               pool, nnc::ConvAlgo(algo));
 }
 
-extern "C" void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, int64_t N, int64_t C, int64_t H,
-                                       int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
-                                       int64_t PH, int64_t PW, int64_t groups, int64_t algo) {
-  nnc::conv2dGradWeight(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, dy, dw, nullptr,
+extern "C" void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, float* db, int64_t N, int64_t C,
+                                       int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                                       int64_t PH, int64_t PW, int64_t groups, int64_t has_db, int64_t algo) {
+  nnc::conv2dGradWeight(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, dy, dw, has_db ? db : nullptr,
                         nnc::ConvAlgo(algo));
 }
 

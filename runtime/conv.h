@@ -60,13 +60,13 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
 
 extern "C" {
 // For generated code (loop IR calls); all integers int64_t, flags 0/1, act an Activation, algo a
-// ConvAlgo. When has_bias is 0 the bias pointer is not read.
+// ConvAlgo. When has_bias is 0 the bias pointer is not read, when has_db is 0 db is not written.
 void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C, int64_t H,
                 int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                 int64_t groups, int64_t has_bias, int64_t act, int64_t pool, int64_t algo);
-void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, int64_t N, int64_t C, int64_t H, int64_t W,
-                            int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
-                            int64_t groups, int64_t algo);
+void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, float* db, int64_t N, int64_t C, int64_t H,
+                            int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                            int64_t groups, int64_t has_db, int64_t algo);
 void nnc_conv_transpose2d(const float* dy, const float* w, const float* bias, float* dx, int64_t N, int64_t C,
                           int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
                           int64_t PW, int64_t groups, int64_t has_bias, int64_t algo);

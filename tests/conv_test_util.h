@@ -170,8 +170,8 @@ inline void checkConv(const ConvGeom& g, bool bias, int act, uint32_t seed, int6
     const nnc::Tensor want = reference("conv2d_grad_weight", {tensorOf(xs, x), tensorOf(ys, dy)}, a);
     const nnc::Tensor mag = reference("conv2d_grad_weight", {tensorOf(xs, x, true), tensorOf(ys, dy, true)}, a);
     std::vector<float> dw(size_t(g.f * cg * g.kh * g.kw), poison);
-    nnc_conv2d_grad_weight(x.data(), dy.data(), dw.data(), g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                           g.groups, algo);
+    nnc_conv2d_grad_weight(x.data(), dy.data(), dw.data(), dw.data(), g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.sh, g.sw,
+                           g.ph, g.pw, g.groups, 0, algo);
     requireClose("conv2d_grad_weight", dw, want, mag, g.n * oh * ow, 0, context);
     // With the bias gradient db[f] = Σ dy[:, f] beside it, through the C++ entry.
     std::vector<float> dw2(dw.size(), poison), db(size_t(g.f), poison);

@@ -67,11 +67,29 @@ model bnnet(batch = 16) {
 train bnnet { optimizer = rmsprop(lr = 0.01) }
 )";
 
+// The pooling gradients' gathers (overlapping, padded and gapped windows)
+// and a convolution's bias gradient summed in its weight gradient's call.
+constexpr const char* kPoolNet = R"(
+model poolnet(batch = 3) {
+    input  x: f32[batch, 2, 11, 9]
+    label  t: i32[batch]
+    c = relu(conv2d(x, filters = 5, kernel = 3, pad = 1, name = "c1"))
+    p = maxpool2d(c, kernel = 3, stride = 2, pad = 1)
+    q = avgpool2d(p, kernel = 2, stride = 1)
+    r = maxpool2d(q, kernel = 2, stride = 3)
+    logits = dense(flatten(r), 10, name = "fc")
+    loss = softmax_cross_entropy(logits, t)
+    output probs = softmax(logits)
+}
+train poolnet { optimizer = sgd(lr = 0.1) }
+)";
+
 const ModelCase kModels[] = {
     {"mnist_mlp", 8, true, false, nullptr},
     {"simple_convnet", 4, true, true, nullptr},
     {"three_layer", 0, false, false, nullptr},
     {"bnnet", 0, true, false, kBnNet, false, true},
+    {"poolnet", 0, true, false, kPoolNet, false},
 };
 
 struct Variant {

@@ -20,6 +20,9 @@
 //   softmax_ce    softmax_cross_entropy and its gradient on the same operands
 //                 in one kernel: one exp sweep per row instead of three
 //                 (softmaxCePairs)
+// and, not switched here since the graph pass fuse-conv already decided it,
+// a convolution's bias gradient in its weight gradient's kernel
+// (convBiasPairs).
 // -v logs what each grouped (fusionLog).
 #include "compiler/lower/fusion_groups.h"
 
@@ -166,6 +169,22 @@ std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& liv
   return paired;
 }
 
+// Pairs each live conv2d_grad_bias_fused(dy, dw) with its operand dw, the
+// conv2d_grad_weight_fused reading the same dy: paired[dw] = db. Not a
+// switch of its own: fuse-conv made the node for exactly this kernel.
+std::vector<ValueId> convBiasPairs(const Graph& g, const std::vector<bool>& live) {
+  std::vector<ValueId> paired(g.size(), kNoValue);
+  for (ValueId db = 0; db < static_cast<ValueId>(g.size()); ++db) {
+    const Node& n = g.node(db);
+    if (!live[static_cast<size_t>(db)] || !n.op->is(OpId::Conv2dGradBiasFused)) continue;
+    const ValueId dw = n.inputs[1];
+    if (g.node(dw).op->is(OpId::Conv2dGradWeightFused) && g.node(dw).inputs[1] == n.inputs[0] &&
+        paired[static_cast<size_t>(dw)] == kNoValue)
+      paired[static_cast<size_t>(dw)] = db;
+  }
+  return paired;
+}
+
 }  // namespace
 
 FusionGroups fusionGroups(const Graph& g, const std::vector<bool>& live, const std::vector<bool>& external,
@@ -176,6 +195,10 @@ FusionGroups fusionGroups(const Graph& g, const std::vector<bool>& live, const s
   f.ceLoss.assign(g.size(), kNoValue);  // the inverse of ceGrad
   for (ValueId l = 0; l < static_cast<ValueId>(g.size()); ++l)
     if (f.ceGrad[static_cast<size_t>(l)] != kNoValue) f.ceLoss[static_cast<size_t>(f.ceGrad[static_cast<size_t>(l)])] = l;
+  f.biasGrad = convBiasPairs(g, live);
+  f.weightGrad.assign(g.size(), kNoValue);
+  for (ValueId w = 0; w < static_cast<ValueId>(g.size()); ++w)
+    if (const ValueId b = f.biasGrad[static_cast<size_t>(w)]; b != kNoValue) f.weightGrad[static_cast<size_t>(b)] = w;
   f.groups = Groups{std::vector<ValueId>(g.size(), kNoValue), std::vector<bool>(g.size(), false)};
   if (opt.fuseElementwise && opt.fuseMultiOutput) {
     std::vector<bool> isKernel(g.size(), false);

@@ -23,6 +23,10 @@ struct FusionGroups {
   // Softmax cross-entropy: ceGrad[loss] is the gradient computed in the
   // loss's kernel, ceLoss[grad] the loss whose kernel computes it.
   std::vector<ValueId> ceGrad, ceLoss;
+  // A convolution's bias gradient (conv2d_grad_bias_fused, made by fuse-conv):
+  // biasGrad[dw] is computed in its weight gradient dw's kernel, weightGrad[db]
+  // the weight gradient whose kernel computes it.
+  std::vector<ValueId> biasGrad, weightGrad;
   // Multi-output groups, and per group root its members in id order.
   Groups groups;
   std::vector<std::vector<ValueId>> members;

@@ -336,7 +336,7 @@ std::string print(const Kernel& k) {
 bool runtimeCallWrites(const std::string& callee, size_t pointer) {
   // An unknown function may write through any pointer.
   const RuntimeCall* call = findRuntimeCall(callee);
-  return !call || pointer == static_cast<size_t>(call->output);
+  return !call || (pointer >= static_cast<size_t>(call->output) && pointer < static_cast<size_t>(call->output + call->outputs));
 }
 
 namespace {

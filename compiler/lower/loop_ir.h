@@ -127,7 +127,7 @@ std::string printCpp(const Kernel& k);
 // nnc_min (Op::Max's rule: NaN propagates, as comparisons that vectorize).
 std::string cppPrelude();
 // Whether the runtime function `callee` writes through its `pointer`-th
-// pointer argument (its output); true for any pointer of an unknown one.
+// pointer argument (one of its outputs); true for any pointer of an unknown one.
 bool runtimeCallWrites(const std::string& callee, size_t pointer);
 
 // Everything code generation reads from a kernel except its name, comment

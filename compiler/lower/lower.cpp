@@ -307,6 +307,27 @@ Expected<loop::Kernel> lowerSoftmaxCePair(const Graph& g, ValueId l, ValueId gr,
   return k;
 }
 
+// One kernel computing the weight gradient `dw` and the bias gradient `db`
+// beside it: buffers x, dy, dw, db.
+Expected<loop::Kernel> lowerConvGradPair(const Graph& g, ValueId dw, ValueId db, bool training) {
+  const Node &n = g.node(dw), &b = g.node(db);
+  loop::Kernel k;
+  k.name = fmt::format("k{}_{}", dw, n.op->name);
+  k.comment = fmt::format("%{}{} = {}(%{}, %{}) : {} and %{}{} = {}(%{}, %{})", dw, n.name.empty() ? "" : " " + n.name,
+                          n.op->name, n.inputs[0], n.inputs[1], typeString(n.type), db, b.name.empty() ? "" : " " + b.name,
+                          b.op->name, b.inputs[0], dw);
+  std::vector<TensorType> types;
+  for (ValueId v : n.inputs) {
+    types.push_back(g.type(v));
+    k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  }
+  for (ValueId v : {dw, db}) k.buffers.push_back({ident(valueName(g, v)), g.type(v).numel()});
+  uniqueBufferNames(k);
+  LowerArgs a{n, types, k, {0, 1}, 2, training};
+  NNC_CHECK(lowerConvGradWeightFused(a, 3));
+  return k;
+}
+
 }  // namespace
 
 Expected<loop::Kernel> lowerNode(const Graph& g, ValueId id, bool training) { return lowerInto(g, id, training); }
@@ -382,9 +403,11 @@ Status lowerKernelAt(ProgramBuilder& b, const FusionGroups& f, ValueId id, bool 
   for (ValueId v : n.inputs) fused |= f.inlined[static_cast<size_t>(v)];
   std::vector<ValueId> operands = n.inputs;
   loop::Kernel k;
-  const ValueId gr = f.ceGrad[static_cast<size_t>(id)];
+  const ValueId gr = f.ceGrad[static_cast<size_t>(id)], db = f.biasGrad[static_cast<size_t>(id)];
   if (gr != kNoValue) {
     NNC_TRY(k, lowerSoftmaxCePair(g, id, gr, training));
+  } else if (db != kNoValue) {
+    NNC_TRY(k, lowerConvGradPair(g, id, db, training));
   } else if (fused) {
     operands.clear();
     k = lowerPointwiseTree(g, id, f.inlined, operands);
@@ -394,6 +417,7 @@ Status lowerKernelAt(ProgramBuilder& b, const FusionGroups& f, ValueId id, bool 
   NNC_TRY(std::vector<int> slots, b.operandSlots(id, operands));
   slots.push_back(b.p.valueSlot[static_cast<size_t>(id)]);
   if (gr != kNoValue) slots.push_back(b.addValueSlot(gr));
+  if (db != kNoValue) slots.push_back(b.addValueSlot(db));
   for (size_t buf = slots.size(); buf < k.buffers.size(); ++buf)
     slots.push_back(b.addSlot(fmt::format("{}.{}", k.name, k.buffers[buf].name), kNoValue, k.buffers[buf].size));
   b.launch(std::move(k), std::move(slots));
@@ -444,9 +468,9 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   b.p.valueSlot.assign(g.size(), -1);
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     // Inlined values are computed in their reader's kernel, a softmax-CE
-    // gradient in its loss's.
+    // gradient in its loss's, a bias gradient in its weight gradient's.
     if (!live[static_cast<size_t>(id)] || fused.inlined[static_cast<size_t>(id)] ||
-        fused.ceLoss[static_cast<size_t>(id)] != kNoValue)
+        fused.ceLoss[static_cast<size_t>(id)] != kNoValue || fused.weightGrad[static_cast<size_t>(id)] != kNoValue)
       continue;
     NNC_CHECK(lowerValue(b, fused, id, external, opt));
   }

@@ -14,10 +14,11 @@ namespace nnc {
 struct RuntimeCall {
   std::string_view name;
   int pointers = 0, ints = 0, floats = 0;  // the signature
-  int output = 0;  // the one pointer operand the function writes; it reads the others
+  int output = 0;  // the first pointer operand the function writes; it reads the others
   void* address = nullptr;                 // the C function, for the JIT
   // The same function behind one uniform signature, for the evaluator.
   void (*evaluate)(float* const* p, const int64_t* i, const float* f) = nullptr;
+  int outputs = 1;  // how many pointer operands it writes, from `output` on
 };
 
 const std::vector<RuntimeCall>& runtimeCalls();

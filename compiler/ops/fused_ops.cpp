@@ -76,10 +76,38 @@ Status lowerConvFused(LowerArgs& a) {
   return ok();
 }
 
-Status lowerConvGradWeightFused(LowerArgs& a) {
-  std::vector<int64_t> ints = convInts(fusedConv(a).geom);
-  ints.push_back(algoInt(a));
-  a.k.body.push_back(loop::call("nnc_conv2d_grad_weight", {whole(a.in[0]), whole(a.in[1]), whole(a.out)}, std::move(ints)));
+// conv2d_grad_bias_fused(dy, dw) = sum(dy, axis = [0, 2, 3]): a
+// convolution's bias gradient, which fuse-conv takes from the sum autodiff
+// writes when dw = conv2d_grad_weight_fused(x, dy) reads the same dy.
+// Lowering computes it in dw's kernel (fusion_groups.cpp, convBiasPairs):
+// the runtime sums db beside dw, so dy is not read again by a reduction of
+// its own. dw is an operand only so that the graph orders db after it.
+Expected<TensorType> convGradBiasShape(const std::vector<TensorType>& in, const Attrs&) {
+  if (in[0].dtype != DType::F32 || in[1].dtype != DType::F32 || in[0].rank() != 4 || in[1].rank() != 4 ||
+      in[1].shape[0] != in[0].shape[1])
+    return error("conv2d_grad_bias_fused: dy must be f32[N, F, OH, OW] and dw f32[F, C, KH, KW]: dy {}, dw {}",
+                 typeString(in[0]), typeString(in[1]));
+  return TensorType{DType::F32, {in[0].shape[1]}};
+}
+
+Status convGradBiasEval(const EvalArgs& e) {
+  const Attrs sum{{"axis", std::vector<int64_t>{0, 2, 3}}, {"keepdims", int64_t{0}}};
+  return findOp(OpId::Sum).eval(EvalArgs{{e.in[0]}, sum, e.out, e.env});
+}
+
+// Alone, outside dw's kernel (lowerNode): per filter, images and positions
+// in order.
+Status lowerConvGradBias(LowerArgs& a) {
+  const Shape& dy = a.inTypes[0].shape;
+  const int64_t s = dy[2] * dy[3];
+  const int f = a.k.newVar(), n = a.k.newVar(), p = a.k.newVar();
+  const loop::Affine at = loop::Affine::var(f);
+  a.k.body.push_back(lx::loops(
+      {{f, dy[1]}},
+      {loop::store(a.out, at, loop::constant(0)),
+       lx::loops({{n, dy[0]}, {p, s}},
+                 {loop::store(a.out, at, lx::ld(a.in[0], lx::v(n, dy[1] * s) + lx::v(f, s) + lx::v(p)), loop::Combine::Add)})},
+      true));
   return ok();
 }
 
@@ -184,6 +212,16 @@ Status lowerMatmulUpdate(LowerArgs& a) {
 
 }  // namespace
 
+Status lowerConvGradWeightFused(LowerArgs& a, int db) {
+  std::vector<int64_t> ints = convInts(fusedConv(a).geom);
+  ints.push_back(db >= 0);
+  ints.push_back(algoInt(a));
+  a.k.body.push_back(loop::call("nnc_conv2d_grad_weight",
+                                {whole(a.in[0]), whole(a.in[1]), whole(a.out), whole(db >= 0 ? db : a.out)},
+                                std::move(ints)));
+  return ok();
+}
+
 void addFusedOps(std::vector<OpDef>& r) {
   r.push_back({.name = "conv2d_fused",
                .operands = {"x", "W", "b"},
@@ -222,9 +260,18 @@ void addFusedOps(std::vector<OpDef>& r) {
                },
                .eval = [](const EvalArgs& e) -> Status { return findOp("conv2d_grad_weight")->eval(e); },
                .noGradient = true,
-               .lower = lowerConvGradWeightFused,
+               .lower = [](LowerArgs& a) { return lowerConvGradWeightFused(a, -1); },
                .internal = true,
                .summary = "conv2d_grad_weight with im2col implicit"});
+  r.push_back({.name = "conv2d_grad_bias_fused",
+               .operands = {"dy", "dw"},
+               .shape = convGradBiasShape,
+               .eval = convGradBiasEval,
+               .noGradient = true,
+               .lower = lowerConvGradBias,
+               .internal = true,
+               .summary = "sum(dy, axis = [0, 2, 3]), a convolution's bias gradient, computed in the kernel of its "
+                          "weight gradient dw"});
   r.push_back({.name = "conv_transpose2d_fused",
                .operands = {"x", "W", "b"},
                .minOperands = 2,

@@ -39,6 +39,12 @@ Status lowerBatchnorm(LowerArgs& a);
 PatchGeom poolWindows(const Shape& x, const Attrs& a);
 PatchGeom convWindows(const Shape& x, const Shape& w, const Attrs& a);
 
+// ---- fused ops (compiler/ops/fused_ops.cpp) ----
+
+// conv2d_grad_weight_fused; db >= 0: the buffer of the bias gradient the
+// runtime sums beside dw (conv2d_grad_bias_fused), else none.
+Status lowerConvGradWeightFused(LowerArgs& a, int db);
+
 // ---- loss family ----
 
 Status lowerSoftmax(LowerArgs& a);

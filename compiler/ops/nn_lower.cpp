@@ -72,11 +72,15 @@ struct Hit {
 };
 
 // For every element (n, c, r, s) of the image of `g` (the result buffer
-// `out`): out = init(n, c) + Σ term(hit) over the windows covering it.
-// Without integer division, r is split as sh·q + ρ with ρ fixed per loop
-// nest; the kernel rows hitting r are then i = i0 + sh·t for a loop t, with
-// window row oy = q − t + dh (all affine). Each nest writes its own residue
-// class of elements, each element once.
+// `out`): out = init(n, c) + Σ term(hit) over the windows covering it, in
+// kernel row then column order. Without integer division, r is split as
+// sh·q + ρ with ρ fixed per loop nest; the kernel rows hitting r are then
+// i = i0 + sh·t for t < T, with window row oy = q − t + dh (all affine).
+// Each nest writes its own residue class of elements, each element once.
+// Where every one of the T rows (and columns) is a window, the interior,
+// the sum is one expression over the unrolled taps, a loop with no guard
+// that vectorizes; only the border rows and columns take guarded tap
+// loops. The image loop n is parallel, each plane is finished while hot.
 void gatherWindows(LowerArgs& a, int out, const PatchGeom& g, const std::function<ExprP(int n, int c)>& init,
                    const std::function<ExprP(const Hit&)>& term) {
   struct Residue {
@@ -91,20 +95,54 @@ void gatherWindows(LowerArgs& a, int out, const PatchGeom& g, const std::functio
     }
     return r;
   };
+  // The q range split into pieces, each interior (every t hits a window:
+  // 0 ≤ q − t + d < windows for all t < T) or not.
+  struct Piece {
+    int64_t lo, hi;
+    bool interior;
+  };
+  auto pieces = [](const Residue& r, int64_t windows) {
+    const int64_t lo = std::clamp<int64_t>(r.t - 1 - r.d, 0, r.q), hi = std::clamp<int64_t>(windows - r.d, lo, r.q);
+    std::vector<Piece> p;
+    for (const Piece& c : {Piece{0, lo, false}, Piece{lo, hi, true}, Piece{hi, r.q, false}})
+      if (c.hi > c.lo) p.push_back(c);
+    return p;
+  };
+  const int n = a.k.newVar(), c = a.k.newVar();
+  std::vector<Stmt> planes;
   for (const Residue& rh : residues(g.h, g.kh, g.sh, g.ph))
-    for (const Residue& rw : residues(g.w, g.kw, g.sw, g.pw)) {
-      const int n = a.k.newVar(), c = a.k.newVar(), q = a.k.newVar(), q2 = a.k.newVar();
-      const int t = a.k.newVar(), u = a.k.newVar();
-      const Affine dst = v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + (v(q, g.sh) + rh.rho) * g.w + v(q2, g.sw) + rw.rho;
-      const Hit hit{n, c, v(q) + v(t, -1) + rh.d, v(q2) + v(u, -1) + rw.d, v(t, g.sh) + rh.i0, v(u, g.sw) + rw.i0};
-      std::vector<Stmt> body{loop::store(out, dst, init(n, c))};
-      if (rh.t > 0 && rw.t > 0) {
-        Stmt acc = loop::guard(hit.oy, 0, g.oh(),
-                               {loop::guard(hit.ox, 0, g.ow(), {loop::store(out, dst, term(hit), Combine::Add)})});
-        body.push_back(loops({{t, rh.t}, {u, rw.t}}, {std::move(acc)}));
-      }
-      emit(a, loops({{n, g.n}, {c, g.c}, {q, rh.q}, {q2, rw.q}}, std::move(body), true));
-    }
+    for (const Residue& rw : residues(g.w, g.kw, g.sw, g.pw))
+      for (const Piece& pr : pieces(rh, g.oh()))
+        for (const Piece& pc : pieces(rw, g.ow())) {
+          const int q = a.k.newVar(), q2 = a.k.newVar();
+          const Affine qa = v(q) + pr.lo, q2a = v(q2) + pc.lo;
+          const Affine dst = v(n, g.c * g.h * g.w) + v(c, g.h * g.w) + (qa * g.sh + rh.rho) * g.w + q2a * g.sw + rw.rho;
+          std::vector<Stmt> body;
+          if (pr.interior && pc.interior) {
+            ExprP sum = init(n, c);
+            for (int64_t t = 0; t < rh.t; ++t)
+              for (int64_t u = 0; u < rw.t; ++u)
+                sum = add(sum, term(Hit{n, c, qa + (rh.d - t), q2a + (rw.d - u), Affine::constant(t * g.sh + rh.i0),
+                                        Affine::constant(u * g.sw + rw.i0)}));
+            body.push_back(loop::store(out, dst, sum));
+          } else {
+            body.push_back(loop::store(out, dst, init(n, c)));
+            if (rh.t > 0 && rw.t > 0) {
+              const int t = a.k.newVar(), u = a.k.newVar();
+              const Hit hit{n, c, qa + v(t, -1) + rh.d, q2a + v(u, -1) + rw.d, v(t, g.sh) + rh.i0, v(u, g.sw) + rw.i0};
+              Stmt acc = loop::guard(hit.oy, 0, g.oh(),
+                                     {loop::guard(hit.ox, 0, g.ow(), {loop::store(out, dst, term(hit), Combine::Add)})});
+              body.push_back(loops({{t, rh.t}, {u, rw.t}}, {std::move(acc)}));
+            }
+          }
+          planes.push_back(loops({{q, pr.hi - pr.lo}, {q2, pc.hi - pc.lo}}, std::move(body)));
+        }
+  emit(a, loops({{n, g.n}, {c, g.c}}, std::move(planes), true));
+}
+
+// The flat index of a hit's window in an [N, C, OH, OW] tensor.
+Affine windowOf(const PatchGeom& g, const Hit& h) {
+  return v(h.n, g.c * g.oh() * g.ow()) + v(h.c, g.oh() * g.ow()) + h.oy * g.ow() + h.ox;
 }
 
 // Leading dimensions must be at least 1 even for empty matrices.
@@ -432,6 +470,29 @@ void tiledMaxGrad(LowerArgs& a, const PatchGeom& geom, float floor) {
   emit(a, t.nest(std::move(body)));
 }
 
+// Each window's share dy/(kh·kw), laid across its kw columns of the scratch,
+// then down each column into the kh rows: every dx element written once,
+// the uncovered ones with 0.
+void tiledAvgGrad(LowerArgs& a, const PatchGeom& geom) {
+  const Tiles t(a, geom);
+  const PatchGeom& g = t.g;
+  const int dy = a.in[0], dx = a.out, share = a.temp(g.n * t.span, "share");
+  const double part = 1.0 / static_cast<double>(g.kh * g.kw);
+  std::vector<Stmt> body;
+  body.push_back(t.across(a.k, [&](const Affine& window, const Affine&, const std::function<Affine(int64_t)>& cell) {
+    std::vector<Stmt> s;
+    for (int64_t j = 0; j < g.kw; ++j) s.push_back(loop::store(share, cell(j), mul(ld(dy, window), num(part))));
+    return s;
+  }));
+  body.push_back(t.down(a.k, [&](const Affine& cell, const std::function<Affine(int64_t)>& pixel) {
+    std::vector<Stmt> s;
+    for (int64_t i = 0; i < g.kh; ++i) s.push_back(loop::store(dx, pixel(i), ld(share, cell)));
+    return s;
+  }));
+  t.zeroUncovered(a.k, dx, body);
+  emit(a, t.nest(std::move(body)));
+}
+
 }  // namespace
 
 // Padding is −inf: max= propagates NaN, as the reference's scan takes the
@@ -452,13 +513,15 @@ Status lowerMaxpool2d(LowerArgs& a, const PatchGeom& g, bool relu) {
 }
 
 // Pass 1: each window's first arg-max position (i·KW + j; −1 for none) in a
-// temp. Pass 2: dx zeroed, then each window's dy added where its position
-// matches; the sweep is parallel over images only, so the scatter-add has no
-// race. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
+// temp. Pass 2, a gather (gatherWindows): each dx element is the sum, over
+// the windows covering it, of the dy of those whose arg-max it is, so every
+// element is written by one iteration, in a fixed order, and nothing is
+// zero-filled first; where windows do not overlap that is one window's dy
+// or 0. A select, not a product: a NaN or inf dy must not leak in as 0·inf.
 // With `relu`, the scan starts from 0: a window whose maximum is not
 // positive has no arg-max, which is step(x)·maxpool2d_grad(relu(x), dy).
 // Windows that tile the image (kernel = stride, no padding) take
-// tiledMaxGrad's passes instead, which write each dx element once.
+// tiledMaxGrad's passes instead, which vectorize better.
 Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
   const float floor = relu ? 0.0f : kNegInf;
   if (Tiles::fit(g)) {
@@ -472,12 +535,14 @@ Status lowerMaxpool2dGrad(LowerArgs& a, const PatchGeom& g, bool relu) {
     return std::vector<Stmt>{loop::store(arg, t.window, select(beats, t.position, ld(arg, t.window)))};
   };
   scanWindowMax(a, g, best, floor, init, record);
-  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
-    const ExprP d = relu ? select(eq(ld(best, t.window), ld(best, t.window)), ld(dy, t.window), num(0)) : ld(dy, t.window);
-    return std::vector<Stmt>{loop::store(dx, t.pixel, select(eq(ld(arg, t.window), t.position), d, num(0)), Combine::Add)};
-  });
+  gatherWindows(
+      a, dx, g, [](int, int) { return num(0); },
+      [&](const Hit& h) {
+        const Affine w = windowOf(g, h);
+        // From 0 (relu), a window whose maximum is NaN routes nothing (step(NaN) = 0).
+        const ExprP d = relu ? select(eq(ld(best, w), ld(best, w)), ld(dy, w), num(0)) : ld(dy, w);
+        return select(eq(ld(arg, w), valueOf(h.i * g.kw + h.j)), d, num(0));
+      });
   return ok();
 }
 
@@ -504,14 +569,19 @@ Status lowerAvgpool2d(LowerArgs& a, const PatchGeom& g) {
   return ok();
 }
 
-// dx zeroed, then each dy spread over its window (parallel over images).
+// Each dx element gathers the shares of the windows covering it
+// (gatherWindows): written once, nothing zero-filled first. Windows that
+// tile the image take tiledAvgGrad.
 Status lowerAvgpool2dGrad(LowerArgs& a, const PatchGeom& g) {
+  if (Tiles::fit(g)) {
+    tiledAvgGrad(a, g);
+    return ok();
+  }
   const int dy = a.in[0], dx = a.out;
   const double share = 1.0 / static_cast<double>(g.kh * g.kw);
-  emit(a, fill(a.k, dx, g.imageSize(), 0.0f));
-  sweepWindows(a, g, nullptr, [&](const Tap& t) {
-    return std::vector<Stmt>{loop::store(dx, t.pixel, mul(ld(dy, t.window), num(share)), Combine::Add)};
-  });
+  gatherWindows(
+      a, dx, g, [](int, int) { return num(0); },
+      [&](const Hit& h) { return mul(ld(dy, windowOf(g, h)), num(share)); });
   return ok();
 }
 

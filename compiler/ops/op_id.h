@@ -30,6 +30,8 @@ namespace nnc {
   X(Reshape, "reshape")                                     \
   X(Flatten, "flatten")                                     \
   X(Transpose, "transpose")                                 \
+  /* reductions */                                          \
+  X(Sum, "sum")                                             \
   /* sources */                                             \
   X(Const, "const")                                         \
   X(Param, "param")                                         \
@@ -54,6 +56,7 @@ namespace nnc {
   X(Conv2dFused, "conv2d_fused")                            \
   X(Conv2dPoolFused, "conv2d_pool_fused")                   \
   X(Conv2dGradWeightFused, "conv2d_grad_weight_fused")      \
+  X(Conv2dGradBiasFused, "conv2d_grad_bias_fused")          \
   X(ConvTranspose2dFused, "conv_transpose2d_fused")         \
   X(Maxpool2dRelu, "maxpool2d_relu")                        \
   X(Maxpool2dReluGrad, "maxpool2d_relu_grad")
