@@ -30,8 +30,6 @@ namespace nnc {
   X(Reshape, "reshape")                                     \
   X(Flatten, "flatten")                                     \
   X(Transpose, "transpose")                                 \
-  /* reductions */                                          \
-  X(Sum, "sum")                                             \
   /* sources */                                             \
   X(Const, "const")                                         \
   X(Param, "param")                                         \
