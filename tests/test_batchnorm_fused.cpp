@@ -102,6 +102,12 @@ Step stepOf(const Elaborated& m) {
   return {step.take(), targets, feeds};
 }
 
+// The train step's graph optimized for its loss, as the compiler sees it.
+auto optimizedStep(const Step& s, const PassOptions& passes = {}) {
+  const Graph& g = s.step.grads.graph;
+  return optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), passes);
+}
+
 // The JIT's train step (one run): the loss, then each param's next value.
 std::vector<float> runJit(const Step& s, int threads, const PassOptions& passes = {}) {
   const Graph& g = s.step.grads.graph;
@@ -131,8 +137,7 @@ TEST_CASE("fuse-batchnorm: four sweeps replace batchnorm, its relu, statistics a
     SourceManager sm;
     Elaborated m = compile(sm, modelText({4, 3, 5, 5, relu}));
     Step s = stepOf(m);
-    const Graph& g = s.step.grads.graph;
-    auto o = optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), PassOptions{});
+    auto o = optimizedStep(s);
     REQUIRE(o);
     const std::string ops = opsOf(o->graph);
     INFO(ops);
@@ -146,7 +151,7 @@ TEST_CASE("fuse-batchnorm: four sweeps replace batchnorm, its relu, statistics a
     }
     PassOptions off;
     off.disabled.insert("batchnorm");
-    auto u = optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), off);
+    auto u = optimizedStep(s, off);
     REQUIRE(u);
     CHECK(opsOf(u->graph).find("batchnorm_") == std::string::npos);
   }
@@ -162,8 +167,7 @@ TEST_CASE("fuse-batchnorm: read elsewhere, the batchnorm keeps its value and the
     }
     train m { optimizer = sgd(lr = 0.05) })");
   Step s = stepOf(m);
-  const Graph& g = s.step.grads.graph;
-  auto o = optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), PassOptions{});
+  auto o = optimizedStep(s);
   REQUIRE(o);
   const std::string ops = opsOf(o->graph);
   INFO(ops);
@@ -176,10 +180,9 @@ TEST_CASE("golden: fuse-batchnorm on a convolution, batchnorm and relu", "[passe
   SourceManager sm;
   Elaborated m = compile(sm, modelText({4, 3, 5, 5, true}));
   Step s = stepOf(m);
-  const Graph& g = s.step.grads.graph;
   PassOptions opt;
   opt.convAlgo = "gemm";
-  auto o = optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), opt);
+  auto o = optimizedStep(s, opt);
   REQUIRE(o);
   CHECK(test::matchesGolden(printGraph(o->graph), "batchnorm_relu.optimized"));
 }
@@ -196,7 +199,7 @@ TEST_CASE("fuse-batchnorm: the fused rules equal the unfused graph's and the JIT
     auto want = interpret(g, s.feeds, EvalOptions{true, true}, s.targets);
     REQUIRE(want);
     // The reference rules of the fused graph (f64): the same values.
-    auto o = optimizeGraph(g, rootsOf({g.loss}, s.step.lowering()), PassOptions{});
+    auto o = optimizedStep(s);
     REQUIRE(o);
     REQUIRE(opsOf(o->graph).find("batchnorm_grad_input") != std::string::npos);
     auto got = interpret(o->graph, s.feeds, EvalOptions{true, true});
