@@ -275,14 +275,14 @@ bool convAlgoFits(ConvAlgo a, const ConvGeom& g, ConvDir d, int act, int64_t poo
 
 // From the conv-layer table (bench/bench_conv.cpp, docs/performance.md):
 // depthwise wherever each channel has its own filters (5–9× the GEMM);
-// Winograd for stride-1 3×3 layers of at least 32 channels each way on maps
-// of at most 16×16, where its 36 GEMMs have enough channels and the direct
-// kernel's rows are short (at 28² with 32 channels the two tie forward and
-// the direct one wins the weight gradient); the direct kernel wherever it
-// fits (1.2–2× the GEMM on every shape it takes); the GEMM for the rest.
+// Winograd for stride-1 3×3 layers of at least 32 channels each way, where
+// its 36 products have enough channels (1.3–1.7× the direct kernel in each
+// direction on 32→32 @ 28², 64→64 @ 14² and 128→128 @ 7²; with 1 input
+// channel it is 2.5× slower); the direct kernel wherever it fits (1.2–2×
+// the GEMM on every shape it takes); the GEMM for the rest.
 ConvAlgo convAlgoChoose(const ConvGeom& g, ConvDir d, int act, int64_t pool) {
   if (g.groups == g.c && g.c > 1 && convAlgoFits(ConvAlgo::Depthwise, g, d, act, pool)) return ConvAlgo::Depthwise;
-  if (g.c >= 32 && g.f >= 32 && g.h * g.w <= 256 && convAlgoFits(ConvAlgo::Winograd, g, d, act, pool))
+  if (g.c >= 32 && g.f >= 32 && convAlgoFits(ConvAlgo::Winograd, g, d, act, pool))
     return ConvAlgo::Winograd;
   if (convAlgoFits(ConvAlgo::Direct, g, d, act, pool)) return ConvAlgo::Direct;
   return ConvAlgo::Gemm;
