@@ -9,9 +9,10 @@
 // Forward: per (image, channel) plane, the copy of x, then one pass per
 // filter of the channel (the multiplier m = f/c filters).
 // Input gradient: per (image, channel), the m planes of dy copied with zeros
-// around them; dx's pixels fall into sh·sw phases by (y + ph) mod sh and
-// (x + pw) mod sw, and within a phase each is a stride-1 correlation of the
-// copied dy with the taps of that phase, summed over the m planes.
+// around them (at strides up to 2, spread out with zeros between); dx's
+// pixels fall into sh·sw phases by (y + ph) mod sh and (x + pw) mod sw, and
+// within a phase each is a stride-1 correlation of the copied dy with the
+// taps of that phase, summed over the m planes.
 // Weight gradient: per channel, over the images in order, the copy of x and
 // lane-wise sums per tap (and of dy for db) kept across images; the lanes
 // are added last, in order. Threads split channels (or planes), never a sum.
@@ -96,7 +97,48 @@ void depthwiseConv2d(const ConvGeom& g, const float* x, const float* w, const fl
   });
 }
 
+namespace {
+
+// The input gradient at strides of at most 2 each way, as one stride-1
+// correlation of dy spread out: dy[u, v] at row u·sh + kh − 1, column
+// v·sw + kw − 1 of a plane of zeros, correlated with the flipped taps from
+// row ph, column pw. Up to 4× the products of the phases below, but in
+// whole rows of dx, one kernel call a plane and no interleaving: on 7×7 dy
+// planes the phases' calls of 7-wide rows and the interleave cost more than
+// the products.
+void depthwiseInputGradSpread(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
+  const int64_t m = g.f / g.c, taps = g.kh * g.kw, oh = g.oh(), ow = g.ow();
+  const int64_t rows = g.h + g.ph + g.kh - 1, stride = g.w + g.pw + g.kw - 1, plane = rows * stride;
+  // dy's rows and columns that land in the plane; the others reach no pixel.
+  const int64_t nu = std::min(oh, (rows - g.kh) / g.sh + 1), nv = std::min(ow, (stride - g.kw) / g.sw + 1);
+  std::vector<int64_t> off;
+  for (int64_t k = 0; k < m; ++k)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) off.push_back(k * plane + (g.kh - 1 - i) * stride + (g.kw - 1 - j));
+  parallelFor(g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
+    // Only the spread positions are written per plane: the zeros between
+    // them are the same for every plane.
+    float* buf = depthwiseScratch(0, size_t(m * plane));
+    std::fill(buf, buf + m * plane, 0.0f);
+    for (int64_t q = p0; q < p1; ++q) {
+      const int64_t b = q / g.c, c = q % g.c;
+      for (int64_t k = 0; k < m; ++k) {
+        const float* src = dy + (b * g.f + c * m + k) * oh * ow;
+        float* dst = buf + k * plane + (g.kh - 1) * stride + g.kw - 1;
+        for (int64_t u = 0; u < nu; ++u)
+          for (int64_t v = 0; v < nv; ++v) dst[u * g.sh * stride + v * g.sw] = src[u * ow + v];
+      }
+      gemm::depthwiseRows(gemm::DepthwiseRows{buf + g.ph * stride + g.pw, off.data(), w + c * m * taps, m * taps,
+                                              bias ? bias[c] : 0.0f, kActNone, dx + q * g.h * g.w, g.w, g.h,
+                                              stride, g.w});
+    }
+  });
+}
+
+}  // namespace
+
 void depthwiseConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
+  if ((g.sh > 1 || g.sw > 1) && g.sh <= 2 && g.sw <= 2) return depthwiseInputGradSpread(g, dy, w, bias, dx);
   const int64_t m = g.f / g.c, taps = g.kh * g.kw, oh = g.oh(), ow = g.ow();
   // The copy of dy: A zero rows above, B zero columns left (the farthest a
   // phase's tap reaches back), and rows and columns as far as dx's last

@@ -33,6 +33,11 @@ std::vector<ConvGeom> depthwiseGeoms() {
       {1, 2, 5, 17, 2, 3, 3, 1, 1, 1, 1, 2},     // rows of 17: one lane past
       {1, 2, 7, 35, 4, 3, 3, 2, 2, 1, 1, 2},     // stride 2 over rows of 35
       {2, 3, 8, 8, 3, 7, 7, 1, 1, 3, 3, 3},      // 7×7: taps past the kernels with a fixed count
+      {2, 3, 9, 12, 3, 3, 3, 1, 2, 1, 1, 3},     // stride 1 × 2: dy spread along rows only
+      {2, 3, 12, 9, 6, 3, 3, 2, 1, 1, 0, 3},     // stride 2 × 1, multiplier 2
+      {1, 2, 10, 10, 2, 3, 3, 2, 2, 0, 0, 2},    // stride 2, pad 0: dx's last row and column read by none
+      {1, 2, 9, 11, 4, 5, 5, 2, 2, 2, 2, 2},     // 5×5 at stride 2, multiplier 2
+      {1, 2, 6, 6, 2, 3, 3, 2, 2, 3, 3, 2},      // stride 2, pad past the window: dy's edges reach no pixel
       {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 64}, // the benchmark's shapes, batch 1
       {1, 64, 14, 14, 64, 3, 3, 2, 2, 1, 1, 64},
   };
