@@ -17,6 +17,10 @@
 //                      (input + weights + output, each read or written once)
 //                      by the DRAM triad on t threads (best of 5, measured
 //                      once when the first depthwise row finishes).
+//   tile_l1/T:1        the direct kernel's register tile (14 pixels × 2
+//                      filter vectors on AVX-512, 6 × 2 on AVX2) over
+//                      operands that stay in L1, nothing around it: the
+//                      ceiling of a broadcast-based kernel on this core.
 //   conv/<shape>/<dir>/<algo>/<t>T
 //                      GFLOP/s = 2 · ConvGeom::macs() (the direct method's
 //                      count, also for Winograd, whose "effective" rate may
@@ -171,6 +175,86 @@ BENCHMARK(BM_peak_fma)
     ->MeasureProcessCPUTime()
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// ------------------------------------------------ register tile in L1 ----
+
+// The ceiling of a broadcast-based kernel on this core: the direct
+// kernel's register tile (R pixels × 2 filter vectors: per step 2 vector
+// loads, R broadcasts, 2·R FMAs) over operands that stay in L1, with
+// nothing else around it (no stores, transposes, cache misses). A conv
+// row's % of peak is judged against the FMA peak; this row says how much of
+// that a loop with loads can reach at all here.
+constexpr int64_t kTileK = 64;
+
+#ifdef NNC_BENCH_X86
+__attribute__((target("avx512f"))) float tileLoop512(const float* x, const float* w, int64_t reps) {
+  constexpr int R = 14;
+  __m512 acc[R][2];
+  for (auto& r : acc) r[0] = r[1] = _mm512_setzero_ps();
+  for (int64_t rep = 0; rep < reps; ++rep) {
+    for (int64_t k = 0; k < kTileK; ++k) {
+      const __m512 w0 = _mm512_loadu_ps(w + k * 32), w1 = _mm512_loadu_ps(w + k * 32 + 16);
+#pragma GCC unroll 14
+      for (int r = 0; r < R; ++r) {
+        const __m512 b = _mm512_set1_ps(x[k * 16 + r]);
+        acc[r][0] = _mm512_fmadd_ps(b, w0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(b, w1, acc[r][1]);
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  for (int r = 1; r < R; ++r) acc[0][0] = _mm512_add_ps(acc[0][0], _mm512_add_ps(acc[r][0], acc[r][1]));
+  float out[16];
+  _mm512_storeu_ps(out, acc[0][0]);
+  return out[0];
+}
+
+__attribute__((target("avx2,fma"))) float tileLoop256(const float* x, const float* w, int64_t reps) {
+  constexpr int R = 6;
+  __m256 acc[R][2];
+  for (auto& r : acc) r[0] = r[1] = _mm256_setzero_ps();
+  for (int64_t rep = 0; rep < reps; ++rep) {
+    for (int64_t k = 0; k < kTileK; ++k) {
+      const __m256 w0 = _mm256_loadu_ps(w + k * 32), w1 = _mm256_loadu_ps(w + k * 32 + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const __m256 b = _mm256_set1_ps(x[k * 16 + r]);
+        acc[r][0] = _mm256_fmadd_ps(b, w0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(b, w1, acc[r][1]);
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  for (int r = 1; r < R; ++r) acc[0][0] = _mm256_add_ps(acc[0][0], _mm256_add_ps(acc[r][0], acc[r][1]));
+  float out[8];
+  _mm256_storeu_ps(out, acc[0][0]);
+  return out[0];
+}
+#endif
+
+void BM_tile_l1(benchmark::State& state) {
+#ifdef NNC_BENCH_X86
+  const FmaIsa isa = fmaIsa();
+  std::vector<float> x(size_t(kTileK * 16), 1e-3f), w(size_t(kTileK * 32), 1e-3f);
+  const int64_t reps = 100'000;
+  const bool wide = isa.lanes == 16;
+  if (isa.lanes < 8) {
+    state.SkipWithError("no vector FMA");
+    return;
+  }
+  for (auto _ : state)
+    benchmark::DoNotOptimize(wide ? tileLoop512(x.data(), w.data(), reps) : tileLoop256(x.data(), w.data(), reps));
+  const double flops = 2.0 * kTileK * (wide ? 14 : 6) * 2 * isa.lanes * double(reps);
+  state.SetLabel(wide ? "avx512 14x2" : "avx2 6x2");
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["pct_peak"] =
+      benchmark::Counter(flops * double(state.iterations()) / peakPerCore() * 100.0, benchmark::Counter::kIsRate);
+#else
+  state.SkipWithError("x86 only");
+#endif
+}
+BENCHMARK(BM_tile_l1)->Name("tile_l1")->Arg(1)->ArgName("T")->MeasureProcessCPUTime()->UseRealTime()->Unit(
+    benchmark::kMillisecond);
 
 // ----------------------------------------------------------- bandwidth ----
 

@@ -81,7 +81,7 @@ def main():
         if b.get("run_type") == "aggregate":
             continue
         name = b["name"]
-        if name.startswith(("peak_fma", "triad_")):
+        if name.startswith(("peak_fma", "triad_", "tile_l1")):
             kind, arg = name.split("/")[:2]
             limits[(kind, int(arg.split(":")[-1]))] = b
             continue
@@ -109,6 +109,11 @@ def main():
             parts.append(f"L2 triad {l2['GB/s']:.1f} GB/s")
         if parts:
             print(f"- {t} thread{'s' if t > 1 else ''}: " + ", ".join(parts))
+    tile = limits.get(("tile_l1", 1))
+    if tile and "GFLOP/s" in tile:
+        print(f"- the direct kernel's register tile alone over L1-resident operands ({tile.get('label', '?')}; "
+              f"loads, broadcasts and FMAs, nothing else): {tile['GFLOP/s']:.1f} GFLOP/s, "
+              f"{tile.get('pct_peak', 0):.0f} % of the 1-thread FMA peak: the ceiling of such a kernel here")
     bars = {}
     for r in rows:
         bars.setdefault(r["threads"], [r["peak"], None])
