@@ -62,6 +62,24 @@ void dirStore(typename V::T (&acc)[R][NV], int nf, const float* bias, bool relu,
   }
 }
 
+// A finished tile stored as it is held, pixel r's NV vectors of filters at
+// y + r·ldp (DirectRows::pixelMajor): for a consumer that reads filters in
+// vectors (Winograd's output transform), the transposes are wasted work.
+template <int R, int NV>
+void dirStorePixels(typename V::T (&acc)[R][NV], int nf, const float* bias, bool relu, float* y, int64_t ldp) {
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int nfv = nf - v * V::W < V::W ? nf - v * V::W : V::W;
+    const typename V::T b = bias && nfv > 0 ? V::loadm(bias + v * V::W, V::mask(nfv)) : V::zero();
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      typename V::T o = bias ? V::add(acc[r][v], b) : acc[r][v];
+      if (relu) o = V::relu(o);
+      V::store(y + r * ldp + v * V::W, o);
+    }
+  }
+}
+
 // One tile's filters: nf of them (at most NV vectors) from column v0·W of
 // the panel, whose rows are ldw floats apart; bias at their first or null.
 struct DirBlock {
@@ -97,7 +115,9 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, wv[v], acc[r][v]);
     }
   }
-  if (k1 == a.K) return dirStore<R, NV>(acc, b.nf, b.bias, a.relu, y, a.ldf);
+  if (k1 == a.K)
+    return a.pixelMajor ? dirStorePixels<R, NV>(acc, b.nf, b.bias, a.relu, y, a.ldf)
+                        : dirStore<R, NV>(acc, b.nf, b.bias, a.relu, y, a.ldf);
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
@@ -179,20 +199,22 @@ void dirRows(const DirectRows& a) {
       const int w = nv - v0 < nvs ? nv - v0 : nvs;
       const DirBlock b{a.wp + v0 * V::W, ldw, a.nf - v0 * V::W < w * V::W ? a.nf - v0 * V::W : w * V::W,
                        a.bias ? a.bias + v0 * V::W : nullptr};
-      float* yb = a.y + v0 * V::W * a.ldf;
+      // Pixel p of the block at yb + p·yp.
+      float* yb = a.pixelMajor ? a.y + v0 * V::W : a.y + v0 * V::W * a.ldf;
+      const int64_t yp = a.pixelMajor ? a.ldf : 1;
       const DirRun run = dirRun(a.OW, a.OH, w);
       for (int64_t oy = 0; oy < a.OH;) {
         const int64_t pos = oy * a.OW;
         float* part = a.part + pos * ldw;
         if (run.two && oy + 1 < a.OH) {
-          kDirTiles.two[a.SW - 1][w - 1][a.OW - 1](a, b, a.in + oy * a.rowStep, yb + pos, k0, k1,
+          kDirTiles.two[a.SW - 1][w - 1][a.OW - 1](a, b, a.in + oy * a.rowStep, yb + pos * yp, k0, k1,
                                                    part + v0 * 2 * a.OW * V::W);
           oy += 2;
           continue;
         }
         for (int64_t ox = 0; ox < a.OW; ox += run.len) {
           const int64_t r = a.OW - ox < run.len ? a.OW - ox : run.len;
-          kDirTiles.fn[a.SW - 1][w - 1][r - 1](a, b, a.in + oy * a.rowStep + ox * a.SW, yb + pos + ox, k0, k1,
+          kDirTiles.fn[a.SW - 1][w - 1][r - 1](a, b, a.in + oy * a.rowStep + ox * a.SW, yb + (pos + ox) * yp, k0, k1,
                                                part + ox * ldw + v0 * r * V::W);
         }
         ++oy;

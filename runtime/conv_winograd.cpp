@@ -70,18 +70,23 @@ struct WinoIn {  // V = Bᵀ d B of 6×6 windows, rows ld apart
   int64_t ldo;
 };
 
-// Y = Aᵀ M A + bias, relu when act says so, of M[p] at m + p·ldm + t, to
-// the tile's 4×4 outputs at y + offY[t] (rows w apart), the first rows[t]
-// rows and cols[t] columns of them (the image's edge cuts the rest).
+// Y = Aᵀ M A + bias, relu when act says so, for n tiles and nf ≤ 16
+// filters at once (lane l = filter f0 + l): M[p] of tile t at m + p·ldm +
+// t·ldt + l, as the products' register tiles store it (pixel-major, 16
+// lanes readable); filter l's 4×4 outputs of tile t at y + l·ldf + offY[t]
+// (rows w apart), the first rows[t] rows and cols[t] columns of them (the
+// image's edge cuts the rest); bias [nf] or null.
 struct WinoOut {
   const float* m;
-  int64_t ldm, n;
+  int64_t ldm, ldt, n;
+  int nf;
   float* y;
+  int64_t ldf;
   const int64_t* offY;
   const uint8_t* rows;
   const uint8_t* cols;
   int64_t w;
-  float bias;
+  const float* bias;
   int act;
 };
 
@@ -159,12 +164,12 @@ __attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int6
     o[3] = m[1] - m[2] + 8 * m[3] - 8 * m[4] + m[5];        \
   } while (0)
 
-// The 16 finished outputs r[4i + j] of tiles t0 .. t0 + n − 1 to their
+// Tile t's 16 finished outputs r[4i + j] of the nf filters to their
 // places, element by element (AVX-512 has winoOutAvx512 of its own).
-inline void winoStoreScalar(const WinoOut& a, int64_t t0, int64_t n, const float (*r)[kWinoLanes]) {
-  for (int64_t l = 0; l < n; ++l) {
-    float* y = a.y + a.offY[t0 + l];
-    const int rows = a.rows[t0 + l], cols = a.cols[t0 + l];
+inline void winoStoreScalar(const WinoOut& a, int64_t t, const float (*r)[kWinoLanes]) {
+  const int rows = a.rows[t], cols = a.cols[t];
+  for (int l = 0; l < a.nf; ++l) {
+    float* y = a.y + l * a.ldf + a.offY[t];
     if (rows == 4 && cols == 4) {
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) y[i * a.w + j] = r[i * 4 + j][l];
@@ -177,28 +182,30 @@ inline void winoStoreScalar(const WinoOut& a, int64_t t0, int64_t n, const float
 
 __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
   constexpr int L = kWinoLanes;
-  for (int64_t t0 = 0; t0 < a.n; t0 += L) {
-    const int64_t n = std::min<int64_t>(L, a.n - t0);
+  float bias[L];
+  for (int l = 0; l < L; ++l) bias[l] = a.bias && l < a.nf ? a.bias[l] : 0.0f;
+  for (int64_t tile = 0; tile < a.n; ++tile) {
+    const float* mt = a.m + tile * a.ldt;
     float t[4][6][L];  // [i][j]: Aᵀ down each column j
     for (int j = 0; j < 6; ++j)
       for (int l = 0; l < L; ++l) {
         float m[6], o[4];
-        for (int i = 0; i < 6; ++i) m[i] = a.m[(i * 6 + j) * a.ldm + t0 + l];
+        for (int i = 0; i < 6; ++i) m[i] = mt[(i * 6 + j) * a.ldm + l];
         NNC_WINO_AT(m, o);
         for (int i = 0; i < 4; ++i) t[i][j][l] = o[i];
       }
-    alignas(64) float r[16][L];  // [4i + j]: output row i, column j of tile l
+    alignas(64) float r[16][L];  // [4i + j]: output row i, column j of filter l
     for (int i = 0; i < 4; ++i)
       for (int l = 0; l < L; ++l) {
         float m[6], o[4];
         for (int j = 0; j < 6; ++j) m[j] = t[i][j][l];
         NNC_WINO_AT(m, o);
-        for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = o[j] + a.bias;
+        for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = o[j] + bias[l];
       }
     if (a.act == kActRelu)
       for (int k = 0; k < 16; ++k)
         for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
-    winoStoreScalar(a, t0, n, r);
+    winoStoreScalar(a, tile, r);
   }
 }
 
@@ -449,48 +456,65 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoAt512(const __m512* m, 
   o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m[5]);
 }
 
-// Y = Aᵀ M A (+ bias, relu) of 16 tiles at a time in registers; each output
-// row i of the 16 tiles (r[i][j], lane l: tile l's column j) interleaved by
-// two rounds of unpacks into 4 vectors whose 128-bit lane s holds tile
-// 4s + q's row (vector q), stored as rows of 4 pixels, masked at the image's
-// edges. M's rows are ld apart (a multiple of 16), so the last 16 lanes read
-// are inside them.
+// r[k] (lane l: element k of row l) to r[l] (lane k), in 4 rounds of 16
+// shuffles: pairs of floats, of doubles, then 128-bit lanes twice.
+__attribute__((target(NNC_WINO_AVX512))) inline void winoTranspose16(__m512* r) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 16; k += 2) {
+    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+  }
+  // u[4g + c], 128-bit lane s: rows 4g .. 4g + 3 at column 4s + c.
+  for (int k = 0; k < 16; k += 4)
+    for (int h = 0; h < 2; ++h) {
+      const __m512d a = _mm512_castps_pd(t[k + h]), b = _mm512_castps_pd(t[k + h + 2]);
+      u[k + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      u[k + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+  }
+}
+
+// Y = Aᵀ M A (+ bias, relu) of one tile for 16 filters at a time in
+// registers (lane l: filter l, M's 36 vectors loaded whole from the
+// products' pixel-major tiles), then one 16×16 transpose: filter l's 4×4
+// outputs in one vector, stored as rows of 4 pixels, masked at the image's
+// edges.
 __attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
-  const __m512 bias = _mm512_set1_ps(a.bias), zero = _mm512_setzero_ps();
-  for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {
-    const int64_t n = std::min<int64_t>(kWinoLanes, a.n - t0);
+  const __m512 bias = a.bias ? _mm512_maskz_loadu_ps(__mmask16((1u << a.nf) - 1u), a.bias) : _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t tile = 0; tile < a.n; ++tile) {
+    const float* mt = a.m + tile * a.ldt;
     __m512 t[4][6];  // [i][j]: Aᵀ down column j
     for (int j = 0; j < 6; ++j) {
       __m512 c[6], o[4];
-      for (int i = 0; i < 6; ++i) c[i] = _mm512_loadu_ps(a.m + (i * 6 + j) * a.ldm + t0);
+      for (int i = 0; i < 6; ++i) c[i] = _mm512_loadu_ps(mt + (i * 6 + j) * a.ldm);
       winoAt512(c, o);
       for (int i = 0; i < 4; ++i) t[i][j] = o[i];
     }
-    __m512 rowv[4][4];  // [i][q]: output row i of tiles 4s + q in 128-bit lane s
+    __m512 r[16];  // [4i + j]: output row i, column j
     for (int i = 0; i < 4; ++i) {
-      __m512 r[4];
-      winoAt512(t[i], r);
+      winoAt512(t[i], r + 4 * i);
       for (int j = 0; j < 4; ++j) {
-        r[j] = _mm512_add_ps(r[j], bias);
-        if (a.act == kActRelu) r[j] = _mm512_max_ps(zero, r[j]);
+        r[4 * i + j] = _mm512_add_ps(r[4 * i + j], bias);
+        if (a.act == kActRelu) r[4 * i + j] = _mm512_max_ps(zero, r[4 * i + j]);
       }
-      const __m512 lo01 = _mm512_unpacklo_ps(r[0], r[1]), hi01 = _mm512_unpackhi_ps(r[0], r[1]);
-      const __m512 lo23 = _mm512_unpacklo_ps(r[2], r[3]), hi23 = _mm512_unpackhi_ps(r[2], r[3]);
-      rowv[i][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
-      rowv[i][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(lo01), _mm512_castps_pd(lo23)));
-      rowv[i][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
-      rowv[i][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(hi01), _mm512_castps_pd(hi23)));
     }
-    alignas(64) float rows[4][4][kWinoLanes];  // [i][q], lane 4s + j: tile 4s + q, column j
-    for (int i = 0; i < 4; ++i)
-      for (int q = 0; q < 4; ++q) _mm512_store_ps(rows[i][q], rowv[i][q]);
-    for (int64_t l = 0; l < n; ++l) {
-      float* y = a.y + a.offY[t0 + l];
-      const int nr = a.rows[t0 + l];
-      const __mmask8 m = __mmask8((1u << a.cols[t0 + l]) - 1u);
-      const int q = int(l % 4), s = int(l / 4);
-      for (int i = 0; i < nr; ++i) _mm_mask_storeu_ps(y + i * a.w, m, _mm_load_ps(rows[i][q] + 4 * s));
-    }
+    winoTranspose16(r);
+    alignas(64) float out[16][kWinoLanes];  // [filter][4i + j]
+    for (int l = 0; l < 16; ++l) _mm512_store_ps(out[l], r[l]);
+    const int nr = a.rows[tile];
+    const __mmask8 m = __mmask8((1u << a.cols[tile]) - 1u);
+    float* y = a.y + a.offY[tile];
+    for (int l = 0; l < a.nf; ++l)
+      for (int i = 0; i < nr; ++i) _mm_mask_storeu_ps(y + l * a.ldf + i * a.w, m, _mm_load_ps(out[l] + 4 * i));
   }
 }
 __attribute__((target(NNC_WINO_AVX512))) void winoFilterAvx512(const WinoFilterRow& a) { winoFilterBody(a); }
@@ -679,7 +703,9 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
     winoPadZero(P, imagesPer * C * hp * wp);
     const int64_t ld = pl.ld;
-    const int64_t sV = winoPosStride(C, ld), sM = winoPosStride(F, ld);
+    // M [36][T][Fp], pixel-major as the products' tiles hold it.
+    const int64_t Fp = (F + kWinoLanes - 1) / kWinoLanes * kWinoLanes;
+    const int64_t sV = winoPosStride(C, ld), sM = winoPosStride(pl.T, Fp);
     float* V = winoBuffer(vbuf, size_t(36 * sV));
     float* M = winoBuffer(mbuf, size_t(36 * sM));
     float* part = winoBuffer(partBuf, size_t(pl.T * pk.blockF));
@@ -703,12 +729,12 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
         for (int64_t b = 0; b < pk.blocks; ++b) {
           const WinoBlock bk = winoBlock(F, pk.blockF, pk.lanes, b);
           gemm::directRows(gemm::DirectRows{V + p * sV, offC.data(), C, pk.U + p * pk.stride + bk.f0 * C,
-                                            nullptr, false, int(bk.nf), M + p * sM + bk.f0 * ld, ld, 1, T, 0, 1,
-                                            kc, part});
+                                            nullptr, false, int(bk.nf), M + p * sM + bk.f0, Fp, 1, T, 0, 1, kc,
+                                            part, true});
         }
-      for (int64_t f = 0; f < F; ++f)
-        k.out(WinoOut{M + f * ld, sM, T, y + f * oh * ow, offY.data(), rows.data(), cols.data(), ow,
-                      bias ? bias[f] : 0.0f, act});
+      for (int64_t f0 = 0; f0 < F; f0 += kWinoLanes)
+        k.out(WinoOut{M + f0, sM, Fp, T, int(std::min<int64_t>(kWinoLanes, F - f0)), y + f0 * oh * ow, oh * ow,
+                      offY.data(), rows.data(), cols.data(), ow, bias ? bias + f0 : nullptr, act});
     }
   });
 }

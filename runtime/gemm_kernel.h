@@ -101,6 +101,9 @@ struct DirectRows {
   // part: [OH·OW][nv·lanes] for the sums between slices.
   int64_t kc;
   float* part;
+  // y[(oy·OW + ox)·ldf + f] instead, whole vectors of filters (up to
+  // nv·lanes, zeros past nf) stored as the tile holds them: no transpose.
+  bool pixelMajor = false;
 };
 
 // The direct convolution's weight gradient for one block of nf filters and
