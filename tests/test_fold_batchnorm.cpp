@@ -153,6 +153,34 @@ TEST_CASE("fold-batchnorm: inference batchnorm goes into the convolution, its re
   }
 }
 
+TEST_CASE("fold-batchnorm: a max-pool after the relu still goes into the folded convolution, and conv2d folds too",
+          "[passes][batchnorm][fold][jit]") {
+  SourceManager sm;
+  Elaborated m = compile(sm, R"(model m {
+      input x: f32[2, 3, 8, 8]
+      p = maxpool2d(relu(batchnorm(conv2d(x, filters = 4, kernel = 3, pad = 1))), kernel = 2)
+      loss = l2(p)
+      output p
+    })");
+  const Graph& g = m.graph;
+  const TensorMap feeds = feedsOf(g, 9);
+  auto want = interpret(g, feeds, EvalOptions{}, outputsOf(g));
+  REQUIRE(want);
+  std::vector<double> ref;
+  for (ValueId v : outputsOf(g)) ref.insert(ref.end(), (*want)[static_cast<size_t>(v)].data.begin(), (*want)[static_cast<size_t>(v)].data.end());
+  for (const char* off : {"", "conv"}) {
+    INFO("--no-fuse=" << off);
+    auto cp = inferJit(g, without(off));
+    const std::string ops = opsOf(cp->optimizedGraph());
+    INFO(ops);
+    CHECK(ops.find("batchnorm") == std::string::npos);
+    CHECK(count(ops, *off ? "conv2d" : "conv2d_pool_fused.relu") == 1);
+    const std::vector<float> got = run(*cp, g, feeds, 1);
+    REQUIRE(got.size() == ref.size());
+    for (size_t i = 0; i < got.size(); ++i) REQUIRE(std::abs(got[i] - ref[i]) <= 1e-5 + 1e-4 * std::abs(ref[i]));
+  }
+}
+
 TEST_CASE("fold-batchnorm: the train step is untouched", "[passes][batchnorm][fold]") {
   SourceManager sm;
   Elaborated m = compile(sm, modelText(kConvs[0]));

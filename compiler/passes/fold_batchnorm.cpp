@@ -2,7 +2,8 @@
 // On the running statistics batchnorm is a per-channel affine map,
 // y = s·(z − mean) + β with s = γ/√(var + eps), so of z = W∗x + b it is
 //   conv2d_fused(x, W·s[f], (b − mean)·s + β)
-// (grouped and depthwise alike: filter f's output channel is f). The new
+// (grouped and depthwise alike: filter f's output channel is f; a conv2d
+// under --no-fuse=conv likewise). The new
 // weight and bias are computed inside the program from the params, one
 // small kernel over W and a few over [F] instead of a sweep over the whole
 // activation, so the fold stays right when the params change (training in
@@ -25,12 +26,14 @@ namespace nnc::passes {
 namespace {
 
 // The convolution batchnorm `bn` folds into, or kNoValue: a conv2d_fused
-// with no activation yet whose value nothing else reads.
+// with no activation yet (or a conv2d, under --no-fuse=conv) whose value
+// nothing else reads.
 ValueId foldableConv(const Graph& g, const std::vector<bool>& external,
                      const std::vector<std::vector<ValueId>>& users, ValueId bn) {
   const ValueId z = g.node(bn).inputs[0];
   const Node& c = g.node(z);
-  if (!c.op->is(OpId::Conv2dFused) || actAttr(c.attrs) != kActNone || external[static_cast<size_t>(z)]) return kNoValue;
+  const bool conv = c.op->is(OpId::Conv2d) || (c.op->is(OpId::Conv2dFused) && actAttr(c.attrs) == kActNone);
+  if (!conv || external[static_cast<size_t>(z)]) return kNoValue;
   const std::vector<ValueId>& u = users[static_cast<size_t>(z)];
   return u.size() == 1 && u[0] == bn ? z : kNoValue;
 }
@@ -79,7 +82,7 @@ Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& exter
       NNC_TRY(const ValueId scaledMean, r.add(id, "mul", {mean, s}, {}));
       NNC_TRY(bias, r.add(id, "sub", {beta, scaledMean}, {}));
     }
-    NNC_CHECK(r.replace(id, "conv2d_fused", {r[conv.inputs[0]], scaledW, bias}, conv.attrs));
+    NNC_CHECK(r.replace(id, conv.op->name, {r[conv.inputs[0]], scaledW, bias}, conv.attrs));
     if (opt.log && opt.dump)
       *opt.dump << fmt::format("fold-batchnorm: %{}{} into convolution %{}{} {}\n", id, bn.name.empty() ? "" : " " + bn.name,
                                convOf[i], conv.name.empty() ? "" : " " + conv.name, typeString(conv.type));
