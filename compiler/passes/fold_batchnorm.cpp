@@ -3,11 +3,11 @@
 // y = s·(z − mean) + β with s = γ/√(var + eps), so of z = W∗x + b it is
 //   conv2d_fused(x, W·s[f], (b − mean)·s + β)
 // (grouped and depthwise alike: filter f's output channel is f; a conv2d
-// under --no-fuse=conv likewise). The new
-// weight and bias are computed inside the program from the params, one
-// small kernel over W and a few over [F] instead of a sweep over the whole
-// activation, so the fold stays right when the params change (training in
-// the same process, a loaded checkpoint).
+// under --no-fuse=conv likewise). The new weight and bias are computed
+// inside the program from the params, one small kernel over W and one over
+// [F] instead of a sweep over the whole activation, so the fold stays right
+// when the params change (training in the same process, a loaded
+// checkpoint).
 // Only where the program runs batchnorm on its running statistics
 // (opt.inference): training normalizes by the batch's, which no weight can
 // absorb. Not through conv2d_pool_fused: max-pooling commutes with the map
@@ -68,11 +68,9 @@ Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& exter
     NNC_TRY(const ValueId shifted, r.add(id, "add", {var, eps}, {}));
     NNC_TRY(const ValueId sigma, r.add(id, "sqrt", {shifted}, {}));
     NNC_TRY(const ValueId s, r.add(id, "div", {gamma, sigma}, {}));
-    const Shape& ws = g.type(conv.inputs[1]).shape;
-    std::vector<int64_t> perFilter(ws.size(), 1);
-    perFilter[0] = filters;
-    NNC_TRY(const ValueId sw, r.add(id, "reshape", {s}, Attrs{{"shape", perFilter}}));
-    NNC_TRY(const ValueId scaledW, r.add(id, "mul", {w, sw}, {}));
+    // The bias before the weight: s's only other reader then runs after
+    // the bias, which lets lowering compute s and the bias in one loop
+    // (multi-output fusion's legality rule, compiler/lower/fusion_groups.cpp).
     ValueId bias = kNoValue;
     if (conv.inputs.size() > 2) {
       NNC_TRY(const ValueId centered, r.add(id, "sub", {r[conv.inputs[2]], mean}, {}));
@@ -82,10 +80,16 @@ Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& exter
       NNC_TRY(const ValueId scaledMean, r.add(id, "mul", {mean, s}, {}));
       NNC_TRY(bias, r.add(id, "sub", {beta, scaledMean}, {}));
     }
+    const Shape& ws = g.type(conv.inputs[1]).shape;
+    std::vector<int64_t> perFilter(ws.size(), 1);
+    perFilter[0] = filters;
+    NNC_TRY(const ValueId sw, r.add(id, "reshape", {s}, Attrs{{"shape", perFilter}}));
+    NNC_TRY(const ValueId scaledW, r.add(id, "mul", {w, sw}, {}));
     NNC_CHECK(r.replace(id, conv.op->name, {r[conv.inputs[0]], scaledW, bias}, conv.attrs));
     if (opt.log && opt.dump)
-      *opt.dump << fmt::format("fold-batchnorm: %{}{} into convolution %{}{} {}\n", id, bn.name.empty() ? "" : " " + bn.name,
-                               convOf[i], conv.name.empty() ? "" : " " + conv.name, typeString(conv.type));
+      *opt.dump << fmt::format("fold-batchnorm: %{}{} into convolution %{}{} {}\n", id,
+                               bn.name.empty() ? "" : " " + bn.name, convOf[i],
+                               conv.name.empty() ? "" : " " + conv.name, typeString(conv.type));
   }
   return r.finish();
 }
