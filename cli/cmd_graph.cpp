@@ -32,6 +32,7 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
     lo = step->lowering();
     roots = rootsOf({g.loss}, lo);
   }
+  passes->inference = !lo.training;
   if (o.flag("optimized") || !passes->dumpAfter.empty()) {
     // Lowered only for its dump: --optimized alone prints the optimized graph.
     Graph optimized;

@@ -45,6 +45,7 @@ struct ModelCase {
   const char* source;        // the model's text; null: examples/NAME.nn
   bool everyVariant = true;  // else plain -O2 only
   bool dropout = false;      // train steps checked against the JIT alone (the same masks)
+  bool randomBn = false;     // batchnorm's γ, β and running statistics off their init (needs weightsFile)
 };
 
 // Batchnorm (its running statistics committed like params; not after a
@@ -84,12 +85,31 @@ model poolnet(batch = 3) {
 train poolnet { optimizer = sgd(lr = 0.1) }
 )";
 
+// Inference batchnorm folded into each convolution before it
+// (fold-batchnorm): strided, depthwise and 1×1 without bias, on running
+// statistics, γ and β the .npz sets off their init.
+constexpr const char* kConvBnNet = R"(
+model convbn(batch = 4) {
+    input  x: f32[batch, 3, 10, 10]
+    label  t: i32[batch]
+    param  W: f32[8, 8, 1, 1] = he()
+    a = relu(batchnorm(conv2d(x, filters = 8, kernel = 3, stride = 2, pad = 1, name = "c1"), name = "bn1"))
+    b = relu(batchnorm(conv2d(a, filters = 8, kernel = 3, pad = 1, groups = 8, name = "dw"), name = "bn2"))
+    c = batchnorm(conv2d(b, W), name = "bn3")
+    logits = dense(flatten(c), 10, name = "fc")
+    loss = softmax_cross_entropy(logits, t)
+    output probs = softmax(logits)
+}
+train convbn { optimizer = sgd(lr = 0.1) }
+)";
+
 const ModelCase kModels[] = {
     {"mnist_mlp", 8, true, false, nullptr},
     {"simple_convnet", 4, true, true, nullptr},
     {"three_layer", 0, false, false, nullptr},
     {"bnnet", 0, true, false, kBnNet, false, true},
     {"poolnet", 0, true, false, kPoolNet, false},
+    {"convbn", 0, true, true, kConvBnNet, false, false, true},
 };
 
 struct Variant {
@@ -248,9 +268,24 @@ fs::path modelDir(const Build& b, const ModelCase& m) { return b.dir / m.name; }
 fs::path variantDir(const Build& b, const ModelCase& m, const Variant& v) { return b.dir / (m.name + "-" + v.name); }
 
 // Param values: simple_convnet's come from an .npz (--weights), initialized.
-TensorMap paramsOf(const Graph& g) {
+// γ, β and the running statistics of every batchnorm set to values of both
+// signs (variances positive), the same for the same names, so that the
+// .npz and the interpreter's and JIT's params and train state agree.
+void randomizeBatchnorm(TensorMap& params) {
+  for (auto& [name, t] : params) {
+    const bool var = name.find(".running_var") != std::string::npos;
+    if (!var && name.find(".gamma") == std::string::npos && name.find(".beta") == std::string::npos &&
+        name.find(".running_mean") == std::string::npos)
+      continue;
+    Rng rng(std::hash<std::string>()(name));
+    for (double& v : t.data) v = static_cast<float>(var ? 0.2 + 1.5 * rng.uniform() : rng.normal());
+  }
+}
+
+TensorMap paramsOf(const Graph& g, const ModelCase& m) {
   auto p = initParams(g, 42);
   REQUIRE(p);
+  if (m.randomBn) randomizeBatchnorm(*p);
   return p.take();
 }
 
@@ -268,7 +303,7 @@ Build makeBuild() {
     if (m.train) args.push_back("--train");
     if (m.weightsFile) {
       const std::string npz = (b.dir / (m.name + ".npz")).string();
-      if (auto st = writeNpz(npz, paramsOf(e.graph)); !st) FAIL(st.error().message);
+      if (auto st = writeNpz(npz, paramsOf(e.graph, m)); !st) FAIL(st.error().message);
       args.insert(args.end(), {"--weights", npz, "--weights-file"});
     }
     auto r = runCli(args);
@@ -406,7 +441,7 @@ void checkAgainstJit() {
     SourceManager sm;
     const Elaborated e = loadModel(m, sm);
     const Graph& g = e.graph;
-    const TensorMap params = paramsOf(g);
+    const TensorMap params = paramsOf(g, m);
     const fs::path in = b.dir / (m.name + "-in");
     fs::create_directories(in);
 
@@ -420,6 +455,8 @@ void checkAgainstJit() {
     REQUIRE(want);
     auto jit = jit::CompiledProgram::create(g, outputs, LowerOptions{});
     if (!jit) FAIL(jit.error().message);
+    if (m.randomBn)  // the emitted infer is the same program: every batchnorm folded
+      for (const Node& n : (*jit)->optimizedGraph().nodes) CHECK(std::string(n.op->name).find("batchnorm") == std::string::npos);
     for (const auto& [name, t] : feeds)
       if (float* d = (*jit)->data(g.findByName(name))) std::copy_n(toFloats(t).data(), t.data.size(), d);
     (*jit)->run();
@@ -433,6 +470,7 @@ void checkAgainstJit() {
     if (!trainJit) FAIL(trainJit.error().message);
     auto state = initParams(sg, 42);  // params and optimizer state
     REQUIRE(state);
+    if (m.randomBn) randomizeBatchnorm(*state);
     for (const auto& [name, t] : *state)
       if (float* d = (*trainJit)->data(sg.findByName(name))) std::copy_n(toFloats(t).data(), t.data.size(), d);
     std::vector<float> lrs;

@@ -17,7 +17,11 @@ Expected<LoweredProgram> compileProgram(const Graph& g, const std::vector<ValueI
                                         const PassOptions& passes) {
   LoweredProgram out;
   auto t0 = std::chrono::steady_clock::now();
-  NNC_TRY(Optimized optimized, optimizeGraph(g, rootsOf(targets, lower), passes));
+  // The mode is the lowering's; the passes take it from there, so that no
+  // caller can fold batchnorm into a train step.
+  PassOptions forMode = passes;
+  forMode.inference = !lower.training;
+  NNC_TRY(Optimized optimized, optimizeGraph(g, rootsOf(targets, lower), forMode));
   out.graph = std::move(optimized.graph);
   out.map = std::move(optimized.map);
   out.passesMs = msSince(t0);

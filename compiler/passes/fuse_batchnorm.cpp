@@ -10,7 +10,8 @@
 //   dx = (γ/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)) → batchnorm_grad_input(dy, x, S, γ, sums[, y])
 // where dy·step(batchnorm) (relu's gradient) becomes dy with the relu output
 // y as a mask. The ops these replace are left to the last dce. Without the
-// statistics pattern (an inference graph) only the relu is fused.
+// statistics pattern (an inference graph) only the relu is fused; there a
+// batchnorm after a convolution is already gone, folded by fold-batchnorm.
 // batchnorm_fused is batchnorm in inference and in training alike, and
 // batchnorm_stats is always the batch's, so no rewrite depends on the mode.
 #include "compiler/passes/passes.h"

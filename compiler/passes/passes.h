@@ -18,7 +18,9 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseBatchnorm(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
-// The one pass that reads options: opt.convAlgo (and opt.log for its notes).
+// The passes that read options: fold-batchnorm runs only where
+// opt.inference; conv-algo reads opt.convAlgo; both log notes under opt.log.
+Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
 Expected<Optimized> chooseConvAlgos(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
 
 }  // namespace nnc::passes

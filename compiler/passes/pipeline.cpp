@@ -26,7 +26,9 @@ struct Pass {
 };
 
 // The order matters: cleanups first, so fusions see the simplest graph;
-// pool before epilogue, so a relu feeding a max-pool goes into the pooling
+// fold-batchnorm before pool and epilogue, so that the relu (and max-pool)
+// after an inference batchnorm reach the convolution it folded into; pool
+// before epilogue, so a relu feeding a max-pool goes into the pooling
 // (it shrinks there 4×) rather than into the convolution's store; a last
 // dce drops what fusion left unused; conv-algo comes last, when each
 // convolution's final form (its fused activation and pooling) is known.
@@ -37,6 +39,7 @@ const std::vector<Pass>& pipeline() {
       {"cse", "", plain<passes::eliminateCommon>},
       {"dce", "", plain<passes::eliminateDead>},
       {"fuse-conv", "conv", plain<passes::fuseConv>},
+      {"fold-batchnorm", "batchnorm", passes::foldBatchnorm},
       {"fuse-pool", "pool", plain<passes::fusePool>},
       {"fuse-batchnorm", "batchnorm", plain<passes::fuseBatchnorm>},
       {"fuse-epilogue", "epilogue", plain<passes::fuseEpilogue>},

@@ -18,7 +18,8 @@ namespace nnc {
 // The fusion groups `--no-fuse=` names, each a pass or a lowering option:
 //   conv        implicit im2col: convolutions pack patches straight from the image
 //   pool        relu before max-pooling computed inside the pooling (and its gradient)
-//   batchnorm   training batchnorm (and a following relu) as two sweeps, its gradient as two
+//   batchnorm   training batchnorm (and a following relu) as two sweeps, its gradient as two;
+//               inference batchnorm after a convolution folded into its weight and bias
 //   epilogue    bias and activation applied in the GEMM's store
 //   update      SGD's step W − lr·dW inside the GEMM computing dW (matmul_update)
 //   softmax_ce  softmax cross-entropy's loss and gradient in one kernel
@@ -30,6 +31,11 @@ struct PassOptions {
   bool optimize = true;           // false (-O0): no pass, no fusion, no memory planning
   std::set<std::string> disabled; // fusion names or pass names
   std::string dumpAfter;          // a pass name, "lower", or "all"
+  // The program runs batchnorm on its running statistics (LowerOptions::
+  // training false), which fold-batchnorm needs; compileProgram sets it
+  // from the lowering options. Off by default: a graph of unknown mode is
+  // treated as training, where folding would be wrong.
+  bool inference = false;
   std::ostream* dump = nullptr;   // where dumps go (and -v's pass log)
   bool log = false;               // one line per pass: nodes before -> after
   bool dot = false;               // graph dumps as Graphviz (each a digraph after its "# after" line)
