@@ -12,10 +12,15 @@
 // tile's panels, so nothing is packed per product. A chunk (whole tile rows,
 // consecutive in the batch: small maps put several images in one) is padded
 // (winoPad), transformed into V, multiplied and transformed back while its
-// ~0.5 MB of operands are in L2. The transforms work on 16 tiles at once,
-// lane l = tile t0 + l, and store contiguous in T (rows 64-byte aligned,
-// positions kept off 4 KB multiples so a tile's 36 stores do not share an L1
-// set). Their loops are compiled per instruction set (the wino*Avx512 / Avx2
+// ~0.5 MB of operands are in L2. The input transforms work on 16 tiles at
+// once, lane l = tile t0 + l, and store contiguous in T (rows 64-byte
+// aligned, positions kept off 4 KB multiples so a tile's 36 stores do not
+// share an L1 set). The products store M pixel-major, [p][tile][filter], as
+// their register tiles hold it (DirectRows::pixelMajor): transposing each
+// tile into [filter][tile] cost about a third of the forward's time (C
+// products per output are few beside the 16×16 transposes). The output
+// transform then works on 16 filters of one tile at once and transposes
+// once, on the way to NCHW. Their loops are compiled per instruction set (the wino*Avx512 / Avx2
 // / Generic functions below), chosen like the GEMM's by nnc::sgemmIsa():
 // AVX-512 loads each window row whole and transposes in registers, the
 // generic and AVX2 paths gather.
@@ -549,11 +554,11 @@ struct WinoPlan {
 };
 
 WinoPlan winoPlan(const ConvGeom& g, int64_t cin, int64_t cout) {
+  const int64_t budget = int64_t(1) << 19;  // bytes
   WinoPlan p;
   p.th = (g.oh() + 3) / 4;
   p.tw = (g.ow() + 3) / 4;
   p.units = g.n * p.th;
-  const int64_t budget = int64_t(1) << 19;  // bytes
   const int64_t tiles = std::max<int64_t>({16, budget / (36 * 4 * (cin + cout)), cin * cout / (cin + cout)});
   p.per = std::clamp<int64_t>(tiles / p.tw, 1, std::max<int64_t>(p.units, 1));
   p.chunks = (p.units + p.per - 1) / p.per;
