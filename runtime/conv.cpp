@@ -336,6 +336,29 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   });
 }
 
+void conv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                    int act, ConvAlgo algo) {
+  const ConvAlgo a = resolve(algo, g, ConvDir::Forward, act);
+  if (a == ConvAlgo::Winograd) return winogradConv2dResidual(g, x, w, bias, z, y, act);
+  const int64_t img = g.f * g.oh() * g.ow();
+  if (g.n <= 0 || img <= 0) return;
+  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / img, 1, g.n);
+  for (int64_t b0 = 0; b0 < g.n; b0 += per) {
+    ConvGeom part = g;
+    part.n = std::min(per, g.n - b0);
+    float* __restrict yc = y + b0 * img;
+    const float* __restrict zc = z + b0 * img;
+    forwardBy(a, part, x + b0 * g.c * g.h * g.w, w, bias, yc, kActNone);
+    const bool relu = act == kActRelu;
+    parallelFor(part.n * img, 16384, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const float s = yc[i] + zc[i];
+        yc[i] = relu ? reluOf(s) : s;
+      }
+    });
+  }
+}
+
 void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, ConvAlgo algo) {
   switch (resolve(algo, g, ConvDir::WeightGrad)) {
     case ConvAlgo::Direct: return directConvWeightGrad(g, x, dy, dw, db);
@@ -384,6 +407,14 @@ extern "C" void nnc_conv2d(const float* x, const float* w, const float* bias, fl
                            int64_t PW, int64_t groups, int64_t has_bias, int64_t act, int64_t pool, int64_t algo) {
   nnc::conv2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, w, has_bias ? bias : nullptr, y, int(act),
               pool, nnc::ConvAlgo(algo));
+}
+
+extern "C" void nnc_conv2d_residual(const float* x, const float* w, const float* bias, const float* z, float* y,
+                                    int64_t N, int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW,
+                                    int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t groups, int64_t has_bias,
+                                    int64_t act, int64_t algo) {
+  nnc::conv2dResidual(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), x, w, has_bias ? bias : nullptr, z, y,
+                      int(act), nnc::ConvAlgo(algo));
 }
 
 extern "C" void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, float* db, int64_t N, int64_t C,

@@ -40,6 +40,13 @@ namespace nnc {
 void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act,
             int64_t pool = 0, ConvAlgo algo = ConvAlgo::Auto);
 
+// y = act(conv2d(x, w, bias) + z), z [n, f, oh, ow] (a residual connection's other branch), act none
+// or relu. Winograd adds z in its output transform; the other algorithms take the batch in chunks of
+// images of about 2 MB of results (a function of the shapes), each convolved, then added to z and
+// activated while it is in L2: the sum never makes a trip through memory of its own.
+void conv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                    int act, ConvAlgo algo = ConvAlgo::Auto);
+
 // dw [f, c/groups, kh, kw] = Σ_n Σ_{oy, ox} dy[n, f, oy, ox] · x[n, g·c/groups + c', oy·sh + i − ph,
 // ox·sw + j − pw] (overwritten). Per image and group dW_g += dy_n,g [f/groups, oh·ow] · P_n,gᵀ; the
 // images are cut into a fixed number of chunks (independent of the thread count), each summed into
@@ -64,6 +71,9 @@ extern "C" {
 void nnc_conv2d(const float* x, const float* w, const float* bias, float* y, int64_t N, int64_t C, int64_t H,
                 int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                 int64_t groups, int64_t has_bias, int64_t act, int64_t pool, int64_t algo);
+void nnc_conv2d_residual(const float* x, const float* w, const float* bias, const float* z, float* y, int64_t N,
+                         int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                         int64_t PH, int64_t PW, int64_t groups, int64_t has_bias, int64_t act, int64_t algo);
 void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, float* db, int64_t N, int64_t C, int64_t H,
                             int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                             int64_t groups, int64_t has_db, int64_t algo);

@@ -80,12 +80,14 @@ struct WinoIn {  // V = Bᵀ d B of 6×6 windows, rows ld apart
 // t·ldt + l, as the products' register tiles store it (pixel-major, 16
 // lanes readable); filter l's 4×4 outputs of tile t at y + l·ldf + offY[t]
 // (rows w apart), the first rows[t] rows and cols[t] columns of them (the
-// image's edge cuts the rest); bias [nf] or null.
+// image's edge cuts the rest); bias [nf] or null; z, laid out as y, added
+// before the activation (a residual connection's other branch) or null.
 struct WinoOut {
   const float* m;
   int64_t ldm, ldt, n;
   int nf;
   float* y;
+  const float* z;
   int64_t ldf;
   const int64_t* offY;
   const uint8_t* rows;
@@ -173,9 +175,18 @@ __attribute__((always_inline)) inline void winoInTransform(const WinoIn& a, int6
 // places, element by element (AVX-512 has winoOutAvx512 of its own).
 inline void winoStoreScalar(const WinoOut& a, int64_t t, const float (*r)[kWinoLanes]) {
   const int rows = a.rows[t], cols = a.cols[t];
+  const bool relu = a.act == kActRelu;
   for (int l = 0; l < a.nf; ++l) {
-    float* y = a.y + l * a.ldf + a.offY[t];
-    if (rows == 4 && cols == 4) {
+    const int64_t at = l * a.ldf + a.offY[t];
+    float* y = a.y + at;
+    if (a.z) {
+      const float* z = a.z + at;
+      for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < cols; ++j) {
+          const float v = r[i * 4 + j][l] + z[i * a.w + j];
+          y[i * a.w + j] = relu ? reluOf(v) : v;
+        }
+    } else if (rows == 4 && cols == 4) {
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) y[i * a.w + j] = r[i * 4 + j][l];
     } else {
@@ -207,7 +218,7 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
         NNC_WINO_AT(m, o);
         for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = o[j] + bias[l];
       }
-    if (a.act == kActRelu)
+    if (a.act == kActRelu && !a.z)
       for (int k = 0; k < 16; ++k)
         for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
     winoStoreScalar(a, tile, r);
@@ -505,11 +516,12 @@ __attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
       for (int i = 0; i < 4; ++i) t[i][j] = o[i];
     }
     __m512 r[16];  // [4i + j]: output row i, column j
+    const bool reluNow = a.act == kActRelu && !a.z;  // with z: after the sum
     for (int i = 0; i < 4; ++i) {
       winoAt512(t[i], r + 4 * i);
       for (int j = 0; j < 4; ++j) {
         r[4 * i + j] = _mm512_add_ps(r[4 * i + j], bias);
-        if (a.act == kActRelu) r[4 * i + j] = _mm512_max_ps(zero, r[4 * i + j]);
+        if (reluNow) r[4 * i + j] = _mm512_max_ps(zero, r[4 * i + j]);
       }
     }
     winoTranspose16(r);
@@ -518,6 +530,18 @@ __attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
     const int nr = a.rows[tile];
     const __mmask8 m = __mmask8((1u << a.cols[tile]) - 1u);
     float* y = a.y + a.offY[tile];
+    if (a.z) {
+      const float* z = a.z + a.offY[tile];
+      const bool relu = a.act == kActRelu;
+      for (int l = 0; l < a.nf; ++l)
+        for (int i = 0; i < nr; ++i) {
+          const int64_t at = l * a.ldf + i * a.w;
+          __m128 v = _mm_add_ps(_mm_load_ps(out[l] + 4 * i), _mm_maskz_loadu_ps(m, z + at));
+          if (relu) v = _mm_max_ps(_mm_setzero_ps(), v);
+          _mm_mask_storeu_ps(y + at, m, v);
+        }
+      continue;
+    }
     for (int l = 0; l < a.nf; ++l)
       for (int i = 0; i < nr; ++i) _mm_mask_storeu_ps(y + l * a.ldf + i * a.w, m, _mm_load_ps(out[l] + 4 * i));
   }
@@ -693,7 +717,8 @@ int64_t winoKc(int64_t K, int64_t blockF) {
 // direct convolution's register tile over a 1×T "image" of C channels T
 // apart (off[c] = c·T): V is read in place by broadcasts, and U's panel
 // once per tile.
-void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const float* bias, float* y, int act) {
+void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const float* bias, const float* z, float* y,
+                 int act) {
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
@@ -738,7 +763,8 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
                                             part, true});
         }
       for (int64_t f0 = 0; f0 < F; f0 += kWinoLanes)
-        k.out(WinoOut{M + f0, sM, Fp, T, int(std::min<int64_t>(kWinoLanes, F - f0)), y + f0 * oh * ow, oh * ow,
+        k.out(WinoOut{M + f0, sM, Fp, T, int(std::min<int64_t>(kWinoLanes, F - f0)), y + f0 * oh * ow,
+                      z ? z + f0 * oh * ow : nullptr, oh * ow,
                       offY.data(), rows.data(), cols.data(), ow, bias ? bias + f0 : nullptr, act});
     }
   });
@@ -761,7 +787,14 @@ bool winogradFits(const ConvGeom& g, ConvDir, int act) {
 void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
   const WinoPanels pk = winoPanelBuffer(g.f, g.c);
   winoFilters(w, g.f, g.c, false, pk);
-  winoForward(g, x, pk, bias, y, act);
+  winoForward(g, x, pk, bias, nullptr, y, act);
+}
+
+void winogradConv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z,
+                            float* y, int act) {
+  const WinoPanels pk = winoPanelBuffer(g.f, g.c);
+  winoFilters(w, g.f, g.c, false, pk);
+  winoForward(g, x, pk, bias, z, y, act);
 }
 
 void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx) {
@@ -776,7 +809,7 @@ void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, c
   t.pw = 2 - g.pw;
   const WinoPanels pk = winoPanelBuffer(g.c, g.f);
   winoFilters(w, g.c, g.f, true, pk);
-  winoForward(t, dy, pk, bias, dx, kActNone);
+  winoForward(t, dy, pk, bias, nullptr, dx, kActNone);
 }
 
 void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {

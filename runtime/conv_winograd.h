@@ -13,6 +13,9 @@ bool winogradFits(const ConvGeom& g, ConvDir d, int act);
 
 // y [n, f, oh, ow] = act(bias[f] + conv(x, w)); bias null for none.
 void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act);
+// y = act(bias[f] + conv(x, w) + z), z laid out as y: the sum taken in the output transform.
+void winogradConv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z,
+                            float* y, int act);
 // dx [n, c, h, w] = bias[c] (0 when null) + conv2d's input gradient of dy [n, f, oh, ow] (overwritten).
 void winogradConvInputGrad(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx);
 // dw [f, c/groups, kh, kw] = Σ over images and windows dy · x (overwritten); db [f] = Σ dy over n, oy, ox

@@ -25,6 +25,11 @@ void evalConv2d(float* const* p, const int64_t* i, const float*) {
              i[13], i[14], i[15]);
 }
 
+void evalConv2dResidual(float* const* p, const int64_t* i, const float*) {
+  nnc_conv2d_residual(p[0], p[1], p[2], p[3], p[4], i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10],
+                      i[11], i[12], i[13], i[14]);
+}
+
 void evalConv2dGradWeight(float* const* p, const int64_t* i, const float*) {
   nnc_conv2d_grad_weight(p[0], p[1], p[2], p[3], i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10],
                          i[11], i[12], i[13]);
@@ -51,6 +56,8 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_sgemm_update", 5, 7, 0, 4, reinterpret_cast<void*>(&nnc_sgemm_update), &evalSgemmUpdate},
       // nnc_conv2d(x, w, bias, y, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, act, pool, algo): runtime/conv.h
       {"nnc_conv2d", 4, 16, 0, 3, reinterpret_cast<void*>(&nnc_conv2d), &evalConv2d},
+      // nnc_conv2d_residual(x, w, bias, z, y, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, act, algo): runtime/conv.h
+      {"nnc_conv2d_residual", 5, 15, 0, 4, reinterpret_cast<void*>(&nnc_conv2d_residual), &evalConv2dResidual},
       // nnc_conv2d_grad_weight(x, dy, dw, db, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_db, algo): runtime/conv.h
       {"nnc_conv2d_grad_weight", 4, 14, 0, 2, reinterpret_cast<void*>(&nnc_conv2d_grad_weight), &evalConv2dGradWeight, 2},
       // nnc_conv_transpose2d(dy, w, bias, dx, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, algo): runtime/conv.h

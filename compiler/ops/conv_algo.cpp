@@ -40,7 +40,7 @@ std::optional<FusedConv> fusedConvOf(const OpDef& op, const std::vector<TensorTy
   FusedConv c;
   PatchGeom p;
   int64_t filters = 0;
-  if (op.is(OpId::Conv2dFused) || op.is(OpId::Conv2dPoolFused)) {
+  if (op.is(OpId::Conv2dFused) || op.is(OpId::Conv2dPoolFused) || op.is(OpId::Conv2dResidualFused)) {
     p = convWindows(in[0].shape, in[1].shape, a);
     filters = in[1].shape[0];
     c.act = actAttr(a);

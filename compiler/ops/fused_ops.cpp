@@ -76,6 +76,41 @@ Status lowerConvFused(LowerArgs& a) {
   return ok();
 }
 
+// conv2d_residual_fused(x, W, b, z) = act(conv2d(x, W, b) + z), act none or
+// relu: z, a residual connection's other branch, has the convolution's type.
+Expected<TensorType> convResidualShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkAct("conv2d_residual_fused", a));
+  NNC_CHECK(checkAlgo("conv2d_residual_fused", a));
+  if (actAttr(a) != kActNone && actAttr(a) != kActRelu)
+    return error("conv2d_residual_fused: act must be none or relu, got \"{}\"", a.s("act"));
+  NNC_TRY(TensorType t, findOp("conv2d")->shape({in[0], in[1], in[2]}, a));
+  if (in[3] != t)
+    return error("conv2d_residual_fused: z must have the convolution's type {}, got {}", typeString(t),
+                 typeString(in[3]));
+  return t;
+}
+
+// By conv2d's, add's and the activation's own rules.
+Status convResidualEval(const EvalArgs& e) {
+  NNC_CHECK(findOp("conv2d")->eval(EvalArgs{{e.in[0], e.in[1], e.in[2]}, e.attrs, e.out, e.env}));
+  const Tensor y = e.out;
+  const Attrs none;
+  NNC_CHECK(findOp("add")->eval(EvalArgs{{&y, e.in[3]}, none, e.out, e.env}));
+  return applyAct(e);
+}
+
+Status lowerConvResidualFused(LowerArgs& a) {
+  const FusedConv c = fusedConv(a);
+  std::vector<int64_t> ints = convInts(c.geom);
+  ints.push_back(1);  // has_bias: the op always has one
+  ints.push_back(c.act);
+  ints.push_back(algoInt(a));
+  a.k.body.push_back(loop::call("nnc_conv2d_residual",
+                                {whole(a.in[0]), whole(a.in[1]), whole(a.in[2]), whole(a.in[3]), whole(a.out)},
+                                std::move(ints)));
+  return ok();
+}
+
 // conv2d_grad_bias_fused(dy, dw) = sum(dy, axis = [0, 2, 3]): a
 // convolution's bias gradient, which fuse-conv takes from the sum autodiff
 // writes when dw = conv2d_grad_weight_fused(x, dy) reads the same dy.
@@ -251,6 +286,16 @@ void addFusedOps(std::vector<OpDef>& r) {
                .internal = true,
                .summary = "conv2d_fused, then max-pooling over pool×pool windows at stride pool; the convolution's "
                           "result is never stored"});
+  r.push_back({.name = "conv2d_residual_fused",
+               .operands = {"x", "W", "b", "z"},
+               .attrs = attrsOf(r, "conv2d", {kAct, kAlgo}),
+               .shape = convResidualShape,
+               .eval = convResidualEval,
+               .noGradient = true,
+               .lower = lowerConvResidualFused,
+               .internal = true,
+               .summary = "act(conv2d_fused(x, W, b) + z), z a residual connection's other branch: the sum is taken "
+                          "while the convolution's result is in cache"});
   r.push_back({.name = "conv2d_grad_weight_fused",
                .operands = {"x", "dy"},
                .attrs = attrsOf(r, "conv2d_grad_weight", {kAlgo}),

@@ -29,7 +29,9 @@ struct Pass {
 // fold-batchnorm before pool and epilogue, so that the relu (and max-pool)
 // after an inference batchnorm reach the convolution it folded into; pool
 // before epilogue, so a relu feeding a max-pool goes into the pooling
-// (it shrinks there 4×) rather than into the convolution's store; a last
+// (it shrinks there 4×) rather than into the convolution's store;
+// fuse-residual after epilogue, which leaves the convolution of a residual
+// sum alone (its relu reads the sum, not the convolution); a last
 // dce drops what fusion left unused; conv-algo comes last, when each
 // convolution's final form (its fused activation and pooling) is known.
 const std::vector<Pass>& pipeline() {
@@ -43,6 +45,7 @@ const std::vector<Pass>& pipeline() {
       {"fuse-pool", "pool", plain<passes::fusePool>},
       {"fuse-batchnorm", "batchnorm", plain<passes::fuseBatchnorm>},
       {"fuse-epilogue", "epilogue", plain<passes::fuseEpilogue>},
+      {"fuse-residual", "epilogue", plain<passes::fuseResidual>},
       {"fuse-update", "update", plain<passes::fuseUpdate>},
       {"dce", "", plain<passes::eliminateDead>},
       {"conv-algo", "", passes::chooseConvAlgos},
