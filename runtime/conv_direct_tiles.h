@@ -78,8 +78,10 @@ struct DirBlock {
 // the 14×2 loop issue-bound). CS: off[k] = off[0] + k·cs (Winograd's
 // products, 1×1 convolutions), a pointer step per k instead of a table load.
 // pf: the next tile's input from this one's. Its pixels at the same k are
-// prefetched: a 1×1 convolution's k steps a whole plane, so each step's
-// broadcasts met a line not yet in L1 and the FMAs waited on it.
+// prefetched, and far's lines (the next image) into L2: a 1×1
+// convolution's k steps a whole plane, so each step's broadcasts met a line
+// not yet in L1 and the FMAs waited on it. Not in two-row tiles: 7-wide
+// images sit in L1 already, and there the prefetches only cost issue slots.
 template <int R, int NV, int SW, int RW, bool CS>
 void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part,
              int64_t pf, const float* far) {
@@ -98,14 +100,10 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
     const float* p = CS ? pc : in + a.off[k];
     const float* p2 = p + rowStep;
     if (CS) pc += cs;
-    if (CS) {
+    if (CS && RW == 0) {
       __builtin_prefetch(far + (k - k0) * 16, 0, 2);
       __builtin_prefetch(p + pf);
       __builtin_prefetch(p + pf + (H - 1) * SW);
-      if (RW > 0) {
-        __builtin_prefetch(p2 + pf);
-        __builtin_prefetch(p2 + pf + (H - 1) * SW);
-      }
     }
     T wv[NV];
 #pragma GCC unroll 4
