@@ -84,7 +84,7 @@ struct DirBlock {
 // images sit in L1 already, and there the prefetches only cost issue slots.
 template <int R, int NV, int SW, int RW, bool CS>
 void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part,
-             int64_t pf, const float* far) {
+             int64_t pf, uintptr_t far) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
@@ -101,7 +101,7 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
     const float* p2 = p + rowStep;
     if (CS) pc += cs;
     if (CS && RW == 0) {
-      __builtin_prefetch(far + (k - k0) * 16, 0, 2);
+      __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
       __builtin_prefetch(p + pf);
       __builtin_prefetch(p + pf + (H - 1) * SW);
     }
@@ -123,7 +123,7 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
 }
 
 using DirTileFn = void (*)(const DirectRows&, const DirBlock&, const float*, float*, int64_t, int64_t, float*,
-                           int64_t, const float*);
+                           int64_t, uintptr_t);
 
 // kDirTiles.fn[CS][SW − 1][NV − 1][R − 1] (one row) and .two[CS][SW −
 // 1][NV − 1][RW − 1] (two rows of RW), null where the registers do not hold
@@ -207,11 +207,12 @@ void dirRows(const DirectRows& a) {
   // The lines past this input (the next image, unpadded) into L2, one per
   // step k of the first pass: it is read later by planes, as K strided streams
   // the hardware prefetchers do not follow.
-  const float* farEnd = a.in + 2 * (a.off[a.K - 1] + a.OH * a.rowStep);
-  const float* far = a.in + a.off[a.K - 1] + a.OH * a.rowStep;
+  // As integers: past the input is past its array (a prefetch never faults).
+  const uintptr_t in0 = reinterpret_cast<uintptr_t>(a.in), span = uintptr_t(a.off[a.K - 1] + a.OH * a.rowStep) * 4;
+  uintptr_t far = in0 + span;
   auto farNext = [&](int64_t n) {
-    const float* f = far < farEnd ? far : a.in;
-    far += n * 16;
+    const uintptr_t f = far < in0 + 2 * span ? far : in0;
+    far += uintptr_t(n) * 64;
     return f;
   };
   for (int64_t k0 = 0; k0 < a.K; k0 += a.kc) {
