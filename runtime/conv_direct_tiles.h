@@ -92,9 +92,17 @@ struct DirBlock {
 // RW 0: R pixels of one row. RW > 0: two whole rows of RW pixels each
 // (R = 2·RW), so that 7-wide maps still fill the registers; their outputs
 // (and the running sums) are contiguous all the same, since the rows are
-// whole.
-template <int R, int NV, int SW, int RW>
-void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part) {
+// whole. The second row's own pointer spares a lea per broadcast (they made
+// the 14×2 loop issue-bound). CS: off[k] = off[0] + k·cs (Winograd's
+// products, 1×1 convolutions), a pointer step per k instead of a table load.
+// pf: the next tile's input from this one's. Its pixels at the same k are
+// prefetched, and far's lines (the next image) into L2: a 1×1
+// convolution's k steps a whole plane, so each step's broadcasts met a line
+// not yet in L1 and the FMAs waited on it. Not in two-row tiles: 7-wide
+// images sit in L1 already, and there the prefetches only cost issue slots.
+template <int R, int NV, int SW, int RW, bool CS>
+void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part,
+             int64_t pf, uintptr_t far) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
@@ -102,15 +110,25 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = k0 == 0 ? V::zero() : V::load(part + (r * NV + v) * V::W);
   const int64_t ldw = b.ldw, rowStep = RW > 0 ? a.rowStep : 0;
+  const int64_t cs = CS && a.K > 1 ? a.off[1] - a.off[0] : 0;
   const float* wp = b.wp + k0 * ldw;
+  const float* pc = in + a.off[0] + k0 * cs;
+  constexpr int H = RW > 0 ? RW : R;  // broadcasts from the first row
   for (int64_t k = k0; k < k1; ++k, wp += ldw) {
-    const float* p = in + a.off[k];
+    const float* p = CS ? pc : in + a.off[k];
+    const float* p2 = p + rowStep;
+    if (CS) pc += cs;
+    if (CS && RW == 0) {
+      __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
+      __builtin_prefetch(p + pf);
+      __builtin_prefetch(p + pf + (H - 1) * SW);
+    }
     T wv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) wv[v] = V::load(wp + v * V::W);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const T xr = V::bcast(RW > 0 ? p[(r / (RW > 0 ? RW : 1)) * rowStep + r % (RW > 0 ? RW : 1) * SW] : p[r * SW]);
+      const T xr = V::bcast(r < H ? p[r * SW] : p2[(r - H) * SW]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xr, wv[v], acc[r][v]);
     }
@@ -124,17 +142,25 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
     for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
 }
 
-using DirTileFn = void (*)(const DirectRows&, const DirBlock&, const float*, float*, int64_t, int64_t, float*);
+using DirTileFn = void (*)(const DirectRows&, const DirBlock&, const float*, float*, int64_t, int64_t, float*,
+                           int64_t, uintptr_t);
 
-// kDirTiles.fn[SW − 1][NV − 1][R − 1] (one row) and .two[SW − 1][NV −
-// 1][RW − 1] (two rows of RW), null where the registers do not hold them.
+// kDirTiles.fn[CS][SW − 1][NV − 1][R − 1] (one row) and .two[CS][SW −
+// 1][NV − 1][RW − 1] (two rows of RW), null where the registers do not hold
+// them.
 struct DirTileTable {
-  DirTileFn fn[2][kDirNvMax][kDirRMax];
-  DirTileFn two[2][kDirNvMax][kDirRwMax];
+  DirTileFn fn[2][2][kDirNvMax][kDirRMax];
+  DirTileFn two[2][2][kDirNvMax][kDirRwMax];
   template <int SW, int NV, int R>
   constexpr void put() {
-    if constexpr (dirFits(R, NV)) fn[SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW, 0>;
-    if constexpr (R <= kDirRwMax && dirFits(2 * R, NV)) two[SW - 1][NV - 1][R - 1] = &dirTile<2 * R, NV, SW, R>;
+    if constexpr (dirFits(R, NV)) {
+      fn[0][SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW, 0, false>;
+      fn[1][SW - 1][NV - 1][R - 1] = &dirTile<R, NV, SW, 0, true>;
+    }
+    if constexpr (R <= kDirRwMax && dirFits(2 * R, NV)) {
+      two[0][SW - 1][NV - 1][R - 1] = &dirTile<2 * R, NV, SW, R, false>;
+      two[1][SW - 1][NV - 1][R - 1] = &dirTile<2 * R, NV, SW, R, true>;
+    }
     if constexpr (R < kDirRMax) put<SW, NV, R + 1>();
     else if constexpr (NV < kDirNvMax) put<SW, NV + 1, 1>();
     else if constexpr (SW < 2) put<SW + 1, 1, 1>();
@@ -193,6 +219,22 @@ void dirRows(const DirectRows& a) {
     if (best < 0 || c < best) best = c, nvs = s;
   }
   const int64_t ldw = int64_t(nv) * V::W;
+  // Constant-stride tiles (with their prefetches) for images only: on
+  // Winograd's 1×T products, whose inputs were just written to L2, they did
+  // not pay.
+  bool cs = a.OH > 1;
+  for (int64_t k = 2; k < a.K && cs; ++k) cs = a.off[k] - a.off[k - 1] == a.off[1] - a.off[0];
+  // The lines past this input (the next image, unpadded) into L2, one per
+  // step k of the first pass: it is read later by planes, as K strided streams
+  // the hardware prefetchers do not follow.
+  // As integers: past the input is past its array (a prefetch never faults).
+  const uintptr_t in0 = reinterpret_cast<uintptr_t>(a.in), span = uintptr_t(a.off[a.K - 1] + a.OH * a.rowStep) * 4;
+  uintptr_t far = in0 + span;
+  auto farNext = [&](int64_t n) {
+    const uintptr_t f = far < in0 + 2 * span ? far : in0;
+    far += uintptr_t(n) * 64;
+    return f;
+  };
   for (int64_t k0 = 0; k0 < a.K; k0 += a.kc) {
     const int64_t k1 = a.K - k0 < a.kc ? a.K : k0 + a.kc;
     for (int v0 = 0; v0 < nv; v0 += nvs) {
@@ -203,19 +245,27 @@ void dirRows(const DirectRows& a) {
       float* yb = a.pixelMajor ? a.y + v0 * V::W : a.y + v0 * V::W * a.ldf;
       const int64_t yp = a.pixelMajor ? a.ldf : 1;
       const DirRun run = dirRun(a.OW, a.OH, w);
+      // The next tile's input from this one's, the block's last pointing back at its first.
+      auto next = [&](int64_t oy, int64_t ox, const float* in) {
+        if (run.two && oy + 1 < a.OH) oy += 2, ox = 0;
+        else if ((ox += run.len) >= a.OW) ++oy, ox = 0;
+        return (oy < a.OH ? a.in + oy * a.rowStep + ox * a.SW : a.in) - in;
+      };
       for (int64_t oy = 0; oy < a.OH;) {
         const int64_t pos = oy * a.OW;
         float* part = a.part + pos * ldw;
         if (run.two && oy + 1 < a.OH) {
-          kDirTiles.two[a.SW - 1][w - 1][a.OW - 1](a, b, a.in + oy * a.rowStep, yb + pos * yp, k0, k1,
-                                                   part + v0 * 2 * a.OW * V::W);
+          const float* in = a.in + oy * a.rowStep;
+          kDirTiles.two[cs][a.SW - 1][w - 1][a.OW - 1](a, b, in, yb + pos * yp, k0, k1, part + v0 * 2 * a.OW * V::W,
+                                                       next(oy, 0, in), farNext(k1 - k0));
           oy += 2;
           continue;
         }
         for (int64_t ox = 0; ox < a.OW; ox += run.len) {
           const int64_t r = a.OW - ox < run.len ? a.OW - ox : run.len;
-          kDirTiles.fn[a.SW - 1][w - 1][r - 1](a, b, a.in + oy * a.rowStep + ox * a.SW, yb + (pos + ox) * yp, k0, k1,
-                                               part + ox * ldw + v0 * r * V::W);
+          const float* in = a.in + oy * a.rowStep + ox * a.SW;
+          kDirTiles.fn[cs][a.SW - 1][w - 1][r - 1](a, b, in, yb + (pos + ox) * yp, k0, k1, part + ox * ldw + v0 * r * V::W,
+                                                   next(oy, ox, in), farNext(k1 - k0));
         }
         ++oy;
       }

@@ -26,6 +26,12 @@ std::vector<ConvGeom> directGeoms() {
       {1, 20, 12, 13, 40, 3, 3, 2, 1, 0, 1, 1}, // stride 2 down, 1 across
       {1, 7, 13, 13, 9, 3, 3, 3, 3, 1, 1, 1},   // stride 3: the GEMM's
       {3, 64, 7, 7, 70, 1, 1, 1, 1, 0, 0, 1},   // 1×1, filters past 64
+      // 1×1, the constant-stride tiles: one-row ones, K in several slices,
+      // padded, stride 2 across only, odd sizes and C off the vector width.
+      {2, 21, 14, 14, 40, 1, 1, 1, 1, 0, 0, 1},
+      {1, 130, 3, 5, 17, 1, 1, 1, 1, 0, 0, 1},
+      {1, 18, 6, 7, 20, 1, 1, 1, 1, 1, 1, 1},
+      {1, 19, 5, 9, 33, 1, 1, 1, 2, 0, 0, 1},
       {1, 33, 4, 4, 130, 2, 2, 1, 1, 1, 1, 1},  // 2×2 with padding 1: 5×5 output
       {1, 40, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1}, // one 30-wide image, several weight-gradient row ranges
       // The input gradient by phases (strides, or padding past the window):
