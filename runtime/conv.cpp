@@ -314,6 +314,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   const ConvAlgo a = resolve(algo, g, ConvDir::Forward, act, pool);
   if (a == ConvAlgo::Gemm) return gemmConv2d(g, x, w, bias, y, act, pool);
   if (pool <= 0) return forwardBy(a, g, x, w, bias, y, act);
+  if (pool == 2 && a == ConvAlgo::Winograd) return winogradConv2dPool2(g, x, w, bias, y, act);
   // Pooled: the convolution (before bias and act) of a chunk of images into
   // a buffer of this thread, then its windows' maxima, bias and act
   // (poolRows). Chunks of several images (about 2 MB of results, a function

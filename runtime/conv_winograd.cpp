@@ -82,10 +82,14 @@ struct WinoIn {  // V = Bᵀ d B of 6×6 windows, rows ld apart
 // (rows w apart), the first rows[t] rows and cols[t] columns of them (the
 // image's edge cuts the rest); bias [nf] or null; z, laid out as y, added
 // before the activation (a residual connection's other branch) or null.
+// pool2: the tile's four 2×2 windows' maxima instead (then bias and act, as
+// conv2d's pooling), 2×2 outputs at y + l·ldf + offY[t], rows w apart, the
+// first rows[t] × cols[t] of them.
 struct WinoOut {
   const float* m;
   int64_t ldm, ldt, n;
   int nf;
+  bool pool2;
   float* y;
   const float* z;
   int64_t ldf;
@@ -216,8 +220,23 @@ __attribute__((always_inline)) inline void winoOutBody(const WinoOut& a) {
         float m[6], o[4];
         for (int j = 0; j < 6; ++j) m[j] = t[i][j][l];
         NNC_WINO_AT(m, o);
-        for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = o[j] + bias[l];
+        for (int j = 0; j < 4; ++j) r[i * 4 + j][l] = a.pool2 ? o[j] : o[j] + bias[l];
       }
+    if (a.pool2) {
+      float p[4][L];  // [2i + j]: window (i, j)'s maximum, then bias and act
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+          for (int l = 0; l < L; ++l) {
+            const float* q = &r[8 * i + 2 * j][l];
+            const float v = maxOrNaN(maxOrNaN(q[0], q[L]), maxOrNaN(q[4 * L], q[5 * L])) + bias[l];
+            p[2 * i + j][l] = a.act == kActRelu ? reluOf(v) : v;
+          }
+      float* y = a.y + a.offY[tile];
+      for (int l = 0; l < a.nf; ++l)
+        for (int i = 0; i < a.rows[tile]; ++i)
+          for (int j = 0; j < a.cols[tile]; ++j) y[l * a.ldf + i * a.w + j] = p[2 * i + j][l];
+      continue;
+    }
     if (a.act == kActRelu && !a.z)
       for (int k = 0; k < 16; ++k)
         for (int l = 0; l < L; ++l) r[k][l] = reluOf(r[k][l]);
@@ -498,6 +517,12 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoTranspose16(__m512* r) 
   }
 }
 
+// maxOrNaN (runtime/activation.h) on vectors: maxps(b, a) gives a where
+// either is NaN, then b where b is.
+__attribute__((target(NNC_WINO_AVX512))) inline __m512 maxNaN(__m512 a, __m512 b) {
+  return _mm512_mask_mov_ps(_mm512_max_ps(b, a), _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), b);
+}
+
 // Y = Aᵀ M A (+ bias, relu) of one tile for 16 filters at a time in
 // registers (lane l: filter l, M's 36 vectors loaded whole from the
 // products' pixel-major tiles), then one 16×16 transpose: filter l's 4×4
@@ -519,10 +544,27 @@ __attribute__((target(NNC_WINO_AVX512))) void winoOutAvx512(const WinoOut& a) {
     const bool reluNow = a.act == kActRelu && !a.z;  // with z: after the sum
     for (int i = 0; i < 4; ++i) {
       winoAt512(t[i], r + 4 * i);
+      if (a.pool2) continue;
       for (int j = 0; j < 4; ++j) {
         r[4 * i + j] = _mm512_add_ps(r[4 * i + j], bias);
         if (reluNow) r[4 * i + j] = _mm512_max_ps(zero, r[4 * i + j]);
       }
+    }
+    if (a.pool2) {
+      alignas(64) float p[4][kWinoLanes];  // [2i + j]: window (i, j), lane l: filter l
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+          const int q = 8 * i + 2 * j;
+          __m512 v = _mm512_add_ps(maxNaN(maxNaN(r[q], r[q + 1]), maxNaN(r[q + 4], r[q + 5])), bias);
+          if (a.act == kActRelu) v = _mm512_max_ps(zero, v);
+          _mm512_store_ps(p[2 * i + j], v);
+        }
+      float* y = a.y + a.offY[tile];
+      const int nr = a.rows[tile], nc = a.cols[tile];
+      for (int l = 0; l < a.nf; ++l)
+        for (int i = 0; i < nr; ++i)
+          for (int j = 0; j < nc; ++j) y[l * a.ldf + i * a.w + j] = p[2 * i + j][l];
+      continue;
     }
     winoTranspose16(r);
     alignas(64) float out[16][kWinoLanes];  // [filter][4i + j]
@@ -718,8 +760,8 @@ int64_t winoKc(int64_t K, int64_t blockF) {
 // apart (off[c] = c·T): V is read in place by broadcasts, and U's panel
 // once per tile.
 void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const float* bias, const float* z, float* y,
-                 int act) {
-  const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
+                 int act, bool pool2 = false) {
+  const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow(), ph = oh / 2, pw = ow / 2;
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
   const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2;
@@ -750,6 +792,12 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
       for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
+        if (pool2) {  // the tile's whole 2×2 windows in y [n, F, oh/2, ow/2]
+          offY[size_t(t)] = (u / pl.th) * F * ph * pw + y0 / 2 * pw + x0 / 2;
+          rows[size_t(t)] = uint8_t(std::clamp<int64_t>(ph - y0 / 2, 0, 2));
+          cols[size_t(t)] = uint8_t(std::clamp<int64_t>(pw - x0 / 2, 0, 2));
+          continue;
+        }
         offY[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
         rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
         cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
@@ -763,9 +811,10 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
                                             part, true});
         }
       for (int64_t f0 = 0; f0 < F; f0 += kWinoLanes)
-        k.out(WinoOut{M + f0, sM, Fp, T, int(std::min<int64_t>(kWinoLanes, F - f0)), y + f0 * oh * ow,
-                      z ? z + f0 * oh * ow : nullptr, oh * ow,
-                      offY.data(), rows.data(), cols.data(), ow, bias ? bias + f0 : nullptr, act});
+        k.out(WinoOut{M + f0, sM, Fp, T, int(std::min<int64_t>(kWinoLanes, F - f0)), pool2,
+                      y + f0 * (pool2 ? ph * pw : oh * ow), z ? z + f0 * oh * ow : nullptr,
+                      pool2 ? ph * pw : oh * ow, offY.data(), rows.data(), cols.data(), pool2 ? pw : ow,
+                      bias ? bias + f0 : nullptr, act});
     }
   });
 }
@@ -788,6 +837,12 @@ void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const flo
   const WinoPanels pk = winoPanelBuffer(g.f, g.c);
   winoFilters(w, g.f, g.c, false, pk);
   winoForward(g, x, pk, bias, nullptr, y, act);
+}
+
+void winogradConv2dPool2(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
+  const WinoPanels pk = winoPanelBuffer(g.f, g.c);
+  winoFilters(w, g.f, g.c, false, pk);
+  winoForward(g, x, pk, bias, nullptr, y, act, true);
 }
 
 void winogradConv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z,

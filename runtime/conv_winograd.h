@@ -13,6 +13,9 @@ bool winogradFits(const ConvGeom& g, ConvDir d, int act);
 
 // y [n, f, oh, ow] = act(bias[f] + conv(x, w)); bias null for none.
 void winogradConv2d(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act);
+// conv2d's pooling at pool 2 (y [n, f, oh/2, ow/2] = the 2×2 windows' maxima, then bias and act, none
+// or relu) in the output transform: a tile's 4×4 outputs hold whole windows.
+void winogradConv2dPool2(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act);
 // y = act(bias[f] + conv(x, w) + z), z laid out as y: the sum taken in the output transform.
 void winogradConv2dResidual(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* z,
                             float* y, int act);
