@@ -17,6 +17,7 @@
 #include "compiler/passes/pipeline.h"
 #include "runtime/parallel.h"
 #include "op_test_util.h"
+#include "pass_test_util.h"
 #include "runtime/rng.h"
 #include "test_util.h"
 
@@ -56,18 +57,9 @@ std::string modelText(const Shape4& s) {
                      s.n, s.c, s.h, s.w, s.c, s.c, bn);
 }
 
-Elaborated compile(SourceManager& sm, const std::string& text) {
-  auto m = cli::compileSource(sm, "bn.nn", text);
-  if (!m) FAIL(sm.render(m.error()));
-  return m.take();
-}
+Elaborated compile(SourceManager& sm, const std::string& text) { return pass_test::compile(sm, text, "bn.nn"); }
 
-std::string opsOf(const Graph& g) {
-  std::string s;
-  for (const Node& n : g.nodes)
-    if (n.op->kind == OpKind::Compute) s += std::string(n.op->name) + (n.attrs.has("act") ? "." + n.attrs.s("act") : "") + " ";
-  return s;
-}
+using pass_test::opsOf;
 
 bool has(const std::string& ops, const std::string& op) { return (" " + ops).find(" " + op + " ") != std::string::npos; }
 

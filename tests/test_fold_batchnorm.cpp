@@ -19,11 +19,18 @@
 #include "compiler/passes/pipeline.h"
 #include "runtime/parallel.h"
 #include "runtime/rng.h"
+#include "pass_test_util.h"
 #include "test_util.h"
 
 using namespace nnc;
 
 namespace {
+
+using pass_test::count;
+using pass_test::opsOf;
+using pass_test::requireClose;
+
+std::vector<ValueId> roots(const Graph& g) { return pass_test::outputsOf(g, true); }
 
 struct Conv {
   const char* what;
@@ -61,25 +68,8 @@ std::string modelText(const Conv& c) {
                      bn);
 }
 
-Elaborated compile(SourceManager& sm, const std::string& text) {
-  auto m = cli::compileSource(sm, "fold.nn", text);
-  if (!m) FAIL(sm.render(m.error()));
-  return m.take();
-}
 
-std::string opsOf(const Graph& g) {
-  std::string s;
-  for (const Node& n : g.nodes)
-    if (n.op->kind == OpKind::Compute) s += std::string(n.op->name) + (n.attrs.has("act") ? "." + n.attrs.s("act") : "") + " ";
-  return s;
-}
 
-size_t count(const std::string& ops, const std::string& op) {
-  size_t n = 0;
-  const std::string s = " " + ops, w = " " + op + " ";
-  for (size_t at = s.find(w); at != std::string::npos; at = s.find(w, at + 1)) ++n;
-  return n;
-}
 
 // Every param random: running variances in [0.2, 1.7), γ of both signs
 // (a negative scale flips the relu's side), means and biases off 0.
@@ -98,52 +88,10 @@ TensorMap feedsOf(const Graph& g, uint64_t seed) {
   return feeds;
 }
 
-std::vector<ValueId> outputsOf(const Graph& g) {
-  std::vector<ValueId> o;
-  for (const auto& [_, v] : g.outputs) o.push_back(v);
-  o.push_back(g.loss);
-  return o;
-}
 
-// The interpreter's inference (the oracle): the outputs, then the loss.
-std::vector<double> reference(const Graph& g, const TensorMap& feeds) {
-  auto want = interpret(g, feeds, EvalOptions{}, outputsOf(g));
-  REQUIRE(want);
-  std::vector<double> r;
-  for (ValueId v : outputsOf(g)) {
-    const std::vector<double>& d = (*want)[static_cast<size_t>(v)].data;
-    r.insert(r.end(), d.begin(), d.end());
-  }
-  return r;
-}
 
-void requireClose(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i << ": JIT " << got[i] << ", interpreter " << want[i]);
-    REQUIRE(std::abs(got[i] - want[i]) <= 1e-5 + 1e-4 * std::abs(want[i]));
-  }
-}
 
-std::unique_ptr<jit::CompiledProgram> inferJit(const Graph& g, const PassOptions& passes = {}) {
-  jit::CompileOptions co;
-  co.passes = passes;
-  auto cp = jit::CompiledProgram::create(g, outputsOf(g), LowerOptions{}, co);
-  if (!cp) FAIL(cp.error().message);
-  return cp.take();
-}
 
-std::vector<float> run(jit::CompiledProgram& p, const Graph& g, const TensorMap& feeds, int threads) {
-  setThreadCount(threads);
-  for (const auto& [name, t] : feeds)
-    if (float* d = p.data(g.findByName(name)))
-      for (size_t i = 0; i < t.data.size(); ++i) d[i] = static_cast<float>(t.data[i]);
-  p.run();
-  std::vector<float> r;
-  for (ValueId v : outputsOf(g)) r.insert(r.end(), p.data(v), p.data(v) + p.size(v));
-  setThreadCount(0);
-  return r;
-}
 
 PassOptions without(const char* name) {
   PassOptions o;
@@ -158,8 +106,8 @@ TEST_CASE("fold-batchnorm: inference batchnorm goes into the convolution, its re
   for (const Conv& c : kConvs) {
     INFO(c.what);
     SourceManager sm;
-    Elaborated m = compile(sm, modelText(c));
-    const std::string ops = opsOf(inferJit(m.graph)->optimizedGraph());
+    Elaborated m = pass_test::compile(sm, modelText(c), "fold.nn");
+    const std::string ops = opsOf(pass_test::inferJit(m.graph, roots(m.graph))->optimizedGraph());
     INFO(ops);
     CHECK(count(ops, "batchnorm") + count(ops, "batchnorm_fused.relu") + count(ops, "batchnorm_fused.none") == 0);
     CHECK(count(ops, c.relu ? "conv2d_fused.relu" : "conv2d_fused.none") == (c.relu ? 2u : 1u));
@@ -167,42 +115,42 @@ TEST_CASE("fold-batchnorm: inference batchnorm goes into the convolution, its re
     // Switched off by its name or its group, the batchnorms stay sweeps.
     for (const char* off : {"fold-batchnorm", "batchnorm"}) {
       INFO(off);
-      const std::string kept = opsOf(inferJit(m.graph, without(off))->optimizedGraph());
+      const std::string kept = opsOf(pass_test::inferJit(m.graph, roots(m.graph), without(off))->optimizedGraph());
       CHECK(count(kept, "batchnorm") + count(kept, "batchnorm_fused.relu") + count(kept, "batchnorm_fused.none") == 2);
     }
     // Each fold trades the batchnorm's sweep for two tiny kernels: the
     // scale with the bias (one multi-output loop over [F]), and W·s.
-    const size_t kernels = inferJit(m.graph)->program().kernels.size();
-    CHECK(kernels == inferJit(m.graph, without("fold-batchnorm"))->program().kernels.size() + 2);
+    const size_t kernels = pass_test::inferJit(m.graph, roots(m.graph))->program().kernels.size();
+    CHECK(kernels == pass_test::inferJit(m.graph, roots(m.graph), without("fold-batchnorm"))->program().kernels.size() + 2);
   }
 }
 
 TEST_CASE("fold-batchnorm: a max-pool after the relu still goes into the folded convolution, and conv2d folds too",
           "[passes][batchnorm][fold][jit]") {
   SourceManager sm;
-  Elaborated m = compile(sm, R"(model m {
+  Elaborated m = pass_test::compile(sm, R"(model m {
       input x: f32[2, 3, 8, 8]
       p = maxpool2d(relu(batchnorm(conv2d(x, filters = 4, kernel = 3, pad = 1))), kernel = 2)
       loss = l2(p)
       output p
-    })");
+    })", "fold.nn");
   const Graph& g = m.graph;
   const TensorMap feeds = feedsOf(g, 9);
-  const std::vector<double> ref = reference(g, feeds);
+  const std::vector<double> ref = pass_test::reference(g, feeds, roots(g));
   for (const char* off : {"", "conv"}) {
     INFO("--no-fuse=" << off);
-    auto cp = inferJit(g, without(off));
+    auto cp = pass_test::inferJit(g, roots(g), without(off));
     const std::string ops = opsOf(cp->optimizedGraph());
     INFO(ops);
     CHECK(ops.find("batchnorm") == std::string::npos);
     CHECK(count(ops, *off ? "conv2d" : "conv2d_pool_fused.relu") == 1);
-    requireClose(run(*cp, g, feeds, 1), ref);
+    requireClose(pass_test::run(*cp, g, roots(g), feeds, 1), ref);
   }
 }
 
 TEST_CASE("fold-batchnorm: the train step is untouched", "[passes][batchnorm][fold]") {
   SourceManager sm;
-  Elaborated m = compile(sm, modelText(kConvs[0]));
+  Elaborated m = pass_test::compile(sm, modelText(kConvs[0]), "fold.nn");
   auto step = buildTrainStep(m.graph, m.train);
   REQUIRE(step);
   const Graph& g = step->grads.graph;
@@ -215,7 +163,7 @@ TEST_CASE("fold-batchnorm: the train step is untouched", "[passes][batchnorm][fo
   CHECK(printGraph((*a)->optimizedGraph()) == printGraph((*b)->optimizedGraph()));
   CHECK(count(opsOf((*a)->optimizedGraph()), "batchnorm_stats") == 2);
   // optimizeGraph alone does not know the mode, and folds nothing.
-  auto o = optimizeGraph(m.graph, outputsOf(m.graph), PassOptions{});
+  auto o = optimizeGraph(m.graph, roots(m.graph), PassOptions{});
   REQUIRE(o);
   CHECK(count(opsOf(o->graph), "batchnorm_fused.relu") == 2);
 }
@@ -224,7 +172,7 @@ TEST_CASE("fold-batchnorm: not where the convolution is read elsewhere or pooled
   SourceManager sm;
   // a is read by l2 too; p is a max-pool of relu(conv), which max-pooling
   // would not commute with a negative γ/σ.
-  Elaborated m = compile(sm, R"(model m {
+  Elaborated m = pass_test::compile(sm, R"(model m {
       input x: f32[2, 3, 8, 8]
       a = conv2d(x, filters = 4, kernel = 3, pad = 1)
       b = relu(batchnorm(a))
@@ -232,25 +180,25 @@ TEST_CASE("fold-batchnorm: not where the convolution is read elsewhere or pooled
       q = batchnorm(p)
       loss = l2(q) + l2(a)
       output q
-    })");
+    })", "fold.nn");
   const Graph& g = m.graph;
-  auto cp = inferJit(g);
+  auto cp = pass_test::inferJit(g, roots(g));
   const std::string ops = opsOf(cp->optimizedGraph());
   INFO(ops);
   CHECK(count(ops, "batchnorm_fused.relu") == 1);
   CHECK(count(ops, "batchnorm_fused.none") == 1);
   CHECK(count(ops, "conv2d_pool_fused.relu") == 1);
   const TensorMap feeds = feedsOf(g, 5);
-  requireClose(run(*cp, g, feeds, 1), reference(g, feeds));
+  requireClose(pass_test::run(*cp, g, roots(g), feeds, 1), pass_test::reference(g, feeds, roots(g)));
 }
 
 TEST_CASE("golden: fold-batchnorm on a convolution, batchnorm and relu", "[passes][golden][batchnorm][fold]") {
   SourceManager sm;
-  Elaborated m = compile(sm, modelText(kConvs[0]));
+  Elaborated m = pass_test::compile(sm, modelText(kConvs[0]), "fold.nn");
   PassOptions opt;
   opt.convAlgo = "gemm";
   opt.inference = true;
-  auto o = optimizeGraph(m.graph, outputsOf(m.graph), opt);
+  auto o = optimizeGraph(m.graph, roots(m.graph), opt);
   REQUIRE(o);
   CHECK(test::matchesGolden(printGraph(o->graph), "conv_batchnorm.fold"));
 }
@@ -261,13 +209,13 @@ TEST_CASE("fold-batchnorm: the JIT's inference matches the interpreter's on rand
     const std::string text = modelText(c);
     INFO(c.what << "\n" << text);
     SourceManager sm;
-    Elaborated m = compile(sm, text);
+    Elaborated m = pass_test::compile(sm, text, "fold.nn");
     const Graph& g = m.graph;
     const TensorMap feeds = feedsOf(g, 11);
-    const std::vector<double> ref = reference(g, feeds);
-    auto folded = inferJit(g);
+    const std::vector<double> ref = pass_test::reference(g, feeds, roots(g));
+    auto folded = pass_test::inferJit(g, roots(g));
     REQUIRE(opsOf(folded->optimizedGraph()).find("batchnorm") == std::string::npos);
-    const std::vector<float> one = run(*folded, g, feeds, 1), two = run(*folded, g, feeds, 2);
+    const std::vector<float> one = pass_test::run(*folded, g, roots(g), feeds, 1), two = pass_test::run(*folded, g, roots(g), feeds, 2);
     CHECK(one == two);
     requireClose(one, ref);
     size_t positive = 0;
@@ -275,7 +223,7 @@ TEST_CASE("fold-batchnorm: the JIT's inference matches the interpreter's on rand
     CHECK(positive > ref.size() / 8);  // the relus pass something on: the check is not of zeros
     // New params in the same program (a checkpoint loaded): folded again.
     const TensorMap other = feedsOf(g, 12);
-    requireClose(run(*folded, g, other, 1), reference(g, other));
+    requireClose(pass_test::run(*folded, g, roots(g), other, 1), pass_test::reference(g, other, roots(g)));
   }
 }
 

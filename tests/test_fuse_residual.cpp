@@ -19,68 +19,25 @@
 #include "conv_test_util.h"
 #include "runtime/conv.h"
 #include "runtime/parallel.h"
+#include "pass_test_util.h"
 #include "test_util.h"
 
 using namespace nnc;
 
 namespace {
 
-Elaborated compile(SourceManager& sm, const std::string& text) {
-  auto m = cli::compileSource(sm, "residual.nn", text);
-  if (!m) FAIL(sm.render(m.error()));
-  return m.take();
-}
+using pass_test::count;
+using pass_test::opsOf;
+using pass_test::requireClose;
 
-std::string opsOf(const Graph& g) {
-  std::string s;
-  for (const Node& n : g.nodes)
-    if (n.op->kind == OpKind::Compute) s += std::string(n.op->name) + (n.attrs.has("act") ? "." + n.attrs.s("act") : "") + " ";
-  return s;
-}
+std::vector<ValueId> roots(const Graph& g) { return pass_test::outputsOf(g, false); }
 
-size_t count(const std::string& ops, const std::string& op) {
-  size_t n = 0;
-  const std::string s = " " + ops, w = " " + op + " ";
-  for (size_t at = s.find(w); at != std::string::npos; at = s.find(w, at + 1)) ++n;
-  return n;
-}
 
-std::vector<ValueId> outputsOf(const Graph& g) {
-  std::vector<ValueId> o;
-  for (const auto& [_, v] : g.outputs) o.push_back(v);
-  return o;
-}
 
-std::unique_ptr<jit::CompiledProgram> inferJit(const Graph& g, const PassOptions& passes = {}) {
-  jit::CompileOptions co;
-  co.passes = passes;
-  auto cp = jit::CompiledProgram::create(g, outputsOf(g), LowerOptions{}, co);
-  if (!cp) FAIL(cp.error().message);
-  return cp.take();
-}
 
-std::vector<float> run(jit::CompiledProgram& p, const Graph& g, const TensorMap& feeds, int threads) {
-  setThreadCount(threads);
-  for (const auto& [name, t] : feeds)
-    if (float* d = p.data(g.findByName(name)))
-      for (size_t i = 0; i < t.data.size(); ++i) d[i] = static_cast<float>(t.data[i]);
-  p.run();
-  std::vector<float> r;
-  for (ValueId v : outputsOf(g)) r.insert(r.end(), p.data(v), p.data(v) + p.size(v));
-  setThreadCount(0);
-  return r;
-}
 
-std::vector<double> reference(const Graph& g, const TensorMap& feeds) {
-  auto want = interpret(g, feeds, EvalOptions{}, outputsOf(g));
-  REQUIRE(want);
-  std::vector<double> r;
-  for (ValueId v : outputsOf(g)) {
-    const std::vector<double>& d = (*want)[static_cast<size_t>(v)].data;
-    r.insert(r.end(), d.begin(), d.end());
-  }
-  return r;
-}
+
+
 
 // A residual block: the skip d, two convolutions on the other branch, the
 // sum (with or without its relu). `bn` batchnorms the branch's last
@@ -113,13 +70,6 @@ TensorMap feedsOf(const Graph& g, uint64_t seed) {
   return feeds;
 }
 
-void requireClose(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i << ": JIT " << got[i] << ", interpreter " << want[i]);
-    REQUIRE(std::abs(got[i] - want[i]) <= 1e-5 + 1e-4 * std::abs(want[i]));
-  }
-}
 
 PassOptions with(const char* algo, const char* off = nullptr) {
   PassOptions o;
@@ -174,15 +124,15 @@ TEST_CASE("fuse-residual: the sum and its relu go into the branch's convolution 
     for (bool relu : {false, true}) {
       INFO("batchnorm " << bn << ", relu " << relu);
       SourceManager sm;
-      Elaborated m = compile(sm, blockText(4, 6, 5, 3, bn, relu));
-      const std::string ops = opsOf(inferJit(m.graph)->optimizedGraph());
+      Elaborated m = pass_test::compile(sm, blockText(4, 6, 5, 3, bn, relu), "residual.nn");
+      const std::string ops = opsOf(pass_test::inferJit(m.graph, roots(m.graph))->optimizedGraph());
       INFO(ops);
       CHECK(count(ops, relu ? "conv2d_residual_fused.relu" : "conv2d_residual_fused.none") == 1);
       CHECK(count(ops, "add") == (bn ? 2u : 0u));  // the folded bias's own adds, on [F]
       CHECK(count(ops, "relu") == 0);
       // Switched off by name or group: the sum is a kernel again.
       for (const char* off : {"fuse-residual", "epilogue"}) {
-        const std::string kept = opsOf(inferJit(m.graph, with("auto", off))->optimizedGraph());
+        const std::string kept = opsOf(pass_test::inferJit(m.graph, roots(m.graph), with("auto", off))->optimizedGraph());
         CHECK(count(kept, "conv2d_residual_fused.relu") + count(kept, "conv2d_residual_fused.none") == 0);
       }
       // In the train step the relu's gradient reads the sum, so the relu
@@ -202,7 +152,7 @@ TEST_CASE("fuse-residual: the sum and its relu go into the branch's convolution 
 
 TEST_CASE("fuse-residual: not for a broadcast sum or a convolution read elsewhere", "[passes][residual]") {
   SourceManager sm;
-  Elaborated m = compile(sm, R"(model m {
+  Elaborated m = pass_test::compile(sm, R"(model m {
       param s: f32[4, 1, 1] = zeros()
       input x: f32[2, 3, 6, 6]
       a = conv2d(x, filters = 4, kernel = 3, pad = 1)
@@ -212,19 +162,19 @@ TEST_CASE("fuse-residual: not for a broadcast sum or a convolution read elsewher
       loss = l2(f) + l2(c)
       output f
       output c
-    })");
-  const std::string ops = opsOf(inferJit(m.graph)->optimizedGraph());
+    })", "residual.nn");
+  const std::string ops = opsOf(pass_test::inferJit(m.graph, roots(m.graph))->optimizedGraph());
   INFO(ops);
   CHECK(ops.find("conv2d_residual_fused") == std::string::npos);
 }
 
 TEST_CASE("golden: fuse-residual on a batchnormed residual block", "[passes][golden][residual]") {
   SourceManager sm;
-  Elaborated m = compile(sm, blockText(4, 6, 5, 3, true, true));
+  Elaborated m = pass_test::compile(sm, blockText(4, 6, 5, 3, true, true), "residual.nn");
   PassOptions opt;
   opt.convAlgo = "gemm";
   opt.inference = true;
-  auto o = optimizeGraph(m.graph, outputsOf(m.graph), opt);
+  auto o = optimizeGraph(m.graph, roots(m.graph), opt);
   REQUIRE(o);
   CHECK(test::matchesGolden(printGraph(o->graph), "residual_block.fuse_residual"));
 }
@@ -241,13 +191,13 @@ TEST_CASE("fuse-residual: the JIT's inference matches the interpreter's on each 
     for (bool bn : {false, true}) {
       INFO(k.c << " channels, " << k.kernel << "×" << k.kernel << ", " << k.algo << ", batchnorm " << bn);
       SourceManager sm;
-      Elaborated m = compile(sm, blockText(k.c, k.h, k.w, k.kernel, bn, true));
+      Elaborated m = pass_test::compile(sm, blockText(k.c, k.h, k.w, k.kernel, bn, true), "residual.nn");
       const Graph& g = m.graph;
       const TensorMap feeds = feedsOf(g, 17);
-      const std::vector<double> ref = reference(g, feeds);
-      auto cp = inferJit(g, with(k.algo));
+      const std::vector<double> ref = pass_test::reference(g, feeds, roots(g));
+      auto cp = pass_test::inferJit(g, roots(g), with(k.algo));
       REQUIRE(opsOf(cp->optimizedGraph()).find("conv2d_residual_fused.relu") != std::string::npos);
-      const std::vector<float> one = run(*cp, g, feeds, 1), two = run(*cp, g, feeds, 2);
+      const std::vector<float> one = pass_test::run(*cp, g, roots(g), feeds, 1), two = pass_test::run(*cp, g, roots(g), feeds, 2);
       CHECK(one == two);
       requireClose(one, ref);
       size_t positive = 0;
