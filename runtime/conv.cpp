@@ -297,6 +297,14 @@ ConvAlgo resolve(ConvAlgo a, const ConvGeom& g, ConvDir d, int act = kActNone, i
   return convAlgoFits(a, g, d, act, pool) ? a : ConvAlgo::Gemm;
 }
 
+// Images per chunk where a forward result is finished while in cache
+// (pooled, or a residual sum added): about 2 MB of results, a function of
+// the shapes only.
+int64_t imagesPerChunk(const ConvGeom& g) {
+  const int64_t img = std::max<int64_t>(1, g.f * g.oh() * g.ow());
+  return std::clamp<int64_t>((int64_t(1) << 19) / img, 1, std::max<int64_t>(1, g.n));
+}
+
 // Forward by algorithm a, without pooling.
 void forwardBy(ConvAlgo a, const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
   switch (a) {
@@ -322,7 +330,7 @@ void conv2d(const ConvGeom& g, const float* x, const float* w, const float* bias
   // weight panels as wide as unpooled.
   const int64_t s = g.oh() * g.ow(), ph = g.oh() / pool, pw = g.ow() / pool;
   if (g.n <= 0 || g.f <= 0 || s <= 0) return;
-  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / (g.f * s), 1, g.n);
+  const int64_t per = imagesPerChunk(g);
   const int64_t chunks = (g.n + per - 1) / per;
   forItems(chunks, [&](int64_t q, bool) {
     ConvGeom part = g;
@@ -343,7 +351,7 @@ void conv2dResidual(const ConvGeom& g, const float* x, const float* w, const flo
   if (a == ConvAlgo::Winograd) return winogradConv2dResidual(g, x, w, bias, z, y, act);
   const int64_t img = g.f * g.oh() * g.ow();
   if (g.n <= 0 || img <= 0) return;
-  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / img, 1, g.n);
+  const int64_t per = imagesPerChunk(g);
   for (int64_t b0 = 0; b0 < g.n; b0 += per) {
     ConvGeom part = g;
     part.n = std::min(per, g.n - b0);
