@@ -2,7 +2,8 @@
 // twice, with the optimizer's fusions (as `nnc run` compiles them) and with
 // every fusion off (each op lowered by its own rule: im2col buffers, a
 // separate softmax, bias and activation as their own loops), then run in
-// one process, alternating, on the same random params and data. Then each
+// one process, taking turns in blocks of consecutive runs, on the same
+// random params and data. Then each
 // convolution of the fused programs with the algorithm the conv-algo pass
 // chose, and with --conv-algos the fused programs once per algorithm forced,
 // timed the same way.
@@ -53,20 +54,27 @@ void fill(jit::CompiledProgram& p, const Graph& g, const TensorMap& params, Valu
     if (float* d = p.data(lr)) d[0] = 0;
 }
 
-// Warm up, then alternate the variants run by run, so that all see the same
-// machine (the other load on a shared host, the clock): minTime seconds
-// each, at least 10 runs each.
+// Warm up, then take turns in blocks: each variant runs kBlock times in a
+// row and all but the first of them are timed. Consecutive runs are what a
+// training loop does (and what bench/torch_reference.py times on PyTorch's
+// side); switching programs evicts the caches (an unfused arena is several
+// times the fused one), so the run after a switch is not counted. Taking
+// turns keeps every variant on the same machine (the other load on a shared
+// host, the clock): minTime seconds each, at least 10 timed runs each.
+constexpr int kBlock = 4;
+
 void timeTogether(const std::vector<Variant*>& group, double minTime) {
   for (Variant* r : group)
     for (int i = 0; i < 3; ++i) r->compiled->run();
   const auto start = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - start).count() < double(group.size()) * minTime ||
          group[0]->ms.size() < 10)
-    for (Variant* r : group) {
-      const auto t0 = Clock::now();
-      r->compiled->run();
-      r->ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    }
+    for (Variant* r : group)
+      for (int i = 0; i < kBlock; ++i) {
+        const auto t0 = Clock::now();
+        r->compiled->run();
+        if (i > 0) r->ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
 }
 
 // The algorithms --conv-algos forces: auto (the pass's own choice), then
@@ -237,9 +245,10 @@ int runBench(const Options& o, std::ostream& out, std::ostream& err) {
                        4 * need->inferArenaFloats, need->training ? need->trainBytes() : 0, need->inferBytes());
     return 0;
   }
-  out << fmt::format("nnc bench {}: batch {}, {} thread{}, GEMM {}, -O{}{}\n", g.name, batch, threadCount(),
-                     threadCount() == 1 ? "" : "s", sgemmIsa(), *level,
-                     trainable ? "; train steps at lr 0 (params stay fixed)" : "");
+  out << fmt::format("nnc bench {}: batch {}, {} thread{}, GEMM {}, -O{}{}; timed in turns of {} consecutive runs, "
+                     "the first of each not counted\n",
+                     g.name, batch, threadCount(), threadCount() == 1 ? "" : "s", sgemmIsa(), *level,
+                     trainable ? "; train steps at lr 0 (params stay fixed)" : "", kBlock);
   out << fmt::format("{:<11} {:<8} {:>10} {:>9} {:>6} {:>10} {:>12} {:>8} {:>11}\n", "program", "variant", "median ms",
                      "min ms", "runs", "samples/s", "arena bytes", "kernels", "compile ms");
   for (size_t i = 0; i < runs.size(); ++i) {
