@@ -297,6 +297,23 @@ ConvAlgo resolve(ConvAlgo a, const ConvGeom& g, ConvDir d, int act = kActNone, i
   return convAlgoFits(a, g, d, act, pool) ? a : ConvAlgo::Gemm;
 }
 
+// The elementwise finishing passes over a chunk in cache, compiled for the
+// widest vectors the CPU has (this file is otherwise built for the baseline
+// instruction set, where they ran one float at a time).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void stepProduct(float* __restrict d,
+                                                                            const float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = d[i] * (y[i] > 0.0f ? 1.0f : 0.0f);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void residualSum(float* __restrict y,
+                                                                            const float* __restrict z, int64_t n,
+                                                                            bool relu) {
+  if (relu)
+    for (int64_t i = 0; i < n; ++i) y[i] = reluOf(y[i] + z[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + z[i];
+}
+
 // Images per chunk where a forward result is finished while in cache
 // (pooled, or a residual sum added): about 2 MB of results, a function of
 // the shapes only.
@@ -358,13 +375,8 @@ void conv2dResidual(const ConvGeom& g, const float* x, const float* w, const flo
     float* __restrict yc = y + b0 * img;
     const float* __restrict zc = z + b0 * img;
     forwardBy(a, part, x + b0 * g.c * g.h * g.w, w, bias, yc, kActNone);
-    const bool relu = act == kActRelu;
-    parallelFor(part.n * img, 16384, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float s = yc[i] + zc[i];
-        yc[i] = relu ? reluOf(s) : s;
-      }
-    });
+    parallelFor(part.n * img, 16384,
+                [&](int64_t i0, int64_t i1) { residualSum(yc + i0, zc + i0, i1 - i0, act == kActRelu); });
   }
 }
 
@@ -397,6 +409,25 @@ void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const f
     case ConvAlgo::Winograd: return winogradConvInputGrad(g, dy, w, bias, dx);
     case ConvAlgo::Depthwise: return depthwiseConvInputGrad(g, dy, w, bias, dx);
     default: return gemmConvInputGrad(g, dy, w, bias, dx);
+  }
+}
+
+// The input gradient in chunks of images (about 2 MB of dx each, a function
+// of the shapes), each multiplied by step(y) while it is in cache: a
+// product, not a select, so an inf or NaN gradient where y <= 0 gives NaN,
+// as mul(conv_transpose2d(dy, W), step(y)) does.
+void convTranspose2dMasked(const ConvGeom& g, const float* dy, const float* w, const float* y, float* dx,
+                           ConvAlgo algo) {
+  const int64_t img = g.c * g.h * g.w, dyImg = g.f * g.oh() * g.ow();
+  if (g.n <= 0 || img <= 0) return;
+  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / img, 1, g.n);
+  for (int64_t b0 = 0; b0 < g.n; b0 += per) {
+    ConvGeom part = g;
+    part.n = std::min(per, g.n - b0);
+    float* __restrict d = dx + b0 * img;
+    const float* __restrict m = y + b0 * img;
+    convTranspose2d(part, dy + b0 * dyImg, w, nullptr, d, algo);
+    parallelFor(part.n * img, 16384, [&](int64_t i0, int64_t i1) { stepProduct(d + i0, m + i0, i1 - i0); });
   }
 }
 
@@ -439,4 +470,12 @@ extern "C" void nnc_conv_transpose2d(const float* dy, const float* w, const floa
                                      int64_t algo) {
   nnc::convTranspose2d(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), dy, w, has_bias ? bias : nullptr, dx,
                        nnc::ConvAlgo(algo));
+}
+
+extern "C" void nnc_conv_transpose2d_masked(const float* dy, const float* w, const float* y, float* dx, int64_t N,
+                                            int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW,
+                                            int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t groups,
+                                            int64_t algo) {
+  nnc::convTranspose2dMasked(geomOf(N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups), dy, w, y, dx,
+                             nnc::ConvAlgo(algo));
 }

@@ -62,6 +62,10 @@ void conv2dGradWeight(const ConvGeom& g, const float* x, const float* dy, float*
 // 256 KB, then added into dx_n window by window. Parallel over images.
 void convTranspose2d(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx,
                      ConvAlgo algo = ConvAlgo::Auto);
+// dx = convTranspose2d(dy, w) · step(y), y of dx's shape (the relu output
+// whose gradient follows): the product taken chunk by chunk while in cache.
+void convTranspose2dMasked(const ConvGeom& g, const float* dy, const float* w, const float* y, float* dx,
+                           ConvAlgo algo = ConvAlgo::Auto);
 
 }  // namespace nnc
 
@@ -80,4 +84,7 @@ void nnc_conv2d_grad_weight(const float* x, const float* dy, float* dw, float* d
 void nnc_conv_transpose2d(const float* dy, const float* w, const float* bias, float* dx, int64_t N, int64_t C,
                           int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
                           int64_t PW, int64_t groups, int64_t has_bias, int64_t algo);
+void nnc_conv_transpose2d_masked(const float* dy, const float* w, const float* y, float* dx, int64_t N, int64_t C,
+                                 int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                                 int64_t PH, int64_t PW, int64_t groups, int64_t algo);
 }

@@ -40,7 +40,7 @@ struct Call {
 // nnc_conv2d's has_bias, act, pool; nnc_conv_transpose2d's has_bias; algo last.
 std::vector<Call> convCalls(const std::string& dump) {
   std::vector<Call> calls;
-  const std::regex call(R"((nnc_conv2d|nnc_conv_transpose2d|nnc_conv2d_grad_weight)\(([^)]*)\);)");
+  const std::regex call(R"((nnc_conv2d|nnc_conv_transpose2d_masked|nnc_conv_transpose2d|nnc_conv2d_grad_weight)\(([^)]*)\);)");
   for (auto it = std::sregex_iterator(dump.begin(), dump.end(), call); it != std::sregex_iterator(); ++it) {
     std::vector<int64_t> ints;
     std::stringstream args((*it)[2].str());
@@ -56,7 +56,7 @@ std::vector<Call> convCalls(const std::string& dump) {
       c.conv.pool = ints[14];
     }
     c.conv.dir = c.fn == "nnc_conv2d" ? ConvDir::Forward
-                 : c.fn == "nnc_conv_transpose2d" ? ConvDir::InputGrad
+                 : c.fn.rfind("nnc_conv_transpose2d", 0) == 0 ? ConvDir::InputGrad
                                                    : ConvDir::WeightGrad;
     calls.push_back(c);
   }

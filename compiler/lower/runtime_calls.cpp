@@ -40,6 +40,11 @@ void evalConvTranspose2d(float* const* p, const int64_t* i, const float*) {
                        i[12], i[13]);
 }
 
+void evalConvTranspose2dMasked(float* const* p, const int64_t* i, const float*) {
+  nnc_conv_transpose2d_masked(p[0], p[1], p[2], p[3], i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9],
+                              i[10], i[11], i[12]);
+}
+
 void evalDropoutMask(float* const* p, const int64_t* i, const float* f) { nnc_dropout_mask(p[0], i[0], f[0], f[1]); }
 
 void evalNormal(float* const* p, const int64_t* i, const float* f) { nnc_normal(p[0], i[0], f[0], f[1]); }
@@ -62,6 +67,9 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_conv2d_grad_weight", 4, 14, 0, 2, reinterpret_cast<void*>(&nnc_conv2d_grad_weight), &evalConv2dGradWeight, 2},
       // nnc_conv_transpose2d(dy, w, bias, dx, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, has_bias, algo): runtime/conv.h
       {"nnc_conv_transpose2d", 4, 14, 0, 3, reinterpret_cast<void*>(&nnc_conv_transpose2d), &evalConvTranspose2d},
+      // nnc_conv_transpose2d_masked(dy, w, y, dx, N, C, H, W, F, KH, KW, SH, SW, PH, PW, groups, algo): runtime/conv.h
+      {"nnc_conv_transpose2d_masked", 4, 13, 0, 3, reinterpret_cast<void*>(&nnc_conv_transpose2d_masked),
+       &evalConvTranspose2dMasked},
       // nnc_dropout_mask(out, n, rate, scale): runtime/random_calls.h
       {"nnc_dropout_mask", 1, 1, 2, 0, reinterpret_cast<void*>(&nnc_dropout_mask), &evalDropoutMask},
       // nnc_normal(out, n, mean, std): runtime/random_calls.h

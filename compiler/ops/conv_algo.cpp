@@ -49,7 +49,7 @@ std::optional<FusedConv> fusedConvOf(const OpDef& op, const std::vector<TensorTy
     p = convWindows(in[0].shape, out.shape, a);  // x and dw
     filters = in[1].shape[1];                    // dy's channels
     c.dir = ConvDir::WeightGrad;
-  } else if (op.is(OpId::ConvTranspose2dFused)) {
+  } else if (op.is(OpId::ConvTranspose2dFused) || op.is(OpId::ConvTranspose2dMaskFused)) {
     p = convWindows(out.shape, in[1].shape, a);  // our result is the forward image
     filters = in[0].shape[1];
     c.dir = ConvDir::InputGrad;

@@ -111,6 +111,32 @@ Status lowerConvResidualFused(LowerArgs& a) {
   return ok();
 }
 
+// conv_transpose2d_mask_fused(dy, W, y) = conv_transpose2d(dy, W) · step(y):
+// an input gradient through the relu whose output y the convolution read
+// (fuse-relu-grad). y has the gradient's type.
+Expected<TensorType> convTransposeMaskShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkAlgo("conv_transpose2d_mask_fused", a));
+  NNC_TRY(TensorType t, findOp("conv_transpose2d")->shape({in[0], in[1]}, a));
+  if (in[2] != t)
+    return error("conv_transpose2d_mask_fused: y must have the gradient's type {}, got {}", typeString(t),
+                 typeString(in[2]));
+  return t;
+}
+
+Status convTransposeMaskEval(const EvalArgs& e) {
+  NNC_CHECK(findOp("conv_transpose2d")->eval(EvalArgs{{e.in[0], e.in[1]}, e.attrs, e.out, e.env}));
+  for (size_t i = 0; i < e.out.data.size(); ++i) e.out.data[i] *= e.in[2]->data[i] > 0 ? 1.0 : 0.0;
+  return ok();
+}
+
+Status lowerConvTransposeMaskFused(LowerArgs& a) {
+  std::vector<int64_t> ints = convInts(fusedConv(a).geom);
+  ints.push_back(algoInt(a));
+  a.k.body.push_back(loop::call("nnc_conv_transpose2d_masked",
+                                {whole(a.in[0]), whole(a.in[1]), whole(a.in[2]), whole(a.out)}, std::move(ints)));
+  return ok();
+}
+
 // conv2d_grad_bias_fused(dy, dw) = sum(dy, axis = [0, 2, 3]): a
 // convolution's bias gradient, which fuse-conv takes from the sum autodiff
 // writes when dw = conv2d_grad_weight_fused(x, dy) reads the same dy.
@@ -330,6 +356,16 @@ void addFusedOps(std::vector<OpDef>& r) {
                .lower = lowerConvTransposeFused,
                .internal = true,
                .summary = "conv_transpose2d as band-wise GEMMs scattered into the image (no whole column matrix)"});
+  r.push_back({.name = "conv_transpose2d_mask_fused",
+               .operands = {"dy", "W", "y"},
+               .attrs = attrsOf(r, "conv_transpose2d", {kAlgo}),
+               .shape = convTransposeMaskShape,
+               .eval = convTransposeMaskEval,
+               .noGradient = true,
+               .lower = lowerConvTransposeMaskFused,
+               .internal = true,
+               .summary = "conv_transpose2d_fused(dy, W) · step(y): an input gradient through the relu before the "
+                          "convolution, multiplied while in cache"});
   r.push_back({.name = "matmul_fused",
                .operands = {"a", "b", "bias"},
                .minOperands = 2,

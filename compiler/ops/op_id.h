@@ -54,6 +54,7 @@ namespace nnc {
   X(Conv2dFused, "conv2d_fused")                            \
   X(Conv2dPoolFused, "conv2d_pool_fused")                   \
   X(Conv2dResidualFused, "conv2d_residual_fused")           \
+  X(ConvTranspose2dMaskFused, "conv_transpose2d_mask_fused") \
   X(Conv2dGradWeightFused, "conv2d_grad_weight_fused")      \
   X(Conv2dGradBiasFused, "conv2d_grad_bias_fused")          \
   X(ConvTranspose2dFused, "conv_transpose2d_fused")         \

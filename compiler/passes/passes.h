@@ -18,6 +18,7 @@ Expected<Optimized> fusePool(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseBatchnorm(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseResidual(const Graph& g, const std::vector<bool>& external);
+Expected<Optimized> fuseReluGrad(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
 // The passes that read options: fold-batchnorm runs only where
 // opt.inference; conv-algo reads opt.convAlgo; both log notes under opt.log.

@@ -31,7 +31,8 @@ struct Pass {
 // before epilogue, so a relu feeding a max-pool goes into the pooling
 // (it shrinks there 4×) rather than into the convolution's store;
 // fuse-residual after epilogue, which leaves the convolution of a residual
-// sum alone (its relu reads the sum, not the convolution); a last
+// sum alone (its relu reads the sum, not the convolution); fuse-relu-grad
+// after epilogue, whose step(relu(z)) is the step it looks for; a last
 // dce drops what fusion left unused; conv-algo comes last, when each
 // convolution's final form (its fused activation and pooling) is known.
 const std::vector<Pass>& pipeline() {
@@ -46,6 +47,7 @@ const std::vector<Pass>& pipeline() {
       {"fuse-batchnorm", "batchnorm", plain<passes::fuseBatchnorm>},
       {"fuse-epilogue", "epilogue", plain<passes::fuseEpilogue>},
       {"fuse-residual", "epilogue", plain<passes::fuseResidual>},
+      {"fuse-relu-grad", "epilogue", plain<passes::fuseReluGrad>},
       {"fuse-update", "update", plain<passes::fuseUpdate>},
       {"dce", "", plain<passes::eliminateDead>},
       {"conv-algo", "", passes::chooseConvAlgos},
