@@ -135,7 +135,7 @@ const std::vector<CommandInfo>& commands() {
                           "off: no check"},
                          {"threads", true, "N", "threads (default 0: every core)"},
                          {"verbose", false, "", "print the time spent in each compilation stage and the resident memory", 'v'},
-                         {"profile", false, "", "time 20 train steps kernel by kernel (JIT), print the costliest, exit"}}),
+                         {"profile", false, "", "time 20 train steps and 20 inference runs kernel by kernel (JIT), print the costliest, exit"}}),
        runRun},
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
        "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",

@@ -121,7 +121,6 @@ class JitStepper : public Stepper {
       NNC_TRY(train_, jit::CompiledProgram::create(sg, present({sg.loss, s_.trainScores}), s_.step->lowering(), co));
     }
     co.entry = "infer";
-    co.profile = false;
     NNC_TRY(infer_, jit::CompiledProgram::create(
                         s_.g, present({s_.scores, s_.inferLoss ? s_.g.loss : kNoValue, s_.metric, s_.perSample}),
                         LowerOptions{}, co));
@@ -209,10 +208,18 @@ class JitStepper : public Stepper {
   }
 
   Status profile(int steps, std::ostream& out) {
-    const Program& p = train_->program();
+    if (train_) NNC_CHECK(profileProgram(*train_, "train step", steps, out));
+    // Inference on the params as trained so far and whatever batch its
+    // input slots hold: the kernels' times do not depend on the values.
+    return profileProgram(*infer_, "inference", steps, out);
+  }
+
+ private:
+  static Status profileProgram(jit::CompiledProgram& prog, const char* what, int steps, std::ostream& out) {
+    const Program& p = prog.program();
     std::vector<double> total(p.launches.size(), 0.0);
     for (int i = 0; i < steps; ++i) {
-      NNC_TRY(auto ms, train_->profile());
+      NNC_TRY(auto ms, prog.profile());
       for (size_t k = 0; k < ms.size(); ++k) total[k] += ms[k];
     }
     double sum = 0;
@@ -220,7 +227,7 @@ class JitStepper : public Stepper {
     std::vector<size_t> order(total.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total[a] > total[b]; });
-    out << fmt::format("train step profile ({} steps, {:.3f} ms per step):\n", steps, sum / steps);
+    out << fmt::format("{} profile ({} runs, {:.3f} ms per run):\n", what, steps, sum / steps);
     for (size_t i = 0; i < std::min<size_t>(order.size(), 15); ++i) {
       const loop::Kernel& k = p.kernels[static_cast<size_t>(p.launches[order[i]].kernel)];
       out << fmt::format("  {:8.3f} ms {:5.1f}%  {}\n", total[order[i]] / steps, 100 * total[order[i]] / sum,
@@ -229,7 +236,6 @@ class JitStepper : public Stepper {
     return ok();
   }
 
- private:
   TensorMap read(const std::vector<std::pair<ValueId, ValueId>>& pairs) {
     const Graph& sg = s_.step->grads.graph;
     TensorMap out;
