@@ -166,6 +166,26 @@ TEST_CASE("nnc eval --grads writes every param gradient", "[cli][autodiff]") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("nnc run --profile times the train step's and the inference's kernels, costliest first", "[cli][train]") {
+  auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "200", "--profile"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  for (const char* what : {"train step", "inference"}) {
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex(std::string(what) + R"( profile \(20 runs, ([0-9.]+) ms per run\):\n((  .*\n)+))")));
+    CHECK(std::stod(m[1].str()) > 0);
+    // Each line: ms, % of the run, the kernel; in falling order of ms.
+    std::vector<double> ms;
+    const std::string lines = m[2].str();
+    const std::regex line(R"(  +([0-9.]+) ms +([0-9.]+)%  \S)");
+    for (auto it = std::sregex_iterator(lines.begin(), lines.end(), line); it != std::sregex_iterator(); ++it)
+      ms.push_back(std::stod((*it)[1].str()));
+    CHECK(ms.size() >= 2);
+    CHECK(std::is_sorted(ms.rbegin(), ms.rend()));
+  }
+  CHECK(r.out.find("train step profile") < r.out.find("inference profile"));
+}
+
 TEST_CASE("nnc run trains mnist_mlp on Fashion-MNIST (JIT)", "[cli][train]") {
   const std::string dir = tempDir("run");
   auto r = runCli({"run", sourcePath("examples/mnist_mlp.nn"), "--limit", "1000", "--epochs", "2", "--log-every", "0",
