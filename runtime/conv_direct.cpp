@@ -320,6 +320,30 @@ void directConvInputGrad(const ConvGeom& g, const float* dy, const float* w, con
 // As many groups as their running sums allow in about 2 MB (L2), 2 to 8.
 constexpr int64_t kGradChunk = 256;
 
+// s[f] += d[p·ld + f] for p < rows, f < n (n <= ld, s and d's rows readable
+// to ld): from dyT, f innermost. In blocks of 16 filters held in registers
+// down the rows, four chains (rows ≡ 0..3 mod 4, added in that order at the
+// end: the order is a function of the shapes only) so that the adds do not
+// wait on each other; compiled for the widest vectors the CPU has (this file
+// is otherwise built for the baseline instruction set).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void addRows(float* __restrict s,
+                                                                        const float* __restrict d, int64_t rows,
+                                                                        int64_t ld, int64_t n) {
+  int64_t f0 = 0;
+  for (; f0 + 16 <= ld && f0 < n; f0 += 16) {
+    float acc[4][16] = {};
+    int64_t p = 0;
+    for (; p + 4 <= rows; p += 4)
+      for (int c = 0; c < 4; ++c)
+        for (int j = 0; j < 16; ++j) acc[c][j] += d[(p + c) * ld + f0 + j];
+    for (; p < rows; ++p)
+      for (int j = 0; j < 16; ++j) acc[0][j] += d[p * ld + f0 + j];
+    for (int j = 0; j < 16; ++j) s[f0 + j] += (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+  }
+  for (int64_t p = 0; p < rows; ++p)
+    for (int64_t f = f0; f < n; ++f) s[f] += d[p * ld + f];
+}
+
 void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize(), P = OH * OW;
   const int64_t Hp = g.h + 2 * g.ph, Wp = g.w + 2 * g.pw, plane = Hp * Wp, img = g.c * plane;
@@ -372,14 +396,9 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
                                  n0 == nq0, nullptr, K};
           gemm::directGradRows(r);
           if (db && k0 == 0) {
-            // From dyT, f innermost: each filter's sum is still one chain over
-            // the group's images and positions in order, the chains side by side.
             float* s = gdb + f0;
             if (n0 == nq0) std::fill(s, s + nf, 0.0f);
-            for (int64_t p = 0; p < nc * P; ++p) {
-              const float* d = dyb + p * width;
-              for (int f = 0; f < nf; ++f) s[f] += d[f];
-            }
+            addRows(s, dyb, nc * P, width, nf);
           }
         }
       }
