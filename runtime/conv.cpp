@@ -68,7 +68,8 @@ bool smallDirectFits(const ConvGeom& g, int act) {
 // window of z[f, ·, ·] (rows of z from the window's first, ow to a row), then
 // + bias[f] and act. max commutes with adding a constant and with relu (both
 // monotone, also in rounding), so this equals pooling act(z + bias).
-void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
+// Compiled for the widest vectors the CPU has, as stepProduct below.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
               int64_t ldy) {
   const int64_t pw = ow / pool;
   if (pool == 2) {  // the common case, written so that it vectorizes
