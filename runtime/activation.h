@@ -5,6 +5,17 @@
 // (compiler/ops/activation.h).
 #pragma once
 
+// For the elementwise loops of the runtime's baseline-built files (the
+// passes that finish a chunk of a convolution's result in cache): compiled
+// also for AVX-512 and AVX2 and chosen by the CPU when the program loads
+// (function multiversioning, GCC and Clang on x86-64); a plain function
+// elsewhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NNC_NO_TARGET_CLONES)
+#define NNC_WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NNC_WIDEST_VECTORS
+#endif
+
 namespace nnc {
 
 enum Activation : int {

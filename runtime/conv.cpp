@@ -69,7 +69,7 @@ bool smallDirectFits(const ConvGeom& g, int act) {
 // + bias[f] and act. max commutes with adding a constant and with relu (both
 // monotone, also in rounding), so this equals pooling act(z + bias).
 // Compiled for the widest vectors the CPU has, as stepProduct below.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
+NNC_WIDEST_VECTORS void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
               int64_t ldy) {
   const int64_t pw = ow / pool;
   if (pool == 2) {  // the common case, written so that it vectorizes
@@ -301,12 +301,12 @@ ConvAlgo resolve(ConvAlgo a, const ConvGeom& g, ConvDir d, int act = kActNone, i
 // The elementwise finishing passes over a chunk in cache, compiled for the
 // widest vectors the CPU has (this file is otherwise built for the baseline
 // instruction set, where they ran one float at a time).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void stepProduct(float* __restrict d,
+NNC_WIDEST_VECTORS void stepProduct(float* __restrict d,
                                                                             const float* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = d[i] * (y[i] > 0.0f ? 1.0f : 0.0f);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void residualSum(float* __restrict y,
+NNC_WIDEST_VECTORS void residualSum(float* __restrict y,
                                                                             const float* __restrict z, int64_t n,
                                                                             bool relu) {
   if (relu)

@@ -326,7 +326,7 @@ constexpr int64_t kGradChunk = 256;
 // end: the order is a function of the shapes only) so that the adds do not
 // wait on each other; compiled for the widest vectors the CPU has (this file
 // is otherwise built for the baseline instruction set).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void addRows(float* __restrict s,
+NNC_WIDEST_VECTORS void addRows(float* __restrict s,
                                                                         const float* __restrict d, int64_t rows,
                                                                         int64_t ld, int64_t n) {
   int64_t f0 = 0;
