@@ -20,10 +20,14 @@
 // tile into [filter][tile] cost about a third of the forward's time (C
 // products per output are few beside the 16×16 transposes). The output
 // transform then works on 16 filters of one tile at once and transposes
-// once, on the way to NCHW. Their loops are compiled per instruction set (the wino*Avx512 / Avx2
-// / Generic functions below), chosen like the GEMM's by nnc::sgemmIsa():
-// AVX-512 loads each window row whole and transposes in registers, the
-// generic and AVX2 paths gather.
+// once, on the way to NCHW. The weight gradient's transform of dy, the
+// same way round, works on 16 filters of one tile at once, read straight
+// from dy (masked at the map's edges), and stores Z [p][tile][filter] as
+// its products read it (a padded copy of dy and a transpose of Z per
+// position cost a fifth of its time). Their loops are compiled per
+// instruction set (the wino*Avx512 / Avx2 / Generic functions below),
+// chosen like the GEMM's by nnc::sgemmIsa(): AVX-512 loads each window row
+// whole and transposes in registers, the generic and AVX2 paths gather.
 //
 // Error against the double reference (max |error| / max |reference|,
 // operands uniform in [-1, 1], 4 images; AVX-512, the other paths within
@@ -101,8 +105,22 @@ struct WinoOut {
   int act;
 };
 
-// The weight gradient's transform of dy: Z = A dy Aᵀ of 4×4 windows.
-using WinoGrad = WinoIn;
+// The weight gradient's transform of dy: Z = A dy Aᵀ of tile t's 4×4
+// window for 16 filters at once (lane l = filter f0 + l), read straight
+// from dy (filters fs apart, rows w apart, window at dy + off[t], its first
+// rows[t] rows and cols[t] columns inside the map, zeros past them) and
+// stored as the products read it, filters contiguous: out + p·ldo + t·ldt +
+// f, zeros for F ≤ f < ldt. No padded copy of dy and no transpose of Z.
+struct WinoGrad {
+  const float* dy;
+  int64_t F, fs, w;
+  const int64_t* off;
+  const uint8_t* rows;
+  const uint8_t* cols;
+  int64_t n;
+  float* out;
+  int64_t ldo, ldt;
+};
 
 // Bᵀ on 6 values (a column or row of the tile).
 #define NNC_WINO_BT(d, o)                              \
@@ -259,9 +277,18 @@ struct WinoA {
   __attribute__((always_inline)) static void apply(const float* d, float* o) { NNC_WINO_A(d, o); }
 };
 
-// Z = A dy Aᵀ of the 16 gathered 4×4 windows, n of them stored.
-__attribute__((always_inline)) inline void winoGradTransform(const WinoGrad& a, int64_t t0, const float (*raw)[kWinoLanes]) {
-  winoSeparable<4, WinoA>(a, t0, raw);
+__attribute__((always_inline)) inline void winoGradBody(const WinoGrad& a) {
+  for (int64_t t = 0; t < a.n; ++t)
+    for (int64_t f0 = 0; f0 < a.ldt; f0 += kWinoLanes) {
+      alignas(64) float raw[16][kWinoLanes];
+      for (int l = 0; l < kWinoLanes; ++l) {
+        const bool in = f0 + l < a.F;
+        const float* s = a.dy + a.off[t] + (in ? f0 + l : 0) * a.fs;
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) raw[i * 4 + j][l] = in && i < a.rows[t] && j < a.cols[t] ? s[i * a.w + j] : 0.0f;
+      }
+      winoSeparable<4, WinoA>(WinoIn{nullptr, nullptr, 0, a.ldt, a.out + t * a.ldt, a.ldo}, f0, raw);
+    }
 }
 
 // U[p][o][i] = (G g Gᵀ)[p] of filter o's I 3×3 windows g = w[o][i] (wT
@@ -328,13 +355,7 @@ inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __re
       winoInTransform(a, t0, raw);                                                        \
     }                                                                                     \
   }                                                                                       \
-  ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
-    for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
-      alignas(64) float raw[16][kWinoLanes];                                              \
-      GATHER<4, 4>(a, t0, raw);                                                           \
-      winoGradTransform(a, t0, raw);                                                      \
-    }                                                                                     \
-  }                                                                                       \
+  ATTR void winoGrad##NAME(const WinoGrad& a) { winoGradBody(a); }                          \
   ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody(a); }                           \
   ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }
 
@@ -377,13 +398,14 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoRow6x512(const float* c
   for (int j = 0; j < 2; ++j) d[4 + j] = _mm512_permutex2var_ps(q[j], hi, q[j + 4]);
 }
 
-__attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* const* base, int64_t r, __m512* d) {
+__attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* const* base, int64_t r,
+                                                                  const __mmask8* m, __m512* d) {
   __m512 v[4];
   for (int k = 0; k < 4; ++k) {
-    __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(base[k] + r));
-    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[4 + k] + r), 1);
-    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[8 + k] + r), 2);
-    v[k] = _mm512_insertf32x4(x, _mm_loadu_ps(base[12 + k] + r), 3);
+    __m512 x = _mm512_castps128_ps512(_mm_maskz_loadu_ps(m[k], base[k] + r));
+    x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[4 + k], base[4 + k] + r), 1);
+    x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[8 + k], base[8 + k] + r), 2);
+    v[k] = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[12 + k], base[12 + k] + r), 3);
   }
   const __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
   const __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
@@ -396,9 +418,6 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* c
 // Bᵀ (6 values) and A (4 values to 6) on vectors, common terms shared.
 struct WinoBt512 {
   static constexpr int K = 6;
-  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
-    winoRow6x512(b, r, d);
-  }
   __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
     const __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
     const __m512 d12 = _mm512_add_ps(d[1], d[2]), d34 = _mm512_add_ps(d[3], d[4]);
@@ -414,9 +433,6 @@ struct WinoBt512 {
 };
 struct WinoA512 {
   static constexpr int K = 4;
-  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
-    winoRow4x512(b, r, d);
-  }
   __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
     const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
     const __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[0]);
@@ -430,34 +446,60 @@ struct WinoA512 {
   }
 };
 
-// X d Xᵀ of 16 windows at a time: each K-wide row transformed as soon as it
-// is loaded (along the row), then the 6 columns of those (down the rows),
-// stored straight to out[p·ldo + t] (masked past n): no window copy.
+// X d Xᵀ of 16 windows (lane l: window l, d[i][j] their element i, j): X
+// down each column, then along each row, position p stored at out + p·ldo
+// under m.
 template <typename X>
-__attribute__((target(NNC_WINO_AVX512))) void winoSeparable512(const WinoIn& a) {
+__attribute__((target(NNC_WINO_AVX512), always_inline)) inline void winoXdX512(const __m512 (*d)[X::K], float* out,
+                                                                               int64_t ldo, __mmask16 m) {
   constexpr int K = X::K;
+  __m512 t[6][K];  // t[i][j]: X down column j
+  for (int j = 0; j < K; ++j) {
+    __m512 c[K], o[6];
+    for (int i = 0; i < K; ++i) c[i] = d[i][j];
+    X::apply(c, o);
+    for (int i = 0; i < 6; ++i) t[i][j] = o[i];
+  }
+  for (int i = 0; i < 6; ++i) {
+    __m512 o[6];
+    X::apply(t[i], o);
+    for (int b = 0; b < 6; ++b) _mm512_mask_storeu_ps(out + (i * 6 + b) * ldo, m, o[b]);
+  }
+}
+
+// V = Bᵀ d B of 16 tiles at a time, their rows loaded straight from the
+// padded input, stored to out[p·ldo + t] (masked past n).
+__attribute__((target(NNC_WINO_AVX512))) void winoInAvx512(const WinoIn& a) {
   for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {
     const int64_t n = std::min<int64_t>(kWinoLanes, a.n - t0);
-    const __mmask16 m = __mmask16((1u << n) - 1u);
     const float* base[kWinoLanes];
     for (int l = 0; l < kWinoLanes; ++l) base[l] = a.src + a.off[t0 + l];
-    __m512 d[K][K], t[6][K];  // t[i][j]: X down column j
-    for (int i = 0; i < K; ++i) X::row(base, i * a.ld, d[i]);
-    for (int j = 0; j < K; ++j) {
-      __m512 c[K], o[6];
-      for (int i = 0; i < K; ++i) c[i] = d[i][j];
-      X::apply(c, o);
-      for (int i = 0; i < 6; ++i) t[i][j] = o[i];
-    }
-    for (int i = 0; i < 6; ++i) {
-      __m512 o[6];
-      X::apply(t[i], o);
-      for (int b = 0; b < 6; ++b) _mm512_mask_storeu_ps(a.out + (i * 6 + b) * a.ldo + t0, m, o[b]);
+    __m512 d[6][6];
+    for (int i = 0; i < 6; ++i) winoRow6x512(base, i * a.ld, d[i]);
+    winoXdX512<WinoBt512>(d, a.out + t0, a.ldo, __mmask16((1u << n) - 1u));
+  }
+}
+
+// Z = A dy Aᵀ of one tile for 16 filters at a time, the rows past the map
+// (and the filters past F) under an empty mask, the columns past it under
+// the tile's.
+__attribute__((target(NNC_WINO_AVX512))) void winoGradAvx512(const WinoGrad& a) {
+  for (int64_t t = 0; t < a.n; ++t) {
+    const __mmask8 cm = __mmask8((1u << a.cols[t]) - 1u);
+    for (int64_t f0 = 0; f0 < a.ldt; f0 += kWinoLanes) {
+      const float* base[kWinoLanes];
+      __mmask8 lm[kWinoLanes], none[kWinoLanes] = {};
+      for (int l = 0; l < kWinoLanes; ++l) {
+        const bool in = f0 + l < a.F;
+        base[l] = a.dy + a.off[t] + (in ? f0 + l : 0) * a.fs;
+        lm[l] = in ? cm : 0;
+      }
+      __m512 d[4][4];
+      for (int i = 0; i < 4; ++i) winoRow4x512(base, i < a.rows[t] ? i * a.w : 0, i < a.rows[t] ? lm : none, d[i]);
+      winoXdX512<WinoA512>(d, a.out + t * a.ldt + f0, a.ldo, __mmask16(0xffff));
     }
   }
 }
-__attribute__((target(NNC_WINO_AVX512))) void winoInAvx512(const WinoIn& a) { winoSeparable512<WinoBt512>(a); }
-__attribute__((target(NNC_WINO_AVX512))) void winoGradAvx512(const WinoGrad& a) { winoSeparable512<WinoA512>(a); }
 // Two 8-lane gathers per window element.
 template <int rows, int cols>
 __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
@@ -688,6 +730,22 @@ int64_t winoOffsets(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t plane, i
   return T;
 }
 
+// Where the 4×4 output tiles of units u0 .. u1 − 1 lie in an [n, F, oh,
+// ow] map: tile t at off[t], its first rows[t] × cols[t] pixels inside.
+void winoTiles(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t F, int64_t oh, int64_t ow,
+               std::vector<int64_t>& off, std::vector<uint8_t>& rows, std::vector<uint8_t>& cols) {
+  const int64_t T = (u1 - u0) * pl.tw;
+  off.resize(size_t(T));
+  rows.resize(size_t(T));
+  cols.resize(size_t(T));
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
+    off[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
+    rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
+    cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
+  }
+}
+
 // The transformed filters as the direct convolution's weight panels
 // (gemm::DirectRows), one set per transform-domain position p: panel p
 // holds O·I of U[p][o][i] = (G g Gᵀ)[p] of g = w[o][i] (wT false) or of
@@ -785,23 +843,16 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
       const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
       winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
       const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, off);
-      offY.resize(size_t(T));
-      rows.resize(size_t(T));
-      cols.resize(size_t(T));
       offC.resize(size_t(C));
       for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
-        if (pool2) {  // the tile's whole 2×2 windows in y [n, F, oh/2, ow/2]
+      winoTiles(pl, u0, u1, F, oh, ow, offY, rows, cols);
+      if (pool2)  // the tile's whole 2×2 windows in y [n, F, oh/2, ow/2]
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
           offY[size_t(t)] = (u / pl.th) * F * ph * pw + y0 / 2 * pw + x0 / 2;
           rows[size_t(t)] = uint8_t(std::clamp<int64_t>(ph - y0 / 2, 0, 2));
           cols[size_t(t)] = uint8_t(std::clamp<int64_t>(pw - x0 / 2, 0, 2));
-          continue;
         }
-        offY[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
-        rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
-        cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
-      }
       for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, off.data(), wp, T, V + c * ld, sV});
       for (int p = 0; p < 36; ++p)
         for (int64_t b = 0; b < pk.blocks; ++b) {
@@ -871,7 +922,7 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
-  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2, hd = 4 * pl.th, wd = 4 * pl.tw;
+  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2;
   const int64_t imagesPer = pl.per / pl.th + 2;
   // The chunks are cut into `groups` runs (a function of the shapes, never
   // of the thread count), each summed in chunk order by its thread, in the
@@ -890,39 +941,36 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> vbuf, zbuf, ztbuf, pbuf, dbuf;
-    thread_local std::vector<int32_t> offX, offD, offC;
+    thread_local std::vector<float> vbuf, zbuf, pbuf;
+    thread_local std::vector<int32_t> offX, offC;
+    thread_local std::vector<int64_t> offD;
+    thread_local std::vector<uint8_t> rows, cols;
     const int64_t ld = pl.ld;
-    const int64_t sV = winoPosStride(C, ld), sZ = winoPosStride(F, ld);
+    // Z [36][T][fpad], filters contiguous as the products read it.
+    const int64_t sV = winoPosStride(C, ld), sZ = winoPosStride(pl.T, fpad);
     float* V = winoBuffer(vbuf, size_t(36 * sV));
     float* Z = winoBuffer(zbuf, size_t(36 * sZ));
-    float* ZT = winoBuffer(ztbuf, size_t(pl.T * fpad));
     float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
-    float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
     winoPadZero(P, imagesPer * C * hp * wp);
-    winoPadZero(D, imagesPer * F * hd * wd);
     for (int64_t r = r0; r < r1; ++r) {
       float* sums = parts + r * size;
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
       for (int64_t ch = first; ch < last; ++ch) {
         const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
         winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
-        winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D, k.copy);
         const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
-        winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
+        winoTiles(pl, u0, u1, F, oh, ow, offD, rows, cols);
         offC.resize(size_t(C));
         for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
         for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * ld, sV});
-        for (int64_t f = 0; f < F; ++f) k.grad(WinoGrad{D + f * hd * wd, offD.data(), wd, T, Z + f * ld, sZ});
-        for (int p = 0; p < 36; ++p) {
-          gemm::transposeRows(Z + p * sZ, F, fpad, T, ld, ZT, fpad);
+        k.grad(WinoGrad{dy, F, oh * ow, ow, offD.data(), rows.data(), cols.data(), T, Z, sZ, fpad});
+        for (int p = 0; p < 36; ++p)
           for (int64_t b = 0; b < blocks; ++b) {
             const WinoBlock bk = winoBlock(F, blockF, lanes, b);
-            gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1,
-                                                      1, T, 0, 1, sums + p * sS + bk.f0 * C, ch == first,
-                                                      nullptr, C});
+            gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, Z + p * sZ + bk.f0, fpad,
+                                                      int(bk.nf), 1, 1, T, 0, 1, sums + p * sS + bk.f0 * C,
+                                                      ch == first, nullptr, C});
           }
-        }
       }
     }
   });
