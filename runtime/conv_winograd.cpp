@@ -940,6 +940,11 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t sS = winoPosStride(fpad, C), size = 36 * sS;  // one run's sums, positions sS apart
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
+  // db[f] = Σ dy[:, f], each run's share summed from Z[1][1] (A's row 1 is
+  // all ones: the window's sum), tile by tile while Z is in L1: summing dy
+  // again after the products read it back from L3.
+  thread_local std::vector<float> dbBuf;
+  float* dbParts = winoBuffer(dbBuf, size_t(groups * fpad));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
     thread_local std::vector<float> vbuf, zbuf, pbuf;
     thread_local std::vector<int32_t> offX, offC;
@@ -964,6 +969,10 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
         for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
         for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * ld, sV});
         k.grad(WinoGrad{dy, F, oh * ow, ow, offD.data(), rows.data(), cols.data(), T, Z, sZ, fpad});
+        float* dbs = dbParts + r * fpad;
+        if (ch == first) std::fill(dbs, dbs + fpad, 0.0f);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t f = 0; f < fpad; ++f) dbs[f] += Z[7 * sZ + t * fpad + f];
         for (int p = 0; p < 36; ++p)
           for (int64_t b = 0; b < blocks; ++b) {
             const WinoBlock bk = winoBlock(F, blockF, lanes, b);
@@ -1020,24 +1029,12 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
         for (int q = 0; q < 9; ++q) dw[((bk.f0 + l) * C + c) * 9 + q] = o[q][l];
     }
   });
-  if (!db) return;
-  // db[f] = Σ dy[:, f]: 16 running sums (lane k takes the positions ≡ k
-  // mod 16, images in order), then added in lane order.
-  parallelFor(F, 1, [&](int64_t f0, int64_t f1) {
-    const int64_t s = oh * ow, s16 = s / 16 * 16;
-    for (int64_t f = f0; f < f1; ++f) {
-      float acc[16] = {};
-      for (int64_t b = 0; b < g.n; ++b) {
-        const float* r = dy + (b * F + f) * s;
-        for (int64_t p = 0; p < s16; p += 16)
-          for (int k = 0; k < 16; ++k) acc[k] += r[p + k];
-        for (int64_t p = s16; p < s; ++p) acc[p - s16] += r[p];
-      }
+  if (db)
+    for (int64_t f = 0; f < F; ++f) {
       float sum = 0.0f;
-      for (int k = 0; k < 16; ++k) sum += acc[k];
+      for (int64_t r = 0; r < groups; ++r) sum += dbParts[r * fpad + f];
       db[f] = sum;
     }
-  });
 }
 
 }  // namespace nnc
