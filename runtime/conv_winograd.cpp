@@ -14,10 +14,9 @@
 // transformed into V, multiplied and transformed back while its ~0.5 MB of
 // operands are in L2. The input transforms read the map in place, the
 // padding as masked-off elements of the windows' rows (a padded copy per
-// chunk cost as much as it saved), work on 16 tiles at once, lane l =
-// tile t0 + l, and store contiguous in T (rows 64-byte
-// aligned, positions kept off 4 KB multiples so a tile's 36 stores do not
-// share an L1 set). The products store M pixel-major, [p][tile][filter], as
+// chunk cost as much as it saved), work on 16 tiles at once, lane l = tile
+// t0 + l, and store contiguous in T (rows 64-byte aligned, positions kept
+// off 4 KB multiples so a tile's 36 stores do not share an L1 set). The products store M pixel-major, [p][tile][filter], as
 // their register tiles hold it (DirectRows::pixelMajor): transposing each
 // tile into [filter][tile] cost about a third of the forward's time (C
 // products per output are few beside the 16×16 transposes). The output
