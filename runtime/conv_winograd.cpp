@@ -10,20 +10,25 @@
 // and, for the weight gradient, gemm::DirectGradRows): V[p] read in place as
 // a 1×T image of C channels, the filters packed once per call into the
 // tile's panels, so nothing is packed per product. A chunk (whole tile rows,
-// consecutive in the batch: small maps put several images in one) is padded
-// (winoPad), transformed into V, multiplied and transformed back while its
-// ~0.5 MB of operands are in L2. The input transforms work on 16 tiles at
-// once, lane l = tile t0 + l, and store contiguous in T (rows 64-byte
-// aligned, positions kept off 4 KB multiples so a tile's 36 stores do not
-// share an L1 set). The products store M pixel-major, [p][tile][filter], as
+// consecutive in the batch: small maps put several images in one) is
+// transformed into V, multiplied and transformed back while its ~0.5 MB of
+// operands are in L2. The input transforms read the map in place, the
+// padding as masked-off elements of the windows' rows (a padded copy per
+// chunk cost as much as it saved), work on 16 tiles at once, lane l = tile
+// t0 + l, and store contiguous in T (rows 64-byte aligned, positions kept
+// off 4 KB multiples so a tile's 36 stores do not share an L1 set). The products store M pixel-major, [p][tile][filter], as
 // their register tiles hold it (DirectRows::pixelMajor): transposing each
 // tile into [filter][tile] cost about a third of the forward's time (C
 // products per output are few beside the 16×16 transposes). The output
 // transform then works on 16 filters of one tile at once and transposes
-// once, on the way to NCHW. Their loops are compiled per instruction set (the wino*Avx512 / Avx2
-// / Generic functions below), chosen like the GEMM's by nnc::sgemmIsa():
-// AVX-512 loads each window row whole and transposes in registers, the
-// generic and AVX2 paths gather.
+// once, on the way to NCHW. The weight gradient's transform of dy, the
+// same way round, works on 16 filters of one tile at once, read straight
+// from dy (masked at the map's edges), and stores Z [p][tile][filter] as
+// its products read it (a padded copy of dy and a transpose of Z per
+// position cost a fifth of its time). Their loops are compiled per
+// instruction set (the wino*Avx512 / Avx2 / Generic functions below),
+// chosen like the GEMM's by nnc::sgemmIsa(): AVX-512 loads each window row
+// whole and transposes in registers, the generic and AVX2 paths gather.
 //
 // Error against the double reference (max |error| / max |reference|,
 // operands uniform in [-1, 1], 4 images; AVX-512, the other paths within
@@ -63,17 +68,27 @@ constexpr double kWinoG[6][3] = {{1.0 / 4, 0, 0},
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0, 0, 1}};
 
-// The transforms work on n tiles of a chunk, 16 at a time (lane l = tile
-// t0 + l); tile t's window starts at src + off[t] (off holds n entries
-// rounded up to 16, the extra ones readable). Their results are stored
-// contiguous in t: out + p·ldo + t for transform-domain position p.
+// The input transform works on n tiles of a chunk, 16 at a time (lane l =
+// tile t0 + l), read straight from the unpadded map: tile t's window row i
+// starts at src + off[t] + i·ld (outside the map where the padding is),
+// and its element j is inside it where bit j of mask[i·ldm + t] is set
+// (zero elsewhere, and never read). off and mask hold n entries rounded up
+// to 16, the extra ones masked off. The results are stored contiguous in
+// t: out + p·ldo + t for transform-domain position p.
 struct WinoIn {  // V = Bᵀ d B of 6×6 windows, rows ld apart
   const float* src;
   const int32_t* off;
-  int64_t ld, n;
+  const uint8_t* mask;
+  int64_t ldm, ld, n;
   float* out;
   int64_t ldo;
 };
+
+// src + off as integers: a window's first row and column may lie before the
+// map (in the padding, never read), and so before its array.
+inline const float* winoAt(const float* src, int64_t off) {
+  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(src) + uintptr_t(off) * sizeof(float));
+}
 
 // Y = Aᵀ M A + bias, relu when act says so, for n tiles and nf ≤ 16
 // filters at once (lane l = filter f0 + l): M[p] of tile t at m + p·ldm +
@@ -101,8 +116,22 @@ struct WinoOut {
   int act;
 };
 
-// The weight gradient's transform of dy: Z = A dy Aᵀ of 4×4 windows.
-using WinoGrad = WinoIn;
+// The weight gradient's transform of dy: Z = A dy Aᵀ of tile t's 4×4
+// window for 16 filters at once (lane l = filter f0 + l), read straight
+// from dy (filters fs apart, rows w apart, window at dy + off[t], its first
+// rows[t] rows and cols[t] columns inside the map, zeros past them) and
+// stored as the products read it, filters contiguous: out + p·ldo + t·ldt +
+// f, zeros for F ≤ f < ldt. No padded copy of dy and no transpose of Z.
+struct WinoGrad {
+  const float* dy;
+  int64_t F, fs, w;
+  const int64_t* off;
+  const uint8_t* rows;
+  const uint8_t* cols;
+  int64_t n;
+  float* out;
+  int64_t ldo, ldt;
+};
 
 // Bᵀ on 6 values (a column or row of the tile).
 #define NNC_WINO_BT(d, o)                              \
@@ -120,11 +149,12 @@ using WinoGrad = WinoIn;
 // gathers have their own (below).
 template <int rows, int cols>
 void winoGatherScalar(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
-  for (int l = 0; l < kWinoLanes; ++l) {
-    const float* s = a.src + a.off[t0 + l];
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < cols; ++j) raw[i * cols + j][l] = s[i * a.ld + j];
-  }
+  for (int l = 0; l < kWinoLanes; ++l)
+    for (int i = 0; i < rows; ++i) {
+      const int m = a.mask[i * a.ldm + t0 + l];
+      for (int j = 0; j < cols; ++j)
+        raw[i * cols + j][l] = m >> j & 1 ? winoAt(a.src, a.off[t0 + l] + i * a.ld)[j] : 0.0f;
+    }
 }
 
 // The separable transform X·d·Xᵀ (X 6×K, X::apply mapping K values to 6)
@@ -259,9 +289,18 @@ struct WinoA {
   __attribute__((always_inline)) static void apply(const float* d, float* o) { NNC_WINO_A(d, o); }
 };
 
-// Z = A dy Aᵀ of the 16 gathered 4×4 windows, n of them stored.
-__attribute__((always_inline)) inline void winoGradTransform(const WinoGrad& a, int64_t t0, const float (*raw)[kWinoLanes]) {
-  winoSeparable<4, WinoA>(a, t0, raw);
+__attribute__((always_inline)) inline void winoGradBody(const WinoGrad& a) {
+  for (int64_t t = 0; t < a.n; ++t)
+    for (int64_t f0 = 0; f0 < a.ldt; f0 += kWinoLanes) {
+      alignas(64) float raw[16][kWinoLanes];
+      for (int l = 0; l < kWinoLanes; ++l) {
+        const bool in = f0 + l < a.F;
+        const float* s = a.dy + a.off[t] + (in ? f0 + l : 0) * a.fs;
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) raw[i * 4 + j][l] = in && i < a.rows[t] && j < a.cols[t] ? s[i * a.w + j] : 0.0f;
+      }
+      winoSeparable<4, WinoA>(WinoIn{nullptr, nullptr, nullptr, 0, 0, a.ldt, a.out + t * a.ldt, a.ldo}, f0, raw);
+    }
 }
 
 // U[p][o][i] = (G g Gᵀ)[p] of filter o's I 3×3 windows g = w[o][i] (wT
@@ -308,15 +347,7 @@ struct WinoKernels {
   void (*out)(const WinoOut&);
   void (*grad)(const WinoGrad&);
   void (*filter)(const WinoFilterRow&);
-  // winoPad's rows: dst[r·ldd + i] = src[r·lds + i] for r < rows, i < n.
-  void (*copy)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t n);
 };
-
-inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __restrict src, int64_t lds, int64_t rows,
-                           int64_t n) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; ++i) dst[r * ldd + i] = src[r * lds + i];
-}
 
 // Each wrapper: the windows gathered, then the transform loops inlined and
 // vectorized for the wrapper's target.
@@ -328,13 +359,7 @@ inline void winoCopyScalar(float* __restrict dst, int64_t ldd, const float* __re
       winoInTransform(a, t0, raw);                                                        \
     }                                                                                     \
   }                                                                                       \
-  ATTR void winoGrad##NAME(const WinoGrad& a) {                                           \
-    for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {                                    \
-      alignas(64) float raw[16][kWinoLanes];                                              \
-      GATHER<4, 4>(a, t0, raw);                                                           \
-      winoGradTransform(a, t0, raw);                                                      \
-    }                                                                                     \
-  }                                                                                       \
+  ATTR void winoGrad##NAME(const WinoGrad& a) { winoGradBody(a); }                          \
   ATTR void winoOut##NAME(const WinoOut& a) { winoOutBody(a); }                           \
   ATTR void winoFilter##NAME(const WinoFilterRow& a) { winoFilterBody(a); }
 
@@ -349,16 +374,18 @@ NNC_WINO_KERNELS(Generic, , winoGatherScalar)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 // The windows' rows loaded whole and transposed in registers (a gather per
-// element costs several times more): row r of the 16 windows at base[l] + r,
-// lane l of d[j] its element j. A 6-wide row is loaded as 8 floats (2 past
-// the window, inside the padded buffer or its slack), tiles l and l + 8 in
+// element costs several times more): row r of the 16 windows at base[l] + r
+// under mask m[l], lane l of d[j] its element j. A 6-wide row is loaded as
+// 8 floats (the last 2 masked off), tiles l and l + 8 in
 // the halves of a zmm, then 8×8 transposes within the halves; a 4-wide one
 // as 4 floats, tiles 4s + q in 128-bit lane s of vector q, then 4×4
 // transposes within the lanes.
-__attribute__((target(NNC_WINO_AVX512))) inline void winoRow6x512(const float* const* base, int64_t r, __m512* d) {
+__attribute__((target(NNC_WINO_AVX512))) inline void winoRow6x512(const float* const* base, int64_t r,
+                                                                  const uint8_t* m, __m512* d) {
   __m512 z[8], t[8], q[8];
   for (int l = 0; l < 8; ++l)
-    z[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(base[l] + r)), _mm256_loadu_ps(base[l + 8] + r), 1);
+    z[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_maskz_loadu_ps(m[l], winoAt(base[l], r))),
+                              _mm256_maskz_loadu_ps(m[l + 8], winoAt(base[l + 8], r)), 1);
   for (int k = 0; k < 8; k += 2) {
     t[k] = _mm512_unpacklo_ps(z[k], z[k + 1]);
     t[k + 1] = _mm512_unpackhi_ps(z[k], z[k + 1]);
@@ -377,13 +404,14 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoRow6x512(const float* c
   for (int j = 0; j < 2; ++j) d[4 + j] = _mm512_permutex2var_ps(q[j], hi, q[j + 4]);
 }
 
-__attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* const* base, int64_t r, __m512* d) {
+__attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* const* base, int64_t r,
+                                                                  const __mmask8* m, __m512* d) {
   __m512 v[4];
   for (int k = 0; k < 4; ++k) {
-    __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(base[k] + r));
-    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[4 + k] + r), 1);
-    x = _mm512_insertf32x4(x, _mm_loadu_ps(base[8 + k] + r), 2);
-    v[k] = _mm512_insertf32x4(x, _mm_loadu_ps(base[12 + k] + r), 3);
+    __m512 x = _mm512_castps128_ps512(_mm_maskz_loadu_ps(m[k], base[k] + r));
+    x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[4 + k], base[4 + k] + r), 1);
+    x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[8 + k], base[8 + k] + r), 2);
+    v[k] = _mm512_insertf32x4(x, _mm_maskz_loadu_ps(m[12 + k], base[12 + k] + r), 3);
   }
   const __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
   const __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
@@ -396,9 +424,6 @@ __attribute__((target(NNC_WINO_AVX512))) inline void winoRow4x512(const float* c
 // Bᵀ (6 values) and A (4 values to 6) on vectors, common terms shared.
 struct WinoBt512 {
   static constexpr int K = 6;
-  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
-    winoRow6x512(b, r, d);
-  }
   __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
     const __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
     const __m512 d12 = _mm512_add_ps(d[1], d[2]), d34 = _mm512_add_ps(d[3], d[4]);
@@ -414,9 +439,6 @@ struct WinoBt512 {
 };
 struct WinoA512 {
   static constexpr int K = 4;
-  __attribute__((target(NNC_WINO_AVX512))) static void row(const float* const* b, int64_t r, __m512* d) {
-    winoRow4x512(b, r, d);
-  }
   __attribute__((target(NNC_WINO_AVX512))) static void apply(const __m512* d, __m512* o) {
     const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
     const __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[0]);
@@ -430,57 +452,77 @@ struct WinoA512 {
   }
 };
 
-// X d Xᵀ of 16 windows at a time: each K-wide row transformed as soon as it
-// is loaded (along the row), then the 6 columns of those (down the rows),
-// stored straight to out[p·ldo + t] (masked past n): no window copy.
+// X d Xᵀ of 16 windows (lane l: window l, d[i][j] their element i, j): X
+// down each column, then along each row, position p stored at out + p·ldo
+// under m.
 template <typename X>
-__attribute__((target(NNC_WINO_AVX512))) void winoSeparable512(const WinoIn& a) {
+__attribute__((target(NNC_WINO_AVX512), always_inline)) inline void winoXdX512(const __m512 (*d)[X::K], float* out,
+                                                                               int64_t ldo, __mmask16 m) {
   constexpr int K = X::K;
+  __m512 t[6][K];  // t[i][j]: X down column j
+  for (int j = 0; j < K; ++j) {
+    __m512 c[K], o[6];
+    for (int i = 0; i < K; ++i) c[i] = d[i][j];
+    X::apply(c, o);
+    for (int i = 0; i < 6; ++i) t[i][j] = o[i];
+  }
+  for (int i = 0; i < 6; ++i) {
+    __m512 o[6];
+    X::apply(t[i], o);
+    for (int b = 0; b < 6; ++b) _mm512_mask_storeu_ps(out + (i * 6 + b) * ldo, m, o[b]);
+  }
+}
+
+// V = Bᵀ d B of 16 tiles at a time, their rows loaded straight from the
+// map under their masks, stored to out[p·ldo + t] (masked past n).
+__attribute__((target(NNC_WINO_AVX512))) void winoInAvx512(const WinoIn& a) {
   for (int64_t t0 = 0; t0 < a.n; t0 += kWinoLanes) {
     const int64_t n = std::min<int64_t>(kWinoLanes, a.n - t0);
-    const __mmask16 m = __mmask16((1u << n) - 1u);
     const float* base[kWinoLanes];
-    for (int l = 0; l < kWinoLanes; ++l) base[l] = a.src + a.off[t0 + l];
-    __m512 d[K][K], t[6][K];  // t[i][j]: X down column j
-    for (int i = 0; i < K; ++i) X::row(base, i * a.ld, d[i]);
-    for (int j = 0; j < K; ++j) {
-      __m512 c[K], o[6];
-      for (int i = 0; i < K; ++i) c[i] = d[i][j];
-      X::apply(c, o);
-      for (int i = 0; i < 6; ++i) t[i][j] = o[i];
-    }
-    for (int i = 0; i < 6; ++i) {
-      __m512 o[6];
-      X::apply(t[i], o);
-      for (int b = 0; b < 6; ++b) _mm512_mask_storeu_ps(a.out + (i * 6 + b) * a.ldo + t0, m, o[b]);
+    for (int l = 0; l < kWinoLanes; ++l) base[l] = winoAt(a.src, a.off[t0 + l]);
+    __m512 d[6][6];
+    for (int i = 0; i < 6; ++i) winoRow6x512(base, i * a.ld, a.mask + i * a.ldm + t0, d[i]);
+    winoXdX512<WinoBt512>(d, a.out + t0, a.ldo, __mmask16((1u << n) - 1u));
+  }
+}
+
+// Z = A dy Aᵀ of one tile for 16 filters at a time, the rows past the map
+// (and the filters past F) under an empty mask, the columns past it under
+// the tile's.
+__attribute__((target(NNC_WINO_AVX512))) void winoGradAvx512(const WinoGrad& a) {
+  for (int64_t t = 0; t < a.n; ++t) {
+    const __mmask8 cm = __mmask8((1u << a.cols[t]) - 1u);
+    for (int64_t f0 = 0; f0 < a.ldt; f0 += kWinoLanes) {
+      const float* base[kWinoLanes];
+      __mmask8 lm[kWinoLanes], none[kWinoLanes] = {};
+      for (int l = 0; l < kWinoLanes; ++l) {
+        const bool in = f0 + l < a.F;
+        base[l] = a.dy + a.off[t] + (in ? f0 + l : 0) * a.fs;
+        lm[l] = in ? cm : 0;
+      }
+      __m512 d[4][4];
+      for (int i = 0; i < 4; ++i) winoRow4x512(base, i < a.rows[t] ? i * a.w : 0, i < a.rows[t] ? lm : none, d[i]);
+      winoXdX512<WinoA512>(d, a.out + t * a.ldt + f0, a.ldo, __mmask16(0xffff));
     }
   }
 }
-__attribute__((target(NNC_WINO_AVX512))) void winoInAvx512(const WinoIn& a) { winoSeparable512<WinoBt512>(a); }
-__attribute__((target(NNC_WINO_AVX512))) void winoGradAvx512(const WinoGrad& a) { winoSeparable512<WinoA512>(a); }
-// Two 8-lane gathers per window element.
+// Two 8-lane gathers per window element, under the window's masks.
 template <int rows, int cols>
 __attribute__((target("avx2,fma"))) void winoGather256(const WinoIn& a, int64_t t0, float (*raw)[kWinoLanes]) {
-  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0));
-  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0 + 8));
+  const __m256i off[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.off + t0 + 8))};
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) {
-      const __m256i k = _mm256_set1_epi32(int(i * a.ld + j));
-      _mm256_store_ps(raw[i * cols + j], _mm256_i32gather_ps(a.src, _mm256_add_epi32(lo, k), 4));
-      _mm256_store_ps(raw[i * cols + j] + 8, _mm256_i32gather_ps(a.src, _mm256_add_epi32(hi, k), 4));
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* mp = a.mask + i * a.ldm + t0 + 8 * h;
+      const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mp)));
+      for (int j = 0; j < cols; ++j) {
+        const __m256i bit = _mm256_set1_epi32(1 << j);
+        const __m256 in = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(m, bit), bit));
+        const __m256i k = _mm256_add_epi32(off[h], _mm256_set1_epi32(int(i * a.ld + j)));
+        _mm256_store_ps(raw[i * cols + j] + 8 * h, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), a.src, k, in, 4));
+      }
     }
 }
-// A short row under masks: GCC turns the scalar loop into a call to memcpy,
-// which costs more than the copy at these lengths.
-__attribute__((target(NNC_WINO_AVX512))) void winoCopy512(float* dst, int64_t ldd, const float* src, int64_t lds,
-                                                         int64_t rows, int64_t n) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
-      _mm512_mask_storeu_ps(dst + r * ldd + i, m, _mm512_maskz_loadu_ps(m, src + r * lds + i));
-    }
-}
-
 // Aᵀ (6 values to 4) on vectors, common terms shared.
 __attribute__((target(NNC_WINO_AVX512))) inline void winoAt512(const __m512* m, __m512* o) {
   const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
@@ -601,10 +643,10 @@ NNC_WINO_KERNELS(Avx2, __attribute__((target("avx2,fma"))), winoGather256)
 WinoKernels winoKernels() {
 #if defined(__x86_64__) && !defined(NNC_WINO_NO_TARGETS)
   const char* isa = sgemmIsa();
-  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512, &winoFilterAvx512, &winoCopy512};
-  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2, &winoFilterAvx2, &winoCopyScalar};
+  if (std::strcmp(isa, "avx512") == 0) return {&winoInAvx512, &winoOutAvx512, &winoGradAvx512, &winoFilterAvx512};
+  if (std::strcmp(isa, "avx2") == 0) return {&winoInAvx2, &winoOutAvx2, &winoGradAvx2, &winoFilterAvx2};
 #endif
-  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric, &winoFilterGeneric, &winoCopyScalar};
+  return {&winoInGeneric, &winoOutGeneric, &winoGradGeneric, &winoFilterGeneric};
 }
 
 // The tile grid of g and the chunks it is cut into: units are tile rows
@@ -651,41 +693,41 @@ float* winoBuffer(std::vector<float>& buf, size_t n) {
   return buf.data() + (64 - at % 64) % 64 / sizeof(float);
 }
 
-// The images of units u0 .. u1 − 1 (b0 .. b1 − 1) of x [n, ch, h, w]
-// copied into dst [b − b0, ch, hp, wp] with pixel (y, x) at (y + py,
-// x + px): the transforms then read every window without bounds checks.
-// Only the image's pixels are written, and only in the rows the tile rows of
-// units u0 .. u1 − 1 read (4·ty .. 4·ty + 3 + extra): the zeros around
-// them sit at the same places for every chunk, so the caller writes them
-// once per call (winoPadZero). `copy` moves the rows (short: 7 to 56 pixels).
-void winoPad(const float* x, const WinoPlan& pl, int64_t u0, int64_t u1, int64_t extra, int64_t ch, int64_t h,
-             int64_t w, int64_t py, int64_t px, int64_t hp, int64_t wp, float* dst,
-             void (*copy)(float*, int64_t, const float*, int64_t, int64_t, int64_t)) {
-  const int64_t b0 = u0 / pl.th, b1 = (u1 - 1) / pl.th + 1;
-  for (int64_t b = b0; b < b1; ++b)
-    for (int64_t c = 0; c < ch; ++c) {
-      const float* src = x + (b * ch + c) * h * w;
-      float* d = dst + ((b - b0) * ch + c) * hp * wp + px;
-      const int64_t ty0 = b == b0 ? u0 % pl.th : 0, ty1 = b == b1 - 1 ? (u1 - 1) % pl.th + 1 : pl.th;
-      const int64_t y0 = std::max<int64_t>(0, 4 * ty0 - py), y1 = std::min(h, std::min(hp, 4 * ty1 + extra) - py);
-      if (y1 > y0) copy(d + (y0 + py) * wp, wp, src + y0 * w, w, y1 - y0, w);
-    }
+// The 6×6 windows of units u0 .. u1 − 1 of x [n, ch, h, w] padded py,
+// px (as WinoIn reads them): tile t's at off[t] from the chunk's first
+// image, mask[i·ldm + t] the columns of its row i inside the map; both
+// rounded up to 16 tiles (ldm), the extra ones masked off. Returns the
+// tile count.
+int64_t winoWindows(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t ch, int64_t h, int64_t w, int64_t py,
+                    int64_t px, std::vector<int32_t>& off, std::vector<uint8_t>& mask, int64_t& ldm) {
+  const int64_t T = (u1 - u0) * pl.tw, b0 = u0 / pl.th;
+  ldm = (T + kWinoLanes - 1) / kWinoLanes * kWinoLanes;
+  off.assign(size_t(ldm), 0);
+  mask.assign(size_t(6 * ldm), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th) - py, x0 = 4 * (t % pl.tw) - px;
+    off[size_t(t)] = int32_t((u / pl.th - b0) * ch * h * w + y0 * w + x0);
+    int cm = 0;
+    for (int j = 0; j < 6; ++j) cm |= (x0 + j >= 0 && x0 + j < w) << j;
+    for (int i = 0; i < 6; ++i) mask[size_t(i * ldm + t)] = uint8_t(y0 + i >= 0 && y0 + i < h ? cm : 0);
+  }
+  return T;
 }
 
-// A winoPad buffer of `floats` floats zeroed, before a call's first chunk.
-void winoPadZero(float* buf, int64_t floats) { std::fill(buf, buf + floats, 0.0f); }
-
-// The window offsets of units u0 .. u1 − 1 in a winoPad buffer of `plane`
-// floats per image (hp × wp per channel, ch channels), rounded up to 16
-// entries; returns the tile count.
-int64_t winoOffsets(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t plane, int64_t wp, std::vector<int32_t>& off) {
-  const int64_t T = (u1 - u0) * pl.tw, b0 = u0 / pl.th;
-  off.resize(size_t((T + kWinoLanes - 1) / kWinoLanes * kWinoLanes));
-  for (int64_t u = u0; u < u1; ++u)
-    for (int64_t tx = 0; tx < pl.tw; ++tx)
-      off[size_t((u - u0) * pl.tw + tx)] = int32_t((u / pl.th - b0) * plane + 4 * (u % pl.th) * wp + 4 * tx);
-  std::fill(off.begin() + T, off.end(), off[0]);
-  return T;
+// Where the 4×4 output tiles of units u0 .. u1 − 1 lie in an [n, F, oh,
+// ow] map: tile t at off[t], its first rows[t] × cols[t] pixels inside.
+void winoTiles(const WinoPlan& pl, int64_t u0, int64_t u1, int64_t F, int64_t oh, int64_t ow,
+               std::vector<int64_t>& off, std::vector<uint8_t>& rows, std::vector<uint8_t>& cols) {
+  const int64_t T = (u1 - u0) * pl.tw;
+  off.resize(size_t(T));
+  rows.resize(size_t(T));
+  cols.resize(size_t(T));
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
+    off[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
+    rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
+    cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
+  }
 }
 
 // The transformed filters as the direct convolution's weight panels
@@ -764,16 +806,12 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow(), ph = oh / 2, pw = ow / 2;
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
-  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2;
-  const int64_t imagesPer = pl.per / pl.th + 2;  // the most images a chunk touches
   const int64_t kc = winoKc(C, pk.blockF);
   parallelFor(pl.chunks, 1, [&](int64_t c0, int64_t c1) {
-    thread_local std::vector<float> pbuf, vbuf, mbuf, partBuf;
+    thread_local std::vector<float> vbuf, mbuf, partBuf;
     thread_local std::vector<int32_t> off, offC;
     thread_local std::vector<int64_t> offY;
-    thread_local std::vector<uint8_t> rows, cols;
-    float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
-    winoPadZero(P, imagesPer * C * hp * wp);
+    thread_local std::vector<uint8_t> mask, rows, cols;
     const int64_t ld = pl.ld;
     // M [36][T][Fp], pixel-major as the products' tiles hold it.
     const int64_t Fp = (F + kWinoLanes - 1) / kWinoLanes * kWinoLanes;
@@ -783,26 +821,21 @@ void winoForward(const ConvGeom& g, const float* x, const WinoPanels& pk, const 
     float* part = winoBuffer(partBuf, size_t(pl.T * pk.blockF));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-      winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
-      const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, off);
-      offY.resize(size_t(T));
-      rows.resize(size_t(T));
-      cols.resize(size_t(T));
+      int64_t ldm;
+      const int64_t T = winoWindows(pl, u0, u1, C, g.h, g.w, g.ph, g.pw, off, mask, ldm);
+      const float* xc = x + u0 / pl.th * C * g.h * g.w;
       offC.resize(size_t(C));
       for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
-        if (pool2) {  // the tile's whole 2×2 windows in y [n, F, oh/2, ow/2]
+      winoTiles(pl, u0, u1, F, oh, ow, offY, rows, cols);
+      if (pool2)  // the tile's whole 2×2 windows in y [n, F, oh/2, ow/2]
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t u = u0 + t / pl.tw, y0 = 4 * (u % pl.th), x0 = 4 * (t % pl.tw);
           offY[size_t(t)] = (u / pl.th) * F * ph * pw + y0 / 2 * pw + x0 / 2;
           rows[size_t(t)] = uint8_t(std::clamp<int64_t>(ph - y0 / 2, 0, 2));
           cols[size_t(t)] = uint8_t(std::clamp<int64_t>(pw - x0 / 2, 0, 2));
-          continue;
         }
-        offY[size_t(t)] = (u / pl.th) * F * oh * ow + y0 * ow + x0;
-        rows[size_t(t)] = uint8_t(std::min<int64_t>(4, oh - y0));
-        cols[size_t(t)] = uint8_t(std::min<int64_t>(4, ow - x0));
-      }
-      for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, off.data(), wp, T, V + c * ld, sV});
+      for (int64_t c = 0; c < C; ++c)
+        k.in(WinoIn{xc + c * g.h * g.w, off.data(), mask.data(), ldm, g.w, T, V + c * ld, sV});
       for (int p = 0; p < 36; ++p)
         for (int64_t b = 0; b < pk.blocks; ++b) {
           const WinoBlock bk = winoBlock(F, pk.blockF, pk.lanes, b);
@@ -826,7 +859,8 @@ bool winogradFits(const ConvGeom& g, ConvDir, int act) {
         g.pw <= 2 && g.oh() > 0 && g.ow() > 0 && g.n > 0 && g.c > 0 && g.f > 0 &&
         (act == kActNone || act == kActRelu)))
     return false;
-  // The gathers' offsets into a chunk's padded images are 32-bit.
+  // The windows' offsets from a chunk's first image are 32-bit (bounded
+  // here by its images padded).
   const WinoPlan pl = winoPlan(g, g.c, g.f);
   const double padded = double(pl.per / pl.th + 2) * double(std::max(g.c, g.f)) * double(4 * pl.th + 6) *
                         double(4 * pl.tw + 6);
@@ -871,8 +905,6 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t C = g.c, F = g.f, oh = g.oh(), ow = g.ow();
   const WinoPlan pl = winoPlan(g, C, F);
   const WinoKernels k = winoKernels();
-  const int64_t hp = 4 * pl.th + 2, wp = 4 * pl.tw + 2, hd = 4 * pl.th, wd = 4 * pl.tw;
-  const int64_t imagesPer = pl.per / pl.th + 2;
   // The chunks are cut into `groups` runs (a function of the shapes, never
   // of the thread count), each summed in chunk order by its thread, in the
   // direct convolution's weight-gradient tile (gemm::DirectGradRows: C rows
@@ -889,40 +921,46 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
   const int64_t sS = winoPosStride(fpad, C), size = 36 * sS;  // one run's sums, positions sS apart
   thread_local std::vector<float> partBuf;
   float* parts = winoBuffer(partBuf, size_t(groups * size));
+  // db[f] = Σ dy[:, f], each run's share summed from Z[1][1] (A's row 1 is
+  // all ones: the window's sum), tile by tile while Z is in L1: summing dy
+  // again after the products read it back from L3.
+  thread_local std::vector<float> dbBuf;
+  float* dbParts = winoBuffer(dbBuf, size_t(groups * fpad));
   parallelFor(groups, 1, [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> vbuf, zbuf, ztbuf, pbuf, dbuf;
-    thread_local std::vector<int32_t> offX, offD, offC;
+    thread_local std::vector<float> vbuf, zbuf;
+    thread_local std::vector<int32_t> offX, offC;
+    thread_local std::vector<int64_t> offD;
+    thread_local std::vector<uint8_t> mask, rows, cols;
     const int64_t ld = pl.ld;
-    const int64_t sV = winoPosStride(C, ld), sZ = winoPosStride(F, ld);
+    // Z [36][T][fpad], filters contiguous as the products read it.
+    const int64_t sV = winoPosStride(C, ld), sZ = winoPosStride(pl.T, fpad);
     float* V = winoBuffer(vbuf, size_t(36 * sV));
     float* Z = winoBuffer(zbuf, size_t(36 * sZ));
-    float* ZT = winoBuffer(ztbuf, size_t(pl.T * fpad));
-    float* P = winoBuffer(pbuf, size_t(imagesPer * C * hp * wp));
-    float* D = winoBuffer(dbuf, size_t(imagesPer * F * hd * wd));
-    winoPadZero(P, imagesPer * C * hp * wp);
-    winoPadZero(D, imagesPer * F * hd * wd);
     for (int64_t r = r0; r < r1; ++r) {
       float* sums = parts + r * size;
       const int64_t first = r * pl.chunks / groups, last = (r + 1) * pl.chunks / groups;
       for (int64_t ch = first; ch < last; ++ch) {
         const int64_t u0 = ch * pl.per, u1 = std::min(pl.units, u0 + pl.per);
-        winoPad(x, pl, u0, u1, 2, C, g.h, g.w, g.ph, g.pw, hp, wp, P, k.copy);
-        winoPad(dy, pl, u0, u1, 0, F, oh, ow, 0, 0, hd, wd, D, k.copy);
-        const int64_t T = winoOffsets(pl, u0, u1, C * hp * wp, wp, offX);
-        winoOffsets(pl, u0, u1, F * hd * wd, wd, offD);
+        int64_t ldm;
+        const int64_t T = winoWindows(pl, u0, u1, C, g.h, g.w, g.ph, g.pw, offX, mask, ldm);
+        const float* xc = x + u0 / pl.th * C * g.h * g.w;
+        winoTiles(pl, u0, u1, F, oh, ow, offD, rows, cols);
         offC.resize(size_t(C));
         for (int64_t c = 0; c < C; ++c) offC[size_t(c)] = int32_t(c * ld);
-        for (int64_t c = 0; c < C; ++c) k.in(WinoIn{P + c * hp * wp, offX.data(), wp, T, V + c * ld, sV});
-        for (int64_t f = 0; f < F; ++f) k.grad(WinoGrad{D + f * hd * wd, offD.data(), wd, T, Z + f * ld, sZ});
-        for (int p = 0; p < 36; ++p) {
-          gemm::transposeRows(Z + p * sZ, F, fpad, T, ld, ZT, fpad);
+        for (int64_t c = 0; c < C; ++c)
+          k.in(WinoIn{xc + c * g.h * g.w, offX.data(), mask.data(), ldm, g.w, T, V + c * ld, sV});
+        k.grad(WinoGrad{dy, F, oh * ow, ow, offD.data(), rows.data(), cols.data(), T, Z, sZ, fpad});
+        float* dbs = dbParts + r * fpad;
+        if (ch == first) std::fill(dbs, dbs + fpad, 0.0f);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t f = 0; f < fpad; ++f) dbs[f] += Z[7 * sZ + t * fpad + f];
+        for (int p = 0; p < 36; ++p)
           for (int64_t b = 0; b < blocks; ++b) {
             const WinoBlock bk = winoBlock(F, blockF, lanes, b);
-            gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, ZT + bk.f0, fpad, int(bk.nf), 1,
-                                                      1, T, 0, 1, sums + p * sS + bk.f0 * C, ch == first,
-                                                      nullptr, C});
+            gemm::directGradRows(gemm::DirectGradRows{V + p * sV, 0, offC.data(), C, Z + p * sZ + bk.f0, fpad,
+                                                      int(bk.nf), 1, 1, T, 0, 1, sums + p * sS + bk.f0 * C,
+                                                      ch == first, nullptr, C});
           }
-        }
       }
     }
   });
@@ -972,24 +1010,12 @@ void winogradConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, 
         for (int q = 0; q < 9; ++q) dw[((bk.f0 + l) * C + c) * 9 + q] = o[q][l];
     }
   });
-  if (!db) return;
-  // db[f] = Σ dy[:, f]: 16 running sums (lane k takes the positions ≡ k
-  // mod 16, images in order), then added in lane order.
-  parallelFor(F, 1, [&](int64_t f0, int64_t f1) {
-    const int64_t s = oh * ow, s16 = s / 16 * 16;
-    for (int64_t f = f0; f < f1; ++f) {
-      float acc[16] = {};
-      for (int64_t b = 0; b < g.n; ++b) {
-        const float* r = dy + (b * F + f) * s;
-        for (int64_t p = 0; p < s16; p += 16)
-          for (int k = 0; k < 16; ++k) acc[k] += r[p + k];
-        for (int64_t p = s16; p < s; ++p) acc[p - s16] += r[p];
-      }
+  if (db)
+    for (int64_t f = 0; f < F; ++f) {
       float sum = 0.0f;
-      for (int k = 0; k < 16; ++k) sum += acc[k];
+      for (int64_t r = 0; r < groups; ++r) sum += dbParts[r * fpad + f];
       db[f] = sum;
     }
-  });
 }
 
 }  // namespace nnc
