@@ -158,6 +158,11 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
       gemm::DirectRows r{l.copy ? buf : img, off.data(), K, wp.data() + f0 * K, bias ? bias + f0 : nullptr,
                          act == kActRelu, int(std::min(blockF, g.f - f0)), y + (n * g.f + f0) * ys, ys, OH, OW,
                          g.sh * l.stride, l.sw, kc, part};
+      // The next image into L2 while this one's last block is computed.
+      if (l.copy && b + 1 == blocks && n + 1 < g.n && it + 1 < i1) {
+        r.ahead = img + g.c * g.h * g.w;
+        r.aheadFloats = g.c * g.h * g.w;
+      }
       gemm::directRows(r);
     }
   });

@@ -122,6 +122,8 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
       __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
       __builtin_prefetch(p + pf);
       __builtin_prefetch(p + pf + (H - 1) * SW);
+    } else if (RW == 0 && far) {
+      __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
     }
     T wv[NV];
 #pragma GCC unroll 4
@@ -228,9 +230,16 @@ void dirRows(const DirectRows& a) {
   // step k of the first pass: it is read later by planes, as K strided streams
   // the hardware prefetchers do not follow.
   // As integers: past the input is past its array (a prefetch never faults).
+  // Other tiles: a.ahead's lines, once over (0: none).
   const uintptr_t in0 = reinterpret_cast<uintptr_t>(a.in), span = uintptr_t(a.off[a.K - 1] + a.OH * a.rowStep) * 4;
-  uintptr_t far = in0 + span;
+  const uintptr_t ah0 = reinterpret_cast<uintptr_t>(a.ahead), ahEnd = ah0 + uintptr_t(a.aheadFloats) * 4;
+  uintptr_t far = in0 + span, ah = ah0;
   auto farNext = [&](int64_t n) {
+    if (!cs) {
+      const uintptr_t f = a.ahead && ah < ahEnd ? ah : 0;
+      ah += uintptr_t(n) * 64;
+      return f;
+    }
     const uintptr_t f = far < in0 + 2 * span ? far : in0;
     far += uintptr_t(n) * 64;
     return f;

@@ -104,6 +104,12 @@ struct DirectRows {
   // y[(oy·OW + ox)·ldf + f] instead, whole vectors of filters (up to
   // nv·lanes, zeros past nf) stored as the tile holds them: no transpose.
   bool pixelMajor = false;
+  // The input the caller reads next (the next image, before its padded
+  // copy is made), `aheadFloats` of it, or null: the non-constant-stride
+  // one-row tiles prefetch it into L2, a line a step k, so that the copy
+  // does not wait on memory.
+  const float* ahead = nullptr;
+  int64_t aheadFloats = 0;
 };
 
 // The direct convolution's weight gradient for one block of nf filters and
