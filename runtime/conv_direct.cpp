@@ -295,6 +295,16 @@ void directInputGradPhased(const ConvGeom& g, const float* dy, const float* w, c
           for (int64_t c0 = 0; c0 < g.c; c0 += blockF) {
             gemm::DirectRows r{in,    off[q].data(), K, wp[q].data() + c0 * K, bias ? bias + c0 : nullptr, false,
                                int(std::min(blockF, g.c - c0)), o + c0 * ys, ys, p.nu, p.nv, wq, 1, kc[q], part};
+            // Into L2 by the first phase's tiles this image's dx, whose
+            // interleaving waited on its lines from memory, by the second's
+            // the next image's dy for its copy.
+            if (q == 0 && c0 == 0) {
+              r.ahead = img;
+              r.aheadFloats = g.c * H * W;
+            } else if (q == 1 && c0 == 0 && n + 1 < n1) {
+              r.ahead = d + g.f * OH * OW;
+              r.aheadFloats = g.f * OH * OW;
+            }
             gemm::directRows(r);
           }
         }
