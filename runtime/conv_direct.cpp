@@ -158,10 +158,14 @@ void directForward(const ConvGeom& g, const float* x, const float* w, const floa
       gemm::DirectRows r{l.copy ? buf : img, off.data(), K, wp.data() + f0 * K, bias ? bias + f0 : nullptr,
                          act == kActRelu, int(std::min(blockF, g.f - f0)), y + (n * g.f + f0) * ys, ys, OH, OW,
                          g.sh * l.stride, l.sw, kc, part};
-      // The next image into L2 while this one's last block is computed.
+      // Into L2 while this image's last filter block is computed the next
+      // image, while its first is, where there are more, the image's y.
       if (l.copy && b + 1 == blocks && n + 1 < g.n && it + 1 < i1) {
         r.ahead = img + g.c * g.h * g.w;
         r.aheadFloats = g.c * g.h * g.w;
+      } else if (b == 0 && blocks > 1) {
+        r.ahead = y + n * g.f * ys;
+        r.aheadFloats = g.f * ys;
       }
       gemm::directRows(r);
     }
