@@ -321,16 +321,8 @@ void directInputGradPhased(const ConvGeom& g, const float* dy, const float* w, c
           const float* se = out + e * g.c * most;
           const float* so = out + (1 - e) * g.c * most;
           for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t u = 0; u < p.nu; ++u) {
-              const float* ev = se + c * p.nu * ne + u * ne;
-              const float* od = so + c * p.nu * no + u * no;
-              float* row = img + (c * H + g.sh * (p.u0 + u) + p.a - g.ph) * W;
-              for (int64_t m = 0; m < W / 2; ++m) {
-                row[2 * m] = ev[m];
-                row[2 * m + 1] = od[m];
-              }
-              if (W % 2) row[W - 1] = ev[W / 2];
-            }
+            gemm::interleaveRows(se + c * p.nu * ne, ne, so + c * p.nu * no, no,
+                                 img + (c * H + g.sh * p.u0 + p.a - g.ph) * W, g.sh * W, W, p.nu);
           continue;
         }
         for (int64_t c = 0; c < g.c; ++c)

@@ -371,3 +371,32 @@ void dirTranspose(const float* src, int64_t rows, int64_t padRows, int64_t cols,
       for (int t = 0; t < nc; ++t) V::store(dst + (c0 + t) * ldd + r0, blk[t]);
     }
 }
+
+// Lanes 0, W, 1, W + 1, … of a then b, from lane H·W/2 of each (HI 0 or 1).
+template <int HI, size_t... I>
+typename V::T dirZip(typename V::T a, typename V::T b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, int(I % 2 ? V::W : 0) + int(HI * V::W / 2 + I / 2)...);
+}
+
+// dst[r·ldd + 2m] = ev[r·lde + m], dst[r·ldd + 2m + 1] = od[r·ldo + m] for
+// r < rows and columns < w: the input gradient's two column phases into
+// one row of dx, W·2 columns a step (masked: nothing read or written past
+// a row).
+void dirInterleave(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd, int64_t w,
+                   int64_t rows) {
+  constexpr int W = V::W;
+  using M = typename V::Mask;
+  const int64_t ne = (w + 1) / 2, no = w / 2;
+  // Columns outer: the masks are the same on every row.
+  for (int64_t m = 0; m < ne; m += W) {
+    const M me = V::mask(int(lesser(W, ne - m))), mo = V::mask(int(no > m ? lesser(W, no - m) : 0));
+    const int64_t left = w - 2 * m;
+    const M lo = V::mask(int(lesser(W, left))), hi = V::mask(int(left > W ? lesser(W, left - W) : 0));
+    for (int64_t r = 0; r < rows; ++r) {
+      const typename V::T a = V::loadm(ev + r * lde + m, me), b = V::loadm(od + r * ldo + m, mo);
+      float* d = dst + r * ldd + 2 * m;
+      V::storem(d, lo, dirZip<0>(a, b, std::make_index_sequence<W>{}));
+      if (left > W) V::storem(d + W, hi, dirZip<1>(a, b, std::make_index_sequence<W>{}));
+    }
+  }
+}

@@ -200,6 +200,9 @@ struct Isa {
   // dst[c·ldd + r] = src[r·lds + c] (r < rows), 0 for rows ≤ r < padRows (a multiple of lanes).
   void (*transposeRows)(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
                         int64_t ldd);
+  // interleaveRows (below) in this instruction set.
+  void (*interleaveRows)(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd,
+                         int64_t w, int64_t rows);
   // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows,
   // DepthwiseGrad and DepthwisePad above), in conv_depthwise_tiles.h.
   void (*depthwiseRows)(const DepthwiseRows& d);
@@ -236,6 +239,10 @@ int directNvMax();
 void directGradRows(const DirectGradRows& a);
 void transposeRows(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
                    int64_t ldd);
+// dst[r·ldd + 2m] = ev[r·lde + m] and dst[r·ldd + 2m + 1] = od[r·ldo + m]
+// for r < rows and columns < w (two column phases into whole rows).
+void interleaveRows(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd, int64_t w,
+                    int64_t rows);
 // DepthwiseRows, DepthwiseGrad and DepthwisePad in the current instruction set, on the calling thread.
 void depthwiseRows(const DepthwiseRows& d);
 void depthwiseGrad(const DepthwiseGrad& d);

@@ -47,6 +47,7 @@ std::vector<ConvGeom> directGeoms() {
       {1, 5, 8, 9, 16, 3, 3, 2, 2, 0, 0, 1},
       {2, 13, 9, 10, 19, 3, 3, 1, 2, 2, 2, 1},
       {1, 6, 11, 12, 20, 5, 5, 2, 2, 2, 1, 1},
+      {1, 9, 5, 37, 8, 3, 3, 2, 2, 1, 1, 1},    // 37 wide: the input gradient's interleave, vectors a row
   };
 }
 
