@@ -98,8 +98,10 @@ struct DirBlock {
 // pf: the next tile's input from this one's. Its pixels at the same k are
 // prefetched, and far's lines (the next image) into L2: a 1×1
 // convolution's k steps a whole plane, so each step's broadcasts met a line
-// not yet in L1 and the FMAs waited on it. Not in two-row tiles: 7-wide
-// images sit in L1 already, and there the prefetches only cost issue slots.
+// not yet in L1 and the FMAs waited on it. Other one-row tiles prefetch only
+// far, where nonzero (DirectRows::ahead: what the caller copies or writes
+// next). Not in two-row tiles: 7-wide images sit in L1 already, and there
+// the prefetches only cost issue slots.
 template <int R, int NV, int SW, int RW, bool CS>
 void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part,
              int64_t pf, uintptr_t far) {
