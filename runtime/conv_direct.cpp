@@ -417,17 +417,6 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
           gemm::DirectGradRows r{in,   padded ? img : g.c * g.h * g.w, off.data() + k0, std::min(klen, K - k0),
                                  dyb,  width, nf, nc, OH, OW, g.sh * l.stride, l.sw, gp + f0 * K + k0 * width,
                                  n0 == nq0, nullptr, K};
-          // The next chunk's images into L2 by the chunk's first item, its
-          // dy by the second (a line a position of each of their tiles: 96
-          // rows of 28² images cover their lines).
-          const int64_t nn = std::min(g.n - n0 - nc, chunk);
-          if (padded && it == j0 && nn > 0) {
-            r.ahead = x + (n0 + nc) * g.c * g.h * g.w;
-            r.aheadFloats = nn * g.c * g.h * g.w;
-          } else if (padded && it == j0 + 1 && nn > 0) {
-            r.ahead = dy + (n0 + nc) * g.f * P;
-            r.aheadFloats = nn * g.f * P;
-          }
           gemm::directGradRows(r);
           if (db && k0 == 0) {
             // From dyT, f innermost: each filter's sum is still one chain over

@@ -289,7 +289,7 @@ void dirRows(const DirectRows& a) {
 // columns), starting from the running sums in part (or 0) and ending in part
 // or, transposed, in dw.
 template <int R, int NV, int SW>
-void dirGradTile(const DirectGradRows& a, const int32_t* off, float* part, float* dw, uintptr_t far) {
+void dirGradTile(const DirectGradRows& a, const int32_t* off, float* part, float* dw) {
   using T = typename V::T;
   T acc[R][NV];
 #pragma GCC unroll 16
@@ -305,10 +305,6 @@ void dirGradTile(const DirectGradRows& a, const int32_t* off, float* part, float
       for (int r = 0; r < R; ++r) q[r] = row + off[r];
       const float* d = a.dyT + (n * P + oy * a.OW) * a.ldT;
       for (int64_t ox = 0; ox < a.OW; ++ox, d += a.ldT) {
-        if (far) {
-          __builtin_prefetch(reinterpret_cast<const void*>(far), 0, 2);
-          far += 64;
-        }
         T dv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) dv[v] = V::load(d + v * V::W);
@@ -327,7 +323,7 @@ void dirGradTile(const DirectGradRows& a, const int32_t* off, float* part, float
     for (int v = 0; v < NV; ++v) V::store(part + (r * NV + v) * V::W, acc[r][v]);
 }
 
-using DirGradFn = void (*)(const DirectGradRows&, const int32_t*, float*, float*, uintptr_t);
+using DirGradFn = void (*)(const DirectGradRows&, const int32_t*, float*, float*);
 
 struct DirGradTable {
   DirGradFn fn[2][kDirNvMax][kDirRMax];
@@ -347,13 +343,9 @@ void dirGradRows(const DirectGradRows& a) {
   const int nv = (a.nf + V::W - 1) / V::W;
   const int64_t rmax = kDirGradAcc / nv < kDirRMax ? kDirGradAcc / nv : kDirRMax;
   const int64_t runs = (a.nk + rmax - 1) / rmax, len = (a.nk + runs - 1) / runs;
-  uintptr_t ah = reinterpret_cast<uintptr_t>(a.ahead);
-  const uintptr_t ahEnd = a.ahead ? ah + uintptr_t(a.aheadFloats) * 4 : 0;
   for (int64_t k = 0; k < a.nk; k += len) {
     const int64_t r = a.nk - k < len ? a.nk - k : len;
-    const uintptr_t far = ah < ahEnd ? ah : 0;
-    ah += uintptr_t(a.nimg * a.OH * a.OW) * 64;
-    kDirGradTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.off + k, a.part + k * nv * V::W, a.dw ? a.dw + k : nullptr, far);
+    kDirGradTiles.fn[a.SW - 1][nv - 1][r - 1](a, a.off + k, a.part + k * nv * V::W, a.dw ? a.dw + k : nullptr);
   }
 }
 

@@ -130,10 +130,6 @@ struct DirectGradRows {
   bool first;
   float* dw;  // at (first filter, first row), rows K apart; or null
   int64_t K;
-  // As DirectRows::ahead: the images copied next, prefetched into L2 a
-  // line a position while the lines last.
-  const float* ahead = nullptr;
-  int64_t aheadFloats = 0;
 };
 
 // Depthwise convolution (conv_depthwise.cpp): one channel's plane at a time,
