@@ -3,9 +3,10 @@
 // the per-call weight packing, the per-image padding and the threading.
 //
 // Forward: each image is copied into a zero-padded [C][Hp][Wp] buffer of
-// this thread (read in place when there is no padding), so that every patch
-// element k = (c, i, j) sits at the constant offset c·Hp·Wp + i·Wp + j from
-// its window's start; the weights are repacked once per call into panels
+// this thread (read in place when there is no padding; at stride 2 along
+// rows with its columns deinterleaved by phase, DirLayout), so that every
+// patch element k = (c, i, j) sits at a constant offset (c·Hp·Wp + i·Wp + j
+// unphased) from its window's start; the weights are repacked once per call into panels
 // [F / block][K][block] of up to directNvMax vectors of filters. Work items
 // are (image, filter block) pairs; every output element is one tile's sum in
 // k order, whichever thread computes it, so results do not depend on the
@@ -66,13 +67,46 @@ void directPad(const float* x, int64_t C, int64_t H, int64_t W, int64_t ph, int6
   }
 }
 
-// off[k] for k = (c, i, j): c·Hp·Wp + i·Wp + j in the padded image.
-std::vector<int32_t> directOffsets(const ConvGeom& g) {
-  const int64_t Wp = g.w + 2 * g.pw, plane = (g.h + 2 * g.ph) * Wp;
+// The copy the tiles read (or the image itself, unpadded at stride 1):
+// planes of `rows` rows of `stride` floats. At stride 2 along rows the
+// columns are deinterleaved as depthwise does (conv_depthwise.cpp's
+// PaddedPlane): padded column X at (X mod 2)·len + X div 2, so the tiles
+// run at stride 1 and a tap's R pixels are R consecutive floats, not every
+// other one: half the lines per step k.
+struct DirLayout {
+  bool phased, copy;
+  int64_t len, stride, rows, plane, sw;  // sw: the tiles' stride along a row
+};
+
+DirLayout directLayout(const ConvGeom& g) {
+  DirLayout l{};
+  l.phased = g.sw == 2;
+  l.copy = l.phased || g.ph != 0 || g.pw != 0;
+  l.len = l.phased ? g.ow() + (g.kw - 1) / 2 : g.w + 2 * g.pw;
+  l.stride = l.phased ? 2 * l.len : l.len;
+  l.rows = l.phased ? (g.oh() - 1) * g.sh + g.kh : g.h + 2 * g.ph;
+  l.plane = l.rows * l.stride;
+  l.sw = l.phased ? 1 : g.sw;
+  return l;
+}
+
+// Image [C, H, W] into the layout's planes. Phased: only the pixels, the
+// zeros around them written once for the thread's buffer (directZeroPhased).
+void directCopy(const ConvGeom& g, const DirLayout& l, const float* x, float* out) {
+  if (!l.phased) return directPad(x, g.c, g.h, g.w, g.ph, g.pw, out);
+  for (int64_t c = 0; c < g.c; ++c)
+    gemm::depthwisePad(gemm::DepthwisePad{x + c * g.h * g.w, out + c * l.plane, g.h, g.w, g.ph, g.pw, 2, l.len, l.rows});
+}
+
+// off[k] for k = (c, i, j): where the patch element sits from its window's
+// start in the layout.
+std::vector<int32_t> directOffsets(const ConvGeom& g, const DirLayout& l) {
   std::vector<int32_t> off(size_t(std::max<int64_t>(g.patchSize(), 1)));
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) off[size_t((c * g.kh + i) * g.kw + j)] = int32_t(c * plane + i * Wp + j);
+      for (int64_t j = 0; j < g.kw; ++j)
+        off[size_t((c * g.kh + i) * g.kw + j)] =
+            int32_t(c * l.plane + i * l.stride + (l.phased ? (j % 2) * l.len + j / 2 : j));
   return off;
 }
 
@@ -103,27 +137,36 @@ int64_t directSlice(int64_t K) {
 void directForward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize();
   if (g.n <= 0 || g.f <= 0 || OH <= 0 || OW <= 0) return;
-  const int64_t Hp = g.h + 2 * g.ph, Wp = g.w + 2 * g.pw, plane = Hp * Wp;
-  const bool padded = g.ph != 0 || g.pw != 0;
-  const std::vector<int32_t> off = directOffsets(g);
+  const DirLayout l = directLayout(g);
+  const std::vector<int32_t> off = directOffsets(g, l);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t blocks = (g.f + blockF - 1) / blockF;
   const std::vector<float> wp = directPanels(w, g.f, K);
   const int64_t ys = OH * OW, kc = directSlice(K);
   parallelFor(g.n * blocks, 1, [&](int64_t i0, int64_t i1) {
-    float* part = directPadBuffer(size_t((padded ? g.c * plane : 0) + ys * blockF));
-    float* buf = padded ? part + ys * blockF : nullptr;
+    float* part = directPadBuffer(size_t((l.copy ? g.c * l.plane : 0) + ys * blockF));
+    float* buf = l.copy ? part + ys * blockF : nullptr;
+    if (l.phased) zeroFloats(buf, g.c * l.plane);
     int64_t have = -1;
     for (int64_t it = i0; it < i1; ++it) {
       const int64_t n = it / blocks, b = it % blocks, f0 = b * blockF;
       const float* img = x + n * g.c * g.h * g.w;
-      if (padded && have != n) {
-        directPad(img, g.c, g.h, g.w, g.ph, g.pw, buf);
+      if (l.copy && have != n) {
+        directCopy(g, l, img, buf);
         have = n;
       }
-      gemm::DirectRows r{padded ? buf : img, off.data(), K, wp.data() + f0 * K, bias ? bias + f0 : nullptr,
+      gemm::DirectRows r{l.copy ? buf : img, off.data(), K, wp.data() + f0 * K, bias ? bias + f0 : nullptr,
                          act == kActRelu, int(std::min(blockF, g.f - f0)), y + (n * g.f + f0) * ys, ys, OH, OW,
-                         g.sh * Wp, g.sw, kc, part};
+                         g.sh * l.stride, l.sw, kc, part};
+      // Into L2 while this image's last filter block is computed the next
+      // image, while its first is, where there are more, the image's y.
+      if (l.copy && b + 1 == blocks && n + 1 < g.n && it + 1 < i1) {
+        r.ahead = img + g.c * g.h * g.w;
+        r.aheadFloats = g.c * g.h * g.w;
+      } else if (b == 0 && blocks > 1) {
+        r.ahead = y + n * g.f * ys;
+        r.aheadFloats = g.f * ys;
+      }
       gemm::directRows(r);
     }
   });
@@ -256,6 +299,16 @@ void directInputGradPhased(const ConvGeom& g, const float* dy, const float* w, c
           for (int64_t c0 = 0; c0 < g.c; c0 += blockF) {
             gemm::DirectRows r{in,    off[q].data(), K, wp[q].data() + c0 * K, bias ? bias + c0 : nullptr, false,
                                int(std::min(blockF, g.c - c0)), o + c0 * ys, ys, p.nu, p.nv, wq, 1, kc[q], part};
+            // Into L2 by the first phase's tiles this image's dx, whose
+            // interleaving waited on its lines from memory, by the second's
+            // the next image's dy for its copy.
+            if (q == 0 && c0 == 0) {
+              r.ahead = img;
+              r.aheadFloats = g.c * H * W;
+            } else if (q == 1 && c0 == 0 && n + 1 < n1) {
+              r.ahead = d + g.f * OH * OW;
+              r.aheadFloats = g.f * OH * OW;
+            }
             gemm::directRows(r);
           }
         }
@@ -268,16 +321,8 @@ void directInputGradPhased(const ConvGeom& g, const float* dy, const float* w, c
           const float* se = out + e * g.c * most;
           const float* so = out + (1 - e) * g.c * most;
           for (int64_t c = 0; c < g.c; ++c)
-            for (int64_t u = 0; u < p.nu; ++u) {
-              const float* ev = se + c * p.nu * ne + u * ne;
-              const float* od = so + c * p.nu * no + u * no;
-              float* row = img + (c * H + g.sh * (p.u0 + u) + p.a - g.ph) * W;
-              for (int64_t m = 0; m < W / 2; ++m) {
-                row[2 * m] = ev[m];
-                row[2 * m + 1] = od[m];
-              }
-              if (W % 2) row[W - 1] = ev[W / 2];
-            }
+            gemm::interleaveRows(se + c * p.nu * ne, ne, so + c * p.nu * no, no,
+                                 img + (c * H + g.sh * p.u0 + p.a - g.ph) * W, g.sh * W, W, p.nu);
           continue;
         }
         for (int64_t c = 0; c < g.c; ++c)
@@ -346,9 +391,10 @@ NNC_WIDEST_VECTORS void addRows(float* __restrict s,
 
 void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t OH = g.oh(), OW = g.ow(), K = g.patchSize(), P = OH * OW;
-  const int64_t Hp = g.h + 2 * g.ph, Wp = g.w + 2 * g.pw, plane = Hp * Wp, img = g.c * plane;
-  const bool padded = g.ph != 0 || g.pw != 0;
-  const std::vector<int32_t> off = directOffsets(g);
+  const DirLayout l = directLayout(g);
+  const bool padded = l.copy;
+  const int64_t img = g.c * l.plane;
+  const std::vector<int32_t> off = directOffsets(g, l);
   const int64_t lanes = gemm::lanes(), blockF = lanes * gemm::directNvMax();
   const int64_t fblocks = (g.f + blockF - 1) / blockF, fpad = (g.f + lanes - 1) / lanes * lanes;
   // Row ranges of at most 96 rows: long enough for full tiles, short enough
@@ -365,6 +411,7 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
   parallelFor(groups * items, 1, [&](int64_t i0, int64_t i1) {
     float* buf = directPadBuffer(size_t(chunk * ((padded ? img : 0) + P * fpad)));
     float* dyT = buf + (padded ? chunk * img : 0);
+    if (l.phased) zeroFloats(buf, chunk * img);
     for (int64_t q = i0 / items; q * items < i1; ++q) {
       const int64_t j0 = std::max(i0, q * items) - q * items, j1 = std::min(i1, (q + 1) * items) - q * items;
       float* gp = part.get() + q * stride;
@@ -375,7 +422,7 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
         const float* in = x + n0 * g.c * g.h * g.w;
         if (padded) {
           for (int64_t b = 0; b < nc; ++b)
-            directPad(in + b * g.c * g.h * g.w, g.c, g.h, g.w, g.ph, g.pw, buf + b * img);
+            directCopy(g, l, in + b * g.c * g.h * g.w, buf + b * img);
           in = buf;
         }
         // dy^T block by block, [block][n][p][width]: each block's tiles
@@ -392,7 +439,7 @@ void directConvWeightGrad(const ConvGeom& g, const float* x, const float* dy, fl
           const int64_t width = (nf + lanes - 1) / lanes * lanes;
           const float* dyb = dyT + chunk * f0 * P;
           gemm::DirectGradRows r{in,   padded ? img : g.c * g.h * g.w, off.data() + k0, std::min(klen, K - k0),
-                                 dyb,  width, nf, nc, OH, OW, g.sh * Wp, g.sw, gp + f0 * K + k0 * width,
+                                 dyb,  width, nf, nc, OH, OW, g.sh * l.stride, l.sw, gp + f0 * K + k0 * width,
                                  n0 == nq0, nullptr, K};
           gemm::directGradRows(r);
           if (db && k0 == 0) {

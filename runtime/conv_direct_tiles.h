@@ -98,8 +98,10 @@ struct DirBlock {
 // pf: the next tile's input from this one's. Its pixels at the same k are
 // prefetched, and far's lines (the next image) into L2: a 1×1
 // convolution's k steps a whole plane, so each step's broadcasts met a line
-// not yet in L1 and the FMAs waited on it. Not in two-row tiles: 7-wide
-// images sit in L1 already, and there the prefetches only cost issue slots.
+// not yet in L1 and the FMAs waited on it. Other one-row tiles prefetch only
+// far, where nonzero (DirectRows::ahead: what the caller copies or writes
+// next). Not in two-row tiles: 7-wide images sit in L1 already, and there
+// the prefetches only cost issue slots.
 template <int R, int NV, int SW, int RW, bool CS>
 void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, int64_t k0, int64_t k1, float* part,
              int64_t pf, uintptr_t far) {
@@ -122,6 +124,8 @@ void dirTile(const DirectRows& a, const DirBlock& b, const float* in, float* y, 
       __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
       __builtin_prefetch(p + pf);
       __builtin_prefetch(p + pf + (H - 1) * SW);
+    } else if (RW == 0 && far) {
+      __builtin_prefetch(reinterpret_cast<const void*>(far + uintptr_t(k - k0) * 64), 0, 2);
     }
     T wv[NV];
 #pragma GCC unroll 4
@@ -228,9 +232,16 @@ void dirRows(const DirectRows& a) {
   // step k of the first pass: it is read later by planes, as K strided streams
   // the hardware prefetchers do not follow.
   // As integers: past the input is past its array (a prefetch never faults).
+  // Other tiles: a.ahead's lines, once over (0: none).
   const uintptr_t in0 = reinterpret_cast<uintptr_t>(a.in), span = uintptr_t(a.off[a.K - 1] + a.OH * a.rowStep) * 4;
-  uintptr_t far = in0 + span;
+  const uintptr_t ah0 = reinterpret_cast<uintptr_t>(a.ahead), ahEnd = ah0 + uintptr_t(a.aheadFloats) * 4;
+  uintptr_t far = in0 + span, ah = ah0;
   auto farNext = [&](int64_t n) {
+    if (!cs) {
+      const uintptr_t f = a.ahead && ah < ahEnd ? ah : 0;
+      ah += uintptr_t(n) * 64;
+      return f;
+    }
     const uintptr_t f = far < in0 + 2 * span ? far : in0;
     far += uintptr_t(n) * 64;
     return f;
@@ -353,4 +364,33 @@ void dirTranspose(const float* src, int64_t rows, int64_t padRows, int64_t cols,
       V::transpose(blk);
       for (int t = 0; t < nc; ++t) V::store(dst + (c0 + t) * ldd + r0, blk[t]);
     }
+}
+
+// Lanes 0, W, 1, W + 1, … of a then b, from lane H·W/2 of each (HI 0 or 1).
+template <int HI, size_t... I>
+typename V::T dirZip(typename V::T a, typename V::T b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, int(I % 2 ? V::W : 0) + int(HI * V::W / 2 + I / 2)...);
+}
+
+// dst[r·ldd + 2m] = ev[r·lde + m], dst[r·ldd + 2m + 1] = od[r·ldo + m] for
+// r < rows and columns < w: the input gradient's two column phases into
+// one row of dx, W·2 columns a step (masked: nothing read or written past
+// a row).
+void dirInterleave(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd, int64_t w,
+                   int64_t rows) {
+  constexpr int W = V::W;
+  using M = typename V::Mask;
+  const int64_t ne = (w + 1) / 2, no = w / 2;
+  // Columns outer: the masks are the same on every row.
+  for (int64_t m = 0; m < ne; m += W) {
+    const M me = V::mask(int(lesser(W, ne - m))), mo = V::mask(int(no > m ? lesser(W, no - m) : 0));
+    const int64_t left = w - 2 * m;
+    const M lo = V::mask(int(lesser(W, left))), hi = V::mask(int(left > W ? lesser(W, left - W) : 0));
+    for (int64_t r = 0; r < rows; ++r) {
+      const typename V::T a = V::loadm(ev + r * lde + m, me), b = V::loadm(od + r * ldo + m, mo);
+      float* d = dst + r * ldd + 2 * m;
+      V::storem(d, lo, dirZip<0>(a, b, std::make_index_sequence<W>{}));
+      if (left > W) V::storem(d + W, hi, dirZip<1>(a, b, std::make_index_sequence<W>{}));
+    }
+  }
 }

@@ -163,6 +163,10 @@ void transposeRows(const float* src, int64_t rows, int64_t padRows, int64_t cols
                    int64_t ldd) {
   currentIsa().transposeRows(src, rows, padRows, cols, lds, dst, ldd);
 }
+void interleaveRows(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd, int64_t w,
+                    int64_t rows) {
+  currentIsa().interleaveRows(ev, lde, od, ldo, dst, ldd, w, rows);
+}
 void depthwiseRows(const DepthwiseRows& d) { currentIsa().depthwiseRows(d); }
 void depthwiseGrad(const DepthwiseGrad& d) { currentIsa().depthwiseGrad(d); }
 void depthwisePad(const DepthwisePad& d) { currentIsa().depthwisePad(d); }

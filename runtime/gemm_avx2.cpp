@@ -83,7 +83,7 @@ struct Cfg {
 
 Isa avx2Isa() {
   return {"avx2", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose, &dirInterleave,
           &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
 }
 

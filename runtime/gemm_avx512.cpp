@@ -91,7 +91,7 @@ struct Cfg {
 
 Isa avx512Isa() {
   return {"avx512", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose, &dirInterleave,
           &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
 }
 

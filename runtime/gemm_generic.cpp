@@ -65,7 +65,7 @@ struct Cfg {
 
 Isa genericIsa() {
   return {"generic", Cfg::MR, int(NR), &block, &scatterPatches, &directConv, &directConvGrad, V::W,
-          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
+          &dirRows, kDirNvMax, &dirGradRows, &dirTranspose, &dirInterleave,
           &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
 }
 

@@ -104,6 +104,12 @@ struct DirectRows {
   // y[(oy·OW + ox)·ldf + f] instead, whole vectors of filters (up to
   // nv·lanes, zeros past nf) stored as the tile holds them: no transpose.
   bool pixelMajor = false;
+  // The input the caller reads next (the next image, before its padded
+  // copy is made), `aheadFloats` of it, or null: the non-constant-stride
+  // one-row tiles prefetch it into L2, a line a step k, so that the copy
+  // does not wait on memory.
+  const float* ahead = nullptr;
+  int64_t aheadFloats = 0;
 };
 
 // The direct convolution's weight gradient for one block of nf filters and
@@ -190,6 +196,9 @@ struct Isa {
   // dst[c·ldd + r] = src[r·lds + c] (r < rows), 0 for rows ≤ r < padRows (a multiple of lanes).
   void (*transposeRows)(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
                         int64_t ldd);
+  // interleaveRows (below) in this instruction set.
+  void (*interleaveRows)(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd,
+                         int64_t w, int64_t rows);
   // ---- Depthwise convolution (conv_depthwise.cpp; DepthwiseRows,
   // DepthwiseGrad and DepthwisePad above), in conv_depthwise_tiles.h.
   void (*depthwiseRows)(const DepthwiseRows& d);
@@ -226,6 +235,10 @@ int directNvMax();
 void directGradRows(const DirectGradRows& a);
 void transposeRows(const float* src, int64_t rows, int64_t padRows, int64_t cols, int64_t lds, float* dst,
                    int64_t ldd);
+// dst[r·ldd + 2m] = ev[r·lde + m] and dst[r·ldd + 2m + 1] = od[r·ldo + m]
+// for r < rows and columns < w (two column phases into whole rows).
+void interleaveRows(const float* ev, int64_t lde, const float* od, int64_t ldo, float* dst, int64_t ldd, int64_t w,
+                    int64_t rows);
 // DepthwiseRows, DepthwiseGrad and DepthwisePad in the current instruction set, on the calling thread.
 void depthwiseRows(const DepthwiseRows& d);
 void depthwiseGrad(const DepthwiseGrad& d);

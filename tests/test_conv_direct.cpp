@@ -42,6 +42,12 @@ std::vector<ConvGeom> directGeoms() {
       {1, 33, 15, 14, 30, 1, 1, 2, 2, 0, 0, 1}, // 1×1 stride 2: three phases without taps
       {2, 8, 6, 10, 16, 4, 4, 3, 2, 1, 2, 1},   // 4×4, strides 3 and 2
       {1, 17, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1}, // the table's stride-2 layer, C off the vector width
+      // Stride 2 across, the deinterleaved copy: phases of unequal length,
+      // padding 0 and 2, stride 2 across only, 5×5 with unequal padding.
+      {1, 5, 8, 9, 16, 3, 3, 2, 2, 0, 0, 1},
+      {2, 13, 9, 10, 19, 3, 3, 1, 2, 2, 2, 1},
+      {1, 6, 11, 12, 20, 5, 5, 2, 2, 2, 1, 1},
+      {1, 9, 5, 37, 8, 3, 3, 2, 2, 1, 1, 1},    // 37 wide: the input gradient's interleave, vectors a row
   };
 }
 

@@ -161,7 +161,7 @@ constexpr std::string_view kIsaEnd = R"(
 Isa genericIsa() {
   return {NNC_GEMM_ISA == 512 ? "avx512" : NNC_GEMM_ISA == 256 ? "avx2" : "generic", Cfg::MR, int(NR), &block,
           &scatterPatches, &directConv, &directConvGrad, V::W, &dirRows, kDirNvMax, &dirGradRows, &dirTranspose,
-          &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
+          &dirInterleave, &depthwiseRowsTile, &depthwiseGradTile, &depthwisePadTile};
 }
 
 }  // namespace nnc::gemm
