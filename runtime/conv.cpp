@@ -69,8 +69,8 @@ bool smallDirectFits(const ConvGeom& g, int act) {
 // + bias[f] and act. max commutes with adding a constant and with relu (both
 // monotone, also in rounding), so this equals pooling act(z + bias).
 // Compiled for the widest vectors the CPU has, as stepProduct below.
-NNC_WIDEST_VECTORS void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool, const float* bias, int act, float* y,
-              int64_t ldy) {
+NNC_WIDEST_VECTORS void poolRows(const float* z, int64_t nf, int64_t ldz, int64_t ow, int64_t pool,
+                                 const float* bias, int act, float* y, int64_t ldy) {
   const int64_t pw = ow / pool;
   if (pool == 2) {  // the common case, written so that it vectorizes
     for (int64_t f = 0; f < nf; ++f) {
@@ -301,27 +301,26 @@ ConvAlgo resolve(ConvAlgo a, const ConvGeom& g, ConvDir d, int act = kActNone, i
 // The elementwise finishing passes over a chunk in cache, compiled for the
 // widest vectors the CPU has (this file is otherwise built for the baseline
 // instruction set, where they ran one float at a time).
-NNC_WIDEST_VECTORS void stepProduct(float* __restrict d,
-                                                                            const float* __restrict y, int64_t n) {
+NNC_WIDEST_VECTORS void stepProduct(float* __restrict d, const float* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = d[i] * (y[i] > 0.0f ? 1.0f : 0.0f);
 }
 
-NNC_WIDEST_VECTORS void residualSum(float* __restrict y,
-                                                                            const float* __restrict z, int64_t n,
-                                                                            bool relu) {
+NNC_WIDEST_VECTORS void residualSum(float* __restrict y, const float* __restrict z, int64_t n, bool relu) {
   if (relu)
     for (int64_t i = 0; i < n; ++i) y[i] = reluOf(y[i] + z[i]);
   else
     for (int64_t i = 0; i < n; ++i) y[i] = y[i] + z[i];
 }
 
-// Images per chunk where a forward result is finished while in cache
-// (pooled, or a residual sum added): about 2 MB of results, a function of
-// the shapes only.
-int64_t imagesPerChunk(const ConvGeom& g) {
-  const int64_t img = std::max<int64_t>(1, g.f * g.oh() * g.ow());
-  return std::clamp<int64_t>((int64_t(1) << 19) / img, 1, std::max<int64_t>(1, g.n));
+// Images per chunk of n where a result of `perImage` floats an image is
+// finished while in cache (pooled, a residual sum added, a relu mask
+// applied): about 2 MB of results, a function of the shapes only.
+int64_t imagesPerChunk(int64_t perImage, int64_t n) {
+  return std::clamp<int64_t>((int64_t(1) << 19) / std::max<int64_t>(1, perImage), 1, std::max<int64_t>(1, n));
 }
+
+// The forward result's chunks.
+int64_t imagesPerChunk(const ConvGeom& g) { return imagesPerChunk(g.f * g.oh() * g.ow(), g.n); }
 
 // Forward by algorithm a, without pooling.
 void forwardBy(ConvAlgo a, const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int act) {
@@ -421,7 +420,7 @@ void convTranspose2dMasked(const ConvGeom& g, const float* dy, const float* w, c
                            ConvAlgo algo) {
   const int64_t img = g.c * g.h * g.w, dyImg = g.f * g.oh() * g.ow();
   if (g.n <= 0 || img <= 0) return;
-  const int64_t per = std::clamp<int64_t>((int64_t(1) << 19) / img, 1, g.n);
+  const int64_t per = imagesPerChunk(img, g.n);
   for (int64_t b0 = 0; b0 < g.n; b0 += per) {
     ConvGeom part = g;
     part.n = std::min(per, g.n - b0);

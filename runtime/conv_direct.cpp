@@ -371,9 +371,8 @@ constexpr int64_t kGradChunk = 256;
 // end: the order is a function of the shapes only) so that the adds do not
 // wait on each other; compiled for the widest vectors the CPU has (this file
 // is otherwise built for the baseline instruction set).
-NNC_WIDEST_VECTORS void addRows(float* __restrict s,
-                                                                        const float* __restrict d, int64_t rows,
-                                                                        int64_t ld, int64_t n) {
+NNC_WIDEST_VECTORS void addRows(float* __restrict s, const float* __restrict d, int64_t rows, int64_t ld,
+                                int64_t n) {
   int64_t f0 = 0;
   for (; f0 + 16 <= ld && f0 < n; f0 += 16) {
     float acc[4][16] = {};
