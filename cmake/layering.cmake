@@ -14,7 +14,8 @@ set(_nnc_layers
   "io:io,base,runtime"
   "dsl:dsl,base"
   "compiler:compiler,dsl,base,runtime"
-  "cli:cli,compiler,io,dsl,base,runtime")
+  "onnx:onnx,compiler,io,dsl,base,runtime"
+  "cli:cli,onnx,compiler,io,dsl,base,runtime")
 
 function(nnc_check_layering)
   set(_violations "")
@@ -31,6 +32,11 @@ function(nnc_check_layering)
       file(STRINGS ${_f} _llvm REGEX "^[ \t]*#[ \t]*include[ \t]*<llvm")
       if(_llvm AND NOT _rel MATCHES "^compiler/jit/")
         list(APPEND _violations "${_rel}: includes an LLVM header: only compiler/jit/ may")
+      endif()
+      # The same for ONNX's and protobuf's generated headers: onnx/ only.
+      file(STRINGS ${_f} _onnx REGEX "^[ \t]*#[ \t]*include[ \t]*<(onnx|google/protobuf)/")
+      if(_onnx AND NOT _rel MATCHES "^onnx/")
+        list(APPEND _violations "${_rel}: includes an ONNX or protobuf header: only onnx/ may")
       endif()
       file(STRINGS ${_f} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
       foreach(_line IN LISTS _lines)
