@@ -23,6 +23,7 @@ struct CommandInfo {
   const char* help;
   std::vector<OptionSpec> options;
   int (*run)(const Options&, std::ostream&, std::ostream&);
+  bool manyFiles = false;  // FILE... (onnx-test's folders)
 };
 
 const std::vector<OptionSpec> kModelOptions = {
@@ -169,6 +170,20 @@ const std::vector<CommandInfo>& commands() {
                                                   "(auto, then each that fits some layer), side by side"},
                         {"min-time", true, "S", "seconds of timing per program (default 2)"}}),
        runBench},
+      {"onnx-test", "nnc onnx-test DIR... [--json F] [-v] [options]",
+       "Run ONNX's conformance tests: import each folder's model.onnx (DIR is a test folder or a folder of them, "
+       "such as /usr/share/libonnx-testdata/data/node), compile it, feed every test_data_set_N and compare the "
+       "outputs; a line per test (pass, fail, unsupported, skipped) and counts per ONNX op. Exit status 1 if any "
+       "test failed.",
+       {{"json", true, "F", "write every result as JSON to F (- is standard output)"},
+        {"verbose", false, "", "whole messages, and run the reference interpreter too", 'v'},
+        {"interp", false, "", "also run the reference interpreter and compare its outputs"},
+        {"rtol", true, "R", "relative tolerance for float outputs (default 1e-4)"},
+        {"atol", true, "A", "absolute tolerance for float outputs (default 1e-5); integers and bools compare exactly"},
+        {"timeout", true, "S", "seconds per test before it is killed and failed (default 60)"},
+        {"jobs", true, "N", "tests run at once, each in its own process (default 1)", 'j'},
+        {"no-fork", false, "", "run the tests in this process (for a debugger; a crash ends the run)"}},
+       runOnnxTest, true},
   };
   return cmds;
 }
@@ -250,7 +265,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << fmt::format("nnc: unknown command '{}' (see nnc --help)\n", args[0]);
     return 1;
   }
-  auto opts = parseOptions(c->name, c->options, {args.begin() + 1, args.end()});
+  auto opts = parseOptions(c->name, c->options, {args.begin() + 1, args.end()}, c->manyFiles);
   if (!opts) {
     err << "nnc " << c->name << ": " << opts.error().message << "\n";
     return 1;

@@ -26,7 +26,8 @@ struct OptionSpec {
 };
 
 struct Options {
-  std::string file;
+  std::string file;                // the first FILE
+  std::vector<std::string> files;  // every FILE, where the command takes several (onnx-test)
   std::map<std::string, std::vector<std::string>> values;  // every occurrence, in order
 
   bool flag(const std::string& n) const { return values.count(n) != 0; }
@@ -38,7 +39,7 @@ struct Options {
 };
 
 Expected<Options> parseOptions(std::string_view command, const std::vector<OptionSpec>& specs,
-                               const std::vector<std::string>& args);
+                               const std::vector<std::string>& args, bool manyFiles = false);
 // --model and --set, shared by every command that builds a model.
 Expected<ElaborateOptions> elaborateOptions(const Options& o);
 // FILE built with those options; errors are printed to `err`.
@@ -78,6 +79,7 @@ int runPredict(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err);
 int runBench(const Options& o, std::ostream& out, std::ostream& err);
+int runOnnxTest(const Options& o, std::ostream& out, std::ostream& err);
 
 // What -o PATH names: no PATH or "-" is `out` (standard output), anything
 // else a file, written atomically.

@@ -18,7 +18,7 @@ const std::vector<std::string>& Options::all(const std::string& n) const {
 }
 
 Expected<Options> parseOptions(std::string_view command, const std::vector<OptionSpec>& specs,
-                               const std::vector<std::string>& args) {
+                               const std::vector<std::string>& args, bool manyFiles) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -66,8 +66,9 @@ Expected<Options> parseOptions(std::string_view command, const std::vector<Optio
       o.values[name].push_back(value);
       continue;
     }
-    if (!o.file.empty()) return error("unexpected argument '{}' (FILE is already '{}')", a, o.file);
-    o.file = a;
+    if (!o.file.empty() && !manyFiles) return error("unexpected argument '{}' (FILE is already '{}')", a, o.file);
+    if (o.file.empty()) o.file = a;
+    o.files.push_back(a);
   }
   return o;
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -115,12 +116,19 @@ class Pool {
 int defaultThreads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 std::mutex poolMu;
+std::atomic<Pool*> current{nullptr};
+int startThreads = 0;  // what a new pool starts with (0: every core)
+
 Pool* pool() {
-  static Pool* p = [] {
-    auto* q = new Pool;  // never destroyed: workers may outlive static destructors' order
-    q->resize(defaultThreads());
-    return q;
-  }();
+  Pool* p = current.load(std::memory_order_acquire);
+  if (p) return p;
+  std::lock_guard<std::mutex> lock(poolMu);
+  p = current.load(std::memory_order_relaxed);
+  if (!p) {
+    p = new Pool;  // never destroyed: workers may outlive static destructors' order
+    p->resize(startThreads > 0 ? startThreads : defaultThreads());
+    current.store(p, std::memory_order_release);
+  }
   return p;
 }
 
@@ -129,9 +137,18 @@ Pool* pool() {
 int threadCount() { return pool()->size(); }
 
 void setThreadCount(int n) {
+  Pool* p = pool();
   std::lock_guard<std::mutex> lock(poolMu);
   const int want = n <= 0 ? defaultThreads() : n;
-  if (want != pool()->size()) pool()->resize(want);
+  if (want != p->size()) p->resize(want);
+}
+
+void restartThreadPoolAfterFork(int n) {
+  // Only this thread exists now; the old pool's mutexes may have been held
+  // by a thread that is gone, so neither is touched again.
+  new (&poolMu) std::mutex;
+  current.store(nullptr, std::memory_order_relaxed);
+  startThreads = n;
 }
 
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

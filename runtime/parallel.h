@@ -12,6 +12,10 @@ namespace nnc {
 int threadCount();
 // Sets the thread count (clamped to >= 1); 0 means every core.
 void setThreadCount(int n);
+// For a child process right after fork(): the parent's workers do not exist
+// in it, so the pool is dropped (leaked, never joined) and the next parallel
+// region starts a new one of `n` threads (0: every core).
+void restartThreadPoolAfterFork(int n);
 
 // Splits [0, n) into at most threadCount() contiguous chunks of at least
 // `grain` iterations and runs fn(begin, end) on each, the caller taking one;
