@@ -72,12 +72,15 @@ Status compare(const std::string& what, const Shape& shape, const std::vector<do
                worst, got[w], want.tensor.data[w]);
 }
 
-// The graph value an ONNX name stands for among `ids` (inputs or outputs):
-// by the sanitized name, else the K-th when the counts agree.
+// The graph value the K-th ONNX input or output stands for among `ids`:
+// the K-th when the counts agree (the importer declares them in ONNX's
+// order, and its names may differ from nnName's: "sum" becomes "sum_", a
+// clash gets "_1"), else the one of the sanitized name.
 ValueId find(const Graph& g, const std::vector<ValueId>& ids, const std::string& onnxName, size_t k, size_t onnxCount) {
+  if (ids.size() == onnxCount && k < ids.size()) return ids[k];
   for (ValueId id : ids)
     if (g.node(id).name == nnName(onnxName) || g.node(id).name == onnxName) return id;
-  return ids.size() == onnxCount && k < ids.size() ? ids[k] : kNoValue;
+  return kNoValue;
 }
 
 struct Compiled {

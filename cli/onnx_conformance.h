@@ -22,8 +22,12 @@ struct OnnxTestOptions {
   double timeoutSeconds = 60;       // per test, import to the last comparison
   int64_t maxInputElements = 50'000'000;  // a test whose inputs hold more is skipped
   bool isolate = true;              // a child process per test (off: in this process, for debugging)
+  int64_t maxMemoryBytes = int64_t{8} << 30;  // each child's address space (0: no limit)
   int jobs = 1;                     // tests run at once (each child runs on one thread)
   int optLevel = 3;
+  // For the runner's own tests: called just before the import (in the
+  // child when isolated), to crash or hang a test on purpose.
+  std::function<void()> beforeImport;
 };
 
 enum class OnnxOutcome { Pass, Fail, Unsupported, Skipped };

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,18 @@
 #include "runtime/parallel.h"
 
 namespace nnc::cli {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -121,6 +134,7 @@ OnnxTestResult runPrepared(const Prepared& p, const OnnxTestOptions& opt, const 
     return r;
   }
   stage("importing");
+  if (opt.beforeImport) opt.beforeImport();
   onnxio::ImportOptions io;
   io.batch = batch;
   auto imported = onnxio::importModel(p.bytes, (fs::path(p.result.dir) / "model.onnx").string(), io);
@@ -167,6 +181,13 @@ void writeAll(int fd, const std::string& s) {
 // "R outcome dataSets" and the message to the end.
 [[noreturn]] void childMain(const Prepared& p, const OnnxTestOptions& opt, int fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a runner killed by ^C takes its tests along
+  // A model that asks for a huge tensor fails in its own process instead of
+  // pushing a shared machine into swap or the OOM killer. Sanitizers map
+  // terabytes of shadow memory: no limit there.
+  if (opt.maxMemoryBytes > 0 && !kAddressSanitizer) {
+    const rlimit lim{static_cast<rlim_t>(opt.maxMemoryBytes), static_cast<rlim_t>(opt.maxMemoryBytes)};
+    ::setrlimit(RLIMIT_AS, &lim);
+  }
   restartThreadPoolAfterFork(1);       // small models; and -j2 children must not share two cores four ways
   // A test framework's crash handlers (Catch2's) would report the child's
   // crash as the parent's; the parent reads the signal from waitpid instead.

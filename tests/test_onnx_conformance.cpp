@@ -3,8 +3,11 @@
 // (/usr/share/libonnx-testdata) these tests pass with a warning.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -128,6 +131,28 @@ TEST_CASE("the runner finds test folders and skips real/'s download pointers", "
   CHECK(r.folder == "real");
   CHECK_FALSE(onnxTestDirs({kData + "/node/test_relu/test_data_set_0"}));
   CHECK_FALSE(onnxTestDirs({kData + "/no/such/folder"}));
+}
+
+TEST_CASE("a test that crashes or hangs fails alone", "[onnx-conformance]") {
+  if (!haveData()) return;
+  const std::vector<std::string> dirs = {kData + "/node/test_relu", kData + "/node/test_abs"};
+  OnnxTestOptions opt;
+  opt.timeoutSeconds = 0.5;
+  opt.jobs = 2;
+  opt.beforeImport = [] { std::raise(SIGSEGV); };
+  auto rs = runOnnxTests(dirs, opt);
+  REQUIRE(rs.size() == 2);
+  CHECK(rs[0].name == "node/test_relu");
+  CHECK(rs[1].name == "node/test_abs");
+  for (const OnnxTestResult& r : rs) {
+    CHECK(r.outcome == OnnxOutcome::Fail);
+    CHECK_THAT(r.message, Catch::StartsWith("crashed (Segmentation fault) while importing"));
+  }
+  opt.beforeImport = [] { ::sleep(30); };
+  const OnnxTestResult r = runOnnxTest(dirs[0], opt);
+  CHECK(r.outcome == OnnxOutcome::Fail);
+  CHECK(r.message == "timed out after 0.5 s while importing");
+  CHECK(r.seconds < 5);
 }
 
 // The models the importer supports from the start (issue 20); these pass
