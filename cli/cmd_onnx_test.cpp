@@ -38,8 +38,21 @@ Expected<OnnxTestOptions> testOptions(const Options& o) {
   return t;
 }
 
-// The first line of a message, for the one-line-per-test listing.
-std::string firstLine(const std::string& m) { return m.substr(0, m.find('\n')); }
+// A message on one line, for the one-line-per-test listing: its lines
+// joined (an import error lists a problem per line), a diagnostic's caret
+// line left out, at most 300 characters.
+std::string oneLine(const std::string& m) {
+  std::string s, line;
+  for (size_t at = 0; at <= m.size();) {
+    const size_t nl = std::min(m.find('\n', at), m.size());
+    line = m.substr(at, nl - at);
+    at = nl + 1;
+    const size_t b = line.find_first_not_of(' ');
+    if (b == std::string::npos || line.find_first_not_of("^ ~") == std::string::npos) continue;
+    s += (s.empty() ? "" : s.back() == ':' ? " " : "; ") + line.substr(b);
+  }
+  return s.size() > 300 ? s.substr(0, 297) + "..." : s;
+}
 
 }  // namespace
 
@@ -56,7 +69,7 @@ int runOnnxTest(const Options& o, std::ostream& out, std::ostream& err) {
   }
   const bool verbose = o.flag("verbose");
   const auto results = runOnnxTests(*dirs, *opt, [&](const OnnxTestResult& r) {
-    const std::string m = verbose ? r.message : firstLine(r.message);
+    const std::string m = verbose ? r.message : oneLine(r.message);
     out << fmt::format("{:<11} {}{}{}\n", outcomeName(r.outcome), r.name, m.empty() ? "" : ": ", m);
     if (verbose && !r.ops.empty())
       out << fmt::format("            ops: {}; {} data set(s), {:.2f} s\n", fmt::join(r.ops, ", "), r.dataSets, r.seconds);

@@ -41,9 +41,14 @@ def table(header, rows):
     return "\n".join(out)
 
 
-def first_line(m):
-    line = m.split("\n", 1)[0].replace("|", "\\|")
-    return line if len(line) <= 160 else line[:157] + "..."
+def one_line(m):
+    # As nnc onnx-test prints it: the lines joined, a caret line left out.
+    parts = [l.strip() for l in m.split("\n") if l.strip(" ^~")]
+    line = ""
+    for p in parts:
+        line += ("" if not line else " " if line.endswith(":") else "; ") + p
+    line = line.replace("|", "\\|").replace("`", "'")
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def report(results, command):
@@ -68,7 +73,7 @@ def report(results, command):
     lines += [table(["op"] + OUTCOMES, [[op] + [n[o] for o in OUTCOMES] for op, n in sorted(ops.items())]), ""]
     failed = [r for r in results if r["outcome"] == "fail"]
     if failed:
-        lines += ["Failing tests:", ""] + [f"- `{r['name']}`: {first_line(r['message'])}" for r in failed] + [""]
+        lines += ["Failing tests:", ""] + [f"- `{r['name']}`: {one_line(r['message'])}" for r in failed] + [""]
     return "\n".join(lines)
 
 
