@@ -31,7 +31,10 @@ struct Imported {
 
 // `bytes` is the file's content; `displayName` names it in messages. Every
 // unsupported node is listed in one error (name, op type, attribute).
-Expected<Imported> importModel(const std::string& bytes, const std::string& displayName, const ImportOptions& opt);
+// `baseDir` is where external data files are looked for (empty: the model
+// must hold all its tensors).
+Expected<Imported> importModel(const std::string& bytes, const std::string& displayName, const ImportOptions& opt,
+                               const std::string& baseDir = "");
 Expected<Imported> importFile(const std::string& path, const ImportOptions& opt);
 
 // An ONNX TensorProto (a conformance test's input_0.pb, output_0.pb) as a
