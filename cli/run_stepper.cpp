@@ -228,7 +228,7 @@ class JitStepper : public Stepper {
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total[a] > total[b]; });
     out << fmt::format("{} profile ({} runs, {:.3f} ms per run):\n", what, steps, sum / steps);
-    for (size_t i = 0; i < std::min<size_t>(order.size(), 60); ++i) {
+    for (size_t i = 0; i < std::min<size_t>(order.size(), 15); ++i) {
       const loop::Kernel& k = p.kernels[static_cast<size_t>(p.launches[order[i]].kernel)];
       out << fmt::format("  {:8.3f} ms {:5.1f}%  {}\n", total[order[i]] / steps, 100 * total[order[i]] / sum,
                          k.comment);
