@@ -227,9 +227,12 @@ struct OpsetRange {
 };
 
 std::string sanitizeModelName(const std::string& s) {
+  static const std::set<std::string> keywords = {"def", "model", "train", "input", "label", "param", "buffer",
+                                                 "output", "for", "in", "return", "f32", "i32"};
   std::string out;
   for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "m" + out;
+  if (keywords.count(out)) out += "_";
   return out;
 }
 
@@ -316,6 +319,8 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
 
   // Inputs: f32 tensors with fixed sizes but for a leading batch axis.
   std::vector<std::string> inputLines;
+  std::set<std::string> poisoned;  // values not imported (a problem is listed): their users are skipped
+  std::vector<std::pair<std::string, std::string>> inputNames, outputNames;
   for (const auto& in : g.input()) {
     if (values.count(in.name())) continue;  // an initializer listed as an input (IR < 4)
     const auto& tt = in.type().tensor_type();
@@ -344,6 +349,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
       }
     if (!p.what.empty()) {
       im.problems().push_back(std::move(p));
+      poisoned.insert(in.name());
       continue;
     }
     Value v;
@@ -351,11 +357,11 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
     v.expr = im.freshName(in.name());
     if (!shape.empty() && shape[0].k != 0) im.markBatch();
     inputLines.push_back(fmt::format("    input {}: f32{}", v.expr, dimsText(shape)));
+    inputNames.emplace_back(in.name(), v.expr);
     values[in.name()] = std::move(v);
   }
 
   // Nodes, in the order given (ONNX requires a topological one).
-  std::set<std::string> poisoned;
   const auto& table = translators();
   for (const auto& n : g.node()) {
     im.beginNode();
@@ -398,6 +404,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
       continue;
     }
     outputLines.push_back(fmt::format("    output {}", it->second.expr));
+    outputNames.emplace_back(o.name(), it->second.expr);
     if (firstOutput.empty()) {
       firstOutput = it->second.expr;
       firstShape = it->second.shape;
@@ -421,7 +428,10 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
   // The source.
   std::ostringstream s;
   // The file's name reads better than PyTorch's graph name ("torch_jit").
-  const std::string stem = std::filesystem::path(displayName).stem().string();
+  // ONNX's test folders hold a model.onnx each: there the folder names it.
+  const std::filesystem::path file(displayName);
+  std::string stem = file.stem().string();
+  if (stem == "model" && file.has_parent_path()) stem = file.parent_path().filename().string();
   const std::string name = sanitizeModelName(!opt.modelName.empty() ? opt.modelName : !stem.empty() ? stem : g.name());
   s << fmt::format("# Imported by nnc import from {}\n", std::filesystem::path(displayName).filename().string());
   s << fmt::format("# (producer {} {}, IR version {}, opset {}); ONNX names are in the comments.\n",
@@ -448,7 +458,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
   s << "}\n";
   if (!opt.loss.empty())
     s << fmt::format("\ntrain {} {{\n    optimizer = adam(lr = 0.001)\n    epochs    = 1\n    seed      = 42\n}}\n", name);
-  return Imported{s.str(), std::move(im.weights())};
+  return Imported{s.str(), std::move(im.weights()), std::move(inputNames), std::move(outputNames)};
 }
 
 Expected<Imported> importFile(const std::string& path, const ImportOptions& opt) {

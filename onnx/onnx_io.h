@@ -27,6 +27,8 @@ struct ImportOptions {
 struct Imported {
   std::string source;                  // the .nn text
   std::map<std::string, Tensor> weights;  // the params' values by .nn name (what weightsFile holds)
+  // The graph's inputs and outputs in ONNX order: (ONNX name, .nn name).
+  std::vector<std::pair<std::string, std::string>> inputs, outputs;
 };
 
 // `bytes` is the file's content; `displayName` names it in messages. Every
