@@ -297,8 +297,13 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
   if (opset < OpsetRange::kMin || opset > OpsetRange::kMax)
     return error("{}: opset {} of ai.onnx: nnc imports opsets {} to {}", displayName, opset, OpsetRange::kMin,
                  OpsetRange::kMax);
+  bool external = false;
+  for (const auto& t : m.graph().initializer()) external |= t.data_location() == onnx::TensorProto::EXTERNAL;
   try {
-    onnx::checker::check_model(m);
+    // The checker resolves external data from the model's folder, which
+    // only its by-path form knows (importFile passes the path as the name).
+    if (external && !baseDir.empty()) onnx::checker::check_model(displayName);
+    else onnx::checker::check_model(m);
   } catch (const std::exception& e) {
     std::string what = e.what();
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
@@ -326,7 +331,9 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
     const auto& tt = in.type().tensor_type();
     Problem p{in.name(), "graph input", ""};
     if (!in.type().has_tensor_type()) p.what = "is not a tensor";
-    else if (tt.elem_type() != onnx::TensorProto::FLOAT)
+    // f64 and f16 inputs are read as f32 (nnc computes in f32).
+    else if (tt.elem_type() != onnx::TensorProto::FLOAT && tt.elem_type() != onnx::TensorProto::DOUBLE &&
+             tt.elem_type() != onnx::TensorProto::FLOAT16)
       p.what = fmt::format("is {}: nnc's model inputs are f32", elemTypeName(tt.elem_type()));
     else if (!tt.has_shape()) p.what = "has no shape";
     std::vector<Dim> shape;

@@ -1,6 +1,7 @@
 // One translator per ONNX op: the .nn expression it becomes, its output
 // shape, and every attribute whose value nnc cannot honour reported as a
 // problem (never silently dropped). Constants fold here.
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -86,6 +87,28 @@ void hardSigmoid(I& im, const N& n) {
   composite(im, n, "maximum(minimum({0} * " + numberText(I::attrFloat(n, "alpha", 0.2)) + " + " +
                        numberText(I::attrFloat(n, "beta", 0.5)) + ", 1), 0)");
 }
+void thresholdedRelu(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"alpha"})) return;
+  composite(im, n, "{0} * step({0} - " + numberText(I::attrFloat(n, "alpha", 1.0)) + ")");
+}
+
+// Comparisons as 1.0 / 0.0 (nnc has no bool type): exact, NaN compares false.
+template <int KIND>
+void compare(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  const Value& a = im.in(n, 0);
+  const Value& b = im.in(n, 1);
+  auto shape = broadcastShapes(a.shape, b.shape);
+  if (!shape || a.isInt() || b.isInt()) {
+    im.unsupported(n, !shape ? "shapes do not broadcast" : "integer operands (nnc computes in f32)");
+    return;
+  }
+  const std::string x = im.tensor(n, 0), y = im.tensor(n, 1);
+  const char* pattern = KIND == 0 ? "step({0} - {1})" : KIND == 1 ? "step({1} - {0})"
+                      : KIND == 2 ? "1 - step({1} - {0})" : "1 - step({0} - {1})";
+  im.emit(n, 0, fmt::format(fmt::runtime(pattern), x, y), *shape, 9);
+}
+
 void reciprocal(I& im, const N& n) {
   if (!onlyAttrs(im, n, {})) return;
   composite(im, n, "1 / {0}");
@@ -102,12 +125,11 @@ void clip(I& im, const N& n) {
   } else {
     for (int i : {1, 2}) {
       if (!im.has(n, i)) continue;
-      const Value& b = im.in(n, i);
-      if (!b.constant || b.floats.size() != 1) {
-        im.unsupported(n, "min and max must be constant scalars");
+      if (im.in(n, i).shape.size() > 0 && !(im.in(n, i).shape.size() == 1 && im.in(n, i).shape[0] == Dim::of(1))) {
+        im.unsupported(n, "min and max must be scalars");
         return;
       }
-      (i == 1 ? lo : hi) = numberText(b.floats[0]);
+      (i == 1 ? lo : hi) = im.tensor(n, i);
     }
   }
   if (hi) e = fmt::format("minimum({}, {})", e, *hi);
@@ -1034,7 +1056,8 @@ void cast(I& im, const N& n) {
     im.setConst(n, 0, std::move(v));
     return;
   }
-  if (!toFloat) {
+  // To f32 or f64 a computed f32 is itself; f16 and bfloat16 would round it.
+  if (to != 1 && to != 11) {
     im.unsupported(n, fmt::format("a cast of a computed tensor to {}: nnc computes in f32", elemTypeName(to)));
     return;
   }
@@ -1096,6 +1119,72 @@ void reduce(I& im, const N& n, const std::string& op, const char* pre, const cha
   if (*post) e = fmt::format("{}({})", post, e);
   im.emit(n, 0, e, s);
 }
+void logSumExp(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"axes", "keepdims"})) return;
+  const Value& x = im.in(n, 0);
+  std::vector<int64_t> axes = I::attrInts(n, "axes");
+  if (axes.empty())
+    for (size_t d = 0; d < x.shape.size(); ++d) axes.push_back(static_cast<int64_t>(d));
+  std::vector<Dim> kept = x.shape, s;
+  for (int64_t& a : axes) {
+    a = normAxis(a, x.shape.size());
+    if (!axisOk(im, n, a, x.shape.size())) return;
+    kept[static_cast<size_t>(a)] = Dim::of(1);
+  }
+  std::sort(axes.begin(), axes.end());
+  const bool keep = I::attrInt(n, "keepdims", 1) != 0;
+  for (size_t d = 0; d < x.shape.size(); ++d)
+    if (keep || !std::binary_search(axes.begin(), axes.end(), static_cast<int64_t>(d))) s.push_back(kept[d]);
+  // Max-subtracted, so no exp overflows.
+  const std::string e = im.tensor(n, 0), ax = intsText(axes);
+  std::string r = fmt::format("log(sum(exp({0} - max({0}, axis = {1}, keepdims = 1)), axis = {1}, keepdims = 1)) + "
+                              "max({0}, axis = {1}, keepdims = 1)", e, ax);
+  if (!keep) r = fmt::format("reshape({}, {})", r, dimsText(s));
+  im.emit(n, 0, r, s);
+}
+
+void argExtreme(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"axis", "keepdims", "select_last_index"})) return;
+  if (I::attrInt(n, "select_last_index", 0) != 0) {
+    im.unsupported(n, "select_last_index = 1: nnc's argmax takes the first extreme");
+    return;
+  }
+  const Value& x = im.in(n, 0);
+  const int64_t axis = normAxis(I::attrInt(n, "axis", 0), x.shape.size());
+  if (!axisOk(im, n, axis, x.shape.size())) return;
+  const bool keep = I::attrInt(n, "keepdims", 1) != 0;
+  std::vector<Dim> s, dropped;
+  for (size_t d = 0; d < x.shape.size(); ++d) {
+    if (static_cast<int64_t>(d) != axis) dropped.push_back(x.shape[d]);
+    s.push_back(static_cast<int64_t>(d) == axis ? Dim::of(1) : x.shape[d]);
+  }
+  const std::string e = im.tensor(n, 0);
+  std::string r = fmt::format("argmax({}, axis = {})", n.op_type() == "ArgMin" ? "neg(" + e + ")" : e, axis);
+  if (keep) r = fmt::format("reshape({}, {})", r, dimsText(s));
+  im.emit(n, 0, r, keep ? s : dropped, 7);
+}
+
+// y = (x − mean) / √(var + ε) · scale + bias over the axes from `axis` on.
+void layerNorm(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"axis", "epsilon", "stash_type"})) return;
+  for (int i = 1; i < n.output_size(); ++i)
+    if (!n.output(i).empty()) {
+      im.unsupported(n, "the Mean and InvStdDev outputs are not supported");
+      return;
+    }
+  const Value& x = im.in(n, 0);
+  const int64_t axis = normAxis(I::attrInt(n, "axis", -1), x.shape.size());
+  if (!axisOk(im, n, axis, x.shape.size())) return;
+  std::vector<int64_t> axes;
+  for (int64_t d = axis; d < static_cast<int64_t>(x.shape.size()); ++d) axes.push_back(d);
+  const std::string e = im.tensor(n, 0), ax = intsText(axes);
+  std::string r = fmt::format("({0} - mean({0}, axis = {1}, keepdims = 1)) / sqrt(mean(square({0} - mean({0}, axis = "
+                              "{1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2}) * {3}",
+                              e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5)), im.tensor(n, 1));
+  if (im.has(n, 2)) r += " + " + im.tensor(n, 2);
+  im.emit(n, 0, r, x.shape);
+}
+
 void reduceSum(I& im, const N& n) { reduce(im, n, "sum", "", ""); }
 void reduceMean(I& im, const N& n) { reduce(im, n, "mean", "", ""); }
 void reduceMax(I& im, const N& n) { reduce(im, n, "max", "", ""); }
@@ -1122,7 +1211,9 @@ const std::map<std::string, Translate>& translators() {
       {"Concat", concat}, {"Slice", slice}, {"Identity", identity}, {"Constant", constant}, {"Shape", shapeOp},
       {"Gather", gather}, {"Cast", cast}, {"Expand", expand}, {"ReduceSum", reduceSum}, {"ReduceMean", reduceMean},
       {"ReduceMax", reduceMax}, {"ReduceMin", reduceMin}, {"ReduceSumSquare", reduceSumSquare},
-      {"ReduceL1", reduceL1}, {"ReduceL2", reduceL2},
+      {"ReduceL1", reduceL1}, {"ReduceL2", reduceL2}, {"ReduceLogSumExp", logSumExp}, {"ArgMax", argExtreme},
+      {"ArgMin", argExtreme}, {"LayerNormalization", layerNorm}, {"ThresholdedRelu", thresholdedRelu},
+      {"Greater", compare<0>}, {"Less", compare<1>}, {"GreaterOrEqual", compare<2>}, {"LessOrEqual", compare<3>},
   };
   return table;
 }
