@@ -143,6 +143,18 @@ const std::vector<CommandInfo>& commands() {
        withPassOptions({{"output", true, "F.ll", "write the IR (one module) to a file instead of printing it; - is standard output", 'o'},
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
+      {"import", "nnc import MODEL.onnx -o MODEL.nn [--weights-out W.npz] [--batch N] [--loss LOSS [--label T]]",
+       "Translate an ONNX model (opsets 6-17) into a readable .nn file, one line per ONNX node with the ONNX names in "
+       "comments, and its initializers into an .npz the file's load() calls read. Every command also takes an .onnx "
+       "file directly, imported in memory.",
+       {{"output", true, "MODEL.nn", "the .nn file to write", 'o'},
+        {"weights-out", true, "W.npz", "where the weights go (default: MODEL.npz beside MODEL.nn)"},
+        {"name", true, "NAME", "the model's name (default: the ONNX graph's)"},
+        {"batch", true, "N", "the default of the model's batch parameter, where the leading axis is dynamic (default 1)"},
+        {"loss", true, "LOSS", "add a label, this loss on the first output and a train block (e.g. "
+                               "softmax_cross_entropy, mse), so that nnc run trains the model"},
+        {"label", true, "NAME", "the label's name with --loss (default t)"}},
+       runImport},
       {"emit-cpp",
        "nnc emit-cpp FILE -o OUTDIR [--weights DIR|W.npz] [--weights-file] [--train] [--batch N] [--namespace NS] "
        "[--force]",

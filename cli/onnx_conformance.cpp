@@ -89,12 +89,28 @@ struct Compiled {
   TensorMap params;
   std::vector<ValueId> outputs;  // the graph outputs, in declaration order
   std::unique_ptr<jit::CompiledProgram> jit;
+  std::vector<std::pair<std::string, std::string>> inputNames, outputNames;  // the importer's (ONNX, .nn)
 };
 
+// The importer's .nn name for an ONNX input or output, if it gave one and
+// the graph has it among `ids`; else find()'s guess.
+ValueId lookup(const Graph& g, const std::vector<ValueId>& ids, const std::vector<std::pair<std::string, std::string>>& names,
+               const std::string& onnxName, size_t k, size_t onnxCount) {
+  for (const auto& [onnx, nn] : names) {
+    if (onnx != onnxName) continue;
+    for (const auto& [name, id] : g.outputs)
+      if (name == nn && std::find(ids.begin(), ids.end(), id) != ids.end()) return id;
+    for (ValueId id : ids)
+      if (g.node(id).name == nn) return id;
+    return kNoValue;
+  }
+  return find(g, ids, onnxName, k, onnxCount);
+}
+
 Status compile(Compiled& c, const onnxio::Imported& imported, const std::string& name, const OnnxTestOptions& opt) {
-  // TODO(merge): pass the weights as the lead's MemoryWeights once main has
-  // them, so that load() params read them; until then they are set by name.
-  auto e = compileSource(c.sm, name + ".nn", imported.source, {});
+  // The importer's load() params and buffers take their values from memory.
+  const MemoryWeights memory{onnxio::ImportOptions{}.weightsFile, imported.weights};
+  auto e = compileSource(c.sm, name + ".nn", imported.source, {}, &memory);
   if (!e) {
     std::string m = c.sm.render(e.error());
     while (!m.empty() && m.back() == '\n') m.pop_back();
@@ -103,12 +119,8 @@ Status compile(Compiled& c, const onnxio::Imported& imported, const std::string&
   c.model = e.take();
   const Graph& g = c.model.graph;
   NNC_TRY(c.params, initParams(g, 42));
-  for (auto& [n, t] : c.params)
-    if (auto w = imported.weights.find(n); w != imported.weights.end()) {
-      if (w->second.data.size() != t.data.size())
-        return error("param '{}': the importer gave {} values for {}", n, w->second.data.size(), typeString(t.type));
-      t.data = w->second.data;
-    }
+  c.inputNames = imported.inputs;
+  c.outputNames = imported.outputs;
   for (const auto& [n, id] : g.outputs) c.outputs.push_back(id);
   if (c.outputs.empty()) return error("the imported model has no outputs");
   jit::CompileOptions co;
@@ -133,7 +145,7 @@ Status runDataSet(Compiled& c, const std::string& dir, const onnxio::ModelInfo& 
   for (size_t k = 0; k < inFiles.size(); ++k) {
     NNC_TRY(Value v, readValue(inFiles[k]));
     const std::string onnxName = !v.name.empty() ? v.name : k < info.inputs.size() ? info.inputs[k] : "";
-    const ValueId id = find(g, g.inputs, onnxName, k, std::max(info.inputs.size(), inFiles.size()));
+    const ValueId id = lookup(g, g.inputs, c.inputNames, onnxName, k, std::max(info.inputs.size(), inFiles.size()));
     if (id == kNoValue)
       return error("input_{}.pb ('{}'): the imported model has no input '{}'", k, onnxName, nnName(onnxName));
     if (g.type(id).shape != v.tensor.type.shape)
@@ -157,7 +169,7 @@ Status runDataSet(Compiled& c, const std::string& dir, const onnxio::ModelInfo& 
   for (size_t k = 0; k < outFiles.size(); ++k) {
     NNC_TRY(Value want, readValue(outFiles[k]));
     const std::string onnxName = !want.name.empty() ? want.name : k < info.outputs.size() ? info.outputs[k] : "";
-    const ValueId id = find(g, c.outputs, onnxName, k, std::max(info.outputs.size(), outFiles.size()));
+    const ValueId id = lookup(g, c.outputs, c.outputNames, onnxName, k, std::max(info.outputs.size(), outFiles.size()));
     if (id == kNoValue) return error("output_{}.pb ('{}'): the imported model has no such output", k, onnxName);
     const float* d = c.jit->data(id);
     if (!d) return error("output '{}': the compiled program does not hold it", onnxName);

@@ -138,7 +138,7 @@ OnnxTestResult runPrepared(const Prepared& p, const OnnxTestOptions& opt, const 
   onnxio::ImportOptions io;
   io.batch = batch;
   const std::string model = (fs::path(p.result.dir) / "model.onnx").string();
-  auto imported = onnxio::importModel(p.bytes, model, io);
+  auto imported = onnxio::importModel(p.bytes, model, io, p.result.dir);
   // The listing names the test already: "node/test_x: 1 problem ...", not the path again.
   if (!imported && imported.error().message.rfind(model + ": ", 0) == 0)
     imported.error().message.erase(0, model.size() + 2);

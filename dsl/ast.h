@@ -45,7 +45,7 @@ struct TypeExpr {
 enum class StmtKind {
   Input,   // input x: f32[...]
   Label,   // label t: i32[...]
-  Param,   // param W: f32[...] = init          (value = init expression)
+  Param,   // param W: f32[...] = init          (value = init expression); buffer W: ... likewise
   Output,  // output probs = expr   |  output probs   (value null: existing name)
   Assign,  // name = expr
   For,     // for var in lo..hi { body }
@@ -60,6 +60,7 @@ struct Stmt {
   TypeExpr type;      // Input, Label, Param
   ExprPtr value;      // Param init, Output/Assign rhs, Return value
   ExprPtr lo, hi;     // For range, hi exclusive
+  bool trainable = true;  // Param: false for a `buffer` (state the optimizer leaves alone)
   std::vector<Stmt> body;  // For
 };
 

@@ -12,6 +12,7 @@ namespace {
 constexpr std::pair<std::string_view, TokKind> kKeywords[] = {
     {"def", TokKind::KwDef},       {"model", TokKind::KwModel},   {"train", TokKind::KwTrain},
     {"input", TokKind::KwInput},   {"label", TokKind::KwLabel},   {"param", TokKind::KwParam},
+    {"buffer", TokKind::KwBuffer},
     {"output", TokKind::KwOutput}, {"for", TokKind::KwFor},       {"in", TokKind::KwIn},
     {"return", TokKind::KwReturn}, {"f32", TokKind::KwF32},       {"i32", TokKind::KwI32},
 };

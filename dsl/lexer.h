@@ -13,7 +13,7 @@ namespace nnc {
 enum class TokKind : uint8_t {
   Eof, Error, Ident, Int, Float, String,
   // Keywords (reserved: never identifiers).
-  KwDef, KwModel, KwTrain, KwInput, KwLabel, KwParam, KwOutput, KwFor, KwIn, KwReturn,
+  KwDef, KwModel, KwTrain, KwInput, KwLabel, KwParam, KwBuffer, KwOutput, KwFor, KwIn, KwReturn,
   KwF32, KwI32,
   // Punctuation.
   LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma, Colon, Semicolon, Assign,

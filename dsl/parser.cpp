@@ -261,6 +261,11 @@ Expected<Stmt> Parser::stmt() {
     case TokKind::KwInput: return decl(StmtKind::Input);
     case TokKind::KwLabel: return decl(StmtKind::Label);
     case TokKind::KwParam: return decl(StmtKind::Param);
+    case TokKind::KwBuffer: {
+      NNC_TRY(Stmt s, decl(StmtKind::Param));
+      s.trainable = false;
+      return s;
+    }
     case TokKind::KwFor: return forLoop();
     case TokKind::KwOutput: {
       Stmt s = startStmt(StmtKind::Output);
@@ -293,7 +298,7 @@ Expected<Stmt> Parser::stmt() {
     }
     default:
       if (isKeyword(tok_.kind) && peek().kind == TokKind::Assign) return keywordAsName();
-      return unexpected("expected a statement (input, label, param, output, for, return or NAME = ...)");
+      return unexpected("expected a statement (input, label, param, buffer, output, for, return or NAME = ...)");
   }
 }
 

@@ -27,11 +27,16 @@ struct ImportOptions {
 struct Imported {
   std::string source;                  // the .nn text
   std::map<std::string, Tensor> weights;  // the params' values by .nn name (what weightsFile holds)
+  // The graph's inputs and outputs in ONNX order: (ONNX name, .nn name).
+  std::vector<std::pair<std::string, std::string>> inputs, outputs;
 };
 
 // `bytes` is the file's content; `displayName` names it in messages. Every
 // unsupported node is listed in one error (name, op type, attribute).
-Expected<Imported> importModel(const std::string& bytes, const std::string& displayName, const ImportOptions& opt);
+// `baseDir` is where external data files are looked for (empty: the model
+// must hold all its tensors).
+Expected<Imported> importModel(const std::string& bytes, const std::string& displayName, const ImportOptions& opt,
+                               const std::string& baseDir = "");
 Expected<Imported> importFile(const std::string& path, const ImportOptions& opt);
 
 // An ONNX TensorProto (a conformance test's input_0.pb, output_0.pb) as a

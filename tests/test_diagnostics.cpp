@@ -48,7 +48,7 @@ TEST_CASE("diagnostics: missing type", "[diagnostics]") {
 
 TEST_CASE("diagnostics: bad tokens", "[diagnostics]") {
   CHECK(render("model m {\n    @ x\n}\n") ==
-        "m.nn:2:5: error: expected a statement (input, label, param, output, for, return or NAME = ...), "
+        "m.nn:2:5: error: expected a statement (input, label, param, buffer, output, for, return or NAME = ...), "
         "found '@'\n"
         "      @ x\n"
         "      ^\n");

@@ -81,13 +81,13 @@ std::string exprOf(const std::string& src) {
 }  // namespace
 
 TEST_CASE("lexer: every token kind", "[parser]") {
-  auto toks = lexOk("def model train input label param output for in return f32 i32 "
+  auto toks = lexOk("def model train input label param buffer output for in return f32 i32 "
                     "name _x9 42 0.5 1e-3 2.5E+2 \"s\\\"\\\\\\n\\t\" ( ) [ ] { } , : ; = + - * / // % @ ..");
   std::vector<TokKind> kinds;
   for (const Token& t : toks) kinds.push_back(t.kind);
   using K = TokKind;
   CHECK(kinds == std::vector<K>{K::KwDef,   K::KwModel,    K::KwTrain,  K::KwInput,  K::KwLabel,  K::KwParam,
-                                K::KwOutput, K::KwFor,     K::KwIn,     K::KwReturn, K::KwF32,    K::KwI32,
+                                K::KwBuffer, K::KwOutput, K::KwFor,     K::KwIn,     K::KwReturn, K::KwF32,    K::KwI32,
                                 K::Ident,   K::Ident,      K::Int,      K::Float,    K::Float,    K::Float,
                                 K::String,  K::LParen,     K::RParen,   K::LBracket, K::RBracket, K::LBrace,
                                 K::RBrace,  K::Comma,      K::Colon,    K::Semicolon, K::Assign,  K::Plus,

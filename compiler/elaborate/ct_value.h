@@ -8,10 +8,11 @@
 
 namespace nnc {
 
-// zeros(), constant(v), normal(std), uniform(low, high), xavier(), he(), or a literal ("value").
+// zeros(), constant(v), normal(std), uniform(low, high), xavier(), he(), load(file, key), or a literal ("value").
 struct InitSpec {
   std::string kind = "zeros";
   std::vector<double> args;
+  std::string file, key;  // load(file, key): the array `key` (default: the param's name) of an .npz
 };
 
 struct CtValue {

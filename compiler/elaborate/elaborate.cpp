@@ -33,7 +33,7 @@ const char* kindName(CtValue::Kind k) {
   return "?";
 }
 
-const std::set<std::string_view> kInitializers = {"zeros", "constant", "normal", "uniform", "xavier", "he"};
+const std::set<std::string_view> kInitializers = {"zeros", "constant", "normal", "uniform", "xavier", "he", "load"};
 
 // `normal` is both an initializer, normal(std), and the sampling op,
 // normal(x, mean, std): a call whose first argument is a tensor (or a list,
@@ -96,6 +96,8 @@ class Elaborator final : public LayerContext {
   Expected<CtValue> callOp(const OpDef& op, const Expr& call, std::vector<CtValue> pos,
                            std::vector<std::pair<std::string, CtValue>> named);
   Expected<TensorType> evalType(const ast::TypeExpr& t, Frame& f);
+  Expected<CtValue> loadInit(const Expr& call, const std::vector<CtValue>& pos,
+                             const std::vector<std::pair<std::string, CtValue>>& named);
   Expected<ValueId> asTensor(const CtValue& v, SourceLoc loc);
   Expected<int64_t> asInt(const CtValue& v, SourceLoc loc, std::string_view what);
   Status countStep(SourceLoc loc) {
@@ -136,7 +138,40 @@ Expected<ValueId> Elaborator::newParam(const std::string& name, TensorType type,
   if (usedNames_.count(name)) return error(loc, "a value named '{}' already exists", name);
   usedNames_.insert(name);
   Attrs a{{"init", init.kind}, {"args", init.args}, {"trainable", int64_t{trainable ? 1 : 0}}};
+  if (init.kind == "load") {
+    a.set("file", init.file);
+    a.set("key", init.key.empty() ? name : init.key);
+  }
   return g_.addSource("param", name, std::move(type), std::move(a), loc);
+}
+
+// load("w.npz") or load("w.npz", "key"): the values are read by whoever
+// compiles the source (cli/frontend.cpp), which knows where the file is;
+// here only the names are recorded.
+Expected<CtValue> Elaborator::loadInit(const Expr& e, const std::vector<CtValue>& pos,
+                                       const std::vector<std::pair<std::string, CtValue>>& named) {
+  CtValue v;
+  v.kind = CtValue::Kind::Init;
+  v.loc = e.loc;
+  v.init.kind = "load";
+  std::vector<const CtValue*> args(2, nullptr);
+  if (pos.size() > 2) return error(e.loc, "load() takes a file and a key");
+  for (size_t k = 0; k < pos.size(); ++k) args[k] = &pos[k];
+  for (const auto& [n, x] : named) {
+    const size_t k = n == "file" ? 0 : n == "key" ? 1 : 2;
+    if (k == 2) return error(e.loc, "load() has no argument '{}' (it takes file and key)", n);
+    if (args[k]) return error(e.loc, "load(): '{}' given twice", n);
+    args[k] = &x;
+  }
+  if (!args[0]) return error(e.loc, "load() needs the .npz file to read");
+  for (size_t k = 0; k < 2; ++k)
+    if (args[k] && args[k]->kind != CtValue::Kind::String)
+      return error(args[k]->loc.valid() ? args[k]->loc : e.loc, "load()'s {} is a string, not {}", k == 0 ? "file" : "key",
+                   kindName(args[k]->kind));
+  v.init.file = args[0]->s;
+  if (args[1]) v.init.key = args[1]->s;
+  if (v.init.file.empty()) return error(e.loc, "load(): the file name is empty");
+  return v;
 }
 
 Expected<ValueId> Elaborator::asTensor(const CtValue& v, SourceLoc loc) {
@@ -249,7 +284,7 @@ Status Elaborator::exec(const Stmt& s, Frame& f) {
                      kindName(init.kind));
       }
       if (f.vars.count(s.name)) return error(s.nameLoc, "'{}' is already defined", s.name);
-      NNC_TRY(ValueId v, newParam(f.prefix + s.name, ty, spec, true, s.nameLoc));
+      NNC_TRY(ValueId v, newParam(f.prefix + s.name, ty, spec, s.trainable, s.nameLoc));
       f.vars[s.name] = CtValue::tensorValue(v, s.nameLoc);
       return ok();
     }
@@ -539,6 +574,7 @@ Expected<CtValue> Elaborator::evalCall(const Expr& e, Frame& f) {
     }
   }
   if (const ast::FuncDecl* d = findDef(e.text)) return callDef(*d, e, std::move(pos), std::move(named));
+  if (e.text == "load") return loadInit(e, pos, named);
   if (kInitializers.count(e.text) && !isNormalOp(e.text, pos, named)) {
     CtValue v;
     v.kind = CtValue::Kind::Init;

@@ -1,6 +1,7 @@
 // The graph IR: a static, shape-checked dataflow graph. Nodes live in a
 // vector and refer to their operands by id; each node produces one value.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,16 @@ struct Node {
   std::string name;  // the DSL name bound to this value, if any
   SourceLoc loc;     // where the DSL created it
   std::string layer; // "dense fc1" for the nodes a layer call created (nnc check groups them)
+  // A param's initial values when they come from a file (init "load"): read
+  // by the front end, shared by every copy of the graph.
+  std::shared_ptr<const std::vector<double>> initial;
 };
 
 // Attributes of source nodes:
 //   param: init (string: zeros|constant|normal|uniform|xavier|he|value),
 //          args (floats: the initializer's arguments, or the literal's values),
-//          trainable (int: 0 for batchnorm running statistics)
+//          trainable (int: 0 for batchnorm running statistics and buffers),
+//          file, key (strings, init "load": the .npz and the array in it)
 //   const: value (floats, one per element or one to broadcast)
 struct Graph {
   std::string name;

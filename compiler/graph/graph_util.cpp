@@ -45,6 +45,14 @@ Expected<Tensor> initParam(const Node& n, uint64_t seed) {
     // The course notes' Xavier and He: normal with std sqrt(1/n) and sqrt(2/n).
     const double stddev = std::sqrt((kind == "he" ? 2.0 : 1.0) / fanIn(n.type.shape));
     for (double& v : t.data) v = stddev * rng.normal();
+  } else if (kind == "load") {
+    if (!n.initial)
+      return error(n.loc, "param '{}': its values (load(\"{}\")) were never read: an internal error, a bug in nnc",
+                   n.name, n.attrs.s("file"));
+    if (n.initial->size() != t.data.size())
+      return error(n.loc, "param '{}' has {} values for {} elements: an internal error, a bug in nnc", n.name,
+                   n.initial->size(), t.data.size());
+    t.data = *n.initial;
   } else if (kind == "value") {
     if (a.size() != t.data.size() && a.size() != 1)
       return error(n.loc, "param '{}' has {} values for {} elements", n.name, a.size(), t.data.size());

@@ -13,9 +13,11 @@ void addSourceOps(std::vector<OpDef>& r) {
   r.push_back({.name = "param",
                .attrs = {{"init", AttrKind::String, Attr{std::string("zeros")}},
                          {"args", AttrKind::Floats, Attr{std::vector<double>{}}},
-                         {"trainable", AttrKind::Int, Attr{int64_t{1}}}},
+                         {"trainable", AttrKind::Int, Attr{int64_t{1}}},
+                         {"file", AttrKind::String, Attr{std::string()}},
+                         {"key", AttrKind::String, Attr{std::string()}}},
                .kind = OpKind::Source,
-               .summary = "a learned parameter with its initializer"});
+               .summary = "a learned parameter (or, trainable 0, a buffer) with its initializer; load(): file and key"});
   r.push_back({.name = "const",
                .attrs = {{"value", AttrKind::Floats, std::nullopt}},
                .kind = OpKind::Source,
