@@ -33,7 +33,7 @@ int runExportOnnx(const Options& o, std::ostream& out, std::ostream& err) {
   // parameter: the model is built once more at batch + 1 to see which.
   std::optional<Elaborated> other;
   const ModelParam* batch = l->model.param("batch");
-  if (batch && batch->value) {
+  if (batch && batch->value && !o.flag("static-batch")) {
     auto elab = elaborateOptions(o);
     if (!elab) return fail(elab.error());
     elab->overrides["batch"] = *batch->value + 1;

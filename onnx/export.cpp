@@ -146,9 +146,9 @@ Expected<std::vector<std::vector<bool>>> batchDimsOf(const Graph& g, const Graph
       bad.push_back(fmt::format("node '{}' (op {})", nodeLabel(g, static_cast<ValueId>(v)), a.op->name));
   }
   if (!bad.empty())
-    return error("export-onnx: in model '{}', {} depend on the batch size in a way ONNX cannot follow; export at a "
-                 "fixed batch (--set batch=N and no batch axis) is not available either, as the model declares one",
-                 g.name, fmt::join(bad, ", "));
+    return error("export-onnx: in model '{}', {} change{} with the batch size in a way an ONNX file of dynamic "
+                 "batch cannot follow (export at a fixed batch: --static-batch, with --set batch=N)",
+                 g.name, fmt::join(bad, ", "), bad.size() == 1 ? "s" : "");
   return dims;
 }
 

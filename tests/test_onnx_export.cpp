@@ -239,6 +239,29 @@ model m(batch = 2) {
   CHECK_FALSE(std::filesystem::exists(dir + "/m.onnx"));
 }
 
+TEST_CASE("export-onnx: a value that changes with the batch is refused, or fixed with --static-batch",
+          "[onnx-export]") {
+  const std::string dir = tempDir("onnx_export_static");
+  std::ofstream(dir + "/m.nn") << R"(
+model m(batch = 4) {
+    input x: f32[batch, 3]
+    output avg = sum(x, axis = 1) / batch
+}
+)";
+  auto r = runCli({"export-onnx", dir + "/m.nn", "-o", dir + "/m.onnx"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("(op const) changes with the batch size") && Catch::Contains("--static-batch"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/m.onnx"));
+  r = runCli({"export-onnx", dir + "/m.nn", "-o", dir + "/m.onnx", "--static-batch", "--set", "batch=6"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, !Catch::Contains("dynamic"));
+  auto o = onnxio::outlineModel(readText(dir + "/m.onnx"));
+  REQUIRE(o);
+  CHECK(o->inputs[0].dims == std::vector<std::string>{"6", "3"});
+  CHECK(o->outputs[0].dims == std::vector<std::string>{"6"});
+}
+
 TEST_CASE("export-onnx: the command writes a checked file, refuses bad paths and opsets", "[onnx-export]") {
   const std::string dir = tempDir("onnx_export_cli");
   const std::string model = sourcePath("examples/mnist_mlp.nn");
