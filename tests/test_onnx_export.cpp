@@ -24,11 +24,12 @@ using nnc::test::tempDir;
 
 namespace {
 
+// `rel`: under the source tree, or an absolute path (a model a test wrote).
 Elaborated build(const std::string& rel, int64_t batch) {
   SourceManager sm;
   ElaborateOptions eo;
   eo.defaults["batch"] = batch;
-  auto e = cli::compileSource(sm, rel, readText(sourcePath(rel)), eo);
+  auto e = cli::compileSource(sm, rel, readText(rel.starts_with('/') ? rel : sourcePath(rel)), eo);
   if (!e) FAIL(sm.render(e.error()));
   return e.take();
 }
@@ -389,4 +390,56 @@ TEST_CASE("export-onnx: ONNX Runtime computes what the interpreter does (mobile_
           "[onnx-export][ort]") {
   if (!ortAvailable()) return;
   crossCheck("examples/cnn/mobile_resnet.nn", tempDir("onnx_ort_resnet"));
+}
+
+// Every op the exporter maps, through ONNX Runtime: the ranks, attributes
+// and broadcasts the examples do not reach (a rank-3 MatMul, transposed
+// operands, softmax off the last axis, slice steps, ConvTranspose with
+// output_padding, padded pooling, Expand, step, normal's inference form, an
+// i32 argmax output).
+TEST_CASE("export-onnx: ONNX Runtime computes what the interpreter does (every mapped op)", "[onnx-export][ort]") {
+  if (!ortAvailable()) return;
+  const std::string dir = tempDir("onnx_ort_ops");
+  std::ofstream(dir + "/ops.nn") << R"(
+model ops(batch = 3) {
+    input x: f32[batch, 4, 6]
+    input y: f32[batch, 2, 6, 6]
+    param W: f32[6, 5] = he()
+    param V: f32[6, 5] = he()
+    param K: f32[3, 2, 3, 3] = he()
+    param kb: f32[3] = [0.1, -0.2, 0.3]
+    param T: f32[3, 2, 2, 2] = he()
+
+    pm = matmul(W, V, transpose_a = 1)                           # [5, 5]
+    a  = (x @ W) @ pm                                             # [batch, 4, 5]
+    b  = matmul(a, V, transpose_b = 1)                            # [batch, 4, 6]
+    e  = leaky_relu(b, 0.1) + abs(x) * sign(x) - exp(neg(square(x))) / sqrt(1 + square(x))
+    f  = maximum(e, minimum(x, 0.5))
+    g  = pow(sigmoid(f) + 0.5, tanh(x))
+    h  = log(1 + square(g)) + identity(x)
+    c  = concat([h, transpose(transpose(x, perm = [0, 2, 1]), perm = [0, 2, 1])], axis = 1)  # [batch, 8, 6]
+    sl = slice(c, axis = 1, start = 1, end = 7, step = 2)         # [batch, 3, 6]
+    r  = reshape(sl, shape = [batch, 18])
+    output lsm = log_softmax(r)
+    output red = sum(softmax(sl, axis = 1), axis = 2) + mean(sl, axis = 2) + max(sl, axis = [1, 2], keepdims = 1)
+    output am  = argmax(r, axis = 1)
+
+    cv = relu(conv2d(y, K, kb, stride = 1, pad = 1))              # [batch, 3, 6, 6]
+    ct = conv_transpose2d(cv, T, stride = 2, pad = 1, output_pad = 1)  # [batch, 2, 11, 11]
+    mp = maxpool2d(ct, kernel = 3, stride = 2, pad = 1)           # [batch, 2, 6, 6]
+    ap = avgpool2d(ct, kernel = 3, stride = 2, pad = 1)
+    output pools = flatten(mp + ap, axis = 2)                     # [batch, 2, 36]
+    bc = broadcast_to(sum(y, axis = 1, keepdims = 1), shape = [batch, 2, 6, 6])
+    output masked = bc * step(y) + normal(y, mean = 0.5)
+}
+)";
+  crossCheck(dir + "/ops.nn", dir);
+  const Export e = exportExample(dir + "/ops.nn");
+  auto o = onnxio::outlineModel(e.ex.bytes);
+  REQUIRE(o);
+  for (const char* op : {"MatMul", "Gemm", "Transpose", "LeakyRelu", "Sign", "Max", "Min", "Pow", "Concat", "Slice",
+                         "Reshape", "LogSoftmax", "ReduceSum", "ReduceMax", "ArgMax", "ConvTranspose", "AveragePool",
+                         "Expand", "Greater", "ConstantOfShape"})
+    CHECK(firstNode(*o, op));
+  CHECK(o->outputs[2].elemType == 6);  // int32
 }
