@@ -132,14 +132,16 @@ Expected<std::vector<std::vector<bool>>> batchDimsOf(const Graph& g, const Graph
   for (size_t v = 0; v < g.size(); ++v) dims[v].assign(g.nodes[v].type.shape.size(), false);
   if (!other) return dims;
   if (other->size() != g.size())
-    return error("export-onnx: model '{}' has {} nodes at one batch size and {} at another: its graph depends on "
-                 "the batch, so it has no ONNX form with a dynamic batch (an nnc bug if the model does not use "
-                 "batch in a loop or a condition)", g.name, g.size(), other->size());
+    return error("export-onnx: model '{}' has {} nodes at one batch size and {} at another (the batch steers a "
+                 "loop): an ONNX file of dynamic batch cannot follow it (export at a fixed batch: --static-batch, "
+                 "with --set batch=N)", g.name, g.size(), other->size());
   std::vector<std::string> bad;
   for (size_t v = 0; v < g.size(); ++v) {
     const Node &a = g.nodes[v], &b = other->nodes[v];
     if (a.op != b.op || a.type.rank() != b.type.rank())
-      return error("export-onnx: model '{}' builds a different graph at another batch size (node {})", g.name, v);
+      return error("export-onnx: model '{}' builds another graph at another batch size (from node '{}' on): an "
+                   "ONNX file of dynamic batch cannot follow it (export at a fixed batch: --static-batch, with --set "
+                   "batch=N)", g.name, nodeLabel(g, static_cast<ValueId>(v)));
     for (size_t i = 0; i < a.type.shape.size(); ++i) dims[v][i] = a.type.shape[i] != b.type.shape[i];
     if (!live[v] || a.op->is(OpId::Input) || a.op->is(OpId::Reshape) || a.op->name == "broadcast_to") continue;
     if (!(a.attrs == b.attrs) || (a.op->is(OpId::Param) && a.type != b.type))
@@ -240,7 +242,7 @@ Expected<Exported> exportModel(const Graph& g, const std::map<std::string, Tenso
   onnx::GraphProto& graph = *model.mutable_graph();
   graph.set_name(g.name);
   ExportCtx c{g, graph, opt.opset, std::vector<std::string>(g.size()), std::move(batchDims),
-              std::vector<bool>(g.size(), false)};
+              std::vector<bool>(g.size(), false), opt.otherBatch};
   planSkips(c, live, targets);
 
   std::set<std::string> taken;

@@ -23,6 +23,8 @@ struct ExportCtx {
   // Values no ONNX node computes: a dropout mask every use of which is
   // dropped, a matmul folded into its bias add's Gemm.
   std::vector<bool> skip;
+  // The same model at another batch size (ExportOptions::otherBatch), or null.
+  const Graph* other = nullptr;
 
   // "%5_h1": '%' cannot start an nnc name, so these never clash with the
   // inputs, params and outputs, which keep their nnc names.

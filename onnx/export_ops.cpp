@@ -135,16 +135,17 @@ Rule reduceRule(std::string op) {
 
 // The target shape with the batch-following axes written so that it holds at
 // any batch: 0 (copy the input's) where the input has the same axis at the
-// same place, else one -1 (inferred).
+// same place (the same size at both batch sizes), else one -1 (inferred).
 Expected<std::vector<int64_t>> dynamicShape(const ExportCtx& c, ValueId v) {
   const Node& n = c.g.node(v);
   const ValueId x = n.inputs[0];
   std::vector<int64_t> shape = n.type.shape;
+  auto sameAxis = [&](const Graph& g, size_t i) { return g.type(x).shape[i] == g.type(v).shape[i]; };
   int inferred = 0;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (!c.batchDims[static_cast<size_t>(v)][i]) continue;
     const auto& xd = c.batchDims[static_cast<size_t>(x)];
-    if (i < xd.size() && xd[i] && c.g.type(x).shape[i] == shape[i]) {
+    if (i < xd.size() && xd[i] && sameAxis(c.g, i) && sameAxis(*c.other, i)) {
       shape[i] = 0;
     } else {
       shape[i] = -1;
@@ -153,7 +154,7 @@ Expected<std::vector<int64_t>> dynamicShape(const ExportCtx& c, ValueId v) {
   }
   if (inferred > 1)
     return error("export-onnx: node '{}' (op {}) makes {} axes follow the batch: ONNX's Reshape infers only one "
-                 "(export at a fixed batch: --set batch=N is not enough; the model needs a reshape per axis)",
+                 "(export at a fixed batch: --static-batch, with --set batch=N)",
                  n.name.empty() ? c.valueName(v) : n.name, n.op->name, inferred);
   return shape;
 }
@@ -190,7 +191,7 @@ Status broadcastRule(ExportCtx& c, ValueId v) {
     if (!c.batchDims[static_cast<size_t>(v)][i]) continue;
     if (i < lead || !c.batchDims[static_cast<size_t>(x)][i - lead])
       return error("export-onnx: node '{}' (op broadcast_to) makes a new axis of the batch's size: it has no ONNX "
-                   "form at any batch size (export at a fixed one: a model without a batch parameter)",
+                   "form at every batch size (export at a fixed batch: --static-batch, with --set batch=N)",
                    n.name.empty() ? c.valueName(v) : n.name);
     shape[i] = 1;
   }
