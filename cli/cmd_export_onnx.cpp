@@ -48,7 +48,7 @@ int runExportOnnx(const Options& o, std::ostream& out, std::ostream& err) {
   for (const std::string& s : ex->skipped)
     err << fmt::format("nnc: export-onnx: output '{}' left out: it reads labels\n", s);
   out << fmt::format("wrote {}: model '{}', opset {}, {} ONNX nodes, {} params{}\n", path, g.name, *opset, ex->nodes,
-                     groupThousands(g.paramCount(false)), other ? ", dynamic batch" : "");
+                     groupThousands(g.paramCount(false)), ex->dynamicBatch ? ", dynamic batch" : "");
   return 0;
 }
 

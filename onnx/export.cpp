@@ -273,7 +273,9 @@ Expected<Exported> exportModel(const Graph& g, const std::map<std::string, Tenso
     }
     taken.insert(c.names[v]);
   }
+  for (ValueId v : g.inputs) result.dynamicBatch = result.dynamicBatch || (live[static_cast<size_t>(v)] && c.batchDep(v));
   for (const auto& [name, v] : outputs) {
+    result.dynamicBatch = result.dynamicBatch || c.batchDep(v);
     if (taken.count(name))
       return error("export-onnx: output '{}' of model '{}' has the name of an input or param", name, g.name);
     c.add("Identity", {c.names[static_cast<size_t>(v)]}, {name});

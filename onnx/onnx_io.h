@@ -56,6 +56,7 @@ struct ExportOptions {
 struct Exported {
   std::string bytes;                 // the serialized ModelProto
   int nodes = 0;                     // ONNX nodes written
+  bool dynamicBatch = false;         // some input or output has dim_param "batch"
   std::vector<std::string> skipped;  // outputs left out: they read labels
 };
 
