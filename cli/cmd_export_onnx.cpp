@@ -30,17 +30,25 @@ int runExportOnnx(const Options& o, std::ostream& out, std::ostream& err) {
 
   onnxio::ExportOptions eo{.opset = static_cast<int>(*opset), .producerVersion = NNC_VERSION};
   // The batch axes are the ones whose sizes change with the model's batch
-  // parameter: the model is built once more at batch + 1 to see which.
+  // parameter: the model is built once more at batch + 1 (or, for a model
+  // that needs an even batch, say, at twice the batch) to see which.
   std::optional<Elaborated> other;
   const ModelParam* batch = l->model.param("batch");
   if (batch && batch->value && !o.flag("static-batch")) {
     auto elab = elaborateOptions(o);
     if (!elab) return fail(elab.error());
-    elab->overrides["batch"] = *batch->value + 1;
-    auto e = elaborate(l->program, *elab);
-    if (!e) return fail(e.error());
-    other = e.take();
-    eo.otherBatch = &other->graph;
+    for (int64_t n : {*batch->value + 1, *batch->value * 2}) {
+      elab->overrides["batch"] = n;
+      if (auto e = elaborate(l->program, *elab)) {
+        other = e.take();
+        break;
+      }
+    }
+    if (!other)
+      err << fmt::format("nnc: export-onnx: model '{}' does not build at batch {} or {}: the batch is fixed at {}\n",
+                         g.name, *batch->value + 1, *batch->value * 2, *batch->value);
+    else
+      eo.otherBatch = &other->graph;
   }
   auto ex = onnxio::exportModel(g, *params, eo);
   if (!ex) return fail(ex.error());

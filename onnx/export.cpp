@@ -104,17 +104,33 @@ int64_t irVersionOf(int opset) { return opset <= 11 ? 6 : opset <= 14 ? 7 : 8; }
 
 int elemTypeOf(DType t) { return t == DType::I32 ? onnx::TensorProto::INT32 : onnx::TensorProto::FLOAT; }
 
+// An axis's sizes at the two batch sizes.
+using SizePair = std::pair<int64_t, int64_t>;
+
+// The batch's sizes: those of the first axis of an input that follows it.
+SizePair batchSizes(const ExportCtx& c, const std::vector<bool>& live) {
+  for (ValueId v : c.g.inputs)
+    for (size_t i = 0; live[static_cast<size_t>(v)] && i < c.batchDims[static_cast<size_t>(v)].size(); ++i)
+      if (c.batchDims[static_cast<size_t>(v)][i]) return {c.g.type(v).shape[i], c.other->type(v).shape[i]};
+  return {-1, -1};
+}
+
+// An axis that follows the batch is dim_param "batch" where it is the batch
+// at both sizes, else a name of its own ("y_0": half the batch, say), so that
+// equal names still mean equal sizes.
 void addValueInfo(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>& list, const std::string& name,
-                  const TensorType& type, const std::vector<bool>& batch) {
+                  const ExportCtx& c, ValueId v, SizePair batch) {
   onnx::ValueInfoProto& vi = *list.Add();
   vi.set_name(name);
   auto& tt = *vi.mutable_type()->mutable_tensor_type();
+  const TensorType& type = c.g.type(v);
   tt.set_elem_type(elemTypeOf(type.dtype));
   auto& shape = *tt.mutable_shape();
   for (size_t i = 0; i < type.shape.size(); ++i) {
     auto& d = *shape.add_dim();
-    if (batch[i]) d.set_dim_param("batch");
-    else d.set_dim_value(type.shape[i]);
+    if (!c.batchDims[static_cast<size_t>(v)][i]) d.set_dim_value(type.shape[i]);
+    else if (SizePair{type.shape[i], c.other->type(v).shape[i]} == batch) d.set_dim_param("batch");
+    else d.set_dim_param(fmt::format("{}_{}", name, i));
   }
 }
 
@@ -244,6 +260,7 @@ Expected<Exported> exportModel(const Graph& g, const std::map<std::string, Tenso
   ExportCtx c{g, graph, opt.opset, std::vector<std::string>(g.size()), std::move(batchDims),
               std::vector<bool>(g.size(), false), opt.otherBatch};
   planSkips(c, live, targets);
+  const SizePair batch = c.other ? batchSizes(c, live) : SizePair{-1, -1};
 
   std::set<std::string> taken;
   for (size_t v = 0; v < g.size(); ++v) {
@@ -252,7 +269,7 @@ Expected<Exported> exportModel(const Graph& g, const std::map<std::string, Tenso
     const auto id = static_cast<ValueId>(v);
     if (n.op->is(OpId::Input)) {
       c.names[v] = n.name;
-      addValueInfo(*graph.mutable_input(), n.name, n.type, c.batchDims[v]);
+      addValueInfo(*graph.mutable_input(), n.name, c, id, batch);
     } else if (n.op->is(OpId::Param)) {
       auto it = params.find(n.name);
       if (it == params.end()) return error("export-onnx: no value for param '{}' of model '{}'", n.name, g.name);
@@ -279,7 +296,7 @@ Expected<Exported> exportModel(const Graph& g, const std::map<std::string, Tenso
     if (taken.count(name))
       return error("export-onnx: output '{}' of model '{}' has the name of an input or param", name, g.name);
     c.add("Identity", {c.names[static_cast<size_t>(v)]}, {name});
-    addValueInfo(*graph.mutable_output(), name, g.type(v), c.batchDims[static_cast<size_t>(v)]);
+    addValueInfo(*graph.mutable_output(), name, c, v, batch);
   }
   if (!model.SerializeToString(&result.bytes)) return error("export-onnx: the model does not serialize");
   if (auto st = checkModel(result.bytes); !st)
