@@ -173,6 +173,16 @@ const std::vector<CommandInfo>& commands() {
                                              "since (default: refused; OUTDIR/.nnc-emitted lists nnc's)"},
                         {"seed", true, "N", "seed for the params' initializers (default 42)"}}),
        runEmitCpp},
+      {"export-onnx", "nnc export-onnx FILE -o MODEL.onnx [--weights CKPT|W.npz] [--opset N] [--static-batch] [options]",
+       "Write the model's inference graph (its inputs and outputs; no labels or loss; dropout removed, batchnorm on "
+       "its running statistics) and params as an ONNX model, checked by ONNX's checker; the batch axis is dynamic.",
+       withModelOptions({{"output", true, "MODEL.onnx", "the file to write (atomically)", 'o'},
+                         {"weights", true, "CKPT|W.npz", "trained params: a checkpoint folder (nnc run --save) or an "
+                                                         ".npz (default: the model's initial values, seed 42)"},
+                         {"opset", true, "N", "the ONNX opset, 11 to 17 (default 13)"},
+                         {"static-batch", false, "", "fixed sizes throughout: the batch --set batch=N gives (default: "
+                                                     "the batch axis is dynamic)"}}),
+       runExportOnnx},
       {"bench", "nnc bench FILE [--threads N] [--json] [--conv-algos] [options]",
        "Compile the train step and inference fused and unfused and time them side by side; list each convolution "
        "with the algorithm chosen for it.",
@@ -208,8 +218,8 @@ const CommandInfo* findCommand(std::string_view name) {
 
 void printUsage(std::ostream& out) {
   out << "nnc: a neural-network compiler\n\nusage: nnc COMMAND FILE [options]\n\ncommands:\n";
-  for (const CommandInfo& c : commands()) out << fmt::format("  {:<8} {}\n", c.name, c.help);
-  out << fmt::format("  {:<8} {}\n", "help", "nnc help COMMAND: a command's options; nnc help ops: every op");
+  for (const CommandInfo& c : commands()) out << fmt::format("  {:<11} {}\n", c.name, c.help);
+  out << fmt::format("  {:<11} {}\n", "help", "nnc help COMMAND: a command's options; nnc help ops: every op");
   out << "\nnnc --version prints the version.\n";
 }
 

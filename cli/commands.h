@@ -80,6 +80,7 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err);
 int runBench(const Options& o, std::ostream& out, std::ostream& err);
 int runImport(const Options& o, std::ostream& out, std::ostream& err);
+int runExportOnnx(const Options& o, std::ostream& out, std::ostream& err);
 int runOnnxTest(const Options& o, std::ostream& out, std::ostream& err);
 
 // What -o PATH names: no PATH or "-" is `out` (standard output), anything

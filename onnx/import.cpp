@@ -188,7 +188,7 @@ void Importer::emit(const onnx::NodeProto& n, int i, const std::string& expr, st
     if (d.k != 0) usesBatch_ = true;
   const std::string& out = n.output(i);
   auto named = outputNames_.find(out);
-  const std::string name = freshName(out);
+  const std::string name = freshName(named != outputNames_.end() ? out : readableName(n));
   if (named != outputNames_.end()) named->second = name;
   std::string line = fmt::format("    {} = {}", name, expr);
   const std::string comment = fmt::format("# {} '{}': {}", n.op_type(), n.name(), dimsText(shape));
@@ -199,6 +199,28 @@ void Importer::emit(const onnx::NodeProto& n, int i, const std::string& expr, st
   v.shape = std::move(shape);
   v.elem = elem;
   values_[out] = std::move(v);
+}
+
+// PyTorch names a node "/block/conv1/Conv": a module path, then the op. A
+// module that holds one node names its value ("block_conv1"); other values
+// keep the op ("block_Relu"). Any other naming: the output's name.
+std::string Importer::readableName(const onnx::NodeProto& n) const {
+  const std::string& node = n.name();
+  const size_t slash = node.rfind('/');
+  if (node.empty() || node[0] != '/' || slash == std::string::npos || n.output_size() != 1 ||
+      node.compare(slash + 1, n.op_type().size(), n.op_type()) != 0)
+    return n.output(0);
+  const std::string module = node.substr(0, slash);
+  auto it = moduleNodes_.find(module);
+  if (!module.empty() && it != moduleNodes_.end() && it->second == 1) return module;
+  return node;
+}
+
+void Importer::countModules(const onnx::GraphProto& g) {
+  for (const auto& n : g.node()) {
+    const size_t slash = n.name().rfind('/');
+    if (!n.name().empty() && n.name()[0] == '/' && slash != std::string::npos) ++moduleNodes_[n.name().substr(0, slash)];
+  }
 }
 
 void Importer::alias(const onnx::NodeProto& n, int i, const Value& v) {
@@ -314,6 +336,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
   Importer im(opset, opt.batch);
   im.weightsFile() = opt.weightsFile;
   im.trainable() = trainedInitializers(g);
+  im.countModules(g);
   for (const auto& o : g.output()) im.outputNames()[o.name()] = "";
   auto& values = im.values();
   for (const auto& t : g.initializer()) {

@@ -96,6 +96,8 @@ class Importer {
   std::set<std::string>& trainable() { return trainable_; }  // initializers trained as params
   std::map<std::string, std::string>& outputNames() { return outputNames_; }
   std::string freshName(const std::string& onnxName);
+  std::string readableName(const onnx::NodeProto& n) const;
+  void countModules(const onnx::GraphProto& g);
   void beginNode() { failedNode_ = false; }
   // A declared param or buffer holding this initializer (made on first use).
   std::string weightName(const std::string& initializer, const Value& v);
@@ -114,6 +116,7 @@ class Importer {
   std::map<std::string, std::string> declared_;  // initializer → its param/buffer name
   std::map<std::string, std::string> outputNames_;  // graph outputs: ONNX name → .nn name
   int constCount_ = 0;
+  std::map<std::string, int> moduleNodes_;  // PyTorch module path → its nodes
 };
 
 // Shapes.

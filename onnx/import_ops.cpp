@@ -940,6 +940,264 @@ void slice(I& im, const N& n) {
   im.emit(n, 0, e, shape);
 }
 
+// Gather of a computed tensor by constant indices: a slice per index.
+void gatherSlices(I& im, const N& n) {
+  const Value& data = im.in(n, 0);
+  const Value& idx = im.in(n, 1);
+  const int64_t axis = normAxis(I::attrInt(n, "axis", 0), data.shape.size());
+  if (!axisOk(im, n, axis, data.shape.size())) return;
+  const Dim size = data.shape[static_cast<size_t>(axis)];
+  if (!size.known() || !idx.constant || !idx.isInt() || idx.ints.size() > 64) {
+    im.unsupported(n, "a Gather of computed values needs at most 64 constant indices on an axis of fixed size");
+    return;
+  }
+  const std::string e = im.tensor(n, 0);
+  std::vector<std::string> parts;
+  for (const Dim& i : idx.ints) {
+    const int64_t j = i.c < 0 ? i.c + size.c : i.c;
+    if (!i.known() || j < 0 || j >= size.c) {
+      im.unsupported(n, "index out of range");
+      return;
+    }
+    parts.push_back(fmt::format("slice({}, axis = {}, start = {}, end = {})", e, axis, j, j + 1));
+  }
+  std::vector<Dim> out(data.shape.begin(), data.shape.begin() + axis);
+  out.insert(out.end(), idx.shape.begin(), idx.shape.end());
+  out.insert(out.end(), data.shape.begin() + axis + 1, data.shape.end());
+  std::string r = parts.size() == 1 ? parts[0] : fmt::format("concat({}, axis = {})", fmt::join(parts, ", "), axis);
+  im.emit(n, 0, fmt::format("reshape({}, {})", r, dimsText(out)), out);
+}
+
+void split(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"axis", "split", "num_outputs"})) return;
+  const Value& x = im.in(n, 0);
+  const int64_t axis = normAxis(I::attrInt(n, "axis", 0), x.shape.size());
+  if (!axisOk(im, n, axis, x.shape.size())) return;
+  const Dim size = x.shape[static_cast<size_t>(axis)];
+  if (!size.known()) {
+    im.unsupported(n, "splitting the batch axis");
+    return;
+  }
+  std::vector<int64_t> parts = I::attrInts(n, "split");
+  if (im.opset() >= 13 && im.has(n, 1)) {
+    auto p = im.constInts(n, 1, "split");
+    if (!p) return;
+    parts = *p;
+  }
+  const int64_t count = n.output_size();
+  if (parts.empty()) {
+    if (size.c % count != 0) {
+      im.unsupported(n, "the axis does not split evenly");
+      return;
+    }
+    parts.assign(static_cast<size_t>(count), size.c / count);
+  }
+  int64_t total = 0;
+  for (int64_t p : parts) total += p;
+  if (static_cast<int64_t>(parts.size()) != count || total != size.c) {
+    im.unsupported(n, "split sizes do not add up to the axis");
+    return;
+  }
+  const std::string e = im.tensor(n, 0);
+  int64_t at = 0;
+  for (int i = 0; i < count; ++i) {
+    std::vector<Dim> s = x.shape;
+    s[static_cast<size_t>(axis)] = Dim::of(parts[static_cast<size_t>(i)]);
+    if (!n.output(i).empty() && parts[static_cast<size_t>(i)] > 0)
+      im.emit(n, i, fmt::format("slice({}, axis = {}, start = {}, end = {})", e, axis, at, at + parts[static_cast<size_t>(i)]), s);
+    at += parts[static_cast<size_t>(i)];
+  }
+}
+
+void tile(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  const Value& x = im.in(n, 0);
+  auto reps = im.constInts(n, 1, "repeats");
+  if (!reps) return;
+  if (reps->size() != x.shape.size()) {
+    im.unsupported(n, "repeats do not match the rank");
+    return;
+  }
+  std::string e = im.tensor(n, 0);
+  std::vector<Dim> s = x.shape;
+  for (size_t d = 0; d < s.size(); ++d) {
+    const int64_t r = (*reps)[d];
+    if (r == 1) continue;
+    auto m = mulDims(s[d], Dim::of(r));
+    if (r < 1 || r > 64 || !m) {
+      im.unsupported(n, "repeats must be 1 to 64");
+      return;
+    }
+    std::vector<std::string> copies(static_cast<size_t>(r), e);
+    e = fmt::format("concat({}, axis = {})", fmt::join(copies, ", "), d);
+    s[d] = *m;
+  }
+  im.emit(n, 0, x.shape == s ? fmt::format("identity({})", e) : e, s);
+}
+
+void constantOfShape(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"value"})) return;
+  auto shape = im.constInts(n, 0, "shape");
+  if (!shape) return;
+  Value v;
+  double fill = 0;
+  v.elem = 1;
+  if (const auto* a = I::attr(n, "value")) {
+    auto t = tensorFromProto(a->t(), "", "ConstantOfShape value");
+    if (!t || t->numel() != 1) {
+      im.unsupported(n, "value must be one number");
+      return;
+    }
+    fill = t->data[0];
+    v.elem = a->t().data_type();
+  }
+  int64_t total = 1;
+  for (int64_t d : *shape) {
+    if (d < 0 || (d > 0 && total > (1 << 24) / d)) {
+      im.unsupported(n, "the shape is negative or too large to fold");
+      return;
+    }
+    total *= d;
+    v.shape.push_back(Dim::of(d));
+  }
+  if (v.isInt()) v.ints.assign(static_cast<size_t>(total), Dim::of(static_cast<int64_t>(fill)));
+  else {
+    v.elem = 1;
+    v.floats.assign(static_cast<size_t>(total), fill);
+  }
+  if (total == 0) {
+    im.unsupported(n, "an empty tensor");
+    return;
+  }
+  im.setConst(n, 0, std::move(v));
+}
+
+void range(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  const Value &a = im.in(n, 0), &b = im.in(n, 1), &d = im.in(n, 2);
+  if (!a.constant || !b.constant || !d.constant) {
+    im.unsupported(n, "start, limit and delta must be constants");
+    return;
+  }
+  auto num = [](const Value& v) { return v.isInt() ? double(v.ints[0].c) : v.floats[0]; };
+  if ((a.isInt() && !a.ints[0].known()) || (b.isInt() && !b.ints[0].known())) {
+    im.unsupported(n, "a range that depends on the batch size");
+    return;
+  }
+  const double start = num(a), limit = num(b), delta = num(d);
+  const double count = delta == 0 ? -1 : std::ceil((limit - start) / delta);
+  if (!(count >= 1 && count <= (1 << 20))) {
+    im.unsupported(n, "the range is empty or too long to fold");
+    return;
+  }
+  Value v;
+  v.elem = a.elem;
+  v.shape = {Dim::of(static_cast<int64_t>(count))};
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) {
+    if (a.isInt()) v.ints.push_back(Dim::of(static_cast<int64_t>(start + double(i) * delta)));
+    else v.floats.push_back(static_cast<float>(start + double(i) * delta));
+  }
+  im.setConst(n, 0, std::move(v));
+}
+
+// DepthToSpace and SpaceToDepth: a reshape, a transpose, a reshape.
+void depthSpace(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"blocksize", "mode"})) return;
+  const Value& x = im.in(n, 0);
+  const int64_t b = I::attrInt(n, "blocksize", 0);
+  if (x.shape.size() != 4 || b < 1 || !x.shape[1].known() || !x.shape[2].known() || !x.shape[3].known()) {
+    im.unsupported(n, "needs [N, C, H, W] of fixed C, H, W and a blocksize");
+    return;
+  }
+  const Dim N0 = x.shape[0];
+  const int64_t C = x.shape[1].c, H = x.shape[2].c, W = x.shape[3].c;
+  const std::string e = im.tensor(n, 0);
+  std::string r;
+  std::vector<Dim> out;
+  if (n.op_type() == "DepthToSpace") {
+    if (C % (b * b) != 0) {
+      im.unsupported(n, "channels not divisible by blocksize²");
+      return;
+    }
+    const bool crd = I::attrString(n, "mode", "DCR") == "CRD";
+    const std::vector<Dim> mid = crd ? std::vector<Dim>{N0, Dim::of(C / (b * b)), Dim::of(b), Dim::of(b), Dim::of(H), Dim::of(W)}
+                                     : std::vector<Dim>{N0, Dim::of(b), Dim::of(b), Dim::of(C / (b * b)), Dim::of(H), Dim::of(W)};
+    out = {N0, Dim::of(C / (b * b)), Dim::of(H * b), Dim::of(W * b)};
+    r = fmt::format("reshape(transpose(reshape({}, {}), perm = {}), {})", e, dimsText(mid),
+                    crd ? "[0, 1, 4, 2, 5, 3]" : "[0, 3, 4, 1, 5, 2]", dimsText(out));
+  } else {
+    if (H % b != 0 || W % b != 0) {
+      im.unsupported(n, "H and W not divisible by blocksize");
+      return;
+    }
+    const std::vector<Dim> mid = {N0, Dim::of(C), Dim::of(H / b), Dim::of(b), Dim::of(W / b), Dim::of(b)};
+    out = {N0, Dim::of(C * b * b), Dim::of(H / b), Dim::of(W / b)};
+    r = fmt::format("reshape(transpose(reshape({}, {}), perm = [0, 3, 5, 1, 2, 4]), {})", e, dimsText(mid), dimsText(out));
+  }
+  im.emit(n, 0, r, out);
+}
+
+void hardSwish(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  composite(im, n, "{0} * maximum(minimum({0} * 0.16666667 + 0.5, 1), 0)");
+}
+void shrink(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"bias", "lambd"})) return;
+  const std::string b = numberText(I::attrFloat(n, "bias", 0.0)), l = numberText(I::attrFloat(n, "lambd", 0.5));
+  composite(im, n, "({0} - " + b + ") * step({0} - " + l + ") + ({0} + " + b + ") * step(neg({0}) - " + l + ")");
+}
+void celu(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"alpha"})) return;
+  const std::string a = numberText(I::attrFloat(n, "alpha", 1.0));
+  composite(im, n, "maximum({0}, 0) + minimum(" + a + " * (exp(minimum({0}, 0) / " + a + ") - 1), 0)");
+}
+
+// Normalization over `axes` (kept as 1s), then scale and bias if given.
+void normalizeOver(I& im, const N& n, const std::vector<int64_t>& axes, double eps, const std::string& tail) {
+  const Value& x = im.in(n, 0);
+  const std::string e = im.tensor(n, 0), ax = intsText(axes);
+  std::string r = fmt::format("({0} - mean({0}, axis = {1}, keepdims = 1)) / sqrt(mean(square({0} - mean({0}, axis = "
+                              "{1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})",
+                              e, ax, numberText(eps));
+  im.emit(n, 0, r + tail, x.shape);
+}
+void instanceNorm(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"epsilon"})) return;
+  const Value& x = im.in(n, 0);
+  if (x.shape.size() < 3) {
+    im.unsupported(n, "input of rank below 3");
+    return;
+  }
+  std::vector<int64_t> axes;
+  for (size_t d = 2; d < x.shape.size(); ++d) axes.push_back(static_cast<int64_t>(d));
+  // scale and bias [C] broadcast over the spatial axes.
+  std::vector<Dim> cs = {im.in(n, 1).shape.empty() ? Dim::of(1) : im.in(n, 1).shape[0]};
+  for (size_t d = 2; d < x.shape.size(); ++d) cs.push_back(Dim::of(1));
+  Value sc = im.in(n, 1), bi = im.in(n, 2);
+  std::string es, eb;
+  if (sc.constant && bi.constant) {
+    sc.shape = cs;
+    bi.shape = cs;
+    es = im.tensorOf(sc, n.name());
+    eb = im.tensorOf(bi, n.name());
+  } else {
+    es = fmt::format("reshape({}, {})", im.tensor(n, 1), dimsText(cs));
+    eb = fmt::format("reshape({}, {})", im.tensor(n, 2), dimsText(cs));
+  }
+  normalizeOver(im, n, axes, I::attrFloat(n, "epsilon", 1e-5), " * " + es + " + " + eb);
+}
+void meanVarianceNorm(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {"axes"})) return;
+  std::vector<int64_t> axes = I::attrInts(n, "axes");
+  if (axes.empty()) axes = {0, 2, 3};
+  const size_t r = im.in(n, 0).shape.size();
+  for (int64_t& a : axes) {
+    a = normAxis(a, r);
+    if (!axisOk(im, n, a, r)) return;
+  }
+  normalizeOver(im, n, axes, 1e-9, "");
+}
+
 void identity(I& im, const N& n) {
   if (!onlyAttrs(im, n, {})) return;
   Value v = im.in(n, 0);
@@ -1012,8 +1270,12 @@ void gather(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"axis"})) return;
   const Value& data = im.in(n, 0);
   const Value& idx = im.in(n, 1);
-  if (!data.constant || !idx.constant || data.shape.size() != 1) {
-    im.unsupported(n, "only a Gather of constants folds (nnc has no gather op yet)");
+  if (!data.constant) {
+    gatherSlices(im, n);
+    return;
+  }
+  if (!idx.constant || data.shape.size() != 1) {
+    im.unsupported(n, "a Gather by computed indices, or of a constant of rank above 1 (nnc has no gather op yet)");
     return;
   }
   Value v;
@@ -1213,6 +1475,9 @@ const std::map<std::string, Translate>& translators() {
       {"ReduceMax", reduceMax}, {"ReduceMin", reduceMin}, {"ReduceSumSquare", reduceSumSquare},
       {"ReduceL1", reduceL1}, {"ReduceL2", reduceL2}, {"ReduceLogSumExp", logSumExp}, {"ArgMax", argExtreme},
       {"ArgMin", argExtreme}, {"LayerNormalization", layerNorm}, {"ThresholdedRelu", thresholdedRelu},
+      {"Split", split}, {"Tile", tile}, {"ConstantOfShape", constantOfShape}, {"Range", range},
+      {"DepthToSpace", depthSpace}, {"SpaceToDepth", depthSpace}, {"HardSwish", hardSwish}, {"Shrink", shrink},
+      {"Celu", celu}, {"InstanceNormalization", instanceNorm}, {"MeanVarianceNormalization", meanVarianceNorm},
       {"Greater", compare<0>}, {"Less", compare<1>}, {"GreaterOrEqual", compare<2>}, {"LessOrEqual", compare<3>},
   };
   return table;

@@ -6,6 +6,7 @@
 // that name what is wrong.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "compiler/interpreter/interpreter.h"
@@ -186,6 +187,45 @@ TEST_CASE("onnx import: --loss adds a label, the loss and a train block; fine-tu
   CHECK(losses.front() > 2.0);  // ten classes from untrained weights: about ln 10
   CHECK(losses.back() < 0.5 * losses.front());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("onnx round trip: .nn -> export-onnx -> import -> .nn gives the same outputs", "[onnx-import]") {
+  struct Case {
+    const char* example;
+    std::vector<int64_t> input;  // per sample
+  };
+  const Case cases[] = {{"examples/mnist_mlp.nn", {784}},
+                        {"examples/simple_convnet.nn", {1, 28, 28}},
+                        {"examples/cnn/mobile_resnet.nn", {1, 28, 28}},
+                        {"examples/cnn/vgg.nn", {1, 28, 28}}};
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.example) {
+      const std::string dir = test::tempDir("onnx_round_trip");
+      Shape shape = {3};
+      shape.insert(shape.end(), c.input.begin(), c.input.end());
+      Tensor x(TensorType{DType::F32, shape});
+      for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = std::sin(0.37 * double(i)) * 0.8;
+      REQUIRE(writeNpy(dir + "/x.npy", x));
+      const std::string src = test::sourcePath(c.example);
+      auto r = test::runCli({"export-onnx", src, "-o", dir + "/m.onnx"});
+      INFO(r.err);
+      REQUIRE(r.code == 0);
+      r = test::runCli({"import", dir + "/m.onnx", "-o", dir + "/back.nn"});
+      INFO(r.err);
+      REQUIRE(r.code == 0);
+      for (const auto& [file, out] : {std::pair{src, "/a"}, std::pair{dir + "/back.nn", "/b"}}) {
+        r = test::runCli({"eval", file, "--set", "batch=3", "--input", "x=" + dir + "/x.npy", "--output-dir", dir + out});
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+      }
+      auto a = readNpy(dir + "/a/probs.npy"), b = readNpy(dir + "/b/probs.npy");
+      REQUIRE(a);
+      REQUIRE(b);
+      REQUIRE(a->shape() == b->shape());
+      requireMatches("round trip", b->data, *a);
+      std::filesystem::remove_all(dir);
+    }
+  }
 }
 
 TEST_CASE("onnx import: malformed and unsupported models are refused in words, every problem listed",

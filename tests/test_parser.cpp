@@ -93,14 +93,14 @@ TEST_CASE("lexer: every token kind", "[parser]") {
                                 K::RBrace,  K::Comma,      K::Colon,    K::Semicolon, K::Assign,  K::Plus,
                                 K::Minus,   K::Star,       K::Slash,    K::SlashSlash, K::Percent, K::At,
                                 K::DotDot,  K::Eof});
-  CHECK(toks[12].text == "name");
-  CHECK(toks[13].text == "_x9");
-  CHECK(toks[14].intValue == 42);
-  CHECK(toks[15].floatValue == 0.5);
-  CHECK(toks[16].floatValue == 1e-3);
-  CHECK(toks[17].floatValue == 250.0);
-  CHECK(toks[18].text == "s\"\\\n\t");
-  CHECK(toks[33].text == "//");
+  CHECK(toks[13].text == "name");
+  CHECK(toks[14].text == "_x9");
+  CHECK(toks[15].intValue == 42);
+  CHECK(toks[16].floatValue == 0.5);
+  CHECK(toks[17].floatValue == 1e-3);
+  CHECK(toks[18].floatValue == 250.0);
+  CHECK(toks[19].text == "s\"\\\n\t");
+  CHECK(toks[34].text == "//");
 }
 
 TEST_CASE("lexer: locations, tabs and CRLF", "[parser]") {

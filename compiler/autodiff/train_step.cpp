@@ -17,6 +17,7 @@ Status addRunningStats(Graph& g, std::vector<std::pair<ValueId, ValueId>>& updat
     if (!g.nodes[i].op->is(OpId::Batchnorm)) continue;
     const Node bn = g.nodes[i];  // a copy: adding nodes moves them
     const ValueId x = bn.inputs[0], rmean = bn.inputs[3], rvar = bn.inputs[4];
+
     const TensorType xt = g.type(x), ct = g.type(rmean);
     const std::vector<int64_t> axes = xt.rank() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
     const double count = static_cast<double>(xt.numel() / xt.shape[1]);
@@ -70,7 +71,22 @@ LowerOptions TrainStep::lowering() const {
   return lo;
 }
 
+// The step writes batchnorm's running statistics: a trained param would get
+// two updates, a const none.
+Status checkRunningStats(const Graph& g) {
+  for (const Node& bn : g.nodes) {
+    if (!bn.op->is(OpId::Batchnorm)) continue;
+    for (ValueId r : {bn.inputs[3], bn.inputs[4]})
+      if (!g.node(r).op->is(OpId::Param) || g.node(r).attrs.i("trainable") != 0)
+        return error(bn.loc, "batchnorm's running statistics must be buffers (declared with `buffer`), not {} '{}'",
+                     g.node(r).op->is(OpId::Param) ? "the trained param" : g.node(r).op->name,
+                     g.node(r).name.empty() ? "(unnamed)" : g.node(r).name);
+  }
+  return ok();
+}
+
 Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train) {
+  NNC_CHECK(checkRunningStats(forward));
   NNC_TRY(OptimizerSpec opt, optimizerFrom(train));
   NNC_TRY(ScheduleSpec sched, scheduleFrom(train));
   NNC_TRY(GradGraph gg, gradientsOf(std::move(forward), train));

@@ -82,9 +82,12 @@ int64_t Graph::paramCount(bool trainableOnly) const {
 }
 
 namespace {
+// Empty lists and strings (a param's file and key unless it is loaded) are
+// left out of dumps.
 bool isEmptyList(const Attr& a) {
   if (auto* v = std::get_if<std::vector<double>>(&a)) return v->empty();
   if (auto* v = std::get_if<std::vector<int64_t>>(&a)) return v->empty();
+  if (auto* v = std::get_if<std::string>(&a)) return v->empty();
   return false;
 }
 

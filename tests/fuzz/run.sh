@@ -4,14 +4,14 @@
 # $NNC_FUZZ_CORPUS (default /tmp/nnc-fuzz/<target>; the seeds are only read).
 # A finding (crash, sanitizer report, leak, OOM, timeout) leaves its input
 # in $NNC_FUZZ_CORPUS/<target>-findings and makes the script fail.
-#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]   (default: all six)
+#   tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]   (default: all seven)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:?usage: tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
 seconds=${2:?usage: tests/fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_npy fuzz_npz fuzz_checkpoint fuzz_image fuzz_frontend)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_npy fuzz_npz fuzz_checkpoint fuzz_image fuzz_frontend fuzz_onnx)
 work=${NNC_FUZZ_CORPUS:-/tmp/nnc-fuzz}
 
 seeds() {
@@ -22,6 +22,7 @@ seeds() {
     fuzz_checkpoint) echo tests/fuzz/seeds/checkpoint ;;
     fuzz_image) echo tests/data/datasets/png tests/data/datasets/pnm tests/data/datasets/images tests/fuzz/seeds/image ;;
     fuzz_frontend) echo examples tests/fuzz/seeds/frontend ;;
+    fuzz_onnx) echo tests/data/onnx/bad tests/fuzz/seeds/onnx ;;
   esac
 }
 
