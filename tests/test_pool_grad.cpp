@@ -39,6 +39,8 @@ const std::vector<PoolCase> kCases = {
     {{1, 3, 11, 7}, {3, 3}, {3, 3}, {0, 0}},      // tiling with rows and columns left over
     {{8, 16, 30, 31}, {3, 3}, {2, 2}, {1, 1}},    // large enough for the batch loop to run on two threads
     {{8, 16, 31, 33}, {2, 2}, {2, 2}, {0, 0}},    // the same, tiling
+    {{2, 3, 7, 8}, {3, 3}, {1, 1}, {2, 2}},       // pad past half the kernel (ONNX's test_maxpool_2d_pads): corner windows hold one pixel
+    {{1, 2, 6, 5}, {3, 2}, {2, 1}, {2, 1}},       // the same, non-square and strided
 };
 
 // 0: normal values; 1: small integers (ties everywhere, windows of zeros
