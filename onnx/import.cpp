@@ -404,6 +404,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
     }
     Value v;
     v.shape = shape;
+    v.elem = tt.elem_type();  // f16 and f64 too: read as f32, but CastLike sees the type
     v.expr = im.freshName(in.name());
     if (!shape.empty() && shape[0].k != 0) im.markBatch();
     inputLines.push_back(fmt::format("    input {}: f32{}", v.expr, dimsText(shape)));

@@ -1461,11 +1461,6 @@ void argExtreme(I& im, const N& n) {
 // y = (x − mean) / √(var + ε) · scale + bias over the axes from `axis` on.
 void layerNorm(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"axis", "epsilon", "stash_type"})) return;
-  for (int i = 1; i < n.output_size(); ++i)
-    if (!n.output(i).empty()) {
-      im.unsupported(n, "the Mean and InvStdDev outputs are not supported");
-      return;
-    }
   const Value& x = im.in(n, 0);
   const int64_t axis = normAxis(I::attrInt(n, "axis", -1), x.shape.size());
   if (!axisOk(im, n, axis, x.shape.size())) return;
@@ -1477,6 +1472,34 @@ void layerNorm(I& im, const N& n) {
                               e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5)), im.tensor(n, 1));
   if (im.has(n, 2)) r += " + " + im.tensor(n, 2);
   im.emit(n, 0, r, x.shape);
+  // The optional Mean and InvStdDev outputs, shaped as x with the normalized axes 1.
+  std::vector<Dim> kept = x.shape;
+  for (int64_t d : axes) kept[static_cast<size_t>(d)] = Dim::of(1);
+  if (n.output_size() > 1 && !n.output(1).empty())
+    im.emit(n, 1, fmt::format("mean({}, axis = {}, keepdims = 1)", e, ax), kept);
+  if (n.output_size() > 2 && !n.output(2).empty())
+    im.emit(n, 2, fmt::format("1 / sqrt(mean(square({0} - mean({0}, axis = {1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})",
+                              e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5))), kept);
+}
+
+void sinh(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  composite(im, n, "(exp({0}) - exp(neg({0}))) / 2");
+}
+void cosh(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  composite(im, n, "(exp({0}) + exp(neg({0}))) / 2");
+}
+void reduceLogSum(I& im, const N& n);
+void castLike(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  const Value& x = im.in(n, 0);
+  const int to = im.in(n, 1).elem;
+  if (x.constant || (to != 1 && to != 11)) {
+    im.unsupported(n, fmt::format("a cast to {} (nnc computes in f32)", elemTypeName(to)));
+    return;
+  }
+  im.alias(n, 0, x);
 }
 
 void reduceSum(I& im, const N& n) { reduce(im, n, "sum", "", ""); }
@@ -1486,6 +1509,7 @@ void reduceMin(I& im, const N& n) { reduce(im, n, "max", "neg(", "neg"); }
 void reduceSumSquare(I& im, const N& n) { reduce(im, n, "sum", "square(", ""); }
 void reduceL1(I& im, const N& n) { reduce(im, n, "sum", "abs(", ""); }
 void reduceL2(I& im, const N& n) { reduce(im, n, "sum", "square(", "sqrt"); }
+void reduceLogSum(I& im, const N& n) { reduce(im, n, "sum", "", "log"); }
 
 }  // namespace
 
@@ -1507,6 +1531,7 @@ const std::map<std::string, Translate>& translators() {
       {"ReduceMax", reduceMax}, {"ReduceMin", reduceMin}, {"ReduceSumSquare", reduceSumSquare},
       {"ReduceL1", reduceL1}, {"ReduceL2", reduceL2}, {"ReduceLogSumExp", logSumExp}, {"ArgMax", argExtreme},
       {"ArgMin", argExtreme}, {"LayerNormalization", layerNorm}, {"ThresholdedRelu", thresholdedRelu},
+      {"ReduceLogSum", reduceLogSum}, {"Sinh", sinh}, {"Cosh", cosh}, {"CastLike", castLike},
       {"Split", split}, {"Tile", tile}, {"ConstantOfShape", constantOfShape}, {"Range", range},
       {"DepthToSpace", depthSpace}, {"SpaceToDepth", depthSpace}, {"HardSwish", hardSwish}, {"Shrink", shrink},
       {"Celu", celu}, {"InstanceNormalization", instanceNorm}, {"MeanVarianceNormalization", meanVarianceNorm},
