@@ -38,10 +38,20 @@ std::string numberText(double v) {
   return s;
 }
 
+// Sizes come from the file: every product and sum is checked, an overflow
+// is "not foldable" rather than undefined behaviour.
 std::optional<Dim> mulDims(const Dim& a, const Dim& b) {
   if (a.k != 0 && b.k != 0) return std::nullopt;
-  if (a.k == 0) return Dim{a.c * b.k, a.c * b.c};
-  return Dim{a.k * b.c, a.c * b.c};
+  Dim r;
+  const int64_t k1 = a.k == 0 ? a.c : a.k, k2 = a.k == 0 ? b.k : b.c;
+  if (__builtin_mul_overflow(k1, k2, &r.k) || __builtin_mul_overflow(a.c, b.c, &r.c)) return std::nullopt;
+  return r;
+}
+
+std::optional<Dim> addDims(const Dim& a, const Dim& b) {
+  Dim r;
+  if (__builtin_add_overflow(a.k, b.k, &r.k) || __builtin_add_overflow(a.c, b.c, &r.c)) return std::nullopt;
+  return r;
 }
 
 std::optional<std::vector<Dim>> broadcastShapes(const std::vector<Dim>& a, const std::vector<Dim>& b) {
@@ -184,6 +194,16 @@ std::string Importer::tensor(const onnx::NodeProto& n, int i) {
 
 void Importer::emit(const onnx::NodeProto& n, int i, const std::string& expr, std::vector<Dim> shape, int elem) {
   if (failedNode_) return;
+  // At the default batch, no value may exceed what one tensor may hold.
+  int64_t count = 1;
+  for (const Dim& d : shape) {
+    int64_t size = 0;
+    if (__builtin_mul_overflow(d.k, batch_, &size) || __builtin_add_overflow(size, d.c, &size) || size <= 0 ||
+        __builtin_mul_overflow(count, size, &count) || count > kMaxTensorElements) {
+      unsupported(n, fmt::format("its output {} is empty or holds more than 2^31 elements", dimsText(shape)));
+      return;
+    }
+  }
   for (const Dim& d : shape)
     if (d.k != 0) usesBatch_ = true;
   const std::string& out = n.output(i);
@@ -384,6 +404,7 @@ Expected<Imported> importModel(const std::string& bytes, const std::string& disp
     }
     Value v;
     v.shape = shape;
+    v.elem = tt.elem_type();  // f16 and f64 too: read as f32, but CastLike sees the type
     v.expr = im.freshName(in.name());
     if (!shape.empty() && shape[0].k != 0) im.markBatch();
     inputLines.push_back(fmt::format("    input {}: f32{}", v.expr, dimsText(shape)));

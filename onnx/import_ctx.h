@@ -122,6 +122,7 @@ class Importer {
 // Shapes.
 std::optional<std::vector<Dim>> broadcastShapes(const std::vector<Dim>& a, const std::vector<Dim>& b);
 std::optional<Dim> mulDims(const Dim& a, const Dim& b);
+std::optional<Dim> addDims(const Dim& a, const Dim& b);
 std::string intsText(const std::vector<int64_t>& v);  // "[1, 2]"
 std::string numberText(double v);                     // shortest text that reads back as the same f32
 

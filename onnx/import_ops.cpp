@@ -146,11 +146,8 @@ bool foldBinary(I& im, const N& n, const std::string& op) {
   auto shape = broadcastShapes(a.shape, b.shape);
   if (!shape) return false;
   int64_t total = 1;
-  for (const Dim& d : *shape) {
-    if (!d.known()) return false;
-    total *= d.c;
-  }
-  if (total > 1 << 16) return false;
+  for (const Dim& d : *shape)
+    if (!d.known() || __builtin_mul_overflow(total, d.c, &total) || total > 1 << 16) return false;
   Value out;
   out.elem = a.elem;
   out.shape = *shape;
@@ -175,8 +172,10 @@ bool foldBinary(I& im, const N& n, const std::string& op) {
     if (ints) {
       const Dim x = a.ints[static_cast<size_t>(at(a, i))], y = b.ints[static_cast<size_t>(at(b, i))];
       std::optional<Dim> r;
-      if (op == "add") r = Dim{x.k + y.k, x.c + y.c};
-      else if (op == "sub") r = Dim{x.k - y.k, x.c - y.c};
+      if (op == "add") r = addDims(x, y);
+      else if (op == "sub") {
+        if (auto m = mulDims(y, Dim::of(-1))) r = addDims(x, *m);
+      }
       else if (op == "mul") r = mulDims(x, y);
       else if (op == "div" && y.known() && y.c != 0 && x.k % y.c == 0 && (x.k == 0 || x.c % y.c == 0))
         r = Dim{x.k / y.c, x.k == 0 ? static_cast<int64_t>(std::floor(double(x.c) / double(y.c))) : x.c / y.c};
@@ -337,6 +336,18 @@ bool window(I& im, const N& n, const std::vector<Dim>& x, std::vector<int64_t> k
     im.unsupported(n, "spatial sizes depend on the batch");
     return false;
   }
+  // Sizes from the file stay far from overflow: no real window is this large.
+  for (const char* a : {"kernel_shape", "strides", "pads"})
+    for (int64_t v : I::attrInts(n, a))
+      if (v < 0 || v > (int64_t{1} << 20)) {
+        im.unsupported(n, fmt::format("attribute {} holds {}", a, v));
+        return false;
+      }
+  for (int64_t v : kernel)
+    if (v <= 0 || v > (int64_t{1} << 20)) {
+      im.unsupported(n, fmt::format("kernel size {}", v));
+      return false;
+    }
   w.kernel = kernel;
   w.stride = I::attrInts(n, "strides");
   if (w.stride.empty()) w.stride = {1, 1};
@@ -402,7 +413,8 @@ void conv(I& im, const N& n) {
   std::vector<Dim> out;
   if (!window(im, n, x.shape, k, w, out)) return;
   const int64_t groups = I::attrInt(n, "group", 1);
-  if (groups <= 0 || !(x.shape[1] == Dim::of(wt.shape[1].c * groups))) {
+  const auto channels = mulDims(wt.shape[1], Dim::of(groups));
+  if (groups <= 0 || !channels || !(x.shape[1] == *channels)) {
     im.unsupported(n, "input channels do not match the weight and group");
     return;
   }
@@ -429,6 +441,16 @@ void convTranspose(I& im, const N& n) {
       im.unsupported(n, "attribute dilations: nnc has no dilated transposed convolution");
       return;
     }
+  for (const char* a : {"strides", "pads", "output_padding", "output_shape"})
+    for (int64_t v : I::attrInts(n, a))
+      if (v < 0 || v > (int64_t{1} << 20)) {
+        im.unsupported(n, fmt::format("attribute {} holds {}", a, v));
+        return;
+      }
+  if (wt.shape[2].c > (1 << 20) || wt.shape[3].c > (1 << 20) || x.shape[2].c > (1 << 20) || x.shape[3].c > (1 << 20)) {
+    im.unsupported(n, "sizes beyond 2^20");
+    return;
+  }
   const int64_t groups = I::attrInt(n, "group", 1);
   std::vector<int64_t> stride = I::attrInts(n, "strides"), pads = I::attrInts(n, "pads"),
                        op = I::attrInts(n, "output_padding"), os = I::attrInts(n, "output_shape");
@@ -459,7 +481,12 @@ void convTranspose(I& im, const N& n) {
     im.unsupported(n, "input channels do not match the weight");
     return;
   }
-  std::vector<Dim> out = {x.shape[0], Dim::of(wt.shape[1].c * groups), Dim::of(0), Dim::of(0)};
+  const auto filters = mulDims(wt.shape[1], Dim::of(groups));
+  if (groups <= 0 || !filters) {
+    im.unsupported(n, fmt::format("group = {}", groups));
+    return;
+  }
+  std::vector<Dim> out = {x.shape[0], *filters, Dim::of(0), Dim::of(0)};
   for (int a = 0; a < 2; ++a) out[2 + a] = Dim::of(stride[a] * (in[a] - 1) + op[a] + k[a] - 2 * pads[a]);
   std::string e = fmt::format("conv_transpose2d({}, {}", im.tensor(n, 0), im.tensor(n, 1));
   if (im.has(n, 2)) e += ", " + im.tensor(n, 2);
@@ -832,7 +859,12 @@ void concat(I& im, const N& n) {
         return;
       }
     Dim& at = s[static_cast<size_t>(axis)];
-    at = Dim{at.k + v.shape[static_cast<size_t>(axis)].k, at.c + v.shape[static_cast<size_t>(axis)].c};
+    auto sum = addDims(at, v.shape[static_cast<size_t>(axis)]);
+    if (!sum) {
+      im.unsupported(n, "the concatenated size overflows");
+      return;
+    }
+    at = *sum;
   }
   if (allConst && s.size() == 1) {
     Value c;
@@ -1429,11 +1461,6 @@ void argExtreme(I& im, const N& n) {
 // y = (x − mean) / √(var + ε) · scale + bias over the axes from `axis` on.
 void layerNorm(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"axis", "epsilon", "stash_type"})) return;
-  for (int i = 1; i < n.output_size(); ++i)
-    if (!n.output(i).empty()) {
-      im.unsupported(n, "the Mean and InvStdDev outputs are not supported");
-      return;
-    }
   const Value& x = im.in(n, 0);
   const int64_t axis = normAxis(I::attrInt(n, "axis", -1), x.shape.size());
   if (!axisOk(im, n, axis, x.shape.size())) return;
@@ -1445,6 +1472,34 @@ void layerNorm(I& im, const N& n) {
                               e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5)), im.tensor(n, 1));
   if (im.has(n, 2)) r += " + " + im.tensor(n, 2);
   im.emit(n, 0, r, x.shape);
+  // The optional Mean and InvStdDev outputs, shaped as x with the normalized axes 1.
+  std::vector<Dim> kept = x.shape;
+  for (int64_t d : axes) kept[static_cast<size_t>(d)] = Dim::of(1);
+  if (n.output_size() > 1 && !n.output(1).empty())
+    im.emit(n, 1, fmt::format("mean({}, axis = {}, keepdims = 1)", e, ax), kept);
+  if (n.output_size() > 2 && !n.output(2).empty())
+    im.emit(n, 2, fmt::format("1 / sqrt(mean(square({0} - mean({0}, axis = {1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})",
+                              e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5))), kept);
+}
+
+void sinh(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  composite(im, n, "(exp({0}) - exp(neg({0}))) / 2");
+}
+void cosh(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  composite(im, n, "(exp({0}) + exp(neg({0}))) / 2");
+}
+void reduceLogSum(I& im, const N& n);
+void castLike(I& im, const N& n) {
+  if (!onlyAttrs(im, n, {})) return;
+  const Value& x = im.in(n, 0);
+  const int to = im.in(n, 1).elem;
+  if (x.constant || (to != 1 && to != 11)) {
+    im.unsupported(n, fmt::format("a cast to {} (nnc computes in f32)", elemTypeName(to)));
+    return;
+  }
+  im.alias(n, 0, x);
 }
 
 void reduceSum(I& im, const N& n) { reduce(im, n, "sum", "", ""); }
@@ -1454,6 +1509,7 @@ void reduceMin(I& im, const N& n) { reduce(im, n, "max", "neg(", "neg"); }
 void reduceSumSquare(I& im, const N& n) { reduce(im, n, "sum", "square(", ""); }
 void reduceL1(I& im, const N& n) { reduce(im, n, "sum", "abs(", ""); }
 void reduceL2(I& im, const N& n) { reduce(im, n, "sum", "square(", "sqrt"); }
+void reduceLogSum(I& im, const N& n) { reduce(im, n, "sum", "", "log"); }
 
 }  // namespace
 
@@ -1475,6 +1531,7 @@ const std::map<std::string, Translate>& translators() {
       {"ReduceMax", reduceMax}, {"ReduceMin", reduceMin}, {"ReduceSumSquare", reduceSumSquare},
       {"ReduceL1", reduceL1}, {"ReduceL2", reduceL2}, {"ReduceLogSumExp", logSumExp}, {"ArgMax", argExtreme},
       {"ArgMin", argExtreme}, {"LayerNormalization", layerNorm}, {"ThresholdedRelu", thresholdedRelu},
+      {"ReduceLogSum", reduceLogSum}, {"Sinh", sinh}, {"Cosh", cosh}, {"CastLike", castLike},
       {"Split", split}, {"Tile", tile}, {"ConstantOfShape", constantOfShape}, {"Range", range},
       {"DepthToSpace", depthSpace}, {"SpaceToDepth", depthSpace}, {"HardSwish", hardSwish}, {"Shrink", shrink},
       {"Celu", celu}, {"InstanceNormalization", instanceNorm}, {"MeanVarianceNormalization", meanVarianceNorm},
