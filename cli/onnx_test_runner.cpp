@@ -338,11 +338,13 @@ std::vector<OnnxTestResult> runOnnxTests(const std::vector<std::string>& dirs, c
       first = std::min(first, c.deadline);
     }
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count();
-    if (::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<int64_t>(wait, 0, 60'000))) < 0 && errno != EINTR)
-      break;
+    // poll cannot fail here but for EINTR; if it did, waiting on would
+    // spin, so the running tests end as if timed out.
+    const bool broken =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<int64_t>(wait, 0, 60'000))) < 0 && errno != EINTR;
     for (size_t k = running.size(); k-- > 0;) {
       Child& c = running[k];
-      bool ended = false, timedOut = false;
+      bool ended = broken, timedOut = broken;
       if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) {
         char buf[4096];
         const ssize_t n = ::read(c.fd, buf, sizeof buf);
