@@ -144,7 +144,7 @@ const std::vector<CommandInfo>& commands() {
                         {"infer", false, "", "the inference program instead of the train step"}}),
        runEmitLlvm},
       {"import", "nnc import MODEL.onnx -o MODEL.nn [--weights-out W.npz] [--batch N] [--loss LOSS [--label T]]",
-       "Translate an ONNX model (opsets 6-17) into a readable .nn file, one line per ONNX node with the ONNX names in "
+       "Translate an ONNX model (opsets 1-17) into a readable .nn file, one line per ONNX node with the ONNX names in "
        "comments, and its initializers into an .npz the file's load() calls read. Every command also takes an .onnx "
        "file directly, imported in memory.",
        {{"output", true, "MODEL.nn", "the .nn file to write", 'o'},

@@ -265,7 +265,7 @@ void Importer::setConst(const onnx::NodeProto& n, int i, Value v) {
 namespace {
 
 struct OpsetRange {
-  static constexpr int kMin = 6, kMax = 17;
+  static constexpr int kMin = 1, kMax = 17;
 };
 
 std::string sanitizeModelName(const std::string& s) {

@@ -319,13 +319,24 @@ void gemm(I& im, const N& n) {
 
 // ---- convolution and pooling ----
 
+// A 2-D window as nnc computes it: symmetric pads `pad`, then (where ONNX's
+// pads are not symmetric, or ceil_mode adds a window) the outputs `size`
+// from `offset` on, cut out of nnc's larger result.
 struct Window {
-  std::vector<int64_t> kernel, stride, pad;  // pad per spatial axis (symmetric)
+  std::vector<int64_t> kernel, stride, pad, offset{0, 0}, size{0, 0}, full{0, 0}, lo{0, 0};
+  bool cropped() const { return offset[0] || offset[1] || size[0] != full[0] || size[1] != full[1]; }
 };
 
-// kernel_shape, strides, pads, dilations, auto_pad of a 2-D window op on
-// x [N, C, H, W]; the output size; false (a problem recorded) where nnc
-// has no equivalent.
+std::string crop(const Window& w, std::string e) {
+  for (int a = 0; a < 2; ++a)
+    if (w.offset[a] || w.size[a] != w.full[a])
+      e = fmt::format("slice({}, axis = {}, start = {}, end = {})", e, 2 + a, w.offset[a], w.offset[a] + w.size[a]);
+  return e;
+}
+
+// kernel_shape, strides, pads, dilations, auto_pad, ceil_mode of a 2-D
+// window op on x [N, C, H, W]; the output size; false (a problem recorded)
+// where nnc has no equivalent.
 bool window(I& im, const N& n, const std::vector<Dim>& x, std::vector<int64_t> kernel, Window& w,
             std::vector<Dim>& out, bool ceil = false) {
   if (x.size() != 4) {
@@ -360,6 +371,15 @@ bool window(I& im, const N& n, const std::vector<Dim>& x, std::vector<int64_t> k
   std::vector<int64_t> pads = I::attrInts(n, "pads");
   const std::string autoPad = I::attrString(n, "auto_pad", "NOTSET");
   const int64_t H = x[2].c, W = x[3].c;
+  if (w.stride.size() != 2 || kernel.size() != 2) {
+    im.unsupported(n, "kernel and strides must be 2-D");
+    return false;
+  }
+  for (int64_t st : w.stride)
+    if (st <= 0) {
+      im.unsupported(n, "strides must be positive");
+      return false;
+    }
   if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
     pads.assign(4, 0);
     for (int a = 0; a < 2; ++a) {
@@ -374,27 +394,36 @@ bool window(I& im, const N& n, const std::vector<Dim>& x, std::vector<int64_t> k
     im.unsupported(n, fmt::format("auto_pad = {}", autoPad));
     return false;
   }
-  if (pads.size() != 4 || w.stride.size() != 2 || kernel.size() != 2) {
-    im.unsupported(n, "kernel, strides and pads must be 2-D");
+  if (pads.size() != 4) {
+    im.unsupported(n, "pads must be 2-D");
     return false;
   }
-  if (pads[0] != pads[2] || pads[1] != pads[3]) {
-    im.unsupported(n, fmt::format("pads = {} are not symmetric: nnc pads each side alike", intsText(pads)));
-    return false;
-  }
-  w.pad = {pads[0], pads[1]};
+  w.pad = {0, 0};
   out = {x[0], Dim::of(0), Dim::of(0), Dim::of(0)};
   for (int a = 0; a < 2; ++a) {
-    const int64_t in = (a == 0 ? H : W) + 2 * w.pad[a] - kernel[a];
-    if (in < 0 || w.stride[a] <= 0) {
+    const int64_t in = a == 0 ? H : W, lo = pads[a], hi = pads[a + 2], k = kernel[a], st = w.stride[a];
+    const int64_t span = in + lo + hi - k;
+    if (span < 0) {
       im.unsupported(n, "the window is larger than the padded input");
       return false;
     }
-    if (ceil && in % w.stride[a] != 0) {
-      im.unsupported(n, "attribute ceil_mode = 1 where it changes the output size");
-      return false;
+    int64_t o = span / st + 1;
+    if (ceil && span % st != 0) {
+      ++o;
+      if ((o - 1) * st >= in + lo) --o;  // the last window starts inside the image or its first pads
     }
-    out[2 + a] = Dim::of(in / w.stride[a] + 1);
+    // Where ONNX's pads differ, nnc pads both sides by the larger and the
+    // windows wanted are a slice of its output: one whose first window
+    // starts where ONNX's does.
+    const int64_t hiNeeded = std::max(hi, (o - 1) * st + k - in - lo);
+    int64_t m = std::max(lo, hiNeeded);
+    m = lo + (m - lo + st - 1) / st * st;  // whole strides more than ONNX's first pad
+    w.pad[a] = m;
+    w.lo[a] = lo;
+    w.offset[a] = (m - lo) / st;
+    w.size[a] = o;
+    w.full[a] = (in + 2 * m - k) / st + 1;
+    out[2 + a] = Dim::of(o);
   }
   return true;
 }
@@ -423,7 +452,7 @@ void conv(I& im, const N& n) {
   if (im.has(n, 2)) e += ", " + im.tensor(n, 2);
   e += fmt::format(", stride = {}, pad = {}", intsText(w.stride), intsText(w.pad));
   if (groups != 1) e += fmt::format(", groups = {}", groups);
-  im.emit(n, 0, e + ")", out);
+  im.emit(n, 0, crop(w, e + ")"), out);
 }
 
 void convTranspose(I& im, const N& n) {
@@ -463,7 +492,12 @@ void convTranspose(I& im, const N& n) {
     pads.assign(4, 0);
     for (int a = 0; a < 2; ++a) {
       const int64_t want = os.empty() ? in[a] * stride[a] : os[a];
-      const int64_t total = stride[a] * (in[a] - 1) + op[a] + k[a] - want;
+      int64_t total = stride[a] * (in[a] - 1) + op[a] + k[a] - want;
+      if (total < 0 && -total < stride[a]) {
+        // Larger than the padding-free result: the rest is output padding.
+        op[a] -= total;
+        total = 0;
+      }
       if (total < 0) {
         im.unsupported(n, "output_shape larger than the transposed convolution makes");
         return;
@@ -473,8 +507,8 @@ void convTranspose(I& im, const N& n) {
     }
   }
   if (pads.empty()) pads.assign(4, 0);
-  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) {
-    im.unsupported(n, fmt::format("pads = {} are not symmetric", intsText(pads)));
+  if (pads.size() != 4) {
+    im.unsupported(n, "pads must be 2-D");
     return;
   }
   if (!(x.shape[1] == wt.shape[0])) {
@@ -486,14 +520,29 @@ void convTranspose(I& im, const N& n) {
     im.unsupported(n, fmt::format("group = {}", groups));
     return;
   }
+  // Asymmetric pads: nnc crops the smaller of each pair, a slice the rest.
   std::vector<Dim> out = {x.shape[0], *filters, Dim::of(0), Dim::of(0)};
-  for (int a = 0; a < 2; ++a) out[2 + a] = Dim::of(stride[a] * (in[a] - 1) + op[a] + k[a] - 2 * pads[a]);
+  int64_t p[2], from[2], size[2], full[2];
+  for (int a = 0; a < 2; ++a) {
+    p[a] = std::min(pads[a], pads[a + 2]);
+    full[a] = stride[a] * (in[a] - 1) + op[a] + k[a] - 2 * p[a];
+    from[a] = pads[a] - p[a];
+    size[a] = full[a] - (pads[a] - p[a]) - (pads[a + 2] - p[a]);
+    if (size[a] <= 0) {
+      im.unsupported(n, "the pads leave no output");
+      return;
+    }
+    out[2 + a] = Dim::of(size[a]);
+  }
   std::string e = fmt::format("conv_transpose2d({}, {}", im.tensor(n, 0), im.tensor(n, 1));
   if (im.has(n, 2)) e += ", " + im.tensor(n, 2);
-  e += fmt::format(", stride = {}, pad = {}", intsText(stride), intsText({pads[0], pads[1]}));
+  e += fmt::format(", stride = {}, pad = {}", intsText(stride), intsText({p[0], p[1]}));
   if (op[0] != 0 || op[1] != 0) e += fmt::format(", output_pad = {}", intsText(op));
   if (groups != 1) e += fmt::format(", groups = {}", groups);
-  im.emit(n, 0, e + ")", out);
+  e += ")";
+  for (int a = 0; a < 2; ++a)
+    if (size[a] != full[a]) e = fmt::format("slice({}, axis = {}, start = {}, end = {})", e, 2 + a, from[a], from[a] + size[a]);
+  im.emit(n, 0, e, out);
 }
 
 void maxPool(I& im, const N& n) {
@@ -508,8 +557,13 @@ void maxPool(I& im, const N& n) {
   const Value& x = im.in(n, 0);
   if (!window(im, n, x.shape, I::attrInts(n, "kernel_shape"), w, out, I::attrInt(n, "ceil_mode", 0) != 0)) return;
   out[1] = x.shape[1];
-  im.emit(n, 0, fmt::format("maxpool2d({}, kernel = {}, stride = {}, pad = {})", im.tensor(n, 0), intsText(w.kernel),
-                            intsText(w.stride), intsText(w.pad)),
+  if (w.pad[0] >= w.kernel[0] || w.pad[1] >= w.kernel[1]) {
+    im.unsupported(n, "a pad as large as the kernel (windows of padding only)");
+    return;
+  }
+  // Padding is -inf: the extra pads nnc adds are never the maximum.
+  im.emit(n, 0, crop(w, fmt::format("maxpool2d({}, kernel = {}, stride = {}, pad = {})", im.tensor(n, 0),
+                                    intsText(w.kernel), intsText(w.stride), intsText(w.pad))),
           out);
 }
 
@@ -520,9 +574,17 @@ void avgPool(I& im, const N& n) {
   const Value& x = im.in(n, 0);
   if (!window(im, n, x.shape, I::attrInts(n, "kernel_shape"), w, out, I::attrInt(n, "ceil_mode", 0) != 0)) return;
   out[1] = x.shape[1];
-  std::string e = fmt::format("avgpool2d({}, kernel = {}, stride = {}, pad = {})", im.tensor(n, 0), intsText(w.kernel),
-                              intsText(w.stride), intsText(w.pad));
-  if ((w.pad[0] || w.pad[1]) && I::attrInt(n, "count_include_pad", 0) == 0) {
+  const bool includePad = I::attrInt(n, "count_include_pad", 0) != 0;
+  if (w.pad[0] >= w.kernel[0] || w.pad[1] >= w.kernel[1] ||
+      (includePad && I::attrInt(n, "ceil_mode", 0) != 0 && w.cropped())) {
+    im.unsupported(n, w.pad[0] >= w.kernel[0] || w.pad[1] >= w.kernel[1]
+                          ? "a pad as large as the kernel (windows of padding only)"
+                          : "count_include_pad = 1 with ceil_mode = 1 where it adds windows");
+    return;
+  }
+  std::string e = crop(w, fmt::format("avgpool2d({}, kernel = {}, stride = {}, pad = {})", im.tensor(n, 0),
+                                      intsText(w.kernel), intsText(w.stride), intsText(w.pad)));
+  if ((w.pad[0] || w.pad[1]) && !includePad) {
     // nnc counts the padded zeros; ONNX by default does not: rescale each
     // output by window size ÷ the window's cells inside the image.
     const int64_t OH = out[2].c, OW = out[3].c, H = x.shape[2].c, W = x.shape[3].c;
@@ -534,7 +596,7 @@ void avgPool(I& im, const N& n) {
         auto inside = [](int64_t start, int64_t k, int64_t size) {
           return std::min(start + k, size) - std::max<int64_t>(start, 0);
         };
-        const int64_t cnt = inside(i * w.stride[0] - w.pad[0], w.kernel[0], H) * inside(j * w.stride[1] - w.pad[1], w.kernel[1], W);
+        const int64_t cnt = inside(i * w.stride[0] - w.lo[0], w.kernel[0], H) * inside(j * w.stride[1] - w.lo[1], w.kernel[1], W);
         f.floats.push_back(double(w.kernel[0] * w.kernel[1]) / double(cnt));
       }
     e = fmt::format("{} * {}", e, im.tensorOf(f, (n.name().empty() ? "avgpool" : n.name()) + "_count"));
@@ -576,11 +638,27 @@ void batchNorm(I& im, const N& n) {
     im.unsupported(n, fmt::format("input of rank {}: nnc's batchnorm takes [N, C] or [N, C, H, W]", x.shape.size()));
     return;
   }
-  for (int i = 1; i < 5; ++i)
-    if (!im.in(n, i).constant) {
-      im.unsupported(n, "scale, bias, mean and variance must be initializers");
-      return;
+  bool weights = true;
+  for (int i = 1; i < 5; ++i) weights &= im.in(n, i).constant;
+  if (!weights) {
+    // Computed statistics (a graph input, say): the inference formula, each
+    // [C] operand broadcast over the axes after the channels.
+    std::vector<Dim> cs = {x.shape[1]};
+    for (size_t d = 2; d < x.shape.size(); ++d) cs.push_back(Dim::of(1));
+    std::string op[5];
+    for (int i = 1; i < 5; ++i) {
+      const Value& v = im.in(n, i);
+      if (v.shape.size() != 1 || !(v.shape[0] == x.shape[1])) {
+        im.unsupported(n, fmt::format("input {} is not of the channels' size", i));
+        return;
+      }
+      op[i] = x.shape.size() == 2 ? im.tensor(n, i) : fmt::format("reshape({}, {})", im.tensor(n, i), dimsText(cs));
     }
+    im.emit(n, 0, fmt::format("({} - {}) / sqrt({} + {}) * {} + {}", im.tensor(n, 0), op[3], op[4],
+                              numberText(I::attrFloat(n, "epsilon", 1e-5)), op[1], op[2]),
+            x.shape);
+    return;
+  }
   std::string e = fmt::format("batchnorm({}, {}, {}, {}, {}, eps = {}, momentum = {})", im.tensor(n, 0),
                               im.tensor(n, 1), im.tensor(n, 2), im.tensor(n, 3), im.tensor(n, 4),
                               numberText(I::attrFloat(n, "epsilon", 1e-5)),
@@ -841,7 +919,8 @@ void transpose(I& im, const N& n) {
 void concat(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"axis"})) return;
   const Value& first = im.in(n, 0);
-  const int64_t axis = normAxis(I::attrInt(n, "axis", 0), first.shape.size());
+  // Before opset 4 the axis was optional, 1 by default.
+  const int64_t axis = normAxis(I::attrInt(n, "axis", im.opset() < 4 ? 1 : 0), first.shape.size());
   if (!axisOk(im, n, axis, first.shape.size())) return;
   bool allConst = true;
   std::vector<Dim> s = first.shape;
@@ -1329,6 +1408,10 @@ void gather(I& im, const N& n) {
 void cast(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"to"})) return;
   const Value& x = im.in(n, 0);
+  if (im.opset() < 6) {
+    im.unsupported(n, "Cast before opset 6 (its type a string)");
+    return;
+  }
   const int to = static_cast<int>(I::attrInt(n, "to", 1));
   Value v = x;
   const bool toFloat = to == 1 || to == 10 || to == 11 || to == 16;

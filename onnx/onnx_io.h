@@ -1,4 +1,4 @@
-// ONNX in and out. The importer turns an ONNX model (opsets 6–17) into a
+// ONNX in and out. The importer turns an ONNX model (opsets 1–17) into a
 // readable .nn source with its initializers as an .npz; every command that
 // reads a model goes through the .nn text, so an imported model is checked,
 // optimized and compiled exactly as a hand-written one. The exporter writes
