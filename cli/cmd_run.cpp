@@ -545,6 +545,10 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
 
   auto t1 = std::chrono::steady_clock::now();
   auto step = buildTrainStep(g, l->model.train);
+  if (!step && g.loss == kNoValue && !l->imported.file.empty())
+    return fail(error("{}: an ONNX model holds no loss; `nnc import {} -o MODEL.nn --loss softmax_cross_entropy` (or "
+                      "another loss) writes one that nnc run trains",
+                      o.file, o.file));
   if (!step) return fail(step.error());
   const double diffMs = secondsSince(t1) * 1e3;
   StepGraphs graphs{g, &*step, fit.scores, fit.trainScores, fit.batch};

@@ -146,6 +146,10 @@ TEST_CASE("onnx import: nnc import writes a .nn and an .npz that eval, check and
   CHECK(r.err.find("res.nn:") != std::string::npos);
   CHECK(r.err.find("param 'conv1_weight' is declared [16, 1, 3, 3] but 'conv1_weight' in") != std::string::npos);
   CHECK(r.err.find("^") != std::string::npos);
+  // An .onnx file has no loss: nnc run says how to give it one.
+  r = test::runCli({"run", fixture("mlp.onnx"), "--iterations", "1"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("an ONNX model holds no loss; `nnc import") != std::string::npos);
   std::filesystem::remove(dir + "/res.npz");
   r = test::runCli({"check", dir + "/res.nn"});
   CHECK(r.code == 1);
