@@ -18,7 +18,7 @@
 namespace nnc {
 namespace {
 
-const char* const kModels[] = {"mlp", "small_convnet", "resnet_small", "resnet_small_fused", "mlp_ops"};
+const char* const kModels[] = {"mlp", "simple_convnet", "small_convnet", "resnet_small", "resnet_small_fused", "mlp_ops"};
 
 std::string fixture(const std::string& name) { return test::sourcePath("tests/data/onnx/" + name); }
 

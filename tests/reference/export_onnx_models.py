@@ -72,6 +72,18 @@ class SmallConvNet(nn.Module):
         return self.fc2(x)
 
 
+class SimpleConvNet(SmallConvNet):
+    """The course notes' SimpleConvNet at full size: conv 30x5x5, relu,
+    maxpool 2, flatten by view, dense 100, relu, dense 10 (examples/
+    simple_convnet.nn). About 1.8 MB as ONNX, most of it the 4320x100 fc."""
+
+    def __init__(self):
+        nn.Module.__init__(self)
+        self.conv1 = nn.Conv2d(1, 30, 5)
+        self.fc1 = nn.Linear(30 * 12 * 12, 100)
+        self.fc2 = nn.Linear(100, 10)
+
+
 def conv3x3(cin, cout, stride=1):
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
 
@@ -278,6 +290,10 @@ def main():
     torch.manual_seed(2)
     rng = np.random.RandomState(2)
     made.append(export("small_convnet", SmallConvNet(), images(rng), "logits"))
+
+    torch.manual_seed(6)
+    rng = np.random.RandomState(6)
+    made.append(export("simple_convnet", SimpleConvNet(), images(rng), "logits"))
 
     torch.manual_seed(3)
     rng = np.random.RandomState(3)
