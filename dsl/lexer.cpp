@@ -17,6 +17,16 @@ constexpr std::pair<std::string_view, TokKind> kKeywords[] = {
     {"return", TokKind::KwReturn}, {"f32", TokKind::KwF32},       {"i32", TokKind::KwI32},
 };
 
+}  // namespace
+
+bool isKeywordText(std::string_view text) {
+  for (const auto& [spelling, _] : kKeywords)
+    if (spelling == text) return true;
+  return false;
+}
+
+namespace {
+
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool isIdentChar(char c) { return isIdentStart(c) || isDigit(c); }

@@ -21,6 +21,8 @@ enum class TokKind : uint8_t {
 };
 
 inline bool isKeyword(TokKind k) { return k >= TokKind::KwDef && k <= TokKind::KwI32; }
+// Whether `text` is a keyword's spelling (for tools that write .nn source).
+bool isKeywordText(std::string_view text);
 
 struct Token {
   TokKind kind = TokKind::Eof;

@@ -11,6 +11,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "compiler/elaborate/layers.h"
+#include "compiler/ops/op_registry.h"
+#include "dsl/lexer.h"
 #include "onnx/import_ctx.h"
 #include "onnx/onnx_io.h"
 
@@ -115,10 +118,8 @@ std::optional<std::vector<int64_t>> Importer::constInts(const onnx::NodeProto& n
 }
 
 std::string Importer::freshName(const std::string& onnxName) {
-  // Keywords, the batch parameter and the names the language gives meaning.
-  static const std::set<std::string> reserved = {"def", "model", "train", "input", "label", "param", "buffer",
-                                                 "output", "for", "in", "return", "f32", "i32", "batch", "loss",
-                                                 "load", "accuracy"};
+  // Besides the keywords: the batch parameter and the names the language gives meaning.
+  static const std::set<std::string> reserved = {"batch", "loss", "load", "accuracy"};
   std::string s;
   for (char c : onnxName) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
   // PyTorch's "/conv1/Conv_output_0" reads better as "conv1_Conv".
@@ -128,16 +129,11 @@ std::string Importer::freshName(const std::string& onnxName) {
   while (!s.empty() && s[0] == '_') s.erase(0, 1);
   if (s.empty()) s = "v";
   if (std::isdigit(static_cast<unsigned char>(s[0]))) s = "v" + s;
-  if (reserved.count(s)) s += "_";
+  if (isKeywordText(s) || reserved.count(s)) s += "_";
   std::string unique = s;
   for (int k = 1; used_.count(unique); ++k) unique = fmt::format("{}_{}", s, k);
   // Op and layer names stay callable: a value never takes one.
-  static const std::set<std::string> callables = {
-      "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "neg", "sign", "add", "sub", "mul", "div", "pow",
-      "maximum", "minimum", "sum", "mean", "max", "reshape", "flatten", "transpose", "concat", "slice", "matmul",
-      "conv2d", "conv_transpose2d", "maxpool2d", "avgpool2d", "batchnorm", "softmax", "log_softmax", "dropout",
-      "dense", "identity", "leaky_relu", "square", "step", "argmax", "broadcast_to", "const", "one_hot"};
-  while (callables.count(unique) || used_.count(unique)) unique += "_";
+  while (findOp(unique) || isLayer(unique) || used_.count(unique)) unique += "_";
   used_.insert(unique);
   return unique;
 }
@@ -269,12 +265,10 @@ struct OpsetRange {
 };
 
 std::string sanitizeModelName(const std::string& s) {
-  static const std::set<std::string> keywords = {"def", "model", "train", "input", "label", "param", "buffer",
-                                                 "output", "for", "in", "return", "f32", "i32"};
   std::string out;
   for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "m" + out;
-  if (keywords.count(out)) out += "_";
+  if (isKeywordText(out)) out += "_";
   return out;
 }
 

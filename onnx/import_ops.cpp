@@ -1263,14 +1263,18 @@ void celu(I& im, const N& n) {
   composite(im, n, "maximum({0}, 0) + minimum(" + a + " * (exp(minimum({0}, 0) / " + a + ") - 1), 0)");
 }
 
-// Normalization over `axes` (kept as 1s), then scale and bias if given.
+// √(var + ε) of e over the axes `ax` ("[1, 2]"), kept as 1s.
+std::string stdDevText(const std::string& e, const std::string& ax, double eps) {
+  return fmt::format("sqrt(mean(square({0} - mean({0}, axis = {1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})", e,
+                     ax, numberText(eps));
+}
+
+// Normalization over `axes` (kept as 1s), then `tail` (a scale and bias).
 void normalizeOver(I& im, const N& n, const std::vector<int64_t>& axes, double eps, const std::string& tail) {
   const Value& x = im.in(n, 0);
   const std::string e = im.tensor(n, 0), ax = intsText(axes);
-  std::string r = fmt::format("({0} - mean({0}, axis = {1}, keepdims = 1)) / sqrt(mean(square({0} - mean({0}, axis = "
-                              "{1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})",
-                              e, ax, numberText(eps));
-  im.emit(n, 0, r + tail, x.shape);
+  im.emit(n, 0, fmt::format("({0} - mean({0}, axis = {1}, keepdims = 1)) / {2}{3}", e, ax, stdDevText(e, ax, eps), tail),
+          x.shape);
 }
 void instanceNorm(I& im, const N& n) {
   if (!onlyAttrs(im, n, {"epsilon"})) return;
@@ -1549,20 +1553,15 @@ void layerNorm(I& im, const N& n) {
   if (!axisOk(im, n, axis, x.shape.size())) return;
   std::vector<int64_t> axes;
   for (int64_t d = axis; d < static_cast<int64_t>(x.shape.size()); ++d) axes.push_back(d);
-  const std::string e = im.tensor(n, 0), ax = intsText(axes);
-  std::string r = fmt::format("({0} - mean({0}, axis = {1}, keepdims = 1)) / sqrt(mean(square({0} - mean({0}, axis = "
-                              "{1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2}) * {3}",
-                              e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5)), im.tensor(n, 1));
-  if (im.has(n, 2)) r += " + " + im.tensor(n, 2);
-  im.emit(n, 0, r, x.shape);
+  const double eps = I::attrFloat(n, "epsilon", 1e-5);
+  normalizeOver(im, n, axes, eps, " * " + im.tensor(n, 1) + (im.has(n, 2) ? " + " + im.tensor(n, 2) : ""));
   // The optional Mean and InvStdDev outputs, shaped as x with the normalized axes 1.
+  const std::string e = im.tensor(n, 0), ax = intsText(axes);
   std::vector<Dim> kept = x.shape;
   for (int64_t d : axes) kept[static_cast<size_t>(d)] = Dim::of(1);
   if (n.output_size() > 1 && !n.output(1).empty())
     im.emit(n, 1, fmt::format("mean({}, axis = {}, keepdims = 1)", e, ax), kept);
-  if (n.output_size() > 2 && !n.output(2).empty())
-    im.emit(n, 2, fmt::format("1 / sqrt(mean(square({0} - mean({0}, axis = {1}, keepdims = 1)), axis = {1}, keepdims = 1) + {2})",
-                              e, ax, numberText(I::attrFloat(n, "epsilon", 1e-5))), kept);
+  if (n.output_size() > 2 && !n.output(2).empty()) im.emit(n, 2, "1 / " + stdDevText(e, ax, eps), kept);
 }
 
 void sinh(I& im, const N& n) {
