@@ -13,6 +13,9 @@ written against) and nothing else. By default glibc malloc is told not to hand
 memory back to the OS (see tune_malloc; --stock-malloc turns that off).
 
 Workloads (batch 100 unless noted), matching examples/*.nn:
+  char_transformer examples/transformer/char_transformer.nn (issue 21), batch 32
+                   windows of 128: train step AdamW + clipping (eager), inference
+                   TorchScript frozen; --only char_transformer
   vgg, mobile_resnet  examples/cnn/*.nn (issue 19), batch 64: train step with
                    Adam lr 1e-3 (eager), inference TorchScript frozen
                    (+ optimize_for_inference); --only NAME runs just these
@@ -429,10 +432,42 @@ def bench_all(threads, scale, log, quiet_wait=0.0, retries=0, blas_threads=1, on
             with torch.no_grad():
                 sm(xm)
         run(label, infer_m, 64, 3.0, min_warmup=10)
+    # 5. issue 21's character transformer (examples/transformer/char_transformer.nn,
+    # bench/torch_transformer.py): batch 32 windows of 128 bytes; train step
+    # AdamW with the gradient norm clipped at 1 (eager); inference, the
+    # logits of one batch, TorchScript frozen
+    if not only or "char_transformer" in only:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_transformer import CharTransformer, loss_fn
+        g = torch.Generator().manual_seed(SEED)
+        xt = torch.randint(0, 96, (32, 128), generator=g)
+        tt = torch.randint(0, 96, (32, 128), generator=g)
+        torch.manual_seed(SEED)
+        lm = CharTransformer(vocab=96)
+        opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, weight_decay=0.01)
+
+        def lm_step():
+            opt.zero_grad()
+            loss = loss_fn(lm(xt), tt)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+            opt.step()
+        run("char_transformer train step (AdamW)", lm_step, 32, 8.0)
+        lm.eval()
+        sm = torch.jit.freeze(torch.jit.script(lm))
+        label = "char_transformer infer (TorchScript frozen)"
+        if hasattr(torch.jit, "optimize_for_inference"):
+            sm = torch.jit.optimize_for_inference(sm)
+            label = "char_transformer infer (TorchScript frozen+opt)"
+
+        def lm_infer():
+            with torch.no_grad():
+                sm(xt)
+        run(label, lm_infer, 32, 4.0, min_warmup=5)
     if only:
         return results
 
-    # 5. microbenchmarks
+    # 6. microbenchmarks
     g = torch.Generator().manual_seed(SEED)
     # (a) simple_convnet's conv, no input grad
     xa = torch.rand(100, 1, 28, 28, generator=g)
@@ -514,8 +549,8 @@ def main():
                          f"busy (> {QUIET_OK} CPUs) during it; keeps the quietest attempt")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply every time budget (default 1.0: about 40 s per thread count)")
-    ap.add_argument("--only", action="append", choices=["vgg", "mobile_resnet"],
-                    help="run only this issue-19 model (repeatable): its train step and inference")
+    ap.add_argument("--only", action="append", choices=["vgg", "mobile_resnet", "char_transformer"],
+                    help="run only this model (repeatable): its train step and inference")
     args = ap.parse_args()
     threads = args.threads or [1, 2]
 

@@ -38,6 +38,7 @@ const RefCase kCases[] = {
     {"conv_stride_avgpool", "conv_stride_avgpool", "", 0},
     {"weight_decay_l2", "weight_decay", "l2", 0.05},
     {"weight_decay_l1", "weight_decay", "l1", 0.05},
+    {"transformer_tiny", "transformer_tiny", "", 0},
 };
 
 constexpr double kRtol = 1e-4, kAtol = 1e-5;

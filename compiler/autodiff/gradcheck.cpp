@@ -7,12 +7,43 @@
 
 namespace nnc {
 
+namespace {
+
+// How many ids an i32 value may take: the rows of the embedding table it
+// indexes, a one_hot's depth, or the classes of the predictions it labels
+// (their last axis), found through the shape ops between them; 2 if none.
+int64_t idRange(const Graph& g, ValueId v, int depth = 0) {
+  for (const Node& n : g.nodes)
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (n.inputs[k] != v) continue;
+      const std::string_view op = n.op->name;
+      if (op == "embedding" && k == 0) return g.type(n.inputs[1]).shape[0];
+      if (op == "one_hot") return n.attrs.i("depth");
+      if (k > 0 && g.type(n.inputs[0]).rank() > 0) return g.type(n.inputs[0]).shape.back();
+      if (n.op->view || op == "transpose" || op == "slice" || op == "concat")
+        if (depth < 16) {
+          const ValueId self = static_cast<ValueId>(&n - g.nodes.data());
+          if (const int64_t r = idRange(g, self, depth + 1); r != 2) return r;
+        }
+    }
+  return 2;
+}
+
+void fillIds(const Graph& g, ValueId v, Rng& rng, Tensor& t) {
+  const uint64_t range = static_cast<uint64_t>(std::max<int64_t>(idRange(g, v), 1));
+  for (double& x : t.data) x = static_cast<double>(rng.below(range));
+}
+
+}  // namespace
+
 TensorMap randomFeeds(const Graph& g, uint64_t seed) {
   Rng rng(seed ^ 0x5eedf00dULL);
   TensorMap m;
   for (ValueId v : g.inputs) {
     Tensor t(g.type(v));
-    for (double& x : t.data) x = rng.normal();
+    if (t.type.dtype == DType::I32) fillIds(g, v, rng, t);
+    else
+      for (double& x : t.data) x = rng.normal();
     m[g.node(v).name] = std::move(t);
   }
   for (ValueId v : g.labels) {
@@ -20,11 +51,7 @@ TensorMap randomFeeds(const Graph& g, uint64_t seed) {
     if (t.type.dtype == DType::F32) {
       for (double& x : t.data) x = rng.uniform();
     } else {
-      int64_t classes = 2;
-      for (const Node& n : g.nodes)
-        for (size_t k = 0; k < n.inputs.size(); ++k)
-          if (n.inputs[k] == v && k > 0 && g.type(n.inputs[0]).rank() > 0) classes = g.type(n.inputs[0]).shape.back();
-      for (double& x : t.data) x = static_cast<double>(rng.below(static_cast<uint64_t>(classes)));
+      fillIds(g, v, rng, t);
     }
     m[g.node(v).name] = std::move(t);
   }

@@ -1,8 +1,11 @@
 #include "compiler/elaborate/layers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
+
+#include "compiler/ops/op_registry.h"
 
 namespace nnc {
 
@@ -191,10 +194,147 @@ Expected<LayerResult> dropout(LayerContext& ctx, const LayerCall& c) {
   return LayerResult{true, y};
 }
 
+// ---- sequence layers --------------------------------------------------------
+
+// An activation by op name ("gelu", "relu", ...): a unary op of the registry.
+Expected<ValueId> activate(LayerContext& ctx, const std::string& act, ValueId x, SourceLoc loc) {
+  if (act == "none" || act == "identity") return x;
+  const OpDef* op = findOp(act);
+  if (!op || op->internal || op->requiredOperands() != 1 || op->noGradient)
+    return error(loc, "'{}' is not an activation (a unary op such as relu, tanh, gelu)", act);
+  return ctx.graph().add(act, {x}, {}, loc);
+}
+
+// embedding(ids, vocab, dim, init = normal(1), name = ...): a table [vocab, dim]
+// (torch.nn.Embedding's N(0, 1) unless init says otherwise) read by ids.
+Expected<LayerResult> embeddingLayer(LayerContext& ctx, const LayerCall& c) {
+  if (c.positional.size() >= 2 && c.positional[1].kind == CtValue::Kind::Tensor) return LayerResult{};
+  Args a(c, {"ids", "vocab", "dim", "init", "name"});
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId ids, a.tensor("ids"));
+  NNC_TRY(int64_t vocab, a.integer("vocab", std::nullopt));
+  NNC_TRY(int64_t dim, a.integer("dim", std::nullopt));
+  if (vocab <= 0) return error(a.loc("vocab"), "embedding: vocab must be positive, got {}", vocab);
+  if (dim <= 0) return error(a.loc("dim"), "embedding: dim must be positive, got {}", dim);
+  NNC_TRY(std::string p, a.prefix(ctx, "embedding"));
+  NNC_TRY(InitSpec init, a.init("init", "normal"));
+  if (init.kind == "normal" && init.args.empty()) init.args = {1.0};
+  NNC_TRY(ValueId table, ctx.newParam(p + ".table", {DType::F32, {vocab, dim}}, init, true, c.loc));
+  NNC_TRY(ValueId y, ctx.graph().add("embedding", {ids, table}, {}, c.loc));
+  return LayerResult{true, y};
+}
+
+// layernorm(x, eps = 1e-5, name = ...): over the last axis, gamma = 1 and beta = 0.
+Expected<LayerResult> layernormLayer(LayerContext& ctx, const LayerCall& c) {
+  if (c.positional.size() >= 2 && c.positional[1].kind == CtValue::Kind::Tensor) return LayerResult{};
+  Args a(c, {"x", "eps", "name"});
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId x, a.tensor("x"));
+  const TensorType& xt = ctx.graph().type(x);
+  if (xt.rank() < 1) return error(c.loc, "layernorm: input must have at least one axis, got {}", typeString(xt));
+  NNC_TRY(double eps, a.number("eps", 1e-5));
+  NNC_TRY(std::string p, a.prefix(ctx, "ln"));
+  const TensorType pt{DType::F32, {xt.shape.back()}};
+  NNC_TRY(ValueId gamma, ctx.newParam(p + ".gamma", pt, InitSpec{"constant", {1.0}}, true, c.loc));
+  NNC_TRY(ValueId beta, ctx.newParam(p + ".beta", pt, InitSpec{"zeros", {}}, true, c.loc));
+  NNC_TRY(ValueId y, ctx.graph().add("layernorm", {x, gamma, beta}, {{"eps", eps}}, c.loc));
+  return LayerResult{true, y};
+}
+
+// A dense layer over the last axis with params p.W [in, out] and p.b, the
+// weights drawn as torch.nn.Linear's (uniform ±1/√in) unless `init` is given.
+Expected<ValueId> affine(LayerContext& ctx, const std::string& p, ValueId x, int64_t out, SourceLoc loc) {
+  const int64_t in = ctx.graph().type(x).shape.back();
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  NNC_TRY(ValueId w, ctx.newParam(p + ".W", {DType::F32, {in, out}}, InitSpec{"uniform", {-bound, bound}}, true, loc));
+  NNC_TRY(ValueId b, ctx.newParam(p + ".b", {DType::F32, {out}}, InitSpec{"uniform", {-bound, bound}}, true, loc));
+  NNC_TRY(ValueId y, ctx.graph().add("matmul", {x, w}, {}, loc));
+  return ctx.graph().add("add", {y, b}, {}, loc);
+}
+
+Expected<ValueId> op(LayerContext& ctx, std::string_view name, std::vector<ValueId> in, Attrs at, SourceLoc loc) {
+  return ctx.graph().add(name, std::move(in), std::move(at), loc);
+}
+
+// multihead_attention(x, heads, causal = 1, name = ...): self-attention over
+// x [B, T, D] as torch.nn.MultiheadAttention (one q/k/v projection p.qkv
+// [D, 3D], then p.out [D, D]): softmax(q·kᵀ/√(D/heads) + mask)·v per head,
+// one fused self_attention op (expand-attention spells it out when unfused).
+Expected<LayerResult> attentionLayer(LayerContext& ctx, const LayerCall& c) {
+  Args a(c, {"x", "heads", "causal", "name"});
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId x, a.tensor("x"));
+  const TensorType xt = ctx.graph().type(x);
+  if (xt.rank() != 3) return error(c.loc, "multihead_attention: input must be [batch, T, D], got {}", typeString(xt));
+  NNC_TRY(int64_t heads, a.integer("heads", std::nullopt));
+  const int64_t d = xt.shape[2];
+  if (heads <= 0 || d % heads != 0)
+    return error(a.loc("heads"), "multihead_attention: heads must divide D = {}, got {}", d, heads);
+  NNC_TRY(int64_t causal, a.integer("causal", 1));
+  NNC_TRY(std::string p, a.prefix(ctx, "attn"));
+  const SourceLoc loc = c.loc;
+  NNC_TRY(ValueId qkv, affine(ctx, p + ".qkv", x, 3 * d, loc));
+  // [B, T, 3D] → [B, T, 3, heads, dh] → [3, B, heads, T, dh]: q, k and v
+  // stacked, each head's features contiguous, in one copy.
+  const int64_t b = xt.shape[0], t = xt.shape[1], dh = d / heads;
+  NNC_TRY(ValueId split, op(ctx, "reshape", {qkv}, {{"shape", std::vector<int64_t>{b, t, 3, heads, dh}}}, loc));
+  NNC_TRY(ValueId stacked, op(ctx, "transpose", {split}, {{"perm", std::vector<int64_t>{2, 0, 3, 1, 4}}}, loc));
+  NNC_TRY(ValueId heads_out, op(ctx, "self_attention", {stacked}, {{"causal", int64_t{causal != 0}}}, loc));
+  NNC_TRY(ValueId merged, op(ctx, "transpose", {heads_out}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}}, loc));
+  NNC_TRY(merged, op(ctx, "reshape", {merged}, {{"shape", std::vector<int64_t>{xt.shape[0], xt.shape[1], d}}}, loc));
+  NNC_TRY(ValueId y, affine(ctx, p + ".out", merged, d, loc));
+  return LayerResult{true, y};
+}
+
+// transformer_block(x, heads, ff = 4·D, activation = "gelu", causal = 1, name):
+// a pre-norm (GPT-2) block, x + attn(ln1(x)), then + mlp(ln2(·)).
+Expected<LayerResult> transformerBlock(LayerContext& ctx, const LayerCall& c) {
+  Args a(c, {"x", "heads", "ff", "activation", "causal", "name"});
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId x, a.tensor("x"));
+  const TensorType xt = ctx.graph().type(x);
+  if (xt.rank() != 3) return error(c.loc, "transformer_block: input must be [batch, T, D], got {}", typeString(xt));
+  const int64_t d = xt.shape[2];
+  NNC_TRY(int64_t heads, a.integer("heads", std::nullopt));
+  NNC_TRY(int64_t ff, a.integer("ff", 4 * d));
+  if (ff <= 0) return error(a.loc("ff"), "transformer_block: ff must be positive, got {}", ff);
+  NNC_TRY(int64_t causal, a.integer("causal", 1));
+  std::string act = "gelu";
+  if (const CtValue* v = a.get("activation")) {
+    if (v->kind != CtValue::Kind::String) return error(a.loc("activation"), "activation= takes an op name as a string");
+    act = v->s;
+  }
+  NNC_TRY(std::string p, a.prefix(ctx, "block"));
+  const SourceLoc loc = c.loc;
+  auto sub = [&](const std::string& name, std::vector<std::pair<std::string, CtValue>> named, ValueId in) {
+    LayerCall call{name, loc, {CtValue::tensorValue(in, loc)}, std::move(named)};
+    return expandLayer(ctx, call);
+  };
+  auto str = [&](const std::string& s) {
+    CtValue v;
+    v.kind = CtValue::Kind::String;
+    v.s = s;
+    v.loc = loc;
+    return v;
+  };
+  NNC_TRY(LayerResult ln1, sub("layernorm", {{"name", str(p + ".ln1")}}, x));
+  NNC_TRY(LayerResult att, sub("multihead_attention", {{"heads", CtValue::intValue(heads, loc)},
+                                                      {"causal", CtValue::intValue(causal, loc)},
+                                                      {"name", str(p + ".attn")}}, ln1.value));
+  NNC_TRY(ValueId h, op(ctx, "add", {x, att.value}, {}, loc));
+  NNC_TRY(LayerResult ln2, sub("layernorm", {{"name", str(p + ".ln2")}}, h));
+  NNC_TRY(ValueId f, affine(ctx, p + ".fc1", ln2.value, ff, loc));
+  NNC_TRY(f, activate(ctx, act, f, a.loc("activation")));
+  NNC_TRY(f, affine(ctx, p + ".fc2", f, d, loc));
+  NNC_TRY(ValueId y, op(ctx, "add", {h, f}, {}, loc));
+  return LayerResult{true, y};
+}
+
 }  // namespace
 
 bool isLayer(std::string_view n) {
-  return n == "dense" || n == "conv2d" || n == "conv_transpose2d" || n == "batchnorm" || n == "dropout";
+  return n == "dense" || n == "conv2d" || n == "conv_transpose2d" || n == "batchnorm" || n == "dropout" ||
+         n == "embedding" || n == "layernorm" || n == "multihead_attention" || n == "transformer_block";
 }
 
 Expected<LayerResult> expandLayer(LayerContext& ctx, const LayerCall& c) {
@@ -203,6 +343,10 @@ Expected<LayerResult> expandLayer(LayerContext& ctx, const LayerCall& c) {
   if (c.name == "conv_transpose2d") return conv(ctx, c, true);
   if (c.name == "batchnorm") return batchnorm(ctx, c);
   if (c.name == "dropout") return dropout(ctx, c);
+  if (c.name == "embedding") return embeddingLayer(ctx, c);
+  if (c.name == "layernorm") return layernormLayer(ctx, c);
+  if (c.name == "multihead_attention") return attentionLayer(ctx, c);
+  if (c.name == "transformer_block") return transformerBlock(ctx, c);
   return LayerResult{};
 }
 

@@ -197,6 +197,8 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   NNC_TRY(const std::string isa128, isaDefinitions(generic, "runtime/gemm_generic.cpp"));
   NNC_TRY(const std::string rngH, source("runtime/rng.h"));
   NNC_TRY(const std::string randomCpp, source("runtime/random_calls.cpp"));
+  NNC_TRY(const std::string sequenceH, source("runtime/sequence.h"));
+  NNC_TRY(const std::string sequenceCpp, source("runtime/sequence.cpp"));
 
   std::string header(kHeaderTop);
   NNC_TRY(const std::string gemmC, externC(gemmH, "runtime/gemm.h"));
@@ -204,6 +206,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   header += banner("from runtime/gemm.h") + gemmC;
   header += banner("from runtime/conv.h") + convC;
   header += banner("runtime/random_calls.h") + standalone(randomH);
+  header += banner("runtime/sequence.h") + standalone(sequenceH);
 
   const size_t begin = gemmCpp.find(kIsaChoiceBegin);
   const size_t end = begin == std::string::npos ? begin : gemmCpp.find(kIsaChoiceEnd, begin);
@@ -231,6 +234,7 @@ Expected<std::vector<EmittedFile>> emitRuntime() {
   }
   src += banner("runtime/rng.h") + standalone(rngH);
   src += banner("runtime/random_calls.cpp") + standalone(randomCpp);
+  src += banner("runtime/sequence.cpp") + standalone(sequenceCpp);
   return std::vector<EmittedFile>{{"nnc_runtime.h", header}, {"nnc_runtime.cpp", src}};
 }
 

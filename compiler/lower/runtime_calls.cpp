@@ -3,6 +3,7 @@
 #include "runtime/conv.h"
 #include "runtime/gemm.h"
 #include "runtime/random_calls.h"
+#include "runtime/sequence.h"
 
 namespace nnc {
 
@@ -49,6 +50,20 @@ void evalDropoutMask(float* const* p, const int64_t* i, const float* f) { nnc_dr
 
 void evalNormal(float* const* p, const int64_t* i, const float* f) { nnc_normal(p[0], i[0], f[0], f[1]); }
 
+void evalGatherRows(float* const* p, const int64_t* i, const float*) { nnc_gather_rows(p[0], p[1], p[2], i[0], i[1], i[2]); }
+
+void evalScatterAddRows(float* const* p, const int64_t* i, const float*) {
+  nnc_scatter_add_rows(p[0], p[1], p[2], i[0], i[1], i[2]);
+}
+
+void evalAttention(float* const* p, const int64_t* i, const float* f) {
+  nnc_attention(p[0], p[1], p[2], p[3], i[0], i[1], i[2], i[3], i[4], i[5], f[0]);
+}
+
+void evalAttentionGrad(float* const* p, const int64_t* i, const float* f) {
+  nnc_attention_grad(p[0], p[1], p[2], p[3], p[4], i[0], i[1], i[2], i[3], i[4], i[5], f[0]);
+}
+
 }  // namespace
 
 const std::vector<RuntimeCall>& runtimeCalls() {
@@ -74,6 +89,14 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_dropout_mask", 1, 1, 2, 0, reinterpret_cast<void*>(&nnc_dropout_mask), &evalDropoutMask},
       // nnc_normal(out, n, mean, std): runtime/random_calls.h
       {"nnc_normal", 1, 1, 2, 0, reinterpret_cast<void*>(&nnc_normal), &evalNormal},
+      // nnc_gather_rows(table, ids, out, n, width, rows): runtime/sequence.h
+      {"nnc_gather_rows", 3, 3, 0, 2, reinterpret_cast<void*>(&nnc_gather_rows), &evalGatherRows},
+      // nnc_scatter_add_rows(ids, dy, grad, n, width, rows): runtime/sequence.h
+      {"nnc_scatter_add_rows", 3, 3, 0, 2, reinterpret_cast<void*>(&nnc_scatter_add_rows), &evalScatterAddRows},
+      // nnc_attention(q, k, v, o, heads, t, s, dh, dv, causal, scale): runtime/sequence.h
+      {"nnc_attention", 4, 6, 1, 3, reinterpret_cast<void*>(&nnc_attention), &evalAttention},
+      // nnc_attention_grad(q, k, v, dy, grad, heads, t, s, dh, dv, causal, scale): runtime/sequence.h
+      {"nnc_attention_grad", 5, 6, 1, 4, reinterpret_cast<void*>(&nnc_attention_grad), &evalAttentionGrad},
   };
   return table;
 }

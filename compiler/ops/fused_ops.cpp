@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "compiler/ops/activation.h"
+#include "compiler/ops/matmul.h"
 #include "compiler/ops/conv_algo.h"
 #include "compiler/ops/lower_rules.h"
 
@@ -230,6 +231,7 @@ Status lowerMatmulFused(LowerArgs& a) {
 
 Expected<TensorType> matmulFusedShape(const std::vector<TensorType>& in, const Attrs& a) {
   NNC_CHECK(checkAct("matmul_fused", a));
+  if (matmulIsBatched(in[0], in[1], a)) return error("matmul_fused: fuses one GEMM, not a batched product");
   NNC_TRY(TensorType t, findOp("matmul")->shape({in[0], in[1]}, a));
   if (in.size() > 2 && in[2].shape != Shape{t.shape.back()})
     return error("matmul_fused: bias must be [{}], one per column: bias {}", t.shape.back(), typeString(in[2]));
@@ -247,6 +249,7 @@ Status matmulFusedEval(const EvalArgs& e) {
 
 // matmul_update(W, lr, a, b) = W − lr·matmul(a, b): SGD's step in the GEMM.
 Expected<TensorType> matmulUpdateShape(const std::vector<TensorType>& in, const Attrs& a) {
+  if (matmulIsBatched(in[2], in[3], a)) return error("matmul_update: fuses one GEMM, not a batched product");
   NNC_TRY(TensorType t, findOp("matmul")->shape({in[2], in[3]}, a));
   if (t != in[0]) return error("matmul_update: W {} must have the product's type {}", typeString(in[0]), typeString(t));
   if (!in[1].shape.empty()) return error("matmul_update: lr must be a scalar, got {}", typeString(in[1]));

@@ -1,4 +1,4 @@
-// Neural-network ops: matmul, convolutions, pooling, dropout masks, normal
+// Neural-network ops: convolutions, pooling, dropout masks, normal
 // samples, batchnorm, and im2col/col2im, with their gradient rules and the
 // ops those need (conv2d_grad_weight, maxpool2d_grad/_gather,
 // avgpool2d_grad). Images
@@ -64,67 +64,6 @@ int64_t at4(const Shape& s, int64_t a, int64_t b, int64_t c, int64_t d) {
 }
 
 bool inside(const PatchGeom& g, int64_t row, int64_t col) { return row >= 0 && row < g.h && col >= 0 && col < g.w; }
-
-// ---- matmul ---------------------------------------------------------------
-
-// transpose_a / transpose_b (0 or 1), as in tf.matmul: the operand is used
-// transposed, read in place. A transposed left operand must be a matrix: its
-// batch axes would need a batched right operand.
-struct MatmulDims {
-  bool ta = false, tb = false;
-  int64_t m = 1, k = 1, n = 1;  // op(a) is [..., m, k] (m: rows over every leading axis), op(b) [k, n]
-};
-
-MatmulDims matmulDims(const Shape& a, const Shape& b, const Attrs& at) {
-  MatmulDims d{at.i("transpose_a") != 0, at.i("transpose_b") != 0};
-  d.k = d.ta ? a[0] : a.back();
-  d.n = d.tb ? b[0] : b[1];
-  if (d.ta) d.m = a[1];
-  else
-    for (size_t i = 0; i + 1 < a.size(); ++i) d.m *= a[i];
-  return d;
-}
-
-Expected<TensorType> matmulShape(const std::vector<TensorType>& in, const Attrs& at) {
-  const TensorType &a = in[0], &b = in[1];
-  const int64_t ta = at.i("transpose_a"), tb = at.i("transpose_b");
-  const std::string both = typeString(a) + (ta ? "^T" : "") + " @ " + typeString(b) + (tb ? "^T" : "");
-  for (const auto& [name, v] : {std::pair{"transpose_a", ta}, std::pair{"transpose_b", tb}})
-    if (v != 0 && v != 1) return error("matmul: {} must be 0 or 1, got {}", name, v);
-  if (a.dtype != F32 || b.dtype != F32) return error("matmul: operands must be f32: {}", both);
-  if (b.rank() != 2) return error("matmul: the right operand must be a matrix [K, N]: {}", both);
-  if (ta && a.rank() != 2) return error("matmul: with transpose_a the left operand must be a matrix [K, M]: {}", both);
-  if (a.rank() < 1) return error("matmul: the left operand must be [K] or [..., M, K]: {}", both);
-  const MatmulDims d = matmulDims(a.shape, b.shape, at);
-  if (d.k != (tb ? b.shape[1] : b.shape[0])) return error("matmul: inner dimensions differ: {}", both);
-  // [K] -> [N] and [..., M, K] -> [..., M, N] alike: only the last axis changes.
-  Shape s = a.shape;
-  if (ta) s = {d.m, d.n};
-  s.back() = d.n;
-  return TensorType{F32, s};
-}
-
-Status matmulEval(const EvalArgs& e) {
-  const Tensor &a = *e.in[0], &b = *e.in[1];
-  const MatmulDims d = matmulDims(a.shape(), b.shape(), e.attrs);
-  for (int64_t i = 0; i < d.m; ++i)
-    for (int64_t j = 0; j < d.n; ++j) {
-      double s = 0;
-      for (int64_t p = 0; p < d.k; ++p)
-        s += a.data[d.ta ? p * d.m + i : i * d.k + p] * b.data[d.tb ? j * d.k + p : p * d.n + j];
-      e.out.data[i * d.n + j] = s;
-    }
-  return ok();
-}
-
-// One GEMM: the leading axes of a are rows of one [M, K] matrix.
-Status matmulLower(LowerArgs& a) {
-  const MatmulDims d = matmulDims(a.inTypes[0].shape, a.inTypes[1].shape, a.attrs());
-  const int64_t lda = std::max<int64_t>(d.ta ? d.m : d.k, 1), ldb = std::max<int64_t>(d.tb ? d.k : d.n, 1);
-  a.k.body.push_back(loop::call("nnc_sgemm", {{a.in[0], {}}, {a.in[1], {}}, {a.out, {}}},
-                                {d.m, d.n, d.k, lda, ldb, std::max<int64_t>(d.n, 1), d.ta, d.tb, 0}));
-  return ok();
-}
 
 // ---- conv2d and conv_transpose2d -----------------------------------------
 
@@ -632,33 +571,6 @@ Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
 
 using Grads = Expected<std::vector<ValueId>>;
 
-Expected<ValueId> matmulOp(GradCtx& ctx, ValueId a, ValueId b, bool ta, bool tb) {
-  return ctx.op("matmul", {a, b}, {{"transpose_a", int64_t{ta}}, {"transpose_b", int64_t{tb}}});
-}
-
-// With C = op(A)·op(B): d op(A) = dy·op(B)ᵀ and d op(B) = op(A)ᵀ·dy, each
-// written with the transpose flags so that no transpose is materialized.
-// Untransposed, a's leading axes (or a vector a) are flattened into the rows
-// of both a and dy for db; a transposed a is a matrix, and so is dy.
-Grads matmulGrad(GradCtx& ctx) {
-  const ValueId a = ctx.in[0], b = ctx.in[1], dy = ctx.dy;
-  const bool ta = ctx.attrs.i("transpose_a") != 0, tb = ctx.attrs.i("transpose_b") != 0;
-  if (ta) {
-    NNC_TRY(const ValueId da, matmulOp(ctx, b, dy, tb, true));  // op(B)·dyᵀ
-    NNC_TRY(const ValueId db, tb ? matmulOp(ctx, dy, a, true, true) : matmulOp(ctx, a, dy, false, false));
-    return std::vector<ValueId>{da, db};
-  }
-  const MatmulDims d = matmulDims(ctx.inTypes[0].shape, ctx.inTypes[1].shape, ctx.attrs);
-  NNC_TRY(const ValueId da, matmulOp(ctx, dy, b, false, !tb));
-  ValueId rows = a, dyRows = dy;
-  if (ctx.inTypes[0].rank() != 2) {
-    NNC_TRY(rows, ctx.op("reshape", {a}, {{"shape", ints({-1, d.k})}}));
-    NNC_TRY(dyRows, ctx.op("reshape", {dy}, {{"shape", ints({-1, d.n})}}));
-  }
-  NNC_TRY(const ValueId db, tb ? matmulOp(ctx, dyRows, rows, true, false) : matmulOp(ctx, rows, dyRows, true, false));
-  return std::vector<ValueId>{da, db};
-}
-
 // conv2d's input gradient is conv_transpose2d with the same weight, whose
 // output size is ambiguous when stride > 1 (several input sizes pool to one
 // output size); output_pad picks the input's.
@@ -810,16 +722,6 @@ PatchGeom poolWindows(const Shape& x, const Attrs& a) { return poolGeom(x, a); }
 PatchGeom convWindows(const Shape& x, const Shape& w, const Attrs& a) { return convGeom(x, w, a); }
 
 void addNNOps(std::vector<OpDef>& r) {
-  r.push_back({.name = "matmul",
-               .operands = {"a", "b"},
-               .attrs = {{"transpose_a", AttrKind::Int, Attr{int64_t{0}}},
-                         {"transpose_b", AttrKind::Int, Attr{int64_t{0}}}},
-               .shape = matmulShape,
-               .eval = matmulEval,
-               .grad = matmulGrad,
-               .lower = matmulLower,
-               .summary = "matrix product: [M, K] @ [K, N], [K] @ [K, N], or [..., M, K] @ [K, N]; transpose_a "
-                          "(a matrix [K, M]) and transpose_b ([N, K]) use an operand transposed"});
   r.push_back({.name = "conv2d",
                .operands = {"x", "W", "b"},
                .minOperands = 2,

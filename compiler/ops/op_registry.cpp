@@ -31,7 +31,9 @@ const std::vector<OpDef>& registry() {
     addElementwiseOps(r);
     addReductionOps(r);
     addShapeOps(r);
+    addMatmulOps(r);
     addNNOps(r);
+    addSequenceOps(r);
     addLossOps(r);
     addFusedOps(r);
     addBatchnormOps(r);

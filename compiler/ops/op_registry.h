@@ -111,7 +111,9 @@ void addSourceOps(std::vector<OpDef>& r);
 void addElementwiseOps(std::vector<OpDef>& r);
 void addReductionOps(std::vector<OpDef>& r);
 void addShapeOps(std::vector<OpDef>& r);
-void addNNOps(std::vector<OpDef>& r);    // matmul, conv, pooling, dropout, batchnorm
+void addMatmulOps(std::vector<OpDef>& r);  // matmul, plain and batched (matmul_ops.cpp)
+void addNNOps(std::vector<OpDef>& r);    // conv, pooling, dropout, batchnorm
+void addSequenceOps(std::vector<OpDef>& r);  // embedding, causal_mask, layernorm (sequence_ops.cpp)
 void addLossOps(std::vector<OpDef>& r);  // softmax family, losses, metrics
 void addFusedOps(std::vector<OpDef>& r); // internal: what the fusion passes make
 void addBatchnormOps(std::vector<OpDef>& r);  // internal: fuse-batchnorm's (batchnorm_ops.cpp)

@@ -43,7 +43,7 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
     if (!a.op->is(OpId::Add) || a.inputs.size() != 2) continue;
     for (int side = 0; side < 2; ++side) {
       const ValueId m = a.inputs[static_cast<size_t>(side)], b = a.inputs[static_cast<size_t>(1 - side)];
-      if (!g.node(m).op->is(OpId::Matmul) || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
+      if (!isGemm(g, m) || !onlyUser(m, id) || g.type(m) != a.type || m == b) continue;
       if (g.type(b).shape != Shape{a.type.shape.back()} || g.type(b).dtype != a.type.dtype) continue;
       p.biasMatmul[static_cast<size_t>(id)] = m;
       p.biasValue[static_cast<size_t>(id)] = b;
@@ -56,7 +56,7 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
     if (!activationOf(*act.op)) continue;
     const ValueId y = act.inputs[0];
     const Node& prod = g.node(y);
-    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || prod.op->is(OpId::Matmul) ||
+    const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || isGemm(g, y) ||
                       (prod.op->is(OpId::Conv2dFused) && actAttr(prod.attrs) == kActNone);
     // A step(y) may only be rewritten onto a relu.
     bool ok = gemm && onlyUser(y, id);

@@ -22,7 +22,7 @@ Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external
         for (int side = 0; side < 2 && !done; ++side) {
           const ValueId lr = mul.inputs[static_cast<size_t>(side)], prod = mul.inputs[static_cast<size_t>(1 - side)];
           const Node& mm = g.node(prod);
-          if (!g.type(lr).shape.empty() || g.type(lr).dtype != n.type.dtype || !mm.op->is(OpId::Matmul) ||
+          if (!g.type(lr).shape.empty() || g.type(lr).dtype != n.type.dtype || !isGemm(g, prod) ||
               !onlyUse(prod) || g.type(prod) != n.type || prod == w || lr == w)
             continue;
           NNC_CHECK(r.replace(id, "matmul_update", {r[w], r[lr], r[mm.inputs[0]], r[mm.inputs[1]]}, mm.attrs));

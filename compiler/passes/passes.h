@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "compiler/ops/matmul.h"
 #include "compiler/passes/rewriter.h"
 
 namespace nnc::passes {
@@ -24,5 +25,14 @@ Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external
 // opt.inference; conv-algo reads opt.convAlgo; both log notes under opt.log.
 Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
 Expected<Optimized> chooseConvAlgos(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
+// expand-attention acts only where the attention fusion is off.
+Expected<Optimized> expandAttention(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);
+
+// Whether node v is a matmul computed as one GEMM (not a batched product):
+// what fuse-epilogue and fuse-update may fold into a fused GEMM.
+inline bool isGemm(const Graph& g, ValueId v) {
+  const Node& n = g.node(v);
+  return n.op->is(OpId::Matmul) && !matmulIsBatched(g.type(n.inputs[0]), g.type(n.inputs[1]), n.attrs);
+}
 
 }  // namespace nnc::passes

@@ -37,6 +37,7 @@ struct Pass {
 // convolution's final form (its fused activation and pooling) is known.
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> p = {
+      {"expand-attention", "", passes::expandAttention},
       {"simplify", "", plain<passes::simplify>},
       {"fold", "", plain<passes::foldConstants>},
       {"cse", "", plain<passes::eliminateCommon>},
@@ -58,7 +59,7 @@ const std::vector<Pass>& pipeline() {
 }  // namespace
 
 const std::vector<std::string>& fusionNames() {
-  static const std::vector<std::string> names = {"conv", "pool", "batchnorm", "epilogue", "update", "softmax_ce", "elementwise"};
+  static const std::vector<std::string> names = {"conv", "pool", "batchnorm", "epilogue", "update", "softmax_ce", "elementwise", "attention"};
   return names;
 }
 
@@ -94,7 +95,7 @@ Expected<Optimized> optimizeGraph(const Graph& g, const std::vector<ValueId>& ro
     for (ValueId r : roots)
       NNC_INTERNAL_ASSERT(cur.map[static_cast<size_t>(r)] != kNoValue, fmt::format("in pass {}", pass.name),
                           "dropped value %{} that the caller reads", r);
-    if (opt.dump && opt.log) *opt.dump << fmt::format("pass {:<14} {:>4} -> {:>4} nodes\n", pass.name, before, cur.graph.size());
+    if (opt.dump && opt.log) *opt.dump << fmt::format("pass {:<16} {:>4} -> {:>4} nodes\n", pass.name, before, cur.graph.size());
     if (opt.dump && (opt.dumpAfter == pass.name || opt.dumpAfter == "all")) {
       *opt.dump << fmt::format("# after {}\n", pass.name);
       *opt.dump << (opt.dot ? printDot(cur.graph) : printGraph(cur.graph));

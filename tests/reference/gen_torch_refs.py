@@ -215,6 +215,47 @@ def weight_decay(name, kind, lam, seed):
     c.save(loss + lam * penalty)
 
 
+def transformer_tiny():
+    # Attention through torch's own F.multi_head_attention_forward (the
+    # function behind torch.nn.MultiheadAttention), with nnc's [D, 3D] q/k/v
+    # projection transposed into its in_proj_weight, so nnc's head split,
+    # scaling and causal mask are checked against torch's, not a copy.
+    c = Case("transformer_tiny", 12)
+    batch, T, vocab, d, heads, ff = 2, 5, 7, 8, 2, 16
+    ids = c.rng.randint(0, vocab, size=(batch, T)).astype(np.int32)
+    c.arrays["x"] = ids
+    t = c.rng.randint(0, vocab, size=(batch, T)).astype(np.int32)
+    c.arrays["t"] = t
+    table = c.param("emb.table", c.rng.randn(vocab, d))
+    pos = c.param("pos", 0.1 * c.rng.randn(T, d))
+
+    def ln(prefix, n):
+        return (c.param(prefix + ".gamma", 1.0 + 0.2 * c.rng.randn(n)), c.param(prefix + ".beta", 0.1 * c.rng.randn(n)))
+
+    def lin(prefix, i, o):
+        return (c.param(prefix + ".W", c.rng.randn(i, o) / np.sqrt(i)), c.param(prefix + ".b", 0.1 * c.rng.randn(o)))
+
+    g1, be1 = ln("b0.ln1", d)
+    Wqkv, bqkv = lin("b0.attn.qkv", d, 3 * d)
+    Wo, bo = lin("b0.attn.out", d, d)
+    g2, be2 = ln("b0.ln2", d)
+    W1, b1 = lin("b0.fc1", d, ff)
+    W2, b2 = lin("b0.fc2", ff, d)
+    gf, bf = ln("lnf", d)
+    Wh, bh = lin("head", d, vocab)
+
+    h = table[torch.from_numpy(ids.astype(np.int64))] + pos
+    a_in = F.layer_norm(h, (d,), g1, be1, eps=1e-5).transpose(0, 1)  # [T, batch, d]
+    mask = torch.triu(torch.full((T, T), float("-inf")), diagonal=1)
+    att, _ = F.multi_head_attention_forward(a_in, a_in, a_in, d, heads, Wqkv.t(), bqkv, None, None, False, 0.0,
+                                            Wo.t(), bo, training=True, need_weights=False, attn_mask=mask)
+    h = h + att.transpose(0, 1)
+    f = torch.tanh(F.layer_norm(h, (d,), g2, be2, eps=1e-5) @ W1 + b1) @ W2 + b2
+    h = h + f
+    logits = F.layer_norm(h, (d,), gf, bf, eps=1e-5) @ Wh + bh
+    c.save(F.cross_entropy(logits.reshape(-1, vocab), torch.from_numpy(t.astype(np.int64)).reshape(-1)))
+
+
 def main():
     mlp("mlp_sigmoid", torch.sigmoid, 1)
     mlp("mlp_relu", F.relu, 2)
@@ -227,6 +268,7 @@ def main():
     conv_stride_avgpool()
     weight_decay("weight_decay_l2", "l2", 0.05, 10)
     weight_decay("weight_decay_l1", "l1", 0.05, 11)
+    transformer_tiny()
 
 
 if __name__ == "__main__":
