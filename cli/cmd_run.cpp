@@ -559,13 +559,13 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const Graph& g = l->model.graph;
   auto args = parseRunArgs(o, l->model, out);
   if (!args) return fail(args.error());
+  if (auto st = applyStepOptions(o, g, l->model.train); !st) return fail(st.error());
   const RunSetup& setup = args->setup;
   auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());
   const DataFit& fit = data->fit;
 
   auto t1 = std::chrono::steady_clock::now();
-  if (auto st = applyStepOptions(o, g, l->model.train); !st) return fail(st.error());
   auto step = buildTrainStep(g, l->model.train);
   if (!step && g.loss == kNoValue && !l->imported.file.empty())
     return fail(error("{}: an ONNX model holds no loss; `nnc import {} -o MODEL.nn --loss softmax_cross_entropy` (or "
