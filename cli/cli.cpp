@@ -118,6 +118,9 @@ const std::vector<CommandInfo>& commands() {
                          {"test-limit", true, "N", "score only the first N test samples (default: all)"},
                          {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
+                         {"warmup", true, "N", "linear learning-rate warmup over the first N steps (the train block's warmup)"},
+                         {"clip-grad-norm", true, "C", "clip the gradients' global L2 norm to C (the train block's "
+                                                       "clip_grad_norm)"},
                          {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
                          {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch (into a "
                                                "folder without one, or --resume's; see --overwrite)"},

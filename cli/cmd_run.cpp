@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -524,6 +525,26 @@ Status checkMemory(const Options& o, const std::optional<MemoryLimit>& avail, co
       groupThousands(limit->bytes), limit->source, parts, humanBytes(dataBytes));
 }
 
+// --warmup N and --clip-grad-norm C replace the train block's settings,
+// checked by the same rules (the train step reads them from the block).
+Status applyStepOptions(const Options& o, const Graph& g, std::optional<TrainConfig>& train) {
+  if (!o.flag("warmup") && !o.flag("clip-grad-norm")) return ok();
+  if (!train) train = TrainConfig{g.name, {}, {}};
+  if (o.flag("warmup")) {
+    NNC_TRY(const int64_t n, countOption(o, "warmup", 0, false));
+    train->settings["warmup"] = TrainValue{"int", static_cast<double>(n), "", {}, {}, {}};
+  }
+  if (o.flag("clip-grad-norm")) {
+    const std::string v = o.value("clip-grad-norm");
+    char* end = nullptr;
+    const double c = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(c > 0) || !std::isfinite(c))
+      return error("--clip-grad-norm takes the largest gradient norm, a positive number, got '{}'", v);
+    train->settings["clip_grad_norm"] = TrainValue{"float", c, "", {}, {}, {}};
+  }
+  return checkTrainSettings(*train);
+}
+
 }  // namespace
 
 // Options → data → train step and initial values (or a checkpoint's) →
@@ -538,6 +559,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const Graph& g = l->model.graph;
   auto args = parseRunArgs(o, l->model, out);
   if (!args) return fail(args.error());
+  if (auto st = applyStepOptions(o, g, l->model.train); !st) return fail(st.error());
   const RunSetup& setup = args->setup;
   auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());

@@ -566,9 +566,12 @@ TEST_CASE("nnc check refuses the train settings nnc run refuses, at file:line:co
   const std::string dir = tempDir("check_train");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"optimizer = sgd(lr = 0.1, momentum = 0.9)", "optimizer 'sgd' has no argument 'momentum' (its arguments: lr)"},
-      {"schedule = exponential(gamma = 0.9)",
-       "unknown schedule 'exponential' (known: constant(), step(every, gamma), cosine(total))"},
-      {"schedule = cosine(total = 3, warmup = 1)", "schedule 'cosine' has no argument 'warmup' (its arguments: total)"},
+      {"schedule = linear(total = 3)",
+       "unknown schedule 'linear' (known: constant(), step(every, gamma), exponential(gamma, every), cosine(total, "
+       "min_lr))"},
+      {"schedule = cosine(total = 3, warmup = 1)",
+       "schedule 'cosine' has no argument 'warmup' (its arguments: total, min_lr)"},
+      {"clip_grad_norm = -1", "clip_grad_norm is the largest gradient norm, a positive number"},
       {"augment = \"rotate=10\"",
        "augment 'rotate=10': expected shift=K (pixels), hflip or binarize[=THRESHOLD], separated by commas"},
       {"regularize = l2(lambda = \"big\")", "regularize 'l2': lambda takes a number"},

@@ -131,7 +131,7 @@ TEST_CASE("elaboration errors point at the code", "[elaborate][diagnostics]") {
       {"model m { input x: f32[2] }", "has neither a loss nor an output"},
       {"model m { input x: f32[2] output y = x } train other { epochs = 1 }", "unknown model 'other'"},
       {"model m { input x: f32[2] output y = x } train m { optimiser = sgd() }", "unknown train setting 'optimiser'"},
-      {"model m { input x: f32[2] output y = x } train m { optimizer = adamw() }", "unknown optimizer 'adamw'"},
+      {"model m { input x: f32[2] output y = x } train m { optimizer = adamax() }", "unknown optimizer 'adamax'"},
       {"model m { input x: f32[2] output y = leaky_relu(x, alpha = \"a\") }", "must be a number"},
   };
   for (const Case& c : cases) {

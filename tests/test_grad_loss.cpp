@@ -114,6 +114,34 @@ TEST_CASE("softmax_cross_entropy gradients", "[grad]") {
   }
 }
 
+TEST_CASE("nll, huber and kl_div gradients", "[grad]") {
+  for (const Shape& s : {randomShape(2, 50), randomShape(3, 51), Shape{5}}) {
+    INFO(shapeString(s));
+    requireGradientsMatch("nll", {{randomTensor(s, 22)}, fixed(labelsFor(s, 23))});
+    requireLossGradientsMatch("nll", {{randomTensor(s, 22)}, fixed(labelsFor(s, 23))});
+    // Differences on both sides of delta: the quadratic and the linear piece.
+    for (double delta : {1.0, 0.3}) {
+      requireGradientsMatch("huber", {{randomTensor(s, 24, 2.0)}, {randomTensor(s, 25)}}, {{"delta", delta}});
+    }
+    requireLossGradientsMatch("huber", {{randomTensor(s, 24, 2.0)}, {randomTensor(s, 25)}});
+    requireGradientsMatch("kl_div", {{randomTensor(s, 26)}, {distribution(s, 27)}});
+    requireLossGradientsMatch("kl_div", {{randomTensor(s, 26)}, {distribution(s, 27)}});
+  }
+}
+
+TEST_CASE("softmax_cross_entropy gradients: label smoothing, rank-3 logits", "[grad]") {
+  for (const Shape& s : {randomShape(2, 60), randomShape(3, 61), Shape{2, 1, 3, 4}}) {
+    INFO(shapeString(s));
+    for (double e : {0.0, 0.1, 0.7}) {
+      const Attrs a{{"label_smoothing", e}};
+      requireGradientsMatch("softmax_cross_entropy", {{randomTensor(s, 28)}, fixed(labelsFor(s, 29))}, a);
+      requireGradientsMatch("softmax_cross_entropy", {{randomTensor(s, 30)}, {distribution(s, 31)}}, a);
+      requireGradientsMatch("softmax_cross_entropy_grad", {{randomTensor(s, 32)}, {distribution(s, 33)}}, a);
+    }
+    requireGradientsMatch("cross_entropy", {{distribution(s, 34)}, fixed(labelsFor(s, 35))});
+  }
+}
+
 TEST_CASE("cross_entropy gradients", "[grad]") {
   const Shape s = randomShape(2, 30);
   requireGradientsMatch("cross_entropy", {{distribution(s, 12)}, fixed(labelsFor(s, 13))});

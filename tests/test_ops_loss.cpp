@@ -2,6 +2,7 @@
 // tests/reference/gen_loss_refs.py (PyTorch 1.13 / numpy, float64) unless
 // marked as the course notes' hand-worked values.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "tests/op_test_util.h"
@@ -103,8 +104,10 @@ TEST_CASE("softmax_cross_entropy", "[ops]") {
                Contains("f32[4, 10]") && Contains("i32[5]"));
     CHECK_THAT(shapeErrorOf("softmax_cross_entropy", {{DType::F32, {4, 10}}, {DType::F32, {4, 9}}}),
                Contains("f32[4, 10]") && Contains("f32[4, 9]"));
-    CHECK_THAT(shapeErrorOf("softmax_cross_entropy", {{DType::F32, {2, 3, 4}}, {DType::I32, {2, 3}}}),
-               Contains("f32[2, 3, 4]"));
+    CHECK_THAT(shapeErrorOf("softmax_cross_entropy", {{DType::F32, {2, 3, 4}}, {DType::I32, {2, 4}}}),
+               Contains("f32[2, 3, 4]") && Contains("i32[2, 4]") && Contains("i32[2, 3]"));
+    CHECK_THAT(shapeErrorOf("softmax_cross_entropy", {{DType::F32, {}}, {DType::I32, {}}}),
+               Contains("f32[..., K]") && Contains("f32[]"));
     CHECK_THAT(shapeErrorOf("softmax_cross_entropy", {{DType::F32, {10}}, {DType::I32, {1}}}),
                Contains("f32[10]") && Contains("i32[1]") && Contains("i32[]"));
   }
@@ -361,4 +364,89 @@ TEST_CASE("lowered class ops never read out of bounds for out-of-range labels", 
   for (float v : g) CHECK(std::isfinite(v));
   CHECK(std::isfinite(runLowered("cross_entropy", {tensor({2, 3}, {0.2, 0.3, 0.5, 0.1, 0.1, 0.8}), ids({2}, {3, 2})})[0]));
   CHECK(runLowered("accuracy", {z, ids({2}, {5, 0})})[0] == Approx(0.5));
+}
+
+// ---- nll, huber, kl_div, label smoothing, any-rank classification -------
+// Values from tests/reference/gen_loss_refs.py (PyTorch 1.13, float64).
+
+TEST_CASE("nll from log-probabilities", "[ops]") {
+  Tensor labels = ids({3}, {3, 1, 2});
+  Tensor lp = evalOp("log_softmax", {X});
+  CHECK(scalar("nll", {lp, labels}) == Approx(0.773997909).epsilon(1e-8));  // = softmax_cross_entropy
+  CHECK(scalar("nll", {X, labels}) == Approx(-1.833333333).epsilon(1e-8));  // any scores, as F.nll_loss
+  CHECK(scalar("nll", {tensor({4}, {-1, -2, -3, -4}), ids({}, {2})}) == 3);
+  CHECK_THAT(errorOf("nll", {X, ids({3}, {0, 4, 0})}), Contains("nll") && Contains("4") && Contains("row 1"));
+  CHECK_THAT(shapeErrorOf("nll", {{DType::F32, {3, 4}}, {DType::F32, {3, 4}}}),
+             Contains("nll") && Contains("f32[3, 4]") && Contains("i32[3]"));
+}
+
+TEST_CASE("huber", "[ops]") {
+  Tensor a = tensor({2, 3}, {0.5, -1.0, 2.0, 3.0, 0.25, -0.75});
+  Tensor b = tensor({2, 3}, {1.0, 1.0, 1.0, 2.0, -0.5, 0.0});
+  CHECK(scalar("huber", {a, b}) == Approx(0.53125).epsilon(1e-10));
+  CHECK(evalOp("huber", {a, b}, {{"delta", 0.5}}).data[0] == Approx(0.375).epsilon(1e-10));
+  CHECK(evalOp("huber", {a, b}, {{"delta", 3.0}}).data[0] == Approx(0.6145833333).epsilon(1e-9));
+  // Broadcast-free odd shape, NaN propagates.
+  Tensor n = evalOp("huber", {tensor({1}, {std::nan("")}), tensor({1}, {0})});
+  CHECK(std::isnan(n.data[0]));
+  CHECK_THAT(errorOf("huber", {a, b}, {{"delta", 0.0}}), Contains("huber") && Contains("delta") && Contains("0"));
+  CHECK_THAT(errorOf("huber", {a, b}, {{"delta", -1.0}}), Contains("delta must be a positive number, got -1"));
+  CHECK_THAT(shapeErrorOf("huber", {{DType::F32, {2, 3}}, {DType::F32, {3, 2}}}),
+             Contains("huber") && Contains("f32[2, 3]") && Contains("f32[3, 2]"));
+}
+
+TEST_CASE("kl_div, batchmean", "[ops]") {
+  Tensor p = tensor({3, 4}, {0.1, 0.2, 0.3, 0.4, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.0});
+  CHECK(scalar("kl_div", {evalOp("log_softmax", {X}), p}) == Approx(0.7663307736).epsilon(1e-9));
+  CHECK(scalar("kl_div", {X, p}) == Approx(-1.841000469).epsilon(1e-9));
+  // A zero target with a -inf log-probability adds 0 (torch's xlogy).
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK(scalar("kl_div", {tensor({1, 2}, {-inf, 0}), tensor({1, 2}, {0, 1})}) == 0);
+  CHECK_THAT(shapeErrorOf("kl_div", {{DType::F32, {}}, {DType::F32, {}}}), Contains("kl_div") && Contains("batch"));
+  CHECK_THAT(shapeErrorOf("kl_div", {{DType::F32, {3, 4}}, {DType::F32, {4}}}),
+             Contains("f32[3, 4]") && Contains("f32[4]"));
+}
+
+TEST_CASE("softmax_cross_entropy with label smoothing", "[ops]") {
+  Tensor labels = ids({3}, {3, 1, 2});
+  Tensor probs = tensor({3, 4}, {0.1, 0.2, 0.3, 0.4, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.0});
+  auto smoothed = [&](const Tensor& t, double e) {
+    return evalOp("softmax_cross_entropy", {X, t}, {{"label_smoothing", e}}).data[0];
+  };
+  CHECK(smoothed(labels, 0.1) == Approx(0.9094145757).epsilon(1e-9));
+  CHECK(smoothed(probs, 0.2) == Approx(1.564831242).epsilon(1e-9));
+  CHECK(smoothed(labels, 1.0) == Approx(2.128164576).epsilon(1e-9));
+  CHECK(smoothed(labels, 0.0) == Approx(0.773997909).epsilon(1e-8));
+  CHECK_THAT(errorOf("softmax_cross_entropy", {X, labels}, {{"label_smoothing", 1.5}}),
+             Contains("softmax_cross_entropy: label_smoothing must be in [0, 1], got 1.5"));
+  CHECK_THAT(errorOf("softmax_cross_entropy", {X, labels}, {{"label_smoothing", -0.1}}), Contains("got -0.1"));
+}
+
+TEST_CASE("class ops take logits of any rank: [batch, T, K] with ids [batch, T]", "[ops]") {
+  const Tensor z3 = tensor({2, 2, 3}, {0.5, -1.0, 2.0, 1.5, 0.0, -0.5, -2.0, 1.0, 0.25, 0.0, 3.0, 1.0});
+  const Tensor t3 = ids({2, 2}, {2, 0, 1, 1});
+  CHECK(scalar("softmax_cross_entropy", {z3, t3}) == Approx(0.2844098041).epsilon(1e-9));
+  CHECK(evalOp("softmax_cross_entropy", {z3, t3}, {{"label_smoothing", 0.1}}).data[0] ==
+        Approx(0.4239931375).epsilon(1e-9));
+  requireClose(evalOp("softmax_cross_entropy_grad", {z3, t3}, {{"label_smoothing", 0.1}}), {2, 2, 3},
+               {0.0354892647, 0.001444809984, -0.03693407469, -0.04930215226, 0.03272957357, 0.01657257868,
+                -0.0001562565131, -0.06909235494, 0.06924861145, 0.0021691832, -0.02238464971, 0.02021546651});
+  CHECK(scalar("nll", {evalOp("log_softmax", {z3}), t3}) == Approx(0.2844098041).epsilon(1e-9));
+  // Probabilities of the logits' shape; one-hot rows agree with the ids.
+  Tensor hot = evalOp("one_hot", {t3}, {{"depth", int64_t{3}}});
+  CHECK(scalar("softmax_cross_entropy", {z3, hot}) == Approx(0.2844098041).epsilon(1e-9));
+  CHECK(scalar("cross_entropy", {evalOp("softmax", {z3}), t3}) == Approx(0.2844098041).epsilon(1e-6));
+  // argmax rows are [2, 0], [1, 1]: labels [2, 1], [1, 1] get 3 of 4 (by hand).
+  CHECK(scalar("accuracy", {z3, t3}) == 1);
+  CHECK(scalar("accuracy", {z3, ids({2, 2}, {2, 1, 1, 1})}) == 0.75);
+  // Rank 4, odd sizes: the same as the rows flattened to [N, K].
+  Tensor z4(TensorType{DType::F32, {1, 3, 1, 5}});
+  Rng rng(3);
+  for (double& v : z4.data) v = rng.uniform(-2, 2);
+  Tensor t4 = ids({1, 3, 1}, {4, 0, 2});
+  Tensor flat = z4;
+  flat.type.shape = {3, 5};
+  CHECK(scalar("softmax_cross_entropy", {z4, t4}) ==
+        Approx(scalar("softmax_cross_entropy", {flat, ids({3}, {4, 0, 2})})).epsilon(1e-12));
+  CHECK_THAT(errorOf("softmax_cross_entropy", {z3, ids({2, 2}, {2, 0, 3, 1})}), Contains("row 2"));
 }

@@ -117,6 +117,100 @@ TEST_CASE("optimizers and schedules match torch.optim over 3 steps", "[train]") 
   }
 }
 
+// Must match TRAIN_CASES in tests/reference/gen_optim_refs.py: 6 steps, with
+// torch.nn.utils.clip_grad_norm_ between backward and step where clipped.
+const struct {
+  const char* name;
+  const char* settings;
+} kTrainCases[] = {
+    {"adamw", "optimizer = adamw(lr = 0.01, beta1 = 0.8, beta2 = 0.99, weight_decay = 0.1)"},
+    {"adamw_defaults", "optimizer = adamw()"},
+    {"sgd_clipped", "optimizer = sgd(lr = 0.5) clip_grad_norm = 0.05"},
+    {"sgd_not_clipped", "optimizer = sgd(lr = 0.5) clip_grad_norm = 10"},
+    {"adam_clipped", "optimizer = adam(lr = 0.01) clip_grad_norm = 0.05"},
+    {"momentum_clipped", "optimizer = momentum(lr = 0.1, momentum = 0.8) clip_grad_norm = 0.05"},
+    {"adamw_warmup_cosine_clipped",
+     "optimizer = adamw(lr = 0.02, weight_decay = 0.05) warmup = 2 schedule = cosine(total = 5) clip_grad_norm = 0.1"},
+    {"sgd_exponential", "optimizer = sgd(lr = 0.5) schedule = exponential(gamma = 0.7)"},
+    {"sgd_cosine_min_lr", "optimizer = sgd(lr = 0.5) schedule = cosine(total = 6, min_lr = 0.1)"},
+};
+
+TEST_CASE("adamw, gradient clipping and warmup match torch over 6 steps", "[train]") {
+  const TensorMap data = {{"x", load("x")}, {"t", load("t")}};
+  for (const auto& c : kTrainCases) {
+    INFO(c.name);
+    auto p = train(std::string("model lin { input x: f32[4, 3] label t: i32[4] param W: f32[3, 2] = zeros()\n"
+                               "param b: f32[2] = zeros() loss = softmax_cross_entropy(x @ W + b, t) }\n"
+                               "train lin { ") + c.settings + " }",
+                   {{"W", load("W0")}, {"b", load("b0")}}, data, 6);
+    for (const char* n : {"W", "b"}) {
+      const Tensor want = load(std::string(c.name) + "_" + n);
+      REQUIRE(p.at(n).data.size() == want.data.size());
+      for (size_t i = 0; i < want.data.size(); ++i) {
+        INFO(n << "[" << i << "]");
+        CHECK(p.at(n).data[i] == Approx(want.data[i]).epsilon(1e-5).margin(1e-9));
+      }
+    }
+  }
+}
+
+// Must match SCHEDULES in tests/reference/gen_optim_refs.py: the lr torch's
+// scheduler (or HuggingFace's warmup lambda in a LambdaLR) gives each step.
+const struct {
+  const char* name;
+  const char* settings;
+  int steps;  // compared: a cosine stays at min_lr after `total`, where torch's rises again
+} kScheduleCases[] = {
+    {"exponential", "schedule = exponential(gamma = 0.9)", 12},
+    {"exponential_every3", "schedule = exponential(0.9, every = 3)", 12},
+    {"cosine_min_lr", "schedule = cosine(total = 8, min_lr = 0.01)", 9},
+    {"warmup4_cosine10", "warmup = 4 schedule = cosine(total = 10)", 11},
+    {"warmup3_constant", "warmup = 3", 12},
+    {"warmup2_step", "warmup = 2 schedule = step(every = 3, gamma = 0.5)", 12},
+    {"warmup3_exponential", "warmup = 3 schedule = exponential(gamma = 0.8)", 12},
+};
+
+TEST_CASE("schedules and warmup give torch's learning rates step by step", "[train]") {
+  for (const auto& c : kScheduleCases) {
+    INFO(c.name);
+    auto m = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() loss = sum(x @ W) }\n"
+                           "train m { optimizer = sgd(lr = 0.1) " + std::string(c.settings) + " }");
+    REQUIRE(m.model);
+    auto st = buildTrainStep(m.model->graph, m.model->train);
+    REQUIRE(st);
+    const Tensor want = load(std::string("sched_") + c.name);
+    for (int s = 0; s < c.steps; ++s) {
+      INFO("step " << s);
+      // readNpy rounds the f64 file to f32, as every f32 tensor is held.
+      CHECK(st->lrAt(s) == Approx(want.data[static_cast<size_t>(s)]).epsilon(1e-7).margin(1e-12));
+    }
+  }
+  // Held at min_lr after total.
+  ScheduleSpec cosine{"cosine", 1, 0.1, 8, 0.01, 0};
+  CHECK(cosine.lrAt(0.1, 100) == Approx(0.01));
+}
+
+TEST_CASE("clipping is graph nodes: the global norm and one scale before the update", "[train]") {
+  auto c = test::compile("model m { input x: f32[1, 2] param W: f32[2, 1] = zeros() param b: f32[1] = zeros()\n"
+                         "loss = sum(x @ W + b) }\ntrain m { optimizer = adamw() clip_grad_norm = 1 }");
+  REQUIRE(c.model);
+  auto step = buildTrainStep(c.model->graph, c.model->train);
+  REQUIRE(step);
+  const Graph& g = step->grads.graph;
+  REQUIRE(step->gradScale != kNoValue);
+  CHECK(step->clipGradNorm == 1);
+  CHECK(g.node(step->gradScale).name == "train.grad_scale");
+  CHECK(g.node(step->gradScale).op->name == "minimum");
+  CHECK(g.findByName("train.grad_norm") != kNoValue);
+  // x = [3, 4]: dW = xᵀ = [3, 4], db = [1], so ‖g‖ = √26 and the scale 1/(√26 + 1e-6).
+  TensorMap feeds = {{"x", Tensor(TensorType{DType::F32, {1, 2}}, {3, 4})}};
+  auto vals = interpret(g, feeds, EvalOptions{true, true, 1}, {step->gradScale});
+  REQUIRE(vals);
+  CHECK((*vals)[static_cast<size_t>(step->gradScale)].data[0] == Approx(1 / (std::sqrt(26.0) + 1e-6)));
+  // The unclipped gradients stay what nnc grad prints.
+  CHECK(g.node(step->grads.grads[0].second).op->name != "mul");
+}
+
 TEST_CASE("the course notes' optimizers on f(w) = w² from w = 1", "[train]") {
   auto close = [](const std::vector<double>& got, const std::vector<double>& want) {
     REQUIRE(got.size() == want.size());
@@ -215,7 +309,22 @@ TEST_CASE("unknown optimizers, schedules and arguments are errors in words", "[t
   CHECK(err("optimizer = rmsprop(rho = 0.9)") ==
         "optimizer 'rmsprop' has no argument 'rho' (its arguments: lr, decay_rate, eps)");
   CHECK_THAT(err("optimizer = lbfgs()"),
-             Catch::Contains("unknown optimizer 'lbfgs' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)"));
+             Catch::Contains("unknown optimizer 'lbfgs' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)"));
+  CHECK(err("optimizer = adamw(weight_decay = -0.1)") == "adamw's weight_decay must be a non-negative number, got -0.1");
+  CHECK(err("optimizer = adam(weight_decay = 0.1)") ==
+        "optimizer 'adam' has no argument 'weight_decay' (its arguments: lr, beta1, beta2, eps)");
+  CHECK(err("schedule = exponential(every = 2)") ==
+        "exponential(gamma = g) needs gamma, the factor per `every` steps");
+  CHECK(err("schedule = exponential(gamma = 0)") == "exponential's gamma must be positive, got 0");
+  CHECK(err("schedule = exponential(gamma = 0.9, every = 0)") ==
+        "exponential(every = N) takes a whole number of steps N >= 1");
+  CHECK(err("schedule = cosine(total = 10, min_lr = -1)") == "cosine's min_lr must be a non-negative number, got -1");
+  CHECK(err("warmup = 10 schedule = cosine(total = 10)") ==
+        "cosine(total = 10) counts the warmup's 10 steps too: total must exceed warmup");
+  CHECK(err("warmup = 1.5") == "warmup is a whole number of steps (0: none), got 1.5");
+  CHECK(err("clip_grad_norm = 0") == "clip_grad_norm is the largest gradient norm, a positive number");
+  CHECK(err("clip_grad_norm = -1") == "clip_grad_norm is the largest gradient norm, a positive number");
+  CHECK(err("clip_grad_norm = \"big\"") == "clip_grad_norm is the largest gradient norm, a positive number");
   CHECK(err("optimizer = adam(beta1 = 1.5)") == "adam's beta1 must be in [0, 1), got 1.5");
   CHECK(err("optimizer = sgd(lr = 0)") == "the learning rate must be positive, got 0");
   CHECK(err("optimizer = adam(0.1, 0.2)") == "optimizer 'adam' takes named arguments (lr, beta1, beta2, eps)");
@@ -224,7 +333,8 @@ TEST_CASE("unknown optimizers, schedules and arguments are errors in words", "[t
   CHECK(err("schedule = step(gamma = 0.5)") == "step(every = N) takes a whole number of steps N >= 1");
   CHECK(err("schedule = cosine(total = 0)") == "cosine(total = T) takes a whole number of steps T >= 1");
   CHECK(err("schedule = linear(total = 10)") ==
-        "unknown schedule 'linear' (known: constant(), step(every, gamma), cosine(total))");
+        "unknown schedule 'linear' (known: constant(), step(every, gamma), exponential(gamma, every), "
+        "cosine(total, min_lr))");
   CHECK(err("regularize = l3(0.1)") == "regularize is l1(lambda) or l2(lambda), not 'l3'");
   CHECK(err("regularize = l2(lambda = -1)") == "l2's lambda must be a non-negative number, got -1");
 }

@@ -48,6 +48,39 @@ Status addRunningStats(Graph& g, std::vector<std::pair<ValueId, ValueId>>& updat
   return ok();
 }
 
+// clip_grad_norm_'s factor min(1, c/(‖g‖ + 1e-6)), ‖g‖ the L2 norm of all
+// gradients together, and each gradient scaled by it.
+Expected<ValueId> clipGradients(Graph& g, std::vector<std::pair<std::string, ValueId>>& grads, double maxNorm,
+                                SourceLoc loc) {
+  auto c = [&](double v) {
+    return g.addSource("const", "", TensorType{DType::F32, {}}, Attrs{{"value", std::vector<double>{v}}}, loc);
+  };
+  auto op = [&](std::string_view name, std::vector<ValueId> in) { return g.add(name, std::move(in), {}, loc); };
+  ValueId total = kNoValue;
+  for (const auto& [name, grad] : grads) {
+    NNC_TRY(ValueId sq, op("square", {grad}));
+    NNC_TRY(ValueId ss, op("sum", {sq}));
+    if (total == kNoValue) {
+      total = ss;
+    } else {
+      NNC_TRY(total, op("add", {total, ss}));
+    }
+  }
+  NNC_TRY(ValueId norm, op("sqrt", {total}));
+  g.node(norm).name = "train.grad_norm";
+  NNC_TRY(ValueId tiny, c(1e-6));
+  NNC_TRY(ValueId den, op("add", {norm, tiny}));
+  NNC_TRY(ValueId cap, c(maxNorm));
+  NNC_TRY(ValueId ratio, op("div", {cap, den}));
+  NNC_TRY(ValueId one, c(1));
+  NNC_TRY(ValueId scale, op("minimum", {ratio, one}));
+  g.node(scale).name = "train.grad_scale";
+  for (auto& [name, grad] : grads) {
+    NNC_TRY(grad, op("mul", {grad, scale}));
+  }
+  return scale;
+}
+
 }  // namespace
 
 Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train) {
@@ -89,8 +122,9 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
   NNC_CHECK(checkRunningStats(forward));
   NNC_TRY(OptimizerSpec opt, optimizerFrom(train));
   NNC_TRY(ScheduleSpec sched, scheduleFrom(train));
+  NNC_TRY(const double clip, clipGradNormFrom(train));
   NNC_TRY(GradGraph gg, gradientsOf(std::move(forward), train));
-  TrainStep step{std::move(gg), {}, {}, kNoValue, opt, sched};
+  TrainStep step{std::move(gg), {}, {}, kNoValue, opt, sched, clip};
   Graph& g = step.grads.graph;
   SourceLoc loc;
   if (train) {
@@ -110,8 +144,16 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
   NNC_TRY(step.lr, g.addSource("input", "train.lr", scalar, Attrs{{"example", std::vector<double>{opt.lr}}}, loc));
   NNC_CHECK(addRunningStats(g, step.updates));
   if (step.grads.grads.empty()) return step;
+  // What the update reads: the gradients, clipped if the block says so
+  // (step.grads keeps the unclipped ones, which nnc grad and eval print).
+  std::vector<std::pair<std::string, ValueId>> grads = step.grads.grads;
+  if (clip > 0) {
+    SourceLoc clipLoc = train->settings.at("clip_grad_norm").loc;
+    NNC_TRY(step.gradScale, clipGradients(g, grads, clip, clipLoc));
+  }
   const ValueId lr = step.lr;
-  const bool adam = opt.kind == "adam";
+  const bool adamw = opt.kind == "adamw";
+  const bool adam = opt.kind == "adam" || adamw;
   // Adam's bias corrections 1 − βᵗ, with t counting this step from 1.
   ValueId bc1 = kNoValue, bc2 = kNoValue;
   if (adam) {
@@ -145,8 +187,17 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
     NNC_TRY(rho2, c(opt.beta2));
     NNC_TRY(rest2, c(1 - opt.beta2));
   }
+  // AdamW's decoupled decay W·(1 − lr·wd), from this step's lr (torch's order:
+  // decay first, then the Adam step on the decayed W).
+  ValueId keep = kNoValue;
+  if (adamw && opt.weightDecay > 0) {
+    NNC_TRY(ValueId wd, c(opt.weightDecay));
+    NNC_TRY(ValueId lrwd, op("mul", {lr, wd}));
+    NNC_TRY(ValueId one, c(1));
+    NNC_TRY(keep, op("sub", {one, lrwd}));
+  }
 
-  for (const auto& [name, grad] : step.grads.grads) {
+  for (const auto& [name, grad] : grads) {
     const ValueId param = g.findByName(name);
     const TensorType pt = g.type(param);  // a copy: adding nodes moves them
     NNC_TRY(ValueId lrg, op("mul", {lr, grad}));
@@ -200,7 +251,11 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
       NNC_TRY(ValueId den, op("add", {root, eps}));
       NNC_TRY(ValueId lm, op("mul", {lr, mhat}));
       NNC_TRY(ValueId d, op("div", {lm, den}));
-      NNC_TRY(next, op("sub", {param, d}));
+      ValueId from = param;
+      if (keep != kNoValue) {
+        NNC_TRY(from, op("mul", {param, keep}));
+      }
+      NNC_TRY(next, op("sub", {from, d}));
     }
     step.updates.emplace_back(param, named(next, name + ".next"));
   }

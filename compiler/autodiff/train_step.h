@@ -9,6 +9,11 @@
 // base rate: the runner feeds lrAt(step) from the schedule each step (no cos
 // or floor op is needed in the graph, and a backend sees one scalar input);
 // a caller that feeds nothing trains at the base rate.
+//
+// Gradient clipping (`clip_grad_norm = c`) is graph nodes too: the global
+// norm ‖g‖ = √(Σ over every gradient of Σg²), the factor
+// min(1, c/(‖g‖ + 1e-6)) ("train.grad_scale"), and every gradient scaled by
+// it before the update, as torch.nn.utils.clip_grad_norm_.
 #pragma once
 #include <string>
 #include <vector>
@@ -31,6 +36,8 @@ struct TrainStep {
   ValueId lr = kNoValue;  // the "train.lr" input
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
+  double clipGradNorm = 0;           // 0: no clipping
+  ValueId gradScale = kNoValue;      // clipping's factor, f32[]; kNoValue without clipping
   double lrAt(int64_t step) const { return schedule.lrAt(optimizer.lr, step); }
   // How a backend lowers it: training mode, every param and state value
   // committed from its next value at the end of the step.

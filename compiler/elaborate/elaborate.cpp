@@ -659,8 +659,9 @@ Expected<TrainValue> Elaborator::evalTrainValue(const Expr& e) {
 
 const std::set<std::string, std::less<>> kTrainKeys = {
     "data", "optimizer", "epochs", "iterations", "seed", "regularize", "schedule", "limit",
-    "validation", "augment", "shuffle", "log_every", "eval_train", "flag_quantile"};
-const std::set<std::string, std::less<>> kOptimizers = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"};
+    "validation", "augment", "shuffle", "log_every", "eval_train", "flag_quantile", "warmup", "clip_grad_norm"};
+const std::set<std::string, std::less<>> kOptimizers = {"sgd",     "momentum", "nesterov", "adagrad",
+                                                        "rmsprop", "adam",     "adamw"};
 const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images"};
 
 Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
@@ -676,7 +677,8 @@ Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
     if (c.settings.count(en.key)) return error(en.loc, "train setting '{}' given twice", en.key);
     NNC_TRY(TrainValue v, evalTrainValue(*en.value));
     if (en.key == "optimizer" && !kOptimizers.count(v.kind))
-      return error(en.value->loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)",
+      return error(en.value->loc,
+                   "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)",
                    v.kind == "string" ? v.text : v.kind);
     if (en.key == "data" && !kDataSources.count(v.kind))
       return error(en.value->loc, "data is one of idx(\"folder\"), npz(\"file\"), npy(\"folder\"), csv(\"file\"), images(\"folder\")");

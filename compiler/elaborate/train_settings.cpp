@@ -47,10 +47,13 @@ Status inUnit(const TrainValue& v, const char* name, double x) {
 }  // namespace
 
 double ScheduleSpec::lrAt(double baseLr, int64_t step) const {
-  if (kind == "step") return baseLr * std::pow(gamma, static_cast<double>(step / every));
+  if (step < warmup) return baseLr * static_cast<double>(step) / static_cast<double>(warmup);
+  const int64_t s = step - warmup;
+  if (kind == "step" || kind == "exponential") return baseLr * std::pow(gamma, static_cast<double>(s / every));
   if (kind == "cosine") {
-    const double s = static_cast<double>(std::min(step, total)) / static_cast<double>(total);
-    return baseLr * 0.5 * (1 + std::cos(std::numbers::pi * s));
+    const int64_t span = total - warmup;  // scheduleFrom checks total > warmup
+    const double f = static_cast<double>(std::min(s, span)) / static_cast<double>(span);
+    return minLr + (baseLr - minLr) * 0.5 * (1 + std::cos(std::numbers::pi * f));
   }
   return baseLr;
 }
@@ -71,14 +74,16 @@ Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train) {
   } else if (v.kind == "rmsprop") {
     known.push_back({"decay_rate", &o.decayRate});
     known.push_back({"eps", &o.eps});
-  } else if (v.kind == "adam") {
+  } else if (v.kind == "adam" || v.kind == "adamw") {
     o.lr = 0.001;
     o.eps = 1e-8;
     known.push_back({"beta1", &o.beta1});
     known.push_back({"beta2", &o.beta2});
     known.push_back({"eps", &o.eps});
+    if (v.kind == "adamw") known.push_back({"weight_decay", &o.weightDecay});
   } else {
-    return error(v.loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)", v.kind);
+    return error(v.loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)",
+                 v.kind);
   }
   NNC_CHECK(readArgs(v, "optimizer", known, "lr"));
   if (!(o.lr > 0)) return error(v.loc, "the learning rate must be positive, got {}", o.lr);
@@ -87,34 +92,78 @@ Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train) {
   NNC_CHECK(inUnit(v, "decay_rate", o.decayRate));
   NNC_CHECK(inUnit(v, "beta1", o.beta1));
   NNC_CHECK(inUnit(v, "beta2", o.beta2));
+  if (!(o.weightDecay >= 0) || !std::isfinite(o.weightDecay))
+    return error(v.loc, "adamw's weight_decay must be a non-negative number, got {}", o.weightDecay);
   return o;
 }
+
+namespace {
+
+// `what`: the call as written, "step(every = N)", whose N must be >= 1.
+Expected<int64_t> wholeSteps(const TrainValue& v, double n, std::string_view what) {
+  if (!(n >= 1) || n != std::floor(n) || n > 1e15)
+    return error(v.loc, "{} takes a whole number of steps {} >= 1", what, what.substr(what.size() - 2, 1));
+  return static_cast<int64_t>(n);
+}
+
+// `warmup = W`: a whole number of steps, 0 for none.
+Expected<int64_t> warmupFrom(const TrainConfig& train) {
+  auto it = train.settings.find("warmup");
+  if (it == train.settings.end()) return int64_t{0};
+  const TrainValue& v = it->second;
+  if (v.kind != "int" || v.number < 0 || v.number > 1e15)
+    return v.kind == "string" ? error(v.loc, "warmup is a whole number of steps (0: none), got \"{}\"", v.text)
+                              : error(v.loc, "warmup is a whole number of steps (0: none), got {}", v.number);
+  return static_cast<int64_t>(v.number);
+}
+
+}  // namespace
 
 Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train) {
   ScheduleSpec s;
   if (!train) return s;
+  NNC_TRY(s.warmup, warmupFrom(*train));
   auto it = train->settings.find("schedule");
   if (it == train->settings.end()) return s;
   const TrainValue& v = it->second;
   s.kind = v.kind;
-  double every = 0, total = 0;
+  double every = 1, total = 0;
   if (v.kind == "constant") {
     NNC_CHECK(readArgs(v, "schedule", {}, ""));
-  } else if (v.kind == "step") {
-    NNC_CHECK(readArgs(v, "schedule", {{"every", &every}, {"gamma", &s.gamma}}, ""));
-    if (!(every >= 1) || every != std::floor(every) || every > 1e15)
-      return error(v.loc, "step(every = N) takes a whole number of steps N >= 1");
-    if (!(s.gamma > 0)) return error(v.loc, "step's gamma must be positive, got {}", s.gamma);
-    s.every = static_cast<int64_t>(every);
+  } else if (v.kind == "step" || v.kind == "exponential") {
+    // step's every is required and its gamma 0.1; exponential's every is 1 and its gamma required.
+    const bool step = v.kind == "step";
+    if (step) every = 0;
+    NNC_CHECK(readArgs(v, "schedule", {{"every", &every}, {"gamma", &s.gamma}}, step ? "" : "gamma"));
+    NNC_TRY(s.every, wholeSteps(v, every, step ? "step(every = N)" : "exponential(every = N)"));
+    if (!step && !v.args.count("gamma") && v.positional.empty()) return error(v.loc, "exponential(gamma = g) needs gamma, the factor per `every` steps");
+    if (!(s.gamma > 0) || !std::isfinite(s.gamma))
+      return error(v.loc, "{}'s gamma must be positive, got {}", v.kind, s.gamma);
   } else if (v.kind == "cosine") {
-    NNC_CHECK(readArgs(v, "schedule", {{"total", &total}}, ""));
-    if (!(total >= 1) || total != std::floor(total) || total > 1e15)
-      return error(v.loc, "cosine(total = T) takes a whole number of steps T >= 1");
-    s.total = static_cast<int64_t>(total);
+    NNC_CHECK(readArgs(v, "schedule", {{"total", &total}, {"min_lr", &s.minLr}}, ""));
+    NNC_TRY(s.total, wholeSteps(v, total, "cosine(total = T)"));
+    if (!(s.minLr >= 0) || !std::isfinite(s.minLr))
+      return error(v.loc, "cosine's min_lr must be a non-negative number, got {}", s.minLr);
+    if (s.total <= s.warmup)
+      return error(v.loc, "cosine(total = {}) counts the warmup's {} steps too: total must exceed warmup", s.total,
+                   s.warmup);
   } else {
-    return error(v.loc, "unknown schedule '{}' (known: constant(), step(every, gamma), cosine(total))", v.kind);
+    return error(v.loc,
+                 "unknown schedule '{}' (known: constant(), step(every, gamma), exponential(gamma, every), "
+                 "cosine(total, min_lr))",
+                 v.kind);
   }
   return s;
+}
+
+Expected<double> clipGradNormFrom(const std::optional<TrainConfig>& train) {
+  if (!train) return 0.0;
+  auto it = train->settings.find("clip_grad_norm");
+  if (it == train->settings.end()) return 0.0;
+  const TrainValue& v = it->second;
+  if ((v.kind != "int" && v.kind != "float") || !(v.number > 0) || !std::isfinite(v.number))
+    return error(v.loc, "clip_grad_norm is the largest gradient norm, a positive number");
+  return v.number;
 }
 
 Expected<std::optional<RegularizeSpec>> regularizeFrom(const std::optional<TrainConfig>& train) {
@@ -196,6 +245,7 @@ Status checkTrainSettings(const TrainConfig& train) {
   const std::optional<TrainConfig> t = train;
   NNC_CHECK(optimizerFrom(t));
   NNC_CHECK(scheduleFrom(t));
+  NNC_CHECK(clipGradNormFrom(t));
   NNC_CHECK(regularizeFrom(t));
   NNC_CHECK(runSettingsFrom(t));
   return ok();

@@ -24,6 +24,9 @@ namespace nnc {
 //   rmsprop(lr=0.01, decay_rate=0.99, eps=1e-7): h = ρh + (1−ρ)g²; W −= lr·g/(√h + eps)
 //   adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8): torch.optim.Adam,
 //        bias-corrected: W −= lr·(m/(1−β1ᵗ))/(√(v/(1−β2ᵗ)) + eps)
+//   adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+//        torch.optim.AdamW, decoupled weight decay on every trainable param
+//        (torch's default, biases included): W·(1 − lr·wd), then adam's step
 // Momentum and nesterov keep lr inside v (the notes' form), so under a
 // schedule they differ from PyTorch, which scales its buffer by the current lr.
 struct OptimizerSpec {
@@ -33,16 +36,25 @@ struct OptimizerSpec {
   double decayRate = 0.99;
   double beta1 = 0.9, beta2 = 0.999;
   double eps = 1e-7;
+  double weightDecay = 0.01;  // adamw's
 };
 
 // `schedule = step(every = N, gamma = g)`: lr·g^⌊s/N⌋;
-// `schedule = cosine(total = T)`: lr·(1 + cos(π·min(s, T)/T))/2;
+// `schedule = exponential(gamma = g, every = 1)`: the same formula, per step
+//   by default (torch's ExponentialLR stepped every `every` steps);
+// `schedule = cosine(total = T, min_lr = 0)`:
+//   min_lr + (lr − min_lr)·(1 + cos(π·min(s, T)/T))/2 (CosineAnnealingLR's eta_min);
 // s counts optimizer steps (mini-batches) already taken, from 0.
+// The train setting `warmup = W` ramps lr·s/W over steps 0..W−1, then runs
+// the schedule on s − W, with a cosine's T counting the warmup too (decay
+// over T − W steps), as HuggingFace's get_cosine_schedule_with_warmup.
 struct ScheduleSpec {
   std::string kind = "constant";
   int64_t every = 1;
   double gamma = 0.1;
   int64_t total = 1;
+  double minLr = 0;
+  int64_t warmup = 0;
   double lrAt(double baseLr, int64_t step) const;
 };
 
@@ -50,6 +62,10 @@ struct ScheduleSpec {
 // Unknown optimizers and argument names are errors that list the known ones.
 Expected<OptimizerSpec> optimizerFrom(const std::optional<TrainConfig>& train);
 Expected<ScheduleSpec> scheduleFrom(const std::optional<TrainConfig>& train);
+
+// `clip_grad_norm = 1.0`: the largest global L2 norm of all trainable
+// params' gradients (torch.nn.utils.clip_grad_norm_); 0 without one.
+Expected<double> clipGradNormFrom(const std::optional<TrainConfig>& train);
 
 // `regularize = l2(0.005)` (or l1, or `l2(lambda = 0.005)`); none without one.
 struct RegularizeSpec {

@@ -154,14 +154,15 @@ Groups multiOutputGroups(const Graph& g, const std::vector<bool>& isKernel, cons
 }
 
 // Pairs each live softmax_cross_entropy_grad with a live loss on the same
-// operands: pairedGrad[loss] = grad.
+// operands and label smoothing: pairedGrad[loss] = grad.
 std::vector<ValueId> softmaxCePairs(const Graph& g, const std::vector<bool>& live) {
   std::vector<ValueId> paired(g.size(), kNoValue);
   for (ValueId gr = 0; gr < static_cast<ValueId>(g.size()); ++gr) {
     if (!live[static_cast<size_t>(gr)] || !g.node(gr).op->is(OpId::SoftmaxCrossEntropyGrad)) continue;
     for (ValueId l = 0; l < gr; ++l)
       if (live[static_cast<size_t>(l)] && g.node(l).op->is(OpId::SoftmaxCrossEntropy) &&
-          g.node(l).inputs == g.node(gr).inputs && paired[static_cast<size_t>(l)] == kNoValue) {
+          g.node(l).inputs == g.node(gr).inputs && g.node(l).attrs == g.node(gr).attrs &&
+          paired[static_cast<size_t>(l)] == kNoValue) {
         paired[static_cast<size_t>(l)] = gr;
         break;
       }

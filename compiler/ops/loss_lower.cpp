@@ -116,8 +116,9 @@ void sumAll(LowerArgs& a, int64_t n, const std::function<ExprP(const Affine&)>& 
   if (factor != 1) emit(a, loop::store(a.out, out, mul(ld(a.out, out), num(factor))));
 }
 
-// Predictions [N, K] or [K] (one row) and targets: ids [N] / [] or per-class
-// values of the predictions' shape.
+// Predictions [..., K] viewed as rows of K (every leading position a row)
+// and targets: ids of the leading shape or per-class values of the
+// predictions' shape.
 struct ClassRows {
   int64_t rows, k;
   bool ids;
@@ -160,6 +161,23 @@ ExprP targetOf(const ClassRows& c, int t, int row, int cls) {
   return c.ids ? eq(loop::indexOf(cls), ld(t, v(row))) : ld(t, v(row, c.k) + v(cls));
 }
 
+// With label smoothing ε the target is (1 − ε)·t + ε/K.
+ExprP smoothedTargetOf(const ClassRows& c, double eps, int t, int row, int cls) {
+  ExprP w = targetOf(c, t, row, cls);
+  if (eps == 0) return w;
+  return add(mul(num(1 - eps), std::move(w)), num(eps / static_cast<double>(c.k)));
+}
+
+// Row term t_c·l_c, zero targets adding 0 (a −inf logit with target 0 adds
+// 0, not NaN); an unsmoothed class id selects its column's l.
+ExprP targetTerm(const ClassRows& c, double eps, ExprP w, ExprP l) {
+  if (c.ids && eps == 0) return select(std::move(w), std::move(l), num(0));
+  ExprP zero = eq(w, num(0));
+  return select(std::move(zero), num(0), mul(std::move(w), std::move(l)));
+}
+
+double smoothingOf(const LowerArgs& a) { return a.attrs().f("label_smoothing"); }
+
 // The elementwise losses: out = factor · Σ term(operands at e).
 Status elementSum(LowerArgs& a, double factor, ExprP (*term)(ExprP, ExprP)) {
   const int x = a.in[0], y = a.in.size() > 1 ? a.in[1] : -1;
@@ -187,6 +205,7 @@ Status lowerLogSoftmax(LowerArgs& a) { return softmaxLike(a, true); }
 // target 0 adds 0, not NaN), class ids as a one-hot match; mean over rows.
 Status lowerSoftmaxCrossEntropy(LowerArgs& a) {
   const ClassRows c(a);
+  const double eps = smoothingOf(a);
   const int z = a.in[0], t = a.in[1], lse = a.temp(c.rows, "lse"), sum = a.temp(c.rows, "sum");
   perRowSum(
       a, c.rows,
@@ -194,8 +213,7 @@ Status lowerSoftmaxCrossEntropy(LowerArgs& a) {
         std::vector<Stmt> body = logSumExp(a.k, z, c.slices(), o, lse, sum);
         const int cls = a.k.newVar();
         const ExprP l = sub(ld(z, v(o, c.k) + v(cls)), ld(lse, v(o)));
-        const ExprP w = targetOf(c, t, o, cls);
-        const ExprP term = c.ids ? select(w, l, num(0)) : select(eq(w, num(0)), num(0), mul(w, l));
+        const ExprP term = targetTerm(c, eps, smoothedTargetOf(c, eps, t, o, cls), l);
         body.push_back(loop::store(rowSum, v(o), num(0)));
         body.push_back(loops({{cls, c.k}}, {loop::store(rowSum, v(o), term, Combine::Add)}));
         return body;
@@ -207,13 +225,14 @@ Status lowerSoftmaxCrossEntropy(LowerArgs& a) {
 // (softmax(z) − target) / N per element.
 Status lowerSoftmaxCrossEntropyGrad(LowerArgs& a) {
   const ClassRows c(a);
+  const double eps = smoothingOf(a);
   const int z = a.in[0], t = a.in[1], lse = a.temp(c.rows, "lse"), sum = a.temp(c.rows, "sum");
   const int o = a.k.newVar(), cls = a.k.newVar();
   std::vector<Stmt> body = logSumExp(a.k, z, c.slices(), o, lse, sum);
   const Affine at = v(o, c.k) + v(cls);
   const ExprP p = un(Op::Exp, sub(ld(z, at), ld(lse, v(o))));
   body.push_back(loops({{cls, c.k}},
-                       {loop::store(a.out, at, div(sub(p, targetOf(c, t, o, cls)), num(static_cast<double>(c.rows))))}));
+                       {loop::store(a.out, at, div(sub(p, smoothedTargetOf(c, eps, t, o, cls)), num(static_cast<double>(c.rows))))}));
   emit(a, loops({{o, c.rows}}, std::move(body), true));
   return ok();
 }
@@ -224,6 +243,7 @@ Status lowerSoftmaxCrossEntropyGrad(LowerArgs& a) {
 // loss term. The unfused pair sweeps the logits with exp three times.
 Status lowerSoftmaxCrossEntropyFused(LowerArgs& a, int grad) {
   const ClassRows c(a);
+  const double eps = smoothingOf(a);
   const int z = a.in[0], t = a.in[1], lse = a.temp(c.rows, "lse"), sum = a.temp(c.rows, "sum");
   const double n = static_cast<double>(c.rows);
   perRowSum(
@@ -238,9 +258,9 @@ Status lowerSoftmaxCrossEntropyFused(LowerArgs& a, int grad) {
         body.push_back(loops({{c1, c.k}}, {loop::store(grad, at(c1), un(Op::Exp, sub(ld(z, at(c1)), ld(lse, v(o))))),
                                            loop::store(sum, v(o), ld(grad, at(c1)), Combine::Add)}));
         body.push_back(loop::store(lse, v(o), add(ld(lse, v(o)), un(Op::Log, ld(sum, v(o))))));
-        const ExprP w = targetOf(c, t, o, c2);
+        const ExprP w = smoothedTargetOf(c, eps, t, o, c2);
         const ExprP l = sub(ld(z, at(c2)), ld(lse, v(o)));
-        const ExprP term = c.ids ? select(w, l, num(0)) : select(eq(w, num(0)), num(0), mul(w, l));
+        const ExprP term = targetTerm(c, eps, w, l);
         body.push_back(loop::store(rowSum, v(o), num(0)));
         body.push_back(loops({{c2, c.k}}, {loop::store(grad, at(c2), div(sub(div(ld(grad, at(c2)), ld(sum, v(o))), w), num(n))),
                                            loop::store(rowSum, v(o), term, Combine::Add)}));
@@ -266,6 +286,50 @@ Status lowerCrossEntropy(LowerArgs& a) {
             loops({{cls, c.k}}, {loop::store(rowSum, v(o), c.ids ? select(w, l, num(0)) : mul(w, l), Combine::Add)})};
       },
       -inverse(c.rows));
+  return ok();
+}
+
+// −Σ logp[row, t_row] / N: only the label's column is read into the sum.
+Status lowerNll(LowerArgs& a) {
+  const ClassRows c(a);
+  const int lp = a.in[0], t = a.in[1];
+  perRowSum(
+      a, c.rows,
+      [&](int o, int rowSum) {
+        const int cls = a.k.newVar();
+        const ExprP term = select(targetOf(c, t, o, cls), ld(lp, v(o, c.k) + v(cls)), num(0));
+        return std::vector<Stmt>{loop::store(rowSum, v(o), num(0)),
+                                 loops({{cls, c.k}}, {loop::store(rowSum, v(o), term, Combine::Add)})};
+      },
+      -inverse(c.rows));
+  return ok();
+}
+
+// ½d² where |d| < δ, else δ·(|d| − ½δ); a NaN d fails the test and takes
+// the linear piece, NaN, as in the reference.
+Status lowerHuber(LowerArgs& a) {
+  const double delta = a.attrs().f("delta");
+  const int y = a.in[0], t = a.in[1];
+  sumAll(
+      a, a.inTypes[0].numel(),
+      [&](const Affine& e) {
+        const ExprP d = sub(ld(y, e), ld(t, e)), ad = un(Op::Abs, d);
+        return select(gt(num(delta), ad), mul(num(0.5), mul(d, d)), mul(num(delta), sub(ad, num(0.5 * delta))));
+      },
+      inverse(a.inTypes[0].numel()));
+  return ok();
+}
+
+// Σ p·(log p − logq) / batch, p = 0 adding 0 (torch's xlogy).
+Status lowerKlDiv(LowerArgs& a) {
+  const int lq = a.in[0], p = a.in[1];
+  sumAll(
+      a, a.inTypes[0].numel(),
+      [&](const Affine& e) {
+        const ExprP pv = ld(p, e);
+        return select(eq(pv, num(0)), num(0), mul(pv, sub(un(Op::Log, pv), ld(lq, e))));
+      },
+      inverse(a.inTypes[0].shape[0]));
   return ok();
 }
 

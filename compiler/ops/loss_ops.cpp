@@ -1,6 +1,8 @@
 // Softmax family, losses and metrics. Losses reduce to an f32 scalar; class
-// ops take predictions f32[N, K] (or f32[K] as one row) with targets either
-// i32 class ids of the leading shape or f32 per-class values of the same shape.
+// ops take predictions f32[..., K] of any rank >= 1 (a language model's
+// [batch, T, V]; f32[K] is one row) with targets either i32 class ids of the
+// leading shape or f32 per-class values of the same shape, and average over
+// every leading position, as torch does after reshaping to [N·T, K].
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -65,20 +67,32 @@ void logSoftmax(const Tensor& x, int axis, Tensor& out) {
 
 int axisOf(const EvalArgs& a) { return static_cast<int>(*normAxis("", a.attrs.i("axis"), a.in[0]->type)); }
 
-// Predictions f32[N, K] or f32[K]; targets i32[N] / i32[] class ids or f32
-// of the predictions' shape. Returns f32[].
-Expected<TensorType> classShape(std::string_view op, std::string_view pred, const std::vector<TensorType>& in) {
+// Predictions f32[..., K] (rank >= 1); targets class ids i32[...] of the
+// leading shape or, unless `idsOnly`, f32 of the predictions' shape.
+// Returns f32[].
+Expected<TensorType> classShape(std::string_view op, std::string_view pred, const std::vector<TensorType>& in,
+                                bool idsOnly = false) {
   const TensorType &y = in[0], &t = in[1];
-  if (y.dtype != DType::F32 || (y.rank() != 1 && y.rank() != 2))
-    return error("{}: {} must be f32[N, K] or f32[K], got {}", op, pred, typeString(y));
+  if (y.dtype != DType::F32 || y.rank() < 1)
+    return error("{}: {} must be f32[..., K] (f32[N, K], f32[K], f32[N, T, K], ...), got {}", op, pred, typeString(y));
   if (y.shape.back() < 1) return error("{}: {} {} has no classes", op, pred, typeString(y));
   Shape lead(y.shape.begin(), y.shape.end() - 1);
   bool ids = t.dtype == DType::I32 && t.shape == lead;
-  bool dense = t.dtype == DType::F32 && t.shape == y.shape;
+  bool dense = !idsOnly && t.dtype == DType::F32 && t.shape == y.shape;
+  if (idsOnly && !ids)
+    return error("{}: targets {} do not match {} {}: expected class ids {}", op, typeString(t), pred, typeString(y),
+                 typeString({DType::I32, lead}));
   if (!ids && !dense)
     return error("{}: targets {} do not match {} {}: expected class ids {} or per-class values {}", op,
                  typeString(t), pred, typeString(y), typeString({DType::I32, lead}), typeString(y));
   return kScalar;
+}
+
+// softmax_cross_entropy's label_smoothing ε: targets become (1 − ε)·t + ε/K.
+Status checkSmoothing(std::string_view op, const Attrs& a) {
+  const double e = a.f("label_smoothing");
+  if (!(e >= 0 && e <= 1)) return error("{}: label_smoothing must be in [0, 1], got {}", op, e);
+  return ok();
 }
 
 struct Rows {
@@ -197,7 +211,7 @@ class Backward {
   std::optional<Diagnostic> err_;
 };
 
-// Rows of a class op's predictions: f32[N, K], or f32[K] as one row.
+// Rows of a class op's predictions f32[..., K]: every leading position.
 double rowsOf(const TensorType& pred) { return static_cast<double>(pred.numel() / pred.shape.back()); }
 bool isIds(const GradCtx& c) { return c.inTypes[1].dtype == DType::I32; }
 
@@ -223,11 +237,14 @@ Expected<std::vector<ValueId>> logSoftmaxGrad(GradCtx& c) {
 // one op scaled by the incoming scalar gradient.
 Expected<std::vector<ValueId>> softmaxCrossEntropyGrad(GradCtx& c) {
   Backward b(c);
-  ValueId dz = b.mul(b.op("softmax_cross_entropy_grad", {c.in[0], c.in[1]}), c.dy);
-  // Soft targets may come from a network (distillation), so they get a gradient.
+  const double eps = c.attrs.f("label_smoothing");
+  ValueId dz = b.mul(b.op("softmax_cross_entropy_grad", {c.in[0], c.in[1]}, {{"label_smoothing", eps}}), c.dy);
+  // Soft targets may come from a network (distillation), so they get a
+  // gradient: −(1 − ε)·log_softmax(z)/N.
   ValueId dt = kNoValue;
   if (!isIds(c))
-    dt = b.mul(b.neg(b.op("log_softmax", {c.in[0]}, {{"axis", int64_t{-1}}})), b.scale(c.dy, 1 / rowsOf(c.inTypes[0])));
+    dt = b.mul(b.neg(b.op("log_softmax", {c.in[0]}, {{"axis", int64_t{-1}}})),
+               b.scale(c.dy, (1 - eps) / rowsOf(c.inTypes[0])));
   return b.done({dz, dt});
 }
 
@@ -237,7 +254,7 @@ Expected<std::vector<ValueId>> softmaxCrossEntropyGradGrad(GradCtx& c) {
   Backward b(c);
   ValueId g = b.scale(c.dy, 1 / rowsOf(c.inTypes[0]));
   ValueId dz = b.softmaxBackward(b.op("softmax", {c.in[0]}, {{"axis", int64_t{-1}}}), g, -1);
-  return b.done({dz, isIds(c) ? kNoValue : b.neg(g)});
+  return b.done({dz, isIds(c) ? kNoValue : b.scale(g, c.attrs.f("label_smoothing") - 1)});
 }
 
 Expected<std::vector<ValueId>> crossEntropyGrad(GradCtx& c) {
@@ -308,6 +325,34 @@ Expected<std::vector<ValueId>> l2Grad(GradCtx& c) {
   return b.done({b.mul(c.in[0], c.dy)});
 }
 
+// d/dlogp of −Σ logp[i, t_i]/N: −onehot(t)/N.
+Expected<std::vector<ValueId>> nllGrad(GradCtx& c) {
+  Backward b(c);
+  const TensorType& lp = c.inTypes[0];
+  ValueId hot = b.op("one_hot", {c.in[1]}, {{"depth", lp.shape.back()}});
+  return b.done({b.mul(hot, b.scale(c.dy, -1 / rowsOf(lp))), kNoValue});
+}
+
+// d/dy of huber = clamp(y − t, −δ, δ)/n; d/dt its negation. Huber is C¹, so
+// the clamp's corners are no kinks of the loss itself.
+Expected<std::vector<ValueId>> huberGrad(GradCtx& c) {
+  Backward b(c);
+  const double delta = c.attrs.f("delta");
+  ValueId d = b.sub(c.in[0], c.in[1]);
+  ValueId clamped = b.op("minimum", {b.op("maximum", {d, b.k(-delta)}), b.k(delta)});
+  ValueId dy = b.mul(clamped, b.scale(c.dy, 1 / static_cast<double>(c.inTypes[0].numel())));
+  return b.done({dy, b.neg(dy)});
+}
+
+// kl_div = Σ p·(log p − logq)/B: d/dlogq = −p/B, d/dp = (log p + 1 − logq)/B.
+Expected<std::vector<ValueId>> klDivGrad(GradCtx& c) {
+  Backward b(c);
+  ValueId g = b.scale(c.dy, 1 / static_cast<double>(c.inTypes[0].shape[0]));
+  ValueId dq = b.mul(b.neg(c.in[1]), g);
+  ValueId dp = b.mul(b.add(b.sub(b.op("log", {c.in[1]}), c.in[0]), b.k(1.0)), g);
+  return b.done({dq, dp});
+}
+
 // ---- shape rules and reference evaluations, op by op ------------------
 
 // softmax
@@ -332,52 +377,63 @@ Status logSoftmaxEval(const EvalArgs& a) {
 }
 
 // softmax_cross_entropy
-Expected<TensorType> softmaxCrossEntropyShape(const std::vector<TensorType>& in, const Attrs&) {
+Expected<TensorType> softmaxCrossEntropyShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkSmoothing("softmax_cross_entropy", a));
   return classShape("softmax_cross_entropy", "logits", in);
 }
 
+// Row i's targets, label smoothing applied: (1 − ε)·t + ε/K, where t is the
+// one-hot row of a class id or the given per-class values.
+Status smoothedTargets(std::string_view op, const EvalArgs& a, int64_t i, const Rows& rows, std::vector<double>& q) {
+  const double eps = a.attrs.f("label_smoothing");
+  const Tensor& t = *a.in[1];
+  q.assign(static_cast<size_t>(rows.k), 0.0);
+  if (classIds(a)) {
+    NNC_TRY(int64_t c, classId(op, t, i, rows.k));
+    q[static_cast<size_t>(c)] = 1;
+  } else {
+    std::copy_n(&t.data[i * rows.k], rows.k, q.begin());
+  }
+  if (eps != 0)
+    for (double& w : q) w = (1 - eps) * w + eps / static_cast<double>(rows.k);
+  return ok();
+}
+
 Status softmaxCrossEntropyEval(const EvalArgs& a) {
-  const Tensor &z = *a.in[0], &t = *a.in[1];
+  const Tensor& z = *a.in[0];
   Rows rows(z);
   Tensor ls(z.type);
   logSoftmax(z, z.type.rank() - 1, ls);
   double s = 0;
+  std::vector<double> q;
   for (int64_t i = 0; i < rows.n; ++i) {
     const double* l = &ls.data[i * rows.k];
-    if (classIds(a)) {
-      NNC_TRY(int64_t c, classId("softmax_cross_entropy", t, i, rows.k));
-      s -= l[c];
-    } else {
-      // Zero targets are skipped so a -inf (masked) logit adds 0, not NaN.
-      for (int64_t c = 0; c < rows.k; ++c)
-        if (double w = t.data[i * rows.k + c]; w != 0) s -= w * l[c];
-    }
+    NNC_CHECK(smoothedTargets("softmax_cross_entropy", a, i, rows, q));
+    // Zero targets are skipped so a -inf (masked) logit adds 0, not NaN.
+    for (int64_t c = 0; c < rows.k; ++c)
+      if (double w = q[static_cast<size_t>(c)]; w != 0) s -= w * l[c];
   }
   a.out.data[0] = s / static_cast<double>(rows.n);
   return ok();
 }
 
 // softmax_cross_entropy_grad
-Expected<TensorType> softmaxCrossEntropyGradShape(const std::vector<TensorType>& in, const Attrs&) {
+Expected<TensorType> softmaxCrossEntropyGradShape(const std::vector<TensorType>& in, const Attrs& a) {
+  NNC_CHECK(checkSmoothing("softmax_cross_entropy_grad", a));
   NNC_CHECK(classShape("softmax_cross_entropy_grad", "logits", in));
   return in[0];
 }
 
 Status softmaxCrossEntropyGradEval(const EvalArgs& a) {
-  const Tensor &z = *a.in[0], &t = *a.in[1];
+  const Tensor& z = *a.in[0];
   Rows rows(z);
   logSoftmax(z, z.type.rank() - 1, a.out);
   const double n = static_cast<double>(rows.n);
+  std::vector<double> q;
   for (int64_t i = 0; i < rows.n; ++i) {
     double* g = &a.out.data[i * rows.k];
-    for (int64_t c = 0; c < rows.k; ++c) g[c] = std::exp(g[c]);
-    if (classIds(a)) {
-      NNC_TRY(int64_t c, classId("softmax_cross_entropy_grad", t, i, rows.k));
-      g[c] -= 1;
-    } else {
-      for (int64_t c = 0; c < rows.k; ++c) g[c] -= t.data[i * rows.k + c];
-    }
-    for (int64_t c = 0; c < rows.k; ++c) g[c] /= n;
+    NNC_CHECK(smoothedTargets("softmax_cross_entropy_grad", a, i, rows, q));
+    for (int64_t c = 0; c < rows.k; ++c) g[c] = (std::exp(g[c]) - q[static_cast<size_t>(c)]) / n;
   }
   return ok();
 }
@@ -494,6 +550,58 @@ Status l2Eval(const EvalArgs& a) {
   return ok();
 }
 
+// nll
+Expected<TensorType> nllShape(const std::vector<TensorType>& in, const Attrs&) {
+  return classShape("nll", "logp", in, true);
+}
+
+Status nllEval(const EvalArgs& a) {
+  const Tensor &lp = *a.in[0], &t = *a.in[1];
+  Rows rows(lp);
+  double s = 0;
+  for (int64_t i = 0; i < rows.n; ++i) {
+    NNC_TRY(int64_t c, classId("nll", t, i, rows.k));
+    s -= lp.data[i * rows.k + c];
+  }
+  a.out.data[0] = s / static_cast<double>(rows.n);
+  return ok();
+}
+
+// huber
+Expected<TensorType> huberShape(const std::vector<TensorType>& in, const Attrs& a) {
+  if (!(a.f("delta") > 0) || !std::isfinite(a.f("delta")))
+    return error("huber: delta must be a positive number, got {}", a.f("delta"));
+  return sameShape("huber", "y", "t", in);
+}
+
+// ½d² where |d| < δ, else δ·(|d| − ½δ): F.huber_loss's two pieces.
+double huberTerm(double d, double delta) {
+  return std::abs(d) < delta ? 0.5 * d * d : delta * (std::abs(d) - 0.5 * delta);
+}
+
+Status huberEval(const EvalArgs& a) {
+  const double delta = a.attrs.f("delta");
+  double s = sumPairs(a, [&](double y, double t) { return huberTerm(y - t, delta); });
+  a.out.data[0] = s / static_cast<double>(a.in[0]->numel());
+  return ok();
+}
+
+// kl_div
+Expected<TensorType> klDivShape(const std::vector<TensorType>& in, const Attrs&) {
+  NNC_CHECK(sameShape("kl_div", "logq", "p", in));
+  if (in[0].rank() < 1)
+    return error("kl_div: logq must have a batch axis to average over (batchmean), got {}", typeString(in[0]));
+  return kScalar;
+}
+
+// Σ p·(log p − logq) / batch (torch's reduction='batchmean'); p = 0 adds 0
+// (torch's xlogy), so a zero target with a -inf logq is 0, not NaN.
+Status klDivEval(const EvalArgs& a) {
+  double s = sumPairs(a, [](double lq, double p) { return p == 0 ? 0.0 : p * (std::log(p) - lq); });
+  a.out.data[0] = s / static_cast<double>(a.in[0]->type.shape[0]);
+  return ok();
+}
+
 // one_hot
 Expected<TensorType> oneHotShape(const std::vector<TensorType>& in, const Attrs& a) {
   if (in[0].dtype != DType::I32) return error("one_hot: t must be i32 class ids, got {}", typeString(in[0]));
@@ -581,21 +689,27 @@ void addSoftmaxFamily(std::vector<OpDef>& r) {
                .lower = lowerLogSoftmax,
                .summary = "x - logsumexp(x) along an axis (default last), max-subtracted"});
 
+  const AttrSpec smoothing{"label_smoothing", AttrKind::Float, Attr{0.0}};
+
   r.push_back({.name = "softmax_cross_entropy",
                .operands = {"logits", "t"},
+               .attrs = {smoothing},
                .shape = softmaxCrossEntropyShape,
                .eval = softmaxCrossEntropyEval,
                .grad = softmaxCrossEntropyGrad,
                .lower = lowerSoftmaxCrossEntropy,
-               .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities"});
+               .summary = "mean over rows of -sum(t * log_softmax(logits)); t: class ids or probabilities; "
+                          "label_smoothing e: t -> (1 - e) t + e/K (F.cross_entropy)"});
 
   r.push_back({.name = "softmax_cross_entropy_grad",
                .operands = {"logits", "t"},
+               .attrs = {smoothing},
                .shape = softmaxCrossEntropyGradShape,
                .eval = softmaxCrossEntropyGradEval,
                .grad = softmaxCrossEntropyGradGrad,
                .lower = lowerSoftmaxCrossEntropyGrad,
-               .summary = "(softmax(logits) - onehot(t)) / N: softmax_cross_entropy's gradient for logits"});
+               .summary = "(softmax(logits) - onehot(t)) / N: softmax_cross_entropy's gradient for logits (targets "
+                          "smoothed as its label_smoothing)"});
 }
 
 // Losses from probabilities or values, and the weight penalties.
@@ -608,6 +722,14 @@ void addLossesAndPenalties(std::vector<OpDef>& r) {
                .lower = lowerCrossEntropy,
                .summary = "-sum(t * log(p + 1e-7)) / N from probabilities; t: class ids or per-class"});
 
+  r.push_back({.name = "nll",
+               .operands = {"logp", "t"},
+               .shape = nllShape,
+               .eval = nllEval,
+               .grad = nllGrad,
+               .lower = lowerNll,
+               .summary = "mean over rows of -logp[t] from log-probabilities; t: i32 class ids (F.nll_loss)"});
+
   r.push_back({.name = "mse",
                .operands = {"y", "t"},
                .shape = mseShape,
@@ -615,6 +737,23 @@ void addLossesAndPenalties(std::vector<OpDef>& r) {
                .grad = mseGrad,
                .lower = lowerMse,
                .summary = "mean((y - t)^2)"});
+
+  r.push_back({.name = "huber",
+               .operands = {"y", "t"},
+               .attrs = {{"delta", AttrKind::Float, Attr{1.0}}},
+               .shape = huberShape,
+               .eval = huberEval,
+               .grad = huberGrad,
+               .lower = lowerHuber,
+               .summary = "mean of 0.5 d^2 where |d| < delta, else delta (|d| - delta/2), d = y - t (F.huber_loss)"});
+
+  r.push_back({.name = "kl_div",
+               .operands = {"logq", "p"},
+               .shape = klDivShape,
+               .eval = klDivEval,
+               .grad = klDivGrad,
+               .lower = lowerKlDiv,
+               .summary = "sum(p * (log p - logq)) / batch from log-probabilities logq (F.kl_div, batchmean)"});
 
   r.push_back({.name = "sse",
                .operands = {"y", "t"},

@@ -54,6 +54,9 @@ Status lowerSoftmaxCrossEntropyGrad(LowerArgs& a);
 // Both at once: a.out is the loss, `grad` the gradient's buffer.
 Status lowerSoftmaxCrossEntropyFused(LowerArgs& a, int grad);
 Status lowerCrossEntropy(LowerArgs& a);
+Status lowerNll(LowerArgs& a);
+Status lowerHuber(LowerArgs& a);
+Status lowerKlDiv(LowerArgs& a);
 Status lowerMse(LowerArgs& a);
 Status lowerSse(LowerArgs& a);
 Status lowerBce(LowerArgs& a);

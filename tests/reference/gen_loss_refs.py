@@ -67,3 +67,27 @@ show("argmax Xt axis=0", torch.argmax(Xt, dim=0))
 Y = np.array([[0.1, 0.8, 0.1], [0.3, 0.1, 0.6], [0.2, 0.5, 0.3], [0.9, 0.05, 0.05]])
 yl = np.array([1, 2, 0, 0])
 show("accuracy Y labels", np.sum(np.argmax(Y, axis=1) == yl) / 4)
+
+# nll, huber, kl_div, label smoothing and any-rank classification (issue 21).
+LP = F.log_softmax(X, dim=-1)
+show("nll log_softmax(X) labels", F.nll_loss(LP, labels))
+show("nll X labels (raw scores)", F.nll_loss(X, labels))
+show("huber A B", F.huber_loss(A, B))
+show("huber A B delta=0.5", F.huber_loss(A, B, delta=0.5))
+show("huber A B delta=3", F.huber_loss(A, B, delta=3.0))
+show("kl_div log_softmax(X) P", F.kl_div(LP, P, reduction="batchmean"))
+show("kl_div X P (raw)", F.kl_div(X, P, reduction="batchmean"))
+show("softmax_cross_entropy X labels smoothing=0.1", F.cross_entropy(X, labels, label_smoothing=0.1))
+show("softmax_cross_entropy X probs smoothing=0.2", F.cross_entropy(X, P, label_smoothing=0.2))
+show("softmax_cross_entropy X labels smoothing=1", F.cross_entropy(X, labels, label_smoothing=1.0))
+# Rank 3, a language model's [batch, T, V] with labels [batch, T], averaged
+# over all batch·T positions as torch does after reshaping to [N·T, V].
+Z3 = torch.tensor([[[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], [[-2.0, 1.0, 0.25], [0.0, 3.0, 1.0]]])
+T3 = torch.tensor([[2, 0], [1, 1]])
+show("softmax_cross_entropy Z3 T3", F.cross_entropy(Z3.reshape(-1, 3), T3.reshape(-1)))
+show("softmax_cross_entropy Z3 T3 smoothing=0.1", F.cross_entropy(Z3.reshape(-1, 3), T3.reshape(-1), label_smoothing=0.1))
+show("softmax_cross_entropy_grad Z3 T3 smoothing=0.1",
+     torch.autograd.functional.jacobian(
+         lambda z: F.cross_entropy(z.reshape(-1, 3), T3.reshape(-1), label_smoothing=0.1), Z3))
+show("nll log_softmax(Z3) T3", F.nll_loss(F.log_softmax(Z3, -1).reshape(-1, 3), T3.reshape(-1)))
+show("accuracy Z3 T3", (Z3.argmax(-1) == T3).double().mean())
