@@ -661,7 +661,7 @@ const std::set<std::string, std::less<>> kTrainKeys = {
     "data", "optimizer", "epochs", "iterations", "seed", "regularize", "schedule", "limit",
     "validation", "augment", "shuffle", "log_every", "eval_train", "flag_quantile"};
 const std::set<std::string, std::less<>> kOptimizers = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"};
-const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images"};
+const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images", "text"};
 
 Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
   TrainConfig c;
@@ -679,7 +679,7 @@ Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
       return error(en.value->loc, "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam)",
                    v.kind == "string" ? v.text : v.kind);
     if (en.key == "data" && !kDataSources.count(v.kind))
-      return error(en.value->loc, "data is one of idx(\"folder\"), npz(\"file\"), npy(\"folder\"), csv(\"file\"), images(\"folder\")");
+      return error(en.value->loc, "data is one of idx(\"folder\"), npz(\"file\"), npy(\"folder\"), csv(\"file\"), images(\"folder\"), text(\"file or folder\")");
     if ((en.key == "epochs" || en.key == "seed" || en.key == "limit" || en.key == "iterations") &&
         (v.kind != "int" || v.number < 0))
       return error(en.value->loc, "'{}' must be a non-negative integer", en.key);
