@@ -129,7 +129,7 @@ const std::vector<CommandInfo>& commands() {
                          {"iterations", true, "N", "stop after N steps in all (overrides --epochs)"},
                          {"limit", true, "N", "use only the first N training samples"},
                          {"test-limit", true, "N", "score only the first N test samples (default: all)"},
-                         {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
+                         {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, folder of class folders of images, or .txt (text; a text(...) source's --data is read as text with its arguments)"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
                          {"eval-train", false, "", "also score the training samples in inference mode each epoch"},
                          {"save", true, "DIR", "write a checkpoint (params, optimizer state, RNG states) every epoch (into a "

@@ -214,24 +214,6 @@ Expected<RunData> loadRunData(const Options& o, const Elaborated& model, const R
   return r;
 }
 
-// Text: the model elaborated again with the data's vocabulary size and
-// context for its `vocab` and `context` parameters; false (the error
-// printed) when that fails.
-bool fitModelToText(const Options& o, const DataSplits& d, Loaded& l, std::ostream& err) {
-  const std::map<std::string, int64_t> set = textModelParams(o, l.model, d);
-  if (set.empty()) return true;
-  auto eo = elaborateOptions(o);
-  if (!eo) {
-    err << "nnc: " << eo.error().message << "\n";
-    return false;
-  }
-  eo->defaults = set;
-  auto again = load(o.file, *eo, err);
-  if (!again) return false;
-  l = std::move(*again);
-  return true;
-}
-
 // The loss in bits per token (/ ln 2), for text data; "" for others.
 std::string bitsUnit(const RunData& d) {
   return d.data.vocab.empty() ? "" : d.data.unit == "byte" ? "bits/byte" : "bits/char";

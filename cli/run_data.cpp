@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <ostream>
 #include <set>
 
 namespace nnc::cli {
@@ -290,6 +291,21 @@ std::map<std::string, int64_t> textModelParams(const Options& o, const Elaborate
     if (auto it = fromData.find(p.name); it != fromData.end() && !given.count(p.name) && p.value != it->second)
       set[p.name] = it->second;
   return set;
+}
+
+bool fitModelToText(const Options& o, const DataSplits& d, Loaded& l, std::ostream& err) {
+  const std::map<std::string, int64_t> set = textModelParams(o, l.model, d);
+  if (set.empty()) return true;
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return false;
+  }
+  eo->defaults = set;
+  auto again = load(o.file, *eo, err);
+  if (!again) return false;
+  l = std::move(*again);
+  return true;
 }
 
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b) {

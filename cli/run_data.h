@@ -2,6 +2,7 @@
 // block's `data = ...` (or --data), matched against the model's input and
 // label, and cut into batches.
 #pragma once
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -49,6 +50,9 @@ Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d);
 // size, the windows' length) where --set does not give them: the values to
 // elaborate the model again with, or empty when it already has them.
 std::map<std::string, int64_t> textModelParams(const Options& o, const Elaborated& m, const DataSplits& d);
+// `l` elaborated again with those values, when they change anything; false
+// (the error printed to `err`) when that fails. References into `l` stay valid.
+bool fitModelToText(const Options& o, const DataSplits& d, Loaded& l, std::ostream& err);
 
 // Samples order[first .. first + batch) as one batch.
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b);

@@ -230,6 +230,13 @@ TEST_CASE("nnc run trains a bigram model on text; nnc sample continues it", "[te
   CHECK(temp.code == 1);
   CHECK_THAT(temp.err, Catch::Contains("--temperature takes a number >= 0"));
 
+  // nnc eval scores the checkpoint on the test windows, the model's vocab set from the text as in training.
+  auto eval = runCli({"eval", d.model, "--weights", d.dir + "/ck"});
+  INFO(eval.err);
+  CHECK(eval.code == 0);
+  CHECK_THAT(eval.out, Catch::Contains("lm with " + d.dir + "/ck on the test split of"));
+  CHECK_THAT(eval.out, Catch::Contains("(14 samples)"));
+
   // Resuming on a text with another vocabulary is refused.
   writeBytes(d.dir + "/abd.txt", std::string(600, 'a') + std::string(600, 'd'));
   auto other = runCli({"run", d.model, "--resume", d.dir + "/ck", "--save", d.dir + "/ck", "--epochs", "4", "--data",
