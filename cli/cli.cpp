@@ -98,6 +98,19 @@ const std::vector<CommandInfo>& commands() {
                          {"data", true, "PATH", "the data the model was trained on, for class names"},
                          {"threads", true, "N", "threads (default 0: every core)"}}),
        runPredict},
+      {"sample", "nnc sample FILE --weights CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]",
+       "Generate text from a language model trained on text(...) data: the prompt, then N units drawn one at a time "
+       "from the model's `logits` (or `probs`) output at the last position of the window, compiled at batch 1. The "
+       "model must be causal (position i sees positions <= i only: an LSTM, a masked transformer); the text fills "
+       "the window from position 0 (the rest id 0), and slides once it is longer than the context.",
+       withPassOptions({{"weights", true, "DIR", "a checkpoint folder of nnc run --save on text data (its vocab.json)"},
+                        {"prompt", true, "TEXT", "the text to continue (default: a line break, not printed)"},
+                        {"tokens", true, "N", "units to generate (default 200)"},
+                        {"temperature", true, "T", "softmax temperature (default 1; 0: always the most likely unit)"},
+                        {"top-k", true, "K", "draw from the K most likely units only (default 0: all)"},
+                        {"seed", true, "S", "random seed: the same seed gives the same text (default 42)"},
+                        {"threads", true, "N", "threads (default 0: every core)"}}),
+       runSample},
       {"grad", "nnc grad FILE [--dot] [options]",
        "Print the backward graph: the gradient of the loss with respect to every trainable param.",
        withModelOptions({{"dot", false, "", "print Graphviz (forward and backward) instead of text"}}), runGrad},
@@ -116,7 +129,7 @@ const std::vector<CommandInfo>& commands() {
                          {"iterations", true, "N", "stop after N steps in all (overrides --epochs)"},
                          {"limit", true, "N", "use only the first N training samples"},
                          {"test-limit", true, "N", "score only the first N test samples (default: all)"},
-                         {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, or folder of class folders of images"},
+                         {"data", true, "PATH", "an IDX folder, .npz, folder of .npy, .csv, folder of class folders of images, or .txt (text; a text(...) source's --data is read as text with its arguments)"},
                          {"augment", true, "LIST", "training augmentations: shift=K, hflip, binarize[=T], comma-separated"},
                          {"warmup", true, "N", "linear learning-rate warmup over the first N steps (the train block's warmup)"},
                          {"clip-grad-norm", true, "C", "clip the gradients' global L2 norm to C (the train block's "

@@ -82,12 +82,13 @@ int runEvalData(const Options& o, std::ostream& out, std::ostream& err) {
   auto fail = reporter(*l, err);
   const Graph& g = l->model.graph;
   if (auto st = applyThreads(o); !st) return fail(st.error());
-  auto params = weightsFor(o, g);
-  if (!params) return fail(params.error());
   auto spec = dataSpecFrom(o, l->model.train);
   if (!spec) return fail(spec.error());
   auto data = loadData(*spec, 42);
   if (!data) return fail(data.error());
+  if (!fitModelToText(o, *data, *l, err)) return 1;
+  auto params = weightsFor(o, g);
+  if (!params) return fail(params.error());
   auto fit = fitData(l->model, *data);
   if (!fit) return fail(fit.error());
   StepGraphs graphs{g, nullptr, fit->scores, kNoValue, fit->batch};

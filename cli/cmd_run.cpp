@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <numbers>
 #include <optional>
 
 #include "cli/commands.h"
@@ -22,6 +23,7 @@
 #include "io/metrics.h"
 #include "io/plot.h"
 #include "io/progress.h"
+#include "io/text_dataset.h"
 #include "runtime/parallel.h"
 #include "runtime/random_calls.h"
 #include "runtime/rng.h"
@@ -198,8 +200,11 @@ struct RunData {
   DataSplits data;
   Dataset validation;
   DataFit fit;
+  std::string vocab;  // text data: vocab.json's text, saved with checkpoints
 };
 
+// The model is fitted to them after (fitData): text data may first set its
+// `vocab` and `context` (textModelParams).
 Expected<RunData> loadRunData(const Options& o, const Elaborated& model, const RunSetup& setup) {
   RunData r;
   NNC_TRY(r.spec, dataSpecFrom(o, model.train));
@@ -207,8 +212,16 @@ Expected<RunData> loadRunData(const Options& o, const Elaborated& model, const R
   if (setup.validation > 0) {
     NNC_TRY(r.validation, splitValidation(r.data.train, setup.validation, setup.seed));
   }
-  NNC_TRY(r.fit, fitData(model, r.data));
   return r;
+}
+
+// The loss in bits per token (/ ln 2), for text data; "" for others.
+std::string bitsUnit(const RunData& d) {
+  return d.data.vocab.empty() ? "" : d.data.unit == "byte" ? "bits/byte" : "bits/char";
+}
+std::string bitsText(const RunData& d, double loss) {
+  if (d.data.vocab.empty()) return "";
+  return fmt::format(" ({:.4f} {})", loss / std::numbers::ln2, bitsUnit(d));
 }
 
 // What advances from step to step, and is saved in a checkpoint.
@@ -233,10 +246,18 @@ Status initialValues(const Graph& g, const TrainStep& step, uint64_t seed, Train
 // Where a checkpoint left off: its params, state, random generators,
 // epoch, step and metrics.
 Status resumeFrom(const std::string& resumeDir, Checkpoint& c, const Graph& g, const TrainStep& step,
-                  TrainingState& t) {
+                  const std::string& vocab, TrainingState& t) {
   if (c.model != g.name || c.optimizer != step.optimizer.kind)
     return error("checkpoint '{}' is of model '{}' trained with {}, not '{}' with {}", resumeDir, c.model, c.optimizer,
                  g.name, step.optimizer.kind);
+  // Ids mean units of one vocabulary: the same text, or one with the same units.
+  if (c.vocab != vocab)
+    return error("checkpoint '{}' {}: its ids would mean other {}", resumeDir,
+                 c.vocab.empty()  ? "was not trained on text, but these data are text"
+                 : vocab.empty()  ? "was trained on text (it has a vocab.json), but these data are not text"
+                                  : "has another vocabulary than this text (its vocab.json differs)",
+                 vocab.empty() || c.vocab.empty() ? "things" : "characters");
+
   for (auto* m : {&t.params, &t.state})
     for (auto& [name, v] : *m) {
       const auto& from = m == &t.params ? c.params : c.state;
@@ -345,6 +366,7 @@ Expected<bool> Trainer::run(const std::string& backend) {
                       "thread{})\n",
                       g_.name, d_.spec.path, steps_ * batch_, leftOut, batch_, steps_, step_.optimizer.kind, backend,
                       threadCount(), threadCount() == 1 ? "" : "s");
+  if (!d_.data.readNote.empty()) out_ << fmt::format("text: {}\n", d_.data.readNote);
   if (left <= 0) {
     if (setup_.iterations)
       out_ << fmt::format("checkpoint '{}' is at step {}: nothing left to train (--iterations {} counts the "
@@ -415,7 +437,7 @@ Status Trainer::trainEpoch(int64_t epoch) {
   const double trainAcc = scored ? static_cast<double>(right) / static_cast<double>(scored) : std::nan("");
   const double samplesPerSec = static_cast<double>(done * batch_) / secs;
   t_.log.add({epoch, t_.globalStep, "train", kNoMetric, trainAcc, samplesPerSec});
-  std::string line = fmt::format("epoch {}: train loss {:.4f}", epoch, trainLoss);
+  std::string line = fmt::format("epoch {}: train loss {:.4f}{}", epoch, trainLoss, bitsText(d_, trainLoss));
   if (scored) line += fmt::format(", train accuracy {:.4f}", trainAcc);
   NNC_CHECK(scoreSplits(epoch, line));
   NNC_CHECK(writeEpochFiles(epoch));
@@ -458,7 +480,7 @@ Status Trainer::scoreSplits(int64_t epoch, std::string& line) {
     if (fit.classify)
       line += fmt::format(", {} accuracy {:.4f} ({} samples)", split, sc.accuracy, sc.seen);
     else if (std::isnan(sc.accuracy))
-      line += fmt::format(", {} loss {:.6g} ({} samples)", split, sc.loss, sc.seen);
+      line += fmt::format(", {} loss {:.6g}{} ({} samples)", split, sc.loss, bitsText(d_, sc.loss), sc.seen);
     else
       line += fmt::format(", {} loss {:.6g}, accuracy {:.4f} ({} samples)", split, sc.loss, sc.accuracy, sc.seen);
     return ok();
@@ -474,11 +496,12 @@ Status Trainer::scoreSplits(int64_t epoch, std::string& line) {
 // and can resume.
 Status Trainer::writeEpochFiles(int64_t epoch) {
   if (!a_.metricsPath.empty()) NNC_CHECK(t_.log.write(a_.metricsPath));
-  if (!a_.plotPath.empty()) NNC_CHECK(writePlot(a_.plotPath, t_.log));
+  if (!a_.plotPath.empty()) NNC_CHECK(writePlot(a_.plotPath, t_.log, bitsUnit(d_)));
   if (!a_.saveDir.empty()) {
     Checkpoint c{g_.name, epoch, t_.globalStep, setup_.seed, step_.optimizer.kind, t_.params, stepper_.state(), {}, t_.log.rows()};
     for (const auto& [k, v] : stepper_.params()) c.params[k] = v;
     c.rng = {{"shuffle", t_.shuffle.save()}, {"augment", t_.augmentRng.save()}, {"dropout", saveRandomState()}};
+    c.vocab = d_.vocab;
     NNC_CHECK(writeCheckpoint(a_.saveDir, c));
   }
   return ok();
@@ -563,6 +586,11 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   const RunSetup& setup = args->setup;
   auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());
+  if (!fitModelToText(o, data->data, *l, err)) return 1;
+  auto fitted = fitData(l->model, data->data);
+  if (!fitted) return fail(fitted.error());
+  data->fit = fitted.take();
+  if (!data->data.vocab.empty()) data->vocab = vocabJson(data->data.unit, data->data.vocab);
   const DataFit& fit = data->fit;
 
   auto t1 = std::chrono::steady_clock::now();
@@ -586,7 +614,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   // Where training starts: from scratch, or where a checkpoint left off.
   setRandomSeed(setup.seed);  // dropout masks
   if (!args->resumeDir.empty())
-    if (auto st = resumeFrom(args->resumeDir, *args->resumed, g, *step, t); !st) return fail(st.error());
+    if (auto st = resumeFrom(args->resumeDir, *args->resumed, g, *step, data->vocab, t); !st) return fail(st.error());
 
   std::unique_ptr<Stepper> stepper;
   const Resident before = residentMemory();

@@ -76,6 +76,7 @@ int runGradcheck(const Options& o, std::ostream& out, std::ostream& err);
 int runRun(const Options& o, std::ostream& out, std::ostream& err);
 int runEvalData(const Options& o, std::ostream& out, std::ostream& err);  // eval --weights CKPT without --input
 int runPredict(const Options& o, std::ostream& out, std::ostream& err);
+int runSample(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err);
 int runEmitCpp(const Options& o, std::ostream& out, std::ostream& err);
 int runBench(const Options& o, std::ostream& out, std::ostream& err);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <ostream>
+#include <set>
 
 namespace nnc::cli {
 namespace {
@@ -21,6 +23,7 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 std::string kindOfPath(const std::string& p) {
   if (endsWith(p, ".npz")) return "npz";
   if (endsWith(p, ".csv")) return "csv";
+  if (endsWith(p, ".txt")) return "text";
   if (exists(p + "/x_train.npy")) return "npy";
   // Any of the four IDX files marks an IDX folder, so one missing file is
   // reported by name (not as an images folder without class folders).
@@ -46,6 +49,31 @@ Expected<std::vector<int32_t>> classList(const std::string& text, const std::str
     at = end + 1;
   }
   return ids;
+}
+
+// text("PATH", context = 128, unit = "byte", test_fraction = 0.1): its own
+// arguments, none of the other sources'.
+Status textArgs(const TrainValue& v, DataSpec& spec) {
+  spec.testFraction = 0.1;
+  for (const auto& [name, a] : v.args) {
+    const bool number = a.kind == "int" || a.kind == "float";
+    if (name == "context") {
+      if (a.kind != "int" || a.number < 1 || a.number > (1 << 20))
+        return error(a.loc, "text(...): context is the window length, a whole number from 1 to 1048576");
+      spec.context = static_cast<int64_t>(a.number);
+    } else if (name == "unit") {
+      if (a.kind != "string" || (a.text != "byte" && a.text != "char"))
+        return error(a.loc, "text(...): unit is \"byte\" or \"char\" (UTF-8 code points)");
+      spec.unit = a.text;
+    } else if (name == "test_fraction") {
+      if (!number || !(a.number > 0 && a.number < 1))
+        return error(a.loc, "text(...): test_fraction is the share of the text held out for testing, in (0, 1)");
+      spec.testFraction = a.number;
+    } else {
+      return error(a.loc, "text(...) has no argument '{}' (its arguments: context, unit, test_fraction)", name);
+    }
+  }
+  return ok();
 }
 
 }  // namespace
@@ -88,7 +116,9 @@ Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfi
       if (v.positional.size() != 1 || v.positional[0].kind != "string")
         return error(v.loc, "{}(...) takes the data's path as one string", v.kind);
       spec.path = besideModel(o, v.positional[0].text);
+      if (v.kind == "text") NNC_CHECK(textArgs(v, spec));
       for (const auto& [name, a] : v.args) {
+        if (v.kind == "text") break;  // read by textArgs
         auto str = [&]() -> Expected<std::string> {
           if (a.kind != "string") return error(a.loc, "{}(...): {} takes a string", v.kind, name);
           return a.text;
@@ -134,7 +164,8 @@ Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfi
     }
   if (o.flag("data")) {
     spec.path = o.value("data");
-    spec.kind = kindOfPath(spec.path);
+    // A text source's --data is other text, read with its arguments.
+    if (spec.kind != "text") spec.kind = kindOfPath(spec.path);
   }
   if (spec.scale != "auto" && spec.scale != "none" && spec.scale != "standardize")
     return error("scale '{}': the scalings are auto (u8 data / 255), none and standardize", spec.scale);
@@ -144,6 +175,34 @@ Expected<DataSpec> dataSpecFrom(const Options& o, const std::optional<TrainConfi
 Expected<Augment> augmentFrom(const std::string& text) {
   NNC_TRY(const AugmentSpec a, nnc::augmentFrom(text));
   return Augment{a.shift, a.hflip, a.binarize};
+}
+
+// Text: i32 [batch, context] ids in, their next ids as the label, and a
+// model whose vocabulary holds the data's (an id beyond it would be a zero
+// one-hot row in compiled code, not an error).
+Expected<DataFit> fitText(const Elaborated& m, const DataSplits& d, DataFit f) {
+  const Graph& g = m.graph;
+  const int64_t context = d.train.cols, vocab = static_cast<int64_t>(d.vocab.size());
+  const Shape want{f.batch, context};
+  if (g.labels.empty()) return error("text data are next-token labels, but model '{}' has no label", g.name);
+  for (ValueId v : {g.inputs[0], g.labels[0]})
+    if (g.type(v).dtype != DType::I32 || g.type(v).shape != want)
+      return error(g.node(v).loc, "text data are windows of {} token ids, but model '{}' takes {} '{}' {} (expected "
+                   "i32[{}, {}]: batch, context)",
+                   context, g.name, g.node(v).op->name, g.node(v).name, typeString(g.type(v)), f.batch, context);
+  for (const ModelParam& p : m.params)
+    if (p.name == "vocab" && p.value && *p.value < vocab)
+      return error("the text's vocabulary has {} {}s, but model '{}' has vocab = {} (leave --set vocab out: the text "
+                   "sets it)",
+                   vocab, d.unit, g.name, *p.value);
+  for (const auto& [name, v] : g.outputs)
+    if ((name == "logits" || name == "probs") && g.type(v).rank() == 3 && g.type(v).shape[2] < vocab)
+      return error(g.node(v).loc, "the text's vocabulary has {} {}s, but output '{}' scores {}: {}", vocab, d.unit,
+                   name, g.type(v).shape[2], typeString(g.type(v)));
+  f.classify = false;
+  for (const auto& [name, v] : m.metrics)
+    if (name == "accuracy") f.metric = v;
+  return f;
 }
 
 Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {
@@ -161,6 +220,7 @@ Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {
     if (v != kNoValue && m.batchAxis.at(v) > 0)
       return error(g.node(v).loc, "nnc feeds samples along the first axis, but {} '{}' of model '{}' is {} with batch at axis {}",
                    g.node(v).op->name, g.node(v).name, g.name, typeString(g.type(v)), m.batchAxis.at(v));
+  if (!d.vocab.empty()) return fitText(m, d, f);
   const std::string sample = tr.rows == 1 ? fmt::format("{} features", tr.cols)
                                           : fmt::format("{}×{}×{} images", tr.channels, tr.rows, tr.cols);
   if (xt.rank() < 2 || xt.numel() != f.batch * tr.sampleSize() ||
@@ -218,6 +278,34 @@ Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d) {
                  tr.targetSize == 1 ? "" : fmt::format(", {}", tr.targetSize));
   }
   return f;
+}
+
+std::map<std::string, int64_t> textModelParams(const Options& o, const Elaborated& m, const DataSplits& d) {
+  std::map<std::string, int64_t> set;
+  if (d.vocab.empty()) return set;
+  const std::map<std::string, int64_t> fromData = {{"vocab", static_cast<int64_t>(d.vocab.size())},
+                                                   {"context", d.train.cols}};
+  std::set<std::string> given;
+  for (const std::string& kv : o.all("set")) given.insert(kv.substr(0, kv.find('=')));
+  for (const ModelParam& p : m.params)
+    if (auto it = fromData.find(p.name); it != fromData.end() && !given.count(p.name) && p.value != it->second)
+      set[p.name] = it->second;
+  return set;
+}
+
+bool fitModelToText(const Options& o, const DataSplits& d, Loaded& l, std::ostream& err) {
+  const std::map<std::string, int64_t> set = textModelParams(o, l.model, d);
+  if (set.empty()) return true;
+  auto eo = elaborateOptions(o);
+  if (!eo) {
+    err << "nnc: " << eo.error().message << "\n";
+    return false;
+  }
+  eo->defaults = set;
+  auto again = load(o.file, *eo, err);
+  if (!again) return false;
+  l = std::move(*again);
+  return true;
 }
 
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b) {

@@ -2,6 +2,8 @@
 // block's `data = ...` (or --data), matched against the model's input and
 // label, and cut into batches.
 #pragma once
+#include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +45,14 @@ struct DataFit {
   ValueId perSample = kNoValue;
 };
 Expected<DataFit> fitData(const Elaborated& m, const DataSplits& d);
+
+// Text data set a model's `vocab` and `context` parameters (the vocabulary's
+// size, the windows' length) where --set does not give them: the values to
+// elaborate the model again with, or empty when it already has them.
+std::map<std::string, int64_t> textModelParams(const Options& o, const Elaborated& m, const DataSplits& d);
+// `l` elaborated again with those values, when they change anything; false
+// (the error printed to `err`) when that fails. References into `l` stay valid.
+bool fitModelToText(const Options& o, const DataSplits& d, Loaded& l, std::ostream& err);
 
 // Samples order[first .. first + batch) as one batch.
 void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t batch, Batch& b);

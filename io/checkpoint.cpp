@@ -44,7 +44,7 @@ pid_t staleTemporary(const std::string& name) {
   if (at == std::string::npos) return 0;
   const std::string base = name.substr(0, at), pid = name.substr(at + 5);
   if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) return 0;
-  if (base != "checkpoint.json" && !isPairFile(base)) return 0;
+  if (base != "checkpoint.json" && base != "vocab.json" && !isPairFile(base)) return 0;
   return static_cast<pid_t>(std::stol(pid));
 }
 
@@ -112,7 +112,14 @@ Status writeCheckpoint(const std::string& dir, const Checkpoint& c) {
   const std::string stateFile = fmt::format("optimizer-{:06}.npz", c.epoch);
   NNC_CHECK(writeNpz(dir + "/" + paramsFile, asF32(c.params)));
   NNC_CHECK(writeNpz(dir + "/" + stateFile, asF32(c.state)));
+  // Before checkpoint.json, so that a checkpoint of a text model always has
+  // its vocabulary; after it, a stale one (--overwrite of a text model's
+  // checkpoint by another model's) is removed.
+  const std::string vocab = dir + "/vocab.json";
+  if (!c.vocab.empty()) NNC_CHECK(writeFileAtomic(vocab, c.vocab));
   NNC_CHECK(writeFileAtomic(dir + "/checkpoint.json", toJson(c, paramsFile, stateFile)));
+  if (struct stat st; c.vocab.empty() && ::lstat(vocab.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    ::unlink(vocab.c_str());
   // The previous pair, and whatever a run killed mid-save left behind.
   removeLeftovers(dir, paramsFile, stateFile);
   return ok();
@@ -227,6 +234,11 @@ Expected<Checkpoint> readCheckpoint(const std::string& dir) {
   Checkpoint c = std::move(m.meta);
   NNC_TRY(c.params, readNpz(dir + "/" + m.paramsFile));
   NNC_TRY(c.state, readNpz(dir + "/" + m.stateFile));
+  struct stat st;
+  if (::lstat((dir + "/vocab.json").c_str(), &st) == 0) {
+    // A vocabulary lists at most every code point: a few MB.
+    NNC_TRY(c.vocab, readFile(dir + "/vocab.json", uint64_t{64} << 20, "a checkpoint's vocab.json"));
+  }
   return c;
 }
 

@@ -3,6 +3,8 @@
 //   optimizer-EEEEEE.npz  the optimizer's state by name ("W1.m", "train.step")
 //   checkpoint.json       which two files are current, the epoch and step
 //                         reached, the random streams' states and the log
+//   vocab.json            a model trained on text: its vocabulary
+//                         (io/text_dataset.h), for nnc sample and --resume
 // Each file is written atomically (temporary file, fsync, rename), the NPZs
 // under new names first and checkpoint.json last: a run killed at any moment
 // leaves checkpoint.json naming a complete pair. The previous pair is removed
@@ -28,6 +30,7 @@ struct Checkpoint {
   std::map<std::string, Tensor> params, state;
   std::map<std::string, std::string> rng;  // stream name → Rng::save() text
   std::vector<MetricRow> metrics;          // the run's log up to here
+  std::string vocab;                       // vocab.json's text; empty: not trained on text
 };
 
 // Also removes what a run killed mid-save left in `dir`: the previous pair,

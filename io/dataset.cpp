@@ -11,6 +11,7 @@
 #include "io/idx.h"
 #include "io/image_decode.h"
 #include "io/npy.h"
+#include "io/text_dataset.h"
 #include "io/zip.h"
 #include "runtime/rng.h"
 
@@ -530,6 +531,7 @@ void scale(DataSplits& s, const Loaded& l, const std::string& mode) {
 }  // namespace
 
 Expected<DataSplits> loadData(const DataSpec& spec, uint64_t seed) {
+  if (spec.kind == "text") return loadTextData(spec);  // windows of a token stream, split by position
   NNC_CHECK(checkSpec(spec));
   Expected<Loaded> got = spec.kind == "idx"   ? loadIdx(spec)
                          : spec.kind == "npz" ? loadNpz(spec)

@@ -23,7 +23,7 @@ struct Dataset {              // one split
 };
 
 struct DataSpec {
-  std::string kind = "idx";   // "idx" | "npz" | "npy" | "csv" | "images"
+  std::string kind = "idx";   // "idx" | "npz" | "npy" | "csv" | "images" | "text"
   std::string path;           // idx/images: folder; npz: file; npy: folder holding x_train.npy, y_train.npy, x_test.npy, y_test.npy; csv: train file
   std::string testPath;       // csv/images: separate test file/folder; empty: none (then split off `testFraction`)
   std::string label = "label";  // csv: the label column's header name
@@ -39,6 +39,10 @@ struct DataSpec {
   // Class ids the training split keeps, ids unchanged; the test split keeps
   // all (an anomaly detector trained on normal samples, tested on every class).
   std::vector<int32_t> trainClasses;
+  // text (io/text_dataset.h): the window length and the unit, "byte" or
+  // "char" (UTF-8 code points); testFraction is its test part.
+  int64_t context = 128;
+  std::string unit = "byte";
 };
 
 struct DataSplits {
@@ -46,6 +50,10 @@ struct DataSplits {
   // scale = "standardize": the train split's per-feature mean and the
   // divisor used (its standard deviation, 1 for a constant feature).
   std::vector<float> mean, stddev;
+  // Text data: the vocabulary (sorted units, id = index; empty for other
+  // data), its unit, and a line on what was read (counts, files skipped).
+  std::vector<uint32_t> vocab;
+  std::string unit, readNote;
 };
 
 // Every error names the file (or folder) and says what is wrong in words.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <numbers>
 
 #include "io/file_io.h"
 #include "io/npy.h"
@@ -259,7 +260,7 @@ std::string renderSvg(const std::vector<Panel>& panels, int width, int height) {
   return out + "</svg>\n";
 }
 
-std::vector<Panel> metricsPanels(const MetricsLog& log) {
+std::vector<Panel> metricsPanels(const MetricsLog& log, const std::string& bitsUnit) {
   // Splits in a fixed order, train then test then the rest as they first
   // appear, so colours agree between panels and between runs.
   std::vector<std::string> splits = {"train", "test"};
@@ -299,7 +300,14 @@ std::vector<Panel> metricsPanels(const MetricsLog& log) {
       acc.series.push_back(std::move(as));
     }
   }
-  std::vector<Panel> panels = {std::move(loss)};
+  std::vector<Panel> panels = {loss};
+  if (!bitsUnit.empty()) {
+    // The same curves in bits: loss / ln 2.
+    Panel bits{"Loss in " + bitsUnit, "step", bitsUnit, loss.series, true};
+    for (Series& sr : bits.series)
+      for (double& y : sr.y) y /= std::numbers::ln2;
+    panels.push_back(std::move(bits));
+  }
   if (!acc.series.empty()) panels.push_back(std::move(acc));
   return panels;
 }
@@ -309,9 +317,9 @@ Status checkPlotPath(const std::string& path) {
   return ok();
 }
 
-Status writePlot(const std::string& path, const MetricsLog& log) {
+Status writePlot(const std::string& path, const MetricsLog& log, const std::string& bitsUnit) {
   NNC_CHECK(checkPlotPath(path));
-  return writeFileAtomic(path, renderSvg(metricsPanels(log)));
+  return writeFileAtomic(path, renderSvg(metricsPanels(log, bitsUnit)));
 }
 
 }  // namespace nnc

@@ -41,9 +41,10 @@ std::string renderSvg(const std::vector<Panel>& panels, int width = 900, int hei
 
 // Loss against step (every split that logged a loss) and, when any row has
 // an accuracy, accuracy against epoch (rows of one split and epoch averaged).
-// Train is blue and test orange in both panels.
-std::vector<Panel> metricsPanels(const MetricsLog& log);
-Status writePlot(const std::string& path, const MetricsLog& log);
+// Train is blue and test orange in both panels. With `bitsUnit` (text data:
+// "bits/char"), a panel of the loss in bits (loss / ln 2) against step too.
+std::vector<Panel> metricsPanels(const MetricsLog& log, const std::string& bitsUnit = "");
+Status writePlot(const std::string& path, const MetricsLog& log, const std::string& bitsUnit = "");
 // Rejects anything but a .svg path, before training starts.
 Status checkPlotPath(const std::string& path);
 

@@ -662,7 +662,7 @@ const std::set<std::string, std::less<>> kTrainKeys = {
     "validation", "augment", "shuffle", "log_every", "eval_train", "flag_quantile", "warmup", "clip_grad_norm"};
 const std::set<std::string, std::less<>> kOptimizers = {"sgd",     "momentum", "nesterov", "adagrad",
                                                         "rmsprop", "adam",     "adamw"};
-const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images"};
+const std::set<std::string, std::less<>> kDataSources = {"idx", "npz", "npy", "csv", "images", "text"};
 
 Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
   TrainConfig c;
@@ -681,7 +681,7 @@ Expected<TrainConfig> Elaborator::evalTrain(const ast::TrainDecl& t) {
                    "unknown optimizer '{}' (known: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)",
                    v.kind == "string" ? v.text : v.kind);
     if (en.key == "data" && !kDataSources.count(v.kind))
-      return error(en.value->loc, "data is one of idx(\"folder\"), npz(\"file\"), npy(\"folder\"), csv(\"file\"), images(\"folder\")");
+      return error(en.value->loc, "data is one of idx(\"folder\"), npz(\"file\"), npy(\"folder\"), csv(\"file\"), images(\"folder\"), text(\"file or folder\")");
     if ((en.key == "epochs" || en.key == "seed" || en.key == "limit" || en.key == "iterations") &&
         (v.kind != "int" || v.number < 0))
       return error(en.value->loc, "'{}' must be a non-negative integer", en.key);
