@@ -333,10 +333,16 @@ class Recurrence {
   }
   // v @ Wᵀ for W in torch's [gates·H, in] layout, read transposed in place.
   Expected<ValueId> project(ValueId v, ValueId w) { return op("matmul", {v, w}, {{"transpose_b", int64_t{1}}}); }
-  // Step t's [batch, gates·H] rows of the input projection xp [batch, T, gates·H].
-  Expected<ValueId> step(ValueId xp, int64_t t) {
-    const Shape s = g_.type(xp).shape;
-    NNC_TRY(ValueId r, op("slice", {xp}, {{"axis", int64_t{1}}, {"start", t}, {"end", t + 1}}));
+  // x's step t as [batch, F]. Where x is the steps of an earlier recurrent
+  // layer joined by concat, its piece itself: a slice's gradient is a
+  // zero tensor of x's size, and T of them summed would cost T² in the
+  // backward pass.
+  Expected<ValueId> step(ValueId x, int64_t t) {
+    const Shape s = g_.type(x).shape;
+    const Node& n = g_.node(x);
+    if (n.op->name == "concat" && n.attrs.i("axis") == 1 && static_cast<int64_t>(n.inputs.size()) == s[1])
+      return op("reshape", {n.inputs[static_cast<size_t>(t)]}, {{"shape", Shape{s[0], s[2]}}});
+    NNC_TRY(ValueId r, op("slice", {x}, {{"axis", int64_t{1}}, {"start", t}, {"end", t + 1}}));
     return op("reshape", {r}, {{"shape", Shape{s[0], s[2]}}});
   }
   Expected<ValueId> add(ValueId a, ValueId b) { return op("add", {a, b}); }
@@ -394,32 +400,25 @@ Expected<RecurrentParams> recurrentParams(LayerContext& ctx, const LayerCall& c,
   return r;
 }
 
-// The input projection of every step in one matmul: [batch·T, F] @ W_ihᵀ
-// (+ bias) as [batch, T, gates·H].
-Expected<ValueId> inputProjection(Recurrence& rc, const RecurrentParams& r, ValueId bias, int64_t gates) {
-  NNC_TRY(ValueId x2, rc.op("reshape", {r.x}, {{"shape", Shape{r.batch * r.steps, r.features}}}));
-  NNC_TRY(ValueId xp, rc.project(x2, r.wih));
-  NNC_TRY(xp, rc.add(xp, bias));
-  return rc.op("reshape", {xp}, {{"shape", Shape{r.batch, r.steps, gates * r.units}}});
-}
-
 // torch.nn.LSTM: gates i, f, g, o; c' = f·c + i·g, h' = o·tanh(c'); zero
 // initial state (so step 0 has no h @ W_hh and no f·c). Both biases are
-// added once, to the input projection.
+// added as one. Each step projects its own input: one matmul over all steps
+// would be sliced per step, and each slice's gradient is as big as all of them.
 Expected<LayerResult> lstm(LayerContext& ctx, const LayerCall& c) {
   NNC_TRY(RecurrentParams r, recurrentParams(ctx, c, 4));
   Recurrence rc(ctx, c.loc);
   NNC_TRY(ValueId bias, rc.add(r.bih, r.bhh));
-  NNC_TRY(ValueId xp, inputProjection(rc, r, bias, 4));
   const int64_t H = r.units;
   std::vector<ValueId> hs;
   ValueId h = kNoValue, cell = kNoValue;
   for (int64_t t = 0; t < r.steps; ++t) {
-    NNC_TRY(ValueId z, rc.step(xp, t));
+    NNC_TRY(ValueId xt, rc.step(r.x, t));
+    NNC_TRY(ValueId z, rc.project(xt, r.wih));
     if (t > 0) {
       NNC_TRY(ValueId hw, rc.project(h, r.whh));
       NNC_TRY(z, rc.add(z, hw));
     }
+    NNC_TRY(z, rc.add(z, bias));
     std::vector<ValueId> gate(4);
     for (int64_t k = 0; k < 4; ++k) {
       NNC_TRY(ValueId s, rc.gate(z, k, H));
@@ -445,12 +444,13 @@ Expected<LayerResult> lstm(LayerContext& ctx, const LayerCall& c) {
 Expected<LayerResult> gru(LayerContext& ctx, const LayerCall& c) {
   NNC_TRY(RecurrentParams r, recurrentParams(ctx, c, 3));
   Recurrence rc(ctx, c.loc);
-  NNC_TRY(ValueId xp, inputProjection(rc, r, r.bih, 3));
   const int64_t H = r.units;
   std::vector<ValueId> hs;
   ValueId h = kNoValue;
   for (int64_t t = 0; t < r.steps; ++t) {
-    NNC_TRY(ValueId xs, rc.step(xp, t));
+    NNC_TRY(ValueId xt, rc.step(r.x, t));
+    NNC_TRY(ValueId xw, rc.project(xt, r.wih));
+    NNC_TRY(ValueId xs, rc.add(xw, r.bih));
     ValueId hp = r.bhh;
     if (t > 0) {
       NNC_TRY(ValueId hw, rc.project(h, r.whh));
