@@ -116,6 +116,39 @@ Expected<LayerResult> dense(LayerContext& ctx, const LayerCall& c) {
   return LayerResult{true, y};
 }
 
+// A convolution layer's `pad`: an int or [ph, pw], "valid" (0) or "same"
+// (stride 1 only, as torch's padding='same': k − 1 in all, split evenly, the
+// odd one at the end). Uneven "same" padding is a pad node before a
+// convolution with pad 0.
+struct ConvPadding {
+  std::vector<int64_t> conv;       // the convolution's symmetric pad [ph, pw]
+  std::vector<int64_t> explicitly; // pad's `pads` [left, right, top, bottom], or empty
+};
+
+Expected<ConvPadding> convPadding(const Args& a, const LayerCall& c, const std::vector<int64_t>& k,
+                                  const std::vector<int64_t>& stride, bool allowSame) {
+  const CtValue* v = a.get("pad");
+  if (!v || v->kind != CtValue::Kind::String) {
+    NNC_TRY(std::vector<int64_t> pad, a.pair("pad", 0));
+    return ConvPadding{pad, {}};
+  }
+  if (v->s == "valid") return ConvPadding{{0, 0}, {}};
+  if (v->s != "same" || !allowSame)
+    return error(a.loc("pad"), "{}: pad must be an integer, a list of two{}, got \"{}\"", c.name,
+                 allowSame ? ", \"valid\" or \"same\"" : " or \"valid\"", v->s);
+  if (stride[0] != 1 || stride[1] != 1)
+    return error(a.loc("pad"), "{}: pad = \"same\" needs stride 1 (as torch's padding='same'), got stride [{}, {}]",
+                 c.name, stride[0], stride[1]);
+  const int64_t th = k[0] - 1, tw = k[1] - 1;
+  if (th % 2 == 0 && tw % 2 == 0) return ConvPadding{{th / 2, tw / 2}, {}};
+  return ConvPadding{{0, 0}, {tw / 2, tw - tw / 2, th / 2, th - th / 2}};
+}
+
+Expected<ValueId> padInput(LayerContext& ctx, ValueId x, const ConvPadding& p, SourceLoc loc) {
+  if (p.explicitly.empty()) return x;
+  return ctx.graph().add("pad", {x}, {{"pads", p.explicitly}}, loc);
+}
+
 // conv2d(x, filters, kernel, stride=1, pad=0, groups=1, bias=1, init=he(), name=...)
 // conv_transpose2d(x, filters, kernel, stride=1, pad=0, output_pad=0, groups=1, ...)
 Expected<LayerResult> conv(LayerContext& ctx, const LayerCall& c, bool transposed) {
@@ -133,10 +166,11 @@ Expected<LayerResult> conv(LayerContext& ctx, const LayerCall& c, bool transpose
   NNC_TRY(int64_t filters, a.integer("filters", std::nullopt));
   NNC_TRY(std::vector<int64_t> k, a.pair("kernel", std::nullopt));
   NNC_TRY(std::vector<int64_t> stride, a.pair("stride", 1));
-  NNC_TRY(std::vector<int64_t> pad, a.pair("pad", 0));
   NNC_TRY(int64_t groups, a.integer("groups", 1));
   if (filters <= 0 || groups <= 0 || k[0] <= 0 || k[1] <= 0)
     return error(c.loc, "{}: filters, kernel and groups must be positive", c.name);
+  NNC_TRY(ConvPadding padding, convPadding(a, c, k, stride, !transposed));
+  const std::vector<int64_t>& pad = padding.conv;
   const int64_t ch = xt.shape[1];
   if (ch % groups || filters % groups)
     return error(c.loc, "{}: groups={} must divide the input channels ({}) and filters ({})", c.name, groups, ch, filters);
@@ -156,6 +190,7 @@ Expected<LayerResult> conv(LayerContext& ctx, const LayerCall& c, bool transpose
     NNC_TRY(std::vector<int64_t> op, a.pair("output_pad", 0));
     at.set("output_pad", op);
   }
+  NNC_TRY(ops[0], padInput(ctx, x, padding, c.loc));
   NNC_TRY(ValueId y, ctx.graph().add(transposed ? "conv_transpose2d" : "conv2d", ops, at, c.loc));
   return LayerResult{true, y};
 }
@@ -330,11 +365,262 @@ Expected<LayerResult> transformerBlock(LayerContext& ctx, const LayerCall& c) {
   return LayerResult{true, y};
 }
 
+// conv1d(x, filters, kernel, stride=1, pad=0, dilation=1, groups=1, bias=1, init=he(), name=...)
+// or conv1d(x, W, b, stride, pad, groups) with explicit tensors, on x [N, C, L]
+// and W [F, C/groups, K] (torch.nn.Conv1d's layout): conv2d on the views
+// [N, C, 1, L] and [F, C/groups, 1, K], so that the convolution passes and
+// kernels (fuse-conv, the algorithm choice, fold-batchnorm) apply unchanged.
+Expected<LayerResult> conv1d(LayerContext& ctx, const LayerCall& c) {
+  bool plain = c.positional.size() >= 2 && c.positional[1].kind == CtValue::Kind::Tensor;
+  for (const auto& [n, v] : c.named) plain = plain || n == "W";
+  const std::vector<std::string> names =
+      plain ? std::vector<std::string>{"x", "W", "b", "stride", "pad", "groups"}
+            : std::vector<std::string>{"x", "filters", "kernel", "stride", "pad", "dilation", "groups", "bias", "init",
+                                       "bias_init", "name"};
+  Args a(c, names);
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId x, a.tensor("x"));
+  const TensorType xt = ctx.graph().type(x);
+  if (xt.rank() != 3) return error(c.loc, "conv1d: input must be [N, C, L], got {}", typeString(xt));
+  NNC_TRY(int64_t stride, a.integer("stride", 1));
+  NNC_TRY(int64_t groups, a.integer("groups", 1));
+  if (!plain) {
+    NNC_TRY(int64_t dilation, a.integer("dilation", 1));
+    if (dilation != 1)
+      return error(a.loc("dilation"), "conv1d: dilation {} is not supported (conv2d has no dilation); only 1", dilation);
+  }
+  std::vector<ValueId> ops;
+  int64_t kernel = 0;
+  if (plain) {
+    NNC_TRY(ValueId w, a.tensor("W"));
+    const TensorType wt = ctx.graph().type(w);
+    if (wt.rank() != 3)
+      return error(a.loc("W"), "conv1d: W must be [F, C/groups, K], got {} (x {})", typeString(wt), typeString(xt));
+    kernel = wt.shape[2];
+    NNC_TRY(ValueId w4, ctx.graph().add("reshape", {w}, {{"shape", Shape{wt.shape[0], wt.shape[1], 1, kernel}}}, c.loc));
+    ops = {x, w4};
+    if (a.get("b")) {
+      NNC_TRY(ValueId b, a.tensor("b"));
+      ops.push_back(b);
+    }
+  } else {
+    NNC_TRY(int64_t filters, a.integer("filters", std::nullopt));
+    NNC_TRY(kernel, a.integer("kernel", std::nullopt));
+    if (filters <= 0 || groups <= 0 || kernel <= 0)
+      return error(c.loc, "conv1d: filters, kernel and groups must be positive");
+    if (xt.shape[1] % groups || filters % groups)
+      return error(c.loc, "conv1d: groups={} must divide the input channels ({}) and filters ({})", groups,
+                   xt.shape[1], filters);
+    NNC_TRY(std::string p, a.prefix(ctx, "conv1d_"));
+    NNC_TRY(InitSpec wi, a.init("init", "he"));
+    NNC_TRY(ValueId w, ctx.newParam(p + ".W", {DType::F32, {filters, xt.shape[1] / groups, kernel}}, wi, true, c.loc));
+    NNC_TRY(ValueId w4, ctx.graph().add("reshape", {w}, {{"shape", Shape{filters, xt.shape[1] / groups, 1, kernel}}}, c.loc));
+    ops = {x, w4};
+    NNC_TRY(int64_t bias, a.integer("bias", 1));
+    if (bias) {
+      NNC_TRY(InitSpec bi, a.init("bias_init", "zeros"));
+      NNC_TRY(ValueId b, ctx.newParam(p + ".b", {DType::F32, {filters}}, bi, true, c.loc));
+      ops.push_back(b);
+    }
+  }
+  const CtValue* pv = a.get("pad");
+  if (pv && pv->kind != CtValue::Kind::Int && pv->kind != CtValue::Kind::String)
+    return error(a.loc("pad"), "conv1d: pad must be an integer, \"valid\" or \"same\"");
+  NNC_TRY(ConvPadding padding, convPadding(a, c, {1, kernel}, {1, stride}, true));
+  NNC_TRY(ops[0], ctx.graph().add("reshape", {x}, {{"shape", Shape{xt.shape[0], xt.shape[1], 1, xt.shape[2]}}}, c.loc));
+  NNC_TRY(ops[0], padInput(ctx, ops[0], padding, c.loc));
+  const Attrs at{{"stride", std::vector<int64_t>{1, stride}}, {"pad", std::vector<int64_t>{0, padding.conv[1]}}, {"groups", groups}};
+  NNC_TRY(ValueId y, ctx.graph().add("conv2d", ops, at, c.loc));
+  const Shape ys = ctx.graph().type(y).shape;
+  NNC_TRY(y, ctx.graph().add("reshape", {y}, {{"shape", Shape{ys[0], ys[1], ys[3]}}}, c.loc));
+  return LayerResult{true, y};
+}
+
+// groupnorm(x, groups, eps=1e-5, name=...): group_norm with gamma (ones) and
+// beta (zeros) per channel, as torch.nn.GroupNorm(affine=True).
+Expected<LayerResult> groupnorm(LayerContext& ctx, const LayerCall& c) {
+  Args a(c, {"x", "groups", "eps", "name"});
+  NNC_CHECK(a.bind());
+  NNC_TRY(ValueId x, a.tensor("x"));
+  const TensorType xt = ctx.graph().type(x);
+  if (xt.rank() < 2) return error(c.loc, "groupnorm: input must be [N, C, ...], got {}", typeString(xt));
+  NNC_TRY(int64_t groups, a.integer("groups", std::nullopt));
+  NNC_TRY(double eps, a.number("eps", 1e-5));
+  NNC_TRY(std::string p, a.prefix(ctx, "gn"));
+  const TensorType ct{DType::F32, {xt.shape[1]}};
+  NNC_TRY(ValueId gamma, ctx.newParam(p + ".gamma", ct, InitSpec{"constant", {1.0}}, true, c.loc));
+  NNC_TRY(ValueId beta, ctx.newParam(p + ".beta", ct, InitSpec{"zeros", {}}, true, c.loc));
+  NNC_TRY(ValueId y, ctx.graph().add("group_norm", {x, gamma, beta}, {{"groups", groups}, {"eps", eps}}, c.loc));
+  return LayerResult{true, y};
+}
+
+// ---- recurrent layers, unrolled over the T steps of x [batch, T, features] ----
+
+// Builds one recurrent layer's nodes at the call's location.
+class Recurrence {
+ public:
+  Recurrence(LayerContext& ctx, SourceLoc loc) : g_(ctx.graph()), loc_(loc) {}
+
+  Expected<ValueId> op(std::string_view name, std::vector<ValueId> ins, Attrs a = {}) {
+    return g_.add(name, std::move(ins), std::move(a), loc_);
+  }
+  // Gate k (of width h) along the last axis.
+  Expected<ValueId> gate(ValueId v, int64_t k, int64_t h) {
+    const int64_t axis = g_.type(v).rank() - 1;
+    return op("slice", {v}, {{"axis", axis}, {"start", k * h}, {"end", (k + 1) * h}});
+  }
+  // v @ Wᵀ for W in torch's [gates·H, in] layout, read transposed in place.
+  Expected<ValueId> project(ValueId v, ValueId w) { return op("matmul", {v, w}, {{"transpose_b", int64_t{1}}}); }
+  // x's step t as [batch, F]. Where x is the steps of an earlier recurrent
+  // layer joined by concat, its piece itself: a slice's gradient is a
+  // zero tensor of x's size, and T of them summed would cost T² in the
+  // backward pass.
+  Expected<ValueId> step(ValueId x, int64_t t) {
+    const Shape s = g_.type(x).shape;
+    const Node& n = g_.node(x);
+    if (n.op->name == "concat" && n.attrs.i("axis") == 1 && static_cast<int64_t>(n.inputs.size()) == s[1])
+      return op("reshape", {n.inputs[static_cast<size_t>(t)]}, {{"shape", Shape{s[0], s[2]}}});
+    NNC_TRY(ValueId r, op("slice", {x}, {{"axis", int64_t{1}}, {"start", t}, {"end", t + 1}}));
+    return op("reshape", {r}, {{"shape", Shape{s[0], s[2]}}});
+  }
+  Expected<ValueId> add(ValueId a, ValueId b) { return op("add", {a, b}); }
+  Expected<ValueId> mul(ValueId a, ValueId b) { return op("mul", {a, b}); }
+  // All steps' outputs [batch, H] as [batch, T, H], or the last one.
+  Expected<ValueId> result(const std::vector<ValueId>& hs, bool sequences) {
+    if (!sequences) return hs.back();
+    std::vector<ValueId> parts;
+    const Shape s = g_.type(hs[0]).shape;
+    for (ValueId h : hs) {
+      NNC_TRY(ValueId r, op("reshape", {h}, {{"shape", Shape{s[0], 1, s[1]}}}));
+      parts.push_back(r);
+    }
+    if (parts.size() == 1) return parts[0];
+    return op("concat", parts, {{"axis", int64_t{1}}});
+  }
+
+ private:
+  Graph& g_;
+  SourceLoc loc_;
+};
+
+struct RecurrentParams {
+  int64_t batch = 0, steps = 0, features = 0, units = 0;
+  bool sequences = true;
+  ValueId x = kNoValue, wih = kNoValue, whh = kNoValue, bih = kNoValue, bhh = kNoValue;
+};
+
+// lstm/gru(x, units, return_sequences=1, name=...): torch's params
+// (weight_ih_l0 [gates·H, F] as W_ih, weight_hh_l0 [gates·H, H] as W_hh,
+// bias_ih_l0 as b_ih, bias_hh_l0 as b_hh), each uniform(±1/√H) as torch.
+Expected<RecurrentParams> recurrentParams(LayerContext& ctx, const LayerCall& c, int64_t gates) {
+  Args a(c, {"x", "units", "return_sequences", "name"});
+  NNC_CHECK(a.bind());
+  RecurrentParams r;
+  NNC_TRY(r.x, a.tensor("x"));
+  const TensorType xt = ctx.graph().type(r.x);
+  if (xt.rank() != 3) return error(c.loc, "{}: input must be [batch, T, features], got {}", c.name, typeString(xt));
+  NNC_TRY(r.units, a.integer("units", std::nullopt));
+  if (r.units <= 0) return error(a.loc("units"), "{}: units must be positive, got {}", c.name, r.units);
+  NNC_TRY(int64_t seq, a.integer("return_sequences", 1));
+  if (seq != 0 && seq != 1) return error(a.loc("return_sequences"), "{}: return_sequences must be 0 or 1, got {}", c.name, seq);
+  r.sequences = seq == 1;
+  r.batch = xt.shape[0];
+  r.steps = xt.shape[1];
+  r.features = xt.shape[2];
+  NNC_TRY(std::string p, a.prefix(ctx, c.name));
+  const double k = 1 / std::sqrt(static_cast<double>(r.units));
+  const InitSpec init{"uniform", {-k, k}};
+  const int64_t gh = gates * r.units;
+  NNC_TRY(r.wih, ctx.newParam(p + ".W_ih", {DType::F32, {gh, r.features}}, init, true, c.loc));
+  NNC_TRY(r.whh, ctx.newParam(p + ".W_hh", {DType::F32, {gh, r.units}}, init, true, c.loc));
+  NNC_TRY(r.bih, ctx.newParam(p + ".b_ih", {DType::F32, {gh}}, init, true, c.loc));
+  NNC_TRY(r.bhh, ctx.newParam(p + ".b_hh", {DType::F32, {gh}}, init, true, c.loc));
+  return r;
+}
+
+// torch.nn.LSTM: gates i, f, g, o; c' = f·c + i·g, h' = o·tanh(c'); zero
+// initial state (so step 0 has no h @ W_hh and no f·c). Both biases are
+// added as one. Each step projects its own input: one matmul over all steps
+// would be sliced per step, and each slice's gradient is as big as all of them.
+Expected<LayerResult> lstm(LayerContext& ctx, const LayerCall& c) {
+  NNC_TRY(RecurrentParams r, recurrentParams(ctx, c, 4));
+  Recurrence rc(ctx, c.loc);
+  NNC_TRY(ValueId bias, rc.add(r.bih, r.bhh));
+  const int64_t H = r.units;
+  std::vector<ValueId> hs;
+  ValueId h = kNoValue, cell = kNoValue;
+  for (int64_t t = 0; t < r.steps; ++t) {
+    NNC_TRY(ValueId xt, rc.step(r.x, t));
+    NNC_TRY(ValueId z, rc.project(xt, r.wih));
+    if (t > 0) {
+      NNC_TRY(ValueId hw, rc.project(h, r.whh));
+      NNC_TRY(z, rc.add(z, hw));
+    }
+    NNC_TRY(z, rc.add(z, bias));
+    std::vector<ValueId> gate(4);
+    for (int64_t k = 0; k < 4; ++k) {
+      NNC_TRY(ValueId s, rc.gate(z, k, H));
+      NNC_TRY(gate[static_cast<size_t>(k)], rc.op(k == 2 ? "tanh" : "sigmoid", {s}));
+    }
+    NNC_TRY(ValueId ig, rc.mul(gate[0], gate[2]));
+    if (t > 0) {
+      NNC_TRY(ValueId fc, rc.mul(gate[1], cell));
+      NNC_TRY(ig, rc.add(fc, ig));
+    }
+    cell = ig;
+    NNC_TRY(ValueId tc, rc.op("tanh", {cell}));
+    NNC_TRY(h, rc.mul(gate[3], tc));
+    hs.push_back(h);
+  }
+  NNC_TRY(ValueId y, rc.result(hs, r.sequences));
+  return LayerResult{true, y};
+}
+
+// torch.nn.GRU: gates r, z, n; n = tanh(x W_inᵀ + b_in + r·(h W_hnᵀ + b_hn)),
+// h' = (1 − z)·n + z·h = n + z·(h − n); zero initial state (step 0's
+// hidden projection is b_hh alone and h' = n − z·n).
+Expected<LayerResult> gru(LayerContext& ctx, const LayerCall& c) {
+  NNC_TRY(RecurrentParams r, recurrentParams(ctx, c, 3));
+  Recurrence rc(ctx, c.loc);
+  const int64_t H = r.units;
+  std::vector<ValueId> hs;
+  ValueId h = kNoValue;
+  for (int64_t t = 0; t < r.steps; ++t) {
+    NNC_TRY(ValueId xt, rc.step(r.x, t));
+    NNC_TRY(ValueId xw, rc.project(xt, r.wih));
+    NNC_TRY(ValueId xs, rc.add(xw, r.bih));
+    ValueId hp = r.bhh;
+    if (t > 0) {
+      NNC_TRY(ValueId hw, rc.project(h, r.whh));
+      NNC_TRY(hp, rc.add(hw, r.bhh));
+    }
+    std::vector<ValueId> xg(3), hg(3);
+    for (int64_t k = 0; k < 3; ++k) {
+      NNC_TRY(xg[static_cast<size_t>(k)], rc.gate(xs, k, H));
+      NNC_TRY(hg[static_cast<size_t>(k)], rc.gate(hp, k, H));
+    }
+    NNC_TRY(ValueId rs, rc.add(xg[0], hg[0]));
+    NNC_TRY(ValueId rg, rc.op("sigmoid", {rs}));
+    NNC_TRY(ValueId zs, rc.add(xg[1], hg[1]));
+    NNC_TRY(ValueId zg, rc.op("sigmoid", {zs}));
+    NNC_TRY(ValueId rh, rc.mul(rg, hg[2]));
+    NNC_TRY(ValueId ns, rc.add(xg[2], rh));
+    NNC_TRY(ValueId n, rc.op("tanh", {ns}));
+    NNC_TRY(ValueId d, t > 0 ? rc.op("sub", {h, n}) : rc.op("neg", {n}));
+    NNC_TRY(ValueId zd, rc.mul(zg, d));
+    NNC_TRY(h, rc.add(n, zd));
+    hs.push_back(h);
+  }
+  NNC_TRY(ValueId y, rc.result(hs, r.sequences));
+  return LayerResult{true, y};
+}
+
 }  // namespace
 
 bool isLayer(std::string_view n) {
   return n == "dense" || n == "conv2d" || n == "conv_transpose2d" || n == "batchnorm" || n == "dropout" ||
-         n == "embedding" || n == "layernorm" || n == "multihead_attention" || n == "transformer_block";
+         n == "embedding" || n == "layernorm" || n == "multihead_attention" || n == "transformer_block" ||
+         n == "conv1d" || n == "groupnorm" || n == "lstm" || n == "gru";
 }
 
 Expected<LayerResult> expandLayer(LayerContext& ctx, const LayerCall& c) {
@@ -347,6 +633,10 @@ Expected<LayerResult> expandLayer(LayerContext& ctx, const LayerCall& c) {
   if (c.name == "layernorm") return layernormLayer(ctx, c);
   if (c.name == "multihead_attention") return attentionLayer(ctx, c);
   if (c.name == "transformer_block") return transformerBlock(ctx, c);
+  if (c.name == "conv1d") return conv1d(ctx, c);
+  if (c.name == "groupnorm") return groupnorm(ctx, c);
+  if (c.name == "lstm") return lstm(ctx, c);
+  if (c.name == "gru") return gru(ctx, c);
   return LayerResult{};
 }
 

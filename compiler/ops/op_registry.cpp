@@ -37,6 +37,8 @@ const std::vector<OpDef>& registry() {
     addLossOps(r);
     addFusedOps(r);
     addBatchnormOps(r);
+    addPadOps(r);
+    addGroupNormOps(r);
     nameHandles(r);
     return r;
   }();

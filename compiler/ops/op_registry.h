@@ -117,5 +117,7 @@ void addSequenceOps(std::vector<OpDef>& r);  // embedding, causal_mask, layernor
 void addLossOps(std::vector<OpDef>& r);  // softmax family, losses, metrics
 void addFusedOps(std::vector<OpDef>& r); // internal: what the fusion passes make
 void addBatchnormOps(std::vector<OpDef>& r);  // internal: fuse-batchnorm's (batchnorm_ops.cpp)
+void addPadOps(std::vector<OpDef>& r);        // pad and its gradient (pad_ops.cpp)
+void addGroupNormOps(std::vector<OpDef>& r);  // group_norm (group_norm_ops.cpp)
 
 }  // namespace nnc
