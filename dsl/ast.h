@@ -14,7 +14,7 @@ struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
 enum class ExprKind { Int, Float, String, Ident, List, Unary, Binary, Call };
-enum class BinOp { Add, Sub, Mul, Div, FloorDiv, Mod, MatMul };
+enum class BinOp { Add, Sub, Mul, Div, FloorDiv, Mod, MatMul, Pow };
 
 struct Arg {
   std::string name;  // empty for a positional argument

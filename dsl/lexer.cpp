@@ -191,7 +191,10 @@ Token Lexer::next() {
       case '=': t.kind = TokKind::Assign; break;
       case '+': t.kind = TokKind::Plus; break;
       case '-': t.kind = TokKind::Minus; break;
-      case '*': t.kind = TokKind::Star; break;
+      case '*':
+        t.kind = d == '*' ? TokKind::StarStar : TokKind::Star;
+        pos_ += d == '*';
+        break;
       case '%': t.kind = TokKind::Percent; break;
       case '@': t.kind = TokKind::At; break;
       case '/':

@@ -17,7 +17,7 @@ enum class TokKind : uint8_t {
   KwF32, KwI32,
   // Punctuation.
   LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma, Colon, Semicolon, Assign,
-  Plus, Minus, Star, Slash, SlashSlash, Percent, At, DotDot,
+  Plus, Minus, Star, StarStar, Slash, SlashSlash, Percent, At, DotDot,
 };
 
 inline bool isKeyword(TokKind k) { return k >= TokKind::KwDef && k <= TokKind::KwI32; }

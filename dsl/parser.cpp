@@ -1,5 +1,5 @@
 // Recursive descent over tokens pulled one at a time from the lexer. Every
-// recursion (parens, brackets, calls, blocks, unary minus) passes a depth
+// recursion (parens, brackets, calls, blocks, unary minus, `**`) passes a depth
 // guard, so hostile nesting ends in a diagnostic instead of a stack overflow.
 #include "dsl/parser.h"
 
@@ -114,6 +114,7 @@ class Parser {
   Expected<Parsed> expr() { return binary(true); }
   Expected<Parsed> binary(bool additive);
   Expected<Parsed> unary();
+  Expected<Parsed> power();
   Expected<Parsed> primary();
   Expected<Parsed> call(ExprPtr callee);
   Expected<Parsed> list();
@@ -376,7 +377,7 @@ Expected<Parsed> Parser::binary(bool additive) {
 }
 
 Expected<Parsed> Parser::unary() {
-  if (!at(TokKind::Minus)) return primary();
+  if (!at(TokKind::Minus)) return power();
   DepthGuard depth(depth_);
   NNC_CHECK(depth.enter(tok_.loc));
   ExprPtr e = node(ExprKind::Unary, tok_.loc);
@@ -385,6 +386,25 @@ Expected<Parsed> Parser::unary() {
   int height = x.height + 1;
   NNC_CHECK(fits(height, e->loc));
   e->elems.push_back(std::move(x.e));
+  return Parsed{std::move(e), height};
+}
+
+// As Python: `**` binds tighter than a unary minus on its left (-2 ** 2 is
+// -(2 ** 2)) and is right-associative, its right operand a unary (2 ** -1,
+// 2 ** 3 ** 2 = 2 ** 9).
+Expected<Parsed> Parser::power() {
+  NNC_TRY(Parsed base, primary());
+  if (!at(TokKind::StarStar)) return base;
+  DepthGuard depth(depth_);
+  NNC_CHECK(depth.enter(tok_.loc));
+  ExprPtr e = node(ExprKind::Binary, tok_.loc);
+  e->binop = BinOp::Pow;
+  advance();
+  NNC_TRY(Parsed exponent, unary());
+  int height = std::max(base.height, exponent.height) + 1;
+  NNC_CHECK(fits(height, e->loc));
+  e->elems.push_back(std::move(base.e));
+  e->elems.push_back(std::move(exponent.e));
   return Parsed{std::move(e), height};
 }
 

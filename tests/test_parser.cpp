@@ -46,6 +46,7 @@ const char* opName(BinOp op) {
     case BinOp::FloorDiv: return "//";
     case BinOp::Mod: return "%";
     case BinOp::MatMul: return "@";
+    case BinOp::Pow: return "**";
   }
   return "?";
 }

@@ -4,6 +4,7 @@
 #include "compiler/elaborate/elaborate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -51,6 +52,17 @@ bool isNormalOp(std::string_view callee, const std::vector<CtValue>& pos,
 bool checkedAdd(int64_t a, int64_t b, int64_t& r) { return !__builtin_add_overflow(a, b, &r); }
 bool checkedSub(int64_t a, int64_t b, int64_t& r) { return !__builtin_sub_overflow(a, b, &r); }
 bool checkedMul(int64_t a, int64_t b, int64_t& r) { return !__builtin_mul_overflow(a, b, &r); }
+// base ** exp for exp >= 0 by squaring. Squaring a base of |base| >= 2 that
+// overflows while exponent bits remain means the result overflows too.
+bool checkedPow(int64_t base, int64_t exp, int64_t& r) {
+  r = 1;
+  while (exp > 0) {
+    if ((exp & 1) && !checkedMul(r, base, r)) return false;
+    exp >>= 1;
+    if (exp > 0 && !checkedMul(base, base, base)) return false;
+  }
+  return true;
+}
 
 Status flattenLiteral(const CtValue& v, const Shape& shape, size_t dim, std::vector<double>& out, SourceLoc loc);
 
@@ -413,6 +425,14 @@ Expected<CtValue> Elaborator::evalBinary(const Expr& e, Frame& f) {
         break;
       }
       case BinOp::MatMul: return error(e.loc, "'@' needs tensors, got two integers");
+      case BinOp::Pow:
+        if (b.i < 0) break;  // a float, as Python's 2 ** -1
+        okay = checkedPow(a.i, b.i, r);
+        break;
+    }
+    if (e.binop == BinOp::Pow && b.i < 0) {
+      if (a.i == 0) return error(e.loc, "0 cannot be raised to a negative power");
+      return CtValue::floatValue(std::pow(static_cast<double>(a.i), static_cast<double>(b.i)), e.loc);
     }
     if (!okay) return error(e.loc, "integer overflow in compile-time arithmetic");
     return CtValue::intValue(r, e.loc);
@@ -427,6 +447,13 @@ Expected<CtValue> Elaborator::evalBinary(const Expr& e, Frame& f) {
       case BinOp::Div:
         if (y == 0) return error(e.loc, "division by zero");
         return CtValue::floatValue(x / y, e.loc);
+      case BinOp::Pow: {
+        if (x == 0 && y < 0) return error(e.loc, "0 cannot be raised to a negative power");
+        const double p = std::pow(x, y);
+        // Python's OverflowError, or the complex root of a negative base.
+        if (!std::isfinite(p)) return error(e.loc, "{} ** {} is not a finite real number", x, y);
+        return CtValue::floatValue(p, e.loc);
+      }
       default: return error(e.loc, "'//', '%' and '@' are not defined on non-integer numbers");
     }
   }
@@ -437,6 +464,7 @@ Expected<CtValue> Elaborator::evalBinary(const Expr& e, Frame& f) {
     case BinOp::Mul: op = "mul"; break;
     case BinOp::Div: op = "div"; break;
     case BinOp::MatMul: op = "matmul"; break;
+    case BinOp::Pow: op = "pow"; break;
     case BinOp::FloorDiv:
     case BinOp::Mod: return error(e.loc, "'//' and '%' are compile-time integer operators; they do not apply to tensors");
   }

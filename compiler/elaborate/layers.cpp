@@ -94,9 +94,32 @@ class Args {
   std::map<std::string, CtValue> vals_;
 };
 
-// dense(x, units, init=he(), bias=1, bias_init=zeros(), name="fc1"): x @ W + b, W: [in, units].
+// activation = "relu" on dense and the convolutions: the unary op of that
+// name applied to the layer's result, the very graph `relu(dense(...))`
+// gives, so the epilogue fusions apply alike. "none" (and "identity") add
+// nothing.
+constexpr std::string_view kLayerActivations[] = {"none",    "identity", "relu", "relu6",    "gelu", "silu",
+                                                  "elu",     "selu",     "softplus", "sigmoid", "tanh",
+                                                  "leaky_relu"};
+
+Expected<ValueId> activate(LayerContext& ctx, const LayerCall& c, const Args& a, ValueId y) {
+  const CtValue* v = a.get("activation");
+  if (!v) return y;
+  const bool known = v->kind == CtValue::Kind::String &&
+                     std::find(std::begin(kLayerActivations), std::end(kLayerActivations), v->s) !=
+                         std::end(kLayerActivations);
+  if (!known) {
+    std::string names;
+    for (std::string_view n : kLayerActivations) names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", n);
+    return error(a.loc("activation"), "activation of '{}' must be one of {}", c.name, names);
+  }
+  if (v->s == "none" || v->s == "identity") return y;
+  return ctx.graph().add(v->s, {y}, {}, c.loc);
+}
+
+// dense(x, units, init=he(), bias=1, bias_init=zeros(), activation="none", name="fc1"): x @ W + b, W: [in, units].
 Expected<LayerResult> dense(LayerContext& ctx, const LayerCall& c) {
-  Args a(c, {"x", "units", "init", "bias", "bias_init", "name"});
+  Args a(c, {"x", "units", "init", "bias", "bias_init", "activation", "name"});
   NNC_CHECK(a.bind());
   NNC_TRY(ValueId x, a.tensor("x"));
   NNC_TRY(int64_t units, a.integer("units", std::nullopt));
@@ -113,6 +136,7 @@ Expected<LayerResult> dense(LayerContext& ctx, const LayerCall& c) {
     NNC_TRY(ValueId b, ctx.newParam(p + ".b", {DType::F32, {units}}, bi, true, c.loc));
     NNC_TRY(y, ctx.graph().add("add", {y, b}, {}, c.loc));
   }
+  NNC_TRY(y, activate(ctx, c, a, y));
   return LayerResult{true, y};
 }
 
@@ -157,7 +181,7 @@ Expected<LayerResult> conv(LayerContext& ctx, const LayerCall& c, bool transpose
     if (n == "W") return LayerResult{};
   std::vector<std::string> names = {"x", "filters", "kernel", "stride", "pad"};
   if (transposed) names.push_back("output_pad");
-  for (const char* n : {"groups", "bias", "init", "bias_init", "name"}) names.push_back(n);
+  for (const char* n : {"groups", "bias", "init", "bias_init", "activation", "name"}) names.push_back(n);
   Args a(c, names);
   NNC_CHECK(a.bind());
   NNC_TRY(ValueId x, a.tensor("x"));
@@ -192,6 +216,7 @@ Expected<LayerResult> conv(LayerContext& ctx, const LayerCall& c, bool transpose
   }
   NNC_TRY(ops[0], padInput(ctx, x, padding, c.loc));
   NNC_TRY(ValueId y, ctx.graph().add(transposed ? "conv_transpose2d" : "conv2d", ops, at, c.loc));
+  NNC_TRY(y, activate(ctx, c, a, y));
   return LayerResult{true, y};
 }
 
