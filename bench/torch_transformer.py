@@ -78,13 +78,14 @@ def loss_fn(logits, t):
 
 
 def adamw_cosine(model, lr, weight_decay, warmup, total):
-    """AdamW with nnc's `warmup = N` + `cosine(total = T)`: lr·s/N for the
-    first N steps, then lr·½(1 + cos(π·(s − N)/(T − N)))."""
+    """AdamW with nnc's `warmup = N` + `cosine(total = T)`, HuggingFace's
+    get_cosine_schedule_with_warmup: lr·s/N for steps s < N (s from 0),
+    then lr·½(1 + cos(π·(s − N)/(T − N)))."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
     def factor(step):
         if step < warmup:
-            return (step + 1) / warmup
+            return step / warmup
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)

@@ -356,8 +356,8 @@ TEST_CASE("lowering's fusions: -v logs what each grouped, and which are off", "[
   // compiler/lower/fusion_groups.cpp: one line per fusion, after the passes.
   auto on = runCli({"graph", sourcePath("examples/mnist_mlp.nn"), "--train", "--dump-after=lower", "-v"});
   REQUIRE(on.code == 0);
-  CHECK_THAT(on.out, Catch::Contains("pass dce             139 ->  139 nodes\n"
-                                     "pass conv-algo       139 ->  139 nodes\n"
+  CHECK_THAT(on.out, Catch::Contains("pass dce               139 ->  139 nodes\n"
+                                     "pass conv-algo         139 ->  139 nodes\n"
                                      "fuse elementwise      70 values computed in their reader's loop\n"
                                      "fuse multi-output      7 groups of 20 values in all, one loop each\n"
                                      "fuse softmax_ce        1 loss and gradient pairs, one kernel each\n"

@@ -24,12 +24,15 @@ namespace {
 struct Example {
   const char* file;
   int64_t batch;  // 0: the model has no batch parameter
+  std::vector<std::pair<const char*, int64_t>> shrink = {};  // other model parameters, made small
 };
 
 const Example kExamples[] = {{"three_layer.nn", 0},    {"gates.nn", 0},      {"mnist_mlp.nn", 8},
                              {"simple_convnet.nn", 4}, {"multilayer.nn", 8}, {"optimizers/mnist_adam.nn", 8},
                              // Kernels repeated across layers and params: run through one function each.
-                             {"blocks/residual.nn", 2}, {"batchnorm/on.nn", 4}};
+                             {"blocks/residual.nn", 2}, {"batchnorm/on.nn", 4},
+                             // Embeddings, layernorm, fused attention, batched matmul.
+                             {"transformer/char_transformer.nn", 2, {{"context", 8}, {"vocab", 11}, {"d", 16}, {"layers", 2}}}};
 
 Elaborated loadExample(const Example& ex, SourceManager& sm) {
   const std::string path = std::string(NNC_SOURCE_DIR) + "/examples/" + ex.file;
@@ -39,6 +42,7 @@ Elaborated loadExample(const Example& ex, SourceManager& sm) {
   text << in.rdbuf();
   ElaborateOptions eo;
   if (ex.batch) eo.overrides["batch"] = ex.batch;
+  for (const auto& [name, v] : ex.shrink) eo.overrides[name] = v;
   auto m = cli::compileSource(sm, path, text.str(), eo);
   if (!m) FAIL(sm.render(m.error()));
   return m.take();

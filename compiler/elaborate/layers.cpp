@@ -256,15 +256,6 @@ Expected<LayerResult> dropout(LayerContext& ctx, const LayerCall& c) {
 
 // ---- sequence layers --------------------------------------------------------
 
-// An activation by op name ("gelu", "relu", ...): a unary op of the registry.
-Expected<ValueId> activate(LayerContext& ctx, const std::string& act, ValueId x, SourceLoc loc) {
-  if (act == "none" || act == "identity") return x;
-  const OpDef* op = findOp(act);
-  if (!op || op->internal || op->requiredOperands() != 1 || op->noGradient)
-    return error(loc, "'{}' is not an activation (a unary op such as relu, tanh, gelu)", act);
-  return ctx.graph().add(act, {x}, {}, loc);
-}
-
 // embedding(ids, vocab, dim, init = normal(1), name = ...): a table [vocab, dim]
 // (torch.nn.Embedding's N(0, 1) unless init says otherwise) read by ids.
 Expected<LayerResult> embeddingLayer(LayerContext& ctx, const LayerCall& c) {
@@ -359,11 +350,6 @@ Expected<LayerResult> transformerBlock(LayerContext& ctx, const LayerCall& c) {
   NNC_TRY(int64_t ff, a.integer("ff", 4 * d));
   if (ff <= 0) return error(a.loc("ff"), "transformer_block: ff must be positive, got {}", ff);
   NNC_TRY(int64_t causal, a.integer("causal", 1));
-  std::string act = "gelu";
-  if (const CtValue* v = a.get("activation")) {
-    if (v->kind != CtValue::Kind::String) return error(a.loc("activation"), "activation= takes an op name as a string");
-    act = v->s;
-  }
   NNC_TRY(std::string p, a.prefix(ctx, "block"));
   const SourceLoc loc = c.loc;
   auto sub = [&](const std::string& name, std::vector<std::pair<std::string, CtValue>> named, ValueId in) {
@@ -384,7 +370,11 @@ Expected<LayerResult> transformerBlock(LayerContext& ctx, const LayerCall& c) {
   NNC_TRY(ValueId h, op(ctx, "add", {x, att.value}, {}, loc));
   NNC_TRY(LayerResult ln2, sub("layernorm", {{"name", str(p + ".ln2")}}, h));
   NNC_TRY(ValueId f, affine(ctx, p + ".fc1", ln2.value, ff, loc));
-  NNC_TRY(f, activate(ctx, act, f, a.loc("activation")));
+  if (a.get("activation")) {
+    NNC_TRY(f, activate(ctx, c, a, f));
+  } else {
+    NNC_TRY(f, ctx.graph().add("gelu", {f}, {}, loc));
+  }
   NNC_TRY(f, affine(ctx, p + ".fc2", f, d, loc));
   NNC_TRY(ValueId y, op(ctx, "add", {h, f}, {}, loc));
   return LayerResult{true, y};
