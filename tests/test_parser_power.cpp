@@ -39,7 +39,7 @@ std::string sexpr(const Expr& e) {
       return fmt::format("({}@{} {} {})", opName(e.binop), e.loc.col, sexpr(*e.elems[0]), sexpr(*e.elems[1]));
     case ExprKind::Call: {
       std::string out = "(call " + e.text;
-      for (const Arg& a : e.args) out += " " + sexpr(*a.value);
+      for (const Arg& a : e.args) out += fmt::format(" {}", sexpr(*a.value));
       return out + ")";
     }
     default: return "?";
