@@ -118,7 +118,10 @@ Expected<Tensor> tensorFromProto(const onnx::TensorProto& t, const std::string& 
     shape.push_back(d);
   }
   if (t.has_segment()) return error("{}: segmented tensors are not supported", what);
-  Tensor out(TensorType{DType::F32, shape});
+  // Allocated only once the data are known to hold n elements: the dims
+  // alone may claim 2^31 of them (16 GB as doubles) in a tiny file.
+  Tensor out;
+  auto allocate = [&] { out = Tensor(TensorType{DType::F32, shape}); };
   std::string ext;
   const std::string* raw = nullptr;
   if (t.data_location() == T::EXTERNAL) {
@@ -130,12 +133,14 @@ Expected<Tensor> tensorFromProto(const onnx::TensorProto& t, const std::string& 
   if (raw) {
     if (static_cast<int64_t>(raw->size()) != n * es)
       return error("{}: raw data holds {} bytes, {} {} elements need {}", what, raw->size(), n, elemTypeName(type), n * es);
+    allocate();
     for (int64_t i = 0; i < n; ++i) out.data[static_cast<size_t>(i)] = fromBytes(raw->data() + i * es, type);
     return out;
   }
   auto fill = [&](const auto& field, auto conv) -> Status {
     if (static_cast<int64_t>(field.size()) != n)
       return error("{}: holds {} values for dims {} ({} elements)", what, field.size(), shapeString(shape), n);
+    allocate();
     for (int64_t i = 0; i < n; ++i) out.data[static_cast<size_t>(i)] = conv(field.Get(static_cast<int>(i)));
     return ok();
   };
