@@ -1343,9 +1343,16 @@ void constant(I& im, const N& n) {
     }
     v.elem = a.t().data_type();
     for (int64_t d : t->shape()) v.shape.push_back(Dim::of(d));
-    if (v.isInt())
-      for (double d : t->data) v.ints.push_back(Dim::of(static_cast<int64_t>(d)));
-    else {
+    if (v.isInt()) {
+      for (double d : t->data) {
+        // Read through doubles: beyond 2^62 a value no longer converts back.
+        if (!(std::abs(d) < 0x1p62)) {
+          im.unsupported(n, fmt::format("Constant '{}': integer {} is out of the range nnc's sizes take", n.name(), d));
+          return;
+        }
+        v.ints.push_back(Dim::of(static_cast<int64_t>(d)));
+      }
+    } else {
       v.elem = 1;
       v.floats = t->data;
     }
