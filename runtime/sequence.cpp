@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/activation.h"  // NNC_WIDEST_VECTORS
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
 
@@ -78,24 +79,56 @@ struct Problem {
   }
 };
 
+// Row reductions in kLanes partial results, combined in a fixed order: the
+// loops vectorize (a single running sum would not, as float addition does not
+// reassociate) and every run gives the same bits.
+constexpr int kLanes = 16;
+
+// row[0..seen) = softmax(scale · row), row[seen..n) = 0 (causal keys).
+NNC_WIDEST_VECTORS void softmaxRow(float* __restrict row, int64_t seen, int64_t n, float scale) {
+  float mx[kLanes], acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) mx[l] = -INFINITY, acc[l] = 0;
+  int64_t j = 0;
+  for (; j + kLanes <= seen; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) mx[l] = std::max(mx[l], row[j + l] * scale);
+  float m = -INFINITY;
+  for (int64_t r = j; r < seen; ++r) m = std::max(m, row[r] * scale);
+  for (int l = 0; l < kLanes; ++l) m = std::max(m, mx[l]);
+  for (j = 0; j + kLanes <= seen; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float e = expNonPositive(row[j + l] * scale - m);
+      row[j + l] = e;
+      acc[l] += e;
+    }
+  float sum = 0;
+  for (int64_t r = j; r < seen; ++r) {
+    row[r] = expNonPositive(row[r] * scale - m);
+    sum += row[r];
+  }
+  for (int l = 0; l < kLanes; ++l) sum += acc[l];
+  const float inv = 1 / sum;
+  for (int64_t r = 0; r < seen; ++r) row[r] *= inv;
+  for (int64_t r = seen; r < n; ++r) row[r] = 0;
+}
+
+// d[j] = scale · p[j] · (d[j] − Σ p·d): softmax's gradient on one row.
+NNC_WIDEST_VECTORS void softmaxGradRow(const float* __restrict p, float* __restrict d, int64_t n, float scale) {
+  float acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += p[j + l] * d[j + l];
+  float dot = 0;
+  for (int64_t r = j; r < n; ++r) dot += p[r] * d[r];
+  for (int l = 0; l < kLanes; ++l) dot += acc[l];
+  for (int64_t r = 0; r < n; ++r) d[r] = scale * p[r] * (d[r] - dot);
+}
+
 // p[rows, n] (row stride n) = softmax(scale · q_blk·k[0..n)ᵀ) with the
 // causal keys of each row set to probability 0.
 void blockProbs(const Problem& pr, const float* q, const float* k, int64_t r0, int64_t rows, int64_t n, float* p) {
   nnc::sgemm(false, true, rows, n, pr.dh, q + r0 * pr.dh, pr.dh, k, pr.dh, p, n, false);
-  for (int64_t i = 0; i < rows; ++i) {
-    float* row = p + i * n;
-    const int64_t seen = pr.causal ? std::min(n, r0 + i + 1 + (pr.s - pr.t)) : n;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, row[j] * pr.scale);
-    float sum = 0;
-    for (int64_t j = 0; j < seen; ++j) {
-      row[j] = expNonPositive(row[j] * pr.scale - mx);
-      sum += row[j];
-    }
-    const float inv = 1 / sum;
-    for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
-    for (int64_t j = seen; j < n; ++j) row[j] = 0;
-  }
+  for (int64_t i = 0; i < rows; ++i)
+    softmaxRow(p + i * n, pr.causal ? std::min(n, r0 + i + 1 + (pr.s - pr.t)) : n, n, pr.scale);
 }
 
 }  // namespace
@@ -138,13 +171,7 @@ void nnc_attention_grad(const float* q, const float* k, const float* v, const fl
         // dv[0..n) += Pᵀ·dy_blk; dP = dy_blk·vᵀ
         nnc::sgemm(true, false, n, dv, rows, p.data(), n, dyh + r0 * dv, dv, dvh, dv, true);
         nnc::sgemm(false, true, rows, n, dv, dyh + r0 * dv, dv, vh, dv, dp.data(), n, false);
-        for (int64_t i = 0; i < rows; ++i) {
-          const float* pi = p.data() + i * n;
-          float* di = dp.data() + i * n;
-          float dot = 0;
-          for (int64_t j = 0; j < n; ++j) dot += pi[j] * di[j];
-          for (int64_t j = 0; j < n; ++j) di[j] = scale * pi[j] * (di[j] - dot);
-        }
+        for (int64_t i = 0; i < rows; ++i) softmaxGradRow(p.data() + i * n, dp.data() + i * n, n, scale);
         // dq_blk = dS·k; dk[0..n) += dSᵀ·q_blk
         nnc::sgemm(false, false, rows, dh, n, dp.data(), n, kh, dh, dqh + r0 * dh, dh, false);
         nnc::sgemm(true, false, n, dh, rows, dp.data(), n, qh + r0 * dh, dh, dkh, dh, true);
