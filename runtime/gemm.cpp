@@ -107,9 +107,15 @@ namespace gemm {
 
 namespace {
 
+// gelu over a row, built for the widest vectors the CPU has: its rational
+// erf is most of the epilogue's arithmetic.
+NNC_WIDEST_VECTORS void geluRow(float* __restrict c, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) c[j] = geluOf(c[j]);
+}
+
 // One row's epilogue: c[n] = act(c[n] + bias), bias per column (BK 1), one
 // value for the row (BK 2) or none. Plain loops the compiler vectorizes
-// (bias, relu); sigmoid and tanh go through libm.
+// (bias, relu; gelu in geluRow); sigmoid, tanh and silu go through libm.
 template <int BK, Activation ACT>
 void epilogueRow(float* c, int64_t n, const float* colBias, float rowBias) {
   for (int64_t j = 0; j < n; ++j) {
@@ -119,8 +125,13 @@ void epilogueRow(float* c, int64_t n, const float* colBias, float rowBias) {
     if constexpr (ACT == kActRelu) v = reluOf(v);  // NaN stays NaN, as relu's reference
     if constexpr (ACT == kActSigmoid) v = 1.0f / (1.0f + std::exp(-v));
     if constexpr (ACT == kActTanh) v = std::tanh(v);
+    if constexpr (ACT == kActGeluTanh)
+      v = 0.5f * v *
+          (1.0f + std::tanh(static_cast<float>(kGeluC) * (v + static_cast<float>(kGeluK) * v * v * v)));
+    if constexpr (ACT == kActSilu) v = v / (1.0f + std::exp(-v));
     c[j] = v;
   }
+  if constexpr (ACT == kActGelu) geluRow(c, n);
 }
 
 template <int BK>
@@ -133,7 +144,10 @@ void epilogueRows(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
       case kActNone: epilogueRow<BK, kActNone>(c, n1 - n0, colBias, rowBias); break;
       case kActRelu: epilogueRow<BK, kActRelu>(c, n1 - n0, colBias, rowBias); break;
       case kActSigmoid: epilogueRow<BK, kActSigmoid>(c, n1 - n0, colBias, rowBias); break;
-      default: epilogueRow<BK, kActTanh>(c, n1 - n0, colBias, rowBias); break;
+      case kActTanh: epilogueRow<BK, kActTanh>(c, n1 - n0, colBias, rowBias); break;
+      case kActGelu: epilogueRow<BK, kActGelu>(c, n1 - n0, colBias, rowBias); break;
+      case kActGeluTanh: epilogueRow<BK, kActGeluTanh>(c, n1 - n0, colBias, rowBias); break;
+      default: epilogueRow<BK, kActSilu>(c, n1 - n0, colBias, rowBias); break;
     }
   }
 }

@@ -192,7 +192,7 @@ TEST_CASE("jit models: train steps give the same bytes on 1 and 2 threads", "[ji
 // each launch on its own buffers: the step's bytes are those of a function
 // per kernel, on 1 and 2 compile and run threads alike.
 TEST_CASE("jit models: deduplicated kernels give the same bytes as one function each", "[jit][models]") {
-  for (const Example ex : {Example{"blocks/residual.nn", 8}, Example{"batchnorm/on.nn", 16}, Example{"optimizers/mnist_adam.nn", 16}}) {
+  for (const Example& ex : {Example{"blocks/residual.nn", 8}, Example{"batchnorm/on.nn", 16}, Example{"optimizers/mnist_adam.nn", 16}}) {
     INFO(ex.file);
     SourceManager sm;
     Elaborated m = loadExample(ex, sm);

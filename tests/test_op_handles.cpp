@@ -48,14 +48,28 @@ TEST_CASE("activations: attribute names, runtime numbers and elementwise ops", "
   CHECK(parseActivation("sigmoid") == kActSigmoid);
   CHECK(parseActivation("tanh") == kActTanh);
   CHECK_FALSE(parseActivation("Relu"));
-  CHECK_FALSE(parseActivation("gelu"));
-  for (Activation a : {kActNone, kActRelu, kActSigmoid, kActTanh}) CHECK(parseActivation(activationName(a)) == a);
+  CHECK(parseActivation("gelu") == kActGelu);
+  CHECK(parseActivation("gelu_tanh") == kActGeluTanh);
+  CHECK(parseActivation("silu") == kActSilu);
+  CHECK_FALSE(parseActivation("swish"));
+  for (Activation a : {kActNone, kActRelu, kActSigmoid, kActTanh, kActGelu, kActGeluTanh, kActSilu})
+    CHECK(parseActivation(activationName(a)) == a);
   CHECK(activationName(kActTanh) == "tanh");
+  // The convolutions' epilogues take the first four only.
+  CHECK(convActivation(kActTanh));
+  CHECK_FALSE(convActivation(kActGelu));
 
-  CHECK(activationOf(*findOp("relu")) == kActRelu);
-  CHECK(activationOf(*findOp("sigmoid")) == kActSigmoid);
-  CHECK(activationOf(*findOp("tanh")) == kActTanh);
-  CHECK_FALSE(activationOf(*findOp("exp")));
+  auto node = [](const char* op, Attrs attrs = {}) { return Node{.op = findOp(op), .attrs = std::move(attrs)}; };
+  CHECK(activationOf(node("relu")) == kActRelu);
+  CHECK(activationOf(node("sigmoid")) == kActSigmoid);
+  CHECK(activationOf(node("tanh")) == kActTanh);
+  CHECK(activationOf(node("gelu", {{"approximate", std::string("none")}})) == kActGelu);
+  CHECK(activationOf(node("gelu", {{"approximate", std::string("tanh")}})) == kActGeluTanh);
+  CHECK(activationOf(node("silu")) == kActSilu);
+  CHECK_FALSE(activationOf(node("exp")));
+  CHECK(activationOp(kActGeluTanh).name == "gelu");
+  CHECK(activationAttrs(kActGeluTanh).s("approximate") == "tanh");
+  CHECK_FALSE(activationAttrs(kActRelu).has("approximate"));
   CHECK(activationOp(kActSigmoid).name == "sigmoid");
   CHECK(activationOp(kActRelu).name == "relu");
 

@@ -381,3 +381,52 @@ TEST_CASE("fused and unfused train steps agree on random convolution shapes", "[
     }
   }
 }
+
+TEST_CASE("gelu, its tanh form and silu go into the GEMM's epilogue and compute what the interpreter does",
+          "[passes][activations]") {
+  // Inputs spread over [-6, 6] reach erf's clamp at ±4 and silu's saturation.
+  for (const auto& [call, act] : {std::pair{"gelu(z)", "gelu"}, std::pair{"gelu(z, approximate = \"tanh\")", "gelu_tanh"},
+                                   std::pair{"silu(z)", "silu"}}) {
+    INFO(call);
+    SourceManager sm;
+    Elaborated m = compile(sm, fmt::format(R"(model m {{
+      input x: f32[37, 19]
+      param W: f32[19, 23] = he()
+      param b: f32[23] = zeros()
+      z = x @ W + b
+      output y = {}
+    }})",
+                                           call));
+    const Graph& g = m.graph;
+    const Optimized o = optimize(g, rootsOf(g));
+    REQUIRE(opsOf(o.graph) == "matmul_fused");
+    CHECK(o.graph.nodes.back().attrs.s("act") == act);
+
+    TensorMap feeds = randomFeeds(g, 7);
+    for (double& v : feeds.at("x").data) v *= 6;
+    auto params = initParams(g, 42);
+    REQUIRE(params);
+    for (auto& [k, v] : *params) feeds[k] = v;
+    const ValueId y = g.findByName("y");
+    auto want = interpret(g, feeds, EvalOptions{false, true}, {y});
+    REQUIRE(want);
+    auto cp = jit::CompiledProgram::create(g, {y}, LowerOptions{});
+    if (!cp) FAIL(cp.error().message);
+    REQUIRE(opsOf((*cp)->optimizedGraph()) == "matmul_fused");
+    for (const auto& [name, v] : feeds) fillSlot(**cp, g.findByName(name), v);
+    (*cp)->run();
+    const std::vector<double>& ref = (*want)[static_cast<size_t>(y)].data;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      INFO("element " << i << ": got " << (*cp)->data(y)[i] << ", interpreter " << ref[i]);
+      REQUIRE(std::abs((*cp)->data(y)[i] - ref[i]) <= 1e-5 + 1e-4 * std::abs(ref[i]));
+    }
+  }
+  SECTION("a convolution keeps gelu apart: its epilogues apply relu, sigmoid and tanh only") {
+    SourceManager sm;
+    Elaborated m = compile(sm, R"(model m {
+      input x: f32[2, 3, 7, 5]
+      output y = gelu(conv2d(x, filters = 4, kernel = 3, pad = 1))
+    })");
+    CHECK(opsOf(optimize(m.graph, rootsOf(m.graph)).graph) == "conv2d_fused gelu");
+  }
+}

@@ -94,7 +94,7 @@ Status lowerBatchnormFused(LowerArgs& a) {
   const Affine el = d.at(i, v(c3), k);
   ExprP y = add(mul(sub(ld(x, el), ld(stats, v(c3))), ld(scale, v(c3))), ld(beta, v(c3)));
   const Activation act = actAttr(a.attrs());
-  if (act != kActNone) y = activationOp(act).pointwise({y}, a.attrs());
+  if (act != kActNone) y = activationOp(act).pointwise({y}, activationAttrs(act));
   emit(a, loops({{i, d.n}, {c3, d.c}, {k, d.s}}, {loop::store(a.out, el, y)}, true));
   return ok();
 }

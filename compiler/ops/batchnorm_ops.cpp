@@ -92,8 +92,7 @@ Status fusedEval(const EvalArgs& e) {
   const Activation act = actAttr(e.attrs);
   if (act == kActNone) return ok();
   const Tensor pre = e.out;
-  const Attrs none;
-  return activationOp(act).eval(EvalArgs{{&pre}, none, e.out, e.env});
+  return activationOp(act).eval(EvalArgs{{&pre}, activationAttrs(act), e.out, e.env});
 }
 
 // dy·step(y) where the relu output y is given, else dy.

@@ -8,6 +8,7 @@
 #include "compiler/autodiff/grad_ctx.h"
 #include "compiler/ops/broadcast.h"
 #include "compiler/ops/op_registry.h"
+#include "runtime/activation.h"  // erf's coefficients, gelu's constants
 
 namespace nnc {
 
@@ -94,11 +95,8 @@ double sigmoid(double x) {
 // ---- the activation zoo: torch.nn's definitions and constants ----
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kSqrtHalf = 0.70710678118654752440;     // 1/√2
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/√(2π)
 constexpr double kTwoOverSqrtPi = 1.12837916709551257390;  // 2/√π, erf's slope at 0
-constexpr double kGeluC = 0.79788456080286535588;        // √(2/π), the tanh form's
-constexpr double kGeluK = 0.044715;
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 constexpr double kSeluScale = 1.0507009873554804934193349852946;
 
@@ -207,17 +205,13 @@ ExprP sigmoidFormula(const Operands& x, const Attrs&) {
 }
 ExprP stepFormula(const Operands& x, const Attrs&) { return bin(Op::Greater, x[0], num(0)); }
 
-// erf in f32 as x·P(x²)/Q(x²) on x clamped to [-4, 4] (Eigen's float erf;
+// erf in f32 as x·P(x²)/Q(x²) on x clamped to [-4, 4] (Eigen's float erf,
+// coefficients in runtime/activation.h, shared with the GEMM epilogue's gelu;
 // erf is ±1 in f32 beyond): multiplies, adds, one division and the clamp's
 // selects, so its loops vectorize in both printers, where a call to libm's
 // erff would keep them scalar. Max abs error 4.5e-7 against std::erf on
 // 1,600,001 points of [-8, 8] (tests/test_ops_activations.cpp measures it);
 // NaN stays NaN (Op::Max/Min propagate it).
-constexpr double kErfP[] = {-1.60960333262415e-02, -2.95459980854025e-03, -7.34990630326855e-04,
-                            -5.69250639462346e-05, -2.10102402082508e-06, 2.77068142495902e-08,
-                            -2.72614225801306e-10};  // of x^1, x^3, ... x^13
-constexpr double kErfQ[] = {-1.42647390514189e-02, -7.37332916720468e-03, -1.68282697438203e-03,
-                            -2.13374055278905e-04, -1.45660718464996e-05};  // of x^0, x^2, ... x^8
 
 template <size_t N>
 ExprP horner(const double (&c)[N], const ExprP& x2) {

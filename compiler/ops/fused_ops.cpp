@@ -17,9 +17,13 @@ namespace {
 
 using namespace lx;
 
-Status checkAct(std::string_view op, const Attrs& a) {
+// The GEMM's epilogue applies every activation, the convolutions' relu,
+// sigmoid and tanh.
+Status checkAct(std::string_view op, const Attrs& a, bool conv = true) {
   const std::string& act = a.s("act");
-  if (!parseActivation(act)) return error("{}: act must be none, relu, sigmoid or tanh, got \"{}\"", op, act);
+  const auto parsed = parseActivation(act);
+  if (!parsed) return error("{}: act must be one of {}, got \"{}\"", op, activationNames(), act);
+  if (conv && !convActivation(*parsed)) return error("{}: act \"{}\" is not applied by convolutions", op, act);
   return ok();
 }
 
@@ -27,8 +31,7 @@ Status checkAct(std::string_view op, const Attrs& a) {
 Status applyActivation(Activation act, Tensor& out, const EvalEnv& env) {
   if (act == kActNone) return ok();
   const Tensor x = out;
-  const Attrs none;
-  return activationOp(act).eval(EvalArgs{{&x}, none, out, env});
+  return activationOp(act).eval(EvalArgs{{&x}, activationAttrs(act), out, env});
 }
 
 Status applyAct(const EvalArgs& e) { return applyActivation(actAttr(e.attrs), e.out, e.env); }
@@ -230,7 +233,7 @@ Status lowerMatmulFused(LowerArgs& a) {
 }
 
 Expected<TensorType> matmulFusedShape(const std::vector<TensorType>& in, const Attrs& a) {
-  NNC_CHECK(checkAct("matmul_fused", a));
+  NNC_CHECK(checkAct("matmul_fused", a, false));
   if (matmulIsBatched(in[0], in[1], a)) return error("matmul_fused: fuses one GEMM, not a batched product");
   NNC_TRY(TensorType t, findOp("matmul")->shape({in[0], in[1]}, a));
   if (in.size() > 2 && in[2].shape != Shape{t.shape.back()})

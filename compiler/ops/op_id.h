@@ -20,6 +20,8 @@ namespace nnc {
   X(Relu, "relu")                                           \
   X(Sigmoid, "sigmoid")                                     \
   X(Tanh, "tanh")                                           \
+  X(Gelu, "gelu")                                           \
+  X(Silu, "silu")                                           \
   X(Step, "step")                                           \
   X(Sqrt, "sqrt")                                           \
   X(Square, "square")                                       \

@@ -1,7 +1,7 @@
 // fuse-epilogue: a GEMM's bias add and activation happen in its store.
 //   add(matmul(a, W), b)       → matmul_fused(a, W, b)        (b: one per column)
-//   relu|sigmoid|tanh(that)    → matmul_fused(a, W, b, act)
-//   relu|...(conv2d_fused(…))  → conv2d_fused(…, act)
+//   relu|sigmoid|tanh|gelu|silu(that) → matmul_fused(a, W, b, act)
+//   relu|sigmoid|tanh(conv2d_fused(…)) → conv2d_fused(…, act)
 // The pre-activation z then has no store of its own. Training also reads z
 // in relu's gradient, step(z); since relu(z) > 0 exactly where z > 0, that
 // becomes step(relu(z)), leaving the activation z's only user.
@@ -53,11 +53,12 @@ Plan plan(const Graph& g, const std::vector<bool>& external) {
   }
   for (ValueId id = 0; id < static_cast<ValueId>(n); ++id) {
     const Node& act = g.node(id);
-    if (!activationOf(*act.op)) continue;
+    const std::optional<Activation> a = activationOf(act);
+    if (!a) continue;
     const ValueId y = act.inputs[0];
     const Node& prod = g.node(y);
     const bool gemm = p.biasMatmul[static_cast<size_t>(y)] != kNoValue || isGemm(g, y) ||
-                      (prod.op->is(OpId::Conv2dFused) && actAttr(prod.attrs) == kActNone);
+                      (prod.op->is(OpId::Conv2dFused) && actAttr(prod.attrs) == kActNone && convActivation(*a));
     // A step(y) may only be rewritten onto a relu.
     bool ok = gemm && onlyUser(y, id);
     for (ValueId u : users[static_cast<size_t>(y)])
@@ -103,7 +104,7 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
     const size_t i = static_cast<size_t>(id);
     if (p.absorbed[i]) continue;
     if (p.activation[i]) {
-      NNC_CHECK(gemm(id, n.inputs[0], *activationOf(*n.op)));
+      NNC_CHECK(gemm(id, n.inputs[0], *activationOf(n)));
     } else if (p.biasMatmul[i] != kNoValue) {
       NNC_CHECK(gemm(id, id, kActNone));
     } else if (p.stepOfRelu[i] != kNoValue) {
