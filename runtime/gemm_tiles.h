@@ -541,7 +541,10 @@ void block(const Args& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   // Patches are always packed; when one MC block holds all the rows, each
   // micro-panel is packed right before its tiles use it, so it is still in
   // L1 (the image rows it came from are read once per (k slice, column)).
-  const bool doPackB = g.patch || g.transB || mw > 2 * Cfg::MR;
+  // One micro-panel of B stored with its rows (nearly) adjacent is already
+  // the packed layout, up to the row stride: read in place.
+  const bool onePanelB = !g.patch && !g.transB && nw <= NR && g.ldb <= 2 * NR;
+  const bool doPackB = g.patch || g.transB || (mw > 2 * Cfg::MR && !onePanelB);
   const bool doPackA = nw > 16 * NR;
   const bool panelB = g.patch && mw <= Cfg::MC;
   const int64_t ncMax = lesser(Cfg::NC, nw);

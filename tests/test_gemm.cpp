@@ -80,6 +80,8 @@ void check(const Case& c, bool transA, bool transB, bool accumulate, int64_t pad
 const Case kCases[] = {
     {1, 1, 1},    {7, 13, 17},  {31, 37, 41}, {1, 100, 50},  {100, 1, 50},  {33, 65, 1},   {33, 65, 17},
     {100, 30, 25}, {15, 17, 16}, {14, 32, 8},  {40, 200, 30}, {3, 2100, 5}, {20, 50, 700}, {257, 129, 300},
+    // One micro-panel of B read in place (N at most NR, many rows): attention's P·V.
+    {128, 32, 128}, {61, 12, 40}, {45, 7, 33},
 };
 
 std::vector<std::string> isas() {
