@@ -12,8 +12,11 @@ import argparse
 import datetime
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +33,8 @@ SECTIONS = [
      [("mnist_mlp.nn", "the notes' 784-40-20-10 MLP (relu, He), Adam, 5 epochs"),
       ("multilayer.nn", "six hidden layers of 100 written with a `def` and a `for` loop; Momentum, 2 epochs"),
       ("simple_convnet.nn", "the notes' SimpleConvNet: conv 5×5, max-pool, two dense layers"),
-      ("optimizers/mnist_adam.nn", "a 784-50-10 MLP, Adam with a cosine schedule")],
+      ("optimizers/mnist_adam.nn", "a 784-50-10 MLP, Adam with a cosine schedule"),
+      ("keras_mlp.nn", "a Keras-style MLP: `dense(..., activation = \"gelu\")`, silu and elu layers, layernorm; Adam, 3 epochs")],
      ""),
     ("Vanishing gradients: weight initialization",
      "The 784-40-20-10 network, SGD lr 0.1, 2000 steps of batch 100, four initializations.",
@@ -104,12 +108,28 @@ SECTIONS = [
      ""),
     ("Recurrent networks",
      "",
-     [("rnn/binary_addition.nn", "binary addition, unrolled by a compile-time `for`, shared weights")],
+     [("rnn/binary_addition.nn", "binary addition, unrolled by a compile-time `for`, shared weights"),
+      ("rnn/binary_addition_lstm.nn", "the same task with the `lstm` layer (16 units) and a dense readout")],
      "`accuracy` is the model's own output: a sum counts only if all 8 bits "
      "are right. The issue asked for teacher forcing: in binary addition no "
      "step reads an earlier prediction, so every step is trained on the true "
      "input bits against its own target, which is what teacher forcing "
      "amounts to here."),
+    ("Language models on text (issue 21)",
+     "Debian's fortunes (`/usr/share/games/fortunes`) through `text(...)`: the first 90 % "
+     "for training, the rest scored; windows of the model's context with next-byte labels. "
+     "Losses are per byte, in bits (`nnc run` prints nats and bits). Each row's curve "
+     "(`--plot`) and a sample of its checkpoint follow the table.",
+     [("transformer/char_transformer.nn", "a character GPT: byte and position embeddings, 4 pre-norm "
+       "`transformer_block`s (4 causal heads, d 128, gelu MLP 512), context 128, batch 32; AdamW lr 1e-3, "
+       "100 warmup steps then cosine, gradient norm clipped at 1, 2,000 steps"),
+      ("rnn/char_lstm.nn", "an LSTM language model: an embedding of 64, `lstm` of 256 units unrolled over "
+       "a context of 64, batch 32; Adam lr 0.002 with a cosine schedule, clipping at 1, 6,000 steps")],
+     "[transformer/torch_char_transformer.py](transformer/torch_char_transformer.py) trains the "
+     "transformer in PyTorch 1.13 with the same layers, initialization, windows, split, optimizer, "
+     "schedule and clipping (not run by CI, nor by scripts/gallery.py): "
+     "`/usr/bin/python3 examples/transformer/torch_char_transformer.py --threads 1 --log-every 566` "
+     "scores it at the steps where nnc's epochs end. docs/performance.md has its figures beside nnc's."),
     ("Convolution blocks",
      "",
      [("blocks/depthwise_separable.nn", "a depthwise 3×3 (groups = channels) + pointwise 1×1 block"),
@@ -150,6 +170,9 @@ def result(trains, out):
         return float(m.group(1)) if m else None
 
     parts = []
+    if (b := re.search(r"test loss " + NUM + r" \(" + NUM + r" bits/(byte|char)\)", last)):
+        parts.append(f"test loss **{float(b.group(2)):.4f} bits/{b.group(3)}** ({float(b.group(1)):.4g} nats)")
+        return ", ".join(parts)
     for label, pattern in (("train-set acc.", r"train-set accuracy"), ("test acc.", r"test accuracy"),
                            ("test loss", r"test loss"), ("test sums right", r"test loss [-0-9.e+]+, accuracy")):
         v = grab(pattern)
@@ -179,7 +202,7 @@ def main():
         "Accuracies are on the test split; wall time includes compiling and loading data.",
         "",
     ]
-    extras = []
+    extras, samples = [], []
     t0 = time.monotonic()
     for title, intro, items, notes in SECTIONS:
         lines += [f"## {title}", ""]
@@ -188,7 +211,17 @@ def main():
         lines += ["| example | command | shows | result | wall |", "|---|---|---|---|---|"]
         for example, shows in items:
             extra = ["--plot", "examples/autoencoder/vae.svg"] if example == "autoencoder/vae.nn" else []
+            language = "text(" in open(os.path.join(ROOT, "examples", example)).read()
+            ckpt = tempfile.mkdtemp() if language else None
+            if language:
+                extra = ["--plot", "examples/" + example.replace(".nn", ".svg"), "--save", ckpt]
             trains, out, secs = measure(nnc, example, extra)
+            if language:
+                sample = [nnc, "sample", "examples/" + example, "--weights", ckpt, "--prompt", "The ", "--tokens",
+                          "300", "--temperature", "0.8", "--seed", "1"]
+                text = subprocess.run(sample, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+                samples.append((example, shlex.join(sample[1:3] + ["--weights", "ckpt"] + sample[5:]), text))
+                shutil.rmtree(ckpt)
             print(f"{example}: {secs:.1f} s", file=sys.stderr)
             verb = "run" if trains else "eval"
             lines.append(f"| [{example}]({example}) | `nnc {verb} examples/{example}` | {shows} | "
@@ -203,6 +236,10 @@ def main():
         for example, text in extras:
             lines += [f"`nnc run examples/{example}` ends with:", "", "```", text.rstrip(), "```", ""]
         extras = []
+        for example, cmd, text in samples:
+            name = example.replace(".nn", "")
+            lines += [f"![{name} loss]({name}.svg)", "", f"`nnc {cmd}`:", "", "```", text.rstrip(), "```", ""]
+        samples = []
         if title == "Autoencoders":
             lines += ["The VAE's loss curve (`--plot`):", "", "![VAE loss](autoencoder/vae.svg)", ""]
     total = time.monotonic() - t0

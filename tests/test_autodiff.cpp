@@ -93,13 +93,20 @@ TEST_CASE("nnc grad mnist_mlp: dW1 is a matmul of x transposed with a gradient",
   CHECK_THAT(r.out, !Catch::Contains("transpose("));
 }
 
-TEST_CASE("nnc gradcheck passes on mnist_mlp and simple_convnet", "[autodiff][cli]") {
+TEST_CASE("nnc gradcheck passes on mnist_mlp and simple_convnet and on char_transformer", "[autodiff][cli]") {
   for (const char* ex : {"examples/mnist_mlp.nn", "examples/simple_convnet.nn"}) {
     auto r = runCli({"gradcheck", sourcePath(ex)});
     INFO(r.out << r.err);
     CHECK(r.code == 0);
     CHECK_THAT(r.out, Catch::Contains("\npassed"));
   }
+  // The transformer example (embedding, layernorm, fused causal attention,
+  // gelu), shrunk to one block over 8 positions.
+  auto r = runCli({"gradcheck", sourcePath("examples/transformer/char_transformer.nn"), "--set", "layers=1", "--set",
+                   "context=8", "--samples", "3"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("block1.attn.qkv.W") && Catch::Contains("\npassed"));
 }
 
 TEST_CASE("gradcheck reports kinks instead of failing on them", "[autodiff]") {
