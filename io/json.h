@@ -2,6 +2,7 @@
 // grammar (RFC 8259), values as a tree. Numbers keep their text so integers
 // beyond 2^53 are not rounded by the reader.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,5 +31,7 @@ struct Json {
 Expected<Json> parseJson(std::string_view text, const std::string& what);
 // A JSON string literal with the escapes JSON needs.
 std::string jsonQuote(std::string_view s);
+// cp (a Unicode code point, at most 0x10FFFF) as UTF-8, appended to out.
+void appendUtf8(std::string& out, uint32_t cp);
 
 }  // namespace nnc

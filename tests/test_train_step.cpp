@@ -98,22 +98,28 @@ const struct {
     {"sgd_cosine", "optimizer = sgd(lr = 0.1) schedule = cosine(total = 4)"},
 };
 
+// The 3 → 2 linear softmax classifier of gen_optim_refs.py trained `steps`
+// steps with `settings` from its W0, b0: W and b equal torch's `name`_W, _b.
+static void checkLinearAgainstTorch(const char* name, const char* settings, const TensorMap& data, int steps) {
+  auto p = train(std::string("model lin { input x: f32[4, 3] label t: i32[4] param W: f32[3, 2] = zeros()\n"
+                             "param b: f32[2] = zeros() loss = softmax_cross_entropy(x @ W + b, t) }\n"
+                             "train lin { ") + settings + " }",
+                 {{"W", load("W0")}, {"b", load("b0")}}, data, steps);
+  for (const char* n : {"W", "b"}) {
+    const Tensor want = load(std::string(name) + "_" + n);
+    REQUIRE(p.at(n).data.size() == want.data.size());
+    for (size_t i = 0; i < want.data.size(); ++i) {
+      INFO(n << "[" << i << "]");
+      CHECK(p.at(n).data[i] == Approx(want.data[i]).epsilon(1e-5).margin(1e-9));
+    }
+  }
+}
+
 TEST_CASE("optimizers and schedules match torch.optim over 3 steps", "[train]") {
   const TensorMap data = {{"x", load("x")}, {"t", load("t")}};
   for (const auto& c : kOptimCases) {
     INFO(c.name);
-    auto p = train(std::string("model lin { input x: f32[4, 3] label t: i32[4] param W: f32[3, 2] = zeros()\n"
-                               "param b: f32[2] = zeros() loss = softmax_cross_entropy(x @ W + b, t) }\n"
-                               "train lin { ") + c.settings + " }",
-                   {{"W", load("W0")}, {"b", load("b0")}}, data, 3);
-    for (const char* n : {"W", "b"}) {
-      const Tensor want = load(std::string(c.name) + "_" + n);
-      REQUIRE(p.at(n).data.size() == want.data.size());
-      for (size_t i = 0; i < want.data.size(); ++i) {
-        INFO(n << "[" << i << "]");
-        CHECK(p.at(n).data[i] == Approx(want.data[i]).epsilon(1e-5).margin(1e-9));
-      }
-    }
+    checkLinearAgainstTorch(c.name, c.settings, data, 3);
   }
 }
 
@@ -139,18 +145,7 @@ TEST_CASE("adamw, gradient clipping and warmup match torch over 6 steps", "[trai
   const TensorMap data = {{"x", load("x")}, {"t", load("t")}};
   for (const auto& c : kTrainCases) {
     INFO(c.name);
-    auto p = train(std::string("model lin { input x: f32[4, 3] label t: i32[4] param W: f32[3, 2] = zeros()\n"
-                               "param b: f32[2] = zeros() loss = softmax_cross_entropy(x @ W + b, t) }\n"
-                               "train lin { ") + c.settings + " }",
-                   {{"W", load("W0")}, {"b", load("b0")}}, data, 6);
-    for (const char* n : {"W", "b"}) {
-      const Tensor want = load(std::string(c.name) + "_" + n);
-      REQUIRE(p.at(n).data.size() == want.data.size());
-      for (size_t i = 0; i < want.data.size(); ++i) {
-        INFO(n << "[" << i << "]");
-        CHECK(p.at(n).data[i] == Approx(want.data[i]).epsilon(1e-5).margin(1e-9));
-      }
-    }
+    checkLinearAgainstTorch(c.name, c.settings, data, 6);
   }
 }
 

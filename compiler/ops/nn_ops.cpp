@@ -13,6 +13,7 @@
 #include "compiler/lower/lower.h"
 #include "compiler/ops/im2col.h"
 #include "compiler/ops/lower_rules.h"
+#include "compiler/ops/normalize_grad.h"
 #include "compiler/ops/op_registry.h"
 
 namespace nnc {
@@ -691,24 +692,14 @@ Grads batchnormGrad(GradCtx& ctx) {
   const Attr axes = image ? ints({0, 2, 3}) : ints({0});
   const Attrs keep{{"axis", axes}, {"keepdims", int64_t{1}}}, drop{{"axis", axes}};
   const int64_t channels = ctx.inTypes[0].shape[1];
-  NNC_TRY(const ValueId mu, ctx.op("mean", {x}, keep));
-  NNC_TRY(const ValueId xc, ctx.op("sub", {x, mu}));
-  NNC_TRY(const ValueId sq, ctx.op("mul", {xc, xc}));
-  NNC_TRY(const ValueId var, ctx.op("mean", {sq}, keep));
-  NNC_TRY(const ValueId eps, ctx.constant(ctx.attrs.f("eps")));
-  NNC_TRY(const ValueId varEps, ctx.op("add", {var, eps}));
-  NNC_TRY(const ValueId sigma, ctx.op("sqrt", {varEps}));
-  NNC_TRY(const ValueId xhat, ctx.op("div", {xc, sigma}));
+  NNC_TRY(const Normalized n, normalizedOver(ctx, x, keep, ctx.attrs.f("eps")));
+  const ValueId xhat = n.xhat, sigma = n.sigma;
 
   NNC_TRY(const ValueId dbeta, ctx.op("sum", {dy}, drop));
   NNC_TRY(const ValueId dyXhat, ctx.op("mul", {dy, xhat}));
   NNC_TRY(const ValueId dgamma, ctx.op("sum", {dyXhat}, drop));
 
-  NNC_TRY(const ValueId meanDy, ctx.op("mean", {dy}, keep));
-  NNC_TRY(const ValueId meanDyXhat, ctx.op("mean", {dyXhat}, keep));
-  NNC_TRY(const ValueId centered, ctx.op("sub", {dy, meanDy}));
-  NNC_TRY(const ValueId along, ctx.op("mul", {xhat, meanDyXhat}));
-  NNC_TRY(const ValueId inner, ctx.op("sub", {centered, along}));
+  NNC_TRY(const ValueId inner, normalizedInputGrad(ctx, dy, dyXhat, xhat, keep));
   const Attr gammaShape = image ? ints({1, channels, 1, 1}) : ints({1, channels});
   NNC_TRY(const ValueId gamma, ctx.op("reshape", {ctx.in[1]}, {{"shape", gammaShape}}));
   NNC_TRY(const ValueId scale, ctx.op("div", {gamma, sigma}));

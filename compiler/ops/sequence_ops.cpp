@@ -8,6 +8,7 @@
 
 #include "compiler/autodiff/grad_ctx.h"
 #include "compiler/ops/lower_rules.h"
+#include "compiler/ops/normalize_grad.h"
 #include "compiler/ops/op_registry.h"
 
 namespace nnc {
@@ -209,14 +210,8 @@ Expected<std::vector<ValueId>> layernormGrad(GradCtx& ctx) {
   std::vector<int64_t> normAxes, leadAxes;
   for (int64_t d = 0; d < rank; ++d) (d >= rank - r ? normAxes : leadAxes).push_back(d);
   const Attrs keep{{"axis", ints(normAxes)}, {"keepdims", int64_t{1}}};
-  NNC_TRY(const ValueId mu, ctx.op("mean", {x}, keep));
-  NNC_TRY(const ValueId xc, ctx.op("sub", {x, mu}));
-  NNC_TRY(const ValueId sq, ctx.op("mul", {xc, xc}));
-  NNC_TRY(const ValueId var, ctx.op("mean", {sq}, keep));
-  NNC_TRY(const ValueId eps, ctx.constant(ctx.attrs.f("eps")));
-  NNC_TRY(const ValueId varEps, ctx.op("add", {var, eps}));
-  NNC_TRY(const ValueId sigma, ctx.op("sqrt", {varEps}));
-  NNC_TRY(const ValueId xhat, ctx.op("div", {xc, sigma}));
+  NNC_TRY(const Normalized n, normalizedOver(ctx, x, keep, ctx.attrs.f("eps")));
+  const ValueId xhat = n.xhat, sigma = n.sigma;
   NNC_TRY(const ValueId dyXhat, ctx.op("mul", {dy, xhat}));
   ValueId dgamma = dyXhat, dbeta = dy;
   if (!leadAxes.empty()) {
@@ -226,11 +221,7 @@ Expected<std::vector<ValueId>> layernormGrad(GradCtx& ctx) {
   }
   NNC_TRY(const ValueId gdy, ctx.op("mul", {dy, gamma}));
   NNC_TRY(const ValueId gXhat, ctx.op("mul", {gdy, xhat}));
-  NNC_TRY(const ValueId meanG, ctx.op("mean", {gdy}, keep));
-  NNC_TRY(const ValueId meanGXhat, ctx.op("mean", {gXhat}, keep));
-  NNC_TRY(const ValueId centred, ctx.op("sub", {gdy, meanG}));
-  NNC_TRY(const ValueId along, ctx.op("mul", {xhat, meanGXhat}));
-  NNC_TRY(const ValueId inner, ctx.op("sub", {centred, along}));
+  NNC_TRY(const ValueId inner, normalizedInputGrad(ctx, gdy, gXhat, xhat, keep));
   NNC_TRY(const ValueId dx, ctx.op("div", {inner, sigma}));
   return std::vector<ValueId>{dx, dgamma, dbeta};
 }
