@@ -15,7 +15,8 @@ set(_nnc_layers
   "dsl:dsl,base"
   "compiler:compiler,dsl,base,runtime"
   "onnx:onnx,compiler,io,dsl,base,runtime"
-  "cli:cli,onnx,compiler,io,dsl,base,runtime")
+  "dist:dist,base,runtime"
+  "cli:cli,onnx,compiler,io,dist,dsl,base,runtime")
 
 function(nnc_check_layering)
   set(_violations "")
@@ -37,6 +38,11 @@ function(nnc_check_layering)
       file(STRINGS ${_f} _onnx REGEX "^[ \t]*#[ \t]*include[ \t]*<(onnx|google/protobuf)/")
       if(_onnx AND NOT _rel MATCHES "^onnx/")
         list(APPEND _violations "${_rel}: includes an ONNX or protobuf header: only onnx/ may")
+      endif()
+      # MPI's header: dist/ only, so one process needs no MPI.
+      file(STRINGS ${_f} _mpi REGEX "^[ \t]*#[ \t]*include[ \t]*<mpi\\.h>")
+      if(_mpi AND NOT _rel MATCHES "^dist/")
+        list(APPEND _violations "${_rel}: includes mpi.h: only dist/ may")
       endif()
       file(STRINGS ${_f} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
       foreach(_line IN LISTS _lines)

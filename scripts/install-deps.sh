@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake g++ make llvm-19-dev libfmt-dev catch2 libbenchmark-dev zlib1g-dev
       dataset-fashion-mnist clang-19 libclang-rt-19-dev python3 libopenblas-dev chromium
-      libonnx-dev libprotobuf-dev libonnx-testdata fortunes)
+      libonnx-dev libprotobuf-dev libonnx-testdata fortunes openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
