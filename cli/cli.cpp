@@ -151,6 +151,8 @@ const std::vector<CommandInfo>& commands() {
                           "(4G, 800M, bytes; default: the memory available, MemAvailable or the cgroup's limit); "
                           "off: no check"},
                          {"threads", true, "N", "threads (default 0: every core)"},
+                         {"bucket-mb", true, "MB", "under mpirun: the size cap of the buckets gradients are summed "
+                          "in across processes (default 25)"},
                          {"verbose", false, "", "print the time spent in each compilation stage and the resident memory", 'v'},
                          {"profile", false, "", "time 20 train steps and 20 inference runs kernel by kernel (JIT), print the costliest, exit"}}),
        runRun},

@@ -7,6 +7,7 @@
 #include <vector>
 #include <ostream>
 
+#include "base/hash.h"
 #include "cli/commands.h"
 #include "cli/frontend.h"
 #include "compiler/emit/emit_cpp.h"
@@ -36,12 +37,6 @@ bool validNamespace(const std::string& ns) {
 // what it wrote, so that a second emit-cpp may replace its own unchanged
 // output but not a file the user wrote or edited (without --force).
 constexpr const char* kManifest = ".nnc-emitted";
-
-uint64_t fnv1a(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 // name → hash; an unreadable or malformed manifest vouches for nothing.
 std::map<std::string, uint64_t> readManifest(const std::string& dir) {

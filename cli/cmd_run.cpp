@@ -13,10 +13,12 @@
 #include <numbers>
 #include <optional>
 
+#include "base/hash.h"
 #include "cli/commands.h"
 #include "cli/frontend.h"
 #include "cli/memory_need.h"
 #include "cli/run_data.h"
+#include "cli/run_parallel.h"
 #include "cli/run_stepper.h"
 #include "io/checkpoint.h"
 #include "io/file_io.h"
@@ -24,6 +26,7 @@
 #include "io/plot.h"
 #include "io/progress.h"
 #include "io/text_dataset.h"
+#include "runtime/collective.h"
 #include "runtime/parallel.h"
 #include "runtime/random_calls.h"
 #include "runtime/rng.h"
@@ -298,9 +301,15 @@ Status profileRun(Stepper& stepper, const Dataset& train, int64_t batch, const T
 class Trainer {
  public:
   Trainer(std::ostream& out, const Graph& g, const RunArgs& args, const RunData& data, const TrainStep& step,
-          const StepGraphs& graphs, Stepper& stepper, TrainingState& t)
+          const StepGraphs& graphs, Stepper& stepper, TrainingState& t, const Shard& shard)
       : out_(out), g_(g), a_(args), setup_(args.setup), d_(data), train_(data.data.train), step_(step),
-        graphs_(graphs), stepper_(stepper), t_(t), batch_(data.fit.batch) {}
+        graphs_(graphs), stepper_(stepper), t_(t), shard_(shard), batch_(data.fit.batch), global_(shard.batch) {
+    // Batchnorm's running statistics: each rank updates them from its own
+    // rows; they are averaged over the ranks before each evaluation.
+    const Graph& sg = step.grads.graph;
+    for (auto [node, next] : step.updates)
+      if (sg.node(node).attrs.i("trainable") == 0) runningStats_.push_back(sg.node(node).name);
+  }
 
   // The run's shape (samples, steps, epochs), its first line, then every
   // epoch left; false when a checkpoint left nothing to train.
@@ -312,6 +321,7 @@ class Trainer {
   void prepare(int64_t s);
   Status trainEpoch(int64_t epoch);
   Diagnostic replayNonFinite(int64_t epoch, int64_t s, double loss, double lr, uint64_t stepSeed);
+  Status sumLoss(double& loss);
   Status scoreSplits(int64_t epoch, std::string& line);
   Status writeEpochFiles(int64_t epoch);
 
@@ -325,7 +335,11 @@ class Trainer {
   const StepGraphs& graphs_;
   Stepper& stepper_;
   TrainingState& t_;
-  const int64_t batch_;
+  const Shard& shard_;
+  // This rank's rows of each step's batch, and the global batch (the same
+  // but for a data-parallel run).
+  const int64_t batch_, global_;
+  std::vector<std::string> runningStats_;
   int64_t samples_ = 0, steps_ = 0, epochs_ = 0, lastStep_ = 0;
   bool live_ = false, augmenting_ = false;
   std::optional<Progress> progress_;
@@ -339,8 +353,8 @@ class Trainer {
 
 Expected<bool> Trainer::run(const std::string& backend) {
   samples_ = setup_.limit ? std::min(setup_.limit, train_.count) : train_.count;
-  steps_ = samples_ / batch_;
-  if (steps_ == 0) return error("{} training samples make no batch of {}", samples_, batch_);
+  steps_ = samples_ / global_;
+  if (steps_ == 0) return error("{} training samples make no batch of {}", samples_, global_);
   // The epochs and the step to stop before, counted on from where a
   // checkpoint left off: --epochs N trains epochs up to N, each of steps_
   // steps (whatever --limit the checkpoint's run had); --iterations N stops
@@ -357,15 +371,21 @@ Expected<bool> Trainer::run(const std::string& backend) {
   }
   // Whole batches only (PyTorch's drop_last=True): the header says how many
   // samples each epoch leaves out (others each epoch when shuffled).
-  const int64_t dropped = samples_ - steps_ * batch_;
+  const int64_t dropped = samples_ - steps_ * global_;
   const std::string leftOut =
       dropped == 0 ? ""
                 : fmt::format(" of {}: {} left out of each epoch, a partial batch{}", samples_, dropped,
                               setup_.shuffle ? " (other samples each epoch: shuffled)" : "");
   out_ << fmt::format("training {} on {} ({} samples{}, batch {}, {} steps per epoch, optimizer {}, backend {}, {} "
                       "thread{})\n",
-                      g_.name, d_.spec.path, steps_ * batch_, leftOut, batch_, steps_, step_.optimizer.kind, backend,
+                      g_.name, d_.spec.path, steps_ * global_, leftOut, global_, steps_, step_.optimizer.kind, backend,
                       threadCount(), threadCount() == 1 ? "" : "s");
+  if (shard_.ranks > 1)
+    out_ << fmt::format("data-parallel over {} processes: {} rows of each batch per process{}, gradients summed in {} "
+                        "bucket{}\n",
+                        shard_.ranks, global_ / shard_.ranks,
+                        global_ % shard_.ranks ? fmt::format(" (the first {} one more)", global_ % shard_.ranks) : "",
+                        step_.buckets, step_.buckets == 1 ? "" : "s");
   if (!d_.data.readNote.empty()) out_ << fmt::format("text: {}\n", d_.data.readNote);
   if (left <= 0) {
     if (setup_.iterations)
@@ -395,7 +415,7 @@ Expected<bool> Trainer::run(const std::string& backend) {
 
 // Batch s of this epoch's order, augmented, fed to the train step.
 void Trainer::prepare(int64_t s) {
-  makeBatch(train_, order_, s * batch_, batch_, b_);
+  makeBatch(train_, order_, s * global_ + shard_.first, batch_, b_);
   if (augmenting_) augmentBatch(setup_.augment, train_, b_.x.data(), batch_, t_.augmentRng);
   stepper_.feed(b_, true);
 }
@@ -406,8 +426,9 @@ Status Trainer::trainEpoch(int64_t epoch) {
   order_.resize(static_cast<size_t>(samples_));
   if (setup_.shuffle)
     for (size_t i = order_.size(); i-- > 1;) std::swap(order_[i], order_[t_.shuffle.below(i + 1)]);
-  double lossSum = 0;
+  double lossSum = 0, stepSecs = 0;
   int64_t right = 0, scored = 0, done = 0;
+  (void)nnc_collectives_wait_seconds();
   for (int64_t s = 0; s < steps_ && t_.globalStep < lastStep_; ++s, ++t_.globalStep, ++done) {
     if (s % kSnapshotEvery == 0) {
       stepper_.remember();
@@ -415,8 +436,11 @@ Status Trainer::trainEpoch(int64_t epoch) {
     }
     prepare(s);
     const double lr = step_.lrAt(t_.globalStep);
-    const uint64_t stepSeed = setup_.seed + static_cast<uint64_t>(t_.globalStep);
-    NNC_TRY(const double loss, stepper_.trainStep(lr, stepSeed));
+    const uint64_t stepSeed = rankSeed(setup_.seed + static_cast<uint64_t>(t_.globalStep), shard_.rank);
+    const auto t0 = std::chrono::steady_clock::now();
+    NNC_TRY(double loss, stepper_.trainStep(lr, stepSeed));
+    stepSecs += secondsSince(t0);
+    NNC_CHECK(sumLoss(loss));
     if (!std::isfinite(loss)) return replayNonFinite(epoch, s, loss, lr, stepSeed);
     lossSum += loss;
     if (const float* sc = stepper_.trainScores()) {
@@ -431,18 +455,40 @@ Status Trainer::trainEpoch(int64_t epoch) {
       out_ << fmt::format("  epoch {} step {}/{}: loss {:.4f}{}\n", epoch, s + 1, steps_, loss,
                           step_.schedule.kind == "constant" ? "" : fmt::format(", lr {:.4g}", lr));
   }
-  const double secs = secondsSince(start);
+  const double secs = secondsSince(start), waited = nnc_collectives_wait_seconds();
   progress_->clear();
+  if (shard_.ranks > 1) {
+    std::vector<double> v = {static_cast<double>(right), static_cast<double>(scored)};
+    NNC_CHECK(dist::sumAcross(v));
+    right = static_cast<int64_t>(v[0]), scored = static_cast<int64_t>(v[1]);
+    NNC_CHECK(averageAcross(stepper_, runningStats_, shard_.share()));
+  }
   const double trainLoss = lossSum / static_cast<double>(std::max<int64_t>(done, 1));
   const double trainAcc = scored ? static_cast<double>(right) / static_cast<double>(scored) : std::nan("");
-  const double samplesPerSec = static_cast<double>(done * batch_) / secs;
+  const double samplesPerSec = static_cast<double>(done * global_) / secs;
   t_.log.add({epoch, t_.globalStep, "train", kNoMetric, trainAcc, samplesPerSec});
   std::string line = fmt::format("epoch {}: train loss {:.4f}{}", epoch, trainLoss, bitsText(d_, trainLoss));
   if (scored) line += fmt::format(", train accuracy {:.4f}", trainAcc);
   NNC_CHECK(scoreSplits(epoch, line));
   NNC_CHECK(writeEpochFiles(epoch));
-  out_ << fmt::format("{}, {:.0f} samples/s ({:.2f} s){}\n", line, samplesPerSec, secs,
+  std::string waits;
+  if (shard_.ranks > 1)
+    waits = fmt::format(", waiting on the all-reduce {:.2f} ms per step ({:.1f}% of the step)",
+                        1e3 * waited / static_cast<double>(std::max<int64_t>(done, 1)), 100 * waited / stepSecs);
+  out_ << fmt::format("{}, {:.0f} samples/s ({:.2f} s){}{}\n", line, samplesPerSec, secs, waits,
                       a_.saveDir.empty() ? "" : fmt::format(", saved to {}", a_.saveDir));
+  return ok();
+}
+
+// A data-parallel step's loss: each rank's is its rows' share of the global
+// batch's mean, so their sum is the global loss. A failed all-reduce
+// (another rank gone, a timeout) stops the run here.
+Status Trainer::sumLoss(double& loss) {
+  if (shard_.ranks == 1) return ok();
+  if (nnc_collectives_failed()) return error("{}", dist::lastFailure());
+  std::vector<double> v = {loss};
+  NNC_CHECK(dist::sumAcross(v));
+  loss = v[0];
   return ok();
 }
 
@@ -455,7 +501,8 @@ Diagnostic Trainer::replayNonFinite(int64_t epoch, int64_t s, double loss, doubl
   t_.augmentRng.restore(snap_.augment);
   for (int64_t r = snap_.step; r < s; ++r) {
     prepare(r);
-    (void)stepper_.trainStep(step_.lrAt(t_.globalStep - s + r), setup_.seed + static_cast<uint64_t>(t_.globalStep - s + r));
+    (void)stepper_.trainStep(step_.lrAt(t_.globalStep - s + r),
+                             rankSeed(setup_.seed + static_cast<uint64_t>(t_.globalStep - s + r), shard_.rank));
   }
   prepare(s);
   TensorMap before = t_.params;
@@ -471,7 +518,8 @@ Status Trainer::scoreSplits(int64_t epoch, std::string& line) {
   const DataFit& fit = d_.fit;
   auto score = [&](const Dataset& d, const char* split, int64_t limit) -> Status {
     if (d.count == 0) return ok();
-    NNC_TRY(Score sc, evaluate(stepper_, fit, d, limit));
+    NNC_TRY(Score sc, evaluate(stepper_, fit, d, limit, shard_.rank, shard_.ranks));
+    NNC_CHECK(sumScores(sc, fit));
     if (sc.seen == 0) {
       line += fmt::format(", no {} batch", split);
       return ok();
@@ -495,6 +543,7 @@ Status Trainer::scoreSplits(int64_t epoch, std::string& line) {
 // Rewritten every epoch (atomically), so a stopped run keeps its curves
 // and can resume.
 Status Trainer::writeEpochFiles(int64_t epoch) {
+  if (shard_.rank != 0) return ok();  // the ranks hold the same params: rank 0 writes
   if (!a_.metricsPath.empty()) NNC_CHECK(t_.log.write(a_.metricsPath));
   if (!a_.plotPath.empty()) NNC_CHECK(writePlot(a_.plotPath, t_.log, bitsUnit(d_)));
   if (!a_.saveDir.empty()) {
@@ -568,11 +617,101 @@ Status applyStepOptions(const Options& o, const Graph& g, std::optional<TrainCon
   return checkTrainSettings(*train);
 }
 
+// ---- data-parallel runs (docs/distributed.md) ------------------------
+
+// What every rank must share with rank 0 before any step: the data (shapes
+// and values) and the training (the train step's graph at the global batch,
+// the schedule, the run's options). Refused in words otherwise: a rank with
+// another file would train another model, or wait for sums that never come.
+Status checkRanks(const dist::World& w, const Loaded& l, const RunArgs& a, const RunData& d) {
+  const Graph& g = l.model.graph;
+  if (d.fit.batch < w.size)
+    return error("model '{}' has a batch of {}, fewer rows than the {} processes to share each batch", g.name,
+                 d.fit.batch, w.size);
+  if (!l.model.param("batch"))
+    return error(g.node(g.inputs[0]).loc,
+                 "model '{}' has no `batch` parameter: a data-parallel run compiles each process's step at its share "
+                 "of the batch; declare the model as `model {}(batch = {})` and write `batch` in its input's shape",
+                 g.name, g.name, d.fit.batch);
+  NNC_CHECK(dist::checkSame("the data (their shapes and values)", dataHash(d.data)));
+  NNC_TRY(TrainStep step, buildTrainStep(g, l.model.train));
+  const RunSetup& r = a.setup;
+  std::string text = printGraph(step.grads.graph);
+  text += fmt::format("|{} {} {} {} {} {} {} {}|", r.epochs, r.iterations, r.limit, r.testLimit, r.seed, r.shuffle,
+                      r.validation, r.evalTrain);
+  for (int64_t k : {0, 1, 10, 100, 1000, 10000}) text += fmt::format("{} ", step.lrAt(k));
+  text += a.resumeDir.empty() ? "" : fmt::format("resume {} {}", a.resumed->epoch, a.resumed->step);
+  return dist::checkSame("the model and its training (the train step's graph at the global batch, the learning-rate "
+                         "schedule, the run's options)",
+                         fnv1a(text));
+}
+
+// The model again at this rank's rows of each batch (its `batch`
+// parameter), with text data's vocabulary and context as before.
+Status fitToShard(const Options& o, Loaded& l, RunData& d, const Shard& shard, std::ostream& err) {
+  NNC_TRY(ElaborateOptions eo, elaborateOptions(o));
+  if (!d.data.vocab.empty())
+    eo.defaults = {{"vocab", static_cast<int64_t>(d.data.vocab.size())}, {"context", d.data.train.cols}};
+  eo.overrides["batch"] = shard.rows;
+  auto local = load(o.file, eo, err);
+  if (!local) return error("model '{}' at batch {} (this process's rows of each batch) does not compile",
+                           l.model.graph.name, shard.rows);
+  NNC_TRY(DataFit fit, fitData(local->model, d.data));
+  if (fit.batch != shard.rows)
+    return error("model '{}' at --set batch={} takes batches of {}: its `batch` parameter must be its input's "
+                 "leading axis for a data-parallel run",
+                 l.model.graph.name, shard.rows, fit.batch);
+  local->model.train = l.model.train;  // with --warmup and --clip-grad-norm applied
+  l = std::move(*local);
+  d.fit = fit;
+  return ok();
+}
+
+// Every rank starts from the same params (the same seeded initializers,
+// or the same checkpoint): checked, not assumed.
+Status checkSameParams(Stepper& s, const TensorMap& kept) {
+  TensorMap all = kept;
+  for (auto& [k, v] : s.params()) all[k] = std::move(v);
+  return dist::checkSame("the initial params", paramsHash(all));
+}
+
+Status refuseSingleProcessOptions(const Options& o, const RunArgs& a) {
+  if (a.backend != "jit")
+    return error("--backend {}: the reference interpreter runs one process; a data-parallel run (mpirun) uses the "
+                 "JIT",
+                 a.backend);
+  if (o.flag("profile")) return error("--profile times one process's kernels: run it without mpirun");
+  return ok();
+}
+
+int runOnRank(const Options& o, std::ostream& out, std::ostream& err, const dist::World& w);
+
 }  // namespace
+
+// Under mpirun, every process runs the same command, on its rank's rows of
+// each batch (runOnRank); alone, a world of one, where nothing is shared.
+int runRun(const Options& o, std::ostream& out, std::ostream& err) {
+  auto w = dist::start();
+  if (!w) {
+    err << "nnc: " << w.error().message << "\n";
+    return 1;
+  }
+  int rc = 0;
+  {
+    RankStreams streams(*w, out, err);
+    rc = runOnRank(o, streams.out(), streams.err(), *w);
+  }
+  // A failed rank leaves MPI up: mpirun sees its exit code and stops the
+  // others (they may be waiting for it in a collective).
+  if (rc == 0) dist::stop();
+  return rc;
+}
+
+namespace {
 
 // Options → data → train step and initial values (or a checkpoint's) →
 // the step backend → the epochs → the per-class report.
-int runRun(const Options& o, std::ostream& out, std::ostream& err) {
+int runOnRank(const Options& o, std::ostream& out, std::ostream& err, const dist::World& w) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::optional<MemoryLimit> avail = availableMemory();  // before the data take theirs
   auto l = loadFor(o, err);
@@ -583,6 +722,8 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   auto args = parseRunArgs(o, l->model, out);
   if (!args) return fail(args.error());
   if (auto st = applyStepOptions(o, g, l->model.train); !st) return fail(st.error());
+  if (w.distributed())
+    if (auto st = refuseSingleProcessOptions(o, *args); !st) return fail(st.error());
   const RunSetup& setup = args->setup;
   auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());
@@ -591,10 +732,19 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   if (!fitted) return fail(fitted.error());
   data->fit = fitted.take();
   if (!data->data.vocab.empty()) data->vocab = vocabJson(data->data.unit, data->data.vocab);
+  const Shard shard = shardOf(data->fit.batch, w);
+  DataParallel parallel{w.size, shard.share(), 0};
+  if (w.distributed()) {
+    if (auto st = checkRanks(w, *l, *args, *data); !st) return fail(st.error());
+    if (auto st = fitToShard(o, *l, *data, shard, err); !st) return fail(st.error());
+    auto bytes = bucketBytesOption(o);
+    if (!bytes) return fail(bytes.error());
+    parallel.bucketBytes = *bytes;
+  }
   const DataFit& fit = data->fit;
 
   auto t1 = std::chrono::steady_clock::now();
-  auto step = buildTrainStep(g, l->model.train);
+  auto step = buildTrainStep(g, l->model.train, w.distributed() ? &parallel : nullptr);
   if (!step && g.loss == kNoValue && !l->imported.file.empty())
     return fail(error("{}: an ONNX model holds no loss; `nnc import {} -o MODEL.nn --loss softmax_cross_entropy` (or "
                       "another loss) writes one that nnc run trains",
@@ -615,6 +765,12 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   setRandomSeed(setup.seed);  // dropout masks
   if (!args->resumeDir.empty())
     if (auto st = resumeFrom(args->resumeDir, *args->resumed, g, *step, data->vocab, t); !st) return fail(st.error());
+  if (w.rank > 0) {
+    // Masks and augmentations of a rank's own, drawn from rank 0's streams
+    // (which checkpoints keep), so a resumed run with any N derives them again.
+    setRandomSeed(rankSeed(fnv1a(saveRandomState()), w.rank));
+    t.augmentRng = Rng(rankSeed(t.augmentRng.next(), w.rank));
+  }
 
   std::unique_ptr<Stepper> stepper;
   const Resident before = residentMemory();
@@ -642,16 +798,18 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
                        "(peak {})\n",
                        humanBytes(before.now), humanBytes(after.now), humanBytes(after.peak));
   }
+  if (w.distributed())
+    if (auto st = checkSameParams(*stepper, t.params); !st) return fail(st.error());
   if (o.flag("profile")) {
     if (auto st = profileRun(*stepper, data->data.train, fit.batch, *step, setup.seed, out); !st) return fail(st.error());
     return 0;
   }
 
-  Trainer trainer(out, g, *args, *data, *step, graphs, *stepper, t);
+  Trainer trainer(out, g, *args, *data, *step, graphs, *stepper, t, shard);
   auto trained = trainer.run(args->backend);
   if (!trained) return fail(trained.error());
   if (!*trained) return 0;
-  if (fit.perSample != kNoValue && !data->data.test.labels.empty()) {
+  if (fit.perSample != kNoValue && !data->data.test.labels.empty() && w.rank == 0) {
     auto report = perClassReport(*stepper, fit, g.node(fit.perSample).name, data->data.train, trainer.samples(),
                                  data->data.test, setup.testLimit, setup.flagQuantile,
                                  classNames(data->spec, data->data.test));
@@ -660,5 +818,7 @@ int runRun(const Options& o, std::ostream& out, std::ostream& err) {
   }
   return 0;
 }
+
+}  // namespace
 
 }  // namespace nnc::cli

@@ -322,19 +322,25 @@ void makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t firs
   }
 }
 
-Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit) {
+void finishScore(Score& r, const DataFit& fit) {
+  int64_t right = 0;
+  for (int64_t x : r.right) right += x;
+  r.accuracy = fit.classify && r.seen ? static_cast<double>(right) / static_cast<double>(r.seen) : std::nan("");
+  if (!fit.classify && fit.metric != kNoValue && r.samples) r.accuracy = r.metricSum / static_cast<double>(r.samples);
+  r.loss = r.samples ? r.lossSum / static_cast<double>(r.samples) : std::nan("");
+  if (!fit.classify) r.seen = r.samples;
+}
+
+Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit, int part, int parts) {
   Score r;
-  const int64_t count = limit ? std::min(limit, d.count) : d.count;
-  std::vector<int64_t> all(static_cast<size_t>(d.count));
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  const int64_t all = limit ? std::min(limit, d.count) : d.count;
+  const int64_t begin = all * part / parts, count = all * (part + 1) / parts;
   const int32_t classes = std::max<int32_t>(d.classes, 1);
   r.right.assign(static_cast<size_t>(classes), 0);
   r.total.assign(static_cast<size_t>(classes), 0);
   Batch b;
   std::vector<int64_t> rows(static_cast<size_t>(fit.batch));
-  double lossSum = 0, metricSum = 0;
-  int64_t samples = 0;
-  for (int64_t first = 0; first < count; first += fit.batch) {
+  for (int64_t first = begin; first < count; first += fit.batch) {
     // The last batch may be short: padded with copies of its last sample,
     // whose rows are not scored.
     const int64_t real = std::min(fit.batch, count - first);
@@ -370,16 +376,11 @@ Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64
       loss = (n * sc.loss - extra * pad.loss) / static_cast<double>(real);
       metric = (n * sc.metric - extra * pad.metric) / static_cast<double>(real);
     }
-    lossSum += loss * static_cast<double>(real);
-    metricSum += metric * static_cast<double>(real);
-    samples += real;
+    r.lossSum += loss * static_cast<double>(real);
+    r.metricSum += metric * static_cast<double>(real);
+    r.samples += real;
   }
-  int64_t right = 0;
-  for (int64_t x : r.right) right += x;
-  r.accuracy = fit.classify && r.seen ? static_cast<double>(right) / static_cast<double>(r.seen) : std::nan("");
-  if (!fit.classify && fit.metric != kNoValue && samples) r.accuracy = metricSum / static_cast<double>(samples);
-  r.loss = samples ? lossSum / static_cast<double>(samples) : std::nan("");
-  if (!fit.classify) r.seen = samples;
+  finishScore(r, fit);
   return r;
 }
 

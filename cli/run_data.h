@@ -63,12 +63,19 @@ struct Score {
   std::vector<int64_t> right, total;  // per class
   std::vector<float> perSample;       // fit.perSample's values, one per sample seen
   std::vector<int32_t> sampleClass;   // their classes (when the data have them)
+  double lossSum = 0, metricSum = 0;  // over the samples scored, from which finishScore
+  int64_t samples = 0;                // takes the means
 };
 // The first `limit` samples (0: all) of `d`, every one, in eval mode: the
 // last batch, if short, padded (its padding rows not scored; the loss and an
 // `accuracy` output corrected to the real rows); loss and metric averaged
 // per sample.
-Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit);
+// With parts > 1: the part-th of `parts` contiguous pieces of those samples
+// (a rank's share of a sharded evaluation; sumScores adds up the pieces).
+Expected<Score> evaluate(Stepper& s, const DataFit& fit, const Dataset& d, int64_t limit, int part = 0,
+                         int parts = 1);
+// The accuracy and mean loss from the counts and sums.
+void finishScore(Score& r, const DataFit& fit);
 
 // A label-less model's per-sample output, per class of the test split: its
 // mean, and how many samples exceed the `quantile` of its values on the

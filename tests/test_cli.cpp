@@ -358,6 +358,7 @@ TEST_CASE("lowering's fusions: -v logs what each grouped, and which are off", "[
   REQUIRE(on.code == 0);
   CHECK_THAT(on.out, Catch::Contains("pass dce               139 ->  139 nodes\n"
                                      "pass conv-algo         139 ->  139 nodes\n"
+                                     "pass overlap-allreduce  139 ->  139 nodes\n"
                                      "fuse elementwise      70 values computed in their reader's loop\n"
                                      "fuse multi-output      7 groups of 20 values in all, one loop each\n"
                                      "fuse softmax_ce        1 loss and gradient pairs, one kernel each\n"

@@ -81,6 +81,63 @@ Expected<ValueId> clipGradients(Graph& g, std::vector<std::pair<std::string, Val
   return scale;
 }
 
+// The loss (weight decay included) times `scale`, a process's share of the
+// global batch's mean.
+Status scaleLoss(Graph& g, double scale) {
+  if (scale == 1) return ok();
+  const SourceLoc loc = g.node(g.loss).loc;
+  NNC_TRY(ValueId c, g.addSource("const", "", TensorType{DType::F32, {}},
+                                 Attrs{{"value", std::vector<double>{scale}}}, loc));
+  NNC_TRY(ValueId scaled, g.add("mul", {g.loss, c}, {}, loc));
+  g.node(scaled).name = "train.rank_loss";
+  g.loss = scaled;
+  return ok();
+}
+
+// Every gradient the update reads becomes its sum across processes: the
+// gradients, in the order the backward completes them (their node order),
+// go into buckets of at most `bucketBytes` (each at least one gradient);
+// each bucket gets one allreduce_start reading all of its gradients and an
+// allreduce_wait per gradient, which the update reads instead. The starts
+// stand at the end of the backward here; overlap-allreduce moves each up
+// to its last gradient. A gradient that is a source or a view gets a copy
+// of its own (identity): the memory plan lays out each bucket's gradients
+// back to back, which needs slots of their own.
+Expected<int64_t> allreduceGradients(Graph& g, std::vector<std::pair<std::string, ValueId>>& grads,
+                                     int64_t bucketBytes, SourceLoc loc) {
+  std::vector<size_t> order(grads.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return grads[a].second < grads[b].second; });
+  for (auto& [name, grad] : grads)
+    if (g.node(grad).op->kind == OpKind::Source || g.node(grad).op->view) {
+      NNC_TRY(grad, g.add("identity", {grad}, {}, loc));
+    }
+  std::vector<std::vector<size_t>> buckets;
+  int64_t bytes = 0;
+  for (size_t i : order) {
+    const int64_t b = 4 * g.type(grads[i].second).numel();
+    if (buckets.empty() || (bytes + b > bucketBytes && !buckets.back().empty())) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().push_back(i);
+    bytes += b;
+  }
+  for (size_t k = 0; k < buckets.size(); ++k) {
+    std::vector<ValueId> in;
+    for (size_t i : buckets[k]) in.push_back(grads[i].second);
+    const Attrs at{{"bucket", static_cast<int64_t>(k)}};
+    NNC_TRY(ValueId token, g.add("allreduce_start", in, at, loc));
+    g.node(token).name = fmt::format("train.bucket{}", k);
+    for (size_t i : buckets[k]) {
+      NNC_TRY(ValueId sum, g.add("allreduce_wait", {grads[i].second, token}, at, loc));
+      g.node(sum).name = "train.sum." + grads[i].first;
+      grads[i].second = sum;
+    }
+  }
+  return static_cast<int64_t>(buckets.size());
+}
+
 }  // namespace
 
 Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train) {
@@ -118,12 +175,15 @@ Status checkRunningStats(const Graph& g) {
   return ok();
 }
 
-Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train) {
+Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train,
+                                   const DataParallel* parallel) {
   NNC_CHECK(checkRunningStats(forward));
   NNC_TRY(OptimizerSpec opt, optimizerFrom(train));
   NNC_TRY(ScheduleSpec sched, scheduleFrom(train));
   NNC_TRY(const double clip, clipGradNormFrom(train));
-  NNC_TRY(GradGraph gg, gradientsOf(std::move(forward), train));
+  NNC_CHECK(applyRegularization(forward, train));
+  if (parallel && forward.loss != kNoValue) NNC_CHECK(scaleLoss(forward, parallel->lossScale));
+  NNC_TRY(GradGraph gg, differentiate(forward));
   TrainStep step{std::move(gg), {}, {}, kNoValue, opt, sched, clip};
   Graph& g = step.grads.graph;
   SourceLoc loc;
@@ -147,6 +207,9 @@ Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfi
   // What the update reads: the gradients, clipped if the block says so
   // (step.grads keeps the unclipped ones, which nnc grad and eval print).
   std::vector<std::pair<std::string, ValueId>> grads = step.grads.grads;
+  if (parallel && parallel->ranks > 1) {
+    NNC_TRY(step.buckets, allreduceGradients(g, grads, parallel->bucketBytes, loc));
+  }
   if (clip > 0) {
     SourceLoc clipLoc = train->settings.at("clip_grad_norm").loc;
     NNC_TRY(step.gradScale, clipGradients(g, grads, clip, clipLoc));

@@ -38,6 +38,7 @@ struct TrainStep {
   ScheduleSpec schedule;
   double clipGradNorm = 0;           // 0: no clipping
   ValueId gradScale = kNoValue;      // clipping's factor, f32[]; kNoValue without clipping
+  int64_t buckets = 0;               // a data-parallel step's gradient buckets (allreduce_start nodes)
   double lrAt(int64_t step) const { return schedule.lrAt(optimizer.lr, step); }
   // How a backend lowers it: training mode, every param and state value
   // committed from its next value at the end of the step.
@@ -49,6 +50,19 @@ Status applyRegularization(Graph& g, const std::optional<TrainConfig>& train);
 // The backward graph of a model, its train block's weight decay included.
 Expected<GradGraph> gradientsOf(Graph g, const std::optional<TrainConfig>& train);
 
-Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train);
+// One process's share of a data-parallel run (docs/distributed.md): its
+// step runs on its rows of each global batch, its loss is scaled by
+// rows/global batch (so the gradients summed across processes are those of
+// the global batch's mean), and the update reads gradients summed across
+// processes in buckets of at most bucketBytes, in the order the backward
+// completes them (allreduce_start / allreduce_wait, collective_ops.cpp).
+struct DataParallel {
+  int ranks = 1;
+  double lossScale = 1;
+  int64_t bucketBytes = 25 << 20;
+};
+
+Expected<TrainStep> buildTrainStep(Graph forward, const std::optional<TrainConfig>& train,
+                                   const DataParallel* parallel = nullptr);
 
 }  // namespace nnc

@@ -436,9 +436,37 @@ Status lowerValue(ProgramBuilder& b, const FusionGroups& f, ValueId id, const st
     b.p.valueSlot[static_cast<size_t>(id)] = in[0];
     return ok();
   }
+  if (n.op->inPlace) {
+    NNC_TRY(const std::vector<int> in, b.operandSlots(id, {n.inputs[0]}));
+    b.p.valueSlot[static_cast<size_t>(id)] = in[0];
+    return lowerKernelAt(b, f, id, opt.training);
+  }
   b.addValueSlot(id);
   if (n.op->kind == OpKind::Source) return ok();
   return lowerKernelAt(b, f, id, opt.training);
+}
+
+// Each allreduce_start's operands: the slots the memory plan lays out back
+// to back as one block (the bucket its call sums). buildTrainStep gives
+// every bucket computed gradients of their own; anything else is a bug.
+Expected<std::vector<std::vector<int>>> bucketGroups(const Graph& g, const Program& p, const std::vector<bool>& live,
+                                                     const std::vector<bool>& pinned) {
+  std::vector<std::vector<int>> groups;
+  std::vector<bool> grouped(p.slots.size(), false);
+  for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
+    if (!live[static_cast<size_t>(id)] || !g.node(id).op->is(OpId::AllreduceStart)) continue;
+    std::vector<int>& group = groups.emplace_back();
+    for (ValueId v : g.node(id).inputs) {
+      const int s = p.valueSlot[static_cast<size_t>(v)];
+      NNC_INTERNAL_ASSERT(s >= 0 && !pinned[static_cast<size_t>(s)] && !grouped[static_cast<size_t>(s)] &&
+                              p.slots[static_cast<size_t>(s)].size == g.type(v).numel(),
+                          fmt::format("in lower, bucket of %{}", id),
+                          "gradient %{} has no slot of its own to lay out in the bucket", v);
+      grouped[static_cast<size_t>(s)] = true;
+      group.push_back(s);
+    }
+  }
+  return groups;
 }
 
 // Slots the caller reads or fills between runs keep their place for the
@@ -478,7 +506,12 @@ Expected<Program> lowerGraph(const Graph& g, const std::vector<ValueId>& targets
   for (const auto& [param, next] : opt.commits)
     p.commits.emplace_back(p.valueSlot[static_cast<size_t>(param)], p.valueSlot[static_cast<size_t>(next)]);
   if (opt.planMemory && opt.updateInPlace) updateInPlace(p);
-  if (opt.planMemory) planMemory(p, pinnedSlots(g, p, targets));
+  const std::vector<bool> pinned = pinnedSlots(g, p, targets);
+  NNC_TRY(p.groups, bucketGroups(g, p, live, pinned));
+  if (opt.planMemory)
+    planMemory(p, pinned);
+  else if (!p.groups.empty())
+    placeInOrder(p);
   return p;
 }
 
@@ -488,6 +521,11 @@ std::string printProgram(const Program& p) {
   for (size_t i = 0; i < p.slots.size(); ++i)
     out += fmt::format("#   slot {:3} @{:<8} {:>8} floats  {}\n", i, p.slots[i].offset, p.slots[i].size,
                        p.slots[i].name);
+  for (size_t i = 0; i < p.groups.size(); ++i) {
+    out += fmt::format("#   bucket {}: slots", i);
+    for (int s : p.groups[i]) out += fmt::format(" {}", s);
+    out += '\n';
+  }
   for (const Launch& l : p.launches) {
     out += '\n';
     out += loop::print(p.kernels[static_cast<size_t>(l.kernel)]);

@@ -82,6 +82,10 @@ struct Program {
   std::vector<Slot> slots;
   std::vector<int> valueSlot;         // per graph value; -1 if not computed
   std::vector<std::pair<int, int>> commits;  // after the step: copy slot .second into slot .first
+  // Slots laid out back to back, each rounded to alignedFloats, as one
+  // block: a data-parallel step's gradient buckets (allreduce_start sums a
+  // block with one call, so no gradient is copied into a buffer of its own).
+  std::vector<std::vector<int>> groups;
   int64_t arenaFloats = 0;
 };
 
@@ -138,7 +142,12 @@ void updateInPlace(Program& p);
 // Reassigns slot offsets so that slots live at disjoint times share space;
 // `pinned` slots keep theirs for the whole program. Values not pinned are
 // only valid while the program runs.
+// Program::groups are placed as blocks, living from their first slot's
+// first launch to their last slot's last.
 void planMemory(Program& p, const std::vector<bool>& pinned);
+// Without planning: every slot its own place, in slot order, each group's
+// members where its first member is.
+void placeInOrder(Program& p);
 
 // The loop IR of every kernel, in order, with the slot map.
 std::string printProgram(const Program& p);

@@ -59,28 +59,90 @@ class FreeList {
 
 }  // namespace
 
-void planMemory(Program& p, const std::vector<bool>& pinned) {
-  const size_t n = p.slots.size();
-  std::vector<int> first(n, -1), last(n, -1);
+namespace {
+
+// What the plan places: a slot, or a group of slots as one block (members
+// in order, each alignedFloats long).
+struct Block {
+  std::vector<size_t> slots;
+  int64_t size = 0;
+  int first = -1, last = -1;
+  bool pinned = false;
+};
+
+std::vector<Block> blocksOf(const Program& p, const std::vector<bool>& pinned) {
+  std::vector<int> groupOf(p.slots.size(), -1);
+  for (size_t g = 0; g < p.groups.size(); ++g)
+    for (int s : p.groups[g]) groupOf[static_cast<size_t>(s)] = static_cast<int>(g);
+  std::vector<Block> units;
+  std::vector<int> unitOfGroup(p.groups.size(), -1);
+  std::vector<int> unitOf(p.slots.size());
+  for (size_t s = 0; s < p.slots.size(); ++s) {
+    const int g = groupOf[s];
+    if (g >= 0 && unitOfGroup[static_cast<size_t>(g)] >= 0) {
+      unitOf[s] = unitOfGroup[static_cast<size_t>(g)];
+      continue;
+    }
+    unitOf[s] = static_cast<int>(units.size());
+    Block& u = units.emplace_back();
+    if (g < 0) {
+      u.slots = {s};
+    } else {
+      unitOfGroup[static_cast<size_t>(g)] = unitOf[s];
+      for (int m : p.groups[static_cast<size_t>(g)]) u.slots.push_back(static_cast<size_t>(m));
+    }
+    for (size_t m : u.slots) {
+      u.size += alignedFloats(p.slots[m].size);
+      u.pinned = u.pinned || (!pinned.empty() && pinned[m]);
+    }
+  }
   for (size_t l = 0; l < p.launches.size(); ++l)
     for (int s : p.launches[l].slots) {
-      if (first[static_cast<size_t>(s)] < 0) first[static_cast<size_t>(s)] = static_cast<int>(l);
-      last[static_cast<size_t>(s)] = static_cast<int>(l);
+      Block& u = units[static_cast<size_t>(unitOf[static_cast<size_t>(s)])];
+      if (u.first < 0) u.first = static_cast<int>(l);
+      u.last = static_cast<int>(l);
     }
+  return units;
+}
+
+void place(Program& p, const Block& u, int64_t at) {
+  for (size_t m : u.slots) {
+    p.slots[m].offset = at;
+    at += alignedFloats(p.slots[m].size);
+  }
+}
+
+}  // namespace
+
+void planMemory(Program& p, const std::vector<bool>& pinned) {
+  const std::vector<Block> units = blocksOf(p, pinned);
   FreeList arena;
-  for (size_t s = 0; s < n; ++s)
-    if (pinned[s] || first[s] < 0) p.slots[s].offset = arena.allocate(alignedFloats(p.slots[s].size));
+  for (const Block& u : units)
+    if (u.pinned || u.first < 0) place(p, u, arena.allocate(u.size));
   std::vector<std::vector<size_t>> born(p.launches.size()), dying(p.launches.size());
-  for (size_t s = 0; s < n; ++s)
-    if (!pinned[s] && first[s] >= 0) {
-      born[static_cast<size_t>(first[s])].push_back(s);
-      dying[static_cast<size_t>(last[s])].push_back(s);
+  for (size_t i = 0; i < units.size(); ++i)
+    if (!units[i].pinned && units[i].first >= 0) {
+      born[static_cast<size_t>(units[i].first)].push_back(i);
+      dying[static_cast<size_t>(units[i].last)].push_back(i);
     }
+  std::vector<int64_t> at(units.size(), 0);
   for (size_t l = 0; l < p.launches.size(); ++l) {
-    for (size_t s : born[l]) p.slots[s].offset = arena.allocate(alignedFloats(p.slots[s].size));
-    for (size_t s : dying[l]) arena.release(p.slots[s].offset, alignedFloats(p.slots[s].size));
+    for (size_t i : born[l]) {
+      at[i] = arena.allocate(units[i].size);
+      place(p, units[i], at[i]);
+    }
+    for (size_t i : dying[l]) arena.release(at[i], units[i].size);
   }
   p.arenaFloats = arena.end();
+}
+
+void placeInOrder(Program& p) {
+  int64_t at = 0;
+  for (const Block& u : blocksOf(p, {})) {
+    place(p, u, at);
+    at += u.size;
+  }
+  p.arenaFloats = at;
 }
 
 }  // namespace nnc

@@ -1,5 +1,6 @@
 #include "compiler/lower/runtime_calls.h"
 
+#include "runtime/collective.h"
 #include "runtime/conv.h"
 #include "runtime/gemm.h"
 #include "runtime/random_calls.h"
@@ -64,6 +65,10 @@ void evalAttentionGrad(float* const* p, const int64_t* i, const float* f) {
   nnc_attention_grad(p[0], p[1], p[2], p[3], p[4], i[0], i[1], i[2], i[3], i[4], i[5], f[0]);
 }
 
+void evalAllreduceStart(float* const* p, const int64_t* i, const float*) { nnc_allreduce_start(p[0], i[0], i[1]); }
+
+void evalAllreduceWait(float* const* p, const int64_t* i, const float*) { nnc_allreduce_wait(p[0], i[0]); }
+
 }  // namespace
 
 const std::vector<RuntimeCall>& runtimeCalls() {
@@ -97,6 +102,9 @@ const std::vector<RuntimeCall>& runtimeCalls() {
       {"nnc_attention", 4, 6, 1, 3, reinterpret_cast<void*>(&nnc_attention), &evalAttention},
       // nnc_attention_grad(q, k, v, dy, grad, heads, t, s, dh, dv, causal, scale): runtime/sequence.h
       {"nnc_attention_grad", 5, 6, 1, 4, reinterpret_cast<void*>(&nnc_attention_grad), &evalAttentionGrad},
+      // nnc_allreduce_start(buf, n, bucket), nnc_allreduce_wait(grad, bucket): runtime/collective.h
+      {"nnc_allreduce_start", 1, 2, 0, 0, reinterpret_cast<void*>(&nnc_allreduce_start), &evalAllreduceStart},
+      {"nnc_allreduce_wait", 1, 1, 0, 0, reinterpret_cast<void*>(&nnc_allreduce_wait), &evalAllreduceWait},
   };
   return table;
 }

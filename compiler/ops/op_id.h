@@ -61,7 +61,10 @@ namespace nnc {
   X(Conv2dGradBiasFused, "conv2d_grad_bias_fused")          \
   X(ConvTranspose2dFused, "conv_transpose2d_fused")         \
   X(Maxpool2dRelu, "maxpool2d_relu")                        \
-  X(Maxpool2dReluGrad, "maxpool2d_relu_grad")
+  X(Maxpool2dReluGrad, "maxpool2d_relu_grad")              \
+  /* data-parallel collectives (collective_ops.cpp) */      \
+  X(AllreduceStart, "allreduce_start")                      \
+  X(AllreduceWait, "allreduce_wait")
 
 enum class OpId : unsigned char {
   Other,  // an op the compiler never names

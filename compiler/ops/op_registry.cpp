@@ -39,6 +39,7 @@ const std::vector<OpDef>& registry() {
     addBatchnormOps(r);
     addPadOps(r);
     addGroupNormOps(r);
+    addCollectiveOps(r);
     nameHandles(r);
     return r;
   }();

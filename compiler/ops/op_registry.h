@@ -85,10 +85,16 @@ struct OpDef {
   // The result is the operand's data under another type (reshape, flatten):
   // lowering gives it the operand's slot and no kernel.
   bool view = false;
+  // The result is operand 0's data, changed where it lies: lowering gives it
+  // operand 0's slot, and the kernel runs (allreduce_wait).
+  bool inPlace = false;
   OpKind kind = OpKind::Compute;
   // Made only by the optimizer's fusions (compiler/passes/), after
   // differentiation: the DSL cannot call it and it has no gradient rule.
   bool internal = false;
+  // Talks to the other processes of a data-parallel run (collective_ops.cpp):
+  // like a random op, never merged or folded, however plain its operands.
+  bool collective = false;
   std::string_view summary;  // one line for `nnc help ops`
 
   bool is(OpId op) const { return id == op; }
@@ -119,5 +125,8 @@ void addFusedOps(std::vector<OpDef>& r); // internal: what the fusion passes mak
 void addBatchnormOps(std::vector<OpDef>& r);  // internal: fuse-batchnorm's (batchnorm_ops.cpp)
 void addPadOps(std::vector<OpDef>& r);        // pad and its gradient (pad_ops.cpp)
 void addGroupNormOps(std::vector<OpDef>& r);  // group_norm (group_norm_ops.cpp)
+void addCollectiveOps(std::vector<OpDef>& r);  // internal: allreduce_start/wait (collective_ops.cpp)
+// The floats allreduce_start sums: its gradients laid out as arena slots.
+int64_t bucketFloats(const std::vector<TensorType>& grads);
 
 }  // namespace nnc

@@ -1,7 +1,9 @@
 // cse: two nodes with the same op, operands and attributes compute the same
 // value; the later one is replaced by the earlier. Random ops (dropout
 // masks, normal samples: OpDef::random) are never merged: two draws are two
-// different values.
+// different values, nor are the collectives (their order is the processes'
+// protocol).
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -15,7 +17,15 @@ Expected<Optimized> eliminateCommon(const Graph& g, const std::vector<bool>& ext
   std::map<std::string, ValueId> seen;  // key -> new id
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     const Node& n = g.node(id);
-    if (n.op->kind == OpKind::Source || n.op->random) {
+    if (n.op->is(OpId::AllreduceStart)) {
+      // Gradients merged into one value are one slot of the bucket, summed once.
+      std::vector<ValueId> in;
+      for (ValueId v : n.inputs)
+        if (std::find(in.begin(), in.end(), r[v]) == in.end()) in.push_back(r[v]);
+      NNC_CHECK(r.replace(id, n.op->name, in, n.attrs));
+      continue;
+    }
+    if (n.op->kind == OpKind::Source || n.op->random || n.op->collective) {
       r.copy(id);
       continue;
     }

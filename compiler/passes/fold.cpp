@@ -24,7 +24,7 @@ Expected<Optimized> foldConstants(const Graph& g, const std::vector<bool>&) {
   for (ValueId id = 0; id < static_cast<ValueId>(g.size()); ++id) {
     const Node& n = g.node(id);
     bool foldable = n.op->kind == OpKind::Compute && n.op->eval && !n.inputs.empty() &&
-                    !n.op->random && n.type.numel() <= kMaxFolded;
+                    !n.op->random && !n.op->collective && n.type.numel() <= kMaxFolded;
     // Operands as already rewritten: a chain of constant ops folds in one pass.
     for (ValueId v : n.inputs) foldable = foldable && r.out().node(r[v]).op->is(OpId::Const);
     if (!foldable) {

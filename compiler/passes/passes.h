@@ -21,6 +21,7 @@ Expected<Optimized> fuseEpilogue(const Graph& g, const std::vector<bool>& extern
 Expected<Optimized> fuseResidual(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseReluGrad(const Graph& g, const std::vector<bool>& external);
 Expected<Optimized> fuseUpdate(const Graph& g, const std::vector<bool>& external);
+Expected<Optimized> overlapAllreduce(const Graph& g, const std::vector<bool>& external);
 // The passes that read options: fold-batchnorm runs only where
 // opt.inference; conv-algo reads opt.convAlgo; both log notes under opt.log.
 Expected<Optimized> foldBatchnorm(const Graph& g, const std::vector<bool>& external, const PassOptions& opt);

@@ -34,7 +34,8 @@ struct Pass {
 // sum alone (its relu reads the sum, not the convolution); fuse-relu-grad
 // after epilogue, whose step(relu(z)) is the step it looks for; a last
 // dce drops what fusion left unused; conv-algo comes last, when each
-// convolution's final form (its fused activation and pooling) is known.
+// convolution's final form (its fused activation and pooling) is known;
+// overlap-allreduce last, when every gradient's kernel is final.
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> p = {
       {"expand-attention", "", passes::expandAttention},
@@ -52,6 +53,7 @@ const std::vector<Pass>& pipeline() {
       {"fuse-update", "update", plain<passes::fuseUpdate>},
       {"dce", "", plain<passes::eliminateDead>},
       {"conv-algo", "", passes::chooseConvAlgos},
+      {"overlap-allreduce", "", plain<passes::overlapAllreduce>},
   };
   return p;
 }

@@ -41,7 +41,7 @@ void sums(int expected) {
     }
     // Started in order, waited in reverse: each sum is its own.
     for (size_t k = 0; k < sizes.size(); ++k) nnc_allreduce_start(b[k].data(), sizes[k], int64_t(k));
-    for (size_t k = sizes.size(); k-- > 0;) nnc_allreduce_wait(int64_t(k));
+    for (size_t k = sizes.size(); k-- > 0;) nnc_allreduce_wait(b[k].data(), int64_t(k));
     expect(nnc_collectives_failed() == 0, "a wait failed: " + nnc::dist::lastFailure());
     const float ranks = float(w.size * (w.size + 1) / 2);
     for (size_t k : {size_t(0), size_t(2)})
@@ -71,7 +71,7 @@ void kill() {
   std::vector<float> b(1000, 1.0f);
   if (w.rank == 1) raise(SIGKILL);
   nnc_allreduce_start(b.data(), 1000, 0);
-  nnc_allreduce_wait(0);
+  nnc_allreduce_wait(b.data(), 0);
   if (nnc_collectives_failed()) {
     std::printf("%s\n", nnc::dist::lastFailure().c_str());
     nnc::dist::abortAll(3);
