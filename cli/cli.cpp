@@ -72,6 +72,9 @@ const std::vector<CommandInfo>& commands() {
        "Print the model's graph IR, one node per line (or as Graphviz with --dot).",
        withPassOptions({{"dot", false, "", "print Graphviz instead of text (the --dump-after graphs too)"},
                         {"train", false, "", "the whole train step (forward, backward, update)"},
+                        {"ranks", true, "N", "with --train: the step of one of N data-parallel processes (mpirun -np N "
+                         "nnc run), its gradients summed in buckets"},
+                        {"bucket-mb", true, "MB", "with --ranks: the buckets' size cap (default 25)"},
                         {"optimized", false, "", "the graph after the optimizer's passes (see -O, --no-fuse)"},
                         {"verbose", false, "", "with --optimized: a line per pass", 'v'}}),
        runGraph},
@@ -159,7 +162,9 @@ const std::vector<CommandInfo>& commands() {
       {"emit-llvm", "nnc emit-llvm FILE [-o F.ll] [--infer] [options]",
        "Print the optimized LLVM IR of the model's train step (or, with --infer, of its inference).",
        withPassOptions({{"output", true, "F.ll", "write the IR (one module) to a file instead of printing it; - is standard output", 'o'},
-                        {"infer", false, "", "the inference program instead of the train step"}}),
+                        {"infer", false, "", "the inference program instead of the train step"},
+                        {"ranks", true, "N", "the train step of one of N data-parallel processes (its all-reduce calls)"},
+                        {"bucket-mb", true, "MB", "with --ranks: the buckets' size cap (default 25)"}}),
        runEmitLlvm},
       {"import", "nnc import MODEL.onnx -o MODEL.nn [--weights-out W.npz] [--batch N] [--loss LOSS [--label T]]",
        "Translate an ONNX model (opsets 1-17) into a readable .nn file, one line per ONNX node with the ONNX names in "

@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "cli/commands.h"
+#include "cli/run_parallel.h"
 #include "cli/frontend.h"
 #include "compiler/autodiff/train_step.h"
 #include "compiler/jit/compiled.h"
@@ -37,7 +38,9 @@ int runEmitLlvm(const Options& o, std::ostream& out, std::ostream& err) {
     if (!cp) return fail(cp.error());
     p = cp.take();
   } else {
-    auto step = buildTrainStep(g, l->model.train);
+    auto parallel = ranksOption(o);
+    if (!parallel) return fail(parallel.error());
+    auto step = buildTrainStep(g, l->model.train, *parallel ? &**parallel : nullptr);
     if (!step) return fail(step.error());
     const LowerOptions lo = step->lowering();
     co.entry = "train_step";

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "cli/commands.h"
+#include "cli/run_parallel.h"
 #include "compiler/autodiff/train_step.h"
 #include "compiler/lower/compile_program.h"
 
@@ -26,7 +27,9 @@ int runGraph(const Options& o, std::ostream& out, std::ostream& err) {
   if (g.loss != kNoValue) roots.push_back(g.loss);
   LowerOptions lo;
   if (o.flag("train")) {
-    auto step = buildTrainStep(g, l->model.train);
+    auto parallel = ranksOption(o);
+    if (!parallel) return fail(parallel.error());
+    auto step = buildTrainStep(g, l->model.train, *parallel ? &**parallel : nullptr);
     if (!step) return fail(step.error());
     g = step->grads.graph;
     lo = step->lowering();

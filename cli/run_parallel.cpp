@@ -28,6 +28,18 @@ Expected<int64_t> bucketBytesOption(const Options& o) {
   return std::max<int64_t>(4, static_cast<int64_t>(mb * (1 << 20)));
 }
 
+Expected<std::optional<DataParallel>> ranksOption(const Options& o) {
+  if (!o.flag("ranks")) {
+    if (o.flag("bucket-mb")) return error("--bucket-mb sizes a data-parallel step's buckets: give --ranks N too");
+    return std::optional<DataParallel>();
+  }
+  NNC_TRY(const int64_t n, countOption(o, "ranks", 1, true));
+  if (n > 1 << 20) return error("--ranks {}: at most 1048576 processes", n);
+  if (n == 1) return std::optional<DataParallel>();
+  NNC_TRY(const int64_t bytes, bucketBytesOption(o));
+  return std::optional<DataParallel>(DataParallel{static_cast<int>(n), 1.0 / static_cast<double>(n), bytes});
+}
+
 namespace {
 
 class NullBuf : public std::streambuf {
@@ -36,24 +48,35 @@ class NullBuf : public std::streambuf {
   std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
 };
 
-// Each line written through it starts with `prefix`.
+// Each line written through it starts with `prefix`, and goes out whole,
+// in one write: the ranks' lines arrive at mpirun's terminal interleaved,
+// never mixed within a line.
 class PrefixBuf : public std::streambuf {
  public:
-  PrefixBuf(std::streambuf* to, std::string prefix) : to_(to), prefix_(std::move(prefix)) {}
+  PrefixBuf(std::streambuf* to, std::string prefix) : to_(to), prefix_(std::move(prefix)), line_(prefix_) {}
+  ~PrefixBuf() override { sync(); }
 
  protected:
   int overflow(int c) override {
     if (c == traits_type::eof()) return traits_type::not_eof(c);
-    if (atLineStart_) to_->sputn(prefix_.data(), static_cast<std::streamsize>(prefix_.size()));
-    atLineStart_ = c == '\n';
-    return to_->sputc(static_cast<char>(c));
+    line_ += static_cast<char>(c);
+    if (c == '\n') flushLine();
+    return c;
   }
-  int sync() override { return to_->pubsync(); }
+  int sync() override {
+    if (line_.size() > prefix_.size()) flushLine();
+    return to_->pubsync();
+  }
 
  private:
+  void flushLine() {
+    to_->sputn(line_.data(), static_cast<std::streamsize>(line_.size()));
+    to_->pubsync();
+    line_ = prefix_;
+  }
+
   std::streambuf* to_;
-  std::string prefix_;
-  bool atLineStart_ = true;
+  std::string prefix_, line_;
 };
 
 }  // namespace

@@ -6,12 +6,14 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "cli/run_data.h"
 #include "cli/run_stepper.h"
+#include "compiler/autodiff/train_step.h"
 #include "dist/world.h"
 
 namespace nnc::cli {
@@ -28,6 +30,11 @@ Shard shardOf(int64_t batch, const dist::World& w);
 
 // --bucket-mb: the all-reduce buckets' size cap (default 25 MB, as DDP's).
 Expected<int64_t> bucketBytesOption(const Options& o);
+
+// --ranks N (nnc graph, nnc emit-llvm): the train step as one of N
+// data-parallel processes builds it (its reductions, --bucket-mb's
+// buckets), at the batch the model is given; none without --ranks or N = 1.
+Expected<std::optional<DataParallel>> ranksOption(const Options& o);
 
 // Rank 0's output as given; the other ranks' dropped. Every rank's error
 // lines start "rank r: " when there are several.

@@ -100,16 +100,17 @@ Status scaleLoss(Graph& g, double scale) {
 // each bucket gets one allreduce_start reading all of its gradients and an
 // allreduce_wait per gradient, which the update reads instead. The starts
 // stand at the end of the backward here; overlap-allreduce moves each up
-// to its last gradient. A gradient that is a source or a view gets a copy
-// of its own (identity): the memory plan lays out each bucket's gradients
-// back to back, which needs slots of their own.
+// to its last gradient. A gradient that is a source (a constant) gets a
+// copy of its own (identity): the memory plan lays out each bucket's
+// gradients back to back, which needs slots of their own (a view of a
+// computed value has its operand's, which no one else reads).
 Expected<int64_t> allreduceGradients(Graph& g, std::vector<std::pair<std::string, ValueId>>& grads,
                                      int64_t bucketBytes, SourceLoc loc) {
   std::vector<size_t> order(grads.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return grads[a].second < grads[b].second; });
   for (auto& [name, grad] : grads)
-    if (g.node(grad).op->kind == OpKind::Source || g.node(grad).op->view) {
+    if (g.node(grad).op->kind == OpKind::Source) {
       NNC_TRY(grad, g.add("identity", {grad}, {}, loc));
     }
   std::vector<std::vector<size_t>> buckets;

@@ -13,8 +13,12 @@ nnc=$1 compare=$2 mode=$3
 here=$(cd "$(dirname "$0")" && pwd)
 model=$here/dp_convnet.nn
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$here/lsan.supp:${LSAN_OPTIONS:-}"
+# Under ASan, LeakSanitizer stays off for these processes alone: Open MPI
+# keeps allocations until exit that MPI_Finalize never frees, in plugins
+# whose frames do not symbolize (so no suppression matches them). nnc's own
+# code here is dist/world.cpp; everything else the runs execute is leak
+# checked by the single-process tests.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 mpi=(mpirun --oversubscribe --mca pml ob1 --mca btl self,vader --mca btl_vader_single_copy_mechanism none
      --mca oob_tcp_if_include lo)
 work=$(mktemp -d)
@@ -43,7 +47,20 @@ mismatch)
   echo "$out"
   [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "exit $rc"
   grep -q "rank 1: .*the ranks disagree on the model and its training.*rank(s) 1 differ from rank 0" <<<"$out" ||
-    fail "the mismatch is not named"
+    fail "the model mismatch is not named"
+  # Rank 1's data: the same files, train and test swapped.
+  fm=/usr/share/datasets/fashion-mnist
+  mkdir "$work/swapped"
+  for f in images-idx3 labels-idx1; do
+    ln -s "$fm/t10k-$f-ubyte.gz" "$work/swapped/train-$f-ubyte.gz"
+    ln -s "$fm/train-$f-ubyte.gz" "$work/swapped/t10k-$f-ubyte.gz"
+  done
+  out=$(timeout 60 "${mpi[@]}" -np 1 "$nnc" "${run[@]}" : -np 1 "$nnc" "${run[@]}" --data "$work/swapped" 2>&1)
+  rc=$?
+  echo "$out"
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "exit $rc"
+  grep -q "rank 1: .*the ranks disagree on the data.*rank(s) 1 differ from rank 0" <<<"$out" ||
+    fail "the data mismatch is not named"
   ;;
 kill)
   start=$(date +%s)

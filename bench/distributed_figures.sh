@@ -1,0 +1,62 @@
+#!/bin/bash
+# Issue 22's figures in one run, back to back (docs/distributed.md): the
+# simple_convnet run on 2 ranks × 1 thread against 1 process × 2 threads
+# (accuracy, curves side by side, samples/s), the parameter difference
+# after one epoch on the same global batches, the all-reduce wait with and
+# without overlap over a sweep of bucket sizes, and the numbers the scaling
+# model starts from. Needs a release build in build/ (with MPI) and
+# Debian's fashion-mnist; not run by CI. Figures go to $1 (default
+# /tmp/distributed-figures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/distributed-figures}
+mkdir -p "$out"
+mpi=(mpirun --allow-run-as-root --oversubscribe -np 2 --mca pml ob1 --mca btl self,vader
+     --mca btl_vader_single_copy_mechanism none)
+model=examples/simple_convnet.nn
+date -u; uptime; grep -m1 'model name' /proc/cpuinfo
+
+echo "== 1 process x 2 threads, the train block's 3 epochs"
+build/nnc run $model --threads 2 --quiet --plot "$out/one.svg" --save "$out/one" --overwrite | tee "$out/one.txt"
+echo "== 2 ranks x 1 thread"
+"${mpi[@]}" build/nnc run $model --threads 1 --quiet --plot "$out/two.svg" --save "$out/two" --overwrite |
+  tee "$out/two.txt"
+
+echo "== one epoch each way: the largest parameter difference"
+build/nnc run $model --threads 2 --quiet --epochs 1 --save "$out/one1" --overwrite >/dev/null
+"${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --save "$out/two1" --overwrite >/dev/null
+build/tests/nnc_mpi_compare_runs "$out/two1" "$out/one1" close 1e-2 1e-4 || true
+
+echo "== the all-reduce wait, 2 ranks x 1 thread, 20,000 samples, by bucket size, with and without overlap"
+for mb in 25 1 0.5 0.1; do
+  for overlap in on off; do
+    flags=()
+    [ $overlap = off ] && flags=(--no-fuse=overlap-allreduce)
+    line=$("${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --limit 20000 --test-limit 100 \
+           --bucket-mb $mb "${flags[@]}" | grep -E '^(data-parallel|epoch 1:)' | tr '\n' ' ')
+    echo "bucket-mb $mb, overlap $overlap: $(grep -o 'in [0-9]* bucket[s]*' <<<"$line"), \
+$(grep -o '[0-9]* samples/s' <<<"$line"), $(grep -o 'waiting on the all-reduce.*step)' <<<"$line")"
+  done
+done
+
+echo "== compute per sample, 1 thread (the scaling model's input)"
+build/nnc bench $model --threads 1 --min-time 1 | grep -E 'train|infer'
+build/nnc bench examples/transformer/char_transformer.nn --threads 1 --set vocab=114 --min-time 1 | grep -E 'train|infer'
+
+# The two runs' curves side by side in one SVG.
+/usr/bin/python3 - "$out/one.svg" "$out/two.svg" "$out/curves.svg" <<'PY'
+import re, sys
+parts = [open(p).read() for p in sys.argv[1:3]]
+sizes = [tuple(float(v) for v in re.search(r'<svg[^>]*width="([\d.]+)"[^>]*height="([\d.]+)"', s).groups()) for s in parts]
+titles = ["1 process x 2 threads", "mpirun -np 2, 1 thread each"]
+w, h = sum(s[0] for s in sizes), max(s[1] for s in sizes) + 24
+body, x = "", 0
+for s, (sw, sh), t in zip(parts, sizes, titles):
+    inner = re.sub(r'^.*?<svg[^>]*>', '', s, count=1, flags=re.S).rsplit('</svg>', 1)[0]
+    body += f'<text x="{x + sw / 2}" y="16" text-anchor="middle" font-family="sans-serif" font-size="14">{t}</text>\n'
+    body += f'<svg x="{x}" y="24" width="{sw}" height="{sh}">{inner}</svg>\n'
+    x += sw
+open(sys.argv[3], "w").write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">\n{body}</svg>\n')
+PY
+echo "curves: $out/curves.svg"
+date -u; uptime
