@@ -22,17 +22,20 @@ echo "== 2 ranks x 1 thread"
 "${mpi[@]}" build/nnc run $model --threads 1 --quiet --plot "$out/two.svg" --save "$out/two" --overwrite |
   tee "$out/two.txt"
 
-echo "== one epoch each way: the largest parameter difference"
-build/nnc run $model --threads 2 --quiet --epochs 1 --save "$out/one1" --overwrite >/dev/null
-"${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --save "$out/two1" --overwrite >/dev/null
-build/tests/nnc_mpi_compare_runs "$out/two1" "$out/one1" close 1e-2 1e-4 || true
+echo "== the largest parameter difference after 1, 10, 100, 300 and 600 steps (one epoch), the same global batches"
+for it in 1 10 100 300 600; do
+  build/nnc run $model --threads 2 --quiet --iterations $it --test-limit 100 --save "$out/one_$it" --overwrite >/dev/null
+  "${mpi[@]}" build/nnc run $model --threads 1 --quiet --iterations $it --test-limit 100 --save "$out/two_$it" \
+    --overwrite >/dev/null
+  echo "$it steps: $(build/tests/nnc_mpi_compare_runs "$out/two_$it" "$out/one_$it" close 1e-2 1e-4 || true)"
+done
 
-echo "== the all-reduce wait, 2 ranks x 1 thread, 20,000 samples, by bucket size, with and without overlap"
+echo "== the all-reduce wait, 2 ranks x 1 thread, one epoch, by bucket size, with and without overlap"
 for mb in 25 1 0.5 0.1; do
   for overlap in on off; do
     flags=()
     [ $overlap = off ] && flags=(--no-fuse=overlap-allreduce)
-    line=$("${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --limit 20000 --test-limit 100 \
+    line=$("${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --test-limit 100 \
            --bucket-mb $mb "${flags[@]}" | grep -E '^(data-parallel|epoch 1:)' | tr '\n' ' ')
     echo "bucket-mb $mb, overlap $overlap: $(grep -o 'in [0-9]* bucket[s]*' <<<"$line"), \
 $(grep -o '[0-9]* samples/s' <<<"$line"), $(grep -o 'waiting on the all-reduce.*step)' <<<"$line")"

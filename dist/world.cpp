@@ -72,15 +72,32 @@ class Collectives {
     cv_.notify_all();
   }
 
+  // The step's thread has nothing else to do until the bucket is summed, so
+  // it drives MPI itself (busy, under the lock) rather than sleeping while
+  // the communication thread polls: a sum's last rounds then take
+  // microseconds, not a poll interval each.
   int wait(int64_t bucket) {
     std::unique_lock<std::mutex> l(mu_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_);
+    issueQueued();
     Bucket& b = buckets_.at(static_cast<size_t>(bucket));
-    if (!cv_.wait_until(l, deadline, [&] { return b.state == Bucket::Done || b.state == Bucket::Failed; })) {
-      failure_ = "rank " + std::to_string(theWorld.rank) + ": the sum of gradient bucket " + std::to_string(bucket) +
-                 " did not finish within " + std::to_string(static_cast<int>(timeout_)) +
-                 " s: another rank has stopped or hangs";
-      return 1;
+    while (b.state == Bucket::InFlight) {
+      int done = 0;
+      if (MPI_Test(&b.req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+        b.state = Bucket::Failed;
+        failure_ = "rank " + std::to_string(theWorld.rank) + ": the sum of gradient bucket " + std::to_string(bucket) +
+                   " failed in MPI";
+        break;
+      }
+      if (done) {
+        b.state = Bucket::Done;
+        --inFlight_;
+      } else if (std::chrono::steady_clock::now() > deadline) {
+        failure_ = "rank " + std::to_string(theWorld.rank) + ": the sum of gradient bucket " + std::to_string(bucket) +
+                   " did not finish within " + std::to_string(static_cast<int>(timeout_)) +
+                   " s: another rank has stopped or hangs";
+        return 1;
+      }
     }
     return b.state == Bucket::Done ? 0 : 1;
   }
@@ -110,20 +127,7 @@ class Collectives {
     while (true) {
       cv_.wait(l, [&] { return quit_ || !queue_.empty() || inFlight_ > 0; });
       if (quit_) return;
-      while (!queue_.empty()) {
-        Bucket& b = buckets_[static_cast<size_t>(queue_.front())];
-        queue_.pop_front();
-        const int rc = MPI_Iallreduce(MPI_IN_PLACE, b.buf, static_cast<int>(b.n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                                      &b.req);
-        if (rc != MPI_SUCCESS) {
-          b.state = Bucket::Failed;
-          failure_ = "rank " + std::to_string(theWorld.rank) + ": MPI_Iallreduce failed";
-          cv_.notify_all();
-          continue;
-        }
-        b.state = Bucket::InFlight;
-        ++inFlight_;
-      }
+      issueQueued();
       for (Bucket& b : buckets_) {
         if (b.state != Bucket::InFlight) continue;
         int done = 0;
@@ -140,6 +144,23 @@ class Collectives {
         std::this_thread::sleep_for(std::chrono::microseconds(20));
         l.lock();
       }
+    }
+  }
+
+  // Under mu_: every bucket started so far, in order, goes to MPI.
+  void issueQueued() {
+    while (!queue_.empty()) {
+      Bucket& b = buckets_[static_cast<size_t>(queue_.front())];
+      queue_.pop_front();
+      const int rc = MPI_Iallreduce(MPI_IN_PLACE, b.buf, static_cast<int>(b.n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                    &b.req);
+      if (rc != MPI_SUCCESS) {
+        b.state = Bucket::Failed;
+        failure_ = "rank " + std::to_string(theWorld.rank) + ": MPI_Iallreduce failed";
+        continue;
+      }
+      b.state = Bucket::InFlight;
+      ++inFlight_;
     }
   }
 
