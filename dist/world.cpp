@@ -45,6 +45,10 @@ void abortAll(int code) { std::exit(code); }
 
 namespace {
 
+// How often the communication thread drives the sums in flight while the
+// step computes (NNC_POLL_US overrides it, for measuring).
+const int kPollMicros = std::getenv("NNC_POLL_US") ? std::atoi(std::getenv("NNC_POLL_US")) : 200;
+
 // The communication thread: buckets are started (MPI_Iallreduce, in the
 // order the step starts them, the same on every rank) and driven to
 // completion here, so the sums progress while the step computes. All MPI
@@ -141,7 +145,7 @@ class Collectives {
       if (inFlight_ > 0) {
         // Let the step's thread in (waits, new buckets) between polls.
         l.unlock();
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
+        std::this_thread::sleep_for(std::chrono::microseconds(kPollMicros));
         l.lock();
       }
     }

@@ -2,9 +2,9 @@
 # ctest's "mpi: nnc run ..." tests: `nnc run` under mpirun (loopback only,
 # shared memory, pml ob1, oversubscribed), each run bounded by timeout.
 #   run_test.sh NNC COMPARE MODE
-#     equal     1 process, 2 ranks, 2 ranks again, 3 ranks (an uneven split):
-#               the same losses and params within fp32 tolerance, and the
-#               two 2-rank runs bit for bit
+#     equal     1 process, 2 ranks and 3 ranks (an uneven split) twice each:
+#               the same losses and params within fp32 tolerance, and two
+#               runs on the same N bit for bit
 #     mismatch  a rank given another model (MPMD) is refused, named
 #     kill      rank 1 killed with SIGKILL after epoch 1: the job stops within
 #               seconds naming it; the checkpoint resumes on 1 process
@@ -33,11 +33,14 @@ equal)
   for np in 2 3; do
     timeout 120 "${mpi[@]}" -np $np "$nnc" "${run[@]}" --save "$work/np$np" || fail "$np ranks"
   done
-  timeout 120 "${mpi[@]}" -np 2 "$nnc" "${run[@]}" --save "$work/np2again" || fail "2 ranks again"
+  for np in 2 3; do
+    timeout 120 "${mpi[@]}" -np $np "$nnc" "${run[@]}" --save "$work/np${np}again" || fail "$np ranks again"
+  done
   # fp32 sums in another order, through 40 Adam steps.
   "$compare" "$work/np2" "$work/one" close 1e-3 1e-5 || fail "2 ranks against 1 process"
   "$compare" "$work/np3" "$work/one" close 1e-3 1e-5 || fail "3 ranks against 1 process"
   "$compare" "$work/np2" "$work/np2again" same || fail "2 ranks twice"
+  "$compare" "$work/np3" "$work/np3again" same || fail "3 ranks twice"
   ;;
 mismatch)
   sed 's/lr = 0.002/lr = 0.003/' "$model" >"$work/other.nn"
