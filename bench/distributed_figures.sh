@@ -22,6 +22,14 @@ echo "== 2 ranks x 1 thread"
 "${mpi[@]}" build/nnc run $model --threads 1 --quiet --plot "$out/two.svg" --save "$out/two" --overwrite |
   tee "$out/two.txt"
 
+echo "== throughput in turns: one epoch of 1 process x 2 threads, then one of 2 ranks x 1 thread, three times"
+for turn in 1 2 3; do
+  echo "turn $turn, 1 process x 2 threads: $(build/nnc run $model --threads 2 --quiet --epochs 1 --test-limit 100 |
+    grep -o '[0-9]* samples/s')"
+  echo "turn $turn, 2 ranks x 1 thread: $("${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 \
+    --test-limit 100 | grep -o '[0-9]* samples/s.*step)')"
+done
+
 echo "== the largest parameter difference after 1, 10, 100, 300 and 600 steps (one epoch), the same global batches"
 for it in 1 10 100 300 600; do
   build/nnc run $model --threads 2 --quiet --iterations $it --test-limit 100 --save "$out/one_$it" --overwrite >/dev/null
@@ -30,16 +38,18 @@ for it in 1 10 100 300 600; do
   echo "$it steps: $(build/tests/nnc_mpi_compare_runs "$out/two_$it" "$out/one_$it" close 1e-2 1e-4 || true)"
 done
 
-echo "== the all-reduce wait, 2 ranks x 1 thread, one epoch, by bucket size, with and without overlap"
+echo "== the all-reduce wait, 2 ranks x 1 thread, one epoch, by bucket size, with and without overlap (two rounds)"
+for round in 1 2; do
 for mb in 25 1 0.5 0.1; do
   for overlap in on off; do
     flags=()
     [ $overlap = off ] && flags=(--no-fuse=overlap-allreduce)
     line=$("${mpi[@]}" build/nnc run $model --threads 1 --quiet --epochs 1 --test-limit 100 \
            --bucket-mb $mb "${flags[@]}" | grep -E '^(data-parallel|epoch 1:)' | tr '\n' ' ')
-    echo "bucket-mb $mb, overlap $overlap: $(grep -o 'in [0-9]* bucket[s]*' <<<"$line"), \
+    echo "round $round, bucket-mb $mb, overlap $overlap: $(grep -o 'in [0-9]* bucket[s]*' <<<"$line"), \
 $(grep -o '[0-9]* samples/s' <<<"$line"), $(grep -o 'waiting on the all-reduce.*step)' <<<"$line")"
   done
+done
 done
 
 echo "== compute per sample, 1 thread (the scaling model's input)"

@@ -187,6 +187,11 @@ Expected<World> start(double timeoutSeconds) {
   if (started) return theWorld;
   started = true;
   if (!launchedByMpirun()) return theWorld;
+  // MPI_Iallreduce on the ring schedule unless the user chose another: a
+  // fixed reduction order (docs/distributed.md, determinism), and here
+  // 1.5x faster than libnbc's default for two processes (binomial) on
+  // 1.7 MB (208 against 314 µs).
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
     return error("MPI_Init_thread failed: the processes mpirun started could not connect");
