@@ -41,6 +41,13 @@ equal)
   "$compare" "$work/np3" "$work/one" close 1e-3 1e-5 || fail "3 ranks against 1 process"
   "$compare" "$work/np2" "$work/np2again" same || fail "2 ranks twice"
   "$compare" "$work/np3" "$work/np3again" same || fail "3 ranks twice"
+  # Dropout: each rank's masks its own, and the same run after run.
+  drop=(run "$here/../../examples/overfitting/dropout_adam.nn" --threads 1 --limit 1000 --test-limit 200
+        --iterations 30 --quiet)
+  for k in 1 2; do
+    timeout 120 "${mpi[@]}" -np 2 "$nnc" "${drop[@]}" --save "$work/drop$k" || fail "dropout on 2 ranks"
+  done
+  "$compare" "$work/drop1" "$work/drop2" same || fail "dropout on 2 ranks twice"
   ;;
 mismatch)
   sed 's/lr = 0.002/lr = 0.003/' "$model" >"$work/other.nn"
