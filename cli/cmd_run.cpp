@@ -12,6 +12,7 @@
 #include <iostream>
 #include <numbers>
 #include <optional>
+#include <thread>
 
 #include "base/hash.h"
 #include "cli/commands.h"
@@ -619,6 +620,9 @@ Status applyStepOptions(const Options& o, const Graph& g, std::optional<TrainCon
 
 // ---- data-parallel runs (docs/distributed.md) ------------------------
 
+// The machine's cores, whatever this process's affinity.
+int defaultCoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
 // What every rank must share with rank 0 before any step: the data (shapes
 // and values) and the training (the train step's graph at the global batch,
 // the schedule, the run's options). Refused in words otherwise: a rank with
@@ -722,8 +726,16 @@ int runOnRank(const Options& o, std::ostream& out, std::ostream& err, const dist
   auto args = parseRunArgs(o, l->model, out);
   if (!args) return fail(args.error());
   if (auto st = applyStepOptions(o, g, l->model.train); !st) return fail(st.error());
-  if (w.distributed())
+  if (w.distributed()) {
     if (auto st = refuseSingleProcessOptions(o, *args); !st) return fail(st.error());
+    // Without --threads, the ranks on one machine share its cores: mpirun
+    // binds each to its own (the affinity holds one), or, oversubscribed,
+    // leaves all of them to all ranks.
+    if (!o.flag("threads")) {
+      const int cores = coresAllowed();
+      setThreadCount(cores >= defaultCoreCount() ? std::max(1, cores / w.localSize) : cores);
+    }
+  }
   const RunSetup& setup = args->setup;
   auto data = loadRunData(o, l->model, setup);
   if (!data) return fail(data.error());

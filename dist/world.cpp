@@ -1,5 +1,6 @@
 #include "dist/world.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -200,6 +201,7 @@ Expected<World> start(double timeoutSeconds) {
                  int(MPI_THREAD_SERIALIZED));
   MPI_Comm_rank(MPI_COMM_WORLD, &theWorld.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &theWorld.size);
+  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) theWorld.localSize = std::max(1, std::atoi(local));
   comm = new Collectives(timeoutSeconds);
   const NncCollectives hooks{comm, [](void* c, float* buf, int64_t n, int64_t bucket) {
                                static_cast<Collectives*>(c)->start(buf, n, bucket);

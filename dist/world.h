@@ -16,6 +16,7 @@ namespace nnc::dist {
 struct World {
   int rank = 0;
   int size = 1;
+  int localSize = 1;  // ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE)
   bool distributed() const { return size > 1; }
 };
 

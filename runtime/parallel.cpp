@@ -1,5 +1,9 @@
 #include "runtime/parallel.h"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -113,7 +117,21 @@ class Pool {
   std::atomic<bool> stop_{false};
 };
 
-int defaultThreads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+}  // namespace
+
+int coresAllowed() {
+#ifdef __linux__
+  // The cores this process may run on: fewer than the machine's under
+  // taskset, a container's cpuset, or mpirun's binding of each rank to one.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+namespace {
+
+int defaultThreads() { return coresAllowed(); }
 
 std::mutex poolMu;
 std::atomic<Pool*> current{nullptr};

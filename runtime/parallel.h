@@ -10,8 +10,12 @@ namespace nnc {
 
 // Threads the pool uses, the caller included (>= 1).
 int threadCount();
-// Sets the thread count (clamped to >= 1); 0 means every core.
+// Sets the thread count (clamped to >= 1); 0 means every core this process
+// may run on (coresAllowed).
 void setThreadCount(int n);
+// The cores of this process's CPU affinity (mpirun's binding, taskset, a
+// container's cpuset), else the machine's.
+int coresAllowed();
 // For a child process right after fork(): the parent's workers do not exist
 // in it, so the pool is dropped (leaked, never joined) and the next parallel
 // region starts a new one of `n` threads (0: every core).
