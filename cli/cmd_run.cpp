@@ -12,7 +12,6 @@
 #include <iostream>
 #include <numbers>
 #include <optional>
-#include <thread>
 
 #include "base/hash.h"
 #include "cli/commands.h"
@@ -620,9 +619,6 @@ Status applyStepOptions(const Options& o, const Graph& g, std::optional<TrainCon
 
 // ---- data-parallel runs (docs/distributed.md) ------------------------
 
-// The machine's cores, whatever this process's affinity.
-int defaultCoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
-
 // What every rank must share with rank 0 before any step: the data (shapes
 // and values) and the training (the train step's graph at the global batch,
 // the schedule, the run's options). Refused in words otherwise: a rank with
@@ -733,7 +729,7 @@ int runOnRank(const Options& o, std::ostream& out, std::ostream& err, const dist
     // leaves all of them to all ranks.
     if (!o.flag("threads")) {
       const int cores = coresAllowed();
-      setThreadCount(cores >= defaultCoreCount() ? std::max(1, cores / w.localSize) : cores);
+      setThreadCount(cores >= machineCores() ? std::max(1, cores / w.localSize) : cores);
     }
   }
   const RunSetup& setup = args->setup;

@@ -50,6 +50,11 @@ namespace {
 // step computes (NNC_POLL_US overrides it, for measuring).
 const int kPollMicros = std::getenv("NNC_POLL_US") ? std::atoi(std::getenv("NNC_POLL_US")) : 200;
 
+// Why bucket `bucket`'s sum failed, naming this rank.
+std::string bucketFailure(int64_t bucket, const std::string& why) {
+  return fmt::format("rank {}: the sum of gradient bucket {} {}", theWorld.rank, bucket, why);
+}
+
 // The communication thread: buckets are started (MPI_Iallreduce, in the
 // order the step starts them, the same on every rank) and driven to
 // completion here, so the sums progress while the step computes. All MPI
@@ -90,17 +95,15 @@ class Collectives {
       int done = 0;
       if (MPI_Test(&b.req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
         b.state = Bucket::Failed;
-        failure_ = "rank " + std::to_string(theWorld.rank) + ": the sum of gradient bucket " + std::to_string(bucket) +
-                   " failed in MPI";
+        failure_ = bucketFailure(bucket, "failed in MPI");
         break;
       }
       if (done) {
         b.state = Bucket::Done;
         --inFlight_;
       } else if (std::chrono::steady_clock::now() > deadline) {
-        failure_ = "rank " + std::to_string(theWorld.rank) + ": the sum of gradient bucket " + std::to_string(bucket) +
-                   " did not finish within " + std::to_string(static_cast<int>(timeout_)) +
-                   " s: another rank has stopped or hangs";
+        failure_ = bucketFailure(bucket, fmt::format("did not finish within {} s: another rank has stopped or hangs",
+                                                     static_cast<int>(timeout_)));
         return 1;
       }
     }
@@ -155,13 +158,14 @@ class Collectives {
   // Under mu_: every bucket started so far, in order, goes to MPI.
   void issueQueued() {
     while (!queue_.empty()) {
-      Bucket& b = buckets_[static_cast<size_t>(queue_.front())];
+      const int64_t id = queue_.front();
       queue_.pop_front();
+      Bucket& b = buckets_[static_cast<size_t>(id)];
       const int rc = MPI_Iallreduce(MPI_IN_PLACE, b.buf, static_cast<int>(b.n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                                     &b.req);
       if (rc != MPI_SUCCESS) {
         b.state = Bucket::Failed;
-        failure_ = "rank " + std::to_string(theWorld.rank) + ": MPI_Iallreduce failed";
+        failure_ = bucketFailure(id, "could not start (MPI_Iallreduce failed)");
         continue;
       }
       b.state = Bucket::InFlight;

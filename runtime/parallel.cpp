@@ -126,8 +126,10 @@ int coresAllowed() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
 #endif
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return machineCores();
 }
+
+int machineCores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 namespace {
 

@@ -14,8 +14,9 @@ int threadCount();
 // may run on (coresAllowed).
 void setThreadCount(int n);
 // The cores of this process's CPU affinity (mpirun's binding, taskset, a
-// container's cpuset), else the machine's.
+// container's cpuset), else the machine's; and the machine's.
 int coresAllowed();
+int machineCores();
 // For a child process right after fork(): the parent's workers do not exist
 // in it, so the pool is dropped (leaked, never joined) and the next parallel
 // region starts a new one of `n` threads (0: every core).

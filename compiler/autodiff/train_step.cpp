@@ -117,7 +117,7 @@ Expected<int64_t> allreduceGradients(Graph& g, std::vector<std::pair<std::string
   int64_t bytes = 0;
   for (size_t i : order) {
     const int64_t b = 4 * g.type(grads[i].second).numel();
-    if (buckets.empty() || (bytes + b > bucketBytes && !buckets.back().empty())) {
+    if (buckets.empty() || bytes + b > bucketBytes) {
       buckets.emplace_back();
       bytes = 0;
     }

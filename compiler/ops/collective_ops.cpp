@@ -30,8 +30,6 @@ Expected<TensorType> waitShape(const std::vector<TensorType>& in, const Attrs&) 
   return in[0];
 }
 
-}  // namespace
-
 // The floats allreduce_start's call sums: its operands back to back, each
 // but the last rounded up to its arena slot (lower.h's alignedFloats), so
 // the padding between them is summed too, and read by no one.
@@ -40,6 +38,8 @@ int64_t bucketFloats(const std::vector<TensorType>& grads) {
   for (size_t i = 0; i + 1 < grads.size(); ++i) n += alignedFloats(grads[i].numel());
   return n + grads.back().numel();
 }
+
+}  // namespace
 
 void addCollectiveOps(std::vector<OpDef>& r) {
   const std::vector<AttrSpec> bucket = {{"bucket", AttrKind::Int, std::nullopt}};

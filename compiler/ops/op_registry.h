@@ -126,7 +126,5 @@ void addBatchnormOps(std::vector<OpDef>& r);  // internal: fuse-batchnorm's (bat
 void addPadOps(std::vector<OpDef>& r);        // pad and its gradient (pad_ops.cpp)
 void addGroupNormOps(std::vector<OpDef>& r);  // group_norm (group_norm_ops.cpp)
 void addCollectiveOps(std::vector<OpDef>& r);  // internal: allreduce_start/wait (collective_ops.cpp)
-// The floats allreduce_start sums: its gradients laid out as arena slots.
-int64_t bucketFloats(const std::vector<TensorType>& grads);
 
 }  // namespace nnc
