@@ -79,7 +79,8 @@ kill)
   for _ in $(seq 600); do [ -f "$work/ck/checkpoint.json" ] && break; sleep 0.1; done
   [ -f "$work/ck/checkpoint.json" ] || fail "no checkpoint after epoch 1"
   victim=""
-  for p in $(pgrep -f "dp_convnet.nn"); do
+  # Only this test's processes: another mpi test may be running dp_convnet too.
+  for p in $(pgrep -f -- "--save $work/ck"); do
     grep -qz '^OMPI_COMM_WORLD_RANK=1$' /proc/$p/environ 2>/dev/null && victim=$p
   done
   [ -n "$victim" ] || fail "no rank 1 process"
